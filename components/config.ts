@@ -1,0 +1,292 @@
+/**
+ * The stack configuration: one zod schema that is the single source of every key, its type, its
+ * default and its description (the README's config reference is generated from it).
+ *
+ * Pulumi stores config as flat `implementation-dag:<key>` strings, objects JSON-encoded. `parseConfig`
+ * takes that map, so the offline render and `pulumi up` read config the same way and fail with the
+ * same message: every bad key and why, not only the first.
+ */
+import { z } from "zod";
+
+/** The Pulumi project name; config keys are `implementation-dag:<key>`. */
+export const PROJECT = "implementation-dag";
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+/** An image reference pinned by a tag other than `latest` or by a sha256 digest. */
+const PINNED_IMAGE =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const OBJECT_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+const HELM_DURATION = /^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/;
+const CRON = /^(\S+\s+){4}\S+$/;
+const RELATIVE_PATH = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._/-]+$/;
+
+const dnsLabel = (what: string) =>
+  z.string().regex(DNS_LABEL, `${what} must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)`);
+const image = z
+  .string()
+  .regex(PINNED_IMAGE, "must be an image reference pinned by a tag (not 'latest') or an @sha256 digest")
+  .refine((s) => /:[^/]+$|@sha256:/.test(s), "must carry a tag or a digest");
+const quantity = z.string().regex(QUANTITY, "must be a Kubernetes quantity such as 100m, 2 or 256Mi");
+const resources = z
+  .object({ cpu: quantity, memory: quantity })
+  .strict();
+const url = z.string().regex(/^https?:\/\/[^\s{}]+$/, "must be an http(s) URL");
+const optionalUrl = z.string().regex(/^(https?:\/\/[^\s{}]+)?$/, "must be empty or an http(s) URL");
+
+/** The default image of every step: Alpine with bash, curl, jq, openssl, git, kubectl and helm. */
+export const DEFAULT_STEP_IMAGE = "docker.io/alpine/k8s:1.32.3";
+
+const imagesSchema = z
+  .object({
+    setParams: image.default(DEFAULT_STEP_IMAGE).describe("Image of the set-params step."),
+    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps (needs kubectl, helm, git, curl, jq)."),
+    acceptance: image.default(DEFAULT_STEP_IMAGE).describe("Image of the acceptance step (needs curl and jq)."),
+    approve: image.default(DEFAULT_STEP_IMAGE).describe("Image of the approve step (needs curl, jq, openssl)."),
+    cleanup: image.default(DEFAULT_STEP_IMAGE).describe("Image of the cleanup exit handler (needs kubectl, helm)."),
+    sweeper: image.default(DEFAULT_STEP_IMAGE).describe("Image of the TTL sweeper CronWorkflow (needs kubectl, helm, jq)."),
+  })
+  .strict();
+
+const agentSchema = z
+  .object({
+    templateName: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name (DNS-1123 subdomain)").default("coderun-template")
+      .describe("Name of the agent WorkflowTemplate the agent steps reference."),
+    template: z.string().regex(/^[a-zA-Z0-9][-a-zA-Z0-9]*$/, "must be an Argo template name").default("coderun-main")
+      .describe("Template inside it that runs one agent."),
+    clusterScope: z.boolean().default(false).describe("Whether the agent template is a ClusterWorkflowTemplate."),
+    parameters: z
+      .object({
+        githubApp: z.string().min(1).default("github-app").describe("Parameter carrying the GitHub App (rex, clippy, qa)."),
+        owner: z.string().min(1).default("owner").describe("Parameter carrying the repository owner."),
+        repo: z.string().min(1).default("repo").describe("Parameter carrying the repository name."),
+        pr: z.string().min(1).default("pr").describe("Parameter carrying the pull request number."),
+        commit: z.string().min(1).default("commit").describe("Parameter carrying the commit (empty: the PR head)."),
+      })
+      .strict()
+      .default({ githubApp: "github-app", owner: "owner", repo: "repo", pr: "pr", commit: "commit" })
+      .describe("Names of the parameters the agent template takes."),
+  })
+  .strict();
+
+const acceptanceSchema = z
+  .object({
+    minSuccessPct: z.number().min(0).max(100)
+      .refine((n) => n === 0 || n >= 1, "is a percentage (0-100); a value between 0 and 1 is ambiguous")
+      .default(95).describe("Default of the `min_success_pct` workflow parameter, in percent."),
+    maxP95Ms: z.number().int().positive().default(2000).describe("Default of `max_p95_ms`: the p95 latency limit in milliseconds."),
+    requestsPerEndpoint: z.number().int().min(1).max(10000).default(10).describe("Default of `requests_per_endpoint`."),
+    concurrency: z.number().int().min(1).max(64).default(4).describe("Requests in flight per endpoint."),
+    timeoutMs: z.number().int().min(100).max(60000).default(10000).describe("Bound of each request (`curl --max-time`)."),
+    connectTo: z.string().regex(/^([A-Za-z0-9.-]+:[0-9]{1,5})?$/, "must be empty or host:port").default("")
+      .describe("In-cluster address (host:port) of the ingress controller to send requests to, keeping Host and TLS name; empty: plain DNS."),
+  })
+  .strict();
+
+const deadlinesSchema = z
+  .object({
+    workflowSeconds: z.number().int().positive().default(1800).describe("The workflow's activeDeadlineSeconds (the seed's 30 minutes)."),
+    setParamsSeconds: z.number().int().positive().default(120).describe("Deadline of set-params."),
+    deploySeconds: z.number().int().positive().default(600).describe("Deadline of deploy: the Helm timeout plus room for scheduling and evidence."),
+    acceptanceSeconds: z.number().int().positive().default(300).describe("Deadline of acceptance: the seed's 3 minutes plus room for scheduling."),
+    approveSeconds: z.number().int().positive().default(180).describe("Deadline of approve."),
+    cleanupSeconds: z.number().int().positive().default(300).describe("Deadline of the cleanup exit handler."),
+  })
+  .strict();
+
+const stepResourcesSchema = z
+  .object({
+    requests: resources.default({ cpu: "100m", memory: "256Mi" }).describe("Requests of every step container."),
+    limits: resources.default({ cpu: "2", memory: "4Gi" }).describe("Limits of every step container."),
+  })
+  .strict();
+
+const serviceAccountsSchema = z
+  .object({
+    steps: dnsLabel("serviceAccounts.steps").default("implementation-dag").describe("Service account of the pipeline steps."),
+    executor: dnsLabel("serviceAccounts.executor").default("implementation-dag-executor")
+      .describe("Service account of Argo's executor in steps that run without a token (only reports task results)."),
+    sweeper: dnsLabel("serviceAccounts.sweeper").default("implementation-dag-sweeper").describe("Service account of the TTL sweeper."),
+  })
+  .strict();
+
+const retentionSchema = z
+  .object({
+    secondsAfterSuccess: z.number().int().min(0).default(86400).describe("ttlStrategy: keep a succeeded workflow this long."),
+    secondsAfterFailure: z.number().int().min(0).default(259200).describe("ttlStrategy: keep a failed workflow this long."),
+    podGC: z.enum(["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"]).default("OnPodSuccess")
+      .describe("podGC strategy of the workflow's pods."),
+  })
+  .strict();
+
+const ttlSchema = z
+  .object({
+    hours: z.number().int().min(1).max(720).default(48).describe("A successful preview expires this many hours after its last successful run."),
+    schedule: z.string().regex(CRON, "must be a five-field cron expression").default("*/30 * * * *").describe("Schedule of the TTL sweeper."),
+    maxAgeHours: z.number().int().min(1).default(168).describe("A preview without expiry (orphan of a crashed run) older than this is deleted."),
+    startingDeadlineSeconds: z.number().int().min(0).default(300).describe("The sweeper's startingDeadlineSeconds."),
+    terminatingLimitMinutes: z.number().int().min(1).default(30).describe("A namespace Terminating longer than this is reported by the sweeper."),
+  })
+  .strict();
+
+const quotaSchema = z
+  .object({
+    requestsCpu: quantity.default("2").describe("ResourceQuota requests.cpu of a preview namespace."),
+    requestsMemory: quantity.default("4Gi").describe("ResourceQuota requests.memory."),
+    limitsCpu: quantity.default("4").describe("ResourceQuota limits.cpu."),
+    limitsMemory: quantity.default("8Gi").describe("ResourceQuota limits.memory."),
+    pods: z.number().int().min(1).default(20).describe("ResourceQuota pods."),
+    services: z.number().int().min(1).default(10).describe("ResourceQuota services."),
+    persistentVolumeClaims: z.number().int().min(0).default(4).describe("ResourceQuota persistentvolumeclaims."),
+  })
+  .strict();
+
+const limitRangeSchema = z
+  .object({
+    defaultRequest: resources.default({ cpu: "50m", memory: "64Mi" }).describe("Default request per container."),
+    default: resources.default({ cpu: "500m", memory: "512Mi" }).describe("Default limit per container."),
+    max: resources.default({ cpu: "2", memory: "2Gi" }).describe("Maximum limit per container."),
+  })
+  .strict();
+
+const deploySchema = z
+  .object({
+    runner: z.enum(["pod", "docsrun"]).default("pod").describe("How deploy runs: `pod` (a script step) or `docsrun` (the seed's DocsRun CR)."),
+    helmTimeout: z.string().regex(HELM_DURATION, "must be a Go duration such as 5m or 90s").refine((s) => s !== "", "must not be empty")
+      .default("5m").describe("`helm upgrade --wait --timeout`."),
+    ingressNamespace: dnsLabel("deploy.ingressNamespace").default("ingress-nginx").describe("Namespace of the ingress controller allowed into previews."),
+    docsrun: z
+      .object({
+        apiVersion: z.string().default("taskmaster.io/v1").describe("apiVersion of the DocsRun CR."),
+        statusField: z.string().regex(/^[a-zA-Z][a-zA-Z0-9.]*$/, "must be a dotted field path").default("status.phase").describe("Status field judged."),
+        successValues: z.array(z.string().regex(/^[A-Za-z0-9]+$/)).min(1).default(["Succeeded"]).describe("Values meaning success."),
+        failureValues: z.array(z.string().regex(/^[A-Za-z0-9]+$/)).min(1).default(["Failed", "Error"]).describe("Values meaning failure."),
+      })
+      .strict()
+      .default({ apiVersion: "taskmaster.io/v1", statusField: "status.phase", successValues: ["Succeeded"], failureValues: ["Failed", "Error"] }),
+  })
+  .strict();
+
+const appIds = z
+  .object({
+    appId: z.string().regex(/^([0-9]+|Iv[0-9A-Za-z.]+)$/, "must be a numeric app id or a client id").describe("The app's id or client id."),
+    installationId: z.string().regex(/^[0-9]+$/, "must be a numeric installation id").describe("The installation on the served repositories."),
+  })
+  .strict();
+
+const githubSchema = z
+  .object({
+    apiUrl: url.default("https://api.github.com").describe("GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3)."),
+    graphqlUrl: url.default("https://api.github.com/graphql").describe("GitHub GraphQL URL."),
+    webUrl: url.default("https://github.com").describe("GitHub web URL, for links."),
+    apps: z
+      .object({ rex: appIds, clippy: appIds, qa: appIds })
+      .strict()
+      .describe("App and installation ids of the three apps; the private keys are secret config (`rexPrivateKey`, ...)."),
+    environmentPrefix: z.string().regex(/^[a-z0-9-]*$/).default("pr-").describe("Prefix of the GitHub deployment environment (`pr-<N>`)."),
+    hardenRepositories: z.boolean().default(false).describe("Manage repository hardening with @pulumi/github (opt-in)."),
+    repositories: z
+      .array(z.object({ owner: z.string().min(1), repo: z.string().min(1) }).strict())
+      .default([])
+      .describe("Repositories the pipeline serves (hardened when hardenRepositories is true)."),
+  })
+  .strict();
+
+const linksSchema = z
+  .object({
+    argoUiUrl: optionalUrl.default("").describe("Base URL of the Argo UI, for links in the review."),
+    artifactsUrl: optionalUrl.default("").describe("Base URL under which archived artifacts can be browsed."),
+  })
+  .strict();
+
+const artifactRepositorySchema = z
+  .object({
+    configMap: z.string().default("artifact-repositories").describe("ConfigMap holding the artifact repositories."),
+    key: z.string().default("default-v1").describe("Key of the repository in it."),
+  })
+  .strict();
+
+/** The schema of the whole stack config (the part under `implementation-dag:`). */
+export const configSchema = z
+  .object({
+    namespace: dnsLabel("namespace").default("argo").describe("Namespace the workflows run in."),
+    domain: z.string().regex(DNS_NAME, "must be a lowercase DNS name with at least two labels").default("preview.example.com")
+      .describe("Default preview domain: previews are served at pr-<N>.<domain>."),
+    chartPath: z.string().regex(/^(oci:\/\/[A-Za-z0-9._/:-]+|(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+)$/, "must be a relative path without '..' or an oci:// reference")
+      .default("charts/app").describe("Default chart path in the repository, or an oci:// reference."),
+    valuesFile: z.string().regex(RELATIVE_PATH, "must be a relative path without '..'").default("values-preview.yaml")
+      .describe("Default values file, relative to the repository root or else to the chart."),
+    images: imagesSchema.default(imagesSchema.parse({})),
+    agent: agentSchema.default(agentSchema.parse({})),
+    acceptance: acceptanceSchema.default(acceptanceSchema.parse({})),
+    deadlines: deadlinesSchema.default(deadlinesSchema.parse({})),
+    stepResources: stepResourcesSchema.default(stepResourcesSchema.parse({})),
+    runAsUser: z.number().int().min(1).default(65532).describe("Non-zero uid (and gid) every step runs as."),
+    serviceAccounts: serviceAccountsSchema.default(serviceAccountsSchema.parse({})),
+    retention: retentionSchema.default(retentionSchema.parse({})),
+    ttl: ttlSchema.default(ttlSchema.parse({})),
+    quota: quotaSchema.default(quotaSchema.parse({})),
+    limitRange: limitRangeSchema.default(limitRangeSchema.parse({})),
+    deploy: deploySchema.default(deploySchema.parse({})),
+    github: githubSchema,
+    links: linksSchema.default(linksSchema.parse({})),
+    artifactRepository: artifactRepositorySchema.default(artifactRepositorySchema.parse({})),
+  })
+  .strict();
+
+/** The typed stack config, defaults applied. */
+export type StackConfig = z.infer<typeof configSchema>;
+
+/** Secret config keys: set with `pulumi config set --secret <key> < file`. */
+export const SECRET_KEYS = ["rexPrivateKey", "clippyPrivateKey", "qaPrivateKey"] as const;
+/** One of the secret config keys. */
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** Bad stack config: `problems` lists every bad key with its rule; `message` lists them all. */
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  - ${p}`).join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+/** Decodes one flat Pulumi config value: objects, arrays, numbers and booleans are JSON. */
+function decodeValue(raw: string): unknown {
+  const t = raw.trim();
+  if (/^[{[]/.test(t) || /^-?[0-9]+(\.[0-9]+)?$/.test(t) || t === "true" || t === "false") {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+function keyOf(path: PropertyKey[]): string {
+  return `${PROJECT}:${path.map(String).join(".")}`;
+}
+
+/**
+ * Turns Pulumi's flat config map (`{"implementation-dag:domain": "...", ...}`; keys of other
+ * namespaces are ignored) into the typed config, or throws one ConfigError naming every bad key.
+ */
+export function parseConfig(flat: Record<string, string>): StackConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flat)) {
+    if (!k.startsWith(`${PROJECT}:`)) continue;
+    const key = k.slice(PROJECT.length + 1);
+    if ((SECRET_KEYS as readonly string[]).includes(key)) continue;
+    raw[key] = decodeValue(v);
+  }
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((k) => `${keyOf([...issue.path, k])}: is not a known key`).join("\n  - ");
+    }
+    return `${keyOf(issue.path)}: ${issue.message}`;
+  });
+  throw new ConfigError(problems);
+}

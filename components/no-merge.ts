@@ -1,0 +1,34 @@
+/**
+ * The merge vectors this project must never render: the one list the tests, and the policy pack,
+ * scan every rendered object and script for.
+ */
+
+/** A way to merge (or to push) that must not appear anywhere in what the stack renders. */
+export interface MergeVector {
+  /** What it is. */
+  name: string;
+  /** How it shows in text. */
+  pattern: RegExp;
+}
+
+/** Every merge vector, REST, GraphQL and git. */
+export const MERGE_VECTORS: readonly MergeVector[] = [
+  { name: "REST merge of a pull request (PUT /repos/{o}/{r}/pulls/{n}/merge)", pattern: /pulls\/[^\s"'/]*\/merge\b/i },
+  { name: "REST merge of a branch (POST /repos/{o}/{r}/merges)", pattern: /\/repos\/[^\s"']*\/merges\b/i },
+  { name: "REST update of a PR branch (PUT …/pulls/{n}/update-branch)", pattern: /update-branch/i },
+  { name: "GraphQL mergePullRequest", pattern: /mergePullRequest/i },
+  { name: "GraphQL enablePullRequestAutoMerge", pattern: /enablePullRequestAutoMerge/i },
+  { name: "GraphQL enqueuePullRequest (merge queue)", pattern: /enqueuePullRequest/i },
+  { name: "GraphQL mergeBranch", pattern: /mergeBranch\b/i },
+  { name: "git push", pattern: /\bgit\b[^\n]*\bpush\b/i },
+  { name: "git merge", pattern: /\bgit\b[^\n]*\bmerge\b/i },
+];
+
+/** The merge vectors found in a text, with the line each was found on. */
+export function findMergeVectors(text: string): Array<{ vector: string; line: string }> {
+  const found: Array<{ vector: string; line: string }> = [];
+  for (const line of text.split("\n")) {
+    for (const v of MERGE_VECTORS) if (v.pattern.test(line)) found.push({ vector: v.name, line: line.trim() });
+  }
+  return found;
+}

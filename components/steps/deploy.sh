@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# deploy: not built yet. Until it is, this step fails loudly so that no run can pass through it.
+set -euo pipefail
+echo "ERROR: deploy: this step is not implemented yet; the pipeline stops here" >&2
+exit 1

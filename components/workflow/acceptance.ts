@@ -1,0 +1,48 @@
+/**
+ * `acceptance`: black-box HTTP testing of every endpoint in `urls.json` against thresholds; its
+ * evidence (report.json, summary.md, responses/, logs/requests.log) is the `acceptance-report`
+ * artifact approve reads.
+ */
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import type { StackConfig } from "../config";
+import { input, INPUT_DIR, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "./script-template";
+
+/** Builds the acceptance template. */
+export function acceptanceTemplate(cfg: StackConfig): ITemplate {
+  const a = cfg.acceptance;
+  return scriptTemplate(cfg, {
+    name: "acceptance",
+    image: cfg.images.acceptance,
+    deadlineSeconds: cfg.deadlines.acceptanceSeconds,
+    inputs: {
+      parameters: [
+        { name: "min_success_pct" },
+        { name: "max_p95_ms" },
+        { name: "requests_per_endpoint", value: String(a.requestsPerEndpoint) },
+        { name: "concurrency", value: String(a.concurrency) },
+        { name: "timeout_ms", value: String(a.timeoutMs) },
+        { name: "paths", value: "" },
+        { name: "insecure", value: "false" },
+        { name: "connect_to", value: a.connectTo },
+      ],
+      artifacts: [{ name: "deploy-urls", path: `${INPUT_DIR}/urls.json` }],
+    },
+    env: {
+      URLS_FILE: `${INPUT_DIR}/urls.json`,
+      MIN_SUCCESS_PCT: input("min_success_pct"),
+      MAX_P95_MS: input("max_p95_ms"),
+      REQUESTS_PER_ENDPOINT: input("requests_per_endpoint"),
+      CONCURRENCY: input("concurrency"),
+      TIMEOUT_MS: input("timeout_ms"),
+      PATHS: input("paths"),
+      INSECURE: input("insecure"),
+      CONNECT_TO: input("connect_to"),
+      REPORT_DIR: `${OUTPUT_DIR}/acceptance`,
+    },
+    outputs: {
+      artifacts: [{ name: "acceptance-report", path: `${OUTPUT_DIR}/acceptance` }],
+    },
+    // Acceptance only speaks HTTP to the preview: no Kubernetes token.
+    extra: withoutServiceAccountToken(cfg),
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * `cleanup`, the exit handler: on failure removes this PR's release and namespace; on success
+ * stamps the namespace with its expiry. Reads set-params' names as global outputs, which do not
+ * exist when set-params failed: then there is nothing of ours to clean.
+ */
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import type { StackConfig } from "../config";
+import { scriptTemplate } from "./script-template";
+
+/** Builds the cleanup template. */
+export function cleanupTemplate(cfg: StackConfig): ITemplate {
+  return scriptTemplate(cfg, {
+    name: "cleanup",
+    image: cfg.images.cleanup,
+    deadlineSeconds: cfg.deadlines.cleanupSeconds,
+    env: {
+      WORKFLOW_STATUS: "{{workflow.status}}",
+      WORKFLOW_NAME: "{{workflow.name}}",
+      PR: "{{workflow.parameters.pr}}",
+      NS: "{{workflow.outputs.parameters.ns}}",
+      RELEASE: "{{workflow.outputs.parameters.release}}",
+      TTL_HOURS: String(cfg.ttl.hours),
+    },
+  });
+}

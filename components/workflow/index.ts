@@ -1,0 +1,140 @@
+/**
+ * The `implementation-dag` WorkflowTemplate: the pure builder that turns typed config into the
+ * object, and the thin component that registers it.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
+import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
+import type { StackConfig } from "../config";
+import { restrictedPodSecurityContext, scratchVolume } from "../pod-security";
+import { acceptanceTemplate } from "./acceptance";
+import { AGENT_TASKS, agentTask } from "./agents";
+import { approveTemplate } from "./approve";
+import { cleanupTemplate } from "./cleanup";
+import { DEPLOY_INPUTS, deployTemplates } from "./deploy";
+import { workflowParameters } from "./parameters";
+import { taskOutput, workflowParam } from "./script-template";
+import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";
+
+/** Name of the WorkflowTemplate. */
+export const WORKFLOW_TEMPLATE_NAME = "implementation-dag";
+
+/** The tasks of the DAG, in the order they run: each depends on the one before. */
+export const PIPELINE = ["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"] as const;
+
+/** Labels on everything the project renders. */
+export const COMMON_LABELS = {
+  "app.kubernetes.io/name": "implementation-dag",
+  "app.kubernetes.io/part-of": "implementation-dag",
+  "app.kubernetes.io/managed-by": "pulumi",
+};
+
+const succeeded = (task: string) => `${task}.Succeeded`;
+
+/** The DAG's tasks: a chain, each task running only when the one before succeeded. */
+export function dagTasks(cfg: StackConfig): IDAGTask[] {
+  const fromSetParams = (name: string) => ({ name, value: taskOutput("set-params", name) });
+  const fromWorkflow = (name: string) => ({ name, value: workflowParam(name) });
+  return [
+    {
+      name: "set-params",
+      template: "set-params",
+      arguments: { parameters: SET_PARAMS_INPUTS.map(fromWorkflow) },
+    },
+    ...AGENT_TASKS.map(({ task, githubApp }, i) =>
+      agentTask(cfg, task, githubApp, succeeded(PIPELINE[i]))),
+    {
+      name: "deploy",
+      template: "deploy",
+      depends: succeeded("qa-testing"),
+      arguments: {
+        parameters: DEPLOY_INPUTS.map((name) =>
+          ["owner", "repo", "pr", "chartPath", "valuesFile"].includes(name) ? fromWorkflow(name) : fromSetParams(name)),
+      },
+    },
+    {
+      name: "acceptance",
+      template: "acceptance",
+      depends: succeeded("deploy"),
+      arguments: {
+        parameters: ["min_success_pct", "max_p95_ms", "requests_per_endpoint"].map(fromWorkflow),
+        artifacts: [{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }],
+      },
+    },
+    {
+      name: "approve",
+      template: "approve",
+      depends: succeeded("acceptance"),
+      arguments: {
+        parameters: [
+          fromWorkflow("owner"),
+          fromWorkflow("repo"),
+          fromWorkflow("pr"),
+          // The commit deploy checked out and acceptance tested, resolved to a full SHA.
+          { name: "commit", value: "{{tasks.deploy.outputs.parameters.commit}}" },
+          fromSetParams("host"),
+        ],
+        artifacts: [{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }],
+      },
+    },
+  ];
+}
+
+/** Builds the `implementation-dag` WorkflowTemplate from typed config. */
+export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
+  return {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "WorkflowTemplate",
+    metadata: { name: WORKFLOW_TEMPLATE_NAME, namespace: cfg.namespace, labels: { ...COMMON_LABELS } },
+    spec: {
+      entrypoint: "dag",
+      onExit: "cleanup",
+      serviceAccountName: cfg.serviceAccounts.steps,
+      activeDeadlineSeconds: cfg.deadlines.workflowSeconds,
+      arguments: { parameters: workflowParameters(cfg) },
+      // The preview namespace is per PR number, so one run per PR number at a time.
+      synchronization: { mutexes: [{ name: `implementation-dag-pr-${workflowParam("pr")}` }] },
+      podGC: { strategy: cfg.retention.podGC },
+      ttlStrategy: {
+        secondsAfterSuccess: cfg.retention.secondsAfterSuccess,
+        secondsAfterFailure: cfg.retention.secondsAfterFailure,
+      },
+      artifactRepositoryRef: { configMap: cfg.artifactRepository.configMap, key: cfg.artifactRepository.key },
+      securityContext: restrictedPodSecurityContext(cfg.runAsUser),
+      volumes: [scratchVolume],
+      podMetadata: { labels: { ...COMMON_LABELS } },
+      templates: [
+        { name: "dag", dag: { tasks: dagTasks(cfg) } },
+        setParamsTemplate(cfg),
+        ...deployTemplates(cfg),
+        acceptanceTemplate(cfg),
+        approveTemplate(cfg),
+        cleanupTemplate(cfg),
+      ],
+    },
+  };
+}
+
+/** Arguments of {@link ImplementationDag}. */
+export interface ImplementationDagArgs {
+  /** The typed stack config. */
+  config: StackConfig;
+}
+
+/** Registers the `implementation-dag` WorkflowTemplate. */
+export class ImplementationDag extends pulumi.ComponentResource {
+  /** The WorkflowTemplate's name. */
+  public readonly templateName: pulumi.Output<string>;
+  /** The namespace it lives (and its workflows run) in. */
+  public readonly namespace: pulumi.Output<string>;
+
+  constructor(name: string, args: ImplementationDagArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("implementation-dag:index:ImplementationDag", name, {}, opts);
+    const wt = buildWorkflowTemplate(args.config);
+    const resource = new k8s.apiextensions.CustomResource(name, wt as unknown as k8s.apiextensions.CustomResourceArgs, { parent: this });
+    this.templateName = resource.metadata.name;
+    this.namespace = resource.metadata.namespace;
+    this.registerOutputs({ templateName: this.templateName, namespace: this.namespace });
+  }
+}

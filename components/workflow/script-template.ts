@@ -1,0 +1,111 @@
+/**
+ * The one way a step script becomes an Argo `script` template: the source is the file
+ * `components/steps/<file>.sh` verbatim, run by bash; every value reaches it through `env`;
+ * the pod is Pod-Security-restricted with a scratch emptyDir and carries requests and limits.
+ */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import type { IInputs } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Inputs";
+import type { IOutputs } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Outputs";
+import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
+import type { IVolumeMount } from "kubernetes-models/v1/VolumeMount";
+import type { StackConfig } from "../config";
+import { restrictedContainerSecurityContext, scratchMount, SCRATCH_DIR, stepResources } from "../pod-security";
+
+/** Directory holding the step scripts. */
+export const STEPS_DIR = path.join(__dirname, "..", "steps");
+
+/** Where a step writes the files its outputs are read from. */
+export const OUTPUT_DIR = `${SCRATCH_DIR}/outputs`;
+/** Where a step's input artifacts are placed. */
+export const INPUT_DIR = `${SCRATCH_DIR}/inputs`;
+
+/** The text of `components/steps/<file>.sh`, embedded verbatim as a template's `source`. */
+export function stepSource(file: string): string {
+  return readFileSync(path.join(STEPS_DIR, `${file}.sh`), "utf8");
+}
+
+/** Environment every step shares: a writable HOME and TMPDIR on the scratch volume. */
+function baseEnv(): IEnvVar[] {
+  return [
+    { name: "HOME", value: `${SCRATCH_DIR}/home` },
+    { name: "TMPDIR", value: SCRATCH_DIR },
+    { name: "OUTPUT_DIR", value: OUTPUT_DIR },
+  ];
+}
+
+/** What a script template is made of; everything else is the same for every step. */
+export interface ScriptStep {
+  /** Template name. */
+  name: string;
+  /** Script file under `components/steps/` (without `.sh`). Defaults to the template name. */
+  file?: string;
+  /** Container image, pinned. */
+  image: string;
+  /** Declared inputs. */
+  inputs?: IInputs;
+  /** Declared outputs. */
+  outputs?: IOutputs;
+  /** Plain env: name to value (values may hold Argo `{{…}}` references; the source never does). */
+  env: Record<string, string>;
+  /** Env from secrets or fields, appended as given. */
+  envFrom?: IEnvVar[];
+  /** Extra mounts beside the scratch volume (for example a ConfigMap of guardrail templates). */
+  volumeMounts?: IVolumeMount[];
+  /** The template's activeDeadlineSeconds. */
+  deadlineSeconds: number;
+  /** Extra template fields (for example `automountServiceAccountToken`, `executor`). */
+  extra?: Partial<ITemplate>;
+}
+
+/** Builds the `script` template of one step. */
+export function scriptTemplate(cfg: StackConfig, step: ScriptStep): ITemplate {
+  const env: IEnvVar[] = [
+    ...baseEnv(),
+    ...Object.entries(step.env).map(([name, value]) => ({ name, value })),
+    ...(step.envFrom ?? []),
+  ];
+  return {
+    name: step.name,
+    ...(step.inputs ? { inputs: step.inputs } : {}),
+    ...(step.outputs ? { outputs: step.outputs } : {}),
+    activeDeadlineSeconds: step.deadlineSeconds,
+    ...step.extra,
+    // Argo names a script container `main` itself; the schema's required `name` is filled in there.
+    script: {
+      image: step.image,
+      imagePullPolicy: "IfNotPresent",
+      command: ["bash"],
+      source: stepSource(step.file ?? step.name),
+      env,
+      resources: stepResources(cfg),
+      securityContext: restrictedContainerSecurityContext(cfg.runAsUser),
+      volumeMounts: [scratchMount, ...(step.volumeMounts ?? [])],
+    } as ITemplate["script"],
+  };
+}
+
+/** `{{inputs.parameters.<name>}}`. */
+export const input = (name: string): string => `{{inputs.parameters.${name}}}`;
+/** `{{workflow.parameters.<name>}}`. */
+export const workflowParam = (name: string): string => `{{workflow.parameters.${name}}}`;
+/** `{{tasks.<task>.outputs.parameters.<name>}}`. */
+export const taskOutput = (task: string, name: string): string => `{{tasks.${task}.outputs.parameters.${name}}}`;
+/** Declares input parameters by name. */
+export const inputParameters = (...names: string[]) => names.map((name) => ({ name }));
+/** An output parameter read from `OUTPUT_DIR/<file>`. */
+export const outputParameter = (name: string, file = name, globalName?: string) => ({
+  name,
+  valueFrom: { path: `${OUTPUT_DIR}/${file}` },
+  ...(globalName ? { globalName } : {}),
+});
+
+/**
+ * Template fields for a step that needs no Kubernetes API: no token in its pod. Argo then runs its
+ * own executor under the executor service account, which may only report task results.
+ */
+export const withoutServiceAccountToken = (cfg: StackConfig): Partial<ITemplate> => ({
+  automountServiceAccountToken: false,
+  executor: { serviceAccountName: cfg.serviceAccounts.executor },
+});

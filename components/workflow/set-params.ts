@@ -1,0 +1,44 @@
+/**
+ * `set-params`: validates every parameter and derives the preview's names once. Its outputs carry
+ * `globalName`s so the exit handler can read them as `{{workflow.outputs.parameters.*}}`.
+ */
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import type { StackConfig } from "../config";
+import { input, inputParameters, outputParameter, scriptTemplate, withoutServiceAccountToken } from "./script-template";
+
+/** The names set-params derives; every later task reads them from its outputs. */
+export const SET_PARAMS_OUTPUTS = ["ns", "release", "host", "domain", "image_tag", "commit"] as const;
+
+/** The inputs set-params validates: the workflow's parameters, one for one. */
+export const SET_PARAMS_INPUTS = [
+  "owner", "repo", "pr", "commit", "domain", "chartPath", "valuesFile", "imageTag",
+  "min_success_pct", "max_p95_ms", "requests_per_endpoint",
+] as const;
+
+/** Builds the set-params template. */
+export function setParamsTemplate(cfg: StackConfig): ITemplate {
+  return scriptTemplate(cfg, {
+    name: "set-params",
+    image: cfg.images.setParams,
+    deadlineSeconds: cfg.deadlines.setParamsSeconds,
+    inputs: { parameters: inputParameters(...SET_PARAMS_INPUTS) },
+    env: {
+      OWNER: input("owner"),
+      REPO: input("repo"),
+      PR: input("pr"),
+      COMMIT: input("commit"),
+      DOMAIN: input("domain"),
+      CHART_PATH: input("chartPath"),
+      VALUES_FILE: input("valuesFile"),
+      IMAGE_TAG: input("imageTag"),
+      MIN_SUCCESS_PCT: input("min_success_pct"),
+      MAX_P95_MS: input("max_p95_ms"),
+      REQUESTS_PER_ENDPOINT: input("requests_per_endpoint"),
+    },
+    outputs: {
+      parameters: SET_PARAMS_OUTPUTS.map((name) => outputParameter(name, name, name)),
+    },
+    // set-params talks to nothing: no service-account token in its pod.
+    extra: withoutServiceAccountToken(cfg),
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * implementation-dag: reads the stack config, builds the components, and returns the stack outputs.
+ * `pulumi up` calls the exported function; so does the offline render (`npm run render`).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/config";
+import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
+
+/** Reads the stack config; bad config stops the program with one message naming every bad key. */
+function readConfig(): StackConfig {
+  try {
+    return parseConfig(pulumi.runtime.allConfig());
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}
+
+/** The `argo submit` line a platform team runs for one PR. */
+function submitCommand(cfg: StackConfig): string {
+  return [
+    `argo submit -n ${cfg.namespace} --from workflowtemplate/${WORKFLOW_TEMPLATE_NAME}`,
+    "-p owner=<owner> -p repo=<repo> -p pr=<number>",
+    "--watch",
+  ].join(" ");
+}
+
+/** The program: Pulumi calls it and publishes what it returns as the stack outputs. */
+export default async function main() {
+  const cfg = readConfig();
+  const dag = new ImplementationDag(PROJECT, { config: cfg });
+
+  return {
+    workflowTemplate: dag.templateName,
+    namespace: dag.namespace,
+    serviceAccounts: { ...cfg.serviceAccounts },
+    submitCommand: submitCommand(cfg),
+  };
+}
