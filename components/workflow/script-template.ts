@@ -21,9 +21,23 @@ export const OUTPUT_DIR = `${SCRATCH_DIR}/outputs`;
 /** Where a step's input artifacts are placed. */
 export const INPUT_DIR = `${SCRATCH_DIR}/inputs`;
 
-/** The text of `components/steps/<file>.sh`, embedded verbatim as a template's `source`. */
-export function stepSource(file: string): string {
-  return readFileSync(path.join(STEPS_DIR, `${file}.sh`), "utf8");
+/**
+ * The text of `components/steps/<file>.sh`, embedded verbatim as a template's `source`. Shared shell
+ * libraries (`components/steps/lib/<name>.sh`) are inserted right after the script's
+ * `set -euo pipefail` line, so the step runs as one self-contained file.
+ */
+export function stepSource(file: string, libraries: string[] = []): string {
+  const script = readFileSync(path.join(STEPS_DIR, `${file}.sh`), "utf8");
+  if (libraries.length === 0) return script;
+  const marker = "\nset -euo pipefail\n";
+  const at = script.indexOf(marker);
+  if (at < 0) throw new Error(`components/steps/${file}.sh: no 'set -euo pipefail' line to insert libraries after`);
+  const libs = libraries.map((lib) => {
+    const text = readFileSync(path.join(STEPS_DIR, "lib", `${lib}.sh`), "utf8");
+    return `# ---- lib/${lib}.sh ----\n${text.replace(/^# shellcheck shell=bash\n/, "")}# ---- end lib/${lib}.sh ----\n`;
+  });
+  const end = at + marker.length;
+  return script.slice(0, end) + libs.join("") + script.slice(end);
 }
 
 /** Environment every step shares: a writable HOME and TMPDIR on the scratch volume. */
@@ -41,6 +55,8 @@ export interface ScriptStep {
   name: string;
   /** Script file under `components/steps/` (without `.sh`). Defaults to the template name. */
   file?: string;
+  /** Shell libraries under `components/steps/lib/` (without `.sh`) the script uses. */
+  libraries?: string[];
   /** Container image, pinned. */
   image: string;
   /** Declared inputs. */
@@ -77,7 +93,7 @@ export function scriptTemplate(cfg: StackConfig, step: ScriptStep): ITemplate {
       image: step.image,
       imagePullPolicy: "IfNotPresent",
       command: ["bash"],
-      source: stepSource(step.file ?? step.name),
+      source: stepSource(step.file ?? step.name, step.libraries),
       env,
       resources: stepResources(cfg),
       securityContext: restrictedContainerSecurityContext(cfg.runAsUser),
