@@ -1,0 +1,227 @@
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { WorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
+import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { parseConfig } from "../../components/config";
+import { findMergeVectors } from "../../components/no-merge";
+import { buildWorkflowTemplate, PIPELINE } from "../../components/workflow";
+import { lintWorkflowSpec, taskDependencies } from "../../components/workflow/lint";
+import { STEPS_DIR } from "../../components/workflow/script-template";
+import { readStackConfig, type Render } from "../../scripts/offline-render";
+import { implementationDag, previewRender } from "../helpers/render";
+
+let render: Render;
+let wt: IWorkflowTemplate;
+beforeAll(async () => {
+  render = await previewRender();
+  wt = implementationDag(render);
+});
+
+const dagTasks = () => wt.spec.templates!.find((t) => t.name === wt.spec.entrypoint)!.dag!.tasks!;
+/** Templates that run a pod of ours (script or container). */
+const podTemplates = () => wt.spec.templates!.filter((t): t is ITemplate => Boolean(t.script ?? t.container));
+
+/**
+ * Argo's OpenAPI marks a container's `name` as required; for a `script` template Argo names the
+ * container `main` itself. This is the only gap between what we render and the schema, so only
+ * this one is filled before validating.
+ */
+function withScriptContainerNames(obj: IWorkflowTemplate): IWorkflowTemplate {
+  const copy = structuredClone(obj);
+  for (const t of copy.spec.templates ?? []) if (t.script && !("name" in t.script)) Object.assign(t.script, { name: "main" });
+  return copy;
+}
+
+describe("the implementation-dag WorkflowTemplate", () => {
+  it("is registered by the program as a WorkflowTemplate under its component", () => {
+    const resource = render.resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate");
+    const component = render.resources.find((r) => r.type === "implementation-dag:index:ImplementationDag");
+    expect(resource?.name).toBe("implementation-dag");
+    expect(component).toBeDefined();
+    expect(resource?.parent).toBe(component?.urn);
+    expect(wt.metadata).toMatchObject({ name: "implementation-dag", namespace: "argo" });
+    expect(wt.spec).toMatchObject({ entrypoint: "dag", onExit: "cleanup" });
+  });
+
+  it("runs the seven tasks as one chain, each only after the one before succeeded", () => {
+    const tasks = dagTasks();
+    expect(tasks.map((t) => t.name)).toEqual([...PIPELINE]);
+    tasks.forEach((task, i) => {
+      expect(taskDependencies(task)).toEqual(i === 0 ? [] : [PIPELINE[i - 1]]);
+      if (i > 0) expect(task.depends).toBe(`${PIPELINE[i - 1]}.Succeeded`);
+    });
+  });
+
+  it("takes exactly the seed's parameters plus the acceptance thresholds", () => {
+    const params = Object.fromEntries((wt.spec.arguments!.parameters ?? []).map((p) => [p.name, p.value]));
+    expect(params).toEqual({
+      owner: undefined, repo: undefined, pr: undefined, commit: "", domain: "preview.example.com",
+      chartPath: "charts/app", valuesFile: "values-preview.yaml", imageTag: "",
+      min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10",
+    });
+  });
+
+  it("calls the agent template with each agent's GitHub App and the PR's coordinates", () => {
+    const agents = dagTasks().filter((t) => t.templateRef);
+    expect(agents.map((t) => [t.name, t.templateRef, t.arguments!.parameters])).toEqual(
+      [["implement", "rex"], ["clippy-format", "clippy"], ["qa-testing", "qa"]].map(([name, app]) => [
+        name,
+        { name: "coderun-template", template: "coderun-main" },
+        [
+          { name: "github-app", value: app },
+          { name: "owner", value: "{{workflow.parameters.owner}}" },
+          { name: "repo", value: "{{workflow.parameters.repo}}" },
+          { name: "pr", value: "{{workflow.parameters.pr}}" },
+          { name: "commit", value: "{{tasks.set-params.outputs.parameters.commit}}" },
+        ],
+      ]),
+    );
+  });
+
+  it("takes the agent template's names and parameter names from config", () => {
+    const cfg = parseConfig({
+      ...readStackConfig("preview"),
+      "implementation-dag:agent": JSON.stringify({ templateName: "agents", template: "run", clusterScope: true, parameters: { githubApp: "app", owner: "org", repo: "repository", pr: "number", commit: "sha" } }),
+    });
+    const task = buildWorkflowTemplate(cfg).spec.templates![0].dag!.tasks![1];
+    expect(task.templateRef).toEqual({ name: "agents", template: "run", clusterScope: true });
+    expect(task.arguments!.parameters!.map((p) => p.name)).toEqual(["app", "org", "repository", "number", "sha"]);
+  });
+
+  it("hands later tasks the names set-params derived, never recomputed", () => {
+    const byName = Object.fromEntries(dagTasks().map((t) => [t.name, t]));
+    const args = (task: string) => Object.fromEntries((byName[task].arguments?.parameters ?? []).map((p) => [p.name, p.value]));
+    for (const name of ["ns", "release", "host", "image_tag", "commit"]) {
+      expect(args("deploy")[name]).toBe(`{{tasks.set-params.outputs.parameters.${name}}}`);
+    }
+    expect(args("approve").host).toBe("{{tasks.set-params.outputs.parameters.host}}");
+    expect(byName.acceptance.arguments!.artifacts).toEqual([{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }]);
+    expect(byName.approve.arguments!.artifacts).toEqual([{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }]);
+    const setParams = wt.spec.templates!.find((t) => t.name === "set-params")!;
+    expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual(
+      ["ns", "release", "host", "domain", "image_tag", "commit"].map((n) => [n, n]));
+  });
+
+  it("validates against Argo's schema", () => {
+    expect(() => new WorkflowTemplate(withScriptContainerNames(wt)).validate()).not.toThrow();
+  });
+
+  it("fails Argo's schema without that one fill-in, so the validation is real", () => {
+    expect(() => new WorkflowTemplate(wt).validate()).toThrow(/name/);
+  });
+
+  it("passes the reference lint: every reference resolves, every dependency exists, no cycle", () => {
+    expect(lintWorkflowSpec(wt.spec)).toEqual([]);
+  });
+
+  it("keeps every value out of executable text: no {{ in any source, command or args", () => {
+    for (const t of wt.spec.templates ?? []) {
+      const c = t.script ?? t.container;
+      expect(t.script?.source ?? "").not.toContain("{{");
+      expect(JSON.stringify(c?.command ?? [])).not.toContain("{{");
+      expect(JSON.stringify(c?.args ?? [])).not.toContain("{{");
+    }
+  });
+
+  it("embeds each step script verbatim from components/steps", () => {
+    for (const t of podTemplates().filter((x) => x.script)) {
+      const file = path.join(STEPS_DIR, `${t.name}.sh`);
+      const text = readFileSync(file, "utf8");
+      expect(t.script!.source!.startsWith(text.split("\nset -euo pipefail\n")[0])).toBe(true);
+      expect(t.script!.command).toEqual(["bash"]);
+    }
+  });
+
+  it("runs every step pod Pod-Security-restricted with the seed's requests and limits", () => {
+    expect(wt.spec.securityContext).toEqual({
+      runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(wt.spec.volumes).toContainEqual({ name: "scratch", emptyDir: { sizeLimit: "2Gi" } });
+    expect(podTemplates().length).toBeGreaterThanOrEqual(5);
+    for (const t of podTemplates()) {
+      const c = (t.script ?? t.container)!;
+      expect(c.securityContext, t.name).toMatchObject({
+        runAsNonRoot: true, allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" },
+      });
+      expect(c.securityContext!.runAsUser, t.name).toBeGreaterThan(0);
+      expect(c.resources, t.name).toEqual({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "4Gi" } });
+      expect(c.volumeMounts, t.name).toContainEqual({ name: "scratch", mountPath: "/tmp" });
+      expect(t.activeDeadlineSeconds, t.name).toBeGreaterThan(0);
+      expect(c.image, t.name).toMatch(/:[^/:]+$|@sha256:/);
+    }
+  });
+
+  it("bounds the run: a workflow deadline, one run per PR at a time, and garbage collection", () => {
+    expect(wt.spec.activeDeadlineSeconds).toBe(1800);
+    expect(wt.spec.synchronization).toEqual({ mutexes: [{ name: "implementation-dag-pr-{{workflow.parameters.pr}}" }] });
+    expect(wt.spec.podGC).toEqual({ strategy: "OnPodSuccess" });
+    expect(wt.spec.ttlStrategy).toEqual({ secondsAfterSuccess: 86400, secondsAfterFailure: 259200 });
+    expect(wt.spec.serviceAccountName).toBe("implementation-dag");
+  });
+
+  it("gives set-params no Kubernetes token", () => {
+    const setParams = wt.spec.templates!.find((t) => t.name === "set-params")!;
+    expect(setParams.automountServiceAccountToken).toBe(false);
+    expect(setParams.executor).toEqual({ serviceAccountName: "implementation-dag-executor" });
+  });
+
+  it("can merge nothing: no merge endpoint, mutation or push anywhere in the render", () => {
+    const everything = JSON.stringify(render, null, 1) + render.manifests.map((m) => JSON.stringify(m)).join("\n");
+    const sources = (wt.spec.templates ?? []).map((t) => t.script?.source ?? "").join("\n");
+    const scripts = readdirSync(STEPS_DIR).filter((f) => f.endsWith(".sh")).map((f) => readFileSync(path.join(STEPS_DIR, f), "utf8")).join("\n");
+    expect(findMergeVectors(everything)).toEqual([]);
+    expect(findMergeVectors(sources)).toEqual([]);
+    expect(findMergeVectors(scripts)).toEqual([]);
+  });
+
+  it("the merge scan finds each vector it lists", () => {
+    for (const text of [
+      "curl -X PUT https://api.github.com/repos/o/r/pulls/1/merge",
+      "POST /repos/o/r/merges",
+      "PUT /repos/o/r/pulls/1/update-branch",
+      "mutation { mergePullRequest(input: {}) { clientMutationId } }",
+      "enablePullRequestAutoMerge",
+      "enqueuePullRequest",
+      "git push origin HEAD:main",
+      "git -C repo merge feature",
+    ]) expect(findMergeVectors(text), text).not.toEqual([]);
+  });
+});
+
+describe("the reference lint", () => {
+  const spec = () => structuredClone(wt.spec);
+
+  it("reports a reference to an undeclared workflow parameter", () => {
+    const s = spec();
+    s.templates![0].dag!.tasks![0].arguments!.parameters![0].value = "{{workflow.parameters.nope}}";
+    expect(lintWorkflowSpec(s)).toEqual([expect.stringContaining("no workflow parameter nope")]);
+  });
+
+  it("reports a dependency on an unknown task", () => {
+    const s = spec();
+    s.templates![0].dag!.tasks![2].depends = "ghost.Succeeded";
+    expect(lintWorkflowSpec(s)).toContain("dag dag task clippy-format: depends on unknown task ghost");
+  });
+
+  it("reports a cycle", () => {
+    const s = spec();
+    s.templates![0].dag!.tasks![0].depends = "approve.Succeeded";
+    expect(lintWorkflowSpec(s).some((p) => p.startsWith("dag dag: cycle through"))).toBe(true);
+  });
+
+  it("reports reading the outputs of a task that does not run before", () => {
+    const s = spec();
+    s.templates![0].dag!.tasks![4].arguments!.parameters![0].value = "{{tasks.approve.outputs.parameters.x}}";
+    expect(lintWorkflowSpec(s).join("\n")).toContain("which it does not run after");
+  });
+
+  it("reports {{ in a script source", () => {
+    const s = spec();
+    const t = s.templates!.find((x) => x.name === "set-params")!;
+    t.script!.source += "\necho {{inputs.parameters.pr}}\n";
+    expect(lintWorkflowSpec(s)).toContain("set-params.script.source: executable text contains {{");
+  });
+});
