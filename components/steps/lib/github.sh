@@ -1,0 +1,342 @@
+# shellcheck shell=bash
+# lib/github.sh: GitHub REST calls as a GitHub App, for step scripts (inserted after their
+# `set -euo pipefail` line by scriptTemplate's `libraries: ["github"]`).
+#
+# Functions (each validates what it reads, prints `ERROR: <input>: <rule>` to stderr and returns
+# non-zero on any problem; none prints the private key, the JWT or a token to stderr):
+#   github_app_jwt
+#       prints an RS256 JWT for the app: iat = now-60, exp = now+540, iss = GITHUB_APP_ID.
+#   github_installation_token OWNER REPO PERMISSIONS_JSON
+#       prints an installation token narrowed to OWNER/REPO and to PERMISSIONS_JSON (for example
+#       '{"pull_requests":"write"}'); refuses a token GitHub grants on other repositories or with
+#       permissions beyond those asked for (metadata:read excepted, GitHub always adds it).
+#   github_request METHOD PATH [BODY_JSON]
+#       calls the REST API with $GITHUB_TOKEN; prints the response body on success (2xx, or a status
+#       listed in GITHUB_ALLOW_STATUS); sets GITHUB_STATUS to the final HTTP status (000: no answer).
+#       Retries answers without a status, 5xx, 429 and rate-limit 403s, honouring Retry-After and
+#       x-ratelimit-reset, at most GITHUB_RETRY_ATTEMPTS tries in all; a wait GitHub asks for that is
+#       longer than GITHUB_RETRY_MAX_WAIT_SECONDS fails at once instead of waiting. A final failure
+#       prints `ERROR: github: METHOD PATH: HTTP <status>: <message>` and returns 1.
+#       GITHUB_STATUS survives only when the function runs in the current shell: redirect the body
+#       to a file (`github_request GET "$p" >"$f"`) rather than capturing it with $(...) when the
+#       caller needs the status.
+#       REST only: GraphQL and any path with a `merge`/`merges` segment or an `update-*` segment
+#       are refused before anything is sent (the pipeline never merges).
+#
+# Env:
+#   GITHUB_API_URL               REST base URL, http(s), no whitespace (GitHub Enterprise Server:
+#                                https://HOST/api/v3); a trailing '/' is ignored.
+#   GITHUB_APP_ID                the app's numeric id or its client id (Iv...).
+#   GITHUB_INSTALLATION_ID       numeric installation id of the app on the repository's owner.
+#   GITHUB_APP_PRIVATE_KEY_FILE  file holding the app's PEM private key (RSA). When unset or empty,
+#   GITHUB_APP_PRIVATE_KEY       may hold the PEM itself; it is written to a private temporary file.
+#   GITHUB_TOKEN                 token github_request sends (from github_installation_token).
+#   GITHUB_ALLOW_STATUS          optional: space-separated statuses github_request treats as an
+#                                answer rather than a failure (for example "404"). Default empty.
+#   GITHUB_RETRY_ATTEMPTS        tries in all, 1-10. Default 5.
+#   GITHUB_RETRY_BASE_MS         first backoff in milliseconds, doubled per retry, 0-60000. Default 1000.
+#   GITHUB_RETRY_MAX_WAIT_SECONDS  longest single wait, 1-3600. Default 60.
+#   GITHUB_CONNECT_TIMEOUT_SECONDS / GITHUB_MAX_TIME_SECONDS  curl bounds, 1-600. Defaults 10 / 60.
+#   TMPDIR                       where the private temporary files live (removed after each call).
+#
+# Tools: curl, jq, openssl, date, tr, mktemp, sleep, rm (GNU or busybox).
+
+# shellcheck disable=SC2034 # read by the scripts that use this library
+GITHUB_STATUS=""
+
+# Prints `ERROR: <input>: <rule>` and fails (returns, so callers decide; under set -e it stops them).
+_github_fail() {
+  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
+  return 1
+}
+
+# Reads an integer setting within bounds, else the default; a bad value is an error.
+_github_int_setting() { # NAME DEFAULT MIN MAX
+  local value="${!1-}"
+  if [[ -z $value ]]; then
+    printf '%s' "$2"
+    return 0
+  fi
+  if ! [[ $value =~ ^[0-9]{1,7}$ ]] || ((10#$value < $3 || 10#$value > $4)); then
+    _github_fail "$1" "must be an integer from $3 to $4"
+    return 1
+  fi
+  printf '%s' "$((10#$value))"
+}
+
+_github_api_url() {
+  local url="${GITHUB_API_URL-}"
+  if ! [[ $url =~ ^https?://[^[:space:]\"\'\\]+$ ]]; then
+    _github_fail GITHUB_API_URL "must be an http(s) URL without whitespace or quotes"
+    return 1
+  fi
+  printf '%s' "${url%/}"
+}
+
+# A private directory for header and body files, one per shell process (`$$` is the same in the
+# subshells of $(...), so they share it); files are removed after each call.
+_github_tmpdir() {
+  _GITHUB_TMP="${TMPDIR:-/tmp}/github.$$"
+  if [[ ! -d $_GITHUB_TMP ]] && ! (umask 077 && mkdir -p "$_GITHUB_TMP") 2>/dev/null; then
+    _github_fail TMPDIR "must be a writable directory"
+    return 1
+  fi
+  if [[ -L $_GITHUB_TMP || ! -O $_GITHUB_TMP ]]; then
+    _github_fail TMPDIR "holds $_GITHUB_TMP not owned by this user; refusing to write secrets there"
+    return 1
+  fi
+}
+
+# base64url without padding, from stdin (binary safe).
+_github_b64url() {
+  openssl base64 -A | tr '+/' '-_' | tr -d '='
+}
+
+# The private key file to sign with: GITHUB_APP_PRIVATE_KEY_FILE, or GITHUB_APP_PRIVATE_KEY copied
+# into a private file. Checks that it is an RSA private key without printing anything of it.
+_github_key_file() {
+  local file="${GITHUB_APP_PRIVATE_KEY_FILE-}"
+  if [[ -z $file ]]; then
+    if [[ -z ${GITHUB_APP_PRIVATE_KEY-} ]]; then
+      _github_fail GITHUB_APP_PRIVATE_KEY_FILE "must name the file holding the app's private key (or set GITHUB_APP_PRIVATE_KEY)"
+      return 1
+    fi
+    _github_tmpdir || return 1
+    file="$_GITHUB_TMP/app.pem"
+    (umask 077 && printf '%s\n' "$GITHUB_APP_PRIVATE_KEY" >"$file") || return 1
+  fi
+  if [[ ! -f $file || ! -r $file ]]; then
+    _github_fail GITHUB_APP_PRIVATE_KEY_FILE "must be a readable file"
+    return 1
+  fi
+  if ! openssl rsa -in "$file" -noout >/dev/null 2>&1; then
+    _github_fail GITHUB_APP_PRIVATE_KEY_FILE "must hold an RSA private key in PEM form"
+    return 1
+  fi
+  printf '%s' "$file"
+}
+
+github_app_jwt() {
+  local app_id="${GITHUB_APP_ID-}" key_file now header payload signing_input signature
+  if ! [[ $app_id =~ ^([0-9]{1,12}|Iv[0-9A-Za-z.]{1,64})$ ]]; then
+    _github_fail GITHUB_APP_ID "must be a numeric app id or a client id (Iv...)"
+    return 1
+  fi
+  key_file=$(_github_key_file) || return 1
+  now=$(date -u +%s) || return 1
+  header=$(printf '%s' '{"alg":"RS256","typ":"JWT"}' | _github_b64url) || return 1
+  # A numeric id goes in as a number, a client id as a string.
+  payload=$(jq -cn --arg iss "$app_id" --argjson now "$now" \
+    '{iat: ($now - 60), exp: ($now + 540), iss: (if ($iss | test("^[0-9]+$")) then ($iss | tonumber) else $iss end)}' |
+    tr -d '\n' | _github_b64url) || return 1
+  signing_input="$header.$payload"
+  if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | _github_b64url) ||
+    [[ -z $signature ]]; then
+    _github_fail GITHUB_APP_PRIVATE_KEY_FILE "could not sign the app's JWT with this key"
+    return 1
+  fi
+  printf '%s.%s\n' "$signing_input" "$signature"
+}
+
+# Whether PATH is one github_request may call: a REST path, never GraphQL, never a merge.
+_github_path_allowed() {
+  local path="$1" segment rest
+  [[ $path =~ ^/[A-Za-z0-9._~%/=\&,:+-]*(\?[A-Za-z0-9._~%=\&,:+-]*)?$ ]] || return 1
+  rest="${path%%\?*}"
+  [[ $rest != */../* && $rest != */.. ]] || return 1
+  while [[ -n $rest ]]; do
+    segment="${rest%%/*}"
+    case "$segment" in
+      graphql | merge | merges | update-*) return 1 ;;
+    esac
+    [[ $rest == */* ]] || break
+    rest="${rest#*/}"
+  done
+  return 0
+}
+
+# One HTTP exchange with retries. AUTH_FILE holds the Authorization header line.
+_github_http() { # METHOD PATH BODY AUTH_FILE
+  local method="$1" path="$2" body="$3" auth_file="$4"
+  local base attempts base_ms max_wait connect_timeout max_time
+  base=$(_github_api_url) || return 1
+  attempts=$(_github_int_setting GITHUB_RETRY_ATTEMPTS 5 1 10) || return 1
+  base_ms=$(_github_int_setting GITHUB_RETRY_BASE_MS 1000 0 60000) || return 1
+  max_wait=$(_github_int_setting GITHUB_RETRY_MAX_WAIT_SECONDS 60 1 3600) || return 1
+  connect_timeout=$(_github_int_setting GITHUB_CONNECT_TIMEOUT_SECONDS 10 1 600) || return 1
+  max_time=$(_github_int_setting GITHUB_MAX_TIME_SECONDS 60 1 600) || return 1
+  if ! [[ ${GITHUB_ALLOW_STATUS-} =~ ^([1-5][0-9][0-9]( [1-5][0-9][0-9])*)?$ ]]; then
+    _github_fail GITHUB_ALLOW_STATUS "must be empty or HTTP statuses separated by single spaces"
+    return 1
+  fi
+  _github_tmpdir || return 1
+
+  local out="$_GITHUB_TMP/response" headers="$_GITHUB_TMP/headers" data="$_GITHUB_TMP/request"
+  local -a args=(
+    --silent --show-error --proto "=http,https" --connect-timeout "$connect_timeout" --max-time "$max_time"
+    -X "$method" -H "@$auth_file"
+    -H "Accept: application/vnd.github+json" -H "X-GitHub-Api-Version: 2022-11-28"
+    -H "User-Agent: implementation-dag"
+    -o "$out" -D "$headers" -w '%{http_code}'
+  )
+  if [[ -n $body ]]; then
+    printf '%s' "$body" >"$data"
+    args+=(-H "Content-Type: application/json" --data-binary "@$data")
+  fi
+
+  local try=1 status retry_after remaining reset wait_ms message
+  while :; do
+    : >"$out"
+    : >"$headers"
+    status=$(curl "${args[@]}" "$base$path" 2>/dev/null) || status="000"
+    [[ $status =~ ^[0-9]{3}$ ]] || status="000"
+    GITHUB_STATUS="$status"
+    if [[ $status == 2* ]]; then
+      cat "$out"
+      rm -f "$out" "$headers" "$data"
+      return 0
+    fi
+    if [[ " ${GITHUB_ALLOW_STATUS-} " == *" $status "* ]]; then
+      cat "$out"
+      rm -f "$out" "$headers" "$data"
+      return 0
+    fi
+
+    # Header names are case-insensitive; the value is the number after the colon.
+    retry_after=$(tr -d '\r' <"$headers" | sed -n 's/^[Rr][Ee][Tt][Rr][Yy]-[Aa][Ff][Tt][Ee][Rr]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
+    remaining=$(tr -d '\r' <"$headers" | sed -n 's/^[Xx]-[Rr][Aa][Tt][Ee][Ll][Ii][Mm][Ii][Tt]-[Rr][Ee][Mm][Aa][Ii][Nn][Ii][Nn][Gg]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
+    reset=$(tr -d '\r' <"$headers" | sed -n 's/^[Xx]-[Rr][Aa][Tt][Ee][Ll][Ii][Mm][Ii][Tt]-[Rr][Ee][Ss][Ee][Tt]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
+    message=$(jq -r 'if type == "object" and (.message | type) == "string" then .message else empty end' <"$out" 2>/dev/null | head -c 300 | tr '\n\r' '  ') || message=""
+    [[ -n $message ]] || message=$(head -c 200 "$out" | tr -c '[:print:]' ' ')
+
+    # Retryable: no answer, 5xx, 429, and a 403 that is a rate limit (Retry-After, exhausted
+    # quota, or GitHub's "secondary rate limit" message).
+    local retryable=""
+    case "$status" in
+      000 | 5??) retryable=yes ;;
+      429) retryable=yes ;;
+      403)
+        if [[ -n $retry_after || $remaining == "0" || $message == *"rate limit"* ]]; then retryable=yes; fi
+        ;;
+    esac
+
+    if [[ -n $retryable && $try -lt $attempts ]]; then
+      if [[ -n $retry_after ]]; then
+        wait_ms=$((10#$retry_after * 1000))
+      elif [[ $remaining == "0" && -n $reset ]]; then
+        wait_ms=$(((10#$reset - $(date -u +%s)) * 1000))
+        ((wait_ms > 0)) || wait_ms=1000
+      else
+        wait_ms=$((base_ms << (try - 1)))
+        ((wait_ms <= max_wait * 1000)) || wait_ms=$((max_wait * 1000))
+      fi
+      if ((wait_ms > max_wait * 1000)); then
+        rm -f "$out" "$headers" "$data"
+        _github_fail github "$method $path: HTTP $status: GitHub asks to wait $((wait_ms / 1000))s, more than GITHUB_RETRY_MAX_WAIT_SECONDS=$max_wait: $message"
+        return 1
+      fi
+      printf 'github: %s %s: HTTP %s, try %d of %d, retrying in %d.%03ds\n' \
+        "$method" "$path" "$status" "$try" "$attempts" $((wait_ms / 1000)) $((wait_ms % 1000)) >&2
+      sleep "$((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000)))"
+      try=$((try + 1))
+      continue
+    fi
+
+    rm -f "$out" "$headers" "$data"
+    if [[ $status == 000 ]]; then message="no answer from $base"; fi
+    if [[ -n $retryable ]]; then message="$message (gave up after $try tries)"; fi
+    _github_fail github "$method $path: HTTP $status: $message"
+    return 1
+  done
+}
+
+# Writes an Authorization header line for TOKEN into a private file and prints its path.
+_github_auth_file() { # TOKEN
+  _github_tmpdir || return 1
+  local file="$_GITHUB_TMP/auth"
+  (umask 077 && printf 'Authorization: Bearer %s\n' "$1" >"$file") || return 1
+  printf '%s' "$file"
+}
+
+_github_check_request() { # METHOD PATH BODY
+  if ! [[ $1 =~ ^(GET|POST|PATCH|PUT|DELETE)$ ]]; then
+    _github_fail github_request "METHOD must be GET, POST, PATCH, PUT or DELETE"
+    return 1
+  fi
+  if ! _github_path_allowed "$2"; then
+    _github_fail github_request "PATH must be a REST path starting with '/' (no GraphQL, no merge endpoints, no '..')"
+    return 1
+  fi
+  if [[ -n $3 ]] && ! jq -e 'type == "object" or type == "array"' >/dev/null 2>&1 <<<"$3"; then
+    _github_fail github_request "BODY_JSON must be a JSON object or array"
+    return 1
+  fi
+}
+
+github_request() {
+  local method="${1-}" path="${2-}" body="${3-}" auth rc
+  # shellcheck disable=SC2034 # read by the scripts that use this library
+  GITHUB_STATUS=""
+  _github_check_request "$method" "$path" "$body" || return 1
+  if ! [[ ${GITHUB_TOKEN-} =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
+    _github_fail GITHUB_TOKEN "must be set to a token (see github_installation_token)"
+    return 1
+  fi
+  auth=$(_github_auth_file "$GITHUB_TOKEN") || return 1
+  rc=0
+  _github_http "$method" "$path" "$body" "$auth" || rc=$?
+  rm -f "$auth"
+  return "$rc"
+}
+
+github_installation_token() {
+  local owner="${1-}" repo="${2-}" permissions="${3-}" installation="${GITHUB_INSTALLATION_ID-}"
+  local jwt auth body response rc token
+  if ! [[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ ]]; then
+    _github_fail github_installation_token "OWNER must be a GitHub owner name"
+    return 1
+  fi
+  if ! [[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ ]] || [[ $repo == . || $repo == .. ]]; then
+    _github_fail github_installation_token "REPO must be a GitHub repository name"
+    return 1
+  fi
+  if ! jq -e 'type == "object" and length > 0 and all(.[]; . == "read" or . == "write")
+      and all(keys[]; test("^[a-z_]+$"))' >/dev/null 2>&1 <<<"$permissions"; then
+    _github_fail github_installation_token 'PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"'
+    return 1
+  fi
+  if ! [[ $installation =~ ^[0-9]{1,15}$ ]]; then
+    _github_fail GITHUB_INSTALLATION_ID "must be a numeric installation id"
+    return 1
+  fi
+  jwt=$(github_app_jwt) || return 1
+  auth=$(_github_auth_file "$jwt") || return 1
+  body=$(jq -cn --arg repo "$repo" --argjson permissions "$permissions" '{repositories: [$repo], permissions: $permissions}')
+  rc=0
+  response=$(_github_http POST "/app/installations/$installation/access_tokens" "$body" "$auth") || rc=$?
+  rm -f "$auth"
+  if ((rc != 0)); then
+    _github_fail GITHUB_INSTALLATION_ID "no installation token for $owner/$repo from installation $installation (is the app installed there, with these permissions?)"
+    return 1
+  fi
+  token=$(jq -r 'if (.token | type) == "string" then .token else empty end' <<<"$response" 2>/dev/null) || token=""
+  if ! [[ $token =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
+    _github_fail github_installation_token "GitHub's answer holds no token"
+    return 1
+  fi
+  # GitHub narrows the token as asked; check it did, so a broader token is never used.
+  if ! jq -e --arg full "$owner/$repo" \
+    '(.repositories | type) == "array" and (.repositories | length) == 1
+       and ((.repositories[0].full_name // "") | ascii_downcase) == ($full | ascii_downcase)' >/dev/null 2>&1 <<<"$response"; then
+    _github_fail github_installation_token "the token GitHub issued is not limited to $owner/$repo; refusing it"
+    return 1
+  fi
+  if ! jq -e --argjson asked "$permissions" \
+    '(.permissions // {}) | to_entries | all(.key as $k | .value as $v |
+       ($asked[$k] == $v) or ($asked[$k] == "write" and $v == "read") or ($k == "metadata" and $v == "read"))' \
+    >/dev/null 2>&1 <<<"$response"; then
+    _github_fail github_installation_token "the token GitHub issued has permissions beyond $permissions; refusing it"
+    return 1
+  fi
+  printf '%s\n' "$token"
+}
