@@ -1,0 +1,101 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { ConfigError, configSchema, parseConfig } from "../../components/config";
+import { PROJECT_ROOT, readStackConfig, renderStack } from "../../scripts/offline-render";
+
+const preview = () => readStackConfig("preview");
+const withKey = (key: string, value: unknown) => ({ ...preview(), [`implementation-dag:${key}`]: typeof value === "string" ? value : JSON.stringify(value) });
+
+function problemsOf(flat: Record<string, string>): string[] {
+  try {
+    parseConfig(flat);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe("stack config", () => {
+  it("accepts the preview stack and lists every key of the schema in it", () => {
+    const cfg = parseConfig(preview());
+    expect(cfg.namespace).toBe("argo");
+    const keys = Object.keys(preview()).map((k) => k.replace(/^implementation-dag:/, ""));
+    expect(keys.sort()).toEqual(Object.keys(configSchema.shape).sort());
+  });
+
+  it("names every bad key in one error, not only the first", () => {
+    const flat = {
+      ...preview(),
+      "implementation-dag:domain": "Not A Domain",
+      "implementation-dag:acceptance": JSON.stringify({ minSuccessPct: 0.95, maxP95Ms: -1 }),
+      "implementation-dag:images": JSON.stringify({ deploy: "nginx:latest" }),
+      "implementation-dag:deploy": JSON.stringify({ runner: "ssh", helmTimeout: "soon" }),
+      "implementation-dag:nmespace": "typo",
+    };
+    const problems = problemsOf(flat);
+    expect(problems.map((p) => p.split(":").slice(0, 2).join(":")).sort()).toEqual([
+      "implementation-dag:acceptance.maxP95Ms",
+      "implementation-dag:acceptance.minSuccessPct",
+      "implementation-dag:deploy.helmTimeout",
+      "implementation-dag:deploy.runner",
+      "implementation-dag:domain",
+      "implementation-dag:images.deploy",
+      "implementation-dag:nmespace",
+    ]);
+    expect(problems.join("\n")).toContain("a value between 0 and 1 is ambiguous");
+    expect(problems.join("\n")).toContain("pinned by a tag (not 'latest')");
+    expect(problems.join("\n")).toContain("is not a known key");
+  });
+
+  it("requires the GitHub App ids and says where", () => {
+    const flat = preview();
+    delete flat["implementation-dag:github"];
+    expect(problemsOf(flat)).toEqual(["implementation-dag:github: Invalid input: expected object, received undefined"]);
+  });
+
+  it("applies defaults for keys a stack leaves out", () => {
+    const cfg = parseConfig({ "implementation-dag:github": withKey("x", "")["implementation-dag:github"] });
+    expect(cfg.deadlines.workflowSeconds).toBe(1800);
+    expect(cfg.stepResources).toEqual({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "4Gi" } });
+    expect(cfg.agent.templateName).toBe("coderun-template");
+    expect(cfg.deploy.helmTimeout).toBe("5m");
+  });
+
+  it("accepts images pinned by digest and refuses untagged ones", () => {
+    const digest = `ghcr.io/acme/tools@sha256:${"a".repeat(64)}`;
+    expect(parseConfig(withKey("images", { deploy: digest })).images.deploy).toBe(digest);
+    expect(problemsOf(withKey("images", { deploy: "ghcr.io/acme/tools" }))).toEqual([
+      "implementation-dag:images.deploy: must carry a tag or a digest",
+    ]);
+  });
+
+  it("stops the program with the same message, so pulumi up and the render fail alike", async () => {
+    await expect(renderStack({ overrides: { domain: "bad_domain" } })).rejects.toThrow(/implementation-dag:domain: must be a lowercase DNS name/);
+  });
+
+  it("makes npm run render exit non-zero with the message and write nothing", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "render-bad-"));
+    const stack = "badconfig-test";
+    const { writeFileSync, rmSync } = await import("node:fs");
+    const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
+    writeFileSync(file, readFileSync(path.join(PROJECT_ROOT, "Pulumi.preview.yaml"), "utf8").replace("domain: preview.example.com", "domain: NOPE").replace("runner: pod", "runner: ssh"));
+    try {
+      const result = await promisify(execFile)("npx", ["tsx", "scripts/render.ts", "--out", out, "--stack", stack], { cwd: PROJECT_ROOT }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("Invalid stack config (2 problems)");
+      expect(result.stderr).toContain("implementation-dag:domain");
+      expect(result.stderr).toContain("implementation-dag:deploy.runner");
+      expect((await import("node:fs")).readdirSync(out)).toEqual([]);
+    } finally {
+      rmSync(file);
+    }
+  });
+});
