@@ -1,0 +1,60 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { PROJECT_ROOT, SECRET_PLACEHOLDER } from "../../scripts/offline-render";
+
+const run = (args: string[]) => promisify(execFile)("npx", ["tsx", "scripts/render.ts", ...args], { cwd: PROJECT_ROOT });
+
+let out: string;
+let stdout: string;
+beforeAll(async () => {
+  out = mkdtempSync(path.join(tmpdir(), "render-"));
+  ({ stdout } = await run(["--out", out, "--summary"]));
+});
+
+describe("npm run render", () => {
+  it("writes every Kubernetes object the stack declares as multi-document YAML", () => {
+    const docs = parseAllDocuments(readFileSync(path.join(out, "manifests.yaml"), "utf8")).map((d) => d.toJS() as { kind: string; metadata: { name: string } });
+    expect(docs.length).toBeGreaterThan(0);
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toContain("WorkflowTemplate/implementation-dag");
+    for (const d of docs) expect(d.kind).toMatch(/^[A-Z]/);
+  });
+
+  it("writes every registered resource with type, name, parent and inputs", () => {
+    const resources = JSON.parse(readFileSync(path.join(out, "resources.json"), "utf8")) as Array<{ type: string; name: string; parent: string | null; inputs: object }>;
+    const wt = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate");
+    expect(wt).toMatchObject({ name: "implementation-dag", parent: expect.stringContaining("implementation-dag:index:ImplementationDag") });
+    for (const r of resources) expect(Object.keys(r)).toEqual(expect.arrayContaining(["type", "name", "parent", "inputs"]));
+  });
+
+  it("writes the stack outputs, with a ready argo submit line", () => {
+    const outputs = JSON.parse(readFileSync(path.join(out, "outputs.json"), "utf8"));
+    expect(outputs).toMatchObject({
+      workflowTemplate: "implementation-dag",
+      namespace: "argo",
+      submitCommand: expect.stringMatching(/^argo submit -n argo --from workflowtemplate\/implementation-dag -p owner=.* -p repo=.* -p pr=/),
+    });
+  });
+
+  it("never writes a secret value, only the placeholder", () => {
+    const all = ["manifests.yaml", "resources.json", "outputs.json"].map((f) => readFileSync(path.join(out, f), "utf8")).join("\n");
+    expect(all).not.toMatch(/placeholder \w+PrivateKey for the offline render/);
+    expect(all).not.toContain("BEGIN RSA PRIVATE KEY");
+    expect(SECRET_PLACEHOLDER).toBe("[secret]");
+  });
+
+  it("prints the objects and the DAG as text with --summary", () => {
+    expect(stdout).toMatch(/WorkflowTemplate\s+argo\/implementation-dag/);
+    const dagLines = stdout.split("\n").filter((l) => /^ {2}(set-params|implement|clippy-format|qa-testing|deploy|acceptance|approve) /.test(l));
+    expect(dagLines.map((l) => l.trim().split(/\s+/)[0])).toEqual(["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"]);
+    expect(stdout).toContain("onExit: cleanup");
+  });
+
+  it("refuses an unknown argument", async () => {
+    await expect(run(["--out", out, "--bogus"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("unknown argument") });
+  });
+});
