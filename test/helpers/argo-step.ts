@@ -40,6 +40,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Use this directory as the pod's root instead of a fresh one (to run a step twice on one state). */
   root?: string;
+  /**
+   * The caller already substituted the template as Argo does (the e2e runner substitutes the whole
+   * template, leaving unresolved global outputs literal as Argo does): take env values verbatim.
+   */
+  envSubstituted?: boolean;
 }
 
 /** What a run produced. */
@@ -102,7 +107,7 @@ export async function runScriptTemplate(template: ITemplate, options: RunOptions
   const env: Record<string, string> = {};
   for (const e of script.env ?? []) {
     if (e.valueFrom) continue; // secrets and fields: the test passes them through standInEnv
-    env[e.name] = substitute(e.value ?? "", scope, `template ${template.name} env ${e.name}`);
+    env[e.name] = options.envSubstituted ? (e.value ?? "") : substitute(e.value ?? "", scope, `template ${template.name} env ${e.name}`);
   }
   for (const a of template.inputs?.artifacts ?? []) {
     const src = options.artifacts?.[a.name];
