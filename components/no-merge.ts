@@ -32,3 +32,16 @@ export function findMergeVectors(text: string): Array<{ vector: string; line: st
   }
   return found;
 }
+
+/**
+ * The merge vectors found in every string inside a value (an object, a resource's inputs, a whole
+ * render), each string scanned line by line, with where it was found.
+ */
+export function findMergeVectorsIn(value: unknown, at = ""): Array<{ vector: string; line: string; at: string }> {
+  if (typeof value === "string") return findMergeVectors(value).map((f) => ({ ...f, at }));
+  if (Array.isArray(value)) return value.flatMap((v, i) => findMergeVectorsIn(v, `${at}[${i}]`));
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) => findMergeVectorsIn(v, at ? `${at}.${k}` : k));
+  }
+  return [];
+}

@@ -33,6 +33,8 @@ export interface RenderedResource {
   inputs: Record<string, unknown>;
   /** Paths (dotted) of the inputs that were secret. */
   secretPaths: string[];
+  /** The resource option `additionalSecretOutputs`. */
+  additionalSecretOutputs: string[];
 }
 
 /** A Kubernetes object as the stack declares it. */
@@ -98,7 +100,7 @@ async function resolve(value: unknown): Promise<unknown> {
 
 /** Internal handle on the mock monitor, to learn each registration's parent. */
 interface MonitorLike {
-  registerResource(req: { getParent(): string; getType(): string; getName(): string }, cb: (err: unknown, resp?: { getUrn(): string }) => void): void;
+  registerResource(req: { getParent(): string; getType(): string; getName(): string; getAdditionalsecretoutputsList(): string[] }, cb: (err: unknown, resp?: { getUrn(): string }) => void): void;
 }
 
 /**
@@ -140,11 +142,17 @@ export async function renderStack(options: RenderOptions = {}): Promise<Render> 
     waitForRPCs(): Promise<void>;
   };
   const monitor = settings.getMonitor();
-  const identity = new Map<string, { urn: string; parent: string | null }>();
+  const identity = new Map<string, { urn: string; parent: string | null; additionalSecretOutputs: string[] }>();
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) =>
     original(req, (err, resp) => {
-      if (resp) identity.set(`${req.getType()}::${req.getName()}`, { urn: resp.getUrn(), parent: req.getParent() || null });
+      if (resp) {
+        identity.set(`${req.getType()}::${req.getName()}`, {
+          urn: resp.getUrn(),
+          parent: req.getParent() || null,
+          additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+        });
+      }
       cb(err, resp);
     });
 
@@ -159,8 +167,8 @@ export async function renderStack(options: RenderOptions = {}): Promise<Render> 
   const resources: RenderedResource[] = registered.map((r) => {
     const secretPaths: string[] = [];
     const inputs = redact(r.inputs, "", secretPaths) as Record<string, unknown>;
-    const { urn, parent } = identity.get(`${r.type}::${r.name}`) ?? { urn: "", parent: null };
-    return { type: r.type, name: r.name, urn, parent, inputs, secretPaths };
+    const { urn, parent, additionalSecretOutputs } = identity.get(`${r.type}::${r.name}`) ?? { urn: "", parent: null, additionalSecretOutputs: [] };
+    return { type: r.type, name: r.name, urn, parent, inputs, secretPaths, additionalSecretOutputs };
   });
   const manifests = resources
     .filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:providers:"))
