@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SignJWT, importPKCS8 } from "jose";
+import { createPrivateKey } from "node:crypto";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+
+const SHA = "a".repeat(40);
+const qaKey = generateAppKey();
+const otherKey = generateAppKey();
+
+async function jwtFor(privateKeyPem: string, claims: { iss?: string | number; iat?: number; exp?: number } = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const pkcs8 = createPrivateKey(privateKeyPem).export({ type: "pkcs8", format: "pem" }).toString();
+  return new SignJWT({})
+    .setProtectedHeader({ alg: "RS256" })
+    .setIssuer(String(claims.iss ?? "100003"))
+    .setIssuedAt(claims.iat ?? now - 60)
+    .setExpirationTime(claims.exp ?? now + 540)
+    .sign(await importPKCS8(pkcs8, "RS256"));
+}
+
+let gh: FakeGitHub;
+beforeEach(async () => {
+  gh = await startFakeGitHub({
+    apps: [{
+      appId: "100003", slug: "qa", publicKey: qaKey.publicKey,
+      installations: [{ id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read" } }],
+    }],
+  });
+  gh.addPull({ owner: "acme", repo: "app", number: 7, headSha: SHA });
+});
+afterEach(async () => {
+  await gh.close();
+});
+
+const call = (method: string, path: string, auth?: string, body?: unknown) =>
+  fetch(`${gh.url}${path}`, {
+    method,
+    headers: { "user-agent": "test", accept: "application/vnd.github+json", ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+async function token(permissions: Record<string, string> = { pull_requests: "write" }, repositories = ["app"]): Promise<string> {
+  const res = await call("POST", "/app/installations/200003/access_tokens", await jwtFor(qaKey.privateKeyPem), { repositories, permissions });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { token: string }).token;
+}
+
+describe("fake GitHub", () => {
+  it("mints a token narrowed as asked and serves the PR head with it", async () => {
+    const t = await token({ pull_requests: "read" });
+    const res = await call("GET", "/repos/acme/app/pulls/7", t);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { head: { sha: string } }).head.sha).toBe(SHA);
+    expect(gh.tokens()).toEqual([{ installationId: 200003, repositories: ["acme/app"], permissions: { pull_requests: "read", metadata: "read" } }]);
+    expect(gh.requests.map((r) => [r.operationId, r.status, r.auth.kind])).toEqual([
+      ["apps/create-installation-access-token", 201, "app"],
+      ["pulls/get", 200, "installation"],
+    ]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("refuses a JWT signed with another key", async () => {
+    const res = await call("POST", "/app/installations/200003/access_tokens", await jwtFor(otherKey.privateKeyPem), { permissions: { pull_requests: "write" } });
+    expect(res.status).toBe(401);
+    expect(gh.tokens()).toEqual([]);
+  });
+
+  it("refuses a JWT that expires more than 10 minutes ahead or names another app", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect((await call("GET", "/app", await jwtFor(qaKey.privateKeyPem, { exp: now + 1200 }))).status).toBe(401);
+    expect((await call("GET", "/app", await jwtFor(qaKey.privateKeyPem, { iss: "999" }))).status).toBe(401);
+    expect((await call("GET", "/app", await jwtFor(qaKey.privateKeyPem, { iss: 100003 }))).status).toBe(200);
+  });
+
+  it("answers 404 for an installation the app does not have", async () => {
+    const res = await call("POST", "/app/installations/999/access_tokens", await jwtFor(qaKey.privateKeyPem), { permissions: { pull_requests: "write" } });
+    expect(res.status).toBe(404);
+  });
+
+  it("refuses a token wider than the installation (422)", async () => {
+    const res = await call("POST", "/app/installations/200003/access_tokens", await jwtFor(qaKey.privateKeyPem), { permissions: { contents: "write" } });
+    expect(res.status).toBe(422);
+  });
+
+  it("keeps a token to its repository (404 elsewhere) and its permissions (403 beyond)", async () => {
+    const t = await token({ pull_requests: "read" });
+    expect((await call("GET", "/repos/acme/other/pulls/7", t)).status).toBe(404);
+    expect((await call("POST", "/repos/acme/app/pulls/7/reviews", t, { event: "APPROVE", commit_id: SHA })).status).toBe(403);
+    expect(gh.reviews("acme", "app", 7)).toEqual([]);
+  });
+
+  it("records a violation and refuses every merge route", async () => {
+    const t = await token();
+    const res = await call("PUT", "/repos/acme/app/pulls/7/merge", t, {});
+    expect(res.status).toBe(403);
+    expect(gh.violations).toEqual(["PUT /repos/acme/app/pulls/7/merge: MERGE ROUTE pulls/merge"]);
+  });
+
+  it("records a violation for a request that fails GitHub's description", async () => {
+    const t = await token();
+    const res = await call("POST", "/repos/acme/app/pulls/7/reviews", t, { event: "LGTM" });
+    expect(res.status).toBe(422);
+    expect(gh.violations).toHaveLength(1);
+    expect(gh.violations[0]).toContain("fails GitHub's description of pulls/create-review");
+  });
+
+  it("records a violation for a route GitHub does not have", async () => {
+    await call("GET", "/repos/acme/app/nothing-here");
+    expect(gh.violations).toEqual(["GET /repos/acme/app/nothing-here: no such route in GitHub's REST description"]);
+  });
+
+  it("serves scripted replies first, in order, then the normal answer", async () => {
+    const t = await token();
+    gh.enqueue("pulls/get", { status: 502 }, { status: 403, headers: { "retry-after": "3" }, body: { message: "You have exceeded a secondary rate limit" } });
+    const first = await call("GET", "/repos/acme/app/pulls/7", t);
+    const second = await call("GET", "/repos/acme/app/pulls/7", t);
+    const third = await call("GET", "/repos/acme/app/pulls/7", t);
+    expect([first.status, second.status, third.status]).toEqual([502, 403, 200]);
+    expect(second.headers.get("retry-after")).toBe("3");
+  });
+
+  it("stores approvals by the app's bot and lists them with pagination", async () => {
+    const t = await token();
+    for (let i = 0; i < 3; i++) gh.addReview("acme", "app", 7, { login: `human${i}`, state: "COMMENTED", commitId: SHA, body: "hm" });
+    const posted = await call("POST", "/repos/acme/app/pulls/7/reviews", t, { event: "APPROVE", commit_id: SHA, body: "evidence" });
+    expect(posted.status).toBe(200);
+    const page2 = await call("GET", "/repos/acme/app/pulls/7/reviews?per_page=2&page=2", t);
+    expect(page2.headers.get("link")).toBeNull();
+    const items = (await page2.json()) as Array<{ user: { login: string }; state: string }>;
+    expect(items.map((r) => [r.user.login, r.state])).toEqual([["human2", "COMMENTED"], ["qa[bot]", "APPROVED"]]);
+    const page1 = await call("GET", "/repos/acme/app/pulls/7/reviews?per_page=2&page=1", t);
+    expect(page1.headers.get("link")).toContain('rel="next"');
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("serves the API under a GitHub Enterprise Server prefix", async () => {
+    const ghes = await startFakeGitHub({ apiPrefix: "/api/v3", apps: [{ appId: "1", slug: "qa", publicKey: qaKey.publicKey, installations: [] }] });
+    try {
+      expect(ghes.url).toMatch(/\/api\/v3$/);
+      const res = await fetch(`${ghes.url}/app`, { headers: { "user-agent": "t", authorization: `Bearer ${await jwtFor(qaKey.privateKeyPem, { iss: 1 })}` } });
+      expect(res.status).toBe(200);
+      expect(ghes.violations).toEqual([]);
+    } finally {
+      await ghes.close();
+    }
+  });
+});

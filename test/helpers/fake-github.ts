@@ -1,0 +1,730 @@
+/**
+ * A recording fake GitHub on 127.0.0.1 for step tests that run scripts for real (curl is a separate
+ * process, so in-process mocks cannot see it).
+ *
+ * What makes it strict:
+ * - every request is routed and validated against GitHub's own OpenAPI description
+ *   (`@octokit/openapi`, via `openapi-backend`): an unknown route, a bad parameter or body, a
+ *   missing `User-Agent` is a {@link FakeGitHub.violations violation};
+ * - `/app/...` routes need an RS256 app JWT, verified (`jose`) with the app's public key, with
+ *   GitHub's time rules (iat not in the future beyond 60 s of skew, exp in the future and at most
+ *   10 minutes ahead, iss = the app's id or client id);
+ * - repository routes need an installation token minted here, and answer 404 outside the token's
+ *   repositories and 403 without the permission the route needs, as GitHub does;
+ * - every merge route (and any GraphQL call) is refused with a violation: see {@link MERGE_OPERATIONS};
+ * - the fake's own answers are validated against the description's response schemas, so fixtures
+ *   cannot drift from what GitHub really sends.
+ *
+ * Tests script the world (pull requests and their heads, existing reviews) and failures (a queue of
+ * replies per operation: 5xx, secondary rate limits with `Retry-After`, ...), then assert on
+ * {@link FakeGitHub.requests} (every request, in order, with its auth and timing).
+ *
+ * Typical use:
+ * ```ts
+ * const key = generateAppKey();
+ * const gh = await startFakeGitHub({
+ *   apps: [{ appId: "100003", slug: "qa", publicKey: key.publicKey,
+ *            installations: [{ id: 200003, owner: "acme", repositories: ["app"],
+ *                              permissions: { pull_requests: "write", contents: "read" } }] }],
+ * });
+ * gh.addPull({ owner: "acme", repo: "app", number: 7, headSha: "a".repeat(40) });
+ * gh.enqueue("pulls/create-review", { status: 502 });
+ * // run the step with GITHUB_API_URL=gh.url, GITHUB_APP_PRIVATE_KEY_FILE=<key.privateKeyPem on disk>
+ * expect(gh.violations).toEqual([]);
+ * await gh.close();
+ * ```
+ */
+import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { decodeProtectedHeader, jwtVerify } from "jose";
+import { OpenAPIBackend, type Document } from "openapi-backend";
+
+/** A GitHub App permission level. */
+export type PermissionLevel = "read" | "write";
+/** GitHub App permissions, e.g. `{ pull_requests: "write", contents: "read" }`. */
+export type Permissions = Record<string, PermissionLevel>;
+
+/** One installation of a fake app. */
+export interface FakeInstallation {
+  /** Installation id (what `GITHUB_INSTALLATION_ID` names). */
+  id: number;
+  /** The account it is installed on. */
+  owner: string;
+  /** Repository names (without owner) it may access. */
+  repositories: string[];
+  /** What the installation was granted; tokens can be narrowed to a subset, never widened. */
+  permissions: Permissions;
+}
+
+/** One fake GitHub App. */
+export interface FakeApp {
+  /** Numeric app id, as a string (the JWT's `iss` may be it as a number or string). */
+  appId: string;
+  /** Client id (`Iv…`), also accepted as `iss`. Defaults to none. */
+  clientId?: string;
+  /** App slug; its reviews and comments are by `<slug>[bot]`. */
+  slug: string;
+  /** The public half of the app's key: JWTs are verified with it. */
+  publicKey: KeyObject;
+  /** Where the app is installed. */
+  installations: FakeInstallation[];
+}
+
+/** Options of {@link startFakeGitHub}. */
+export interface FakeGitHubOptions {
+  /** The apps that exist. */
+  apps: FakeApp[];
+  /**
+   * Path prefix the API is served under, for GitHub Enterprise Server style base URLs
+   * (`"/api/v3"`). Defaults to none (api.github.com style).
+   */
+  apiPrefix?: string;
+}
+
+/** A scripted reply, served instead of the normal answer (see {@link FakeGitHub.enqueue}). */
+export interface ScriptedReply {
+  /** HTTP status. */
+  status: number;
+  /** Extra response headers (e.g. `{ "retry-after": "1" }`). */
+  headers?: Record<string, string>;
+  /** JSON body. Defaults to `{ message: <status text> }`. */
+  body?: unknown;
+}
+
+/** How a request authenticated. */
+export type RequestAuth =
+  | { kind: "none" }
+  | { kind: "app"; appId: string }
+  | { kind: "installation"; installationId: number; appId: string; repositories: string[]; permissions: Permissions }
+  | { kind: "invalid"; reason: string };
+
+/** One request the fake received, in order. */
+export interface RecordedRequest {
+  method: string;
+  /** Path without the API prefix and without the query. */
+  path: string;
+  query: Record<string, string>;
+  /** The OpenAPI operationId, when the route exists. */
+  operationId?: string;
+  /** Request headers, `authorization` removed. */
+  headers: Record<string, string>;
+  auth: RequestAuth;
+  /** Parsed JSON body (undefined without one). */
+  body: unknown;
+  /** Status answered. */
+  status: number;
+  /** Body answered. */
+  response: unknown;
+  /** Whether the answer came from {@link FakeGitHub.enqueue}. */
+  scripted: boolean;
+  /** Arrival time, ms since the epoch. */
+  at: number;
+}
+
+/** A pull request of the fake. */
+export interface FakePull {
+  owner: string;
+  repo: string;
+  number: number;
+  /** Full 40-hex SHA of the head. */
+  headSha: string;
+  /** Defaults to `"open"`. */
+  state?: "open" | "closed";
+  /** Defaults to false. */
+  merged?: boolean;
+  /** Defaults to `"main"`. */
+  baseRef?: string;
+  /** Defaults to `"feature"`. */
+  headRef?: string;
+}
+
+/** A review on a pull request. */
+export interface FakeReview {
+  id: number;
+  /** Author's login (`<slug>[bot]` for an app). */
+  login: string;
+  /** Author's type. */
+  userType: "User" | "Bot";
+  state: "APPROVED" | "COMMENTED" | "CHANGES_REQUESTED" | "DISMISSED" | "PENDING";
+  commitId: string;
+  body: string;
+}
+
+/** A comment on an issue or pull request. */
+export interface FakeComment {
+  id: number;
+  login: string;
+  body: string;
+}
+
+/** A deployment and its statuses. */
+export interface FakeDeployment {
+  id: number;
+  ref: string;
+  sha: string;
+  environment: string;
+  /** The request body as sent (`auto_merge`, `required_contexts`, `payload`, …). */
+  request: Record<string, unknown>;
+  statuses: Array<{ id: number; state: string; environment_url?: string; log_url?: string; description?: string }>;
+}
+
+/** What a custom handler answers. */
+export interface HandlerReply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** A custom handler for an operation the fake does not serve itself (see {@link FakeGitHub.handle}). */
+export type OperationHandler = (request: {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  auth: RequestAuth;
+}) => HandlerReply | Promise<HandlerReply>;
+
+/**
+ * Operations that merge, update a PR branch, or move a ref: the fake refuses every one of them and
+ * records a violation, whoever asks.
+ */
+export const MERGE_OPERATIONS: readonly string[] = [
+  "pulls/merge",
+  "repos/merge",
+  "pulls/update-branch",
+  "repos/merge-upstream",
+  "git/update-ref",
+  "git/create-ref",
+  "pulls/enable-auto-merge",
+];
+
+/** The permission each built-in operation needs (any one of the listed, at least that level). */
+const BUILT_IN_PERMISSIONS: Record<string, Array<[string, PermissionLevel]>> = {
+  "pulls/get": [["pull_requests", "read"]],
+  "pulls/list-reviews": [["pull_requests", "read"]],
+  "pulls/create-review": [["pull_requests", "write"]],
+  "issues/create-comment": [["issues", "write"], ["pull_requests", "write"]],
+  "issues/list-comments": [["issues", "read"], ["pull_requests", "read"]],
+  "repos/create-deployment": [["deployments", "write"]],
+  "repos/list-deployments": [["deployments", "read"]],
+  "repos/create-deployment-status": [["deployments", "write"]],
+  "repos/list-deployment-statuses": [["deployments", "read"]],
+  "repos/create-commit-status": [["statuses", "write"]],
+};
+
+/** A fresh RSA key pair for a fake app: the private key as GitHub hands it out (PKCS#1 PEM). */
+export function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return { privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }).toString(), publicKey };
+}
+
+let definition: Document | undefined;
+/** GitHub's REST description (api.github.com), read once per process. */
+function githubDescription(): Document {
+  definition ??= JSON.parse(readFileSync(require.resolve("@octokit/openapi/generated/api.github.com.json"), "utf8")) as Document;
+  return structuredClone(definition);
+}
+
+const levelAllows = (granted: PermissionLevel | undefined, needed: PermissionLevel) =>
+  granted === "write" || (granted === "read" && needed === "read");
+
+/** A running fake GitHub. */
+export interface FakeGitHub {
+  /** Base URL to use as `GITHUB_API_URL` (includes the API prefix). */
+  url: string;
+  /** Every request, in arrival order. */
+  requests: RecordedRequest[];
+  /**
+   * Everything that would be wrong against the real GitHub or breaks a project rule: requests that
+   * fail the OpenAPI description, unknown or unserved routes, merge attempts, fixtures that fail
+   * the response schema. A correct run leaves it empty.
+   */
+  violations: string[];
+  /** Adds (or replaces) a pull request. */
+  addPull(pull: FakePull): void;
+  /** Moves a pull request's head to a new commit (someone pushed). */
+  movePullHead(owner: string, repo: string, number: number, headSha: string): void;
+  /** Adds an existing review; returns it. `userType` defaults to `"User"`. */
+  addReview(owner: string, repo: string, number: number, review: Omit<FakeReview, "id" | "userType"> & { userType?: FakeReview["userType"] }): FakeReview;
+  /** The reviews on a pull request, oldest first. */
+  reviews(owner: string, repo: string, number: number): FakeReview[];
+  /** The comments on an issue or pull request, oldest first. */
+  comments(owner: string, repo: string, number: number): FakeComment[];
+  /** The deployments of a repository, oldest first. */
+  deployments(owner: string, repo: string): FakeDeployment[];
+  /**
+   * Queues replies for an operation: the next matching requests (after routing and request
+   * validation, before authentication) get these instead of the normal answer, in order.
+   */
+  enqueue(operationId: string, ...replies: ScriptedReply[]): void;
+  /**
+   * Serves an operation the fake has no built-in answer for (e.g. `repos/get-content`). With
+   * `permission`, an installation token must hold it (the fake answers 403 otherwise); without,
+   * any valid token of the repository's installation is accepted.
+   */
+  handle(operationId: string, handler: OperationHandler, permission?: [string, PermissionLevel]): void;
+  /** Requests other than GETs and token minting: what the code changed on GitHub. */
+  writes(): RecordedRequest[];
+  /** Tokens minted so far, with what they were narrowed to. */
+  tokens(): Array<{ installationId: number; repositories: string[]; permissions: Permissions }>;
+  /** Stops the server. */
+  close(): Promise<void>;
+}
+
+interface Grant {
+  appId: string;
+  installationId: number;
+  repositories: string[];
+  permissions: Permissions;
+  expiresAt: number;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request", 401: "Bad credentials", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+  409: "Conflict", 422: "Validation Failed", 429: "Too Many Requests", 500: "Internal Server Error",
+  501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+/** Starts a fake GitHub on 127.0.0.1 (random port). */
+export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeGitHub> {
+  const prefix = (options.apiPrefix ?? "").replace(/\/$/, "");
+  const api = new OpenAPIBackend({
+    definition: githubDescription(),
+    quick: true,
+    validate: true,
+    ajvOpts: { logger: false, validateFormats: false },
+  });
+  await api.init();
+
+  const requests: RecordedRequest[] = [];
+  const violations: string[] = [];
+  const pulls = new Map<string, Required<FakePull>>();
+  const reviews = new Map<string, FakeReview[]>();
+  const comments = new Map<string, FakeComment[]>();
+  const deployments = new Map<string, FakeDeployment[]>();
+  const queues = new Map<string, ScriptedReply[]>();
+  const custom = new Map<string, { handler: OperationHandler; permission?: [string, PermissionLevel] }>();
+  const grants = new Map<string, Grant>();
+  let nextId = 1000;
+
+  const pullKey = (owner: string, repo: string, n: number | string) => `${owner.toLowerCase()}/${repo.toLowerCase()}#${n}`;
+  const repoKey = (owner: string, repo: string) => `${owner.toLowerCase()}/${repo.toLowerCase()}`;
+
+  /** A response body built from the description's example, validated against its schema. */
+  function fromExample(operationId: string, status: number, overrides: (example: Record<string, unknown>) => unknown): unknown {
+    const { mock } = api.mockResponseForOperation(operationId, { code: status });
+    const body = overrides(structuredClone(mock ?? {}) as Record<string, unknown>);
+    const check = api.validateResponse(body, operationId, status);
+    if (!check.valid) {
+      violations.push(`fake GitHub fixture for ${operationId} ${status} fails the response schema: ${JSON.stringify(check.errors?.slice(0, 3))}`);
+    }
+    return body;
+  }
+
+  const user = (login: string, type: "User" | "Bot", example: Record<string, unknown>) => ({
+    ...example,
+    login,
+    type,
+    id: Math.abs([...login].reduce((h, c) => (h * 31 + c.charCodeAt(0)) | 0, 7)),
+  });
+
+  /** Authenticates a request from its Authorization header. */
+  async function authenticate(header: string | undefined): Promise<RequestAuth> {
+    if (!header) return { kind: "none" };
+    const m = /^(?:Bearer|token) (\S+)$/i.exec(header);
+    if (!m) return { kind: "invalid", reason: "malformed Authorization header" };
+    const credential = m[1];
+    const grant = grants.get(credential);
+    if (grant) {
+      if (grant.expiresAt < Date.now()) return { kind: "invalid", reason: "installation token expired" };
+      return { kind: "installation", installationId: grant.installationId, appId: grant.appId, repositories: grant.repositories, permissions: grant.permissions };
+    }
+    if (credential.split(".").length !== 3) return { kind: "invalid", reason: "unknown token" };
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(credential).alg;
+    } catch {
+      return { kind: "invalid", reason: "A JSON web token could not be decoded" };
+    }
+    if (alg !== "RS256") return { kind: "invalid", reason: `JWT alg ${alg} is not RS256` };
+    for (const app of options.apps) {
+      try {
+        const { payload } = await jwtVerify(credential, app.publicKey, { algorithms: ["RS256"], clockTolerance: 0 });
+        const now = Math.floor(Date.now() / 1000);
+        const iss = payload.iss ?? (payload as Record<string, unknown>).iss;
+        if (String(iss) !== app.appId && (app.clientId === undefined || String(iss) !== app.clientId)) {
+          return { kind: "invalid", reason: `JWT iss ${String(iss)} is not app ${app.appId}` };
+        }
+        if (typeof payload.iat !== "number" || payload.iat > now + 60) return { kind: "invalid", reason: "JWT iat is missing or in the future" };
+        if (typeof payload.exp !== "number" || payload.exp > now + 600) return { kind: "invalid", reason: "JWT exp is missing or more than 10 minutes ahead" };
+        return { kind: "app", appId: app.appId };
+      } catch {
+        // not this app's key (or expired): try the next app
+      }
+    }
+    return { kind: "invalid", reason: "A JSON web token could not be decoded (signature does not match any app's key)" };
+  }
+
+  const appOf = (appId: string) => options.apps.find((a) => a.appId === appId);
+
+  /** Checks an installation token against a repository route; returns an error reply or undefined. */
+  function authorizeRepository(auth: RequestAuth, owner: string, repo: string, needs: Array<[string, PermissionLevel]> | undefined): HandlerReply | undefined {
+    if (auth.kind !== "installation") {
+      return { status: auth.kind === "app" ? 403 : 401, body: { message: auth.kind === "app" ? "A JSON web token cannot access repositories; use an installation token" : "Requires authentication" } };
+    }
+    if (!auth.repositories.includes(repoKey(owner, repo))) return { status: 404, body: { message: "Not Found" } };
+    if (needs && !needs.some(([p, level]) => levelAllows(auth.permissions[p], level))) {
+      return { status: 403, body: { message: "Resource not accessible by integration" } };
+    }
+    return undefined;
+  }
+
+  function mintToken(auth: RequestAuth, installationId: number, body: Record<string, unknown>): HandlerReply {
+    if (auth.kind !== "app") return { status: 401, body: { message: auth.kind === "invalid" ? auth.reason : "A JSON web token is required" } };
+    const app = appOf(auth.appId);
+    const installation = app?.installations.find((i) => i.id === installationId);
+    if (!app || !installation) return { status: 404, body: { message: "Not Found" } };
+    const asked = (body.repositories as string[] | undefined) ?? installation.repositories;
+    const unknown = asked.filter((r) => !installation.repositories.map((x) => x.toLowerCase()).includes(r.toLowerCase()));
+    if (unknown.length > 0) return { status: 422, body: { message: `There is at least one repository that does not exist or is not accessible to the parent installation: ${unknown.join(", ")}` } };
+    const permissions = (body.permissions as Permissions | undefined) ?? installation.permissions;
+    for (const [p, level] of Object.entries(permissions)) {
+      if (!levelAllows(installation.permissions[p], level)) {
+        return { status: 422, body: { message: `The permissions requested are not granted to this installation: ${p}:${level}` } };
+      }
+    }
+    const token = `ghs_${randomBytes(18).toString("hex")}`;
+    const grant: Grant = {
+      appId: app.appId,
+      installationId,
+      repositories: asked.map((r) => repoKey(installation.owner, r)),
+      permissions: { ...permissions, metadata: "read" },
+      expiresAt: Date.now() + 3600_000,
+    };
+    grants.set(token, grant);
+    const response = fromExample("apps/create-installation-access-token", 201, (ex) => {
+      const exampleRepo = ((ex.repositories as Array<Record<string, unknown>> | undefined) ?? [])[0] ?? {};
+      return {
+        ...ex,
+        token,
+        expires_at: new Date(grant.expiresAt).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        permissions: grant.permissions,
+        repository_selection: "selected",
+        repositories: asked.map((r) => ({
+          ...exampleRepo,
+          name: r,
+          full_name: `${installation.owner}/${r}`,
+          owner: { ...(exampleRepo.owner as Record<string, unknown>), login: installation.owner },
+        })),
+      };
+    });
+    return { status: 201, body: response };
+  }
+
+  const reviewBody = (owner: string, repo: string, n: number, r: FakeReview) =>
+    fromExample("pulls/list-reviews", 200, (ex) => {
+      const item = ((ex as unknown as Array<Record<string, unknown>>)[0]) ?? {};
+      return [{
+        ...item,
+        id: r.id,
+        node_id: `PRR_${r.id}`,
+        user: user(r.login, r.userType, item.user as Record<string, unknown>),
+        body: r.body,
+        state: r.state,
+        commit_id: r.commitId,
+        html_url: `https://github.com/${owner}/${repo}/pull/${n}#pullrequestreview-${r.id}`,
+        pull_request_url: `https://api.github.com/repos/${owner}/${repo}/pulls/${n}`,
+      }];
+    }) as Array<Record<string, unknown>>;
+
+  /** Built-in answers. `params` are the route's path parameters. */
+  async function builtIn(operationId: string, params: Record<string, string>, query: Record<string, string>, body: Record<string, unknown>, auth: RequestAuth): Promise<HandlerReply | undefined> {
+    if (operationId === "apps/create-installation-access-token") return mintToken(auth, Number(params.installation_id), body);
+    if (operationId === "apps/get-authenticated") {
+      if (auth.kind !== "app") return { status: 401, body: { message: auth.kind === "invalid" ? auth.reason : "A JSON web token is required" } };
+      const app = appOf(auth.appId)!;
+      return { status: 200, body: fromExample(operationId, 200, (ex) => ({ ...ex, id: Number(app.appId), slug: app.slug, client_id: app.clientId ?? ex.client_id })) };
+    }
+    const { owner, repo } = params;
+    const cus = custom.get(operationId);
+    if (cus) {
+      if (owner !== undefined && repo !== undefined) {
+        const denied = authorizeRepository(auth, owner, repo, cus.permission ? [cus.permission] : undefined);
+        if (denied) return denied;
+      }
+      return undefined; // served by the custom handler
+    }
+    const needs = BUILT_IN_PERMISSIONS[operationId];
+    if (!needs || owner === undefined || repo === undefined) return undefined;
+    const denied = authorizeRepository(auth, owner, repo, needs);
+    if (denied) return denied;
+    const appLogin = auth.kind === "installation" ? `${appOf(auth.appId)?.slug ?? "app"}[bot]` : "unknown";
+    const n = Number(params.pull_number ?? params.issue_number);
+
+    switch (operationId) {
+      case "pulls/get": {
+        const pull = pulls.get(pullKey(owner, repo, n));
+        if (!pull) return { status: 404, body: { message: "Not Found" } };
+        return {
+          status: 200,
+          body: fromExample(operationId, 200, (ex) => {
+            const head = ex.head as Record<string, unknown>;
+            const base = ex.base as Record<string, unknown>;
+            return {
+              ...ex,
+              number: n,
+              state: pull.state,
+              merged: pull.merged,
+              url: `https://api.github.com/repos/${owner}/${repo}/pulls/${n}`,
+              html_url: `https://github.com/${owner}/${repo}/pull/${n}`,
+              // GitHub's own example lacks a field its schema requires here.
+              requested_teams: [],
+              head: { ...head, sha: pull.headSha, ref: pull.headRef },
+              base: { ...base, ref: pull.baseRef },
+            };
+          }),
+        };
+      }
+      case "pulls/list-reviews": {
+        if (!pulls.has(pullKey(owner, repo, n))) return { status: 404, body: { message: "Not Found" } };
+        const perPage = Math.min(Number(query.per_page ?? 30), 100);
+        const page = Number(query.page ?? 1);
+        const all = reviews.get(pullKey(owner, repo, n)) ?? [];
+        const slice = all.slice((page - 1) * perPage, page * perPage);
+        const headers: Record<string, string> = {};
+        if (page * perPage < all.length) {
+          headers.link = `<${serverUrl}/repos/${owner}/${repo}/pulls/${n}/reviews?per_page=${perPage}&page=${page + 1}>; rel="next"`;
+        }
+        return { status: 200, headers, body: slice.flatMap((r) => reviewBody(owner, repo, n, r)) };
+      }
+      case "pulls/create-review": {
+        const pull = pulls.get(pullKey(owner, repo, n));
+        if (!pull) return { status: 404, body: { message: "Not Found" } };
+        const event = body.event as string | undefined;
+        if (event === undefined) return { status: 422, body: { message: "a pending review is not what this pipeline posts: event is required here" } };
+        const commitId = (body.commit_id as string | undefined) ?? pull.headSha;
+        if (!/^[0-9a-f]{40}$/.test(commitId)) return { status: 422, body: { message: "commit_id must be a full SHA" } };
+        if (pull.state !== "open") return { status: 422, body: { message: "Can not approve a closed pull request" } };
+        const state = event === "APPROVE" ? "APPROVED" : event === "REQUEST_CHANGES" ? "CHANGES_REQUESTED" : "COMMENTED";
+        if (state !== "APPROVED" && !body.body) return { status: 422, body: { message: "Body is required for this event" } };
+        const review: FakeReview = { id: nextId++, login: appLogin, userType: "Bot", state, commitId, body: String(body.body ?? "") };
+        const list = reviews.get(pullKey(owner, repo, n)) ?? [];
+        list.push(review);
+        reviews.set(pullKey(owner, repo, n), list);
+        return {
+          status: 200,
+          body: fromExample(operationId, 200, (ex) => ({ ...reviewBody(owner, repo, n, review)[0], _links: ex._links })),
+        };
+      }
+      case "issues/create-comment": {
+        const comment: FakeComment = { id: nextId++, login: appLogin, body: String(body.body ?? "") };
+        const list = comments.get(pullKey(owner, repo, n)) ?? [];
+        list.push(comment);
+        comments.set(pullKey(owner, repo, n), list);
+        return {
+          status: 201,
+          body: fromExample(operationId, 201, (ex) => ({
+            ...ex,
+            id: comment.id,
+            body: comment.body,
+            user: user(appLogin, "Bot", ex.user as Record<string, unknown>),
+            html_url: `https://github.com/${owner}/${repo}/pull/${n}#issuecomment-${comment.id}`,
+          })),
+        };
+      }
+      case "issues/list-comments": {
+        const list = comments.get(pullKey(owner, repo, n)) ?? [];
+        return {
+          status: 200,
+          body: fromExample(operationId, 200, (ex) => {
+            const item = (ex as unknown as Array<Record<string, unknown>>)[0] ?? {};
+            return list.map((c) => ({ ...item, id: c.id, body: c.body, user: user(c.login, c.login.endsWith("[bot]") ? "Bot" : "User", item.user as Record<string, unknown>) }));
+          }),
+        };
+      }
+      case "repos/create-deployment": {
+        const d: FakeDeployment = {
+          id: nextId++,
+          ref: String(body.ref),
+          sha: /^[0-9a-f]{40}$/.test(String(body.ref)) ? String(body.ref) : "0".repeat(40),
+          environment: String(body.environment ?? "production"),
+          request: body,
+          statuses: [],
+        };
+        const list = deployments.get(repoKey(owner, repo)) ?? [];
+        list.push(d);
+        deployments.set(repoKey(owner, repo), list);
+        return { status: 201, body: fromExample(operationId, 201, (ex) => ({ ...ex, id: d.id, ref: d.ref, sha: d.sha, environment: d.environment })) };
+      }
+      case "repos/list-deployments": {
+        const list = (deployments.get(repoKey(owner, repo)) ?? []).filter((d) =>
+          (query.environment === undefined || d.environment === query.environment) && (query.sha === undefined || d.sha === query.sha));
+        return {
+          status: 200,
+          body: fromExample(operationId, 200, (ex) => {
+            const item = (ex as unknown as Array<Record<string, unknown>>)[0] ?? {};
+            return [...list].reverse().map((d) => ({ ...item, id: d.id, ref: d.ref, sha: d.sha, environment: d.environment }));
+          }),
+        };
+      }
+      case "repos/create-deployment-status":
+      case "repos/list-deployment-statuses": {
+        const d = (deployments.get(repoKey(owner, repo)) ?? []).find((x) => x.id === Number(params.deployment_id));
+        if (!d) return { status: 404, body: { message: "Not Found" } };
+        if (operationId === "repos/list-deployment-statuses") {
+          return {
+            status: 200,
+            body: fromExample(operationId, 200, (ex) => {
+              const item = (ex as unknown as Array<Record<string, unknown>>)[0] ?? {};
+              return [...d.statuses].reverse().map((s) => ({ ...item, id: s.id, state: s.state }));
+            }),
+          };
+        }
+        const s = {
+          id: nextId++,
+          state: String(body.state),
+          environment_url: body.environment_url as string | undefined,
+          log_url: body.log_url as string | undefined,
+          description: body.description as string | undefined,
+        };
+        d.statuses.push(s);
+        return { status: 201, body: fromExample(operationId, 201, (ex) => ({ ...ex, id: s.id, state: s.state })) };
+      }
+      case "repos/create-commit-status":
+        return { status: 201, body: fromExample(operationId, 201, (ex) => ({ ...ex, id: nextId++, state: body.state, context: body.context ?? "default" })) };
+    }
+    return undefined;
+  }
+
+  let serverUrl = "";
+
+  async function answer(req: IncomingMessage, raw: string): Promise<{ record: RecordedRequest; reply: HandlerReply }> {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const method = (req.method ?? "GET").toUpperCase();
+    const query = Object.fromEntries(url.searchParams.entries());
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization" && v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    const record: RecordedRequest = {
+      method, path: url.pathname, query, headers, auth: { kind: "none" }, body: undefined,
+      status: 0, response: undefined, scripted: false, at: Date.now(),
+    };
+    const fail = (status: number, message: string, violation?: string): { record: RecordedRequest; reply: HandlerReply } => {
+      if (violation) violations.push(`${method} ${url.pathname}: ${violation}`);
+      return { record, reply: { status, body: { message } } };
+    };
+
+    if (prefix && !url.pathname.startsWith(`${prefix}/`)) return fail(404, "Not Found", `outside the API prefix ${prefix}`);
+    const path = prefix ? url.pathname.slice(prefix.length) : url.pathname;
+    record.path = path;
+    if (raw.length > 0) {
+      try {
+        record.body = JSON.parse(raw);
+      } catch {
+        return fail(400, "Problems parsing JSON", "the body is not JSON");
+      }
+    }
+    if (!headers["user-agent"]) violations.push(`${method} ${path}: no User-Agent header (GitHub refuses such requests)`);
+    if (/^\/graphql\/?$/.test(path)) return fail(404, "the fake GitHub serves no GraphQL", "GraphQL call (this pipeline uses REST only; merge mutations live there)");
+
+    const operation = api.router.matchOperation({ method, path, headers, query });
+    if (!operation) return fail(404, "Not Found", "no such route in GitHub's REST description");
+    const operationId = operation.operationId!;
+    record.operationId = operationId;
+    if (MERGE_OPERATIONS.includes(operationId)) return fail(403, "the fake GitHub refuses every merge", `MERGE ROUTE ${operationId}`);
+
+    const params = api.router.parseRequest({ method, path, headers, query }, operation).params as Record<string, string>;
+    const validation = api.validator.validateRequest({ method, path, headers, query, body: record.body }, operation);
+    if (!validation.valid) {
+      return fail(422, "Invalid request", `fails GitHub's description of ${operationId}: ${JSON.stringify(validation.errors?.slice(0, 3))}`);
+    }
+
+    const queued = queues.get(operationId);
+    if (queued && queued.length > 0) {
+      const next = queued.shift()!;
+      record.scripted = true;
+      record.auth = await authenticate(req.headers.authorization);
+      return { record, reply: { status: next.status, headers: next.headers, body: next.body ?? { message: STATUS_TEXT[next.status] ?? "scripted" } } };
+    }
+
+    record.auth = await authenticate(req.headers.authorization);
+    if (record.auth.kind === "invalid") return { record, reply: { status: 401, body: { message: record.auth.reason } } };
+    const body = (record.body ?? {}) as Record<string, unknown>;
+    const reply = await builtIn(operationId, params, query, body, record.auth);
+    if (reply) return { record, reply };
+    const cus = custom.get(operationId);
+    if (cus) return { record, reply: await cus.handler({ method, path, params, query, body: record.body, auth: record.auth }) };
+    return fail(501, "Not Implemented by the fake", `${operationId} is a GitHub route the fake does not serve (use handle())`);
+  }
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const parts: Buffer[] = [];
+    req.on("data", (d: Buffer) => parts.push(d));
+    req.on("end", async () => {
+      let result: { record: RecordedRequest; reply: HandlerReply };
+      try {
+        result = await answer(req, Buffer.concat(parts).toString("utf8"));
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        violations.push(`${req.method} ${req.url}: fake GitHub crashed: ${message}`);
+        result = {
+          record: { method: req.method ?? "", path: req.url ?? "", query: {}, headers: {}, auth: { kind: "none" }, body: undefined, status: 500, response: undefined, scripted: false, at: Date.now() },
+          reply: { status: 500, body: { message } },
+        };
+      }
+      const { record, reply } = result;
+      record.status = reply.status;
+      record.response = reply.body;
+      requests.push(record);
+      res.statusCode = reply.status;
+      res.setHeader("content-type", "application/json; charset=utf-8");
+      res.setHeader("x-github-request-id", `FAKE:${requests.length}`);
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+      res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (!address || typeof address === "string") throw new Error("fake GitHub has no port");
+  serverUrl = `http://127.0.0.1:${address.port}${prefix}`;
+
+  return {
+    url: serverUrl,
+    requests,
+    violations,
+    addPull(pull) {
+      pulls.set(pullKey(pull.owner, pull.repo, pull.number), {
+        state: "open", merged: false, baseRef: "main", headRef: "feature", ...pull,
+      });
+    },
+    movePullHead(owner, repo, number, headSha) {
+      const pull = pulls.get(pullKey(owner, repo, number));
+      if (!pull) throw new Error(`no pull ${owner}/${repo}#${number}`);
+      pull.headSha = headSha;
+    },
+    addReview(owner, repo, number, review) {
+      const r: FakeReview = { userType: "User", ...review, id: nextId++ };
+      const list = reviews.get(pullKey(owner, repo, number)) ?? [];
+      list.push(r);
+      reviews.set(pullKey(owner, repo, number), list);
+      return r;
+    },
+    reviews: (owner, repo, number) => [...(reviews.get(pullKey(owner, repo, number)) ?? [])],
+    comments: (owner, repo, number) => [...(comments.get(pullKey(owner, repo, number)) ?? [])],
+    deployments: (owner, repo) => [...(deployments.get(repoKey(owner, repo)) ?? [])],
+    enqueue(operationId, ...replies) {
+      if (!api.getOperation(operationId)) throw new Error(`enqueue: ${operationId} is not a GitHub operation`);
+      queues.set(operationId, [...(queues.get(operationId) ?? []), ...replies]);
+    },
+    handle(operationId, handler, permission) {
+      if (!api.getOperation(operationId)) throw new Error(`handle: ${operationId} is not a GitHub operation`);
+      if (MERGE_OPERATIONS.includes(operationId)) throw new Error(`handle: ${operationId} merges; the fake never serves it`);
+      custom.set(operationId, { handler, permission });
+    },
+    writes: () => requests.filter((r) => r.method !== "GET" && r.operationId !== "apps/create-installation-access-token"),
+    tokens: () => [...grants.values()].map((g) => ({ installationId: g.installationId, repositories: [...g.repositories], permissions: { ...g.permissions } })),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
