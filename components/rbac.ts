@@ -1,0 +1,209 @@
+/**
+ * Least-privilege RBAC of the pipeline: its service accounts, the two ClusterRoles deploy binds
+ * inside each preview namespace, the cluster-scope rights of the steps and of the sweeper (fenced
+ * to `impl-pr-<N>` namespaces by the admission policies in `admission.ts`), and what Argo's executor
+ * needs. No rule holds `*`, `escalate` or `impersonate`, and nothing reads secrets cluster-wide:
+ * the only rule on secrets is in the deployer ClusterRole, which is only ever bound per namespace.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
+import type { ISecret } from "kubernetes-models/v1/Secret";
+import type { IClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
+import type { IClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
+import type { IRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
+import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
+import type { ISubject } from "kubernetes-models/rbac.authorization.k8s.io/v1/Subject";
+import type { StackConfig } from "./config";
+import { COMMON_LABELS } from "./workflow";
+
+/** ClusterRole bound (by deploy, per preview namespace) to the chart's deployer and to the steps and sweeper. */
+export const DEPLOYER_CLUSTER_ROLE = "implementation-dag-deployer";
+/** ClusterRole bound (by deploy, per preview namespace) to the steps: writes the guardrails. */
+export const GUARDRAILS_CLUSTER_ROLE = "implementation-dag-guardrails";
+/** Cluster-scope rights of the steps' service account. */
+export const STEPS_CLUSTER_ROLE = "implementation-dag-steps";
+/** Cluster-scope rights of the sweeper's service account. */
+export const SWEEPER_CLUSTER_ROLE = "implementation-dag-sweeper";
+/** Role (in the workflows namespace) of Argo's executor: reporting task results. */
+export const EXECUTOR_ROLE = "implementation-dag-executor";
+/** Role (in the workflows namespace) for the DocsRun runner. */
+export const DOCSRUN_ROLE = "implementation-dag-docsrun";
+
+const RBAC_GROUP = "rbac.authorization.k8s.io";
+const READ = ["get", "list", "watch"];
+const WRITE = ["get", "list", "watch", "create", "update", "patch", "delete"];
+
+/**
+ * What a typical chart needs inside its one namespace, and nothing that could lift the guardrails:
+ * no ResourceQuota, LimitRange or NetworkPolicy writes, no `escalate`, `bind` or `impersonate`.
+ * Roles and RoleBindings of its own stay harmless: Kubernetes lets nobody grant a right they do
+ * not hold, so a chart cannot grant more than this list.
+ */
+export const DEPLOYER_RULES: IPolicyRule[] = [
+  { apiGroups: [""], resources: ["configmaps", "secrets", "services", "persistentvolumeclaims", "serviceaccounts", "pods"], verbs: WRITE },
+  { apiGroups: [""], resources: ["pods/log", "endpoints", "events"], verbs: READ },
+  { apiGroups: ["apps"], resources: ["deployments", "statefulsets", "daemonsets"], verbs: WRITE },
+  { apiGroups: ["apps"], resources: ["replicasets"], verbs: READ },
+  { apiGroups: ["batch"], resources: ["jobs", "cronjobs"], verbs: WRITE },
+  { apiGroups: ["networking.k8s.io"], resources: ["ingresses"], verbs: WRITE },
+  { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: WRITE },
+  { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: WRITE },
+  { apiGroups: [RBAC_GROUP], resources: ["roles", "rolebindings"], verbs: WRITE },
+  { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: READ },
+  { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: READ },
+];
+
+/** What deploy needs to lay the guardrails and the chart's deployer identity into a preview namespace. */
+export const GUARDRAILS_RULES: IPolicyRule[] = [
+  { apiGroups: [""], resources: ["resourcequotas", "limitranges"], verbs: ["get", "create", "patch", "update"] },
+  { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "create", "patch", "update"] },
+  { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "create"] },
+  { apiGroups: [""], resources: ["serviceaccounts/token"], verbs: ["create"] },
+];
+
+/**
+ * The steps' cluster-scope rights. Namespaces: deploy creates and reuses, cleanup patches (only the
+ * expiry annotation) and deletes. RoleBindings: deploy binds the two ClusterRoles above, which needs
+ * `bind` on exactly those. The admission fence holds all of it to `impl-pr-<N>` namespaces.
+ */
+export const STEPS_RULES: IPolicyRule[] = [
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["create", "get", "list", "patch", "delete"] },
+  { apiGroups: [RBAC_GROUP], resources: ["clusterroles"], verbs: ["bind"], resourceNames: [DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE] },
+  { apiGroups: [RBAC_GROUP], resources: ["rolebindings"], verbs: ["create"] },
+];
+
+/** The sweeper's cluster-scope rights: one list, and deleting (fenced) namespaces. */
+export const SWEEPER_RULES: IPolicyRule[] = [
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "delete"] },
+];
+
+/** Argo's executor (the `wait` container) reports each step's outputs as a WorkflowTaskResult. */
+export const EXECUTOR_RULES: IPolicyRule[] = [
+  { apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] },
+];
+
+/** The DocsRun runner creates the CR and follows it to its end. */
+export function docsRunRules(cfg: StackConfig): IPolicyRule[] {
+  const group = cfg.deploy.docsrun.apiVersion.includes("/") ? cfg.deploy.docsrun.apiVersion.split("/")[0] : "";
+  return [{ apiGroups: [group], resources: ["docsruns"], verbs: ["create", "get", "list", "watch"] }];
+}
+
+/** Every object of the RBAC component. */
+export type RbacObject = IServiceAccount | ISecret | IClusterRole | IClusterRoleBinding | IRole | IRoleBinding;
+
+/** The `system:serviceaccount:<ns>:<name>` user name of one of our service accounts. */
+export function serviceAccountUser(cfg: StackConfig, name: string): string {
+  return `system:serviceaccount:${cfg.namespace}:${name}`;
+}
+
+/** Builds every RBAC object from typed config. */
+export function buildRbac(cfg: StackConfig): RbacObject[] {
+  const ns = cfg.namespace;
+  const labels = { ...COMMON_LABELS };
+  const { steps, sweeper, executor } = cfg.serviceAccounts;
+  const sa = (name: string): ISubject => ({ kind: "ServiceAccount", name, namespace: ns });
+  const serviceAccount = (name: string, description: string): IServiceAccount => ({
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name, namespace: ns, labels, annotations: { "implementation-dag/purpose": description } },
+  });
+  const clusterRole = (name: string, rules: IPolicyRule[]): IClusterRole => ({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name, labels },
+    rules,
+  });
+  const clusterRoleBinding = (name: string, subjects: ISubject[]): IClusterRoleBinding => ({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name, labels },
+    roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name },
+    subjects,
+  });
+  const role = (name: string, rules: IPolicyRule[]): IRole => ({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name, namespace: ns, labels },
+    rules,
+  });
+  const roleBinding = (name: string, subjects: ISubject[]): IRoleBinding => ({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name, namespace: ns, labels },
+    roleRef: { apiGroup: RBAC_GROUP, kind: "Role", name },
+    subjects,
+  });
+
+  const objects: RbacObject[] = [
+    serviceAccount(steps, "pipeline steps"),
+    serviceAccount(sweeper, "TTL sweeper"),
+    { ...serviceAccount(executor, "Argo executor of steps that run without a token"), automountServiceAccountToken: false },
+    // Argo mounts the executor's token from this Secret into steps that run without a token of
+    // their own (Kubernetes >= 1.24 no longer creates it).
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "kubernetes.io/service-account-token",
+      metadata: { name: `${executor}.service-account-token`, namespace: ns, labels, annotations: { "kubernetes.io/service-account.name": executor } },
+    },
+    clusterRole(DEPLOYER_CLUSTER_ROLE, DEPLOYER_RULES),
+    clusterRole(GUARDRAILS_CLUSTER_ROLE, GUARDRAILS_RULES),
+    clusterRole(STEPS_CLUSTER_ROLE, STEPS_RULES),
+    clusterRoleBinding(STEPS_CLUSTER_ROLE, [sa(steps)]),
+    clusterRole(SWEEPER_CLUSTER_ROLE, SWEEPER_RULES),
+    clusterRoleBinding(SWEEPER_CLUSTER_ROLE, [sa(sweeper)]),
+    role(EXECUTOR_ROLE, EXECUTOR_RULES),
+    // Every pod of ours runs Argo's executor: under its own service account, or the executor one.
+    roleBinding(EXECUTOR_ROLE, [sa(steps), sa(sweeper), sa(executor)]),
+  ];
+  if (cfg.deploy.runner === "docsrun") {
+    objects.push(role(DOCSRUN_ROLE, docsRunRules(cfg)), roleBinding(DOCSRUN_ROLE, [sa(steps)]));
+  }
+  return objects;
+}
+
+/** Arguments of {@link Rbac}. */
+export interface RbacArgs {
+  /** The typed stack config. */
+  config: StackConfig;
+}
+
+/** Registers the pipeline's service accounts, roles and bindings. */
+export class Rbac extends pulumi.ComponentResource {
+  /** Names of the service accounts (steps, sweeper, executor) in the workflows namespace. */
+  public readonly serviceAccounts: { steps: string; sweeper: string; executor: string };
+
+  constructor(name: string, args: RbacArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("implementation-dag:index:Rbac", name, {}, opts);
+    const parent = { parent: this };
+    for (const obj of buildRbac(args.config)) {
+      const id = obj.metadata?.name ?? "";
+      switch (obj.kind) {
+        case "ServiceAccount":
+          new k8s.core.v1.ServiceAccount(id, obj as k8s.core.v1.ServiceAccountArgs, parent);
+          break;
+        case "Secret":
+          new k8s.core.v1.Secret(id, obj as k8s.core.v1.SecretArgs, parent);
+          break;
+        case "ClusterRole":
+          new k8s.rbac.v1.ClusterRole(id, obj as k8s.rbac.v1.ClusterRoleArgs, parent);
+          break;
+        case "ClusterRoleBinding":
+          new k8s.rbac.v1.ClusterRoleBinding(id, obj as k8s.rbac.v1.ClusterRoleBindingArgs, parent);
+          break;
+        case "Role":
+          new k8s.rbac.v1.Role(id, obj as k8s.rbac.v1.RoleArgs, parent);
+          break;
+        case "RoleBinding":
+          new k8s.rbac.v1.RoleBinding(id, obj as k8s.rbac.v1.RoleBindingArgs, parent);
+          break;
+        default:
+          throw new pulumi.ResourceError(`unexpected RBAC object kind ${(obj as { kind: string }).kind}`, this);
+      }
+    }
+    this.serviceAccounts = { ...args.config.serviceAccounts };
+    this.registerOutputs({ serviceAccounts: this.serviceAccounts });
+  }
+}

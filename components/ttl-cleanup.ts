@@ -1,0 +1,98 @@
+/**
+ * The TTL sweeper: a CronWorkflow that deletes expired previews and orphans of crashed runs
+ * (`components/steps/ttl-sweep.sh`), under its own service account, one run at a time.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import type { StackConfig } from "./config";
+import { restrictedPodSecurityContext, scratchVolume } from "./pod-security";
+import { COMMON_LABELS } from "./workflow";
+import { input, OUTPUT_DIR, scriptTemplate } from "./workflow/script-template";
+
+/** Name of the CronWorkflow (and of its template). */
+export const TTL_CRON_WORKFLOW_NAME = "implementation-dag-ttl-sweep";
+
+/** Name of the artifact the sweeper archives its report as. */
+export const TTL_REPORT_ARTIFACT = "ttl-report";
+
+/** Deadline of one sweep: generous, since each deletion may wait on a Helm hook. */
+const SWEEP_DEADLINE_SECONDS = 1800;
+
+/** The sweep template: the script step, its `dryRun` input, and the archived report. */
+export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
+  return scriptTemplate(cfg, {
+    name: "ttl-sweep",
+    image: cfg.images.sweeper,
+    deadlineSeconds: SWEEP_DEADLINE_SECONDS,
+    inputs: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"] }] },
+    env: {
+      DRY_RUN: input("dryRun"),
+      MAX_AGE_HOURS: String(cfg.ttl.maxAgeHours),
+      TERMINATING_LIMIT_MINUTES: String(cfg.ttl.terminatingLimitMinutes),
+    },
+    outputs: {
+      // Archived even when the sweep fails: the report says what was and was not deleted.
+      artifacts: [{ name: TTL_REPORT_ARTIFACT, path: `${OUTPUT_DIR}/ttl-report`, optional: true }],
+    },
+  });
+}
+
+/** Builds the TTL CronWorkflow from typed config. */
+export function buildTtlCronWorkflow(cfg: StackConfig): ICronWorkflow {
+  return {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "CronWorkflow",
+    metadata: { name: TTL_CRON_WORKFLOW_NAME, namespace: cfg.namespace, labels: { ...COMMON_LABELS } },
+    spec: {
+      // Argo >= 3.6 (and v4) take a list; v4 removed the singular `schedule`.
+      schedules: [cfg.ttl.schedule],
+      concurrencyPolicy: "Forbid",
+      startingDeadlineSeconds: cfg.ttl.startingDeadlineSeconds,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      workflowSpec: {
+        entrypoint: "ttl-sweep",
+        serviceAccountName: cfg.serviceAccounts.sweeper,
+        arguments: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"], description: "true: only report what would be deleted." }] },
+        activeDeadlineSeconds: SWEEP_DEADLINE_SECONDS + 60,
+        podGC: { strategy: cfg.retention.podGC },
+        ttlStrategy: {
+          secondsAfterSuccess: cfg.retention.secondsAfterSuccess,
+          secondsAfterFailure: cfg.retention.secondsAfterFailure,
+        },
+        artifactRepositoryRef: { configMap: cfg.artifactRepository.configMap, key: cfg.artifactRepository.key },
+        securityContext: restrictedPodSecurityContext(cfg.runAsUser),
+        volumes: [scratchVolume],
+        podMetadata: { labels: { ...COMMON_LABELS } },
+        // The entrypoint's `dryRun` input takes the workflow argument of the same name.
+        templates: [ttlSweepTemplate(cfg)],
+      },
+    },
+  };
+}
+
+/** Arguments of {@link TtlCleanup}. */
+export interface TtlCleanupArgs {
+  /** The typed stack config. */
+  config: StackConfig;
+}
+
+/** Registers the TTL sweeper CronWorkflow. */
+export class TtlCleanup extends pulumi.ComponentResource {
+  /** The CronWorkflow's name. */
+  public readonly cronWorkflowName: pulumi.Output<string>;
+
+  constructor(name: string, args: TtlCleanupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("implementation-dag:index:TtlCleanup", name, {}, opts);
+    const cron = buildTtlCronWorkflow(args.config);
+    const resource = new k8s.apiextensions.CustomResource(
+      TTL_CRON_WORKFLOW_NAME,
+      cron as unknown as k8s.apiextensions.CustomResourceArgs,
+      { parent: this },
+    );
+    this.cronWorkflowName = resource.metadata.name;
+    this.registerOutputs({ cronWorkflowName: this.cronWorkflowName });
+  }
+}
