@@ -5,6 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/config";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
+import { AdmissionFence } from "./components/admission";
+import { Rbac } from "./components/rbac";
+import { TtlCleanup } from "./components/ttl-cleanup";
 
 /** Reads the stack config; bad config stops the program with one message naming every bad key. */
 function readConfig(): StackConfig {
@@ -29,11 +32,15 @@ function submitCommand(cfg: StackConfig): string {
 export default async function main() {
   const cfg = readConfig();
   const dag = new ImplementationDag(PROJECT, { config: cfg });
+  const rbac = new Rbac("rbac", { config: cfg });
+  new AdmissionFence("admission-fence", { config: cfg });
+  const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
 
   return {
     workflowTemplate: dag.templateName,
     namespace: dag.namespace,
-    serviceAccounts: { ...cfg.serviceAccounts },
+    serviceAccounts: rbac.serviceAccounts,
+    ttlCronWorkflow: ttl.cronWorkflowName,
     submitCommand: submitCommand(cfg),
   };
 }
