@@ -206,7 +206,7 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
     retry_after=$(tr -d '\r' <"$headers" | sed -n 's/^[Rr][Ee][Tt][Rr][Yy]-[Aa][Ff][Tt][Ee][Rr]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
     remaining=$(tr -d '\r' <"$headers" | sed -n 's/^[Xx]-[Rr][Aa][Tt][Ee][Ll][Ii][Mm][Ii][Tt]-[Rr][Ee][Mm][Aa][Ii][Nn][Ii][Nn][Gg]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
     reset=$(tr -d '\r' <"$headers" | sed -n 's/^[Xx]-[Rr][Aa][Tt][Ee][Ll][Ii][Mm][Ii][Tt]-[Rr][Ee][Ss][Ee][Tt]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
-    message=$(jq -r 'if type == "object" and (.message | type) == "string" then .message else empty end' <"$out" 2>/dev/null | head -c 300 | tr '\n\r' '  ') || message=""
+    message=$(jq -j 'if type == "object" and (.message | type) == "string" then .message else empty end' <"$out" 2>/dev/null | head -c 300 | tr '\n\r\t' '   ') || message=""
     [[ -n $message ]] || message=$(head -c 200 "$out" | tr -c '[:print:]' ' ')
 
     # Retryable: no answer, 5xx, 429, and a 403 that is a rate limit (Retry-After, exhausted

@@ -1,0 +1,297 @@
+/**
+ * lib/github.sh run for real (bash, curl, jq, openssl) against the fake GitHub, with GNU tools and
+ * with busybox's.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
+import { STEPS_DIR } from "../../components/workflow/script-template";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+
+const LIB = path.join(STEPS_DIR, "lib", "github.sh");
+const SHA = "b".repeat(40);
+const key = generateAppKey();
+const work = mkdtempSync(path.join(tmpdir(), "github-lib-"));
+const keyFile = path.join(work, "app.pem");
+writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
+
+/** A directory of busybox applets, to run the library with busybox's tools instead of GNU's. */
+function busyboxDir(): string {
+  const dir = path.join(work, "busybox");
+  mkdirSync(dir, { recursive: true });
+  for (const applet of ["date", "tr", "sed", "head", "tail", "cat", "rm", "mkdir", "mktemp", "sleep", "cut", "grep"]) {
+    try {
+      symlinkSync("/usr/bin/busybox", path.join(dir, applet));
+    } catch {
+      // already there
+    }
+  }
+  return dir;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a bash snippet with the library sourced. */
+function run(snippet: string, env: Record<string, string> = {}, pathPrepend: string[] = []): Promise<Run> {
+  const scratch = mkdtempSync(path.join(work, "run-"));
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", ["-c", `set -euo pipefail\nsource "$LIB"\n${snippet}`], {
+      env: {
+        PATH: [...pathPrepend, process.env.PATH ?? "/usr/bin:/bin"].join(":"),
+        LIB,
+        TMPDIR: scratch,
+        GITHUB_API_URL: gh.url,
+        GITHUB_APP_ID: "100003",
+        GITHUB_INSTALLATION_ID: "200003",
+        GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
+        GITHUB_RETRY_BASE_MS: "20",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+const TOKEN = `GITHUB_TOKEN=$(github_installation_token acme app '{"pull_requests":"write"}')\n`;
+
+let gh: FakeGitHub;
+beforeEach(async () => {
+  gh = await startFakeGitHub({
+    apps: [{
+      appId: "100003", slug: "qa", publicKey: key.publicKey,
+      installations: [{ id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read" } }],
+    }],
+  });
+  gh.addPull({ owner: "acme", repo: "app", number: 7, headSha: SHA });
+});
+afterEach(async () => {
+  expect(gh.violations).toEqual([]);
+  await gh.close();
+});
+
+describe("github_app_jwt", () => {
+  for (const [tools, prepend] of [["GNU", () => []], ["busybox", () => [busyboxDir()]]] as const) {
+    it(`signs an RS256 JWT the app's public key verifies (${tools} tools)`, async () => {
+      const r = await run("github_app_jwt", {}, prepend());
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const jwt = r.stdout.trim();
+      expect(jwt).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/); // base64url, no padding
+      expect(decodeProtectedHeader(jwt)).toEqual({ alg: "RS256", typ: "JWT" });
+      const { payload } = await jwtVerify(jwt, key.publicKey, { algorithms: ["RS256"] });
+      const now = Math.floor(Date.now() / 1000);
+      expect(payload.iss).toBe(100003);
+      expect(payload.iat).toBeGreaterThanOrEqual(now - 62);
+      expect(payload.iat).toBeLessThanOrEqual(now - 58);
+      expect(payload.exp! - payload.iat!).toBe(600);
+    });
+  }
+
+  it("puts a client id into iss as a string", async () => {
+    const r = await run("github_app_jwt", { GITHUB_APP_ID: "Iv23liABCdef" });
+    expect(r.code).toBe(0);
+    expect(decodeJwt(r.stdout.trim()).iss).toBe("Iv23liABCdef");
+  });
+
+  it("takes the key from GITHUB_APP_PRIVATE_KEY when no file is named", async () => {
+    const r = await run("github_app_jwt", { GITHUB_APP_PRIVATE_KEY_FILE: "", GITHUB_APP_PRIVATE_KEY: key.privateKeyPem });
+    expect(r.code).toBe(0);
+    await jwtVerify(r.stdout.trim(), key.publicKey, { algorithms: ["RS256"] });
+  });
+
+  const bad: Array<[string, Record<string, string>, string]> = [
+    ["an app id with shell in it", { GITHUB_APP_ID: "1;id" }, "ERROR: GITHUB_APP_ID: must be a numeric app id or a client id (Iv...)"],
+    ["a missing key file", { GITHUB_APP_PRIVATE_KEY_FILE: path.join(work, "nope.pem") }, "ERROR: GITHUB_APP_PRIVATE_KEY_FILE: must be a readable file"],
+    ["a key file that holds no key", { GITHUB_APP_PRIVATE_KEY_FILE: LIB }, "ERROR: GITHUB_APP_PRIVATE_KEY_FILE: must hold an RSA private key in PEM form"],
+  ];
+  for (const [what, env, message] of bad) {
+    it(`refuses ${what}`, async () => {
+      const r = await run("github_app_jwt", env);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim()).toBe(message);
+    });
+  }
+});
+
+describe("github_installation_token", () => {
+  it("mints a token narrowed to the one repository and the permissions asked for", async () => {
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ghs_[0-9a-f]+\n$/);
+    expect(gh.tokens()).toEqual([{ installationId: 200003, repositories: ["acme/app"], permissions: { pull_requests: "write", metadata: "read" } }]);
+    expect(gh.requests[0].body).toEqual({ repositories: ["app"], permissions: { pull_requests: "write" } });
+  });
+
+  it("fails clearly for an installation the app does not have (404)", async () => {
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`, { GITHUB_INSTALLATION_ID: "999" });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("ERROR: github: POST /app/installations/999/access_tokens: HTTP 404: Not Found");
+    expect(r.stderr).toContain("ERROR: GITHUB_INSTALLATION_ID: no installation token for acme/app from installation 999");
+  });
+
+  it("fails clearly when the key is not the app's (401) and never prints key or JWT", async () => {
+    const other = generateAppKey();
+    const otherFile = path.join(work, "other.pem");
+    writeFileSync(otherFile, other.privateKeyPem);
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`, { GITHUB_APP_PRIVATE_KEY_FILE: otherFile });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("HTTP 401");
+    expect(r.stderr).not.toMatch(/PRIVATE KEY|eyJ/);
+  });
+
+  it("refuses a token GitHub grants wider than asked", async () => {
+    gh.enqueue("apps/create-installation-access-token", {
+      status: 201,
+      body: { token: "ghs_wide", expires_at: "2030-01-01T00:00:00Z", permissions: { pull_requests: "write", contents: "write" }, repositories: [{ full_name: "acme/app" }] },
+    });
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim()).toBe(`ERROR: github_installation_token: the token GitHub issued has permissions beyond {"pull_requests":"write"}; refusing it`);
+  });
+
+  it("refuses a token for other repositories", async () => {
+    gh.enqueue("apps/create-installation-access-token", {
+      status: 201,
+      body: { token: "ghs_all", expires_at: "2030-01-01T00:00:00Z", permissions: { pull_requests: "write" }, repository_selection: "all" },
+    });
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe("ERROR: github_installation_token: the token GitHub issued is not limited to acme/app; refusing it");
+  });
+
+  const bad: Array<[string, string, string]> = [
+    ["an owner with a slash", `'acme/x' app '{"a":"read"}'`, "ERROR: github_installation_token: OWNER must be a GitHub owner name"],
+    ["a repository '..'", `acme .. '{"a":"read"}'`, "ERROR: github_installation_token: REPO must be a GitHub repository name"],
+    ["permissions that are not an object", `acme app '"write"'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["a permission level 'admin'", `acme app '{"contents":"admin"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+  ];
+  for (const [what, args, message] of bad) {
+    it(`refuses ${what} before calling GitHub`, async () => {
+      const r = await run(`github_installation_token ${args}`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim()).toBe(message);
+      expect(gh.requests).toEqual([]);
+    });
+  }
+});
+
+describe("github_request", () => {
+  it("prints the body and sets GITHUB_STATUS", async () => {
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7 >"$TMPDIR/pr.json"\necho "$GITHUB_STATUS $(jq -r .head.sha "$TMPDIR/pr.json")"`);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(`200 ${SHA}\n`);
+  });
+
+  it("retries a 502 and then succeeds", async () => {
+    gh.enqueue("pulls/get", { status: 502 }, { status: 503 });
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7 | jq -r .head.sha`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${SHA}\n`);
+    expect(r.stderr).toBe(
+      "github: GET /repos/acme/app/pulls/7: HTTP 502, try 1 of 5, retrying in 0.020s\n" +
+      "github: GET /repos/acme/app/pulls/7: HTTP 503, try 2 of 5, retrying in 0.040s\n");
+  });
+
+  it("honours Retry-After on a secondary rate limit", async () => {
+    gh.enqueue("pulls/get", { status: 403, headers: { "retry-after": "1" }, body: { message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again." } });
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7 >/dev/null`);
+    expect(r.code).toBe(0);
+    const gets = gh.requests.filter((q) => q.operationId === "pulls/get");
+    expect(gets.map((q) => q.status)).toEqual([403, 200]);
+    expect(gets[1].at - gets[0].at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("gives up after GITHUB_RETRY_ATTEMPTS tries", async () => {
+    gh.enqueue("pulls/get", ...Array.from({ length: 5 }, () => ({ status: 502 })));
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7`, { GITHUB_RETRY_ATTEMPTS: "3" });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("ERROR: github: GET /repos/acme/app/pulls/7: HTTP 502: Bad Gateway (gave up after 3 tries)");
+    expect(gh.requests.filter((q) => q.operationId === "pulls/get")).toHaveLength(3);
+  });
+
+  it("fails at once when GitHub asks to wait longer than allowed", async () => {
+    gh.enqueue("pulls/get", { status: 429, headers: { "retry-after": "3600" } });
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7`, { GITHUB_RETRY_MAX_WAIT_SECONDS: "5" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("GitHub asks to wait 3600s, more than GITHUB_RETRY_MAX_WAIT_SECONDS=5");
+    expect(gh.requests.filter((q) => q.operationId === "pulls/get")).toHaveLength(1);
+  });
+
+  it("does not retry a 4xx that is no rate limit, and reports GitHub's message", async () => {
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/8 || echo "rc=$? status=$GITHUB_STATUS"`);
+    expect(r.stdout).toBe("rc=1 status=404\n");
+    expect(r.stderr).toBe("ERROR: github: GET /repos/acme/app/pulls/8: HTTP 404: Not Found\n");
+  });
+
+  it("answers a status listed in GITHUB_ALLOW_STATUS without an error", async () => {
+    const r = await run(`${TOKEN}GITHUB_ALLOW_STATUS=404 github_request GET /repos/acme/app/pulls/8 >/dev/null\necho "$GITHUB_STATUS"`);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("404\n");
+  });
+
+  it("sends the token only in a header file, never on curl's command line", async () => {
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7 >/dev/null\nprintf '%s' "$GITHUB_TOKEN"`);
+    const token = r.stdout;
+    expect(token).toMatch(/^ghs_/);
+    expect(readFileSync(LIB, "utf8")).toContain('-H "@$auth_file"');
+    expect(r.stderr).not.toContain(token);
+  });
+
+  const refused: Array<[string, string]> = [
+    ["a merge of the pull request", "PUT /repos/acme/app/pulls/7/merge '{}'"],
+    ["a branch merge", "POST /repos/acme/app/merges '{}'"],
+    ["an update of the PR branch", "PUT /repos/acme/app/pulls/7/update-branch '{}'"],
+    ["GraphQL", "POST /graphql '{\"query\":\"{viewer{login}}\"}'"],
+    ["a path with '..'", "GET /repos/acme/app/../other"],
+    ["a full URL", "GET https://example.com/x"],
+  ];
+  for (const [what, args] of refused) {
+    it(`refuses ${what} before sending anything`, async () => {
+      const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request ${args}`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim()).toBe("ERROR: github_request: PATH must be a REST path starting with '/' (no GraphQL, no merge endpoints, no '..')");
+      expect(gh.requests).toEqual([]);
+    });
+  }
+
+  it("refuses a body that is not JSON", async () => {
+    const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request POST /repos/acme/app/pulls/7/reviews 'event=APPROVE'`);
+    expect(r.stderr.trim()).toBe("ERROR: github_request: BODY_JSON must be a JSON object or array");
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("refuses a base URL that is not http(s)", async () => {
+    const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET /repos/acme/app/pulls/7`, { GITHUB_API_URL: "file:///etc/passwd" });
+    expect(r.stderr.trim()).toBe("ERROR: GITHUB_API_URL: must be an http(s) URL without whitespace or quotes");
+  });
+
+  it("refuses a retry setting out of bounds", async () => {
+    const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET /repos/acme/app/pulls/7`, { GITHUB_RETRY_ATTEMPTS: "50" });
+    expect(r.stderr.trim()).toBe("ERROR: GITHUB_RETRY_ATTEMPTS: must be an integer from 1 to 10");
+  });
+
+  it("works with busybox tools, retries included", async () => {
+    gh.enqueue("pulls/get", { status: 502 });
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7 | jq -r .head.sha`, {}, [busyboxDir()]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${SHA}\n`);
+  });
+});
