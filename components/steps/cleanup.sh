@@ -10,10 +10,10 @@
 # Idempotent: a second run, or a run after the namespace is gone, succeeds.
 #
 # NS and RELEASE are set-params' global outputs. When set-params failed they do not exist, and Argo
-# leaves the reference text itself in the value (it substitutes with unresolved references allowed):
-# NS then reads "{{workflow.outputs.parameters.ns}}". Any NS or RELEASE that is empty or still holds
-# "{{" means set-params never derived the names: nothing of ours exists, so the step says so and
-# succeeds without touching anything.
+# leaves the reference itself in the value (it substitutes with unresolved references allowed): NS
+# then reads workflow.outputs.parameters.ns between double braces. An NS or RELEASE that is empty or
+# holds a brace means set-params never derived the names: nothing of ours exists, so the step says
+# so and succeeds without touching anything.
 #
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
 #   WORKFLOW_STATUS  Argo's workflow status: Succeeded, Failed or Error
@@ -56,7 +56,7 @@ if ! [[ $ttl_hours =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$ttl_hours > 720)); then
 fi
 
 # set-params never derived the names: there is nothing of ours to clean.
-if [[ -z $ns || -z $release || $ns == *'{{'* || $release == *'{{'* ]]; then
+if [[ -z $ns || -z $release || $ns == *'{'* || $release == *'{'* ]]; then
   echo "cleanup: set-params derived no namespace or release (workflow ${status}); nothing of ours to clean"
   exit 0
 fi

@@ -1,0 +1,127 @@
+/**
+ * A small stateful fake of what cleanup and the TTL sweeper ask of a cluster, served through the
+ * recording stand-ins for `kubectl` and `helm`: namespaces as JSON objects, Helm releases per
+ * namespace. It answers only the calls the scripts are meant to make; anything else fails loudly
+ * (exit 97), so an unexpected call shows up as a failed step, not as a silent success.
+ */
+import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+
+/** A namespace as the API returns it (only the fields the scripts read). */
+export interface FakeNamespace {
+  apiVersion: "v1";
+  kind: "Namespace";
+  metadata: {
+    name: string;
+    creationTimestamp: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  status: { phase: "Active" | "Terminating" };
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ`, `hours` from now (negative: in the past). */
+export function utcIn(hours: number, from = Date.now()): string {
+  return new Date(from + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** A namespace as deploy makes it (labels of the contract), with optional extras. */
+export function previewNamespace(name: string, opts: { createdHoursAgo?: number; labels?: Record<string, string>; annotations?: Record<string, string>; preview?: boolean; deletingHoursAgo?: number } = {}): FakeNamespace {
+  const labels: Record<string, string> = opts.preview === false
+    ? { ...opts.labels }
+    : {
+        preview: "true",
+        "app.kubernetes.io/managed-by": "implementation-dag",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+        ...opts.labels,
+      };
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name,
+      creationTimestamp: utcIn(-(opts.createdHoursAgo ?? 1)),
+      ...(opts.deletingHoursAgo !== undefined ? { deletionTimestamp: utcIn(-opts.deletingHoursAgo) } : {}),
+      labels,
+      ...(opts.annotations ? { annotations: { ...opts.annotations } } : {}),
+    },
+    status: { phase: opts.deletingHoursAgo !== undefined ? "Terminating" : "Active" },
+  };
+}
+
+/** The fake cluster's state and its stand-in handler. */
+export class FakeCluster {
+  readonly namespaces = new Map<string, FakeNamespace>();
+  /** Helm releases by namespace. */
+  readonly releases = new Map<string, string[]>();
+  /** Namespaces whose `helm uninstall` fails. */
+  readonly helmFailsIn = new Set<string>();
+  /** When set, the list call fails with this message. */
+  listFailure?: string;
+  /** When true, the list call also returns namespaces without preview=true (a misbehaving server). */
+  listIgnoresSelector = false;
+
+  constructor(namespaces: FakeNamespace[] = [], releases: Record<string, string[]> = {}) {
+    for (const ns of namespaces) this.namespaces.set(ns.metadata.name, structuredClone(ns));
+    for (const [ns, rs] of Object.entries(releases)) this.releases.set(ns, [...rs]);
+  }
+
+  /** The stand-in handler. */
+  readonly handle = (call: ToolCall): ToolReply => {
+    const a = call.args;
+    const line = [call.tool, ...a].join(" ");
+    if (call.tool === "kubectl") {
+      if (a[0] === "get" && a[1] === "namespace" && a.length === 6 && a[3] === "--ignore-not-found" && a[4] === "-o" && a[5] === "json") {
+        const ns = this.namespaces.get(a[2]);
+        return { stdout: ns ? JSON.stringify(ns, null, 2) + "\n" : "" };
+      }
+      if (line === "kubectl get namespaces -l preview=true -o json") {
+        if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
+        const items = [...this.namespaces.values()].filter((n) => this.listIgnoresSelector || n.metadata.labels?.preview === "true");
+        return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
+      }
+      if (a[0] === "annotate" && a[1] === "namespace" && a[3] === "--overwrite") {
+        const ns = this.namespaces.get(a[2]);
+        if (!ns) return { stderr: `Error from server (NotFound): namespaces "${a[2]}" not found\n`, code: 1 };
+        for (const kv of a.slice(4)) {
+          const at = kv.indexOf("=");
+          if (at < 1) return { stderr: `bad annotation ${kv}\n`, code: 1 };
+          ns.metadata.annotations = { ...ns.metadata.annotations, [kv.slice(0, at)]: kv.slice(at + 1) };
+        }
+        return { stdout: `namespace/${a[2]} annotated\n` };
+      }
+      if (a[0] === "delete" && a[1] === "namespace" && a.length === 5 && a[3] === "--ignore-not-found" && a[4] === "--wait=false") {
+        const existed = this.namespaces.delete(a[2]);
+        this.releases.delete(a[2]);
+        return { stdout: existed ? `namespace "${a[2]}" deleted\n` : "" };
+      }
+    }
+    if (call.tool === "helm") {
+      if (a[0] === "uninstall" && a[2] === "--namespace" && a[4] === "--ignore-not-found" && a[5] === "--timeout" && a.length === 7) {
+        if (this.helmFailsIn.has(a[3])) return { stderr: "Error: uninstall: timed out waiting for the condition\n", code: 1 };
+        const list = this.releases.get(a[3]) ?? [];
+        if (!list.includes(a[1])) return { stdout: "" };
+        this.releases.set(a[3], list.filter((r) => r !== a[1]));
+        return { stdout: `release "${a[1]}" uninstalled\n` };
+      }
+      if (a[0] === "list" && a[1] === "--namespace" && a[3] === "--short" && a.length === 4) {
+        return { stdout: (this.releases.get(a[2]) ?? []).map((r) => `${r}\n`).join("") };
+      }
+    }
+    return { stderr: `fake cluster: unexpected call: ${line}\n`, code: 97 };
+  };
+}
+
+/** A directory of busybox applets (symlinks) to put first on PATH: the Alpine step image's tools. */
+export function busyboxDir(applets: string[]): string {
+  const busybox = ["/usr/bin/busybox", "/bin/busybox"].find((p) => existsSync(p));
+  if (!busybox) throw new Error("busybox is not installed (apt-get install busybox; .ci/run installs it)");
+  const dir = mkdtempSync(path.join(tmpdir(), "busybox-"));
+  for (const applet of applets) symlinkSync(busybox, path.join(dir, applet));
+  return dir;
+}
