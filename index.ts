@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/config";
+import { PreviewGuardrails } from "./components/guardrails";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
 import { AdmissionFence } from "./components/admission";
 import { Rbac } from "./components/rbac";
@@ -31,6 +32,7 @@ function submitCommand(cfg: StackConfig): string {
 /** The program: Pulumi calls it and publishes what it returns as the stack outputs. */
 export default async function main() {
   const cfg = readConfig();
+  const guardrails = new PreviewGuardrails("preview-guardrails", { config: cfg });
   const dag = new ImplementationDag(PROJECT, { config: cfg });
   const rbac = new Rbac("rbac", { config: cfg });
   new AdmissionFence("admission-fence", { config: cfg });
@@ -39,6 +41,7 @@ export default async function main() {
   return {
     workflowTemplate: dag.templateName,
     namespace: dag.namespace,
+    guardrailsConfigMap: guardrails.configMapName,
     serviceAccounts: rbac.serviceAccounts,
     ttlCronWorkflow: ttl.cronWorkflowName,
     submitCommand: submitCommand(cfg),

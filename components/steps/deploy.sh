@@ -1,5 +1,372 @@
 #!/usr/bin/env bash
-# deploy: not built yet. Until it is, this step fails loudly so that no run can pass through it.
+# deploy: turns a PR into a running preview environment and writes where it lives.
+#   1. resolves the commit (the PR head when COMMIT is empty) and fetches OWNER/REPO at it with a
+#      read-only GitHub App installation token; takes the chart from that checkout, or pulls it
+#      when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root, else in
+#      the chart's directory. Nothing in the cluster changes before all of that succeeded.
+#   2. in namespace NS: the Namespace (created, or reused when it carries preview=true; refused
+#      otherwise), the RoleBindings implementation-dag-guardrails and implementation-dag-deployer,
+#      the guardrails (ResourceQuota, LimitRange, NetworkPolicies) from GUARDRAILS_DIR, and the
+#      ServiceAccount preview-deployer, in that order.
+#   3. `helm upgrade --install` with a short-lived token of preview-deployer, so the chart works
+#      inside the guardrails and cannot rewrite them. On failure: evidence (helm status and
+#      history, events, describe and last logs of pods that are not ready) before exiting 1.
+#   4. marks the namespace with the deployed commit and this workflow, and discovers the URLs from
+#      the namespace's Ingresses.
+#
+# Env (each validated before anything is fetched or changed; every bad one is reported):
+#   OWNER, REPO, PR           the PR's coordinates (GitHub owner, repository, PR number)
+#   COMMIT                    empty (the PR head) or 7-40 hex digits; deployed as its full SHA
+#   NS                        the preview namespace: exactly impl-pr-<PR>
+#   RELEASE                   the Helm release: a DNS-1123 label of at most 53 ending in -pr-<PR>
+#   HOST                      the preview host: pr-<PR>.<domain>, a lowercase DNS name
+#   IMAGE_TAG                 the image tag deployed (a valid, non-empty image tag)
+#   CHART_PATH                a relative path in the repository without '.'/'..' segments, or an
+#                             oci:// reference (a trailing :<version> pins the chart version)
+#   VALUES_FILE               a relative path without '.'/'..' segments
+#   WORKFLOW_NAME             the workflow's name: a DNS-1123 label (it becomes a label value)
+#   HELM_TIMEOUT              helm's --timeout: a Go duration of h/m/s such as 5m
+#   TOKEN_DURATION            lifetime of preview-deployer's token: <n>s|m|h, at least 10m
+#   WORKFLOWS_NAMESPACE       namespace of the workflows and their service accounts (DNS label)
+#   STEPS_SERVICE_ACCOUNT     service account of the steps (DNS label)
+#   SWEEPER_SERVICE_ACCOUNT   service account of the TTL sweeper (DNS label)
+#   GUARDRAILS_DIR            directory holding resourcequota.yaml, limitrange.yaml, networkpolicy.yaml
+#   GITHUB_WEB_URL            GitHub's web URL the repository is fetched from (http(s), no path tricks)
+#   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE
+#                             the GitHub App, read and validated by lib/github.sh
+#   OUTPUT_DIR                absolute directory the outputs are written to
+#   TMPDIR                    scratch space for the checkout (default /tmp)
+#
+# Writes in OUTPUT_DIR: commit (the full 40-hex SHA deployed), urls.json (see lib/discovery.sh),
+# evidence/ (helm-upgrade.log always; on failure helm-status.txt, helm-history.txt, events.txt,
+# pods.json, pod-<name>.describe.txt, pod-<name>.log).
 set -euo pipefail
-echo "ERROR: deploy: this step is not implemented yet; the pipeline stops here" >&2
-exit 1
+export LC_ALL=C
+
+die() {
+  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
+  exit 1
+}
+
+errors=()
+bad() { errors+=("ERROR: $1: $2"); }
+
+# Reads a variable without tripping `set -u`; a missing one is reported like a bad value.
+value() { printf '%s' "${!1-}"; }
+
+owner=$(value OWNER)
+repo=$(value REPO)
+pr=$(value PR)
+commit=$(value COMMIT)
+ns=$(value NS)
+release=$(value RELEASE)
+host=$(value HOST)
+image_tag=$(value IMAGE_TAG)
+chart_path=$(value CHART_PATH)
+values_file=$(value VALUES_FILE)
+workflow_name=$(value WORKFLOW_NAME)
+helm_timeout=$(value HELM_TIMEOUT)
+token_duration=$(value TOKEN_DURATION)
+workflows_namespace=$(value WORKFLOWS_NAMESPACE)
+steps_sa=$(value STEPS_SERVICE_ACCOUNT)
+sweeper_sa=$(value SWEEPER_SERVICE_ACCOUNT)
+guardrails_dir=$(value GUARDRAILS_DIR)
+github_web_url=$(value GITHUB_WEB_URL)
+output_dir=$(value OUTPUT_DIR)
+
+dns_label='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+dns_name='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$'
+relative_path='^[A-Za-z0-9._/-]+$'
+
+# A relative path: safe characters, not absolute, no '.' or '..' segment.
+is_relative_path() {
+  [[ $1 =~ $relative_path ]] || return 1
+  [[ $1 != /* ]] || return 1
+  case "/$1/" in */../* | */./*) return 1 ;; esac
+}
+
+if ! [[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ ]] || [[ $owner == *--* ]]; then
+  bad owner "must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"
+fi
+if ! [[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ ]] || [[ $repo == . || $repo == .. ]]; then
+  bad repo "must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"
+fi
+if ! [[ $pr =~ ^[1-9][0-9]{0,8}$ ]]; then
+  bad pr "must be a positive integer without a leading zero, at most 9 digits"
+fi
+if ! [[ $commit =~ ^([0-9a-fA-F]{7,40})?$ ]]; then
+  bad commit "must be empty (the PR head) or 7 to 40 hexadecimal digits"
+fi
+if [[ $ns != "impl-pr-$pr" ]]; then
+  bad ns "must be impl-pr-<pr> (impl-pr-$pr)"
+fi
+if ! [[ $release =~ $dns_label ]] || ((${#release} > 53)) || [[ $release != *"-pr-$pr" ]]; then
+  bad release "must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>"
+fi
+if ! [[ $host =~ $dns_name ]] || ((${#host} > 253)) || [[ $host != "pr-$pr."* ]]; then
+  bad host "must be pr-<pr>.<domain>, a lowercase DNS name"
+fi
+if ! [[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
+  bad image_tag "must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
+fi
+if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._/:-]+$ ]] && ! is_relative_path "$chart_path"; then
+  bad chartPath "must be a relative path without '.' or '..' segments, or an oci:// reference"
+fi
+if ! is_relative_path "$values_file"; then
+  bad valuesFile "must be a relative path without '.' or '..' segments"
+fi
+if ! [[ $workflow_name =~ $dns_label ]]; then
+  bad WORKFLOW_NAME "must be a DNS-1123 label of at most 63 characters (it becomes a label value)"
+fi
+if ! [[ $helm_timeout =~ ^([0-9]+h)?([0-9]+m)?([0-9]+s)?$ ]] || [[ -z $helm_timeout ]]; then
+  bad HELM_TIMEOUT "must be a duration such as 5m, 90s or 1h30m"
+fi
+# The API server refuses service-account tokens shorter than 10 minutes.
+token_seconds=0
+if [[ $token_duration =~ ^([1-9][0-9]{0,5})(s|m|h)$ ]]; then
+  case "${BASH_REMATCH[2]}" in
+    s) token_seconds=${BASH_REMATCH[1]} ;;
+    m) token_seconds=$((BASH_REMATCH[1] * 60)) ;;
+    h) token_seconds=$((BASH_REMATCH[1] * 3600)) ;;
+  esac
+fi
+if ((token_seconds < 600)); then
+  bad TOKEN_DURATION "must be a duration of at least 10 minutes: <n>s, <n>m or <n>h"
+fi
+for pair in "WORKFLOWS_NAMESPACE:$workflows_namespace" "STEPS_SERVICE_ACCOUNT:$steps_sa" "SWEEPER_SERVICE_ACCOUNT:$sweeper_sa"; do
+  if ! [[ ${pair#*:} =~ $dns_label ]]; then
+    bad "${pair%%:*}" "must be a DNS-1123 label"
+  fi
+done
+if [[ $guardrails_dir != /* ]]; then
+  bad GUARDRAILS_DIR "must be an absolute directory path"
+else
+  for file in resourcequota.yaml limitrange.yaml networkpolicy.yaml; do
+    if [[ ! -f $guardrails_dir/$file || ! -r $guardrails_dir/$file ]]; then
+      bad GUARDRAILS_DIR "must hold a readable $file (the ConfigMap implementation-dag-guardrails)"
+    fi
+  done
+fi
+if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?$ ]]; then
+  bad GITHUB_WEB_URL "must be an http(s) URL of GitHub (a host and an optional plain path)"
+fi
+if [[ $output_dir != /* ]]; then
+  bad OUTPUT_DIR "must be an absolute directory path"
+fi
+if ((${#errors[@]} > 0)); then
+  printf '%s\n' "${errors[@]}" >&2
+  exit 1
+fi
+
+commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
+github_web_url=${github_web_url%/}
+evidence="$output_dir/evidence"
+mkdir -p "$output_dir" "$evidence"
+work=$(mktemp -d "${TMPDIR:-/tmp}/deploy.XXXXXX")
+
+# ---- 1. the commit, the checkout, the chart and the values (nothing in the cluster yet) ----
+
+echo "deploy: $owner/$repo#$pr into namespace $ns as release $release"
+if ! GITHUB_TOKEN=$(github_installation_token "$owner" "$repo" '{"contents":"read","pull_requests":"read"}'); then
+  die github "no read-only installation token for $owner/$repo"
+fi
+export GITHUB_TOKEN
+
+if [[ -z $commit ]]; then
+  github_request GET "/repos/$owner/$repo/pulls/$pr" >"$work/pull.json" ||
+    die pr "cannot read pull request #$pr of $owner/$repo"
+  sha=$(jq -r 'if (.head.sha | type) == "string" then .head.sha else "" end' "$work/pull.json")
+  what="the head of PR #$pr"
+elif ((${#commit} < 40)); then
+  github_request GET "/repos/$owner/$repo/commits/$commit" >"$work/commit.json" ||
+    die commit "no commit $commit in $owner/$repo"
+  sha=$(jq -r 'if (.sha | type) == "string" then .sha else "" end' "$work/commit.json")
+  what="commit $commit"
+else
+  sha=$commit
+  what="commit $commit"
+fi
+if ! [[ $sha =~ ^[0-9a-f]{40}$ ]]; then
+  die commit "GitHub named no full commit SHA for $what of $owner/$repo"
+fi
+echo "commit: $sha ($what)"
+
+# The token reaches git through its environment only: never in argv, never in .git/config.
+checkout="$work/checkout"
+basic=$(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 | tr -d '\n')
+git -c init.defaultBranch=preview init --quiet "$checkout"
+if ! GIT_TERMINAL_PROMPT=0 GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader \
+  GIT_CONFIG_VALUE_0="Authorization: Basic $basic" \
+  git -C "$checkout" fetch --quiet --depth 1 --no-tags "$github_web_url/$owner/$repo.git" "$sha"; then
+  die commit "cannot fetch $sha from $owner/$repo"
+fi
+unset basic GITHUB_TOKEN
+git -C "$checkout" checkout --quiet --detach FETCH_HEAD
+head=$(git -C "$checkout" rev-parse HEAD)
+if [[ $head != "$sha" ]]; then
+  die commit "the checkout is at $head, not at $sha"
+fi
+
+# A path inside the checkout (or the pulled chart) must stay there even through symlinks.
+inside() { # PATH DIR
+  local real base
+  real=$(readlink -f "$1") || return 1
+  base=$(readlink -f "$2") || return 1
+  [[ $real == "$base" || $real == "$base"/* ]]
+}
+
+if [[ $chart_path == oci://* ]]; then
+  reference=$chart_path
+  version=()
+  last=${reference##*/}
+  if [[ $last == *:* ]]; then
+    version=(--version "${last##*:}")
+    reference=${reference%:*}
+  fi
+  mkdir -p "$work/pulled"
+  helm pull "$reference" "${version[@]}" --untar --untardir "$work/pulled" || die chartPath "cannot pull $chart_path"
+  charts=()
+  for dir in "$work/pulled"/*/; do
+    [[ -f $dir/Chart.yaml ]] && charts+=("${dir%/}")
+  done
+  if ((${#charts[@]} != 1)); then
+    die chartPath "$chart_path did not unpack into exactly one chart"
+  fi
+  chart_dir=${charts[0]}
+else
+  chart_dir="$checkout/$chart_path"
+  if [[ ! -f $chart_dir/Chart.yaml ]] || ! inside "$chart_dir" "$checkout"; then
+    die chartPath "$chart_path is not a chart directory (with Chart.yaml) in $owner/$repo at $sha"
+  fi
+fi
+if [[ -f $checkout/$values_file ]] && inside "$checkout/$values_file" "$checkout"; then
+  values="$checkout/$values_file"
+elif [[ -f $chart_dir/$values_file ]] && inside "$chart_dir/$values_file" "$chart_dir"; then
+  values="$chart_dir/$values_file"
+else
+  die valuesFile "$values_file is neither in the root of $owner/$repo at $sha nor in the chart's directory"
+fi
+echo "chart: $chart_path; values: $values_file"
+
+# ---- 2. the namespace and its guardrails ----
+
+if ! ns_json=$(kubectl get namespace "$ns" -o json --ignore-not-found); then
+  die ns "cannot read namespace $ns"
+fi
+# A new namespace gets its RoleBindings created (the steps may only create them there); a reused
+# one already binds the steps as deployer, which lets them reconcile the bindings with apply.
+if [[ -z $ns_json ]]; then
+  binding_verb=create
+  jq -n --arg ns "$ns" --arg pr "$pr" --arg workflow "$workflow_name" --arg repository "$owner/$repo" '{
+    apiVersion: "v1", kind: "Namespace",
+    metadata: {
+      name: $ns,
+      labels: {
+        preview: "true", pr: $pr, workflow: $workflow,
+        "app.kubernetes.io/managed-by": "implementation-dag",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted"
+      },
+      annotations: {"implementation-dag/repository": $repository}
+    }
+  }' | kubectl create -f - || die ns "cannot create namespace $ns"
+else
+  if [[ $(jq -r '.metadata.labels.preview // ""' <<<"$ns_json") != true ]]; then
+    die ns "namespace $ns exists and is not a preview (no label preview=true); refusing to touch it"
+  fi
+  if [[ $(jq -r '.status.phase // ""' <<<"$ns_json") == Terminating ]]; then
+    die ns "namespace $ns is being deleted; run again once it is gone"
+  fi
+  previous=$(jq -r '.metadata.annotations["implementation-dag/repository"] // ""' <<<"$ns_json")
+  if [[ -n $previous && $previous != "$owner/$repo" ]]; then
+    die ns "namespace $ns holds the preview of $previous, not of $owner/$repo; refusing to replace it"
+  fi
+  echo "namespace $ns exists as a preview: reusing it"
+  binding_verb=apply
+  kubectl label namespace "$ns" --overwrite "workflow=$workflow_name" \
+    pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/audit=restricted \
+    pod-security.kubernetes.io/warn=restricted || die ns "cannot label namespace $ns"
+fi
+
+# A RoleBinding in the preview namespace to one of the project's ClusterRoles.
+role_binding() { # NAME SUBJECTS_JSON
+  jq -n --arg name "$1" --arg ns "$ns" --argjson subjects "$2" '{
+    apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
+    metadata: {name: $name, namespace: $ns, labels: {"app.kubernetes.io/managed-by": "implementation-dag"}},
+    roleRef: {apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: $name},
+    subjects: $subjects
+  }' | kubectl "$binding_verb" -n "$ns" -f - || die ns "cannot bind $1 in $ns"
+}
+sa_subject() { # NAME NAMESPACE
+  jq -cn --arg name "$1" --arg ns "$2" '{kind: "ServiceAccount", name: $name, namespace: $ns}'
+}
+steps_subject=$(sa_subject "$steps_sa" "$workflows_namespace")
+role_binding implementation-dag-guardrails "[$steps_subject]"
+role_binding implementation-dag-deployer \
+  "[$(sa_subject preview-deployer "$ns"),$steps_subject,$(sa_subject "$sweeper_sa" "$workflows_namespace")]"
+
+kubectl apply -n "$ns" -f "$guardrails_dir" || die GUARDRAILS_DIR "cannot apply the guardrails to $ns"
+
+jq -n --arg ns "$ns" '{
+  apiVersion: "v1", kind: "ServiceAccount",
+  metadata: {name: "preview-deployer", namespace: $ns, labels: {"app.kubernetes.io/managed-by": "implementation-dag"}},
+  automountServiceAccountToken: false
+}' | kubectl apply -n "$ns" -f - || die ns "cannot create the service account preview-deployer in $ns"
+
+# ---- 3. the chart, as preview-deployer ----
+
+if ! kube_token=$(kubectl create token preview-deployer -n "$ns" --duration="$token_duration") ||
+  ! [[ $kube_token =~ ^[A-Za-z0-9._-]+$ ]]; then
+  die ns "cannot create a token of preview-deployer in $ns"
+fi
+
+# Everything that can explain a failed release, for the step's evidence artifact and its log.
+collect_evidence() {
+  local pods pod
+  echo "collecting evidence into $evidence" >&2
+  helm status "$release" -n "$ns" >"$evidence/helm-status.txt" 2>&1 || true
+  helm history "$release" -n "$ns" >"$evidence/helm-history.txt" 2>&1 || true
+  kubectl get events -n "$ns" --sort-by=.lastTimestamp >"$evidence/events.txt" 2>&1 || true
+  if kubectl get pods -n "$ns" -o json >"$evidence/pods.json" 2>"$evidence/pods.err"; then
+    rm -f "$evidence/pods.err"
+    pods=$(jq -r '.items[]
+      | select(.status.phase != "Succeeded")
+      | select(any((.status.conditions // [])[]; .type == "Ready" and .status == "True") | not)
+      | .metadata.name' "$evidence/pods.json" 2>/dev/null) || pods=""
+    while IFS= read -r pod; do
+      [[ $pod =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || continue
+      kubectl describe pod "$pod" -n "$ns" >"$evidence/pod-$pod.describe.txt" 2>&1 || true
+      kubectl logs "$pod" -n "$ns" --all-containers --prefix --tail=200 >"$evidence/pod-$pod.log" 2>&1 || true
+      if jq -e --arg pod "$pod" 'any(.items[] | select(.metadata.name == $pod) | (.status.containerStatuses // [])[]; .restartCount > 0)' \
+        "$evidence/pods.json" >/dev/null 2>&1; then
+        kubectl logs "$pod" -n "$ns" --all-containers --prefix --previous --tail=200 >"$evidence/pod-$pod.previous.log" 2>&1 || true
+      fi
+    done <<<"$pods"
+  fi
+  # A runner that keeps no artifacts still keeps the log.
+  for file in helm-status.txt events.txt; do
+    [[ -f $evidence/$file ]] || continue
+    printf -- '--- %s\n' "$file" >&2
+    head -n 60 "$evidence/$file" >&2
+  done
+}
+
+echo "helm upgrade --install $release (timeout $helm_timeout)"
+if ! helm upgrade --install "$release" "$chart_dir" -n "$ns" --kube-token "$kube_token" \
+  -f "$values" --set-string "image.tag=$image_tag" --set-string "ingress.host=$host" \
+  --wait --timeout "$helm_timeout" 2>&1 | tee "$evidence/helm-upgrade.log"; then
+  unset kube_token
+  collect_evidence
+  die helm "release $release did not become ready in $ns; evidence in $evidence"
+fi
+unset kube_token
+
+# ---- 4. what was deployed, and where ----
+
+kubectl annotate namespace "$ns" --overwrite "implementation-dag/deployed-commit=$sha" \
+  "implementation-dag/deployed-workflow=$workflow_name" || die ns "cannot annotate namespace $ns"
+discover_urls "$ns" "$release" "$output_dir/urls.json" || exit 1
+printf '%s' "$sha" >"$output_dir/commit"
+rm -rf "$work"
+echo "deployed $owner/$repo@$sha as $release in $ns"

@@ -1,45 +1,213 @@
 /**
  * `deploy`: the PR's preview environment (namespace, guardrails, Helm release) and `urls.json`,
- * the `deploy-urls` artifact acceptance reads. Takes only set-params' validated outputs.
+ * the `deploy-urls` artifact acceptance reads, plus the `commit` it deployed. Two runners, one
+ * script (`components/steps/deploy.sh`), one interface to the DAG:
+ * - `pod` (default): the script as a plain script step.
+ * - `docsrun`: a steps template that creates the seed's `DocsRun` CR carrying the script (a
+ *   resource step, done only when the CR's status says so), then `discover-urls` reads the
+ *   deployed commit and the URLs back from the cluster, since a resource step returns no files.
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
+import type { IVolume } from "kubernetes-models/v1/Volume";
+import type { IVolumeMount } from "kubernetes-models/v1/VolumeMount";
 import type { StackConfig } from "../config";
-import { input, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate } from "./script-template";
+import { GUARDRAILS_CONFIGMAP, GUARDRAILS_MOUNT_PATH } from "../guardrails";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchMount, scratchVolume, SCRATCH_DIR, stepResources } from "../pod-security";
+import { input, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, stepSource } from "./script-template";
 
 /** Inputs of the deploy template. */
 export const DEPLOY_INPUTS = [
   "owner", "repo", "pr", "commit", "ns", "release", "host", "image_tag", "chartPath", "valuesFile",
 ] as const;
 
-/** Builds the deploy template(s); the first is the one the DAG calls. */
-export function deployTemplates(cfg: StackConfig): ITemplate[] {
+/** The GitHub App whose read-only installation token fetches the chart: the QA app's. */
+export const DEPLOY_GITHUB_APP = "qa";
+/** Kubernetes Secret of that app (keys `app-id`, `installation-id`, `private-key`). */
+export const DEPLOY_GITHUB_SECRET = `github-app-${DEPLOY_GITHUB_APP}`;
+/** Where deploy's pod holds the app's private key. */
+export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
+/** Shell libraries the deploy script uses. */
+export const DEPLOY_LIBRARIES = ["github", "discovery"];
+/** Name of the resource template of the `docsrun` runner. */
+export const DOCSRUN_TEMPLATE = "deploy-docsrun";
+/** Name of the discovery step of the `docsrun` runner (and of its script). */
+export const DISCOVER_TEMPLATE = "discover-urls";
+
+const GUARDRAILS_VOLUME = "preview-guardrails";
+const GITHUB_KEY_VOLUME = "deploy-github-app";
+
+/** The workflow-level volumes deploy mounts: the guardrail templates. */
+export function deployVolumes(_cfg: StackConfig): IVolume[] {
+  return [{ name: GUARDRAILS_VOLUME, configMap: { name: GUARDRAILS_CONFIGMAP, defaultMode: 0o444 } }];
+}
+
+/** The app's private key, readable by the step's group (fsGroup) only. */
+const githubKeyVolume: IVolume = {
+  name: GITHUB_KEY_VOLUME,
+  secret: { secretName: DEPLOY_GITHUB_SECRET, items: [{ key: "private-key", path: "private-key.pem" }], defaultMode: 0o440 },
+};
+
+const deployMounts: IVolumeMount[] = [
+  { name: GUARDRAILS_VOLUME, mountPath: GUARDRAILS_MOUNT_PATH, readOnly: true },
+  { name: GITHUB_KEY_VOLUME, mountPath: DEPLOY_GITHUB_KEY_DIR, readOnly: true },
+];
+
+/** The service-account token of the chart's deployer lives as long as the step may (at least 10 minutes). */
+export function deployTokenDuration(cfg: StackConfig): string {
+  return `${Math.max(600, cfg.deadlines.deploySeconds)}s`;
+}
+
+/** The deploy script's plain env: inputs by Argo reference, everything else from config. */
+export function deployEnv(cfg: StackConfig): Record<string, string> {
+  return {
+    OWNER: input("owner"),
+    REPO: input("repo"),
+    PR: input("pr"),
+    COMMIT: input("commit"),
+    NS: input("ns"),
+    RELEASE: input("release"),
+    HOST: input("host"),
+    IMAGE_TAG: input("image_tag"),
+    CHART_PATH: input("chartPath"),
+    VALUES_FILE: input("valuesFile"),
+    WORKFLOW_NAME: "{{workflow.name}}",
+    HELM_TIMEOUT: cfg.deploy.helmTimeout,
+    TOKEN_DURATION: deployTokenDuration(cfg),
+    WORKFLOWS_NAMESPACE: cfg.namespace,
+    STEPS_SERVICE_ACCOUNT: cfg.serviceAccounts.steps,
+    SWEEPER_SERVICE_ACCOUNT: cfg.serviceAccounts.sweeper,
+    GUARDRAILS_DIR: GUARDRAILS_MOUNT_PATH,
+    GITHUB_API_URL: cfg.github.apiUrl,
+    GITHUB_WEB_URL: cfg.github.webUrl,
+    GITHUB_APP_PRIVATE_KEY_FILE: `${DEPLOY_GITHUB_KEY_DIR}/private-key.pem`,
+  };
+}
+
+/** The app and installation ids, from the app's Secret. */
+export const deployGithubEnv: IEnvVar[] = [
+  { name: "GITHUB_APP_ID", valueFrom: { secretKeyRef: { name: DEPLOY_GITHUB_SECRET, key: "app-id" } } },
+  { name: "GITHUB_INSTALLATION_ID", valueFrom: { secretKeyRef: { name: DEPLOY_GITHUB_SECRET, key: "installation-id" } } },
+];
+
+const deployOutputs = {
+  parameters: [outputParameter("commit")],
+  artifacts: [
+    { name: "deploy-urls", path: `${OUTPUT_DIR}/urls.json`, archive: { none: {} } },
+    { name: "deploy-evidence", path: `${OUTPUT_DIR}/evidence`, optional: true },
+  ],
+};
+
+/** The `pod` runner: the deploy script as a script step. */
+function podRunner(cfg: StackConfig): ITemplate[] {
   return [
     scriptTemplate(cfg, {
       name: "deploy",
+      libraries: DEPLOY_LIBRARIES,
       image: cfg.images.deploy,
       deadlineSeconds: cfg.deadlines.deploySeconds,
       inputs: { parameters: inputParameters(...DEPLOY_INPUTS) },
-      env: {
-        OWNER: input("owner"),
-        REPO: input("repo"),
-        PR: input("pr"),
-        COMMIT: input("commit"),
-        NS: input("ns"),
-        RELEASE: input("release"),
-        HOST: input("host"),
-        IMAGE_TAG: input("image_tag"),
-        CHART_PATH: input("chartPath"),
-        VALUES_FILE: input("valuesFile"),
-        WORKFLOW_NAME: "{{workflow.name}}",
-        HELM_TIMEOUT: cfg.deploy.helmTimeout,
-      },
-      outputs: {
-        parameters: [outputParameter("commit")],
-        artifacts: [
-          { name: "deploy-urls", path: `${OUTPUT_DIR}/urls.json`, archive: { none: {} } },
-          { name: "deploy-evidence", path: `${OUTPUT_DIR}/evidence`, optional: true },
-        ],
-      },
+      env: deployEnv(cfg),
+      envFrom: deployGithubEnv,
+      volumeMounts: deployMounts,
+      outputs: deployOutputs,
+      extra: { volumes: [githubKeyVolume] },
     }),
   ];
+}
+
+/** An Argo resource condition: `field == v` for one value, `field in (a,b)` for several. */
+export function statusCondition(field: string, values: string[]): string {
+  return values.length === 1 ? `${field} == ${values[0]}` : `${field} in (${values.join(",")})`;
+}
+
+/**
+ * The seed's DocsRun: its spec carries the command, the script and the env (plus what its pod
+ * needs to run the script as the step would: image, service account, restricted security
+ * contexts, requests and limits, the scratch, guardrails and key volumes). Argo substitutes the
+ * `{{inputs.parameters.*}}` in it textually, so it takes only values set-params validated, each
+ * inside a JSON string; the script validates them again.
+ */
+export function docsRunManifest(cfg: StackConfig): Record<string, unknown> {
+  const env: IEnvVar[] = [
+    { name: "HOME", value: `${SCRATCH_DIR}/home` },
+    { name: "TMPDIR", value: SCRATCH_DIR },
+    { name: "OUTPUT_DIR", value: OUTPUT_DIR },
+    ...Object.entries(deployEnv(cfg)).map(([name, value]) => ({ name, value })),
+    ...deployGithubEnv,
+  ];
+  return {
+    apiVersion: cfg.deploy.docsrun.apiVersion,
+    kind: "DocsRun",
+    metadata: {
+      generateName: "docsrun-deploy-",
+      labels: {
+        "app.kubernetes.io/part-of": "implementation-dag",
+        "app.kubernetes.io/component": "deploy",
+        "implementation-dag/workflow": "{{workflow.name}}",
+        "implementation-dag/pr": input("pr"),
+      },
+    },
+    spec: {
+      image: cfg.images.deploy,
+      serviceAccountName: cfg.serviceAccounts.steps,
+      activeDeadlineSeconds: cfg.deadlines.deploySeconds,
+      command: ["bash"],
+      script: stepSource("deploy", DEPLOY_LIBRARIES),
+      env,
+      resources: stepResources(cfg),
+      podSecurityContext: restrictedPodSecurityContext(cfg.runAsUser),
+      securityContext: restrictedContainerSecurityContext(cfg.runAsUser),
+      volumes: [scratchVolume, ...deployVolumes(cfg), githubKeyVolume],
+      volumeMounts: [scratchMount, ...deployMounts],
+    },
+  };
+}
+
+/** The `docsrun` runner: `deploy` (steps) = the DocsRun resource step, then `discover-urls`. */
+function docsRunRunner(cfg: StackConfig): ITemplate[] {
+  const d = cfg.deploy.docsrun;
+  const passInputs = (names: readonly string[]) => names.map((name) => ({ name, value: input(name) }));
+  const steps = [
+    [{ name: DOCSRUN_TEMPLATE, template: DOCSRUN_TEMPLATE, arguments: { parameters: passInputs(DEPLOY_INPUTS) } }],
+    [{ name: DISCOVER_TEMPLATE, template: DISCOVER_TEMPLATE, arguments: { parameters: passInputs(["pr", "ns", "release"]) } }],
+  ];
+  return [
+    {
+      name: "deploy",
+      inputs: { parameters: inputParameters(...DEPLOY_INPUTS) },
+      outputs: {
+        parameters: [{ name: "commit", valueFrom: { parameter: `{{steps.${DISCOVER_TEMPLATE}.outputs.parameters.commit}}` } }],
+        artifacts: [{ name: "deploy-urls", from: `{{steps.${DISCOVER_TEMPLATE}.outputs.artifacts.deploy-urls}}` }],
+      },
+      // Argo's JSON has each group of parallel steps as a plain list.
+      steps: steps as unknown as ITemplate["steps"],
+    },
+    {
+      name: DOCSRUN_TEMPLATE,
+      inputs: { parameters: inputParameters(...DEPLOY_INPUTS) },
+      activeDeadlineSeconds: cfg.deadlines.deploySeconds,
+      resource: {
+        action: "create",
+        setOwnerReference: true,
+        successCondition: statusCondition(d.statusField, d.successValues),
+        failureCondition: statusCondition(d.statusField, d.failureValues),
+        manifest: JSON.stringify(docsRunManifest(cfg), null, 2),
+      },
+    },
+    scriptTemplate(cfg, {
+      name: DISCOVER_TEMPLATE,
+      libraries: ["discovery"],
+      image: cfg.images.deploy,
+      deadlineSeconds: cfg.deadlines.setParamsSeconds,
+      inputs: { parameters: inputParameters("pr", "ns", "release") },
+      env: { PR: input("pr"), NS: input("ns"), RELEASE: input("release"), WORKFLOW_NAME: "{{workflow.name}}" },
+      outputs: { parameters: [outputParameter("commit")], artifacts: [deployOutputs.artifacts[0]] },
+    }),
+  ];
+}
+
+/** Builds the deploy template(s) of the configured runner; the first is the one the DAG calls. */
+export function deployTemplates(cfg: StackConfig): ITemplate[] {
+  return cfg.deploy.runner === "docsrun" ? docsRunRunner(cfg) : podRunner(cfg);
 }

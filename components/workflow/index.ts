@@ -12,7 +12,7 @@ import { acceptanceTemplate } from "./acceptance";
 import { AGENT_TASKS, agentTask } from "./agents";
 import { approveTemplate } from "./approve";
 import { cleanupTemplate } from "./cleanup";
-import { DEPLOY_INPUTS, deployTemplates } from "./deploy";
+import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
 import { workflowParameters } from "./parameters";
 import { taskOutput, workflowParam } from "./script-template";
 import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";
@@ -102,7 +102,7 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
       },
       artifactRepositoryRef: { configMap: cfg.artifactRepository.configMap, key: cfg.artifactRepository.key },
       securityContext: restrictedPodSecurityContext(cfg.runAsUser),
-      volumes: [scratchVolume],
+      volumes: [scratchVolume, ...deployVolumes(cfg)],
       podMetadata: { labels: { ...COMMON_LABELS } },
       templates: [
         { name: "dag", dag: { tasks: dagTasks(cfg) } },

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# discover-urls: after the DocsRun runner deployed the preview, writes what deploy's outputs carry:
+# the commit it deployed and the preview's URLs. A resource step cannot return files, so this step
+# reads them back from the cluster: the namespace's annotations (set by the deploy script once
+# helm succeeded) and its Ingresses. A namespace this workflow did not deploy is an error, so a
+# stale preview of an earlier run is never tested in place of this one.
+#
+# Env (each validated; any violation is reported and nothing is written):
+#   PR             pull request number: positive integer, no leading zero, at most 9 digits
+#   NS             the preview namespace: exactly impl-pr-<PR>
+#   RELEASE        the Helm release: a DNS-1123 label of at most 53 characters
+#   WORKFLOW_NAME  this workflow's name: a DNS-1123 label
+#   OUTPUT_DIR     absolute directory the outputs are written to
+#
+# Writes in OUTPUT_DIR: commit (the full SHA deployed), urls.json (see lib/discovery.sh).
+set -euo pipefail
+export LC_ALL=C
+
+die() {
+  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
+  exit 1
+}
+
+errors=()
+bad() { errors+=("ERROR: $1: $2"); }
+value() { printf '%s' "${!1-}"; }
+
+pr=$(value PR)
+ns=$(value NS)
+release=$(value RELEASE)
+workflow_name=$(value WORKFLOW_NAME)
+output_dir=$(value OUTPUT_DIR)
+
+dns_label='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+if ! [[ $pr =~ ^[1-9][0-9]{0,8}$ ]]; then
+  bad pr "must be a positive integer without a leading zero, at most 9 digits"
+fi
+if [[ $ns != "impl-pr-$pr" ]]; then
+  bad ns "must be impl-pr-<pr> (impl-pr-$pr)"
+fi
+if ! [[ $release =~ $dns_label ]] || ((${#release} > 53)); then
+  bad release "must be a DNS-1123 label of at most 53 characters"
+fi
+if ! [[ $workflow_name =~ $dns_label ]]; then
+  bad WORKFLOW_NAME "must be a DNS-1123 label"
+fi
+if [[ $output_dir != /* ]]; then
+  bad OUTPUT_DIR "must be an absolute directory path"
+fi
+if ((${#errors[@]} > 0)); then
+  printf '%s\n' "${errors[@]}" >&2
+  exit 1
+fi
+
+ns_json=$(kubectl get namespace "$ns" -o json) || die ns "cannot read namespace $ns"
+deployed_by=$(jq -r '.metadata.annotations["implementation-dag/deployed-workflow"] // ""' <<<"$ns_json")
+if [[ $deployed_by != "$workflow_name" ]]; then
+  die ns "namespace $ns was not deployed by workflow $workflow_name (last deployed by: ${deployed_by:-nobody})"
+fi
+sha=$(jq -r '.metadata.annotations["implementation-dag/deployed-commit"] // ""' <<<"$ns_json")
+if ! [[ $sha =~ ^[0-9a-f]{40}$ ]]; then
+  die ns "namespace $ns carries no full commit SHA in implementation-dag/deployed-commit"
+fi
+
+mkdir -p "$output_dir"
+discover_urls "$ns" "$release" "$output_dir/urls.json" || exit 1
+printf '%s' "$sha" >"$output_dir/commit"
+echo "deployed commit: $sha"
