@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/config";
+import { GitHubApps } from "./components/github-apps";
 import { PreviewGuardrails } from "./components/guardrails";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
 import { AdmissionFence } from "./components/admission";
@@ -37,6 +38,15 @@ export default async function main() {
   const rbac = new Rbac("rbac", { config: cfg });
   new AdmissionFence("admission-fence", { config: cfg });
   const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
+  const secretConfig = new pulumi.Config(PROJECT);
+  const githubApps = new GitHubApps("github-apps", {
+    config: cfg,
+    privateKeys: {
+      rex: secretConfig.requireSecret("rexPrivateKey"),
+      clippy: secretConfig.requireSecret("clippyPrivateKey"),
+      qa: secretConfig.requireSecret("qaPrivateKey"),
+    },
+  });
 
   return {
     workflowTemplate: dag.templateName,
@@ -44,6 +54,7 @@ export default async function main() {
     guardrailsConfigMap: guardrails.configMapName,
     serviceAccounts: rbac.serviceAccounts,
     ttlCronWorkflow: ttl.cronWorkflowName,
+    githubAppSecrets: githubApps.secretNames,
     submitCommand: submitCommand(cfg),
   };
 }

@@ -204,8 +204,8 @@ const artifactRepositorySchema = z
   .object({
     configMap: z.string().default("artifact-repositories").describe("ConfigMap holding the artifact repositories."),
     key: z.string().default("default-v1").describe("Key of the repository in it."),
-    storage: z.enum(["s3", "gcs", "oss", "azure", "none"]).default("s3")
-      .describe("Storage kind of that repository, for key-only artifacts (s3 includes MinIO); none: keys follow the repository's keyFormat and the review links only the workflow."),
+    storage: z.enum(["s3", "gcs", "oss", "none"]).default("s3")
+      .describe("Storage kind of that repository, for key-only artifacts (s3 includes MinIO); none (e.g. Azure, whose key-only form needs the container in the workflow): keys follow the repository's keyFormat and the review links only the workflow."),
     keyPrefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/, "must be a relative key prefix without '.' or '..' segments")
       .default("implementation-dag").describe("Prefix of every archived artifact's key: <prefix>/<owner>/<repo>/pr-<N>/<workflow>/<step>/<artifact>.tgz."),
   })

@@ -1,5 +1,228 @@
 #!/usr/bin/env bash
-# approve: not built yet. Until it is, this step fails loudly so that no run can pass through it.
+# approve: after acceptance passed, the QA GitHub App approves the pull request, pinned to the commit
+# that was deployed and tested, with the evidence in the review's body. It never merges: its token
+# is narrowed to this one repository and to pull_requests:write, and the QA app has no
+# contents:write at all.
+#
+# Decisions (each also written to OUTPUT_DIR/decision):
+#   refused           report.json missing, unreadable, or its verdict is not "pass"; or the PR is not
+#                     open. Exit 1 with the reason. When acceptance did not pass, nothing is sent to
+#                     GitHub at all.
+#   already-approved  the app already approved this commit: nothing is written. Exit 0.
+#   head-moved        the PR head is no longer the tested commit: a COMMENT review pinned to the
+#                     tested commit says what was tested; newer code is not approved. Exit 0.
+#                     (No second comment when this run's comment for that commit is already there.)
+#   approved          a review with event APPROVE and commit_id = COMMIT. Exit 0.
+#
+# Env (each validated before anything is sent; a bad value prints `ERROR: <input>: <rule>`, exit 1):
+#   OWNER, REPO, PR     the pull request (GitHub owner; repository name; positive integer)
+#   COMMIT              the tested commit: 40 hex digits (deploy resolves the PR head to a full SHA)
+#   HOST                the preview's host name (a lowercase DNS name)
+#   REPORT_DIR          acceptance's evidence: report.json (top-level "verdict": "pass"|"fail"|"error")
+#                       and summary.md (the figures, used as the review's body)
+#   WORKFLOW_NAME, WORKFLOW_NAMESPACE  this workflow (DNS-1123 names), for the Argo UI link
+#   ARGO_UI_URL         empty or the Argo UI base URL (link: <url>/workflows/<ns>/<name>)
+#   ARTIFACTS_URL       empty or the base URL archived artifacts are browsed under
+#   ARTIFACTS_LOCATION  the key prefix this workflow's artifacts are archived under (relative path)
+#   OUTPUT_DIR          where decision, review_url and approve/review.md are written
+#   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE (or
+#   GITHUB_APP_PRIVATE_KEY), GITHUB_RETRY_*: see lib/github.sh.
+#
+# Writes: OUTPUT_DIR/decision, OUTPUT_DIR/review_url (empty unless a review was posted or found),
+#   OUTPUT_DIR/approve/review.md (the body posted, or that would have been) and
+#   OUTPUT_DIR/approve/result.json ({decision, commit, head, review_url}).
+# shellcheck disable=SC2016 # backticks in printf formats are Markdown, not command substitution
 set -euo pipefail
-echo "ERROR: approve: this step is not implemented yet; the pipeline stops here" >&2
-exit 1
+export LC_ALL=C
+
+die() {
+  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
+  exit 1
+}
+
+value() { printf '%s' "${!1-}"; }
+
+owner=$(value OWNER)
+repo=$(value REPO)
+pr=$(value PR)
+commit=$(value COMMIT)
+host=$(value HOST)
+report_dir=$(value REPORT_DIR)
+workflow_name=$(value WORKFLOW_NAME)
+workflow_namespace=$(value WORKFLOW_NAMESPACE)
+argo_ui_url=$(value ARGO_UI_URL)
+artifacts_url=$(value ARTIFACTS_URL)
+artifacts_location=$(value ARTIFACTS_LOCATION)
+output_dir=$(value OUTPUT_DIR)
+
+dns_label='[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?'
+[[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ && $owner != *--* ]] ||
+  die owner "must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"
+[[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ && $repo != . && $repo != .. ]] ||
+  die repo "must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"
+[[ $pr =~ ^[1-9][0-9]{0,8}$ ]] || die pr "must be a positive integer without a leading zero, at most 9 digits"
+[[ $commit =~ ^[0-9a-fA-F]{40}$ ]] || die commit "must be the full 40-hex SHA that was deployed and tested"
+commit=$(printf '%s' "$commit" | tr 'A-F' 'a-f')
+[[ $host =~ ^${dns_label}(\.${dns_label})+$ && ${#host} -le 253 ]] || die host "must be a lowercase DNS name"
+[[ $workflow_name =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || die WORKFLOW_NAME "must be a Kubernetes object name"
+[[ $workflow_namespace =~ ^${dns_label}$ ]] || die WORKFLOW_NAMESPACE "must be a DNS-1123 label"
+[[ $argo_ui_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]] || die ARGO_UI_URL "must be empty or an http(s) URL"
+[[ $artifacts_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]] || die ARTIFACTS_URL "must be empty or an http(s) URL"
+[[ -z $artifacts_location || ($artifacts_location =~ ^[A-Za-z0-9._/-]+$ && $artifacts_location != /* &&
+  "/$artifacts_location/" != */../* && "/$artifacts_location/" != */./*) ]] ||
+  die ARTIFACTS_LOCATION "must be a relative path without '.' or '..' segments"
+[[ -n $output_dir && -d $output_dir ]] || mkdir -p "$output_dir" 2>/dev/null || die OUTPUT_DIR "must be a writable directory"
+[[ -n $report_dir ]] || die REPORT_DIR "must name the directory of acceptance's evidence"
+[[ -n ${TMPDIR-} && -d ${TMPDIR-} && -w ${TMPDIR-} ]] || die TMPDIR "must be a writable directory"
+
+mkdir -p "$output_dir/approve"
+printf '' >"$output_dir/review_url"
+decide() { printf '%s' "$1" >"$output_dir/decision"; }
+
+# ---- The evidence. Nothing reaches GitHub unless acceptance passed. ----
+report="$report_dir/report.json"
+summary="$report_dir/summary.md"
+if [[ ! -f $report ]]; then
+  decide refused
+  die acceptance-report "report.json is missing; refusing to approve"
+fi
+verdict=$(jq -r 'if type == "object" and (.verdict | type) == "string" then .verdict else "unreadable" end' "$report" 2>/dev/null) ||
+  verdict=unreadable
+case "$verdict" in
+  pass) ;;
+  fail | error)
+    decide refused
+    die acceptance-report "verdict is \"$verdict\"; refusing to approve"
+    ;;
+  *)
+    decide refused
+    die acceptance-report "report.json has no verdict of pass, fail or error; refusing to approve"
+    ;;
+esac
+if [[ ! -s $summary ]]; then
+  decide refused
+  die acceptance-report "summary.md is missing or empty; an approval without its evidence is refused"
+fi
+
+# GitHub takes review bodies up to 65536 characters; the archived artifacts keep the whole summary.
+max_summary=60000
+summary_text=$(head -c "$max_summary" "$summary")
+if (($(wc -c <"$summary") > max_summary)); then
+  summary_text+=$'\n\n_(summary truncated; the full report is in the archived artifacts)_'
+fi
+
+preview_url="https://$host/"
+workflow_link=""
+[[ -z $argo_ui_url ]] || workflow_link="${argo_ui_url%/}/workflows/$workflow_namespace/$workflow_name"
+artifacts_link=""
+if [[ -n $artifacts_url && -n $artifacts_location ]]; then artifacts_link="${artifacts_url%/}/$artifacts_location/"; fi
+
+evidence_links() {
+  printf '### Evidence\n\n'
+  printf -- '- Preview: %s\n' "$preview_url"
+  if [[ -n $workflow_link ]]; then printf -- '- Workflow: %s\n' "$workflow_link"; fi
+  if [[ -n $artifacts_link ]]; then printf -- '- Archived evidence (acceptance report, responses, request log, deploy evidence): %s\n' "$artifacts_link"; fi
+  printf -- '- Tested commit: `%s`\n\n' "$commit"
+  printf '_This approval by the QA app is evidence for a human reviewer, not a substitute for one: '
+  printf 'the pipeline never merges, and a person with write access decides._\n'
+}
+
+# A marker that lets a re-run find its own reviews; it carries no secret.
+marker() { printf '<!-- implementation-dag:approve kind=%s commit=%s -->\n' "$1" "$commit"; }
+
+# ---- GitHub ----
+# The app's login (reviews are by "<slug>[bot]"): GET /app with the app's JWT.
+jwt=$(github_app_jwt)
+GITHUB_TOKEN="$jwt"
+app_file="$TMPDIR/approve-app.json"
+github_request GET /app >"$app_file"
+slug=$(jq -r 'if (.slug | type) == "string" then .slug else "" end' "$app_file")
+[[ $slug =~ ^[A-Za-z0-9][A-Za-z0-9-]{0,99}$ ]] || die github "GET /app answered no usable app slug"
+bot_login="${slug}[bot]"
+unset jwt
+
+# shellcheck disable=SC2034 # read by github_request (lib/github.sh)
+GITHUB_TOKEN=$(github_installation_token "$owner" "$repo" '{"pull_requests":"write"}')
+
+pull_file="$TMPDIR/approve-pull.json"
+github_request GET "/repos/$owner/$repo/pulls/$pr" >"$pull_file"
+state=$(jq -r '.state // ""' "$pull_file")
+head_sha=$(jq -r '.head.sha // ""' "$pull_file" | tr 'A-F' 'a-f')
+[[ $head_sha =~ ^[0-9a-f]{40}$ ]] || die github "the pull request's head SHA is missing from GitHub's answer"
+if [[ $state != open ]]; then
+  decide refused
+  die pr "pull request #$pr is $state; refusing to review it"
+fi
+
+# Every review of the PR (paginated), to find this app's own earlier reviews of this commit.
+reviews_file="$TMPDIR/approve-reviews.json"
+printf '[]' >"$reviews_file"
+page=1
+while :; do
+  page_file="$TMPDIR/approve-reviews-page.json"
+  github_request GET "/repos/$owner/$repo/pulls/$pr/reviews?per_page=100&page=$page" >"$page_file"
+  jq -s '.[0] + .[1]' "$reviews_file" "$page_file" >"$reviews_file.new"
+  mv "$reviews_file.new" "$reviews_file"
+  count=$(jq 'length' "$page_file")
+  ((count == 100 && page < 50)) || break
+  page=$((page + 1))
+done
+# This app's reviews of COMMIT in STATE (and, given a kind, carrying that marker), as JSON.
+own_reviews() { # STATE [MARKER_KIND]
+  jq -c --arg login "$bot_login" --arg commit "$commit" --arg state "$1" --arg kind "${2-}" '
+    [.[] | select(.user.login == $login and ((.commit_id // "") | ascii_downcase) == $commit and .state == $state)
+         | select($kind == "" or ((.body // "") | contains("implementation-dag:approve kind=" + $kind + " ")))]' "$reviews_file"
+}
+result() { # DECISION REVIEW_URL
+  decide "$1"
+  printf '%s' "$2" >"$output_dir/review_url"
+  jq -n --arg decision "$1" --arg commit "$commit" --arg head "$head_sha" --arg url "$2" \
+    '{decision: $decision, commit: $commit, head: $head, review_url: $url}' >"$output_dir/approve/result.json"
+}
+
+approvals=$(own_reviews APPROVED)
+if [[ $(jq 'length' <<<"$approvals") != 0 ]]; then
+  existing=$(jq -r '.[0].html_url // ""' <<<"$approvals")
+  echo "approve: $bot_login already approved $commit on $owner/$repo#$pr; not approving twice"
+  result already-approved "$existing"
+  exit 0
+fi
+
+body_file="$output_dir/approve/review.md"
+if [[ $head_sha != "$commit" ]]; then
+  {
+    printf '## QA acceptance passed for `%s`, which is no longer the head\n\n' "$commit"
+    printf 'The head of this pull request moved to `%s` after the pipeline deployed and tested `%s`. ' "$head_sha" "$commit"
+    printf 'The QA app does not approve code it has not tested; a new run for the new head will do that.\n\n'
+    printf 'What was tested:\n\n%s\n\n' "$summary_text"
+    evidence_links
+    marker head-moved
+  } >"$body_file"
+  comments=$(own_reviews COMMENTED head-moved)
+  if [[ $(jq 'length' <<<"$comments") != 0 ]]; then
+    existing=$(jq -r '.[0].html_url // ""' <<<"$comments")
+    echo "approve: head moved to $head_sha; the comment on what was tested is already there: $existing"
+    result head-moved "$existing"
+    exit 0
+  fi
+  request=$(jq -n --rawfile body "$body_file" --arg commit "$commit" '{event: "COMMENT", commit_id: $commit, body: $body}')
+  posted=$(github_request POST "/repos/$owner/$repo/pulls/$pr/reviews" "$request")
+  url=$(jq -r '.html_url // ""' <<<"$posted")
+  echo "approve: head moved from $commit to $head_sha; commented what was tested instead of approving: $url"
+  result head-moved "$url"
+  exit 0
+fi
+
+{
+  printf '## QA acceptance passed for `%s`\n\n' "$commit"
+  printf '%s\n\n' "$summary_text"
+  evidence_links
+  marker approved
+} >"$body_file"
+request=$(jq -n --rawfile body "$body_file" --arg commit "$commit" '{event: "APPROVE", commit_id: $commit, body: $body}')
+posted=$(github_request POST "/repos/$owner/$repo/pulls/$pr/reviews" "$request")
+review_state=$(jq -r '.state // ""' <<<"$posted")
+[[ $review_state == APPROVED ]] || die github "GitHub recorded the review as '$review_state', not APPROVED"
+url=$(jq -r '.html_url // ""' <<<"$posted")
+echo "approve: approved $owner/$repo#$pr at $commit: $url"
+result approved "$url"

@@ -11,6 +11,7 @@ import { restrictedPodSecurityContext, scratchVolume } from "../pod-security";
 import { acceptanceTemplate } from "./acceptance";
 import { AGENT_TASKS, agentTask } from "./agents";
 import { approveTemplate } from "./approve";
+import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
 import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
 import { workflowParameters } from "./parameters";
@@ -106,11 +107,14 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
       podMetadata: { labels: { ...COMMON_LABELS } },
       templates: [
         { name: "dag", dag: { tasks: dagTasks(cfg) } },
-        setParamsTemplate(cfg),
-        ...deployTemplates(cfg),
-        acceptanceTemplate(cfg),
-        approveTemplate(cfg),
-        cleanupTemplate(cfg),
+        // Every step's output artifacts are archived under one key prefix per PR and workflow.
+        ...withArchivedArtifacts(cfg, [
+          setParamsTemplate(cfg),
+          ...deployTemplates(cfg),
+          acceptanceTemplate(cfg),
+          approveTemplate(cfg),
+          cleanupTemplate(cfg),
+        ]),
       ],
     },
   };
