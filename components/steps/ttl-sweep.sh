@@ -81,7 +81,8 @@ decisions="${work}/decisions.tsv"
 : >"$decisions"
 
 # The one list call. Every field a decision needs, one namespace per line; @tsv escapes tabs and
-# newlines inside values, so a line is always one namespace.
+# newlines inside values, so a line is always one namespace. Each field carries a leading "=" so that
+# an empty one survives `read` (tabs are IFS whitespace, and empty fields would collapse).
 listing="${work}/namespaces.tsv"
 if ! kubectl get namespaces -l preview=true -o json >"${work}/namespaces.json"; then
   die kubectl "listing the namespaces labelled preview=true failed; nothing was changed"
@@ -93,7 +94,7 @@ if ! jq -r '.items[]
         (.metadata.deletionTimestamp // ""),
         (.metadata.annotations // {} | .["implementation-dag/expires-at"] // ""),
         (.metadata.labels // {} | .["preview.keep"] // "") ]
-    | @tsv' "${work}/namespaces.json" >"$listing"; then
+    | map("=" + .) | @tsv' "${work}/namespaces.json" >"$listing"; then
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
 
@@ -130,6 +131,7 @@ sweep() {
 
 # The listing is read on fd 3 so that nothing called in the loop can consume it.
 while IFS=$'\t' read -r -u 3 ns created deleting expires keep; do
+  ns=${ns#=} created=${created#=} deleting=${deleting#=} expires=${expires#=} keep=${keep#=}
   if ! [[ $ns =~ $OURS ]]; then
     record keep "$ns" "not named impl-pr-<N>: never touched" "$expires" "$created"
   elif [[ -n $deleting ]]; then
