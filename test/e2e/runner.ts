@@ -83,6 +83,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
     dag: "executed",
     steps: "executed",
     resource: "executed",
+    volumes: "executed: added to the workflow's volumes for this pod",
     automountServiceAccountToken: "inert: identity is not modelled offline",
     executor: "inert: identity is not modelled offline",
     serviceAccountName: "inert: identity is not modelled offline",
@@ -105,6 +106,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   fieldRef: { fieldPath: "executed", apiVersion: "inert" },
   volumeMount: { name: "executed", mountPath: "executed", readOnly: "inert" },
   volume: { name: "executed", emptyDir: "executed", configMap: "executed", secret: "executed" },
+  emptyDir: { sizeLimit: "inert: no disk quota offline" },
   configMapVolume: { name: "executed", items: "executed", defaultMode: "inert", optional: "executed" },
   secretVolume: { secretName: "executed", items: "executed", defaultMode: "inert", optional: "executed" },
   keyToPath: { key: "executed", path: "executed", mode: "inert" },
@@ -114,7 +116,11 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   outputs: { parameters: "executed", artifacts: "executed" },
   outputParameter: { name: "executed", valueFrom: "executed", globalName: "executed", description: "inert" },
   outputValueFrom: { path: "executed (script)", jsonPath: "executed (resource)", default: "executed" },
-  outputArtifact: { name: "executed", path: "executed", optional: "executed", archive: "inert: artifacts pass as files" },
+  outputArtifact: {
+    name: "executed", path: "executed", optional: "executed", archive: "inert: artifacts pass as files",
+    s3: "substituted and recorded; inert otherwise: artifacts pass as files",
+  },
+  s3Artifact: { key: "substituted; inert: artifacts pass as files" },
   dag: { tasks: "executed" },
   dagTask: {
     name: "executed", template: "executed", templateRef: "executed: agent stand-in", arguments: "executed",
@@ -170,23 +176,25 @@ function checkWorkflowTemplate(wt: unknown): void {
     const args = checkFields(spec.arguments, "arguments", "spec.arguments");
     list(args.parameters, "spec.arguments.parameters").forEach((p, i) => checkFields(p, "workflowParameter", `spec.arguments.parameters[${i}]`));
   }
-  list(spec.volumes, "spec.volumes").forEach((v, i) => {
-    const vol = checkFields(v, "volume", `spec.volumes[${i}]`);
+  checkVolumes(spec.volumes, "spec.volumes");
+  list(spec.templates, "spec.templates").forEach((t, i) => checkTemplate(t, `spec.templates[${i}]`));
+}
+
+function checkVolumes(volumes: unknown, where: string): void {
+  list(volumes, where).forEach((v, i) => {
+    const vol = checkFields(v, "volume", `${where}[${i}]`);
     const kinds = ["emptyDir", "configMap", "secret"].filter((k) => vol[k] !== undefined);
-    if (kinds.length !== 1) throw new RunnerError(`spec.volumes[${i}]: exactly one of emptyDir, configMap, secret`);
-    if (vol.emptyDir !== undefined && !(isObj(vol.emptyDir) && Object.keys(vol.emptyDir).length === 0)) {
-      throw new RunnerError(`spec.volumes[${i}].emptyDir: only {} is understood`);
-    }
+    if (kinds.length !== 1) throw new RunnerError(`${where}[${i}]: exactly one of emptyDir, configMap, secret`);
+    if (vol.emptyDir !== undefined) checkFields(vol.emptyDir, "emptyDir", `${where}[${i}].emptyDir`);
     if (vol.configMap !== undefined) {
-      const cm = checkFields(vol.configMap, "configMapVolume", `spec.volumes[${i}].configMap`);
-      list(cm.items, "items").forEach((it, j) => checkFields(it, "keyToPath", `spec.volumes[${i}].configMap.items[${j}]`));
+      const cm = checkFields(vol.configMap, "configMapVolume", `${where}[${i}].configMap`);
+      list(cm.items, "items").forEach((it, j) => checkFields(it, "keyToPath", `${where}[${i}].configMap.items[${j}]`));
     }
     if (vol.secret !== undefined) {
-      const s = checkFields(vol.secret, "secretVolume", `spec.volumes[${i}].secret`);
-      list(s.items, "items").forEach((it, j) => checkFields(it, "keyToPath", `spec.volumes[${i}].secret.items[${j}]`));
+      const s = checkFields(vol.secret, "secretVolume", `${where}[${i}].secret`);
+      list(s.items, "items").forEach((it, j) => checkFields(it, "keyToPath", `${where}[${i}].secret.items[${j}]`));
     }
   });
-  list(spec.templates, "spec.templates").forEach((t, i) => checkTemplate(t, `spec.templates[${i}]`));
 }
 
 function checkArguments(args: unknown, where: string): void {
@@ -198,6 +206,7 @@ function checkArguments(args: unknown, where: string): void {
 
 function checkTemplate(t: unknown, where: string): void {
   const tmpl = checkFields(t, "template", where);
+  checkVolumes(tmpl.volumes, `${where}.volumes`);
   const kinds = ["script", "dag", "steps", "resource"].filter((k) => tmpl[k] !== undefined);
   if (kinds.length !== 1) throw new RunnerError(`${where}: exactly one of script, dag, steps, resource (found ${kinds.join(", ") || "none"})`);
   if (tmpl.inputs !== undefined) {
@@ -214,6 +223,7 @@ function checkTemplate(t: unknown, where: string): void {
     list(outputs.artifacts, "").forEach((p, i) => {
       const art = checkFields(p, "outputArtifact", `${where}.outputs.artifacts[${i}]`);
       if (art.archive !== undefined) checkFields(art.archive, "outputArtifactArchive", `${where}.outputs.artifacts[${i}].archive`);
+      if (art.s3 !== undefined) checkFields(art.s3, "s3Artifact", `${where}.outputs.artifacts[${i}].s3`);
     });
   }
   if (tmpl.script !== undefined) {
@@ -357,8 +367,10 @@ interface Task {
   name: string; template?: string; templateRef?: { name: string; template: string; clusterScope?: boolean };
   arguments?: { parameters?: Param[]; artifacts?: Art[] }; depends?: string; dependencies?: string[]; when?: string;
 }
+type Volume = { name: string; emptyDir?: Obj; configMap?: { name: string; items?: Array<{ key: string; path: string }>; optional?: boolean }; secret?: { secretName: string; items?: Array<{ key: string; path: string }>; optional?: boolean } };
 interface Tmpl {
   name: string;
+  volumes?: Volume[];
   inputs?: { parameters?: Param[]; artifacts?: Art[] };
   outputs?: { parameters?: Param[]; artifacts?: Art[] };
   activeDeadlineSeconds?: number;
@@ -374,7 +386,7 @@ interface Spec {
   activeDeadlineSeconds?: number;
   arguments?: { parameters?: Param[] };
   synchronization?: { mutexes?: Array<{ name: string }> };
-  volumes?: Array<{ name: string; emptyDir?: Obj; configMap?: { name: string; items?: Array<{ key: string; path: string }>; optional?: boolean }; secret?: { secretName: string; items?: Array<{ key: string; path: string }>; optional?: boolean } }>;
+  volumes?: Volume[];
   templates: Tmpl[];
 }
 
@@ -666,9 +678,8 @@ class Execution {
   }
 
   /** Fills `dir` with a configMap or secret volume's files. */
-  private materializeVolume(name: string, dir: string): void {
-    const vol = (this.spec.volumes ?? []).find((v) => v.name === name);
-    if (!vol) throw new RunnerError(`volume ${name} is not declared in spec.volumes`);
+  private materializeVolume(vol: Volume, dir: string): void {
+    const name = vol.name;
     mkdirSync(dir, { recursive: true });
     const fill = (source: Record<string, string> | undefined, items: Array<{ key: string; path: string }> | undefined, optional: boolean | undefined, what: string) => {
       if (!source) {
@@ -694,15 +705,15 @@ class Execution {
     this.pods.push(root);
     const mounts: Array<[string, string]> = [];
     for (const [i, m] of (script.volumeMounts ?? []).entries()) {
-      const vol = (this.spec.volumes ?? []).find((v) => v.name === m.name);
-      if (!vol) throw new RunnerError(`templates.${tmpl.name}: volumeMount ${m.name} is not declared in spec.volumes`);
+      const vol = [...(tmpl.volumes ?? []), ...(this.spec.volumes ?? [])].find((v) => v.name === m.name);
+      if (!vol) throw new RunnerError(`templates.${tmpl.name}: volumeMount ${m.name} is declared in neither the template's nor the workflow's volumes`);
       if (m.mountPath === SCRATCH_DIR) {
         if (!vol.emptyDir) throw new RunnerError(`templates.${tmpl.name}: ${SCRATCH_DIR} must be an emptyDir`);
         continue;
       }
       const inPod = `${SCRATCH_DIR}/.mounts/${i}`;
       if (vol.emptyDir) mkdirSync(path.join(root, ".mounts", String(i)), { recursive: true });
-      else this.materializeVolume(m.name, path.join(root, ".mounts", String(i)));
+      else this.materializeVolume(vol, path.join(root, ".mounts", String(i)));
       mounts.push([m.mountPath, inPod]);
     }
     const env = (script.env ?? []).map((e) => {
