@@ -74,9 +74,9 @@ export const STEPS_RULES: IPolicyRule[] = [
   { apiGroups: [RBAC_GROUP], resources: ["rolebindings"], verbs: ["create"] },
 ];
 
-/** The sweeper's cluster-scope rights: one list, and deleting (fenced) namespaces. */
+/** The sweeper's cluster-scope rights: its one list call, and deleting (fenced) namespaces. */
 export const SWEEPER_RULES: IPolicyRule[] = [
-  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "delete"] },
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] },
 ];
 
 /** Argo's executor (the `wait` container) reports each step's outputs as a WorkflowTaskResult. */

@@ -126,8 +126,8 @@ describe("the RBAC objects", () => {
     });
   });
 
-  it("give the sweeper only namespaces get, list and delete", () => {
-    expect(rulesOf("ClusterRole", "implementation-dag-sweeper")).toEqual([{ apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "delete"] }]);
+  it("give the sweeper only namespaces list and delete", () => {
+    expect(rulesOf("ClusterRole", "implementation-dag-sweeper")).toEqual([{ apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] }]);
     expect(objectsOf(render, "ClusterRoleBinding", "implementation-dag-sweeper")[0]).toMatchObject({
       subjects: [{ kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" }],
     });
