@@ -167,10 +167,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/deploy.XXXXXX")
 # ---- 1. the commit, the checkout, the chart and the values (nothing in the cluster yet) ----
 
 echo "deploy: $owner/$repo#$pr into namespace $ns as release $release"
+# The token stays a shell variable (lib/github.sh reads it); no tool gets it in its environment.
+unset GITHUB_TOKEN
 if ! GITHUB_TOKEN=$(github_installation_token "$owner" "$repo" '{"contents":"read","pull_requests":"read"}'); then
   die github "no read-only installation token for $owner/$repo"
 fi
-export GITHUB_TOKEN
 
 if [[ -z $commit ]]; then
   github_request GET "/repos/$owner/$repo/pulls/$pr" >"$work/pull.json" ||

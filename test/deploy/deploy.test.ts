@@ -1,0 +1,375 @@
+/**
+ * The deploy step (`pod` runner) run for real from the rendered template, with recording stand-ins
+ * for kubectl, helm and git backed by a small fake cluster, and a fake GitHub for the token and the
+ * PR head: the exact calls and their order, what is created, the outputs and the evidence, under
+ * GNU tools and under busybox.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import type { FakeGitHub } from "../helpers/fake-github";
+import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import {
+  busyboxDir, CHART_INGRESS, filesIn, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, KUBE_TOKEN, newWorld, normalised,
+  NS, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
+} from "./fixtures";
+
+let template: ITemplate;
+let guardrails: string;
+let busybox: string;
+let github: Awaited<ReturnType<typeof githubWorld>>;
+let gh: FakeGitHub;
+let standIns: StandIns | undefined;
+
+beforeAll(async () => {
+  template = templateNamed(implementationDag(await previewRender()), "deploy");
+  guardrails = guardrailsDir();
+  busybox = busyboxDir();
+  github = await githubWorld();
+  gh = github.gh;
+});
+afterEach(async () => {
+  await standIns?.close();
+  standIns = undefined;
+});
+afterAll(() => gh.close());
+
+/** Runs the deploy step against a world; returns the result and the normalised call lines. */
+async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; tools?: "gnu" | "busybox" } = {}) {
+  gh.requests.length = 0;
+  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
+  const r = await runScriptTemplate(template, {
+    parameters: { ...PARAMETERS, ...options.parameters },
+    workflow: { name: WORKFLOW },
+    pathPrepend: options.tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
+    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails },
+  });
+  return { r, lines: normalised(standIns.lines(), guardrails), calls: standIns.calls };
+}
+
+const git = [
+  "git -c init.defaultBranch=preview init --quiet <work>/checkout",
+  `git -C <work>/checkout fetch --quiet --depth 1 --no-tags https://github.com/${OWNER}/${REPO}.git ${HEAD_SHA}`,
+  "git -C <work>/checkout checkout --quiet --detach FETCH_HEAD",
+  "git -C <work>/checkout rev-parse HEAD",
+];
+const helmUpgrade = (chart = "<work>/checkout/charts/app", values = "<work>/checkout/charts/app/values-preview.yaml") =>
+  `helm upgrade --install ${RELEASE} ${chart} -n ${NS} --kube-token ${KUBE_TOKEN} -f ${values} ` +
+  `--set-string image.tag=pr-42 --set-string ingress.host=${HOST} --wait --timeout 5m`;
+const guardrailsAndChart = (verb: "create" | "apply") => [
+  `kubectl ${verb} -n ${NS} -f -`,
+  `kubectl ${verb} -n ${NS} -f -`,
+  `kubectl apply -n ${NS} -f <guardrails>`,
+  `kubectl apply -n ${NS} -f -`,
+  `kubectl create token preview-deployer -n ${NS} --duration=600s`,
+];
+const afterHelm = [
+  `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployed-commit=${HEAD_SHA} implementation-dag/deployed-workflow=${WORKFLOW}`,
+  `kubectl get ingress -n ${NS} -o json`,
+];
+const urlsOf = (r: StepResult) => JSON.parse(readFileSync(r.artifacts["deploy-urls"], "utf8"));
+
+describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (tools) => {
+  it(`finds the ${tools} tools first on PATH`, async () => {
+    const dirs = tools === "busybox" ? [busybox] : [];
+    const r = await new Promise<string>((resolve, reject) =>
+      execFile("bash", ["-c", 'for t in tr sed mktemp readlink base64 tee head; do readlink -f "$(command -v "$t")"; done'],
+        { env: { ...process.env, PATH: [...dirs, process.env.PATH].join(":") } }, (e, out) => (e ? reject(e) : resolve(out))));
+    const resolved = new Set(r.trim().split("\n"));
+    if (tools === "busybox") expect([...resolved]).toEqual(["/usr/bin/busybox"]);
+    else expect(resolved.has("/usr/bin/busybox")).toBe(false);
+  });
+
+  it("creates a new preview: namespace, bindings, guardrails, deployer, then the chart as the deployer", async () => {
+    const world = newWorld();
+    const { r, lines, calls } = await deploy(world, { tools });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines).toEqual([
+      ...git,
+      `kubectl get namespace ${NS} -o json --ignore-not-found`,
+      "kubectl create -f -",
+      ...guardrailsAndChart("create"),
+      helmUpgrade(),
+      ...afterHelm,
+    ]);
+    expect(world.applied).toEqual([
+      {
+        apiVersion: "v1", kind: "Namespace",
+        metadata: {
+          name: NS,
+          labels: {
+            preview: "true", pr: "42", workflow: WORKFLOW, "app.kubernetes.io/managed-by": "implementation-dag",
+            "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+          },
+          annotations: { "implementation-dag/repository": `${OWNER}/${REPO}` },
+        },
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
+        metadata: { name: "implementation-dag-guardrails", namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "implementation-dag-guardrails" },
+        subjects: [{ kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" }],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
+        metadata: { name: "implementation-dag-deployer", namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "implementation-dag-deployer" },
+        subjects: [
+          { kind: "ServiceAccount", name: "preview-deployer", namespace: NS },
+          { kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" },
+          { kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" },
+        ],
+      },
+      {
+        apiVersion: "v1", kind: "ServiceAccount",
+        metadata: { name: "preview-deployer", namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
+        automountServiceAccountToken: false,
+      },
+    ]);
+    expect(Object.keys(world.appliedDirs[0]).sort()).toEqual(["limitrange.yaml", "networkpolicy.yaml", "resourcequota.yaml"]);
+    expect(world.appliedDirs[0]["resourcequota.yaml"]).toContain("services.loadbalancers");
+
+    // GitHub: one token narrowed to the repository and read-only, then the PR's head.
+    expect(gh.violations).toEqual([]);
+    expect(gh.requests.map((q) => `${q.method} ${q.path}`)).toEqual(["POST /app/installations/200003/access_tokens", `GET /repos/${OWNER}/${REPO}/pulls/42`]);
+    expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read" } });
+    expect(gh.writes()).toEqual([]);
+    // The token reaches git through its environment only, for the fetch only.
+    const token = (gh.requests[0].response as { token: string }).token;
+    const fetch = calls[1];
+    expect(fetch.args.join(" ")).not.toContain(token);
+    expect(fetch.env.GIT_CONFIG_KEY_0).toBe("http.extraHeader");
+    expect(fetch.env.GIT_CONFIG_VALUE_0).toBe(`Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`);
+    expect(fetch.env.GITHUB_TOKEN).toBeUndefined();
+    for (const c of calls) expect(JSON.stringify({ ...c, env: { ...c.env, GIT_CONFIG_VALUE_0: "" } })).not.toContain(token);
+
+    expect(r.outputs).toEqual({ commit: HEAD_SHA });
+    expect(urlsOf(r)).toEqual({ ns: NS, release: RELEASE, hosts: [HOST], endpoints: [{ host: HOST, path: "/", url: `https://${HOST}/` }] });
+    expect(world.namespace!.metadata).toMatchObject({
+      annotations: { "implementation-dag/deployed-commit": HEAD_SHA, "implementation-dag/deployed-workflow": WORKFLOW },
+    });
+  });
+
+  it("reuses an existing preview namespace: refreshes its labels and reconciles the bindings", async () => {
+    const world = newWorld({ namespace: previewNamespace() });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines).toEqual([
+      ...git,
+      `kubectl get namespace ${NS} -o json --ignore-not-found`,
+      `kubectl label namespace ${NS} --overwrite workflow=${WORKFLOW} pod-security.kubernetes.io/enforce=restricted ` +
+        "pod-security.kubernetes.io/audit=restricted pod-security.kubernetes.io/warn=restricted",
+      ...guardrailsAndChart("apply"),
+      helmUpgrade(),
+      ...afterHelm,
+    ]);
+    expect(r.outputs.commit).toBe(HEAD_SHA);
+  });
+
+  it("refuses a namespace of that name that is not a preview, and changes nothing", async () => {
+    const world = newWorld({ namespace: { ...previewNamespace(), metadata: { name: NS, labels: { team: "payments" } } } });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} exists and is not a preview (no label preview=true); refusing to touch it\n`);
+    expect(lines).toEqual([...git, `kubectl get namespace ${NS} -o json --ignore-not-found`]);
+    expect(world.applied).toEqual([]);
+    expect(r.outputs).toEqual({});
+    expect(r.artifacts["deploy-urls"]).toBeUndefined();
+  });
+
+  it("collects evidence when helm fails, and exits non-zero", async () => {
+    const world = newWorld({ helmFails: true, pods: [pod(`${RELEASE}-5d9f-ready`, true), pod(`${RELEASE}-5d9f-crash`, false, 3), pod(`${RELEASE}-5d9f-pending`, false)] });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ERROR: helm: release example-app-pr-42 did not become ready in impl-pr-42; evidence in \S+\/outputs\/evidence\n$/);
+    expect(lines).toEqual([
+      ...git,
+      `kubectl get namespace ${NS} -o json --ignore-not-found`,
+      "kubectl create -f -",
+      ...guardrailsAndChart("create"),
+      helmUpgrade(),
+      `helm status ${RELEASE} -n ${NS}`,
+      `helm history ${RELEASE} -n ${NS}`,
+      `kubectl get events -n ${NS} --sort-by=.lastTimestamp`,
+      `kubectl get pods -n ${NS} -o json`,
+      `kubectl describe pod ${RELEASE}-5d9f-crash -n ${NS}`,
+      `kubectl logs ${RELEASE}-5d9f-crash -n ${NS} --all-containers --prefix --tail=200`,
+      `kubectl logs ${RELEASE}-5d9f-crash -n ${NS} --all-containers --prefix --previous --tail=200`,
+      `kubectl describe pod ${RELEASE}-5d9f-pending -n ${NS}`,
+      `kubectl logs ${RELEASE}-5d9f-pending -n ${NS} --all-containers --prefix --tail=200`,
+    ]);
+    const evidence = r.artifacts["deploy-evidence"];
+    expect(filesIn(evidence)).toEqual([
+      "events.txt", "helm-history.txt", "helm-status.txt", "helm-upgrade.log",
+      `pod-${RELEASE}-5d9f-crash.describe.txt`, `pod-${RELEASE}-5d9f-crash.log`, `pod-${RELEASE}-5d9f-crash.previous.log`,
+      `pod-${RELEASE}-5d9f-pending.describe.txt`, `pod-${RELEASE}-5d9f-pending.log`,
+      "pods.json",
+    ]);
+    expect(readFileSync(path.join(evidence, "helm-upgrade.log"), "utf8")).toContain("context deadline exceeded");
+    expect(readFileSync(path.join(evidence, "helm-status.txt"), "utf8")).toContain("STATUS: failed");
+    expect(readFileSync(path.join(evidence, `pod-${RELEASE}-5d9f-crash.log`), "utf8")).toContain("Read-only file system");
+    expect(r.stderr).toContain("Back-off restarting failed container");
+    expect(r.outputs).toEqual({});
+    expect(r.artifacts["deploy-urls"]).toBeUndefined();
+    expect(world.namespace!.metadata).not.toHaveProperty(["annotations", "implementation-dag/deployed-commit"]);
+  });
+
+  it("writes https for hosts with TLS (exact or wildcard) and http for the others", async () => {
+    const world = newWorld({
+      ingresses: [
+        CHART_INGRESS,
+        ingress("api", [{ host: "api-pr-42.preview.example.com", paths: ["/v1", "/v2/"] }]),
+        ingress("docs", [{ host: "docs-pr-42.preview.example.com" }], [["*.preview.example.com"]]),
+        ingress("deep", [{ host: "a.b.preview.example.com" }], [["*.preview.example.com"]]),
+        ingress("catch-all", [{ paths: ["/"] }, { host: "*.preview.example.com" }]),
+        ingress("regex", [{ host: "rx-pr-42.preview.example.com", paths: ["/api(/|$)(.*)"] }]),
+      ],
+    });
+    const { r } = await deploy(world, { tools });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(urlsOf(r)).toEqual({
+      ns: NS,
+      release: RELEASE,
+      hosts: ["a.b.preview.example.com", "api-pr-42.preview.example.com", "docs-pr-42.preview.example.com", HOST],
+      endpoints: [
+        { host: "a.b.preview.example.com", path: "/", url: "http://a.b.preview.example.com/" },
+        { host: "api-pr-42.preview.example.com", path: "/v1", url: "http://api-pr-42.preview.example.com/v1" },
+        { host: "api-pr-42.preview.example.com", path: "/v2/", url: "http://api-pr-42.preview.example.com/v2/" },
+        { host: "docs-pr-42.preview.example.com", path: "/", url: "https://docs-pr-42.preview.example.com/" },
+        { host: HOST, path: "/", url: `https://${HOST}/` },
+      ],
+    });
+  });
+
+  it("fails when no Ingress names a host, without claiming a deployed commit", async () => {
+    const world = newWorld({ ingresses: [] });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: ingress: no Ingress in namespace ${NS} names a host; acceptance needs at least one URL (does the chart enable its Ingress?)\n`);
+    expect(lines.slice(-1)).toEqual([`kubectl get ingress -n ${NS} -o json`]);
+    expect(r.outputs).toEqual({});
+    expect(r.artifacts["deploy-urls"]).toBeUndefined();
+  });
+});
+
+describe("deploy (pod runner): inputs and sources", () => {
+  it("refuses bad input before fetching or changing anything, naming every bad input", async () => {
+    const world = newWorld();
+    const { r, lines } = await deploy(world, { parameters: { ns: "kube-system", release: "x;rm -rf /", valuesFile: "../secrets.yaml", image_tag: "$(id)" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "ERROR: ns: must be impl-pr-<pr> (impl-pr-42)",
+      "ERROR: release: must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>",
+      "ERROR: image_tag: must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
+      "ERROR: valuesFile: must be a relative path without '.' or '..' segments",
+    ]);
+    expect(lines).toEqual([]);
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("deploys a given full commit without asking GitHub for the PR head", async () => {
+    const sha = "fedcba9876543210fedcba9876543210fedcba98";
+    const world = newWorld();
+    gh.requests.length = 0;
+    const { r, lines } = await deploy(world, { parameters: { commit: sha.toUpperCase() } });
+    // The fake checkout answers rev-parse with HEAD_SHA: a checkout at another commit is refused.
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: commit: the checkout is at ${HEAD_SHA}, not at ${sha}\n`);
+    expect(lines[1]).toContain(`.git ${sha}`);
+    expect(gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens"]);
+    expect(lines.some((l) => l.startsWith("kubectl"))).toBe(false);
+  });
+
+  it("resolves a short commit to its full SHA through GitHub", async () => {
+    gh.handle("repos/get-commit", ({ params }) =>
+      params.ref === "0123456" ? { status: 200, body: { sha: HEAD_SHA } } : { status: 404, body: { message: "No commit found for SHA" } }, ["contents", "read"]);
+    const { r, lines } = await deploy(newWorld(), { parameters: { commit: "0123456" } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/0123456`]);
+    expect(lines[1]).toContain(`.git ${HEAD_SHA}`);
+    expect(r.outputs.commit).toBe(HEAD_SHA);
+  });
+
+  it("stops before the cluster when GitHub has no such pull request", async () => {
+    const { r, lines } = await deploy(newWorld(), { parameters: { pr: "43", ns: "impl-pr-43", release: "example-app-pr-43", host: "pr-43.preview.example.com" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`ERROR: pr: cannot read pull request #43 of ${OWNER}/${REPO}\n`);
+    expect(lines).toEqual([]);
+  });
+
+  it("stops before the cluster when the commit cannot be fetched", async () => {
+    const { r, lines } = await deploy(newWorld({ fetchFails: true }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`ERROR: commit: cannot fetch ${HEAD_SHA} from ${OWNER}/${REPO}\n`);
+    expect(lines.filter((l) => !l.startsWith("git"))).toEqual([]);
+  });
+
+  it("stops before the cluster when chartPath is no chart in the checkout", async () => {
+    const { r, lines } = await deploy(newWorld(), { parameters: { chartPath: "charts/missing" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: chartPath: charts/missing is not a chart directory (with Chart.yaml) in ${OWNER}/${REPO} at ${HEAD_SHA}\n`);
+    expect(lines).toEqual(git);
+  });
+
+  it("takes valuesFile from the checkout's root before the chart's directory", async () => {
+    const world = newWorld({ extraFiles: { "values-preview.yaml": "replicaCount: 1\n" } });
+    const { r, lines } = await deploy(world);
+    expect(r.code).toBe(0);
+    expect(lines).toContain(helmUpgrade("<work>/checkout/charts/app", "<work>/checkout/values-preview.yaml"));
+  });
+
+  it("refuses a values file that leaves the checkout through a symlink", async () => {
+    const world = newWorld({ extraFiles: { "preview.yaml": { symlink: "/etc/passwd" } } });
+    const { r, lines } = await deploy(world, { parameters: { valuesFile: "preview.yaml" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: valuesFile: preview.yaml is neither in the root of ${OWNER}/${REPO} at ${HEAD_SHA} nor in the chart's directory\n`);
+    expect(lines).toEqual(git);
+  });
+
+  it("pulls an oci:// chart at the version its reference names, values from the checkout or the chart", async () => {
+    const { r, lines } = await deploy(newWorld(), { parameters: { chartPath: "oci://ghcr.io/example-org/charts/app:0.1.0" } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines).toEqual([
+      ...git,
+      "helm pull oci://ghcr.io/example-org/charts/app --version 0.1.0 --untar --untardir <work>/pulled",
+      `kubectl get namespace ${NS} -o json --ignore-not-found`,
+      "kubectl create -f -",
+      ...guardrailsAndChart("create"),
+      helmUpgrade("<work>/pulled/app", "<work>/pulled/app/values-preview.yaml"),
+      ...afterHelm,
+    ]);
+  });
+
+  it("refuses a namespace holding another repository's preview", async () => {
+    const world = newWorld({ namespace: previewNamespace({ annotations: { "implementation-dag/repository": "other-org/other-app" } }) });
+    const { r, lines } = await deploy(world);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} holds the preview of other-org/other-app, not of ${OWNER}/${REPO}; refusing to replace it\n`);
+    expect(lines.at(-1)).toBe(`kubectl get namespace ${NS} -o json --ignore-not-found`);
+  });
+
+  it("refuses a preview namespace that is being deleted", async () => {
+    const world = newWorld({ namespace: previewNamespace({ phase: "Terminating" }) });
+    const { r } = await deploy(world);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} is being deleted; run again once it is gone\n`);
+    expect(world.applied).toEqual([]);
+  });
+
+  it("leaves no checkout behind after a successful run", async () => {
+    const { r } = await deploy(newWorld());
+    expect(r.code).toBe(0);
+    expect(filesIn(r.root).filter((f) => f.startsWith("deploy."))).toEqual([]);
+    expect(existsSync(path.join(r.root, "outputs", "urls.json"))).toBe(true);
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * The world the deploy tests run the deploy and discovery scripts in: a fake GitHub with the QA
+ * app and one PR, a small stateful fake cluster behind the kubectl, helm and git stand-ins, the
+ * guardrail files as the ConfigMap mounts them, and a directory of busybox applets.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parseConfig } from "../../components/config";
+import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
+import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+
+export const OWNER = "example-org";
+export const REPO = "example-app";
+export const PR = "42";
+export const NS = "impl-pr-42";
+export const RELEASE = "example-app-pr-42";
+export const HOST = "pr-42.preview.example.com";
+export const HEAD_SHA = "0123456789abcdef0123456789abcdef01234567";
+export const WORKFLOW = "implementation-dag-x7k2p";
+/** The token `kubectl create token` answers with. */
+export const KUBE_TOKEN = "eyJhbGciOi.preview-deployer.token";
+export const CHART_DIR = path.join(PROJECT_ROOT, "charts", "app");
+
+/** The deploy template's parameters for PR 42, as the DAG passes them. */
+export const PARAMETERS = {
+  owner: OWNER, repo: REPO, pr: PR, commit: "", ns: NS, release: RELEASE, host: HOST,
+  image_tag: "pr-42", chartPath: "charts/app", valuesFile: "values-preview.yaml",
+};
+
+/** The guardrail files of the preview stack, written as the ConfigMap mount shows them. */
+export function guardrailsDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "guardrails-"));
+  const files = guardrailFiles(buildGuardrails(parseConfig(readStackConfig("preview"))));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  return dir;
+}
+
+/** A directory of busybox applets, to put first on PATH. */
+export function busyboxDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "busybox-"));
+  const applets = [
+    "base64", "basename", "cat", "cp", "cut", "date", "dirname", "env", "expr", "grep", "head", "id", "ls", "mkdir",
+    "mktemp", "mv", "readlink", "rm", "sed", "sleep", "sort", "stat", "tail", "tee", "timeout", "touch", "tr", "uniq", "wc",
+  ];
+  for (const applet of applets) symlinkSync("/usr/bin/busybox", path.join(dir, applet));
+  return dir;
+}
+
+/** The fake GitHub with the QA app installed on the example repository and PR 42 open. */
+export async function githubWorld(): Promise<{ gh: FakeGitHub; keyFile: string; env: Record<string, string> }> {
+  const key = generateAppKey();
+  const keyFile = path.join(mkdtempSync(path.join(tmpdir(), "qa-key-")), "private-key.pem");
+  writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
+  const gh = await startFakeGitHub({
+    apps: [{
+      appId: "100003", slug: "qa", publicKey: key.publicKey,
+      installations: [{ id: 200003, owner: OWNER, repositories: [REPO], permissions: { contents: "read", pull_requests: "write", deployments: "write" } }],
+    }],
+  });
+  gh.addPull({ owner: OWNER, repo: REPO, number: Number(PR), headSha: HEAD_SHA });
+  return {
+    gh,
+    keyFile,
+    env: {
+      GITHUB_API_URL: gh.url,
+      GITHUB_APP_ID: "100003",
+      GITHUB_INSTALLATION_ID: "200003",
+      GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
+      GITHUB_RETRY_BASE_MS: "10",
+    },
+  };
+}
+
+/** An Ingress fixture. */
+export function ingress(name: string, rules: Array<{ host?: string; paths?: string[] }>, tlsHosts?: string[][]): object {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name, namespace: NS },
+    spec: {
+      ...(tlsHosts ? { tls: tlsHosts.map((hosts) => ({ hosts, secretName: "tls" })) } : {}),
+      rules: rules.map((r) => ({
+        ...(r.host ? { host: r.host } : {}),
+        http: { paths: (r.paths ?? ["/"]).map((p) => ({ path: p, pathType: "Prefix", backend: { service: { name: "app", port: { number: 80 } } } })) },
+      })),
+    },
+  };
+}
+
+/** The example chart's Ingress: one host, TLS by the controller's default certificate. */
+export const CHART_INGRESS = ingress(RELEASE, [{ host: HOST }], [[HOST]]);
+
+/** A pod fixture: ready or not, with a restart count. */
+export function pod(name: string, ready: boolean, restarts = 0): object {
+  return {
+    metadata: { name, namespace: NS },
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+      containerStatuses: [{ name: "app", ready, restartCount: restarts }],
+    },
+  };
+}
+
+/** What the fake cluster and the fake git/helm know and do. */
+export interface World {
+  /** The Namespace object, when it exists. */
+  namespace?: Record<string, unknown>;
+  ingresses: object[];
+  pods: object[];
+  /** Whether `helm upgrade` fails. */
+  helmFails?: boolean;
+  /** Whether `git fetch` fails. */
+  fetchFails?: boolean;
+  /** Files added to the checkout after the chart (path → content, or `{ symlink }`). */
+  extraFiles?: Record<string, string | { symlink: string }>;
+  /** Objects created or applied through stdin, in order. */
+  applied: Array<Record<string, unknown>>;
+  /** Contents of the directory applied with `kubectl apply -f DIR`. */
+  appliedDirs: Array<Record<string, string>>;
+}
+
+/** A world with nothing in the cluster yet. */
+export function newWorld(overrides: Partial<World> = {}): World {
+  return { ingresses: [CHART_INGRESS], pods: [], applied: [], appliedDirs: [], ...overrides };
+}
+
+/** A preview namespace as an earlier run of this repository left it. */
+export function previewNamespace(extra: { labels?: Record<string, string>; annotations?: Record<string, string>; phase?: string } = {}): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name: NS,
+      labels: { preview: "true", pr: PR, workflow: "implementation-dag-old01", ...extra.labels },
+      annotations: { "implementation-dag/repository": `${OWNER}/${REPO}`, ...extra.annotations },
+    },
+    status: { phase: extra.phase ?? "Active" },
+  };
+}
+
+const ok = (stdout = ""): ToolReply => ({ stdout });
+
+/** The stand-ins' handler: answers kubectl, helm and git against the world. */
+export function worldHandler(world: World): (call: ToolCall) => ToolReply {
+  return (call) => {
+    const a = call.args;
+    const joined = a.join(" ");
+    if (call.tool === "git") {
+      if (a[0] === "-c" && a[2] === "init") {
+        mkdirSync(a[a.length - 1], { recursive: true });
+        return ok();
+      }
+      if (a[0] === "-C" && a[2] === "fetch") return world.fetchFails ? { stderr: "fatal: could not read from remote repository\n", code: 128 } : ok();
+      if (a[0] === "-C" && a[2] === "checkout") {
+        const checkout = a[1];
+        cpSync(CHART_DIR, path.join(checkout, "charts", "app"), { recursive: true });
+        writeFileSync(path.join(checkout, "README.md"), "# example-app\n");
+        for (const [file, content] of Object.entries(world.extraFiles ?? {})) {
+          const target = path.join(checkout, file);
+          mkdirSync(path.dirname(target), { recursive: true });
+          if (typeof content === "string") writeFileSync(target, content);
+          else symlinkSync(content.symlink, target);
+        }
+        return ok();
+      }
+      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${HEAD_SHA}\n`);
+      return { stderr: `unexpected git ${joined}\n`, code: 97 };
+    }
+    if (call.tool === "helm") {
+      if (a[0] === "upgrade") return world.helmFails ? { stdout: "Release \"x\" does not exist. Installing it now.\n", stderr: "Error: context deadline exceeded\n", code: 1 } : ok("Release has been upgraded. Happy Helming!\n");
+      if (a[0] === "status") return ok(`NAME: ${RELEASE}\nSTATUS: failed\n`);
+      if (a[0] === "history") return ok("REVISION\tSTATUS\tDESCRIPTION\n1\tfailed\tcontext deadline exceeded\n");
+      if (a[0] === "pull") {
+        const untardir = a[a.indexOf("--untardir") + 1];
+        cpSync(CHART_DIR, path.join(untardir, "app"), { recursive: true });
+        return ok();
+      }
+      return { stderr: `unexpected helm ${joined}\n`, code: 97 };
+    }
+    // kubectl
+    if (joined === `get namespace ${NS} -o json --ignore-not-found`) return ok(world.namespace ? JSON.stringify(world.namespace) : "");
+    if (joined === `get namespace ${NS} -o json`) return world.namespace ? ok(JSON.stringify(world.namespace)) : { stderr: `Error from server (NotFound): namespaces "${NS}" not found\n`, code: 1 };
+    if ((a[0] === "create" || a[0] === "apply") && a[a.length - 1] === "-") {
+      const obj = JSON.parse(call.stdin) as Record<string, unknown>;
+      world.applied.push(obj);
+      if (obj.kind === "Namespace") world.namespace = { ...structuredClone(obj), status: { phase: "Active" } };
+      return ok(`${String(obj.kind).toLowerCase()}/${(obj.metadata as { name: string }).name} ${a[0] === "create" ? "created" : "configured"}\n`);
+    }
+    if (a[0] === "apply" && a[1] === "-n" && a[3] === "-f") {
+      const dir = a[4];
+      world.appliedDirs.push(Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(path.join(dir, f), "utf8")])));
+      return ok("resourcequota/implementation-dag-guardrails created\n");
+    }
+    if (a[0] === "label" || a[0] === "annotate") {
+      const meta = (world.namespace?.metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> };
+      const field = a[0] === "label" ? "labels" : "annotations";
+      for (const kv of a.slice(3).filter((x) => x.includes("="))) {
+        const [k, v] = [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
+        meta[field] = { ...meta[field], [k]: v };
+      }
+      return ok(`namespace/${NS} ${a[0] === "label" ? "labeled" : "annotated"}\n`);
+    }
+    if (a[0] === "create" && a[1] === "token") return ok(`${KUBE_TOKEN}\n`);
+    if (joined === `get ingress -n ${NS} -o json`) return ok(JSON.stringify({ apiVersion: "v1", kind: "List", items: world.ingresses }));
+    if (a[0] === "get" && a[1] === "events") return ok("LAST SEEN   TYPE      REASON    OBJECT      MESSAGE\n1m   Warning   BackOff   pod/app-1   Back-off restarting failed container\n");
+    if (joined === `get pods -n ${NS} -o json`) return ok(JSON.stringify({ items: world.pods }));
+    if (a[0] === "describe") return ok(`Name: ${a[2]}\nEvents: Back-off restarting failed container\n`);
+    if (a[0] === "logs") return ok(`[pod/${a[1]}/app] nginx: [emerg] open() failed (30: Read-only file system)\n`);
+    return { stderr: `unexpected kubectl ${joined}\n`, code: 97 };
+  };
+}
+
+/** Call lines with the run's random directories named: `<work>` (the deploy scratch dir), `<guardrails>`. */
+export function normalised(lines: string[], guardrails: string): string[] {
+  return lines.map((l) => l.replaceAll(guardrails, "<guardrails>").replace(/\/\S*?\/deploy\.[A-Za-z0-9]{6}/g, "<work>"));
+}
+
+/** The files below a directory, relative (for evidence assertions). */
+export function filesIn(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
