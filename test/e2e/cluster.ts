@@ -1,0 +1,548 @@
+/**
+ * A stateful stand-in cluster behind the recording `kubectl` and `helm` stand-ins: namespaces (with
+ * labels, annotations, creation and deletion), the objects applied into them, service-account
+ * tokens, and Helm releases whose objects are rendered by the real helm (`helm template`) from the
+ * chart and values the step passed — so URL discovery reads the Ingresses the chart would really
+ * create.
+ *
+ * It answers exactly the command lines the step scripts use, parsed flag by flag against a table per
+ * command; any other command line, flag or form fails loudly (exit 97, the line on stderr) and is
+ * listed in {@link FakeCluster.unknown}, so a test can never pass on a command the fake guessed at.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+import { realTool } from "../helpers/tools";
+
+/** A Kubernetes object as the fake stores it. */
+export interface KubeObj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** A namespace. */
+export interface FakeNamespace {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  phase: "Active" | "Terminating";
+  createdAt: string;
+}
+
+/** A Helm release (helm keeps it as a Secret in its namespace: it goes with the namespace). */
+export interface FakeRelease {
+  name: string;
+  namespace: string;
+  revision: number;
+  status: "deployed" | "failed";
+  chart: string;
+  appVersion: string;
+  /** The values helm was given: files and --set flags, in order. */
+  valueArgs: string[];
+  objects: KubeObj[];
+  updatedAt: string;
+}
+
+/** One change the fake cluster saw. */
+export interface ClusterEvent {
+  verb: "create" | "update" | "delete" | "install" | "upgrade" | "uninstall" | "fail";
+  kind: string;
+  namespace?: string;
+  name: string;
+  tool: string;
+}
+
+/** A test's say over what helm does next. */
+export interface HelmBehaviour {
+  /** Fail the next `helm upgrade --install` with this message (the release is left `failed`). */
+  failInstall?: string;
+}
+
+const exec = promisify(execFile);
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** Parsed arguments of one command line. */
+interface Parsed {
+  positional: string[];
+  flags: Map<string, string[]>;
+}
+
+/**
+ * Parses `args` against the flags a command accepts: `value` flags take one argument (`--f v` or
+ * `--f=v`, short `-n v`), `bool` flags none (`--f` or `--f=true|false`). Anything else throws.
+ */
+function parseArgs(args: string[], value: string[], bool: string[]): Parsed {
+  const positional: string[] = [];
+  const flags = new Map<string, string[]>();
+  const add = (k: string, v: string) => flags.set(k, [...(flags.get(k) ?? []), v]);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("-") || a === "-") { positional.push(a); continue; }
+    const eq = a.indexOf("=");
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (value.includes(name)) {
+      if (eq > 0) add(name, a.slice(eq + 1));
+      else {
+        if (i + 1 >= args.length) throw new Error(`flag ${name} needs a value`);
+        add(name, args[++i]);
+      }
+    } else if (bool.includes(name)) {
+      const v = eq > 0 ? a.slice(eq + 1) : "true";
+      if (v !== "true" && v !== "false") throw new Error(`flag ${name} takes true or false`);
+      add(name, v);
+    } else {
+      throw new Error(`flag ${name} is not understood by the fake cluster`);
+    }
+  }
+  return { positional, flags };
+}
+
+const one = (p: Parsed, ...names: string[]): string | undefined => {
+  for (const n of names) {
+    const v = p.flags.get(n);
+    if (v) return v[v.length - 1];
+  }
+  return undefined;
+};
+const isTrue = (p: Parsed, name: string) => one(p, name) === "true";
+
+const notFound = (kind: string, name: string): ToolReply => ({
+  stderr: `Error from server (NotFound): ${kind} "${name}" not found\n`, code: 1,
+});
+
+/** Canonical kind names kubectl accepts for the resources the steps touch. */
+const KINDS: Record<string, string> = {
+  namespace: "Namespace", namespaces: "Namespace", ns: "Namespace",
+  ingress: "Ingress", ingresses: "Ingress", ing: "Ingress", "ingresses.networking.k8s.io": "Ingress",
+  serviceaccount: "ServiceAccount", serviceaccounts: "ServiceAccount", sa: "ServiceAccount",
+  rolebinding: "RoleBinding", rolebindings: "RoleBinding",
+  resourcequota: "ResourceQuota", resourcequotas: "ResourceQuota", quota: "ResourceQuota",
+  limitrange: "LimitRange", limitranges: "LimitRange", limits: "LimitRange",
+  networkpolicy: "NetworkPolicy", networkpolicies: "NetworkPolicy", netpol: "NetworkPolicy",
+  service: "Service", services: "Service", svc: "Service",
+  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
+  pod: "Pod", pods: "Pod", po: "Pod",
+};
+
+/** A JSONPath of the simple forms kubectl scripts use: `{.a.b}`, `{.a.b\.c}`, `{.items[*].a.b}`. */
+function jsonPath(obj: unknown, expr: string): string {
+  const m = /^\{(.*)\}$/.exec(expr);
+  if (!m) throw new Error(`jsonpath ${expr} is not understood by the fake cluster`);
+  const parts = m[1].replace(/^\./, "").match(/(?:\\\.|[^.])+/g) ?? [];
+  let cur: unknown[] = [obj];
+  for (const raw of parts) {
+    const part = raw.replace(/\\\./g, ".");
+    const star = /^(.*)\[\*\]$/.exec(part);
+    const key = star ? star[1] : part;
+    if (!/^[\w./-]+$/.test(key)) throw new Error(`jsonpath ${expr} is not understood by the fake cluster`);
+    cur = cur.flatMap((c) => {
+      const v = c && typeof c === "object" ? (c as Record<string, unknown>)[key] : undefined;
+      if (v === undefined) return [];
+      return star ? (Array.isArray(v) ? v : []) : [v];
+    });
+  }
+  return cur.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(" ");
+}
+
+/** The fake cluster. */
+export class FakeCluster {
+  /** Namespaces by name. */
+  readonly namespaces = new Map<string, FakeNamespace>();
+  /** Objects by namespace (cluster-scoped objects other than namespaces are not modelled). */
+  readonly objects = new Map<string, KubeObj[]>();
+  /** Helm releases by `namespace/name`. */
+  readonly releases = new Map<string, FakeRelease>();
+  /** Tokens issued by `kubectl create token`: token to service account. */
+  readonly tokens = new Map<string, { namespace: string; serviceAccount: string }>();
+  /** Every change, in order. */
+  readonly events: ClusterEvent[] = [];
+  /** Command lines the fake refused to guess at. */
+  readonly unknown: string[] = [];
+  /** What helm does next. */
+  helm: HelmBehaviour = {};
+  private tokenCount = 0;
+
+  /** Answers one stand-in call. */
+  async handle(call: ToolCall): Promise<ToolReply> {
+    const line = [call.tool, ...call.args].join(" ");
+    try {
+      if (call.tool === "kubectl") return await this.kubectl(call);
+      if (call.tool === "helm") return await this.helmCall(call);
+      throw new Error("no such tool in the fake cluster");
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      this.unknown.push(`${line}  (${why})`);
+      return { stderr: `fake cluster: cannot answer: ${line}\n  ${why}\n`, code: 97 };
+    }
+  }
+
+  /** Forgets everything (between test cases). */
+  reset(): void {
+    this.namespaces.clear();
+    this.objects.clear();
+    this.releases.clear();
+    this.tokens.clear();
+    this.events.length = 0;
+    this.unknown.length = 0;
+    this.helm = {};
+  }
+
+  /** Namespaces labelled `preview=true`, as `kubectl get ns -l preview=true` lists them. */
+  previewNamespaces(): string[] {
+    return [...this.namespaces.values()].filter((n) => n.labels.preview === "true").map((n) => n.name).sort();
+  }
+
+  /** Releases as `helm list -A` lists them: `namespace/name`. */
+  releaseNames(): string[] {
+    return [...this.releases.values()].map((r) => `${r.namespace}/${r.name}`).sort();
+  }
+
+  private record(e: Omit<ClusterEvent, "tool">, tool: string) {
+    this.events.push({ ...e, tool });
+  }
+
+  // -- kubectl ---------------------------------------------------------------------------------
+
+  private async kubectl(call: ToolCall): Promise<ToolReply> {
+    const [verb, ...rest] = call.args;
+    switch (verb) {
+      case "get": return this.kGet(call, rest);
+      case "annotate":
+      case "label": return this.kMeta(call, verb, rest);
+      case "delete": return this.kDelete(call, rest);
+      case "apply":
+      case "create": return verb === "create" && rest[0] === "token" ? this.kToken(call, rest.slice(1)) : this.kApply(call, verb, rest);
+      default: throw new Error(`kubectl ${verb ?? ""}: verb not understood`);
+    }
+  }
+
+  private kGet(call: ToolCall, args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-l", "--selector"], ["--ignore-not-found", "-A", "--all-namespaces"]);
+    const [resource, name, ...more] = p.positional;
+    if (more.length > 0 || !resource) throw new Error("kubectl get: expected RESOURCE [NAME]");
+    const kind = KINDS[resource.toLowerCase()];
+    if (!kind) throw new Error(`kubectl get: resource ${resource} not understood`);
+    const output = one(p, "-o", "--output");
+    const selector = one(p, "-l", "--selector");
+    const ignore = isTrue(p, "--ignore-not-found");
+    if (kind === "Namespace") {
+      if (name) {
+        const ns = this.namespaces.get(name);
+        if (!ns) return ignore ? { stdout: "" } : notFound("namespaces", name);
+        return { stdout: this.format([this.namespaceObject(ns)], output, true, "namespace") };
+      }
+      const items = [...this.namespaces.values()].filter((n) => this.selects(n.labels, selector)).map((n) => this.namespaceObject(n));
+      return { stdout: this.format(items, output, false, "namespace") };
+    }
+    const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
+    const namespace = one(p, "-n", "--namespace");
+    if (!all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
+    const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
+    if (name) {
+      const o = pool.find((x) => x.metadata.name === name);
+      if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
+      return { stdout: this.format([o], output, true, resource) };
+    }
+    return { stdout: this.format(pool.filter((o) => this.selects(o.metadata.labels ?? {}, selector)), output, false, resource) };
+  }
+
+  private selects(labels: Record<string, string>, selector: string | undefined): boolean {
+    if (!selector) return true;
+    return selector.split(",").every((req) => {
+      const m = /^([\w./-]+)(=|==|!=)([\w.-]*)$/.exec(req.trim());
+      if (!m) throw new Error(`label selector ${selector} not understood`);
+      return m[2] === "!=" ? labels[m[1]] !== m[3] : labels[m[1]] === m[3];
+    });
+  }
+
+  private format(items: KubeObj[], output: string | undefined, single: boolean, resource: string): string {
+    if (output === "json") {
+      return `${JSON.stringify(single ? items[0] : { apiVersion: "v1", kind: "List", items, metadata: { resourceVersion: "" } }, null, 4)}\n`;
+    }
+    if (output === "name") return items.map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}\n`).join("");
+    if (output?.startsWith("jsonpath=")) {
+      const doc = single ? items[0] : { apiVersion: "v1", kind: "List", items };
+      return jsonPath(doc, output.slice("jsonpath=".length));
+    }
+    if (output !== undefined) throw new Error(`output format ${output} not understood`);
+    if (items.length === 0) return "";
+    if (resource.startsWith("n")) {
+      const rows = items.map((o) => [o.metadata.name, String((o.status as { phase?: string } | undefined)?.phase ?? "Active"), "1m"]);
+      return this.table([["NAME", "STATUS", "AGE"], ...rows]);
+    }
+    return this.table([["NAME", "AGE"], ...items.map((o) => [o.metadata.name, "1m"])]);
+  }
+
+  private table(rows: string[][]): string {
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)) + 3);
+    return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join("")).join("\n") + "\n";
+  }
+
+  private namespaceObject(ns: FakeNamespace): KubeObj {
+    return {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: ns.name, labels: { ...ns.labels, "kubernetes.io/metadata.name": ns.name }, annotations: { ...ns.annotations }, creationTimestamp: ns.createdAt },
+      spec: { finalizers: ["kubernetes"] },
+      status: { phase: ns.phase },
+    };
+  }
+
+  private kMeta(call: ToolCall, verb: "annotate" | "label", args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace"], ["--overwrite"]);
+    const [resource, name, ...pairs] = p.positional;
+    if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name) throw new Error(`kubectl ${verb}: only namespaces are understood`);
+    const ns = this.namespaces.get(name);
+    if (!ns) return notFound("namespaces", name);
+    const target = verb === "label" ? ns.labels : ns.annotations;
+    if (pairs.length === 0) throw new Error(`kubectl ${verb}: no key=value given`);
+    for (const pair of pairs) {
+      const m = /^([^=]+?)(-|=(.*))$/s.exec(pair);
+      if (!m) throw new Error(`kubectl ${verb}: ${pair} is not key=value or key-`);
+      if (m[2] === "-") { delete target[m[1]]; continue; }
+      if (m[1] in target && target[m[1]] !== m[3] && !isTrue(p, "--overwrite")) {
+        return { stderr: `error: '${m[1]}' already has a value (${target[m[1]]}), and --overwrite is false\n`, code: 1 };
+      }
+      target[m[1]] = m[3] ?? "";
+    }
+    this.record({ verb: "update", kind: "Namespace", name }, call.tool);
+    return { stdout: `namespace/${name} ${verb === "label" ? "labeled" : "annotated"}\n` };
+  }
+
+  private kDelete(call: ToolCall, args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace"], ["--ignore-not-found", "--wait"]);
+    const [resource, name, ...more] = p.positional;
+    if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name || more.length > 0) throw new Error("kubectl delete: only one namespace is understood");
+    const ns = this.namespaces.get(name);
+    if (!ns) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
+    // The namespace controller removes everything inside, Helm's release records included.
+    this.namespaces.delete(name);
+    this.objects.delete(name);
+    for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+    this.record({ verb: "delete", kind: "Namespace", name }, call.tool);
+    return { stdout: `namespace "${name}" deleted\n` };
+  }
+
+  private kToken(call: ToolCall, args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "--duration"], []);
+    const [sa, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (!sa || more.length > 0 || !namespace) throw new Error("kubectl create token: expected SA -n NS");
+    if (!(this.objects.get(namespace) ?? []).some((o) => o.kind === "ServiceAccount" && o.metadata.name === sa)) {
+      return notFound("serviceaccounts", sa);
+    }
+    const token = `fake-token-${namespace}-${sa}-${++this.tokenCount}`;
+    this.tokens.set(token, { namespace, serviceAccount: sa });
+    return { stdout: `${token}\n` };
+  }
+
+  /** Reads the manifests of `-f`: stdin (`-`), a file, or every YAML/JSON file of a directory. */
+  private manifests(call: ToolCall, file: string): KubeObj[] {
+    let texts: string[];
+    if (file === "-") texts = [call.stdin];
+    else {
+      const full = path.resolve(call.cwd, file);
+      if (!existsSync(full)) throw new Error(`-f ${file}: no such file`);
+      texts = statSync(full).isDirectory()
+        ? readdirSync(full).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => readFileSync(path.join(full, f), "utf8"))
+        : [readFileSync(full, "utf8")];
+    }
+    return texts.flatMap((t) => parseAllDocuments(t).map((d) => d.toJSON() as KubeObj | null)).filter((o): o is KubeObj => o !== null)
+      .flatMap((o) => (o.kind === "List" ? ((o as { items?: KubeObj[] }).items ?? []) : [o]));
+  }
+
+  private kApply(call: ToolCall, verb: "apply" | "create", args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "-f", "--filename", "-o", "--output", "--field-manager"], ["--server-side", "--force-conflicts"]);
+    if (p.positional.length > 0) throw new Error(`kubectl ${verb}: only -f is understood`);
+    const files = [...(p.flags.get("-f") ?? []), ...(p.flags.get("--filename") ?? [])];
+    if (files.length === 0) throw new Error(`kubectl ${verb}: -f is required`);
+    const output = one(p, "-o", "--output");
+    if (output !== undefined && output !== "name") throw new Error(`kubectl ${verb}: -o ${output} not understood`);
+    const flagNs = one(p, "-n", "--namespace");
+    const lines: string[] = [];
+    for (const obj of files.flatMap((f) => this.manifests(call, f))) {
+      if (!obj.apiVersion || !obj.kind || !obj.metadata?.name) throw new Error(`kubectl ${verb}: an object without apiVersion, kind or metadata.name`);
+      const name = obj.metadata.name;
+      const kindPath = `${obj.kind.toLowerCase()}/${name}`;
+      if (obj.kind === "Namespace") {
+        const existing = this.namespaces.get(name);
+        if (existing && verb === "create") return { stderr: `Error from server (AlreadyExists): namespaces "${name}" already exists\n`, code: 1 };
+        const labels = { ...(obj.metadata.labels ?? {}) };
+        const annotations = { ...(obj.metadata.annotations ?? {}) };
+        if (existing) {
+          Object.assign(existing.labels, labels);
+          Object.assign(existing.annotations, annotations);
+          this.record({ verb: "update", kind: "Namespace", name }, call.tool);
+          lines.push(output === "name" ? kindPath : `${kindPath} configured`);
+        } else {
+          this.namespaces.set(name, { name, labels, annotations, phase: "Active", createdAt: now() });
+          this.objects.set(name, []);
+          this.record({ verb: "create", kind: "Namespace", name }, call.tool);
+          lines.push(output === "name" ? kindPath : `${kindPath} created`);
+        }
+        continue;
+      }
+      const namespace = obj.metadata.namespace ?? flagNs;
+      if (!namespace) throw new Error(`kubectl ${verb}: ${kindPath} has no namespace and no -n was given`);
+      if (obj.metadata.namespace && flagNs && obj.metadata.namespace !== flagNs) {
+        return { stderr: `error: the namespace from the provided object "${obj.metadata.namespace}" does not match the namespace "${flagNs}". You must pass '--namespace=${obj.metadata.namespace}' to perform this operation.\n`, code: 1 };
+      }
+      const ns = this.namespaces.get(namespace);
+      if (!ns) return notFound("namespaces", namespace);
+      if (ns.phase === "Terminating") return { stderr: `Error from server (Forbidden): namespace ${namespace} is being terminated\n`, code: 1 };
+      const list = this.objects.get(namespace)!;
+      const stored: KubeObj = { ...obj, metadata: { ...obj.metadata, namespace } };
+      const at = list.findIndex((o) => o.kind === obj.kind && o.metadata.name === name);
+      if (at >= 0 && verb === "create") return { stderr: `Error from server (AlreadyExists): ${obj.kind.toLowerCase()}s "${name}" already exists\n`, code: 1 };
+      if (at >= 0) list[at] = stored; else list.push(stored);
+      this.record({ verb: at >= 0 ? "update" : "create", kind: obj.kind, namespace, name }, call.tool);
+      lines.push(output === "name" ? kindPath : `${kindPath} ${at >= 0 ? "configured" : "created"}`);
+    }
+    return { stdout: lines.map((l) => `${l}\n`).join("") };
+  }
+
+  // -- helm ------------------------------------------------------------------------------------
+
+  private async helmCall(call: ToolCall): Promise<ToolReply> {
+    const [verb, ...rest] = call.args;
+    switch (verb) {
+      case "upgrade": return this.hUpgrade(call, rest);
+      case "uninstall": return this.hUninstall(call, rest);
+      case "list":
+      case "ls": return this.hList(rest);
+      case "status": return this.hStatus(rest);
+      default: throw new Error(`helm ${verb ?? ""}: verb not understood`);
+    }
+  }
+
+  private async hUpgrade(call: ToolCall, args: string[]): Promise<ToolReply> {
+    const p = parseArgs(
+      args,
+      ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kube-token", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
+      ["-i", "--install", "--wait", "--atomic", "--rollback-on-failure", "--create-namespace", "--reset-values", "--reuse-values", "--debug", "--wait-for-jobs", "--kube-insecure-skip-tls-verify"],
+    );
+    if (!isTrue(p, "--install") && !isTrue(p, "-i")) throw new Error("helm upgrade without --install is not understood");
+    const [release, chart, ...more] = p.positional;
+    if (!release || !chart || more.length > 0) throw new Error("helm upgrade: expected RELEASE CHART");
+    const namespace = one(p, "-n", "--namespace");
+    if (!namespace) throw new Error("helm upgrade: --namespace is required (no default namespace)");
+    if (isTrue(p, "--create-namespace")) throw new Error("helm upgrade --create-namespace: the deploy step creates the namespace itself");
+    const output = one(p, "-o", "--output");
+    if (output !== undefined && output !== "json") throw new Error(`helm upgrade -o ${output} not understood`);
+    const token = one(p, "--kube-token");
+    if (token !== undefined) {
+      const who = this.tokens.get(token);
+      if (!who) return { stderr: "Error: Kubernetes cluster unreachable: Unauthorized\n", code: 1 };
+      if (who.namespace !== namespace) {
+        return { stderr: `Error: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:${who.namespace}:${who.serviceAccount}" cannot list resource "secrets" in API group "" in the namespace "${namespace}"\n`, code: 1 };
+      }
+    }
+    const ns = this.namespaces.get(namespace);
+    if (!ns) return { stderr: `Error: create: failed to create: namespaces "${namespace}" not found\n`, code: 1 };
+
+    // The chart and values as the step passed them, rendered by the real helm.
+    const valueArgs: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      for (const f of ["-f", "--values", "--set", "--set-string"]) {
+        if (a === f) valueArgs.push(f, args[++i]);
+        else if (a.startsWith(`${f}=`)) valueArgs.push(f, a.slice(f.length + 1));
+      }
+    }
+    const resolvedValueArgs = valueArgs.map((v, i) => (i % 2 === 1 && (valueArgs[i - 1] === "-f" || valueArgs[i - 1] === "--values") ? path.resolve(call.cwd, v) : v));
+    const chartDir = path.resolve(call.cwd, chart);
+    let rendered: string;
+    try {
+      const r = await exec(realTool("helm"), ["template", release, chartDir, "--namespace", namespace, ...resolvedValueArgs], { encoding: "utf8", maxBuffer: 32 << 20 });
+      rendered = r.stdout;
+    } catch (e) {
+      const err = e as { stderr?: string };
+      return { stderr: err.stderr ?? String(e), code: 1 };
+    }
+    const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as KubeObj | null).filter((o): o is KubeObj => o !== null)
+      .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? namespace } }));
+    const chartMeta = parseAllDocuments(readFileSync(path.join(chartDir, "Chart.yaml"), "utf8"))[0].toJSON() as { name: string; version: string; appVersion?: string };
+    const key = `${namespace}/${release}`;
+    const previous = this.releases.get(key);
+    const revision = (previous?.revision ?? 0) + 1;
+    if (this.helm.failInstall) {
+      const message = this.helm.failInstall;
+      this.helm.failInstall = undefined;
+      this.releases.set(key, { name: release, namespace, revision, status: "failed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
+      this.record({ verb: "fail", kind: "Release", namespace, name: release }, call.tool);
+      return { stderr: `Error: ${previous ? "UPGRADE" : "INSTALLATION"} FAILED: ${message}\n`, code: 1 };
+    }
+    // The release's objects replace the previous revision's in the namespace.
+    const list = (this.objects.get(namespace) ?? []).filter((o) => !(previous?.objects ?? []).some((p2) => p2.kind === o.kind && p2.metadata.name === o.metadata.name));
+    list.push(...objects);
+    this.objects.set(namespace, list);
+    this.releases.set(key, { name: release, namespace, revision, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
+    this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
+    if (output === "json") {
+      return { stdout: `${JSON.stringify({ name: release, namespace, version: revision, info: { status: "deployed" }, chart: { metadata: chartMeta } })}\n` };
+    }
+    return {
+      stdout: previous
+        ? `Release "${release}" has been upgraded. Happy Helming!\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${revision}\n`
+        : `Release "${release}" does not exist. Installing it now.\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${revision}\n`,
+    };
+  }
+
+  private hUninstall(call: ToolCall, args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "--timeout", "--kube-token"], ["--ignore-not-found", "--wait"]);
+    const [release, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (!release || more.length > 0 || !namespace) throw new Error("helm uninstall: expected RELEASE --namespace NS");
+    const key = `${namespace}/${release}`;
+    const r = this.releases.get(key);
+    if (!r) {
+      return isTrue(p, "--ignore-not-found")
+        ? { stdout: `release "${release}" not found\n` }
+        : { stderr: `Error: uninstall: Release not loaded: ${release}: release: not found\n`, code: 1 };
+    }
+    const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
+    this.objects.set(namespace, list);
+    this.releases.delete(key);
+    this.record({ verb: "uninstall", kind: "Release", namespace, name: release }, call.tool);
+    return { stdout: `release "${release}" uninstalled\n` };
+  }
+
+  private hList(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short"]);
+    if (p.positional.length > 0) throw new Error("helm list: no positional arguments");
+    const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
+    const namespace = one(p, "-n", "--namespace");
+    if (!all && !namespace) throw new Error("helm list: -A or --namespace");
+    const filter = one(p, "-f", "--filter");
+    const items = [...this.releases.values()]
+      .filter((r) => all || r.namespace === namespace)
+      .filter((r) => isTrue(p, "-a") || isTrue(p, "--all") || r.status === "deployed" || r.status === "failed")
+      .filter((r) => !filter || new RegExp(filter).test(r.name))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const output = one(p, "-o", "--output");
+    if (output === "json") {
+      return { stdout: `${JSON.stringify(items.map((r) => ({ name: r.name, namespace: r.namespace, revision: String(r.revision), updated: r.updatedAt, status: r.status, chart: r.chart, app_version: r.appVersion })))}\n` };
+    }
+    if (output !== undefined) throw new Error(`helm list -o ${output} not understood`);
+    if (isTrue(p, "-q") || isTrue(p, "--short")) return { stdout: items.map((r) => `${r.name}\n`).join("") };
+    return { stdout: this.table([["NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION"], ...items.map((r) => [r.name, r.namespace, String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion])]) };
+  }
+
+  private hStatus(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "--kube-token"], []);
+    const [release, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (!release || more.length > 0 || !namespace) throw new Error("helm status: expected RELEASE --namespace NS");
+    const r = this.releases.get(`${namespace}/${release}`);
+    if (!r) return { stderr: "Error: release: not found\n", code: 1 };
+    const output = one(p, "-o", "--output");
+    if (output === "json") return { stdout: `${JSON.stringify({ name: r.name, namespace: r.namespace, version: r.revision, info: { status: r.status } })}\n` };
+    if (output !== undefined) throw new Error(`helm status -o ${output} not understood`);
+    return { stdout: `NAME: ${r.name}\nNAMESPACE: ${r.namespace}\nSTATUS: ${r.status}\nREVISION: ${r.revision}\n` };
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The world around an offline run of the rendered `implementation-dag` WorkflowTemplate:
+ * - a stateful stand-in cluster behind recording `kubectl` and `helm` ({@link FakeCluster});
+ * - a recording `git` that serves the repository: the fetched commit holds this project's example
+ *   chart (`charts/app`), so deploy installs what the chart would really create;
+ * - the recording fake GitHub (issue 5) with the three apps of the stack config;
+ * - the preview app: an HTTPS server on 127.0.0.1 standing in for the ingress controller. It answers
+ *   only hosts of Ingresses the fake cluster holds for a deployed release (404 otherwise, like the
+ *   controller's default backend); each test decides the answers. Acceptance reaches it through its
+ *   `connect_to` input (config `acceptance.connectTo`), keeping the URL's Host and TLS name; its
+ *   certificate is signed by a test CA that the steps trust through `CURL_CA_BUNDLE` (in a cluster the
+ *   image's CA store trusts the preview domain's real certificate).
+ *
+ * The WorkflowTemplate is the real program's render (`renderStack`, as every test reads it) with the
+ * stack's config and three values only a running world knows: GitHub's API and web URLs (the fake)
+ * and acceptance's `connectTo` (the preview app).
+ */
+import { execFile } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { renderStack, readStackConfig, PROJECT_ROOT, type Render } from "../../scripts/offline-render";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
+import { implementationDag } from "../helpers/render";
+import { FakeCluster } from "./cluster";
+import { runWorkflow, type AgentCall, type AgentOutcome, type WorkflowResult } from "./runner";
+
+const exec = promisify(execFile);
+
+/** The repository every scenario deploys (the stack's example chart lives in it). */
+export const OWNER = "example-org";
+/** The repository name. */
+export const REPO = "example-app";
+
+/** The pipeline's agent tasks, for scripting their outcomes. */
+export type AgentTask = "implement" | "clippy-format" | "qa-testing";
+
+/** What the preview app answers one request with. */
+export interface AppReply {
+  status: number;
+  body?: string;
+  /** Delay before answering, in milliseconds. */
+  delayMs?: number;
+}
+
+/** One request the preview app received. */
+export interface AppRequest {
+  host: string;
+  path: string;
+  status: number;
+}
+
+/** Options of one run. */
+export interface RunOptions {
+  pr: number;
+  /** Extra or replaced workflow parameters. */
+  parameters?: Record<string, string>;
+  /** The outcome of each agent task; Succeeded when not given. */
+  agents?: Partial<Record<AgentTask, AgentOutcome>>;
+  /** The workflow's name; defaults to `implementation-dag-pr<N>-<n>`. */
+  name?: string;
+}
+
+/** A running world. */
+export class World {
+  /** The stand-in cluster. */
+  readonly cluster = new FakeCluster();
+  /** Every request the preview app answered. */
+  readonly appRequests: AppRequest[] = [];
+  /** Every agent call, across runs. */
+  readonly agentCalls: AgentCall[] = [];
+  /** Commits of the repository: sha to the PR number whose head it is. */
+  private readonly commits = new Map<string, number>();
+  /** How the preview app answers; a test replaces it. */
+  respond: (host: string, path: string) => AppReply = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
+  private runs = 0;
+
+  private constructor(
+    readonly render: Render,
+    readonly github: FakeGitHub,
+    readonly standIns: StandIns,
+    private readonly app: HttpsServer,
+    private readonly dir: string,
+    private readonly secrets: Record<string, Record<string, string>>,
+    private readonly configMaps: Record<string, Record<string, string>>,
+    private readonly standInEnv: Record<string, string>,
+    readonly githubWebUrl: string,
+  ) {}
+
+  /** Starts the fake GitHub, the preview app and the stand-ins, then renders the stack against them. */
+  static async start(): Promise<World> {
+    const dir = mkdtempSync(path.join(tmpdir(), "e2e-world-"));
+    const tls = await testCertificates(dir);
+    const stack = readStackConfig("preview");
+    const github = JSON.parse(stack["implementation-dag:github"]) as { apps: Record<string, { appId: string; installationId: string }> } & Record<string, unknown>;
+    const acceptance = JSON.parse(stack["implementation-dag:acceptance"]) as Record<string, unknown>;
+    const namespace = stack["implementation-dag:namespace"];
+
+    // The three apps as the stack config names them; what each is granted follows the README.
+    const grants: Record<string, Record<string, "read" | "write">> = {
+      rex: { contents: "write", pull_requests: "write", metadata: "read" },
+      clippy: { contents: "write", pull_requests: "write", metadata: "read" },
+      qa: { contents: "read", pull_requests: "write", deployments: "write", statuses: "write", metadata: "read" },
+    };
+    const secrets: Record<string, Record<string, string>> = {};
+    const apps = Object.entries(github.apps).map(([name, ids]) => {
+      const key = generateAppKey();
+      secrets[`github-app-${name}`] = { "app-id": ids.appId, "installation-id": ids.installationId, "private-key": key.privateKeyPem };
+      return {
+        appId: ids.appId, slug: `implementation-dag-${name}`, publicKey: key.publicKey,
+        installations: [{ id: Number(ids.installationId), owner: OWNER, repositories: [REPO], permissions: grants[name] ?? { metadata: "read" } }],
+      };
+    });
+    const gh = await startFakeGitHub({ apps });
+    const webUrl = gh.url.replace(/\/$/, "");
+
+    // The world object is created before the servers answer, so their handlers can reach it.
+    let world: World | undefined;
+    const app = createHttpsServer({ key: tls.key, cert: tls.cert }, (req, res) => world!.answer(req, res));
+    await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
+    const address = app.address();
+    if (!address || typeof address === "string") throw new Error("preview app has no port");
+    const standIns = await startStandIns(["kubectl", "helm", "git"], (call) => world!.tool(call));
+
+    const render = await renderStack({
+      overrides: {
+        github: { ...github, apiUrl: webUrl, webUrl },
+        acceptance: { ...acceptance, connectTo: `127.0.0.1:${address.port}` },
+      },
+    });
+    const configMaps: Record<string, Record<string, string>> = {};
+    for (const m of render.manifests) {
+      if (m.kind === "ConfigMap" && m.metadata.namespace === namespace && m.metadata.name) {
+        configMaps[m.metadata.name] = (m as { data?: Record<string, string> }).data ?? {};
+      }
+    }
+    world = new World(render, gh, standIns, app, dir, secrets, configMaps, { ...standIns.env, CURL_CA_BUNDLE: tls.caFile }, webUrl);
+    return world;
+  }
+
+  /** The rendered WorkflowTemplate. */
+  get workflowTemplate(): unknown {
+    return implementationDag(this.render);
+  }
+
+  /** The head commit the fake GitHub gives PR `pr` (created on first use). */
+  headOf(pr: number): string {
+    for (const [sha, n] of this.commits) if (n === pr) return sha;
+    const sha = Buffer.from(`head of ${OWNER}/${REPO}#${pr}`).toString("hex").padEnd(40, "0").slice(0, 40);
+    this.commits.set(sha, pr);
+    this.github.addPull({ owner: OWNER, repo: REPO, number: pr, headSha: sha });
+    return sha;
+  }
+
+  /** Runs the workflow for one PR. */
+  async run(options: RunOptions): Promise<WorkflowResult> {
+    this.headOf(options.pr);
+    const name = options.name ?? `implementation-dag-pr${options.pr}-${++this.runs}`;
+    return runWorkflow(this.workflowTemplate, {
+      name,
+      parameters: { owner: OWNER, repo: REPO, pr: String(options.pr), ...options.parameters },
+      agent: (call) => {
+        this.agentCalls.push(call);
+        return options.agents?.[call.task as AgentTask] ?? { phase: "Succeeded" };
+      },
+      secrets: this.secrets,
+      configMaps: this.configMaps,
+      pathPrepend: [this.standIns.dir],
+      standInEnv: this.standInEnv,
+    });
+  }
+
+  /** Stand-in calls of `tools` since index `from`, as command lines. */
+  lines(from = 0, tools = ["kubectl", "helm", "git"]): string[] {
+    return this.standIns.calls.slice(from).filter((c) => tools.includes(c.tool)).map((c) => [c.tool, ...c.args].join(" "));
+  }
+
+  /** Stops everything. */
+  async close(): Promise<void> {
+    await Promise.all([
+      this.github.close(),
+      this.standIns.close(),
+      new Promise<void>((resolve) => this.app.close(() => resolve())),
+    ]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // -- the preview app -------------------------------------------------------------------------
+
+  private answer(req: IncomingMessage, res: ServerResponse): void {
+    const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+    const url = req.url ?? "/";
+    const served = [...this.cluster.releases.values()].some((r) => r.status === "deployed" &&
+      r.objects.some((o) => o.kind === "Ingress" && ((o.spec as { rules?: Array<{ host?: string }> } | undefined)?.rules ?? []).some((rule) => rule.host === host)));
+    const reply: AppReply = served ? this.respond(host, url) : { status: 404, body: "default backend - 404\n" };
+    this.appRequests.push({ host, path: url, status: reply.status });
+    setTimeout(() => {
+      res.writeHead(reply.status, { "content-type": "text/html" });
+      res.end(reply.body ?? "");
+    }, reply.delayMs ?? 0);
+  }
+
+  // -- the tools -------------------------------------------------------------------------------
+
+  private async tool(call: ToolCall): Promise<ToolReply> {
+    if (call.tool === "git") return this.git(call);
+    return this.cluster.handle(call);
+  }
+
+  /**
+   * `git` as deploy uses it: `-c init.defaultBranch=… init --quiet DIR`, `-C DIR fetch --quiet
+   * --depth 1 --no-tags <web url>/<owner>/<repo>.git SHA` (with a Basic installation token in
+   * GIT_CONFIG_*), `-C DIR checkout --quiet --detach FETCH_HEAD`, `-C DIR rev-parse HEAD`.
+   * A fetched commit holds this project's charts/app.
+   */
+  private git(call: ToolCall): ToolReply {
+    const line = ["git", ...call.args].join(" ");
+    const fail = (why: string): ToolReply => {
+      this.cluster.unknown.push(`${line}  (${why})`);
+      return { stderr: `fake git: cannot answer: ${line}\n  ${why}\n`, code: 97 };
+    };
+    let args = call.args;
+    let dir = call.cwd;
+    while (args[0] === "-c" || args[0] === "-C") {
+      if (args[0] === "-C") dir = path.resolve(call.cwd, args[1]);
+      else if (!/^init\.defaultBranch=[\w-]+$/.test(args[1] ?? "")) return fail(`-c ${args[1]} not understood`);
+      args = args.slice(2);
+    }
+    const [verb, ...rest] = args;
+    if (verb === "init" && rest.length === 2 && rest[0] === "--quiet") {
+      const target = path.resolve(dir, rest[1]);
+      mkdirSync(path.join(target, ".git"), { recursive: true });
+      return {};
+    }
+    if (!existsSync(path.join(dir, ".git"))) return { stderr: "fatal: not a git repository (or any of the parent directories): .git\n", code: 128 };
+    if (verb === "fetch" && rest.length === 6 && rest.slice(0, 4).join(" ") === "--quiet --depth 1 --no-tags") {
+      const [url, sha] = rest.slice(4);
+      if (url !== `${this.githubWebUrl}/${OWNER}/${REPO}.git`) return { stderr: `fatal: repository '${url}' not found\n`, code: 128 };
+      const header = call.env.GIT_CONFIG_COUNT === "1" && call.env.GIT_CONFIG_KEY_0 === "http.extraHeader" ? call.env.GIT_CONFIG_VALUE_0 ?? "" : "";
+      const basic = /^Authorization: Basic ([A-Za-z0-9+/=]+)$/.exec(header);
+      const credential = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
+      if (!/^x-access-token:ghs_[0-9a-f]+$/.test(credential)) {
+        return { stderr: `remote: Invalid username or token.\nfatal: Authentication failed for '${url}'\n`, code: 128 };
+      }
+      if (!this.commits.has(sha)) return { stderr: `fatal: remote error: upload-pack: not our ref ${sha}\n`, code: 128 };
+      cpSync(path.join(PROJECT_ROOT, "charts", "app"), path.join(dir, "charts", "app"), { recursive: true });
+      writeFileSync(path.join(dir, ".git", "FETCH_HEAD"), `${sha}\n`);
+      return {};
+    }
+    if (verb === "checkout" && rest.join(" ") === "--quiet --detach FETCH_HEAD") {
+      const fetched = path.join(dir, ".git", "FETCH_HEAD");
+      if (!existsSync(fetched)) return { stderr: "fatal: invalid reference: FETCH_HEAD\n", code: 128 };
+      writeFileSync(path.join(dir, ".git", "HEAD"), readFileSync(fetched));
+      return {};
+    }
+    if (verb === "rev-parse" && rest.join(" ") === "HEAD") {
+      const head = path.join(dir, ".git", "HEAD");
+      if (!existsSync(head)) return { stderr: "fatal: ambiguous argument 'HEAD': unknown revision\n", code: 128 };
+      return { stdout: readFileSync(head, "utf8") };
+    }
+    return fail("command line not understood by the fake git");
+  }
+}
+
+/** A test CA and a wildcard certificate for the preview domain (real openssl). */
+async function testCertificates(dir: string): Promise<{ key: string; cert: string; caFile: string }> {
+  const f = (name: string) => path.join(dir, name);
+  await exec("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=e2e test CA",
+    "-keyout", f("ca.key"), "-out", f("ca.pem"), "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  await exec("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=*.preview.example.com", "-keyout", f("tls.key"), "-out", f("tls.csr")]);
+  writeFileSync(f("ext.cnf"), "subjectAltName=DNS:*.preview.example.com,DNS:preview.example.com\nextendedKeyUsage=serverAuth\n");
+  await exec("openssl", ["x509", "-req", "-in", f("tls.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", f("ext.cnf"), "-out", f("tls.pem")]);
+  return { key: readFileSync(f("tls.key"), "utf8"), cert: readFileSync(f("tls.pem"), "utf8"), caFile: f("ca.pem") };
+}
