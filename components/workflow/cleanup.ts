@@ -1,13 +1,14 @@
 /**
  * `cleanup`, the exit handler: on failure removes this PR's release and namespace; on success
  * stamps the namespace with its expiry. Reads set-params' names as global outputs, which do not
- * exist when set-params failed: then there is nothing of ours to clean.
+ * exist when set-params failed: Argo then leaves the reference text in the value (it substitutes
+ * unresolved references as they are), and the script reads that as "nothing of ours to clean".
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
-import { scriptTemplate } from "./script-template";
+import { scriptTemplate, workflowParam } from "./script-template";
 
-/** Builds the cleanup template. */
+/** Builds the cleanup template (`components/steps/cleanup.sh`). It runs with the steps' service account. */
 export function cleanupTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
     name: "cleanup",
@@ -16,7 +17,7 @@ export function cleanupTemplate(cfg: StackConfig): ITemplate {
     env: {
       WORKFLOW_STATUS: "{{workflow.status}}",
       WORKFLOW_NAME: "{{workflow.name}}",
-      PR: "{{workflow.parameters.pr}}",
+      PR: workflowParam("pr"),
       NS: "{{workflow.outputs.parameters.ns}}",
       RELEASE: "{{workflow.outputs.parameters.release}}",
       TTL_HOURS: String(cfg.ttl.hours),
