@@ -127,6 +127,7 @@ const KINDS: Record<string, string> = {
   service: "Service", services: "Service", svc: "Service",
   deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
   pod: "Pod", pods: "Pod", po: "Pod",
+  event: "Event", events: "Event", ev: "Event",
 };
 
 /** A JSONPath of the simple forms kubectl scripts use: `{.a.b}`, `{.a.b\.c}`, `{.items[*].a.b}`. */
@@ -222,7 +223,7 @@ export class FakeCluster {
   }
 
   private kGet(call: ToolCall, args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-l", "--selector"], ["--ignore-not-found", "-A", "--all-namespaces"]);
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-l", "--selector", "--sort-by"], ["--ignore-not-found", "-A", "--all-namespaces"]);
     const [resource, name, ...more] = p.positional;
     if (more.length > 0 || !resource) throw new Error("kubectl get: expected RESOURCE [NAME]");
     const kind = KINDS[resource.toLowerCase()];
@@ -242,13 +243,18 @@ export class FakeCluster {
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
     if (!all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
+    if (one(p, "--sort-by") !== undefined && kind !== "Event") throw new Error("kubectl get --sort-by is only understood for events");
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
       if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
       return { stdout: this.format([o], output, true, resource) };
     }
-    return { stdout: this.format(pool.filter((o) => this.selects(o.metadata.labels ?? {}, selector)), output, false, resource) };
+    const items = pool.filter((o) => this.selects(o.metadata.labels ?? {}, selector));
+    if (items.length === 0 && output === undefined) {
+      return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
+    }
+    return { stdout: this.format(items, output, false, resource) };
   }
 
   private selects(labels: Record<string, string>, selector: string | undefined): boolean {
@@ -336,7 +342,7 @@ export class FakeCluster {
     if (!(this.objects.get(namespace) ?? []).some((o) => o.kind === "ServiceAccount" && o.metadata.name === sa)) {
       return notFound("serviceaccounts", sa);
     }
-    const token = `fake-token-${namespace}-${sa}-${++this.tokenCount}`;
+    const token = `eyJhbGciOiJSUzI1NiJ9.fake.${++this.tokenCount}`;
     this.tokens.set(token, { namespace, serviceAccount: sa });
     return { stdout: `${token}\n` };
   }
@@ -416,6 +422,7 @@ export class FakeCluster {
       case "list":
       case "ls": return this.hList(rest);
       case "status": return this.hStatus(rest);
+      case "history": return this.hHistory(rest);
       default: throw new Error(`helm ${verb ?? ""}: verb not understood`);
     }
   }
@@ -531,6 +538,16 @@ export class FakeCluster {
     if (output !== undefined) throw new Error(`helm list -o ${output} not understood`);
     if (isTrue(p, "-q") || isTrue(p, "--short")) return { stdout: items.map((r) => `${r.name}\n`).join("") };
     return { stdout: this.table([["NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION"], ...items.map((r) => [r.name, r.namespace, String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion])]) };
+  }
+
+  private hHistory(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "--max"], []);
+    const [release, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (!release || more.length > 0 || !namespace) throw new Error("helm history: expected RELEASE --namespace NS");
+    const r = this.releases.get(`${namespace}/${release}`);
+    if (!r) return { stderr: "Error: release: not found\n", code: 1 };
+    return { stdout: this.table([["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], [String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion, r.status === "deployed" ? "Install complete" : "Release failed"]]) };
   }
 
   private hStatus(args: string[]): ToolReply {
