@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/config";
 import { GitHubApps } from "./components/github-apps";
+import { RepositoryHardening } from "./components/repository-hardening";
 import { PreviewGuardrails } from "./components/guardrails";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
 import { AdmissionFence } from "./components/admission";
@@ -47,6 +48,7 @@ export default async function main() {
       qa: secretConfig.requireSecret("qaPrivateKey"),
     },
   });
+  const hardening = cfg.github.hardenRepositories ? new RepositoryHardening("repository-hardening", { config: cfg }) : undefined;
 
   return {
     workflowTemplate: dag.templateName,
@@ -55,6 +57,7 @@ export default async function main() {
     serviceAccounts: rbac.serviceAccounts,
     ttlCronWorkflow: ttl.cronWorkflowName,
     githubAppSecrets: githubApps.secretNames,
+    hardenedRepositories: hardening?.repositories ?? [],
     submitCommand: submitCommand(cfg),
   };
 }

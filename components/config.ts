@@ -187,11 +187,25 @@ const githubSchema = z
     environmentPrefix: z.string().regex(/^[a-z0-9-]*$/).default("pr-").describe("Prefix of the GitHub deployment environment (`pr-<N>`)."),
     hardenRepositories: z.boolean().default(false).describe("Manage repository hardening with @pulumi/github (opt-in)."),
     repositories: z
-      .array(z.object({ owner: z.string().min(1), repo: z.string().min(1) }).strict())
+      .array(z.object({
+        owner: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/, "must be a GitHub owner name"),
+        repo: z.string().regex(/^(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/, "must be a GitHub repository name"),
+      }).strict())
       .default([])
       .describe("Repositories the pipeline serves (hardened when hardenRepositories is true)."),
   })
-  .strict();
+  .strict()
+  .superRefine((github, ctx) => {
+    if (github.hardenRepositories && github.repositories.length === 0) {
+      ctx.addIssue({ code: "custom", path: ["repositories"], message: "must list the repositories to harden when hardenRepositories is true" });
+    }
+    const seen = new Set<string>();
+    github.repositories.forEach((r, i) => {
+      const full = `${r.owner}/${r.repo}`.toLowerCase();
+      if (seen.has(full)) ctx.addIssue({ code: "custom", path: ["repositories", i], message: `lists ${r.owner}/${r.repo} twice` });
+      seen.add(full);
+    });
+  });
 
 const linksSchema = z
   .object({

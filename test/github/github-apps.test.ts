@@ -1,0 +1,56 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../components/config";
+import { GITHUB_APPS, githubAppSecret } from "../../components/github-apps";
+import { readStackConfig, SECRET_PLACEHOLDER, type Render } from "../../scripts/offline-render";
+import { previewRender } from "../helpers/render";
+
+let render: Render;
+beforeAll(async () => {
+  render = await previewRender();
+});
+
+const secretOf = (app: string) => {
+  const r = render.resources.find((x) => x.type === "kubernetes:core/v1:Secret" && (x.inputs.metadata as { name?: string }).name === `github-app-${app}`);
+  if (!r) throw new Error(`no Secret github-app-${app} in the render`);
+  return r;
+};
+
+describe("GitHub App Secrets", () => {
+  for (const app of GITHUB_APPS) {
+    it(`declares Secret github-app-${app} in the workflows namespace, every value secret`, () => {
+      const r = secretOf(app);
+      expect(r.inputs.metadata).toMatchObject({ name: `github-app-${app}`, namespace: "argo", labels: { "implementation-dag/github-app": app } });
+      expect(r.inputs.type).toBe("Opaque");
+      // The whole stringData (ids and key) is one Pulumi secret: the render only sees the placeholder.
+      expect(r.secretPaths).toEqual(["stringData"]);
+      expect(r.inputs.stringData).toBe(SECRET_PLACEHOLDER);
+      expect(r.inputs.data).toBeUndefined();
+      expect(r.additionalSecretOutputs).toEqual(expect.arrayContaining(["data", "stringData"]));
+      // Nor do the ids show anywhere else on the object (labels, annotations).
+      const ids = parseConfig(readStackConfig("preview")).github.apps[app];
+      const plain = JSON.stringify(r.inputs);
+      expect(plain).not.toContain(ids.appId);
+      expect(plain).not.toContain(ids.installationId);
+    });
+  }
+
+  it("keeps every private key out of the render and its outputs", () => {
+    const text = JSON.stringify(render);
+    for (const app of GITHUB_APPS) expect(text).not.toContain(`placeholder ${app}PrivateKey`);
+  });
+
+  it("belongs to the GitHubApps component", () => {
+    const component = render.resources.find((x) => x.type === "implementation-dag:index:GitHubApps");
+    expect(component).toBeDefined();
+    for (const app of GITHUB_APPS) expect(secretOf(app).parent).toBe(component!.urn);
+  });
+
+  it("names each app's Secret in the stack outputs, not its content", () => {
+    expect(render.outputs.githubAppSecrets).toEqual({ rex: "github-app-rex", clippy: "github-app-clippy", qa: "github-app-qa" });
+  });
+
+  it("carries the ids from github.apps and the key under the agreed keys", () => {
+    const cfg = parseConfig(readStackConfig("preview"));
+    expect(githubAppSecret(cfg, "qa", "PEM").stringData).toEqual({ "app-id": "100003", "installation-id": "200003", "private-key": "PEM" });
+  });
+});
