@@ -109,7 +109,14 @@ fi
 if ! [[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
   bad image_tag "must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
 fi
-if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._/:-]+$ ]] && ! is_relative_path "$chart_path"; then
+if [[ $chart_path == oci://* ]]; then
+  # oci://<registry>/<path>/<chart>[:<version>]; a ':' before the last '/' is the registry's port.
+  last=${chart_path##*/}
+  if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._:-]+(/[A-Za-z0-9._-]+)*/[A-Za-z0-9._-]+(:[A-Za-z0-9][A-Za-z0-9._+-]*)?$ ]] ||
+    [[ ${last%%:*} == . || ${last%%:*} == .. ]]; then
+    bad chartPath "must be an oci:// reference: oci://<registry>/<path>/<chart>[:<version>]"
+  fi
+elif ! is_relative_path "$chart_path"; then
   bad chartPath "must be a relative path without '.' or '..' segments, or an oci:// reference"
 fi
 if ! is_relative_path "$values_file"; then
@@ -225,7 +232,7 @@ if [[ $chart_path == oci://* ]]; then
     reference=${reference%:*}
   fi
   mkdir -p "$work/pulled"
-  helm pull "$reference" "${version[@]}" --untar --untardir "$work/pulled" || die chartPath "cannot pull $chart_path"
+  helm pull "$reference" "${version[@]}" --destination "$work/pulled" --untar || die chartPath "cannot pull $chart_path"
   charts=()
   for dir in "$work/pulled"/*/; do
     [[ -f $dir/Chart.yaml ]] && charts+=("${dir%/}")

@@ -341,13 +341,31 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.code).toBe(0);
     expect(lines).toEqual([
       ...git,
-      "helm pull oci://ghcr.io/example-org/charts/app --version 0.1.0 --untar --untardir <work>/pulled",
+      "helm pull oci://ghcr.io/example-org/charts/app --version 0.1.0 --destination <work>/pulled --untar",
       `kubectl get namespace ${NS} -o json --ignore-not-found`,
       "kubectl create -f -",
       ...guardrailsAndChart("create"),
       helmUpgrade("<work>/pulled/app", "<work>/pulled/app/values-preview.yaml"),
       ...afterHelm,
     ]);
+  });
+
+  it("pulls an oci:// chart without a version from a registry with a port", async () => {
+    const { r, lines } = await deploy(newWorld(), { parameters: { chartPath: "oci://registry.local:5000/charts/app" } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines).toContain("helm pull oci://registry.local:5000/charts/app --destination <work>/pulled --untar");
+  });
+
+  it("refuses a malformed oci:// reference before fetching anything", async () => {
+    for (const chartPath of ["oci://registry.local", "oci://ghcr.io/charts/app:", "oci://ghcr.io/charts/..", "oci://ghcr.io//app"]) {
+      const { r, lines } = await deploy(newWorld(), { parameters: { chartPath } });
+      expect(r.code, chartPath).toBe(1);
+      expect(r.stderr, chartPath).toBe("ERROR: chartPath: must be an oci:// reference: oci://<registry>/<path>/<chart>[:<version>]\n");
+      expect(lines, chartPath).toEqual([]);
+      await standIns!.close();
+      standIns = undefined;
+    }
   });
 
   it("refuses a namespace holding another repository's preview", async () => {

@@ -175,8 +175,10 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
       if (a[0] === "status") return ok(`NAME: ${RELEASE}\nSTATUS: failed\n`);
       if (a[0] === "history") return ok("REVISION\tSTATUS\tDESCRIPTION\n1\tfailed\tcontext deadline exceeded\n");
       if (a[0] === "pull") {
-        const untardir = a[a.indexOf("--untardir") + 1];
-        cpSync(CHART_DIR, path.join(untardir, "app"), { recursive: true });
+        // With --untar, the chart is unpacked into the --destination directory.
+        const destination = a[a.indexOf("--destination") + 1];
+        cpSync(CHART_DIR, path.join(destination, "app"), { recursive: true });
+        writeFileSync(path.join(destination, "app-0.1.0.tgz"), "");
         return ok();
       }
       return { stderr: `unexpected helm ${joined}\n`, code: 97 };
