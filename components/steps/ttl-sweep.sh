@@ -2,7 +2,10 @@
 # ttl-sweep: the TTL sweeper. One list call fetches every namespace labelled preview=true; each is
 # then judged on its own, and only namespaces named impl-pr-<N> (N a PR number) are ever touched,
 # whatever their labels:
-#   - expires-at annotation in the past             -> delete (expired)
+#   - expires-at annotation in the past             -> delete (expired), unless a newer run is under
+#     way: its `workflow` label (set by deploy) differs from the `implementation-dag/workflow`
+#     annotation (set with the expiry by the last success); such a namespace is kept until its expiry
+#     is MAX_AGE_HOURS old, after which the run is taken for crashed and the namespace is deleted
 #   - expires-at annotation in the future           -> keep (fresh)
 #   - expires-at annotation that is not YYYY-MM-DDTHH:MM:SSZ (a valid UTC time)
 #                                                   -> keep, reported as unparseable
@@ -93,7 +96,9 @@ if ! jq -r '.items[]
         (.metadata.creationTimestamp // ""),
         (.metadata.deletionTimestamp // ""),
         (.metadata.annotations // {} | .["implementation-dag/expires-at"] // ""),
-        (.metadata.labels // {} | .["preview.keep"] // "") ]
+        (.metadata.labels // {} | .["preview.keep"] // ""),
+        (.metadata.labels // {} | .workflow // ""),
+        (.metadata.annotations // {} | .["implementation-dag/workflow"] // "") ]
     | map("=" + .) | @tsv' "${work}/namespaces.json" >"$listing"; then
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
@@ -130,8 +135,9 @@ sweep() {
 }
 
 # The listing is read on fd 3 so that nothing called in the loop can consume it.
-while IFS=$'\t' read -r -u 3 ns created deleting expires keep; do
+while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped; do
   ns=${ns#=} created=${created#=} deleting=${deleting#=} expires=${expires#=} keep=${keep#=}
+  running=${running#=} stamped=${stamped#=}
   if ! [[ $ns =~ $OURS ]]; then
     record keep "$ns" "not named impl-pr-<N>: never touched" "$expires" "$created"
   elif [[ -n $deleting ]]; then
@@ -146,7 +152,11 @@ while IFS=$'\t' read -r -u 3 ns created deleting expires keep; do
     if ! [[ $expires =~ $UTC_TIME ]]; then
       record keep "$ns" "unparseable expiry: left alone" "$expires" "$created"
     elif [[ $expires < $now ]]; then
-      sweep "$ns" "expired at ${expires}" "$expires" "$created"
+      if [[ -n $running && $running != "$stamped" && ! $expires < $orphan_before ]]; then
+        record keep "$ns" "expired at ${expires}, but run ${running} started since the last success" "$expires" "$created"
+      else
+        sweep "$ns" "expired at ${expires}" "$expires" "$created"
+      fi
     else
       record keep "$ns" "fresh: expires at ${expires}" "$expires" "$created"
     fi

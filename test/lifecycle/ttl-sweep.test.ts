@@ -65,6 +65,12 @@ function fixture(): FakeNamespace[] {
     previewNamespace("impl-pr-010", expires(utcIn(-5))), // leading zero: not a PR namespace
     previewNamespace("impl-pr-11-x", expires(utcIn(-5))), // suffix: not a PR namespace
     previewNamespace("impl-pr-12", { preview: false, createdHoursAgo: 1000, ...expires(utcIn(-5)) }), // no label
+    // Expired, but deploy of a newer run relabelled it since the last success stamped it: in progress.
+    previewNamespace("impl-pr-13", { labels: { workflow: "wf-new" }, annotations: { "implementation-dag/expires-at": utcIn(-1), "implementation-dag/workflow": "wf-old" } }),
+    // The same, long after its expiry: that run crashed.
+    previewNamespace("impl-pr-14", { labels: { workflow: "wf-new" }, annotations: { "implementation-dag/expires-at": utcIn(-(MAX_AGE_HOURS + 1)), "implementation-dag/workflow": "wf-old" } }),
+    // Expired, stamped by the run that deployed it last.
+    previewNamespace("impl-pr-15", { labels: { workflow: "wf-old" }, annotations: { "implementation-dag/expires-at": utcIn(-1), "implementation-dag/workflow": "wf-old" } }),
   ];
 }
 const RELEASES = { "impl-pr-1": ["app-pr-1"], "impl-pr-3": ["app-pr-3", "db-pr-3"], "impl-pr-2": ["app-pr-2"] };
@@ -84,8 +90,13 @@ describe("the TTL sweeper", () => {
       "helm uninstall app-pr-3 --namespace impl-pr-3 --ignore-not-found --timeout 2m",
       "helm uninstall db-pr-3 --namespace impl-pr-3 --ignore-not-found --timeout 2m",
       "kubectl delete namespace impl-pr-3 --ignore-not-found --wait=false",
+      "helm list --namespace impl-pr-14 --short",
+      "kubectl delete namespace impl-pr-14 --ignore-not-found --wait=false",
+      "helm list --namespace impl-pr-15 --short",
+      "kubectl delete namespace impl-pr-15 --ignore-not-found --wait=false",
     ]);
-    const left = fixture().map((n) => n.metadata.name).filter((n) => n !== "impl-pr-1" && n !== "impl-pr-3");
+    const swept = ["impl-pr-1", "impl-pr-3", "impl-pr-14", "impl-pr-15"];
+    const left = fixture().map((n) => n.metadata.name).filter((n) => !swept.includes(n));
     expect([...cluster.namespaces.keys()].sort()).toEqual(left.sort());
     expect(cluster.releases.get("impl-pr-2")).toEqual(["app-pr-2"]);
   });
@@ -95,11 +106,12 @@ describe("the TTL sweeper", () => {
     const rep = report(r);
     expect(rep.dryRun).toBe(false);
     expect(rep.maxAgeHours).toBe(MAX_AGE_HOURS);
-    expect(rep.deleted.map((e) => e.namespace)).toEqual(["impl-pr-1", "impl-pr-3"]);
+    expect(rep.deleted.map((e) => e.namespace)).toEqual(["impl-pr-1", "impl-pr-3", "impl-pr-14", "impl-pr-15"]);
     expect(rep.failed).toEqual([]);
     expect(rep.kept.map((e) => e.namespace).sort()).toEqual(
-      ["impl-pr-2", "impl-pr-4", "impl-pr-5", "impl-pr-6", "impl-pr-7", "impl-pr-8", "impl-pr-9", "team-payments", "impl-pr-010", "impl-pr-11-x"].sort(),
+      ["impl-pr-2", "impl-pr-4", "impl-pr-5", "impl-pr-6", "impl-pr-7", "impl-pr-8", "impl-pr-9", "team-payments", "impl-pr-010", "impl-pr-11-x", "impl-pr-13"].sort(),
     );
+    expect(reasonOf(rep, "impl-pr-13")).toMatch(/^expired at .*, but run wf-new started since the last success$/);
     expect(reasonOf(rep, "impl-pr-1")).toMatch(/^expired at /);
     expect(reasonOf(rep, "impl-pr-3")).toMatch(/^orphan: no expiry/);
     expect(reasonOf(rep, "impl-pr-2")).toMatch(/^fresh/);
@@ -108,7 +120,7 @@ describe("the TTL sweeper", () => {
     expect(reasonOf(rep, "impl-pr-8")).toMatch(/preview\.keep=true/);
     expect(reasonOf(rep, "impl-pr-9")).toMatch(/^stuck deleting since /);
     for (const ns of ["team-payments", "impl-pr-010", "impl-pr-11-x"]) expect(reasonOf(rep, ns)).toMatch(/never touched/);
-    expect(r.stdout).toContain("deleted: 2, kept: 10, failed: 0");
+    expect(r.stdout).toContain("deleted: 4, kept: 11, failed: 0");
     expect(r.stdout).toMatch(/^ {2}keep {3}impl-pr-5: unparseable expiry/m);
     expect(readFileSync(path.join(r.artifacts["ttl-report"], "report.txt"), "utf8")).toBe(r.stdout);
   });
@@ -121,7 +133,9 @@ describe("the TTL sweeper", () => {
     expect(cluster.namespaces.size).toBe(fixture().length);
     const rep = report(r);
     expect(rep.dryRun).toBe(true);
-    expect(rep.deleted.map((e) => [e.namespace, /\(dry run: not deleted\)$/.test(e.reason)])).toEqual([["impl-pr-1", true], ["impl-pr-3", true]]);
+    expect(rep.deleted.map((e) => [e.namespace, /\(dry run: not deleted\)$/.test(e.reason)])).toEqual(
+      ["impl-pr-1", "impl-pr-3", "impl-pr-14", "impl-pr-15"].map((n) => [n, true]),
+    );
     expect(r.stdout).toMatch(/dry run: nothing deleted/);
   });
 
@@ -196,6 +210,6 @@ describe("the TTL sweeper", () => {
       kept: rep.kept.map((e) => [e.namespace, e.reason]),
     });
     expect(strip(bb)).toEqual(strip(gnu));
-    expect(bb.deleted.map((e) => e.namespace)).toEqual(["impl-pr-1", "impl-pr-3"]);
+    expect(bb.deleted.map((e) => e.namespace)).toEqual(["impl-pr-1", "impl-pr-3", "impl-pr-14", "impl-pr-15"]);
   });
 });
