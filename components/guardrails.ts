@@ -46,7 +46,9 @@ const namespaceNamed = (name: string) => ({ matchLabels: { "kubernetes.io/metada
 
 /** The guardrail objects of a preview namespace, without a namespace. */
 export interface Guardrails {
+  /** Caps on requests, limits, pods, services and PVCs; no load balancers, no node ports. */
   resourceQuota: IResourceQuota;
+  /** Default requests and limits of a container that sets none, and the most one container may have. */
   limitRange: ILimitRange;
   /** Default-deny ingress and egress, DNS to the cluster DNS, ingress from the ingress controller, traffic within the namespace. */
   networkPolicies: INetworkPolicy[];
