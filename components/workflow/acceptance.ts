@@ -1,13 +1,20 @@
 /**
  * `acceptance`: black-box HTTP testing of every endpoint in `urls.json` against thresholds; its
  * evidence (report.json, summary.md, responses/, logs/requests.log) is the `acceptance-report`
- * artifact approve reads.
+ * artifact approve reads. Exit 0 pass, 1 fail (a threshold missed), 2 error (nothing judged).
+ * The interface is documented in docs/acceptance.md.
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { input, INPUT_DIR, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
-/** Builds the acceptance template. */
+/** The status rule of a success where `paths` says nothing: 2xx and 3xx (`<500` is the seed's lenient rule). */
+export const DEFAULT_EXPECT = "2xx,3xx";
+
+/**
+ * Builds the acceptance template: every input reaches the script through env only, and the pod has
+ * no Kubernetes token (acceptance only speaks HTTP to the preview).
+ */
 export function acceptanceTemplate(cfg: StackConfig): ITemplate {
   const a = cfg.acceptance;
   return scriptTemplate(cfg, {
@@ -21,6 +28,7 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
         { name: "requests_per_endpoint", value: String(a.requestsPerEndpoint) },
         { name: "concurrency", value: String(a.concurrency) },
         { name: "timeout_ms", value: String(a.timeoutMs) },
+        { name: "expect", value: DEFAULT_EXPECT },
         { name: "paths", value: "" },
         { name: "insecure", value: "false" },
         { name: "connect_to", value: a.connectTo },
@@ -34,6 +42,7 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
       REQUESTS_PER_ENDPOINT: input("requests_per_endpoint"),
       CONCURRENCY: input("concurrency"),
       TIMEOUT_MS: input("timeout_ms"),
+      EXPECT: input("expect"),
       PATHS: input("paths"),
       INSECURE: input("insecure"),
       CONNECT_TO: input("connect_to"),

@@ -1,0 +1,258 @@
+/**
+ * The acceptance step run for real (rendered template, bash, curl, jq) against loopback servers whose
+ * answers the test controls: success share, latency figures by nearest rank, status rules, failures by
+ * cause, bounded requests, evidence, and input validation before any request.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { findMergeVectors } from "../../components/no-merge";
+import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { closedPort, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
+
+/** Thresholds and counts of a plain run; readiness is off where a test counts the server's requests. */
+const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000" };
+
+let template: ITemplate;
+const servers: Loopback[] = [];
+beforeAll(async () => {
+  template = templateNamed(implementationDag(await previewRender()), "acceptance");
+});
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function serve(handler: Handler, tls?: { key: string; cert: string }): Promise<Loopback> {
+  const s = await startServer(handler, tls);
+  servers.push(s);
+  return s;
+}
+
+const totals = (log: string[][]) => log.filter((r) => r[LOG.phase] === "measure").map((r) => Number(r[LOG.total]));
+
+describe("acceptance: the rendered template", () => {
+  it("passes every value through env, never {{…}} in the source, and holds no merge vector", () => {
+    const source = template.script!.source!;
+    expect(source).not.toContain("{{");
+    expect(findMergeVectors(JSON.stringify(template))).toEqual([]);
+    const env = Object.fromEntries((template.script!.env ?? []).map((e) => [e.name, e.value]));
+    expect(env.MIN_SUCCESS_PCT).toBe("{{inputs.parameters.min_success_pct}}");
+    expect(env.CONNECT_TO).toBe("{{inputs.parameters.connect_to}}");
+    expect(template.automountServiceAccountToken).toBe(false);
+    expect(template.outputs?.artifacts).toMatchObject([{ name: "acceptance-report", path: "/tmp/outputs/acceptance" }]);
+  });
+});
+
+describe("acceptance: figures", () => {
+  it("passes when every request answers 200, and writes the evidence", async () => {
+    const s = await serve(() => ({}));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), BASE);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.report.verdict).toBe("pass");
+    expect(r.report.summary).toMatchObject({ success_pct: 100, total_requests: 10, successful_requests: 10, failed_requests: 0 });
+    expect(r.report.thresholds).toEqual({ min_success_pct: 95, max_p95_ms: 2000 });
+    expect(r.report.environment.namespace).toBe("impl-pr-7");
+    expect(r.report.environment.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(s.received).toHaveLength(10);
+    expect(r.log).toHaveLength(10);
+    expect(r.report.checks.filter((c: { scope: string }) => c.scope === "overall").map((c: { name: string; verdict: string; n: number }) => [c.name, c.verdict, c.n]))
+      .toEqual([["success_pct", "pass", 10], ["p95_ms", "pass", 10]]);
+    expect(r.summary).toContain("| check | scope | value | limit | n | verdict |");
+    expect(r.summary).toContain("xychart-beta");
+    const first = readFileSync(path.join(r.dir, "responses", "e0-first.http"), "utf8");
+    expect(first).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(first).toContain("ok ");
+  });
+
+  it("counts a share of 503s exactly and judges it against min_success_pct", async () => {
+    const every4th: Handler = ({ n }) => ({ status: n % 4 === 0 ? 503 : 200 });
+    const s1 = await serve(every4th);
+    const pass = await runAcceptance(template, urlsFor(`${s1.origin}/`), { ...BASE, requests_per_endpoint: "20", min_success_pct: "75" });
+    expect(pass.code).toBe(0);
+    expect(pass.report.summary).toMatchObject({ success_pct: 75, total_requests: 20, successful_requests: 15, failed_requests: 5 });
+    expect(pass.report.summary.failures_by_cause).toEqual({ status_503: 5 });
+    expect(existsSync(path.join(pass.dir, "responses", "e0-status_503.http"))).toBe(true);
+
+    const s2 = await serve(every4th);
+    const fail = await runAcceptance(template, urlsFor(`${s2.origin}/`), { ...BASE, requests_per_endpoint: "20", min_success_pct: "75.1" });
+    expect(fail.code).toBe(1);
+    expect(fail.report.verdict).toBe("fail");
+    const success = fail.report.checks.find((c: { name: string; scope: string }) => c.name === "success_pct" && c.scope === "overall");
+    expect(success).toMatchObject({ value: 75, limit: 75.1, verdict: "fail", n: 20 });
+  });
+
+  it("reports a fixed 30 ms latency as curl measured it, not with process overhead", async () => {
+    const s = await serve(() => ({ delayMs: 30 }));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, requests_per_endpoint: "20" });
+    expect(r.code).toBe(0);
+    for (const figure of ["p50_ms", "p95_ms", "p99_ms"]) {
+      expect(r.report.summary[figure]).toBeGreaterThanOrEqual(30);
+      expect(r.report.summary[figure]).toBeLessThan(30 + 50);
+    }
+  });
+
+  it("takes p50 and p95 by nearest rank: 100..180 ms and one 900 ms give 140 and 900", async () => {
+    const delays = [100, 110, 120, 130, 140, 150, 160, 170, 180, 900];
+    const s = await serve(({ n }) => ({ delayMs: delays[n - 1] ?? 0 }));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, concurrency: "1", max_p95_ms: "800" });
+    const sorted = totals(r.log).sort((a, b) => a - b);
+    expect(sorted).toHaveLength(10);
+    // The 5th and the 10th of 10 samples, whatever the machine added to each.
+    expect(r.report.summary.p50_ms).toBe(sorted[4]);
+    expect(r.report.summary.p95_ms).toBe(sorted[9]);
+    expect(r.report.summary.p50_ms).toBeGreaterThanOrEqual(140);
+    expect(r.report.summary.p50_ms).toBeLessThan(150 + 40);
+    expect(r.report.summary.p95_ms).toBeGreaterThanOrEqual(900);
+    expect(r.report.summary.p95_ms).toBeLessThan(900 + 60);
+    // 900 > 800: the p95 threshold fails; with n < 20 the summary says p95 is the slowest request.
+    expect(r.code).toBe(1);
+    expect(r.report.checks.find((c: { name: string; scope: string }) => c.name === "p95_ms" && c.scope === "overall"))
+      .toMatchObject({ verdict: "fail", limit: 800, n: 10 });
+    expect(r.summary).toMatch(/fewer than 20.*slowest request/);
+  });
+
+  it("fails 404s under the default rule and passes them under the seed's lenient <500 or a per-path rule", async () => {
+    const s = await serve(() => ({ status: 404 }));
+    const urls = urlsFor(`${s.origin}/missing`);
+    const strict = await runAcceptance(template, urls, BASE);
+    expect(strict.code).toBe(1);
+    expect(strict.report.summary).toMatchObject({ success_pct: 0, failed_requests: 10, p95_ms: null });
+    expect(strict.report.summary.failures_by_cause).toEqual({ status_404: 10 });
+
+    const lenient = await runAcceptance(template, urls, { ...BASE, expect: "<500" });
+    expect(lenient.code).toBe(0);
+    expect(lenient.report.summary.success_pct).toBe(100);
+
+    const perPath = await runAcceptance(template, urls, { ...BASE, paths: JSON.stringify({ "/missing": "404", "/*": "2xx" }) });
+    expect(perPath.code).toBe(0);
+    expect(perPath.report.endpoints[0].expect).toBe("404-404");
+  });
+
+  it("counts connection refused as failures by cause and still writes the report", async () => {
+    const port = await closedPort();
+    const r = await runAcceptance(template, urlsFor(`http://127.0.0.1:${port}/`), BASE);
+    expect(r.code).toBe(1);
+    expect(r.report.verdict).toBe("fail");
+    expect(r.report.summary).toMatchObject({ success_pct: 0, total_requests: 10, failed_requests: 10, p95_ms: null });
+    expect(r.report.summary.failures_by_cause).toEqual({ connection_refused: 10 });
+    expect(r.summary).toContain("connection_refused: 10");
+  });
+
+  it("bounds each request by timeout_ms and counts the ones that outlive it as timeouts", async () => {
+    const s = await serve(({ n }) => ({ delayMs: n === 1 ? 5000 : 0 }));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, requests_per_endpoint: "4", concurrency: "4", timeout_ms: "300" });
+    expect(r.code).toBe(1);
+    expect(r.report.summary).toMatchObject({ total_requests: 4, successful_requests: 3, failed_requests: 1 });
+    expect(r.report.summary.failures_by_cause).toEqual({ timeout: 1 });
+    const timedOut = r.log.find((row) => row[LOG.result] === "timeout")!;
+    expect(Number(timedOut[LOG.total])).toBeGreaterThanOrEqual(300);
+    expect(Number(timedOut[LOG.total])).toBeLessThan(2000);
+  });
+
+  it("judges each endpoint as well as the whole: one broken endpoint among good ones fails", async () => {
+    const good = await serve(() => ({}));
+    const broken = await serve(() => ({ status: 500 }));
+    const urls = urlsFor(...Array.from({ length: 4 }, (_, i) => `${good.origin}/ok${i}`), `${broken.origin}/broken`);
+    const r = await runAcceptance(template, urls, { ...BASE, min_success_pct: "80" });
+    expect(r.report.summary.success_pct).toBe(80);
+    expect(r.code).toBe(1);
+    const failed = r.report.checks.filter((c: { verdict: string }) => c.verdict === "fail");
+    expect(failed.map((c: { name: string; scope: string }) => [c.name, c.scope])).toEqual([
+      ["success_pct", `${broken.origin}/broken`],
+      ["p95_ms", `${broken.origin}/broken`],
+    ]);
+  });
+});
+
+describe("acceptance: TLS and connect_to", () => {
+  const host = "pr-7.preview.example.com";
+  let pki: ReturnType<typeof makeTestPki>;
+  beforeAll(() => {
+    pki = makeTestPki([host]);
+  });
+  const hostOnly = { ns: "impl-pr-7", release: "app-pr-7", hosts: [host], endpoints: [] };
+
+  it("tests https://<host>/ for a host without endpoints through connect_to, keeping Host and TLS name", async () => {
+    const s = await serve(() => ({}), pki);
+    const r = await runAcceptance(template, hostOnly, { ...BASE, connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.report.endpoints.map((e: { url: string }) => e.url)).toEqual([`https://${host}/`]);
+    expect(s.received).toHaveLength(10);
+    expect(new Set(s.received.map((x) => `${x.host} ${x.servername}`))).toEqual(new Set([`${host} ${host}`]));
+  });
+
+  it("verifies TLS unless insecure is true", async () => {
+    const s = await serve(() => ({}), pki);
+    const verified = await runAcceptance(template, hostOnly, { ...BASE, connect_to: `127.0.0.1:${s.port}` });
+    expect(verified.code).toBe(1);
+    expect(verified.report.summary.failures_by_cause).toEqual({ tls: 10 });
+    const skipped = await runAcceptance(template, hostOnly, { ...BASE, connect_to: `127.0.0.1:${s.port}`, insecure: "true" });
+    expect(skipped.code).toBe(0);
+  });
+});
+
+describe("acceptance: errors before any request", () => {
+  it("refuses urls.json without endpoints or hosts: exit 2, verdict error, nothing sent", async () => {
+    const r = await runAcceptance(template, { ns: "impl-pr-7", release: "app-pr-7", hosts: [], endpoints: [] }, BASE);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ERROR: deploy-urls: .*nothing to test/m);
+    expect(r.report).toMatchObject({ verdict: "error", judged: false, checks: [] });
+    expect(r.summary).toContain("nothing was judged");
+  });
+
+  it.each([
+    ["text that is not JSON", "not json"],
+    ["an ftp URL", JSON.stringify(urlsFor("ftp://127.0.0.1/"))],
+    ["a URL with a quote", JSON.stringify({ ns: "impl-pr-7", hosts: [], endpoints: [{ host: "a", path: "/", url: 'http://a/"x' }] })],
+    ["a URL with a space", JSON.stringify({ ns: "impl-pr-7", hosts: [], endpoints: [{ host: "a", path: "/", url: "http://a/ x" }] })],
+  ])("refuses a urls.json with %s", async (_what, text) => {
+    const r = await runAcceptance(template, text, BASE);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ERROR: deploy-urls: /m);
+  });
+
+  const bad: Array<[string, Record<string, string>, string, RegExp?]> = [
+    ["a fraction as min_success_pct", { min_success_pct: "0.95" }, "min_success_pct", /is a percentage \(0-100\)/],
+    ["a percentage over 100", { min_success_pct: "101" }, "min_success_pct"],
+    ["a negative percentage", { min_success_pct: "-1" }, "min_success_pct"],
+    ["a word as min_success_pct", { min_success_pct: "high" }, "min_success_pct"],
+    ["a negative max_p95_ms", { max_p95_ms: "-5" }, "max_p95_ms"],
+    ["zero max_p95_ms", { max_p95_ms: "0" }, "max_p95_ms"],
+    ["a non-number max_p95_ms", { max_p95_ms: "2s" }, "max_p95_ms"],
+    ["zero requests", { requests_per_endpoint: "0" }, "requests_per_endpoint"],
+    ["a non-number of requests", { requests_per_endpoint: "ten" }, "requests_per_endpoint"],
+    ["more than 10000 requests", { requests_per_endpoint: "10001" }, "requests_per_endpoint"],
+    ["zero concurrency", { concurrency: "0" }, "concurrency"],
+    ["a concurrency over 64", { concurrency: "65" }, "concurrency"],
+    ["a timeout under 100 ms", { timeout_ms: "50" }, "timeout_ms"],
+    ["a status rule with a semicolon", { expect: "2xx;3xx" }, "expect"],
+    ["a status rule of 600", { expect: "600" }, "expect"],
+    ["paths that are not JSON", { paths: "/health=200" }, "paths"],
+    ["a paths key without a slash", { paths: '{"health": "200"}' }, "paths"],
+    ["a paths rule that is not a rule", { paths: '{"/health": "ok"}' }, "paths"],
+    ["insecure of yes", { insecure: "yes" }, "insecure"],
+    ["connect_to without a port", { connect_to: "ingress" }, "connect_to"],
+    ["connect_to with command substitution", { connect_to: "$(touch PWNED):80" }, "connect_to"],
+    ["a worst case beyond the 3-minute budget", { requests_per_endpoint: "1000", concurrency: "1", timeout_ms: "10000" }, "requests_per_endpoint", /170 s/],
+  ];
+
+  it.each(bad)("refuses %s before any request: exit 2 naming the input", async (_what, overrides, input, message) => {
+    const s = await serve(() => ({}));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, ...overrides });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^ERROR: ${input}: `, "m"));
+    if (message) expect(r.stderr).toMatch(message);
+    expect(s.received).toEqual([]);
+    expect(r.report).toMatchObject({ verdict: "error", judged: false });
+    expect(existsSync(path.join(r.root, "PWNED"))).toBe(false);
+  });
+
+  it("lists every bad input at once", async () => {
+    const r = await runAcceptance(template, urlsFor("http://127.0.0.1:1/"), { ...BASE, min_success_pct: "0.5", max_p95_ms: "x", concurrency: "0" });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").map((l) => l.split(":")[1].trim())).toEqual(["min_success_pct", "max_p95_ms", "concurrency"]);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * The acceptance step with busybox's tools first on PATH (the step image is Alpine-based): every
+ * tool it calls is busybox's applet, except bash, curl and jq.
+ */
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { busyboxDir, closedPort, LOG, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
+
+const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000" };
+
+let template: ITemplate;
+let bin: string;
+const servers: Loopback[] = [];
+beforeAll(async () => {
+  template = templateNamed(implementationDag(await previewRender()), "acceptance");
+  bin = busyboxDir();
+});
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function serve(handler: Handler): Promise<Loopback> {
+  const s = await startServer(handler);
+  servers.push(s);
+  return s;
+}
+
+const run = (urls: unknown, params: Record<string, string>) => runAcceptance(template, urls, { ...BASE, ...params }, { pathPrepend: [bin] });
+
+describe("acceptance with busybox tools", () => {
+  it("measures a share of 503s and a fixed latency exactly as with GNU tools", async () => {
+    const s = await serve(({ n }) => ({ status: n % 5 === 0 ? 503 : 200, delayMs: 30 }));
+    const r = await run(urlsFor(`${s.origin}/`), { requests_per_endpoint: "20", min_success_pct: "80" });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.report.summary).toMatchObject({ success_pct: 80, total_requests: 20, successful_requests: 16, failed_requests: 4 });
+    expect(r.report.summary.failures_by_cause).toEqual({ status_503: 4 });
+    expect(r.report.summary.p95_ms).toBeGreaterThanOrEqual(30);
+    expect(r.report.summary.p95_ms).toBeLessThan(30 + 50);
+    expect(r.log).toHaveLength(20);
+    expect(r.summary).toContain("xychart-beta");
+  });
+
+  it("fails 404s under the default rule, counts refused connections and timeouts by cause", async () => {
+    const notFound = await serve(() => ({ status: 404 }));
+    const slow = await serve(({ n }) => ({ delayMs: n === 1 ? 5000 : 0 }));
+    const port = await closedPort();
+    const r = await run(urlsFor(`${notFound.origin}/x`, `${slow.origin}/`, `http://127.0.0.1:${port}/`), { requests_per_endpoint: "3", timeout_ms: "300" });
+    expect(r.code).toBe(1);
+    expect(r.report.summary.failures_by_cause).toEqual({ status_404: 3, timeout: 1, connection_refused: 3 });
+    const timedOut = r.log.find((row) => row[LOG.result] === "timeout")!;
+    expect(Number(timedOut[LOG.total])).toBeGreaterThanOrEqual(300);
+  });
+
+  it("refuses bad inputs and an empty urls.json with exit 2", async () => {
+    const bad = await run(urlsFor("http://127.0.0.1:1/"), { min_success_pct: "0.9" });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^ERROR: min_success_pct: is a percentage/m);
+    const empty = await run({ ns: "impl-pr-7", hosts: [], endpoints: [] }, {});
+    expect(empty.code).toBe(2);
+    expect(empty.report.verdict).toBe("error");
+  });
+});

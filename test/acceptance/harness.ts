@@ -1,0 +1,204 @@
+/**
+ * What the acceptance tests share: loopback HTTP(S) servers whose answers the test controls, a test
+ * CA made with the real openssl, a directory of busybox applets, and one call that runs the rendered
+ * `acceptance` template as Argo would against a given urls.json.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import type { TLSSocket } from "node:tls";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+
+/** What a loopback server answers to one request. */
+export interface Answer {
+  /** HTTP status. Defaults to 200. */
+  status?: number;
+  /** Milliseconds to wait before answering. Defaults to 0. */
+  delayMs?: number;
+  /** Body. Defaults to `ok <n>`. */
+  body?: string;
+}
+
+/** One request a loopback server received. */
+export interface Received {
+  /** 1-based arrival number. */
+  n: number;
+  /** Milliseconds since the server started. */
+  at: number;
+  path: string;
+  host: string;
+  /** TLS server name (SNI), for HTTPS servers. */
+  servername?: string;
+}
+
+/** A running loopback server. */
+export interface Loopback {
+  port: number;
+  /** `http://127.0.0.1:<port>` or `https://127.0.0.1:<port>`. */
+  origin: string;
+  /** Every request received, in arrival order. */
+  received: Received[];
+  close(): Promise<void>;
+}
+
+/** Decides the answer to request number `n` (1-based) arriving `at` ms after start. */
+export type Handler = (r: Received) => Answer;
+
+/** Starts an HTTP (or, with `tls`, HTTPS) server on 127.0.0.1 with a free port. */
+export async function startServer(handler: Handler, tls?: { key: string; cert: string }): Promise<Loopback> {
+  const started = performance.now();
+  const received: Received[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const r: Received = {
+      n: received.length + 1,
+      at: performance.now() - started,
+      path: req.url ?? "",
+      host: req.headers.host ?? "",
+      servername: (req.socket as TLSSocket).servername || undefined,
+    };
+    received.push(r);
+    const a = handler(r);
+    const reply = () => {
+      timers.delete(timer);
+      res.statusCode = a.status ?? 200;
+      res.setHeader("content-type", "text/plain");
+      res.end(a.body ?? `ok ${r.n}\n`);
+    };
+    const timer = setTimeout(reply, a.delayMs ?? 0);
+    timers.add(timer);
+  };
+  const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, listener) : createHttpServer(listener);
+  const sockets = new Set<Socket>();
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    origin: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port on 127.0.0.1 nothing listens on (it was free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const s = await startServer(() => ({}));
+  await s.close();
+  return s.port;
+}
+
+/** A test CA and a server certificate it signed for `names` (DNS names) and 127.0.0.1. */
+export interface TestPki {
+  /** Path of the CA certificate (PEM). */
+  caFile: string;
+  key: string;
+  cert: string;
+}
+
+/** Makes a CA and a server certificate with the real openssl. */
+export function makeTestPki(names: string[]): TestPki {
+  const dir = mkdtempSync(path.join(tmpdir(), "acceptance-pki-"));
+  const f = (name: string) => path.join(dir, name);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  execFileSync("openssl", ["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=acceptance test CA",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], { stdio: "pipe" });
+  execFileSync("openssl", ["req", ...ec, "-keyout", f("server.key"), "-out", f("server.csr"), "-subj", `/CN=${names[0]}`], { stdio: "pipe" });
+  writeFileSync(f("ext.cnf"), [
+    `subjectAltName=${[...names.map((n) => `DNS:${n}`), "IP:127.0.0.1"].join(",")}`,
+    "basicConstraints=CA:FALSE",
+    "keyUsage=critical,digitalSignature",
+    "extendedKeyUsage=serverAuth",
+    "",
+  ].join("\n"));
+  execFileSync("openssl", ["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
+    "-out", f("server.pem"), "-days", "2", "-extfile", f("ext.cnf")], { stdio: "pipe" });
+  return { caFile: f("ca.pem"), key: readFileSync(f("server.key"), "utf8"), cert: readFileSync(f("server.pem"), "utf8") };
+}
+
+/**
+ * A directory of symlinks to busybox, one per applet busybox offers, to put first on PATH: every
+ * tool the step calls then is busybox's, except bash, curl and jq (which busybox does not provide).
+ */
+export function busyboxDir(): string {
+  const dir = path.join(mkdtempSync(path.join(tmpdir(), "busybox-")), "bin");
+  mkdirSync(dir);
+  const applets = execFileSync("/usr/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean);
+  for (const applet of applets) {
+    if (["bash", "curl", "jq", "openssl"].includes(applet)) continue;
+    symlinkSync("/usr/bin/busybox", path.join(dir, applet));
+  }
+  return dir;
+}
+
+/** What one acceptance run produced. */
+export interface AcceptanceRun extends StepResult {
+  /** report.json, parsed (undefined when it was not written). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is checked field by field
+  report: any;
+  /** summary.md ("" when it was not written). */
+  summary: string;
+  /** logs/requests.log, split into rows of fields (header excluded). */
+  log: string[][];
+  /** The evidence directory on the host. */
+  dir: string;
+}
+
+/** Options of {@link runAcceptance}. */
+export interface AcceptanceOptions {
+  /** Directories first on PATH (busybox applets). */
+  pathPrepend?: string[];
+  /** Extra environment (for curl's own CA settings). */
+  env?: Record<string, string>;
+}
+
+/** Runs the rendered acceptance template against `urls` (the urls.json object, or raw text). */
+export async function runAcceptance(
+  template: ITemplate,
+  urls: unknown,
+  parameters: Record<string, string>,
+  options: AcceptanceOptions = {},
+): Promise<AcceptanceRun> {
+  const dir = mkdtempSync(path.join(tmpdir(), "acceptance-urls-"));
+  const file = path.join(dir, "urls.json");
+  writeFileSync(file, typeof urls === "string" ? urls : JSON.stringify(urls));
+  const r = await runScriptTemplate(template, {
+    parameters,
+    artifacts: { "deploy-urls": file },
+    pathPrepend: options.pathPrepend,
+    standInEnv: options.env,
+    timeoutMs: 170_000,
+  });
+  const out = path.join(r.root, "outputs", "acceptance");
+  const read = (name: string) => (existsSync(path.join(out, name)) ? readFileSync(path.join(out, name), "utf8") : "");
+  const reportText = read("report.json");
+  const log = read("logs/requests.log").split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t"));
+  return { ...r, report: reportText ? JSON.parse(reportText) : undefined, summary: read("summary.md"), log, dir: out };
+}
+
+/** urls.json with one endpoint per URL (host and path taken from the URL). */
+export function urlsFor(...urls: string[]): { ns: string; release: string; hosts: string[]; endpoints: Array<{ host: string; path: string; url: string }> } {
+  const endpoints = urls.map((u) => {
+    const parsed = new URL(u);
+    return { host: parsed.hostname, path: parsed.pathname, url: u };
+  });
+  return { ns: "impl-pr-7", release: "app-pr-7", hosts: [...new Set(endpoints.map((e) => e.host))], endpoints };
+}
+
+/** Column index of a field in logs/requests.log rows. */
+export const LOG = {
+  phase: 0, endpoint: 1, seq: 2, status: 3, exit: 4, result: 5, dns: 6, connect: 7, tls: 8, ttfb: 9, server: 10, total: 11,
+} as const;
