@@ -26,6 +26,7 @@ import { renderStack, readStackConfig, PROJECT_ROOT, type Render } from "../../s
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
 import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 import { implementationDag } from "../helpers/render";
+import { PIPELINE } from "../../components/workflow";
 import { FakeCluster } from "./cluster";
 import { runWorkflow, type AgentCall, type AgentOutcome, type WorkflowResult } from "./runner";
 
@@ -263,6 +264,42 @@ export class World {
       return { stdout: readFileSync(head, "utf8") };
     }
     return fail("command line not understood by the fake git");
+  }
+}
+
+/** The stages of the pipeline, in order (the DAG's tasks). */
+export type Stage = (typeof PIPELINE)[number];
+
+/** A parameter value set-params must refuse; it would create this file if it ever ran as code. */
+export const hostilePr = (marker: string): string => `$(touch ${marker})`;
+
+/**
+ * How each stage is made to fail, for the tests and `npm run simulate -- --fail-at STAGE`: sets the
+ * world up and returns what the run needs.
+ * - set-params: a hostile `pr` parameter (`$(touch …)`);
+ * - implement, clippy-format: the agent fails; qa-testing: the agent's pod errors;
+ * - deploy: helm fails (`context deadline exceeded` while waiting);
+ * - acceptance: every other request fails (50% success, under the 95% threshold);
+ * - approve: GitHub answers 503 (Retry-After: 1) to every try of posting the review.
+ */
+export function arrangeFailure(world: World, stage: Stage, marker = path.join(tmpdir(), `e2e-pwned-${process.pid}`)): Partial<RunOptions> {
+  switch (stage) {
+    case "set-params": return { parameters: { pr: hostilePr(marker) } };
+    case "implement": return { agents: { implement: { phase: "Failed", message: "agent failed" } } };
+    case "clippy-format": return { agents: { "clippy-format": { phase: "Failed", message: "clippy found errors" } } };
+    case "qa-testing": return { agents: { "qa-testing": { phase: "Error", message: "pod deleted" } } };
+    case "deploy":
+      world.cluster.helm.failInstall = "context deadline exceeded";
+      return {};
+    case "acceptance": {
+      let n = 0;
+      world.respond = () => ({ status: n++ % 2 ? 503 : 200, body: "x" });
+      return {};
+    }
+    case "approve":
+      // As many replies as lib/github.sh tries (GITHUB_RETRY_ATTEMPTS defaults to 5), so none is left over.
+      world.github.enqueue("pulls/create-review", ...Array.from({ length: 5 }, () => ({ status: 503, headers: { "retry-after": "1" } })));
+      return {};
   }
 }
 

@@ -1,0 +1,107 @@
+/**
+ * `npm run simulate -- --pr 123 [--fail-at STAGE] [--json]`: runs one scenario of the pipeline
+ * offline — the rendered WorkflowTemplate, executed by the e2e runner against the stand-in world of
+ * the end-to-end tests (a fake cluster behind kubectl and helm, the fake GitHub, the preview app) —
+ * and prints what happened, like `argo get`.
+ *
+ * With `--fail-at STAGE` (set-params, implement, clippy-format, qa-testing, deploy, acceptance,
+ * approve) that stage fails as the end-to-end tests make it fail. With `--json` it prints
+ * `{phase, nodes: [{name, template, phase}], cluster: {namespaces, releases}, github: {reviews}}`.
+ *
+ * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when the runner met
+ * something it cannot execute (or the world could not start); 2 for bad arguments.
+ */
+import { formatTree, RunnerError } from "../test/e2e/runner";
+import { arrangeFailure, OWNER, REPO, World, type Stage } from "../test/e2e/world";
+import { PIPELINE } from "../components/workflow";
+
+const USAGE = `usage: npm run simulate -- --pr N [--fail-at ${PIPELINE.join("|")}] [--json]`;
+
+/** The command line, parsed. */
+export interface SimulateArgs {
+  pr: number;
+  failAt?: Stage;
+  json: boolean;
+}
+
+/** Parses the arguments; throws a message naming the bad one. */
+export function parseSimulateArgs(argv: string[]): SimulateArgs {
+  let pr: number | undefined;
+  let failAt: Stage | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--json") json = true;
+    else if (a === "--pr") {
+      const v = argv[++i] ?? "";
+      if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new Error(`--pr: must be a positive integer without a leading zero, at most 9 digits (got '${v}')`);
+      pr = Number(v);
+    } else if (a === "--fail-at") {
+      const v = argv[++i] ?? "";
+      if (!(PIPELINE as readonly string[]).includes(v)) throw new Error(`--fail-at: must be one of ${PIPELINE.join(", ")} (got '${v}')`);
+      failAt = v as Stage;
+    } else throw new Error(`unknown argument '${a}'`);
+  }
+  if (pr === undefined) throw new Error("--pr is required");
+  return { pr, failAt, json };
+}
+
+/**
+ * Runs one scenario in `world` and writes its report with `write`. Returns the exit status: 0 when
+ * the simulation ran (whatever the workflow's phase), 1 when the runner met something it cannot
+ * execute.
+ */
+export async function simulate(args: SimulateArgs, world: World, write: (text: string) => void, writeError: (text: string) => void): Promise<number> {
+  let result;
+  try {
+    const arranged = args.failAt ? arrangeFailure(world, args.failAt) : {};
+    result = await world.run({ pr: args.pr, ...arranged });
+  } catch (e) {
+    writeError(`simulate: ${e instanceof RunnerError ? "the runner cannot execute this" : "failed"}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  const reviews = world.github.reviews(OWNER, REPO, args.pr);
+  if (args.json) {
+    const out = {
+      phase: result.phase,
+      nodes: result.nodes.map((n) => ({ name: n.displayName, template: n.templateName, phase: n.phase })),
+      cluster: {
+        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.name, labels: n.labels, annotations: n.annotations, phase: n.phase })),
+        releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
+      },
+      github: { reviews: reviews.map((r) => ({ pr: args.pr, user: r.login, state: r.state, commit_id: r.commitId })) },
+    };
+    write(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  }
+  write(formatTree(result));
+  for (const n of result.nodes.filter((x) => (x.phase === "Failed" || x.phase === "Error") && (x.stderr || x.stdout))) {
+    write(`\n--- ${n.displayName}: last lines of its log\n${`${n.stdout ?? ""}${n.stderr ?? ""}`.trimEnd().split("\n").slice(-12).join("\n")}\n`);
+  }
+  write(`\ncluster: namespaces ${[...world.cluster.namespaces.keys()].join(", ") || "(none)"}; releases ${world.cluster.releaseNames().join(", ") || "(none)"}\n`);
+  write(`github: ${reviews.map((r) => `${r.state} by ${r.login} at ${r.commitId.slice(0, 12)}`).join("; ") || "no review"}\n`);
+  return 0;
+}
+
+async function main(): Promise<number> {
+  let args: SimulateArgs;
+  try {
+    args = parseSimulateArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`simulate: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const world = await World.start();
+  try {
+    return await simulate(args, world, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+  } finally {
+    await world.close();
+  }
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code), (e: unknown) => {
+    process.stderr.write(`simulate: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * `npm run simulate`: its arguments, its JSON report, and its exit status (0 whenever the simulation
+ * ran, 1 when the runner cannot execute the template).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSimulateArgs, simulate } from "../../scripts/simulate";
+import { templateNamed } from "../helpers/render";
+import { World } from "./world";
+
+let world: World;
+beforeAll(async () => {
+  world = await World.start();
+});
+afterAll(() => world?.close());
+
+async function capture(run: (write: (t: string) => void, writeError: (t: string) => void) => Promise<number>) {
+  let out = "";
+  let err = "";
+  const code = await run((t) => (out += t), (t) => (err += t));
+  return { code, out, err };
+}
+
+describe("npm run simulate", () => {
+  it("reads --pr, --fail-at and --json, and names a bad argument", () => {
+    expect(parseSimulateArgs(["--pr", "123"])).toEqual({ pr: 123, failAt: undefined, json: false });
+    expect(parseSimulateArgs(["--pr", "7", "--fail-at", "deploy", "--json"])).toEqual({ pr: 7, failAt: "deploy", json: true });
+    expect(() => parseSimulateArgs([])).toThrow(/--pr is required/);
+    expect(() => parseSimulateArgs(["--pr", "0123"])).toThrow(/--pr/);
+    expect(() => parseSimulateArgs(["--pr", "1", "--fail-at", "merge"])).toThrow(/--fail-at: must be one of set-params, /);
+    expect(() => parseSimulateArgs(["--pr", "1", "--verbose"])).toThrow(/unknown argument '--verbose'/);
+  });
+
+  it("prints {phase, nodes, cluster, github} and exits 0 for a workflow that failed", async () => {
+    const { code, out } = await capture((w, e) => simulate({ pr: 951, failAt: "clippy-format", json: true }, world, w, e));
+    expect(code).toBe(0);
+    const report = JSON.parse(out) as { phase: string; nodes: Array<{ name: string; template: string; phase: string }>; cluster: { namespaces: unknown[]; releases: unknown[] }; github: { reviews: unknown[] } };
+    expect(report.phase).toBe("Failed");
+    expect(report.nodes.map((n) => [n.name, n.phase])).toEqual([
+      [expect.stringMatching(/^implementation-dag-pr951-/), "Failed"],
+      ["set-params", "Succeeded"], ["implement", "Succeeded"], ["clippy-format", "Failed"],
+      ["qa-testing", "Omitted"], ["deploy", "Omitted"], ["acceptance", "Omitted"], ["approve", "Omitted"],
+      [expect.stringMatching(/\.onExit$/), "Succeeded"],
+    ]);
+    expect(report.nodes.find((n) => n.name === "clippy-format")?.template).toBe("coderun-template/coderun-main");
+    expect(report.cluster).toEqual({ namespaces: [], releases: [] });
+    expect(report.github).toEqual({ reviews: [] });
+  });
+
+  it("prints the argo-get tree without --json", async () => {
+    const { code, out } = await capture((w, e) => simulate({ pr: 952, failAt: "set-params", json: false }, world, w, e));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^Status: +Failed$/m);
+    expect(out).toMatch(/^ ├─✖ set-params +set-params .*Error \(exit code 1\)$/m);
+    expect(out).toMatch(/ERROR: pr: must be a positive integer/);
+    expect(out).toMatch(/^github: no review$/m);
+  });
+
+  it("exits 1 when the runner meets a field it does not understand", async () => {
+    const deploy = templateNamed(world.workflowTemplate as { spec: { templates?: never[] } }, "deploy") as unknown as Record<string, unknown>;
+    deploy.retryStrategy = { limit: 2 };
+    try {
+      const { code, out, err } = await capture((w, e) => simulate({ pr: 953, json: true }, world, w, e));
+      expect(code).toBe(1);
+      expect(out).toBe("");
+      expect(err).toMatch(/the runner cannot execute this: .*field 'retryStrategy' is not understood/);
+    } finally {
+      delete deploy.retryStrategy;
+    }
+  });
+});
