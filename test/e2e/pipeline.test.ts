@@ -1,0 +1,233 @@
+/**
+ * End to end: the rendered `implementation-dag` WorkflowTemplate runs offline (the e2e runner, with
+ * Argo's semantics) against a stand-in world — the success path, a failure at every stage, the same
+ * PR twice, two PRs one after the other.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { PIPELINE } from "../../components/workflow";
+import type { NodeResult, WorkflowResult } from "./runner";
+import { arrangeFailure, OWNER, REPO, World, type Stage } from "./world";
+
+let world: World;
+beforeAll(async () => {
+  world = await World.start();
+});
+afterAll(() => world?.close());
+beforeEach(() => {
+  world.cluster.reset();
+  world.respond = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
+});
+
+const node = (r: WorkflowResult, task: string): NodeResult => {
+  const n = r.nodes.find((x) => x.displayName === task);
+  if (!n) throw new Error(`no node ${task}`);
+  return n;
+};
+const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
+/** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
+const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
+const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
+
+/** Runs `script` with the stand-ins first on PATH, as a person at a terminal would. */
+async function shell(script: string): Promise<string> {
+  const env = { ...process.env, ...world.standIns.env, PATH: `${world.standIns.dir}:${process.env.PATH}` };
+  const { stdout } = await promisify(execFile)("bash", ["-c", script], { env, encoding: "utf8" });
+  return stdout;
+}
+
+/** Every namespace, release, host and tag named in the stand-in calls from index `from` on. */
+function namesUsed(from: number): { namespaces: Set<string>; releases: Set<string>; hosts: Set<string>; tags: Set<string> } {
+  const text = world.standIns.calls.slice(from).map((c) => [c.tool, ...c.args, c.stdin].join(" ")).join("\n");
+  const all = (re: RegExp) => new Set([...text.matchAll(re)].map((m) => m[1]));
+  return {
+    namespaces: all(/\b(impl-pr-[0-9a-z]+)\b/g),
+    releases: all(/\b([a-z0-9-]+-pr-\d+)\b(?!\.)/g),
+    hosts: all(/\b(pr-\d+\.[a-z0-9.-]+)\b/g),
+    tags: all(/image\.tag=(\S+)/g),
+  };
+}
+
+describe("the whole pipeline, offline", () => {
+  it("success: the seven tasks run once each in order, one approval pinned to the tested commit, the preview kept", async () => {
+    const callsBefore = world.standIns.calls.length;
+    const ghBefore = world.github.requests.length;
+    const r = await world.run({ pr: 123 });
+    expect(r.phase, logs(r)).toBe("Succeeded");
+
+    expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t) => [t, "Succeeded"]));
+    expect(world.agentCalls.slice(-3).map((c) => [c.task, c.parameters["github-app"], c.parameters.pr])).toEqual([
+      ["implement", "rex", "123"], ["clippy-format", "clippy", "123"], ["qa-testing", "qa", "123"],
+    ]);
+
+    // The names set-params derived, and nothing else, in every kubectl, helm and git call.
+    expect(node(r, "set-params").outputs.parameters).toMatchObject({
+      ns: "impl-pr-123", release: "example-app-pr-123", host: "pr-123.preview.example.com", image_tag: "pr-123",
+    });
+    const used = namesUsed(callsBefore);
+    expect(used.namespaces).toEqual(new Set(["impl-pr-123"]));
+    expect([...used.releases].filter((x) => x !== "impl-pr-123")).toEqual(["example-app-pr-123"]);
+    expect(used.hosts).toEqual(new Set(["pr-123.preview.example.com"]));
+    expect(used.tags).toEqual(new Set(["pr-123"]));
+    // ... and in every GitHub call.
+    const ghPaths = world.github.requests.slice(ghBefore).map((q) => q.path);
+    for (const p of ghPaths.filter((x) => x.startsWith("/repos/"))) {
+      expect(p).toMatch(new RegExp(`^/repos/${OWNER}/${REPO}/(pulls/123(/|$)|commits/)`));
+    }
+    expect(world.github.violations).toEqual([]);
+    expect(world.cluster.unknown).toEqual([]);
+
+    // Acceptance tested the preview through the ingress, by its host.
+    const hits = world.appRequests.filter((q) => q.host === "pr-123.preview.example.com");
+    expect(hits.length).toBeGreaterThanOrEqual(10);
+    expect(world.appRequests.every((q) => q.host === "pr-123.preview.example.com")).toBe(true);
+
+    // One approval, pinned to the commit deploy resolved and acceptance tested.
+    const head = world.headOf(123);
+    expect(node(r, "deploy").outputs.parameters.commit).toBe(head);
+    const reviews = world.github.reviews(OWNER, REPO, 123);
+    expect(reviews.map((x) => [x.state, x.commitId, x.login])).toEqual([["APPROVED", head, "implementation-dag-qa[bot]"]]);
+    expect(world.github.writes().filter((q) => q.path.endsWith("/reviews"))).toHaveLength(1);
+
+    // cleanup ran on success: it deleted nothing and stamped the expiry.
+    expect(onExit(r).phase).toBe("Succeeded");
+    expect(onExit(r).env?.WORKFLOW_STATUS).toBe("Succeeded");
+    expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
+    const ns = world.cluster.namespaces.get("impl-pr-123");
+    expect(ns?.labels).toMatchObject({ preview: "true", pr: "123", workflow: r.name });
+    const expires = Date.parse(ns?.annotations["implementation-dag/expires-at"] ?? "");
+    expect(expires - Date.now()).toBeGreaterThan(47 * 3600_000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(48 * 3600_000);
+    expect(ns?.annotations["implementation-dag/workflow"]).toBe(r.name);
+
+    // What the specification checks by hand shows exactly this PR's namespace and release.
+    const out = await shell("kubectl get ns -l preview=true; helm list -A | grep pr-");
+    const rows = out.trim().split("\n");
+    expect(rows[0]).toMatch(/^NAME\s+STATUS\s+AGE$/);
+    expect(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([["impl-pr-123", "Active"], ["example-app-pr-123", "impl-pr-123"]]);
+  });
+});
+
+/** A failure at one stage: whether the preview existed by then, and what the failing node says. */
+interface FailureCase {
+  stage: Stage;
+  pr: number;
+  /** Whether deploy had created the namespace and release before the failure. */
+  previewExisted: boolean;
+  /** The workflow's phase: Failed, or Error when the failing node errored. Defaults to Failed. */
+  phase?: "Failed" | "Error";
+  /** What the failing node says (its message, stdout and stderr): the failure is the one arranged. */
+  why: RegExp;
+}
+
+/** The file the hostile parameter would create if it ever ran as code. */
+const PWNED = `/tmp/e2e-pwned-${process.pid}`;
+
+/** One failure per stage; {@link arrangeFailure} says how each is made. */
+const FAILURES: FailureCase[] = [
+  { stage: "set-params", pr: 201, previewExisted: false, why: /ERROR: pr: must be a positive integer/ },
+  { stage: "implement", pr: 202, previewExisted: false, why: /^agent failed$/ },
+  { stage: "clippy-format", pr: 203, previewExisted: false, why: /^clippy found errors$/ },
+  { stage: "qa-testing", pr: 204, previewExisted: false, phase: "Error", why: /^pod deleted$/ },
+  { stage: "deploy", pr: 205, previewExisted: true, why: /INSTALLATION FAILED: context deadline exceeded[\s\S]*ERROR: helm: release example-app-pr-205 did not become ready/ },
+  { stage: "acceptance", pr: 206, previewExisted: true, why: /acceptance: fail: success 50% of 10 requests/ },
+  { stage: "approve", pr: 207, previewExisted: true, why: /ERROR: github: POST \/repos\/example-org\/example-app\/pulls\/207\/reviews: HTTP 503.*gave up after 5 tries/ },
+];
+
+describe("a failure at each stage", () => {
+  it.each(FAILURES)("$stage fails: nothing downstream runs, no approval, the workflow fails, cleanup removes only what existed", async (c) => {
+    const ghWritesBefore = world.github.writes().length;
+    const r = await world.run({ pr: c.pr, ...arrangeFailure(world, c.stage, PWNED) });
+    expect(r.phase, logs(r)).toBe(c.phase ?? "Failed");
+    expect(existsSync(PWNED)).toBe(false);
+    const at = PIPELINE.indexOf(c.stage);
+    expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t, i) => [
+      t, i < at ? "Succeeded" : i === at ? expect.stringMatching(/^(Failed|Error)$/) : "Omitted",
+    ]));
+    // Omitted tasks never ran: no pod, no agent call.
+    for (const n of tasks(r).slice(at + 1)) expect(n.outputs.exitCode).toBeUndefined();
+    const failed = tasks(r)[at];
+    expect([failed.message, failed.stdout, failed.stderr].filter(Boolean).join("\n")).toMatch(c.why);
+    expect(r.agentCalls.map((a) => a.task)).toEqual(PIPELINE.slice(1, Math.min(at + 1, 4)));
+
+    // No approval, and no review of any kind.
+    expect(world.github.reviews(OWNER, REPO, c.pr)).toEqual([]);
+    expect(world.github.writes().slice(ghWritesBefore).filter((q) => q.path.includes("/reviews") && q.status < 300)).toEqual([]);
+
+    // cleanup ran with the failure and removed exactly what existed.
+    expect(onExit(r).phase, logs(r)).toBe("Succeeded");
+    expect(onExit(r).env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
+    expect(world.cluster.previewNamespaces()).toEqual([]);
+    expect(world.cluster.releaseNames()).toEqual([]);
+    const removals = world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall");
+    if (c.previewExisted) {
+      expect(removals.map((e) => [e.verb, e.kind, e.namespace ?? e.name])).toEqual([
+        ["uninstall", "Release", `impl-pr-${c.pr}`],
+        ["delete", "Namespace", `impl-pr-${c.pr}`],
+      ]);
+    } else {
+      // Nothing existed: cleanup changed nothing (no change of any kind was made in the run).
+      expect(world.cluster.events).toEqual([]);
+    }
+    expect(world.cluster.unknown).toEqual([]);
+    expect(world.github.violations).toEqual([]);
+  });
+
+  it("a hostile pr is refused by set-params and never reaches the cluster; the exit handler sees no names", async () => {
+    const before = world.standIns.calls.length;
+    const r = await world.run({ pr: 208, parameters: { pr: "1; kubectl delete ns kube-system" } });
+    expect(r.phase).toBe("Failed");
+    expect(node(r, "set-params").stderr).toMatch(/^ERROR: pr: /m);
+    // Argo leaves the never-set global outputs as literal text; cleanup recognises that.
+    expect(onExit(r).unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
+    expect(onExit(r).phase).toBe("Succeeded");
+    expect(world.standIns.calls.slice(before)).toEqual([]);
+  });
+});
+
+describe("repeated and parallel previews", () => {
+  it("the same PR twice: the namespace is reused and the second success posts no second approval", async () => {
+    const first = await world.run({ pr: 301 });
+    expect(first.phase, logs(first)).toBe("Succeeded");
+    const created = world.cluster.events.filter((e) => e.verb === "create" && e.kind === "Namespace");
+    expect(created).toHaveLength(1);
+    const reviewsAfterFirst = world.github.reviews(OWNER, REPO, 301);
+    expect(reviewsAfterFirst.map((x) => x.state)).toEqual(["APPROVED"]);
+
+    const second = await world.run({ pr: 301 });
+    expect(second.phase, logs(second)).toBe("Succeeded");
+    expect(world.cluster.events.filter((e) => e.verb === "create" && e.kind === "Namespace")).toHaveLength(1);
+    expect(node(second, "deploy").stdout).toMatch(/namespace impl-pr-301 exists as a preview: reusing it/);
+    expect(world.cluster.events.filter((e) => e.kind === "Release").map((e) => e.verb)).toEqual(["install", "upgrade"]);
+    expect(world.cluster.namespaces.get("impl-pr-301")?.labels.workflow).toBe(second.name);
+    expect(world.cluster.namespaces.get("impl-pr-301")?.annotations["implementation-dag/workflow"]).toBe(second.name);
+    expect(node(second, "approve").outputs.parameters.decision).toBe("already-approved");
+    expect(world.github.reviews(OWNER, REPO, 301)).toEqual(reviewsAfterFirst);
+    expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
+    expect(world.cluster.unknown).toEqual([]);
+  });
+
+  it("two PRs one after the other: neither run touches the other's namespace or release", async () => {
+    const first = await world.run({ pr: 401 });
+    expect(first.phase, logs(first)).toBe("Succeeded");
+    const ns401 = structuredClone(world.cluster.namespaces.get("impl-pr-401"));
+    const release401 = structuredClone(world.cluster.releases.get("impl-pr-401/example-app-pr-401"));
+    const callsBefore = world.standIns.calls.length;
+    const eventsBefore = world.cluster.events.length;
+
+    const second = await world.run({ pr: 402 });
+    expect(second.phase, logs(second)).toBe("Succeeded");
+    const used = namesUsed(callsBefore);
+    expect(used.namespaces).toEqual(new Set(["impl-pr-402"]));
+    expect(used.hosts).toEqual(new Set(["pr-402.preview.example.com"]));
+    expect(world.cluster.events.slice(eventsBefore).every((e) => (e.namespace ?? e.name) === "impl-pr-402")).toBe(true);
+    expect(world.cluster.namespaces.get("impl-pr-401")).toEqual(ns401);
+    expect(world.cluster.releases.get("impl-pr-401/example-app-pr-401")).toEqual(release401);
+    expect(world.cluster.previewNamespaces()).toEqual(["impl-pr-401", "impl-pr-402"]);
+    expect(world.cluster.releaseNames()).toEqual(["impl-pr-401/example-app-pr-401", "impl-pr-402/example-app-pr-402"]);
+    expect(world.github.reviews(OWNER, REPO, 401).map((x) => x.commitId)).toEqual([world.headOf(401)]);
+    expect(world.github.reviews(OWNER, REPO, 402).map((x) => x.commitId)).toEqual([world.headOf(402)]);
+  });
+});
