@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
+import type { IArtifact } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Artifact";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "./config";
 import { restrictedPodSecurityContext, scratchVolume } from "./pod-security";
@@ -20,6 +21,25 @@ export const TTL_REPORT_ARTIFACT = "ttl-report";
 /** Deadline of one sweep: generous, since each deletion may wait on a Helm hook. */
 const SWEEP_DEADLINE_SECONDS = 1800;
 
+/**
+ * Where the report is archived: a key-only artifact under the configured key prefix, one per sweep
+ * (`<keyPrefix>/ttl-sweep/<workflow name>/ttl-report.tgz`), in the repository the CronWorkflow
+ * references; with storage `none` the repository's own key format decides.
+ */
+export function ttlReportLocation(cfg: StackConfig): Partial<IArtifact> {
+  const key = `${cfg.artifactRepository.keyPrefix}/ttl-sweep/{{workflow.name}}/${TTL_REPORT_ARTIFACT}.tgz`;
+  switch (cfg.artifactRepository.storage) {
+    case "s3":
+      return { s3: { key } };
+    case "gcs":
+      return { gcs: { key } };
+    case "oss":
+      return { oss: { key } };
+    case "none":
+      return {};
+  }
+}
+
 /** The sweep template: the script step, its `dryRun` input, and the archived report. */
 export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
@@ -34,7 +54,7 @@ export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
     },
     outputs: {
       // Archived even when the sweep fails: the report says what was and was not deleted.
-      artifacts: [{ name: TTL_REPORT_ARTIFACT, path: `${OUTPUT_DIR}/ttl-report`, optional: true }],
+      artifacts: [{ name: TTL_REPORT_ARTIFACT, path: `${OUTPUT_DIR}/ttl-report`, optional: true, ...ttlReportLocation(cfg) }],
     },
   });
 }

@@ -50,7 +50,10 @@ describe("the TTL CronWorkflow", () => {
 
   it("archives the report as an artifact, even when the sweep fails", () => {
     const t = templateNamed({ spec: cron.spec.workflowSpec }, "ttl-sweep");
-    expect(t.outputs?.artifacts).toEqual([{ name: "ttl-report", path: "/tmp/outputs/ttl-report", optional: true }]);
+    expect(t.outputs?.artifacts).toEqual([{
+      name: "ttl-report", path: "/tmp/outputs/ttl-report", optional: true,
+      s3: { key: "implementation-dag/ttl-sweep/{{workflow.name}}/ttl-report.tgz" },
+    }]);
     expect(cron.spec.workflowSpec.artifactRepositoryRef).toEqual({ configMap: "artifact-repositories", key: "default-v1" });
   });
 
