@@ -249,6 +249,32 @@ describe("e2e runner", () => {
     expect(byName(r, "two").name).toBe("s[1].two");
   });
 
+  it("gives a steps template the outputs its steps produced (valueFrom.parameter, artifact from)", async () => {
+    const doc = (ref: string) => wt([
+      { name: "main", dag: { tasks: [{ name: "s", template: "both" }, { name: "after", template: "read", depends: "s.Succeeded", arguments: { parameters: [{ name: "in", value: "{{tasks.s.outputs.parameters.v}}" }], artifacts: [{ name: "f", from: "{{tasks.s.outputs.artifacts.f}}" }] } }] } },
+      {
+        name: "both",
+        outputs: {
+          parameters: [{ name: "v", globalName: "v", valueFrom: { parameter: ref } }],
+          artifacts: [{ name: "f", from: "{{steps.one.outputs.artifacts.f}}" }],
+        },
+        steps: [[{ name: "one", template: "write" }]],
+      },
+      script("write", 'mkdir -p "$OUT"; printf one > "$OUT/v"; printf file > "$OUT/f"\n', {
+        outputs: { parameters: [{ name: "v", valueFrom: { path: "/tmp/outputs/v" } }], artifacts: [{ name: "f", path: "/tmp/outputs/f" }] },
+      }),
+      script("read", 'printf "%s+%s" "$IN" "$(cat /dev/stdin < "$F")"\n', {
+        inputs: { parameters: [{ name: "in" }], artifacts: [{ name: "f", path: "/tmp/inputs/f" }] },
+      }, { IN: "{{inputs.parameters.in}}", F: "/tmp/inputs/f" }),
+    ]);
+    const ok = await runWorkflow(doc("{{steps.one.outputs.parameters.v}}"), { parameters: {} });
+    expect(ok.phase).toBe("Succeeded");
+    expect(byName(ok, "s").outputs.parameters).toEqual({ v: "one" });
+    expect(byName(ok, "after").stdout).toBe("one+file");
+    expect(ok.outputs).toEqual({ v: "one" });
+    await expect(runWorkflow(doc("{{steps.two.outputs.parameters.v}}"), { parameters: {} })).rejects.toThrow(/failed to resolve \{\{steps\.two/);
+  });
+
   it("prints the run like argo get", async () => {
     const r = await runWorkflow(chain("b"), { parameters: {}, name: "t-9" });
     const tree = formatTree(r);

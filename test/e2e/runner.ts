@@ -115,9 +115,11 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   inputArtifact: { name: "executed", path: "executed", optional: "executed" },
   outputs: { parameters: "executed", artifacts: "executed" },
   outputParameter: { name: "executed", valueFrom: "executed", globalName: "executed", description: "inert" },
-  outputValueFrom: { path: "executed (script)", jsonPath: "executed (resource)", default: "executed" },
+  outputValueFrom: {
+    path: "executed (script)", jsonPath: "executed (resource)", parameter: "executed (steps, dag)", default: "executed",
+  },
   outputArtifact: {
-    name: "executed", path: "executed", optional: "executed", archive: "inert: artifacts pass as files",
+    name: "executed", path: "executed", optional: "executed", archive: "inert: artifacts pass as files", from: "executed (steps, dag)",
     s3: "substituted and recorded; inert otherwise: artifacts pass as files",
   },
   s3Artifact: { key: "substituted; inert: artifacts pass as files" },
@@ -363,6 +365,7 @@ export interface RunWorkflowOptions {
 
 interface Param { name: string; value?: string; default?: string; valueFrom?: Obj; globalName?: string }
 interface Art { name: string; path?: string; optional?: boolean; from?: string }
+interface OutParam extends Param { valueFrom?: { path?: string; jsonPath?: string; parameter?: string; default?: string } }
 interface Task {
   name: string; template?: string; templateRef?: { name: string; template: string; clusterScope?: boolean };
   arguments?: { parameters?: Param[]; artifacts?: Art[] }; depends?: string; dependencies?: string[]; when?: string;
@@ -372,7 +375,7 @@ interface Tmpl {
   name: string;
   volumes?: Volume[];
   inputs?: { parameters?: Param[]; artifacts?: Art[] };
-  outputs?: { parameters?: Param[]; artifacts?: Art[] };
+  outputs?: { parameters?: OutParam[]; artifacts?: Art[] };
   activeDeadlineSeconds?: number;
   script?: { command?: string[]; source?: string; env?: Array<{ name: string; value?: string; valueFrom?: Obj }>; volumeMounts?: Array<{ name: string; mountPath: string }> } & Obj;
   dag?: { tasks: Task[] };
@@ -492,6 +495,12 @@ class Execution {
     const t = this.template(name, "validate");
     const where = `templates.${t.name}`;
     if (t.script || t.resource) {
+      for (const p of t.outputs?.parameters ?? []) {
+        if (p.valueFrom?.parameter !== undefined) throw new RunnerError(`${where}.outputs.parameters.${p.name}: valueFrom.parameter is for steps and dag templates`);
+      }
+      for (const a of t.outputs?.artifacts ?? []) {
+        if (a.from !== undefined) throw new RunnerError(`${where}.outputs.artifacts.${a.name}: from is for steps and dag templates`);
+      }
       const { dag: _d, steps: _s, ...leaf } = t;
       this.checkTags(leaf, this.leafScope(t, exit), where);
       if (t.script && (t.script.source ?? "").includes("{{")) throw new RunnerError(`${where}.script.source contains {{`);
@@ -505,6 +514,9 @@ class Execution {
         if (names.has(task.name)) throw new RunnerError(`${where}.dag: duplicate task ${task.name}`);
         names.add(task.name);
       }
+      const all = new Set(own);
+      for (const task of tasks) this.addTaskScope(all, "tasks", task.name, task);
+      this.checkTags(t.outputs ?? {}, all, `${where}.outputs`);
       for (const task of tasks) {
         if (!task.template === !task.templateRef) throw new RunnerError(`${where}.dag.tasks.${task.name}: exactly one of template, templateRef`);
         const scope = new Set(own);
@@ -529,6 +541,7 @@ class Execution {
         }
         for (const step of group) this.addTaskScope(scope, "steps", step.name, step);
       }
+      this.checkTags(t.outputs ?? {}, scope, `${where}.outputs`);
     }
   }
 
@@ -606,7 +619,9 @@ class Execution {
     const once = replaceInJson(own, globals);
     const twice = replaceInJson(once, inputMap);
     const known = { ...globals, ...inputMap };
-    const unresolved = [...new Set(tagsIn(JSON.stringify(own)).filter((tag) => !(tag in known)))];
+    // A steps or dag template's outputs refer to its children; they are resolved once those ran.
+    const checked = dag || steps ? { ...own, outputs: undefined } : own;
+    const unresolved = [...new Set(tagsIn(JSON.stringify(checked)).filter((tag) => !(tag in known)))];
     return { tmpl: { ...twice, ...(dag ? { dag } : {}), ...(steps ? { steps } : {}) } as Tmpl, unresolved };
   }
 
@@ -823,6 +838,36 @@ class Execution {
     for (const [k, v] of Object.entries(n.outputs.artifacts)) artifacts[`${prefix}.outputs.artifacts.${k}`] = v;
   }
 
+  /**
+   * The outputs of a steps or dag template from its children (`getTemplateOutputsFromScope`):
+   * `valueFrom.parameter` and artifacts' `from` resolved in the scope of its steps or tasks; a
+   * reference without a value is an error unless a default (or `optional`) covers it.
+   */
+  private outputsFromScope(n: NodeResult, tmpl: Tmpl, scope: Record<string, string>, artifactScope: Record<string, string>): string | undefined {
+    for (const p of tmpl.outputs?.parameters ?? []) {
+      const ref = p.valueFrom?.parameter;
+      if (ref === undefined) return `outputs.parameters.${p.name}: a steps or dag template reads valueFrom.parameter`;
+      const map = { ...this.globals, ...scope };
+      const missing = tagsIn(ref).filter((tag) => !(tag in map));
+      if (missing.length > 0) {
+        if (p.valueFrom?.default === undefined) return `Unable to resolve: {{${missing[0]}}}`;
+        n.outputs.parameters[p.name] = String(p.valueFrom.default);
+      } else n.outputs.parameters[p.name] = replaceInJson(ref, map);
+    }
+    for (const a of tmpl.outputs?.artifacts ?? []) {
+      const m = /^\{\{\s*([^{}]+?)\s*\}\}$/.exec(a.from ?? "");
+      if (!m) return `outputs.artifacts.${a.name}: from '${a.from}' is not a single reference`;
+      const host = artifactScope[m[1]];
+      if (host === undefined) {
+        if (a.optional) continue;
+        return `Unable to resolve: ${a.from}`;
+      }
+      n.outputs.artifacts[a.name] = host;
+    }
+    this.publishGlobals(tmpl, n);
+    return undefined;
+  }
+
   /** Substitutes a task (`resolveDependencyReferences`) and resolves its artifacts' `from`. */
   private resolveTask(task: Task, map: Record<string, string>, artifactMap: Record<string, string>, where: string): { task: Task; artifacts: Record<string, string> } {
     const resolved = replaceInJson(task, map);
@@ -884,7 +929,8 @@ class Execution {
       const failed = tasks.map((t) => byName.get(t.name)!).find((x) => x.phase === "Failed" || x.phase === "Error");
       return this.finish(n, bad.p, t0, `child '${failed?.name ?? bad.t.name}' failed`);
     }
-    return this.finish(n, "Succeeded", t0);
+    const error = this.outputsFromScope(n, tmpl, scope, artifactScope);
+    return error ? this.finish(n, "Error", t0, error) : this.finish(n, "Succeeded", t0);
   }
 
   private async runSteps(n: NodeResult, t0: number, tmpl: Tmpl, globals: Record<string, string>, inputs: Record<string, string>): Promise<NodeResult> {
@@ -912,7 +958,8 @@ class Execution {
       }
       this.finish(groupNode, "Succeeded", tg);
     }
-    return this.finish(n, "Succeeded", t0);
+    const error = this.outputsFromScope(n, tmpl, scope, artifactScope);
+    return error ? this.finish(n, "Error", t0, error) : this.finish(n, "Succeeded", t0);
   }
 }
 
