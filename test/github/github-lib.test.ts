@@ -218,6 +218,16 @@ describe("github_request", () => {
     expect(gets[1].at - gets[0].at).toBeGreaterThanOrEqual(1000);
   });
 
+  it("waits for the primary rate limit's reset when the quota is used up", async () => {
+    const reset = Math.floor(Date.now() / 1000) + 2;
+    gh.enqueue("pulls/get", { status: 403, headers: { "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(reset) }, body: { message: "API rate limit exceeded" } });
+    const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7 >/dev/null`);
+    expect(r.code).toBe(0);
+    const gets = gh.requests.filter((q) => q.operationId === "pulls/get");
+    expect(gets.map((q) => q.status)).toEqual([403, 200]);
+    expect(gets[1].at).toBeGreaterThanOrEqual((reset - 1) * 1000);
+  });
+
   it("gives up after GITHUB_RETRY_ATTEMPTS tries", async () => {
     gh.enqueue("pulls/get", ...Array.from({ length: 5 }, () => ({ status: 502 })));
     const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7`, { GITHUB_RETRY_ATTEMPTS: "3" });
@@ -286,6 +296,22 @@ describe("github_request", () => {
   it("refuses a retry setting out of bounds", async () => {
     const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET /repos/acme/app/pulls/7`, { GITHUB_RETRY_ATTEMPTS: "50" });
     expect(r.stderr.trim()).toBe("ERROR: GITHUB_RETRY_ATTEMPTS: must be an integer from 1 to 10");
+  });
+
+  it("talks to a GitHub Enterprise Server base URL (/api/v3)", async () => {
+    const ghes = await startFakeGitHub({
+      apiPrefix: "/api/v3",
+      apps: [{ appId: "100003", slug: "qa", publicKey: key.publicKey, installations: [{ id: 200003, owner: "acme", repositories: ["app"], permissions: { pull_requests: "read" } }] }],
+    });
+    try {
+      ghes.addPull({ owner: "acme", repo: "app", number: 7, headSha: SHA });
+      const r = await run(`GITHUB_TOKEN=$(github_installation_token acme app '{"pull_requests":"read"}')\ngithub_request GET /repos/acme/app/pulls/7 | jq -r .head.sha`, { GITHUB_API_URL: `${ghes.url}/` });
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe(`${SHA}\n`);
+      expect(ghes.violations).toEqual([]);
+    } finally {
+      await ghes.close();
+    }
   });
 
   it("works with busybox tools, retries included", async () => {
