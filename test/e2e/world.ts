@@ -28,7 +28,7 @@ import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../
 import { implementationDag } from "../helpers/render";
 import { PIPELINE } from "../../components/workflow";
 import { FakeCluster } from "./cluster";
-import { runWorkflow, type AgentCall, type AgentOutcome, type WorkflowResult } from "./runner";
+import { RunnerError, runWorkflow, type AgentCall, type AgentOutcome, type WorkflowResult } from "./runner";
 
 const exec = promisify(execFile);
 
@@ -66,6 +66,25 @@ export interface RunOptions {
   name?: string;
 }
 
+/** Options of {@link World.start}. */
+export interface WorldOptions {
+  /**
+   * How deploy runs (config `deploy.runner`). With `docsrun` the world also plays the DocsRun
+   * controller the seed assumes: it runs the CR's script in a pod of its own (the e2e runner's script
+   * execution, with the CR's env and volumes) and reports the outcome in the CR's status.
+   * Defaults to the stack's (`pod`).
+   */
+  deployRunner?: "pod" | "docsrun";
+}
+
+/** What the DocsRun controller stand-in saw: each CR it ran, and how its pod ended. */
+export interface DocsRunRecord {
+  object: Record<string, unknown>;
+  phase: string;
+  stdout: string;
+  stderr: string;
+}
+
 /** A running world. */
 export class World {
   /** The stand-in cluster. */
@@ -74,6 +93,8 @@ export class World {
   readonly appRequests: AppRequest[] = [];
   /** Every agent call, across runs. */
   readonly agentCalls: AgentCall[] = [];
+  /** DocsRuns the controller stand-in ran. */
+  readonly docsRuns: DocsRunRecord[] = [];
   /** Commits of the repository: sha to the PR number whose head it is. */
   private readonly commits = new Map<string, number>();
   /** How the preview app answers; a test replaces it. */
@@ -90,16 +111,18 @@ export class World {
     private readonly configMaps: Record<string, Record<string, string>>,
     private readonly standInEnv: Record<string, string>,
     readonly githubWebUrl: string,
+    private readonly docsrun: { apiVersion: string; statusField: string; successValues: string[]; failureValues: string[] },
   ) {}
 
   /** Starts the fake GitHub, the preview app and the stand-ins, then renders the stack against them. */
-  static async start(): Promise<World> {
+  static async start(options: WorldOptions = {}): Promise<World> {
     const dir = mkdtempSync(path.join(tmpdir(), "e2e-world-"));
     const tls = await testCertificates(dir);
     const stack = readStackConfig("preview");
     const github = JSON.parse(stack["implementation-dag:github"]) as { apps: Record<string, { appId: string; installationId: string }> } & Record<string, unknown>;
     const acceptance = JSON.parse(stack["implementation-dag:acceptance"]) as Record<string, unknown>;
     const namespace = stack["implementation-dag:namespace"];
+    const deploy = JSON.parse(stack["implementation-dag:deploy"]) as { runner: string; docsrun: World["docsrun"] } & Record<string, unknown>;
 
     // The three apps as the stack config names them; what each is granted follows the README.
     const grants: Record<string, Record<string, "read" | "write">> = {
@@ -131,6 +154,7 @@ export class World {
       overrides: {
         github: { ...github, apiUrl: webUrl, webUrl },
         acceptance: { ...acceptance, connectTo: `127.0.0.1:${address.port}` },
+        ...(options.deployRunner ? { deploy: { ...deploy, runner: options.deployRunner } } : {}),
       },
     });
     const configMaps: Record<string, Record<string, string>> = {};
@@ -139,7 +163,7 @@ export class World {
         configMaps[m.metadata.name] = (m as { data?: Record<string, string> }).data ?? {};
       }
     }
-    world = new World(render, gh, standIns, app, dir, secrets, configMaps, { ...standIns.env, CURL_CA_BUNDLE: tls.caFile }, webUrl);
+    world = new World(render, gh, standIns, app, dir, secrets, configMaps, { ...standIns.env, CURL_CA_BUNDLE: tls.caFile }, webUrl, deploy.docsrun);
     return world;
   }
 
@@ -168,11 +192,62 @@ export class World {
         this.agentCalls.push(call);
         return options.agents?.[call.task as AgentTask] ?? { phase: "Succeeded" };
       },
+      resource: (call) => this.docsRunController(call.action, call.object),
       secrets: this.secrets,
       configMaps: this.configMaps,
       pathPrepend: [this.standIns.dir],
       standInEnv: this.standInEnv,
     });
+  }
+
+  /**
+   * The DocsRun controller the seed assumes: on `create` of a DocsRun it runs `spec.script` under
+   * `spec.command` with `spec.env`, `spec.volumes` and `spec.volumeMounts` in a pod of its own, and
+   * returns the CR with the configured status field set to the pod's outcome. Any other object, or a
+   * spec field it does not know, is refused.
+   */
+  private async docsRunController(action: string, object: unknown): Promise<unknown> {
+    const cr = object as { apiVersion?: string; kind?: string; metadata?: Record<string, unknown>; spec?: Record<string, unknown> };
+    if (action !== "create" || cr?.kind !== "DocsRun" || cr.apiVersion !== this.docsrun.apiVersion) {
+      throw new RunnerError(`the world has no controller for ${action} of ${cr?.apiVersion}/${cr?.kind}`);
+    }
+    const spec = cr.spec ?? {};
+    const known = ["image", "serviceAccountName", "activeDeadlineSeconds", "command", "script", "env", "resources", "podSecurityContext", "securityContext", "volumes", "volumeMounts"];
+    for (const key of Object.keys(spec)) {
+      if (!known.includes(key)) throw new RunnerError(`DocsRun controller stand-in: spec.${key} is not understood`);
+    }
+    const pod = {
+      apiVersion: "argoproj.io/v1alpha1",
+      kind: "WorkflowTemplate",
+      metadata: { name: "docsrun-pod", namespace: (this.workflowTemplate as { metadata: { namespace: string } }).metadata.namespace },
+      spec: {
+        entrypoint: "main",
+        volumes: spec.volumes,
+        templates: [{
+          name: "main",
+          activeDeadlineSeconds: spec.activeDeadlineSeconds,
+          script: { image: spec.image, command: spec.command, source: spec.script, env: spec.env, volumeMounts: spec.volumeMounts, resources: spec.resources, securityContext: spec.securityContext },
+        }],
+      },
+    };
+    const run = await runWorkflow(pod, {
+      name: `docsrun-deploy-${this.docsRuns.length + 1}`,
+      parameters: {},
+      secrets: this.secrets,
+      configMaps: this.configMaps,
+      pathPrepend: [this.standIns.dir],
+      standInEnv: this.standInEnv,
+    });
+    const main = run.nodes.find((n) => n.type === "Pod");
+    const phase = run.phase === "Succeeded" ? this.docsrun.successValues[0] : this.docsrun.failureValues[0];
+    this.docsRuns.push({ object: cr as Record<string, unknown>, phase, stdout: main?.stdout ?? "", stderr: main?.stderr ?? "" });
+    const status: Record<string, unknown> = {};
+    let at = status;
+    const parts = this.docsrun.statusField.split(".");
+    if (parts[0] !== "status") throw new RunnerError(`DocsRun status field ${this.docsrun.statusField} is not under status`);
+    for (const part of parts.slice(1, -1)) at = (at[part] = {}) as Record<string, unknown>;
+    at[parts[parts.length - 1]] = phase;
+    return { ...cr, status };
   }
 
   /** Stand-in calls of `tools` since index `from`, as command lines. */
