@@ -4,7 +4,7 @@
 # is narrowed to this one repository and to pull_requests:write, and the QA app has no
 # contents:write at all.
 #
-# Decisions (each also written to OUTPUT_DIR/decision):
+# Decisions (each also written to OUTPUT_DIR/decision; "error" when the step failed before one):
 #   refused           report.json missing, unreadable, or its verdict is not "pass"; or the PR is not
 #                     open. Exit 1 with the reason. When acceptance did not pass, nothing is sent to
 #                     GitHub at all.
@@ -78,6 +78,8 @@ commit=$(printf '%s' "$commit" | tr 'A-F' 'a-f')
 mkdir -p "$output_dir/approve"
 printf '' >"$output_dir/review_url"
 decide() { printf '%s' "$1" >"$output_dir/decision"; }
+# Until a decision is reached, a failure (GitHub unreachable, bad key, ...) reads as "error".
+decide error
 
 # ---- The evidence. Nothing reaches GitHub unless acceptance passed. ----
 report="$report_dir/report.json"

@@ -263,6 +263,7 @@ describe("approve", () => {
     const r = await approve({ env: { GITHUB_APP_PRIVATE_KEY_FILE: otherFile } });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("ERROR: github: GET /app: HTTP 401");
+    expect(r.outputs.decision).toBe("error");
     expect(r.stderr).not.toContain("PRIVATE KEY");
     expect(gh.writes()).toEqual([]);
     expect(gh.tokens()).toEqual([]);
