@@ -170,6 +170,7 @@ github_web_url=${github_web_url%/}
 evidence="$output_dir/evidence"
 mkdir -p "$output_dir" "$evidence"
 work=$(mktemp -d "${TMPDIR:-/tmp}/deploy.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 
 # ---- 1. the commit, the checkout, the chart and the values (nothing in the cluster yet) ----
 
@@ -209,8 +210,8 @@ if ! GIT_TERMINAL_PROMPT=0 GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader 
   die commit "cannot fetch $sha from $owner/$repo"
 fi
 unset basic GITHUB_TOKEN
-git -C "$checkout" checkout --quiet --detach FETCH_HEAD
-head=$(git -C "$checkout" rev-parse HEAD)
+git -C "$checkout" checkout --quiet --detach FETCH_HEAD || die commit "cannot check out $sha"
+head=$(git -C "$checkout" rev-parse HEAD) || die commit "cannot read the checkout's commit"
 if [[ $head != "$sha" ]]; then
   die commit "the checkout is at $head, not at $sha"
 fi
@@ -376,5 +377,4 @@ kubectl annotate namespace "$ns" --overwrite "implementation-dag/deployed-commit
   "implementation-dag/deployed-workflow=$workflow_name" || die ns "cannot annotate namespace $ns"
 discover_urls "$ns" "$release" "$output_dir/urls.json" || exit 1
 printf '%s' "$sha" >"$output_dir/commit"
-rm -rf "$work"
 echo "deployed $owner/$repo@$sha as $release in $ns"

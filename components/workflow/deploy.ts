@@ -199,7 +199,7 @@ function docsRunRunner(cfg: StackConfig): ITemplate[] {
       name: DISCOVER_TEMPLATE,
       libraries: ["discovery"],
       image: cfg.images.deploy,
-      deadlineSeconds: cfg.deadlines.setParamsSeconds,
+      deadlineSeconds: cfg.deadlines.deploySeconds,
       inputs: { parameters: inputParameters("pr", "ns", "release") },
       env: { PR: input("pr"), NS: input("ns"), RELEASE: input("release"), WORKFLOW_NAME: "{{workflow.name}}" },
       outputs: { parameters: [outputParameter("commit")], artifacts: [deployOutputs.artifacts[0]] },

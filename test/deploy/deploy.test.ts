@@ -384,10 +384,14 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(world.applied).toEqual([]);
   });
 
-  it("leaves no checkout behind after a successful run", async () => {
+  it("leaves no checkout behind, after success or failure", async () => {
     const { r } = await deploy(newWorld());
     expect(r.code).toBe(0);
     expect(filesIn(r.root).filter((f) => f.startsWith("deploy."))).toEqual([]);
     expect(existsSync(path.join(r.root, "outputs", "urls.json"))).toBe(true);
+    await standIns!.close();
+    const failed = await deploy(newWorld({ helmFails: true }));
+    expect(failed.r.code).toBe(1);
+    expect(filesIn(failed.r.root).filter((f) => f.startsWith("deploy."))).toEqual([]);
   });
 });
