@@ -296,6 +296,10 @@ else
   kubectl label namespace "$ns" --overwrite "workflow=$workflow_name" \
     pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/audit=restricted \
     pod-security.kubernetes.io/warn=restricted || die ns "cannot label namespace $ns"
+  if [[ -z $previous ]]; then
+    kubectl annotate namespace "$ns" "implementation-dag/repository=$owner/$repo" ||
+      die ns "cannot annotate namespace $ns"
+  fi
 fi
 
 # A RoleBinding in the preview namespace to one of the project's ClusterRoles.

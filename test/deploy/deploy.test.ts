@@ -376,6 +376,17 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(lines.at(-1)).toBe(`kubectl get namespace ${NS} -o json --ignore-not-found`);
   });
 
+  it("claims a reused preview namespace for the repository when no repository claimed it yet", async () => {
+    const unclaimed = previewNamespace();
+    delete (unclaimed.metadata as { annotations?: object }).annotations;
+    const world = newWorld({ namespace: unclaimed });
+    const { r, lines } = await deploy(world);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines[git.length + 2]).toBe(`kubectl annotate namespace ${NS} implementation-dag/repository=${OWNER}/${REPO}`);
+    expect(world.namespace!.metadata).toMatchObject({ annotations: { "implementation-dag/repository": `${OWNER}/${REPO}` } });
+  });
+
   it("refuses a preview namespace that is being deleted", async () => {
     const world = newWorld({ namespace: previewNamespace({ phase: "Terminating" }) });
     const { r } = await deploy(world);
