@@ -81,6 +81,12 @@ const acceptanceSchema = z
     timeoutMs: z.number().int().min(100).max(60000).default(10000).describe("Bound of each request (`curl --max-time`)."),
     connectTo: z.string().regex(/^([A-Za-z0-9.-]+:[0-9]{1,5})?$/, "must be empty or host:port").default("")
       .describe("In-cluster address (host:port) of the ingress controller to send requests to, keeping Host and TLS name; empty: plain DNS."),
+    readyConsecutive: z.number().int().min(0).max(100).default(3)
+      .describe("Expected answers in a row that make an endpoint ready before measuring (0: do not wait)."),
+    readyTimeoutSeconds: z.number().int().min(1).max(170).default(120)
+      .describe("How long acceptance waits for readiness; an endpoint not ready by then is an error (exit 2)."),
+    judge: z.enum(["total", "ttfb", "server"]).default("total")
+      .describe("Latency the thresholds judge: total, ttfb (time to first byte) or server (first byte minus pre-transfer)."),
   })
   .strict();
 

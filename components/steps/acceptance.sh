@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# acceptance: black-box HTTP testing of the preview from the outside. Sends requests to every
-# endpoint in urls.json, measures each request with curl's own timers (never `date` around a
-# process), and judges the figures against the thresholds. Writes the evidence even when a
-# threshold is missed.
+# acceptance: black-box HTTP testing of the preview from the outside. First waits until every
+# endpoint answers as expected K times in a row (readiness; not in the statistics), then sends the
+# measured requests (closed model: `concurrency` in flight; open model: `rate` starts per second on a
+# fixed schedule, latency measured from each scheduled start), times every request by phase with
+# curl's own timers (never `date` around a process), and judges the figures against the thresholds.
+# Writes the evidence whatever the outcome.
 #
 # Exit: 0 pass (every threshold holds), 1 fail (a threshold missed), 2 error (could not measure:
-# bad input, bad urls.json, a tool missing). report.json's "verdict" says the same.
+# bad input, bad urls.json, a tool missing, an endpoint never ready, the load generator could not keep
+# its schedule). report.json's "verdict" says the same; with "error" nothing was judged.
 #
 # Env (every value validated before any request; a bad one prints `ERROR: <input>: <rule>` for each
 # bad input and exits 2 without measuring):
@@ -14,7 +17,10 @@
 #   REPORT_DIR             absolute directory the evidence is written to
 #   MIN_SUCCESS_PCT        minimum share of successful requests, a percentage 0-100 (a value between
 #                          0 and 1 is ambiguous and refused)
-#   MAX_P95_MS             maximum p95 latency, positive integer of milliseconds
+#   MAX_P95_MS             maximum p95 of the judged latency, positive integer of milliseconds
+#   MAX_P99_MS             empty (not checked) or maximum p99 of the judged latency, milliseconds
+#   JUDGE                  which latency the thresholds judge: total (default), ttfb (time to first
+#                          byte) or server (first byte minus pre-transfer: the server's own time)
 #   REQUESTS_PER_ENDPOINT  requests sent to each endpoint, 1-10000
 #   CONCURRENCY            requests in flight per endpoint, 1-64
 #   TIMEOUT_MS             bound of each request (curl --max-time), 100-60000 ms
@@ -24,6 +30,12 @@
 #   INSECURE               true|false: skip TLS verification
 #   CONNECT_TO             empty, or host:port every request is sent to, keeping the URL's Host header
 #                          and TLS server name (curl --connect-to), e.g. the ingress controller's Service
+#   READY_CONSECUTIVE      0-100: answers as expected in a row that make an endpoint ready (0: no wait)
+#   READY_TIMEOUT_S        1-170: how long to wait for readiness; an endpoint not ready by then is an error
+#   RATE                   empty (closed model) or requests started per second per endpoint (open
+#                          model), a number up to 1000 with at most 3 decimals
+#   DURATION_S             1-170: length of the open-model schedule in seconds (used with RATE)
+#   STEP_IMAGE             the step's image, recorded in the report (not validated beyond being text)
 #   TMPDIR                 scratch directory (absolute)
 #
 # Writes REPORT_DIR/report.json, summary.md, responses/ (the raw HTTP responses kept as evidence:
@@ -35,6 +47,8 @@ export LC_ALL=C
 readonly MAX_ENDPOINTS=100
 readonly BUDGET_S=170 # the seed's 3 minutes, less room to start and to write the report
 readonly KEEP_BYTES=65536
+readonly LATE_US=100000   # an open-model start this far behind its schedule is late
+readonly MAX_IN_FLIGHT=256 # open model: curl processes that may run at once, all endpoints together
 
 errors=()
 bad() { errors+=("ERROR: $1: $2"); }
@@ -52,7 +66,18 @@ paths_json=$(value PATHS)
 insecure=$(value INSECURE)
 connect_to=$(value CONNECT_TO)
 tmp_root=$(value TMPDIR)
+max_p99_ms=$(value MAX_P99_MS)
+judge=$(value JUDGE)
+ready_consecutive=$(value READY_CONSECUTIVE)
+ready_timeout_s=$(value READY_TIMEOUT_S)
+rate=$(value RATE)
+duration_s=$(value DURATION_S)
+step_image=$(value STEP_IMAGE)
 : "${expect:=2xx,3xx}"
+: "${judge:=total}"
+: "${ready_consecutive:=3}"
+: "${ready_timeout_s:=120}"
+: "${duration_s:=10}"
 : "${tmp_root:=/tmp}"
 
 safe_path='^/[A-Za-z0-9._/-]*$'
@@ -91,6 +116,33 @@ elif [[ $min_success_pct =~ ^0\.[0-9]*[1-9] ]]; then
 fi
 if ! [[ $max_p95_ms =~ ^[1-9][0-9]{0,6}$ ]]; then
   bad max_p95_ms "must be a positive integer of milliseconds (at most 7 digits)"
+fi
+if ! [[ $max_p99_ms =~ ^([1-9][0-9]{0,6})?$ ]]; then
+  bad max_p99_ms "must be empty or a positive integer of milliseconds (at most 7 digits)"
+fi
+if [[ $judge != total && $judge != ttfb && $judge != server ]]; then
+  bad judge "must be total, ttfb or server"
+fi
+if ! [[ $ready_consecutive =~ ^[0-9]{1,3}$ ]] || ((10#$ready_consecutive > 100)); then
+  bad ready_consecutive "must be an integer from 0 (no readiness wait) to 100"
+fi
+if ! [[ $ready_timeout_s =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$ready_timeout_s > BUDGET_S)); then
+  bad ready_timeout_s "must be an integer of seconds from 1 to $BUDGET_S"
+fi
+rate_milli=0
+if [[ -n $rate ]]; then
+  if ! [[ $rate =~ ^([0-9]{1,4})(\.([0-9]{1,3}))?$ ]]; then
+    bad rate "must be empty (closed model) or requests per second, a number up to 1000 with at most 3 decimals"
+  else
+    frac=${BASH_REMATCH[3]}000
+    rate_milli=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
+    if ((rate_milli < 1 || rate_milli > 1000000)); then
+      bad rate "must be more than 0 and at most 1000 requests per second"
+    fi
+  fi
+fi
+if ! [[ $duration_s =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$duration_s > BUDGET_S)); then
+  bad duration_s "must be an integer of seconds from 1 to $BUDGET_S"
 fi
 if ! [[ $requests_per_endpoint =~ ^[1-9][0-9]{0,4}$ ]] || ((10#$requests_per_endpoint > 10000)); then
   bad requests_per_endpoint "must be an integer from 1 to 10000"
@@ -140,7 +192,8 @@ for tool in curl jq; do
   command -v "$tool" >/dev/null 2>&1 || bad "$tool" "is required on PATH and missing"
 done
 if command -v curl >/dev/null 2>&1; then
-  read -r _ curl_version _ < <(curl --version 2>/dev/null || true)
+  curl_full_version=$(curl --version 2>/dev/null | head -n 1 || true)
+  read -r _ curl_version _ <<<"$curl_full_version"
   # --parallel with per-transfer %{urlnum}, %{exitcode} and %{errormsg} need curl 7.75.
   if ! [[ ${curl_version-} =~ ^([0-9]+)\.([0-9]+) ]] ||
     ((10#${BASH_REMATCH[1]} * 1000 + 10#${BASH_REMATCH[2]} < 7075)); then
@@ -233,13 +286,34 @@ endpoints=${#ep_url[@]}
 n=$((10#$requests_per_endpoint))
 c=$((10#$concurrency))
 t_ms=$((10#$timeout_ms))
-rounds=$(((n + c - 1) / c))
-worst_ms=$((rounds * t_ms))
-if ((worst_ms > BUDGET_S * 1000)); then
-  error_exit "ERROR: requests_per_endpoint: $n requests at concurrency $c with timeout_ms $t_ms may take $((worst_ms / 1000)) s; the step must finish within ${BUDGET_S} s (raise concurrency or lower timeout_ms)"
+t_us=$((t_ms * 1000))
+k=$((10#$ready_consecutive))
+ready_s=$((10#$ready_timeout_s))
+((k > 0)) || ready_s=0
+dur_s=$((10#$duration_s))
+if ((rate_milli > 0)); then
+  model=open
+  scheduled=$((rate_milli * dur_s / 1000))
+  ((scheduled >= 1)) || error_exit "ERROR: rate: $rate per second for $dur_s s schedules no request"
+  # Every scheduled request may still be running when the next starts, until its timeout.
+  in_flight=$(((rate_milli * t_ms + 999999) / 1000000 + 1))
+  if ((in_flight * endpoints > MAX_IN_FLIGHT)); then
+    error_exit "ERROR: rate: $rate per second with timeout_ms $t_ms may keep $((in_flight * endpoints)) requests in flight over $endpoints endpoints; at most $MAX_IN_FLIGHT (lower rate or timeout_ms)"
+  fi
+  worst_ms=$((dur_s * 1000 + t_ms))
+  what="duration_s: a $dur_s s schedule plus timeout_ms $t_ms"
+else
+  model=closed
+  scheduled=$n
+  rounds=$(((n + c - 1) / c))
+  worst_ms=$((rounds * t_ms))
+  what="requests_per_endpoint: $n requests at concurrency $c with timeout_ms $t_ms"
+fi
+if ((ready_s * 1000 + worst_ms > BUDGET_S * 1000)); then
+  error_exit "ERROR: ${what%%:*}: ${what#*: } may take $((worst_ms / 1000)) s after up to ${ready_s} s of readiness (ready_timeout_s); the step must finish within ${BUDGET_S} s (lower ready_timeout_s or timeout_ms, or send fewer requests)"
 fi
 
-# ---- measure ---------------------------------------------------------------------------------
+# ---- setup -----------------------------------------------------------------------------------
 work=$(mktemp -d "$tmp_root/acceptance.XXXXXX")
 # Anything that breaks after this point is a broken measurement: exit 2 with an error report.
 # shellcheck disable=SC2317 # run by the EXIT trap
@@ -251,55 +325,197 @@ on_exit() {
   exit "$rc"
 }
 trap on_exit EXIT
-mkdir -p "$report_dir/responses" "$report_dir/logs"
+mkdir -p "$report_dir/responses" "$report_dir/logs" "$work/ready"
+for ((e = 0; e < endpoints; e++)); do mkdir -p "$work/e$e"; done
 
-max_time=$(printf '%d.%03d' $((t_ms / 1000)) $((t_ms % 1000)))
+# Microseconds as seconds with 6 decimals (for curl --max-time and read -t), into $secs: no fork.
+seconds() { printf -v secs '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
+# Sleeps without a process: read on a FIFO nobody writes to times out after the given microseconds.
+mkfifo "$work/sleep.fifo"
+exec {sleep_fd}<>"$work/sleep.fifo"
+sleep_us() {
+  if (($1 > 0)); then
+    seconds "$1"
+    read -r -t "$secs" -u "$sleep_fd" _ || true
+  fi
+}
+
 # One fresh HTTP/1.1 connection per request (Connection: close): every sample pays what a new
 # visitor pays (DNS, TCP, TLS). Redirects are not followed: a 3xx is an answer.
 curl_args=(-q --silent --show-error --no-progress-meter --globoff --http1.1 --proto "=http,https" --include
-  --header "Connection: close" --user-agent "implementation-dag-acceptance/1" --max-time "$max_time")
+  --header "Connection: close" --user-agent "implementation-dag-acceptance/1")
 if [[ $insecure == true ]]; then curl_args+=(--insecure); fi
 if [[ -n $connect_to ]]; then curl_args+=(--connect-to "::$connect_to"); fi
 # One tab-separated line per transfer, timers in seconds as curl measures them.
 wfmt='%{urlnum}\t%{http_code}\t%{exitcode}\t%{time_namelookup}\t%{time_connect}\t%{time_appconnect}\t%{time_pretransfer}\t%{time_starttransfer}\t%{time_total}\t%{size_download}\t%{num_connects}\t%{errormsg}\n'
+seconds "$t_us"
+max_time=$secs
+
+# Whether an HTTP status is in an endpoint's ranges ("lo-hi lo-hi").
+status_ok() {
+  local status=$1 range
+  for range in $2; do
+    if ((10#$status >= 10#${range%-*} && 10#$status <= 10#${range#*-})); then return 0; fi
+  done
+  return 1
+}
 
 timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-measure_start=${EPOCHREALTIME/./}
-pids=()
-for ((e = 0; e < endpoints; e++)); do
-  mkdir -p "$work/e$e"
-  for ((i = 1; i <= n; i++)); do
-    printf 'url = "%s"\noutput = "%s/e%d/%d.http"\n' "${ep_url[e]}" "$work" "$e" "$i"
-  done >"$work/e$e.curlrc"
-  # Closed model: curl keeps `concurrency` transfers of this endpoint in flight, each timed by curl.
-  curl "${curl_args[@]}" --parallel --parallel-immediate --parallel-max "$c" -w "$wfmt" \
-    --config "$work/e$e.curlrc" >"$work/e$e.w" 2>"$work/e$e.err" &
-  pids+=("$!")
-done
-for pid in "${pids[@]}"; do wait "$pid" || true; done
-measure_us=$((${EPOCHREALTIME/./} - measure_start))
 
-# All requests as one table: phase, endpoint, seq, then curl's fields.
+# ---- readiness: K expected answers in a row per endpoint, not in the statistics ----------------
+# Writes ready/e<i>.w (one curl line per probe) and ready/e<i>.result: "ready|not_ready <us> <probes>".
+ready_endpoint() {
+  local e=$1 start=$2 deadline=$(($2 + ready_s * 1000000)) now left probes=0 streak=0 line status rc
+  while :; do
+    now=${EPOCHREALTIME/./}
+    left=$((deadline - now))
+    if ((left < 100000)); then
+      printf 'not_ready\t%d\t%d\n' $((now - start)) "$probes" >"$work/ready/e$e.result"
+      return 0
+    fi
+    probes=$((probes + 1))
+    seconds $((left < t_us ? left : t_us))
+    line=$(curl "${curl_args[@]}" --max-time "$secs" -o /dev/null \
+      -w "$wfmt" --url "${ep_url[e]}" 2>/dev/null) || true
+    printf 'ready\t%d\t%d\t\t0\t%s\n' "$e" "$probes" "$line" >>"$work/ready/e$e.w"
+    IFS=$'\t' read -r _ status rc _ <<<"$line"
+    if [[ ${rc-} == 0 && ${status-} =~ ^[0-9]{3}$ ]] && status_ok "$status" "${ep_ranges[e]}"; then
+      streak=$((streak + 1))
+      if ((streak >= k)); then
+        printf 'ready\t%d\t%d\n' $((${EPOCHREALTIME/./} - start)) "$probes" >"$work/ready/e$e.result"
+        return 0
+      fi
+      sleep_us 100000
+    else
+      streak=0
+      sleep_us 500000
+    fi
+  done
+}
+
+measure_errors=()
+if ((k > 0)); then
+  ready_start=${EPOCHREALTIME/./}
+  pids=()
+  for ((e = 0; e < endpoints; e++)); do
+    ready_endpoint "$e" "$ready_start" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+  for ((e = 0; e < endpoints; e++)); do
+    IFS=$'\t' read -r state _ _ <"$work/ready/e$e.result" || state=broken
+    if [[ $state != ready ]]; then
+      measure_errors+=("ERROR: readiness: ${ep_url[e]} did not answer as expected ($k in a row) within ${ready_s} s; nothing was measured")
+    fi
+  done
+fi
+
+# ---- measure ---------------------------------------------------------------------------------
+# Closed model: one curl per endpoint keeps `concurrency` transfers in flight, each timed by curl.
+measure_closed() {
+  local e pids=()
+  for ((e = 0; e < endpoints; e++)); do
+    for ((i = 1; i <= n; i++)); do
+      printf 'url = "%s"\noutput = "%s/e%d/%d.http"\n' "${ep_url[e]}" "$work" "$e" "$i"
+    done >"$work/e$e.curlrc"
+    curl "${curl_args[@]}" --max-time "$max_time" --parallel --parallel-immediate --parallel-max "$c" -w "$wfmt" \
+      --config "$work/e$e.curlrc" >"$work/e$e.w" 2>"$work/e$e.err" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+}
+
+# Open model, one endpoint: request i starts at t0 + i/rate whatever the earlier ones are doing;
+# its lag behind the schedule is recorded (and added to its latency). A start more than timeout_ms
+# behind is dropped. Writes e<i>.sched: "started|dropped <seq> <scheduled offset us> <lag us>".
+# Requests in flight stay bounded: each ends within timeout_ms (checked against MAX_IN_FLIGHT above).
+open_endpoint() {
+  local e=$1 t0=$2 i sched now lag out=()
+  for ((i = 0; i < scheduled; i++)); do
+    sched=$((t0 + i * 1000000000 / rate_milli))
+    now=${EPOCHREALTIME/./}
+    if ((sched > now)); then
+      sleep_us $((sched - now))
+      now=${EPOCHREALTIME/./}
+    fi
+    lag=$((now - sched))
+    if ((lag > t_us)); then
+      out+=("dropped $((i + 1)) $((sched - t0)) $lag")
+      continue
+    fi
+    curl "${curl_args[@]}" --max-time "$max_time" -o "$work/e$e/$((i + 1)).http" -w "$wfmt" --url "${ep_url[e]}" \
+      >"$work/e$e/$((i + 1)).w" 2>/dev/null &
+    out+=("started $((i + 1)) $((sched - t0)) $lag")
+  done
+  wait || true
+  printf '%s\n' "${out[@]}" >"$work/e$e.sched"
+}
+
+measure_open() {
+  local e pids=() t0
+  t0=$((${EPOCHREALTIME/./} + 100000))
+  for ((e = 0; e < endpoints; e++)); do
+    open_endpoint "$e" "$t0" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+}
+
+measure_us=0
+if ((${#measure_errors[@]} == 0)); then
+  measure_start=${EPOCHREALTIME/./}
+  if [[ $model == open ]]; then measure_open; else measure_closed; fi
+  measure_us=$((${EPOCHREALTIME/./} - measure_start))
+fi
+
+# All requests as one table: phase, endpoint, seq, scheduled offset us, lag us, then curl's fields
+# (closed-model rows take their seq from curl's urlnum).
+late=0
+dropped=0
 for ((e = 0; e < endpoints; e++)); do
+  if [[ -f $work/ready/e$e.w ]]; then cat "$work/ready/e$e.w"; fi
+  ((${#measure_errors[@]} == 0)) || continue
   lines=0
-  while IFS= read -r line; do
-    printf 'measure\t%d\t%s\n' "$e" "$line"
-    lines=$((lines + 1))
-  done <"$work/e$e.w"
-  if ((lines != n)); then
-    error_exit "ERROR: curl: reported $lines of $n requests to ${ep_url[e]} (the measurement broke)"
+  if [[ $model == closed ]]; then
+    while IFS= read -r line; do
+      printf 'measure\t%d\t\t\t0\t%s\n' "$e" "$line"
+      lines=$((lines + 1))
+    done <"$work/e$e.w"
+  else
+    while read -r state seq offset lag; do
+      if [[ $state == dropped ]]; then
+        printf 'dropped\t%d\t%d\t%d\t%d\n' "$e" "$seq" "$offset" "$lag"
+        dropped=$((dropped + 1))
+        lines=$((lines + 1))
+        continue
+      fi
+      ((lag <= LATE_US)) || late=$((late + 1))
+      line=
+      if [[ -f $work/e$e/$seq.w ]]; then IFS= read -r line <"$work/e$e/$seq.w" || true; fi
+      [[ -n $line ]] || continue
+      printf 'measure\t%d\t%d\t%d\t%d\t%s\n' "$e" "$seq" "$offset" "$lag" "$line"
+      lines=$((lines + 1))
+    done <"$work/e$e.sched"
+  fi
+  if ((lines != scheduled)); then
+    measure_errors+=("ERROR: curl: reported $lines of $scheduled requests to ${ep_url[e]} (the measurement broke)")
   fi
 done >"$work/requests.tsv"
+if [[ $model == open ]] && ((${#measure_errors[@]} == 0 && (late + dropped) * 100 > scheduled * endpoints)); then
+  measure_errors+=("ERROR: rate: the load generator could not keep up: $late late (over $((LATE_US / 1000)) ms) and $dropped dropped of $((scheduled * endpoints)) scheduled starts, over 1%; the figures are not trustworthy")
+fi
 
 for ((e = 0; e < endpoints; e++)); do
-  printf '%d\t%s\t%s\t%s\t%s\n' "$e" "${ep_url[e]}" "${ep_host[e]}" "${ep_path[e]}" "${ep_ranges[e]}"
+  ready_field=-
+  if [[ -f $work/ready/e$e.result ]]; then ready_field=$(tr '\t' ' ' <"$work/ready/e$e.result"); fi
+  printf '%d\t%s\t%s\t%s\t%s\t%s\n' "$e" "${ep_url[e]}" "${ep_host[e]}" "${ep_path[e]}" "${ep_ranges[e]}" "$ready_field"
 done >"$work/endpoints.tsv"
 
 # ---- figures and verdict ---------------------------------------------------------------------
 # One jq program parses the requests once; $mode picks the report or the request log.
 # shellcheck disable=SC2016 # a jq program: $names are jq's
 figures_program='
-def us: (tonumber * 1000000 | round);
+def us: if . == null or . == "" then 0 else (tonumber * 1000000 | round) end;
 def ms: if . == null then null else (. / 1000 | . * 1000 | round / 1000) end;
 def rank($p; $n): ((($p * $n) + 99) / 100 | floor);
 def pct($s; $p): $s[rank($p; $s | length) - 1];
@@ -319,89 +535,130 @@ def cause($exit; $code):
   elif $exit == 56 then "connection_reset"
   else "curl_exit_\($exit)" end;
 def in_ranges($code; $ranges): any($ranges[]; $code >= .[0] and $code <= .[1]);
+def phases: ["dns", "connect", "tls", "ttfb", "server", "total"] + (if $model == "open" then ["lag"] else [] end);
 
 ($endpoints | split("\n") | map(select(length > 0) | split("\t")
   | {index: (.[0] | tonumber), url: .[1], host: .[2], path: .[3],
-     ranges: (.[4] | split(" ") | map(split("-") | map(tonumber)))})) as $eps
+     ranges: (.[4] | split(" ") | map(split("-") | map(tonumber))),
+     ready: (.[5] | split(" ") | if .[0] == "-" then null
+             else {ready: (.[0] == "ready"), after_ms: (.[1] | tonumber | ms), probes: (.[2] | tonumber)} end)})) as $eps
 | [$requests | split("\n")[] | select(length > 0) | split("\t")
   | (.[1] | tonumber) as $e
-  | {phase: .[0], endpoint: $e, seq: ((.[2] | tonumber) + 1), status: (.[3] | tonumber), exit: (.[4] | tonumber),
-     nl: (.[5] | us), co: (.[6] | us), ac: (.[7] | us), pt: (.[8] | us), st: (.[9] | us), tt: (.[10] | us),
-     bytes: (.[11] | tonumber), connects: (.[12] | tonumber), error: (.[13:] | join(" "))}
+  | {phase: .[0], endpoint: $e,
+     seq: (if .[2] == "" then (.[5] | tonumber) + 1 else (.[2] | tonumber) end),
+     scheduled: (if .[3] == "" then null else (.[3] | tonumber) end), lag: (.[4] | tonumber),
+     status: (.[6] // "0" | tonumber), exit: (.[7] // "-1" | tonumber),
+     nl: (.[8] | us), co: (.[9] | us), ac: (.[10] | us), pt: (.[11] | us), st: (.[12] | us), tt: (.[13] | us),
+     bytes: (.[14] // "0" | tonumber), error: (.[16:] | join(" "))}
   | .dns = .nl
   | .connect = (if .co > 0 then .co - .nl else 0 end)
   | .tls = (if .ac > 0 then .ac - .co else 0 end)
   | .ttfb = .st
   | .server = (if .st > 0 then .st - .pt else 0 end)
   | .total = .tt
-  | .latency = .total
-  | .ok = (.exit == 0 and in_ranges(.status; $eps[$e].ranges))
-  | .cause = (if .ok then null else cause(.exit; .status) end)] as $reqs
+  # The judged figure; in the open model from the scheduled start (the lag behind the schedule included).
+  | .latency = (if $judge == "server" then .server elif $judge == "ttfb" then .ttfb + .lag else .total + .lag end)
+  | .ok = (.phase != "dropped" and .exit == 0 and in_ranges(.status; $eps[$e].ranges))
+  | .cause = (if .phase == "dropped" then "dropped" elif .ok then null else cause(.exit; .status) end)] as $all_rows
 | if $mode == "log" then
-    ["# phase", "endpoint", "seq", "status", "exit", "result", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "server_ms", "total_ms", "bytes", "url", "error"],
-    ($reqs[] | [.phase, "e\(.endpoint)", .seq, .status, .exit, (.cause // "ok"),
-                (.dns, .connect, .tls, .ttfb, .server, .total | ms), .bytes, $eps[.endpoint].url,
-                (if .error == "" then "-" else .error end)])
+    ["# phase", "endpoint", "seq", "status", "exit", "result", "scheduled_ms", "lag_ms", "dns_ms", "connect_ms", "tls_ms",
+     "ttfb_ms", "server_ms", "total_ms", "latency_ms", "bytes", "url", "error"],
+    ($all_rows[] | [.phase, "e\(.endpoint)", .seq, .status, .exit, (.cause // "ok"), (.scheduled | ms // "-"),
+                    (.lag, .dns, .connect, .tls, .ttfb, .server, .total, .latency | ms), .bytes, $eps[.endpoint].url,
+                    (if .error == "" then "-" else .error end)])
     | @tsv
   else
-  def figures($rs):
-    ($rs | length) as $n | ($rs | map(select(.ok))) as $good
-    | {success_pct: (if $n == 0 then null else ($good | length) * 100 / $n | . * 1000 | round / 1000 end),
-       total_requests: $n, successful_requests: ($good | length), failed_requests: ($n - ($good | length)),
-       latency: ($good | map(.latency) | stats),
-       failures_by_cause: ($rs | map(select(.ok | not) | .cause) | group_by(.) | map({key: .[0], value: length}) | from_entries)};
-  def checks($scope; $f):
-    [{name: "success_pct", scope: $scope, metric: "success %", op: ">=", value: $f.success_pct, limit: $min,
-      n: $f.total_requests,
-      verdict: (if $f.total_requests > 0 and $f.successful_requests * 100 >= $min * $f.total_requests then "pass" else "fail" end)},
-     {name: "p95_ms", scope: $scope, metric: "p95 of total (ms)", op: "<=", value: $f.latency.p95_ms, limit: $p95,
-      n: $f.latency.n,
-      verdict: (if $f.latency.p95_ms != null and $f.latency.p95_ms <= $p95 then "pass" else "fail" end)}];
-  # Ten buckets of a round width over the successful requests latencies.
-  def histogram($vals):
-    if ($vals | length) == 0 then null
-    else ($vals | max / 1000 / 10) as $raw
-      | ([1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 60000] | map(select(. >= $raw)) | first // 60000) as $w
-      | ($vals | map(. / 1000 / $w | floor) | max + 1) as $nb
-      | {bucket_ms: $w, buckets: [range(0; $nb) as $b | {from_ms: ($b * $w), to_ms: (($b + 1) * $w),
-                                   count: ($vals | map(select(. / 1000 >= $b * $w and . / 1000 < ($b + 1) * $w)) | length)}]}
-    end;
-  figures($reqs) as $all
+  ($all_rows | map(select(.phase == "measure"))) as $reqs
+  | def figures($rs):
+      ($rs | length) as $n | ($rs | map(select(.ok))) as $good
+      | {success_pct: (if $n == 0 then null else ($good | length) * 100 / $n | . * 1000 | round / 1000 end),
+         total_requests: $n, successful_requests: ($good | length), failed_requests: ($n - ($good | length)),
+         latency: ($good | map(.latency) | stats),
+         phases: (reduce phases[] as $p ({}; .[$p] = ($good | map(.[$p]) | stats))),
+         failures_by_cause: ($rs | map(select(.ok | not) | .cause) | group_by(.) | map({key: .[0], value: length}) | from_entries)};
+    def judged_label: "\($judge)" + (if $model == "open" and $judge != "server" then " from scheduled start" else "" end);
+    def checks($scope; $f):
+      [{name: "success_pct", scope: $scope, metric: "success %", op: ">=", value: $f.success_pct, limit: $min,
+        n: $f.total_requests,
+        verdict: (if $f.total_requests > 0 and $f.successful_requests * 100 >= $min * $f.total_requests then "pass" else "fail" end)},
+       {name: "p95_ms", scope: $scope, metric: "p95 of \(judged_label) (ms)", op: "<=", value: $f.latency.p95_ms, limit: $p95,
+        n: $f.latency.n,
+        verdict: (if $f.latency.p95_ms != null and $f.latency.p95_ms <= $p95 then "pass" else "fail" end)}]
+      + (if $p99 == null then [] else
+         [{name: "p99_ms", scope: $scope, metric: "p99 of \(judged_label) (ms)", op: "<=", value: $f.latency.p99_ms, limit: $p99,
+           n: $f.latency.n,
+           verdict: (if $f.latency.p99_ms != null and $f.latency.p99_ms <= $p99 then "pass" else "fail" end)}] end);
+    # Ten-odd buckets of a round width over the successful requests judged latencies.
+    def histogram($vals):
+      if ($vals | length) == 0 then null
+      else ($vals | max / 1000 / 10) as $raw
+        | ([1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 60000] | map(select(. >= $raw)) | first // 60000) as $w
+        | ($vals | map(. / 1000 / $w | floor) | max + 1) as $nb
+        | {bucket_ms: $w, buckets: [range(0; $nb) as $b | {from_ms: ($b * $w), to_ms: (($b + 1) * $w),
+                                     count: ($vals | map(select(. / 1000 >= $b * $w and . / 1000 < ($b + 1) * $w)) | length)}]}
+      end;
+    def row: {seq, status, result: (.cause // "ok"), lag_ms: (.lag | ms), dns_ms: (.dns | ms), connect_ms: (.connect | ms),
+              tls_ms: (.tls | ms), ttfb_ms: (.ttfb | ms), server_ms: (.server | ms), total_ms: (.total | ms), latency_ms: (.latency | ms)};
+    figures($reqs) as $all
   | ($eps | map(. as $ep | ($reqs | map(select(.endpoint == $ep.index))) as $rs | figures($rs) as $f
-      | {url, host, path, expect: (.ranges | map("\(.[0])-\(.[1])") | join(",")), figures: $f,
+      | {url, host, path, expect: (.ranges | map("\(.[0])-\(.[1])") | join(",")), ready, figures: $f,
+         slowest: ($rs | sort_by(.latency) | reverse | .[:5] | map(row)),
          responses: ([($rs | min_by(.seq) | {name: "first", seq, status}),
                       ($rs | map(select(.ok | not)) | group_by(.cause)[] | min_by(.seq) | {name: .cause, seq, status})]
-                     | map(select(.status > 0) | {name, seq, file: "responses/e\($ep.index)-\(.name).http"}))})) as $per
-  | (checks("overall"; $all) + ($per | map(checks(.url; .figures)) | add)) as $checks
-  | ($checks | all(.verdict == "pass")) as $passed
-  | {verdict: (if $passed then "pass" else "fail" end),
-     exit_code: (if $passed then 0 else 1 end),
-     judged: true,
+                     | map(select(.status != null and .status > 0) | {name, seq, file: "responses/e\($ep.index)-\(.name).http"}))})) as $per
+  | ($all_rows | map(select(.phase == "dropped")) | length) as $ndropped
+  | (if ($errors | length) > 0 then [] else checks("overall"; $all) + ($per | map(checks(.url; .figures)) | add) end) as $checks
+  | (if ($errors | length) > 0 then "error" elif ($checks | all(.verdict == "pass")) then "pass" else "fail" end) as $verdict
+  | {verdict: $verdict,
+     exit_code: ({pass: 0, fail: 1, error: 2}[$verdict]),
+     judged: ($verdict != "error"),
+     errors: $errors,
+     note: (if $verdict == "error" then "nothing was judged: the measurement could not be made or is not trustworthy" else null end),
      summary: {success_pct: $all.success_pct, p95_ms: $all.latency.p95_ms, total_requests: $all.total_requests,
                successful_requests: $all.successful_requests, failed_requests: $all.failed_requests,
                p50_ms: $all.latency.p50_ms, p90_ms: $all.latency.p90_ms, p99_ms: $all.latency.p99_ms,
                max_ms: $all.latency.max_ms, min_ms: $all.latency.min_ms, mean_ms: $all.latency.mean_ms,
                failures_by_cause: $all.failures_by_cause},
-     thresholds: {min_success_pct: $min, max_p95_ms: $p95},
+     thresholds: ({min_success_pct: $min, max_p95_ms: $p95} + (if $p99 == null then {} else {max_p99_ms: $p99} end)),
      checks: $checks,
-     method: {latency: "curl time_total of each request: DNS + connect + TLS + request + response, a fresh connection per request",
-              percentiles: "nearest rank over successful requests", model: "closed"},
-     load: {requests_per_endpoint: $n, concurrency: $c, timeout_ms: $timeout, measure_wall_ms: ($wall | ms)},
+     method: {judged: $judge, judged_label: judged_label,
+              latency_from: (if $model == "open" and $judge != "server" then "scheduled start" else "request start" end),
+              percentiles: "nearest rank: the p-th percentile of n sorted samples is sample ceil(p*n/100), over successful requests",
+              phases: "curl -w timers of each request, in ms: dns = time_namelookup, connect = time_connect - time_namelookup, tls = time_appconnect - time_connect, ttfb = time_starttransfer, server = time_starttransfer - time_pretransfer, total = time_total; lag = start behind the schedule (open model)",
+              connection: "a fresh HTTP/1.1 connection per request (Connection: close)",
+              model: $model},
+     load: ({model: $model, timeout_ms: $timeout, measure_wall_ms: ($wall | ms)}
+            + (if $model == "open" then {rate_per_s: $rate, duration_s: $duration, scheduled: ($scheduled * ($eps | length)),
+                                         started: (($scheduled * ($eps | length)) - $ndropped), late: $late, dropped: $ndropped,
+                                         late_after_ms: $late_ms}
+               else {requests_per_endpoint: $n, concurrency: $c} end)),
+     readiness: {consecutive: $ready_k, timeout_s: $ready_s, enabled: ($ready_k > 0),
+                 probes_in_statistics: false},
+     phases: $all.phases,
      histogram: histogram($reqs | map(select(.ok) | .latency)),
      endpoints: $per,
-     warnings: ([$checks[] | select(.name == "p95_ms" and .n > 0 and .n < 20)
-                 | "p95 of \(.scope) is over \(.n) samples (fewer than 20): by nearest rank it is the slowest request"] | unique),
-     environment: {namespace: $ns, release: $release, timestamp: $ts}}
+     warnings: ([$checks[] | select((.name == "p95_ms" or .name == "p99_ms") and .n > 0 and .n < 20)
+                 | "\(.name | sub("_ms"; "")) of \(.scope) is over \(.n) samples (fewer than 20): by nearest rank it is the slowest request"] | unique),
+     environment: {namespace: $ns, release: $release, timestamp: $ts, curl_version: $curl_version, image: $image}}
   end
 '
 figures() {
+  local p99=null
+  if [[ -n $max_p99_ms ]]; then p99=$((10#$max_p99_ms)); fi
   jq -n -r --arg mode "$1" --rawfile endpoints "$work/endpoints.tsv" --rawfile requests "$work/requests.tsv" \
-    --argjson min "$min_success_pct" --argjson p95 "$((10#$max_p95_ms))" \
+    --argjson min "$min_success_pct" --argjson p95 "$((10#$max_p95_ms))" --argjson p99 "$p99" \
+    --arg judge "$judge" --arg model "$model" \
     --argjson n "$n" --argjson c "$c" --argjson timeout "$t_ms" --argjson wall "$measure_us" \
-    --arg ns "$namespace" --arg release "$release" --arg ts "$timestamp" "$figures_program"
+    --argjson rate "$(if ((rate_milli > 0)); then printf '%d.%03d' $((rate_milli / 1000)) $((rate_milli % 1000)); else printf null; fi)" \
+    --argjson duration "$dur_s" --argjson scheduled "$scheduled" --argjson late "$late" --argjson late_ms $((LATE_US / 1000)) \
+    --argjson ready_k "$k" --argjson ready_s "$ready_s" \
+    --argjson errors "$(if ((${#measure_errors[@]} > 0)); then printf '%s\n' "${measure_errors[@]}" | jq -R . | jq -s .; else printf '[]'; fi)" \
+    --arg ns "$namespace" --arg release "$release" --arg ts "$timestamp" \
+    --arg curl_version "$curl_full_version" --arg image "$step_image" "$figures_program"
 }
 figures report >"$report_dir/report.json"
 figures log >"$report_dir/logs/requests.log"
+if ((${#measure_errors[@]} > 0)); then printf '%s\n' "${measure_errors[@]}" >&2; fi
 
 # ---- evidence --------------------------------------------------------------------------------
 # The raw responses the report names: per endpoint the first and the first of each failure cause.
@@ -412,35 +669,76 @@ while IFS=$'\t' read -r e seq file; do
   if [[ -f $src ]]; then head -c "$KEEP_BYTES" "$src" >"$report_dir/$file"; fi
 done <"$work/keep.tsv"
 
-jq -r '
+# shellcheck disable=SC2016
+summary_program='
 def cell: if . == null then "-" else tostring end;
-"## Acceptance: \(.verdict)\n",
-"| check | scope | value | limit | n | verdict |",
-"|---|---|---|---|---|---|",
-(.checks[] | "| \(.name) \(.op) | \(.scope) | \(.value | cell) | \(.limit) | \(.n) | \(.verdict) |"),
+def mermaid_list: map(cell | if . == "-" then "0" else . end) | join(", ");
+"## Acceptance: \(.verdict | ascii_upcase)\n",
+(if .verdict == "error" then
+   "> **Nothing was judged.** The measurement could not be made or is not trustworthy; this is not a verdict on the preview.\n",
+   (.errors[] | "- \(.)"), ""
+ else empty end),
+"Judged: p95 of **\(.method.judged_label)** in ms; percentiles by nearest rank over successful requests; \(.method.connection).",
+(.load | if .model == "open" then
+   "Load: open model, \(.rate_per_s) requests/s per endpoint for \(.duration_s) s: \(.scheduled) scheduled, \(.started) started, \(.late) late (over \(.late_after_ms) ms), \(.dropped) dropped."
+ else "Load: closed model, \(.requests_per_endpoint) requests per endpoint, \(.concurrency) in flight." end),
+(if .readiness.enabled then
+   "Readiness: \(.readiness.consecutive) expected answers in a row within \(.readiness.timeout_s) s, not counted: " +
+   (.endpoints | map("\(.url) " + (if .ready.ready then "ready after \(.ready.after_ms) ms (\(.ready.probes) probes)" else "NOT ready after \(.ready.after_ms) ms (\(.ready.probes) probes)" end)) | join("; "))
+ else "Readiness: not awaited (ready_consecutive 0)." end),
 "",
+(if (.checks | length) > 0 then
+   "| check | scope | value | limit | n | verdict |",
+   "|---|---|---|---|---|---|",
+   (.checks[] | "| \(.metric) \(.op) | \(.scope) | \(.value | cell) | \(.limit) | \(.n) | \(.verdict) |"),
+   ""
+ else empty end),
 "Requests: \(.summary.total_requests), successful: \(.summary.successful_requests), failed: \(.summary.failed_requests)" +
   (if (.summary.failures_by_cause | length) > 0 then " (" + (.summary.failures_by_cause | to_entries | map("\(.key): \(.value)") | join(", ")) + ")" else "" end),
-"Latency (ms, total, nearest rank over successful requests): p50 \(.summary.p50_ms | cell), p95 \(.summary.p95_ms | cell), p99 \(.summary.p99_ms | cell), max \(.summary.max_ms | cell)",
 "",
 (.warnings[] | "> **Warning:** \(.)\n"),
 "| endpoint | requests | success % | p50 ms | p95 ms | p99 ms | max ms |",
 "|---|---|---|---|---|---|---|",
 (.endpoints[] | "| \(.url) | \(.figures.total_requests) | \(.figures.success_pct | cell) | \(.figures.latency.p50_ms | cell) | \(.figures.latency.p95_ms | cell) | \(.figures.latency.p99_ms | cell) | \(.figures.latency.max_ms | cell) |"),
 "",
+"Phases of successful requests (ms, as curl timed them):",
+"",
+"| phase | p50 | p95 | p99 | max |",
+"|---|---|---|---|---|",
+(.phases | to_entries[] | "| \(.key) | \(.value.p50_ms | cell) | \(.value.p95_ms | cell) | \(.value.p99_ms | cell) | \(.value.max_ms | cell) |"),
+"",
+(select(.summary.successful_requests > 0) | .phases as $ph | ($ph | keys_unsorted) as $names
+  | "```mermaid",
+    "xychart-beta",
+    "    title \"Latency by phase (ms): bars p95, line p50\"",
+    "    x-axis [\($names | map("\"\(.)\"") | join(", "))]",
+    "    y-axis \"ms\"",
+    "    bar [\($names | map($ph[.].p95_ms) | mermaid_list)]",
+    "    line [\($names | map($ph[.].p50_ms) | mermaid_list)]",
+    "```",
+    ""),
 (.histogram | select(. != null)
   | "```mermaid",
     "xychart-beta",
-    "    title \"Latency of successful requests (total, ms)\"",
+    "    title \"Distribution of the judged latency (ms)\"",
     "    x-axis \"ms\" [\(.buckets | map("\"\(.from_ms)-\(.to_ms)\"") | join(", "))]",
     "    y-axis \"requests\"",
-    "    bar [\(.buckets | map(.count | tostring) | join(", "))]",
+    "    bar [\(.buckets | map(.count) | mermaid_list)]",
     "```",
-    "")
-' "$report_dir/report.json" >"$report_dir/summary.md"
+    ""),
+(.endpoints[] | select((.slowest | length) > 0)
+  | "Five slowest requests of \(.url):",
+    "",
+    "| seq | status | result | lag | dns | connect | tls | ttfb | server | total | judged |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    (.slowest[] | "| \(.seq) | \(.status) | \(.result) | \(.lag_ms) | \(.dns_ms) | \(.connect_ms) | \(.tls_ms) | \(.ttfb_ms) | \(.server_ms) | \(.total_ms) | \(.latency_ms) |"),
+    ""),
+"<sub>\(.environment.curl_version | split(" ")[0:2] | join(" ")), image \(.environment.image | cell), \(.environment.timestamp)</sub>"
+'
+jq -r "$summary_program" "$report_dir/report.json" >"$report_dir/summary.md"
 
 verdict=$(jq -r .verdict "$report_dir/report.json")
-jq -r '"acceptance: \(.verdict): success \(.summary.success_pct)% of \(.summary.total_requests) requests, p95 \(.summary.p95_ms) ms"' "$report_dir/report.json"
+jq -r '"acceptance: \(.verdict): success \(.summary.success_pct)% of \(.summary.total_requests) requests, p95 \(.summary.p95_ms) ms (\(.method.judged_label))"' "$report_dir/report.json"
 case $verdict in
   pass) exit 0 ;;
   fail) exit 1 ;;

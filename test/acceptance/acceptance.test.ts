@@ -11,8 +11,11 @@ import { findMergeVectors } from "../../components/no-merge";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { closedPort, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
 
-/** Thresholds and counts of a plain run; readiness is off where a test counts the server's requests. */
-const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000" };
+/**
+ * Thresholds and counts of a plain run. Readiness is off here (ready_consecutive 0) because these tests
+ * count the requests a server received and time its answers by arrival; readiness has its own tests.
+ */
+const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000", ready_consecutive: "0" };
 
 let template: ITemplate;
 const servers: Loopback[] = [];
@@ -237,6 +240,20 @@ describe("acceptance: errors before any request", () => {
     ["connect_to without a port", { connect_to: "ingress" }, "connect_to"],
     ["connect_to with command substitution", { connect_to: "$(touch PWNED):80" }, "connect_to"],
     ["a worst case beyond the 3-minute budget", { requests_per_endpoint: "1000", concurrency: "1", timeout_ms: "10000" }, "requests_per_endpoint", /170 s/],
+    ["readiness and measurement together beyond the budget", { ready_consecutive: "3", ready_timeout_s: "160", requests_per_endpoint: "20", concurrency: "1", timeout_ms: "1000" }, "requests_per_endpoint", /ready_timeout_s/],
+    ["an unknown judge", { judge: "p95" }, "judge"],
+    ["a negative ready_consecutive", { ready_consecutive: "-1" }, "ready_consecutive"],
+    ["ready_consecutive over 100", { ready_consecutive: "101" }, "ready_consecutive"],
+    ["a zero ready_timeout_s", { ready_timeout_s: "0" }, "ready_timeout_s"],
+    ["a ready_timeout_s beyond the budget", { ready_timeout_s: "171" }, "ready_timeout_s"],
+    ["a rate of zero", { rate: "0" }, "rate"],
+    ["a rate that is not a number", { rate: "fast" }, "rate"],
+    ["a rate over 1000", { rate: "1001" }, "rate"],
+    ["a rate with four decimals", { rate: "1.2345" }, "rate"],
+    ["a zero duration_s", { rate: "10", duration_s: "0" }, "duration_s"],
+    ["an open-model schedule beyond the budget", { rate: "1", duration_s: "170", timeout_ms: "1000" }, "duration_s", /170 s/],
+    ["an open model that would keep too many requests in flight", { rate: "100", timeout_ms: "60000", duration_s: "10" }, "rate", /in flight/],
+    ["a negative max_p99_ms", { max_p99_ms: "-1" }, "max_p99_ms"],
   ];
 
   it.each(bad)("refuses %s before any request: exit 2 naming the input", async (_what, overrides, input, message) => {

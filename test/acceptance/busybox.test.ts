@@ -7,7 +7,8 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { busyboxDir, closedPort, LOG, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
 
-const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000" };
+/** As in acceptance.test.ts: readiness off where a test counts the requests a server received. */
+const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000", ready_consecutive: "0" };
 
 let template: ITemplate;
 let bin: string;
@@ -51,6 +52,30 @@ describe("acceptance with busybox tools", () => {
     expect(r.report.summary.failures_by_cause).toEqual({ status_404: 3, timeout: 1, connection_refused: 3 });
     const timedOut = r.log.find((row) => row[LOG.result] === "timeout")!;
     expect(Number(timedOut[LOG.total])).toBeGreaterThanOrEqual(300);
+  });
+
+  it("waits for readiness (503s for a while, then 200s) without counting the probes", async () => {
+    let first = -1;
+    const s = await serve(({ at }) => {
+      if (first < 0) first = at;
+      return { status: at - first < 1000 ? 503 : 200 };
+    });
+    const r = await run(urlsFor(`${s.origin}/`), { ready_consecutive: "2", ready_timeout_s: "10" });
+    expect(r.code).toBe(0);
+    expect(r.report.summary).toMatchObject({ success_pct: 100, total_requests: 10 });
+    expect(r.report.endpoints[0].ready.ready).toBe(true);
+    expect(r.report.endpoints[0].ready.after_ms).toBeGreaterThanOrEqual(1000);
+    expect(r.log.filter((row) => row[LOG.phase] === "ready" && row[LOG.result] === "status_503").length).toBeGreaterThan(0);
+  });
+
+  it("runs the open model on its schedule", async () => {
+    const s = await serve(() => ({ delayMs: 5 }));
+    const r = await run(urlsFor(`${s.origin}/`), { rate: "20", duration_s: "1" });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.report.load).toMatchObject({ model: "open", scheduled: 20, started: 20, dropped: 0 });
+    const offsets = r.log.map((row) => Number(row[LOG.scheduled])).sort((a, b) => a - b);
+    expect(offsets).toEqual(Array.from({ length: 20 }, (_, i) => i * 50));
   });
 
   it("refuses bad inputs and an empty urls.json with exit 2", async () => {

@@ -200,5 +200,6 @@ export function urlsFor(...urls: string[]): { ns: string; release: string; hosts
 
 /** Column index of a field in logs/requests.log rows. */
 export const LOG = {
-  phase: 0, endpoint: 1, seq: 2, status: 3, exit: 4, result: 5, dns: 6, connect: 7, tls: 8, ttfb: 9, server: 10, total: 11,
+  phase: 0, endpoint: 1, seq: 2, status: 3, exit: 4, result: 5, scheduled: 6, lag: 7, dns: 8, connect: 9, tls: 10, ttfb: 11,
+  server: 12, total: 13, latency: 14,
 } as const;
