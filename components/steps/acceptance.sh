@@ -726,13 +726,15 @@ def mermaid_list: map(cell | if . == "-" then "0" else . end) | join(", ");
     "    bar [\(.buckets | map(.count) | mermaid_list)]",
     "```",
     ""),
-(.endpoints[] | select((.slowest | length) > 0)
+# At most ten endpoints (the slowest first) keep the summary short enough for a review body.
+(.endpoints | map(select((.slowest | length) > 0)) | sort_by(-(.slowest[0].latency_ms)) | .[:10][]
   | "Five slowest requests of \(.url):",
     "",
     "| seq | status | result | lag | dns | connect | tls | ttfb | server | total | judged |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
     (.slowest[] | "| \(.seq) | \(.status) | \(.result) | \(.lag_ms) | \(.dns_ms) | \(.connect_ms) | \(.tls_ms) | \(.ttfb_ms) | \(.server_ms) | \(.total_ms) | \(.latency_ms) |"),
     ""),
+(if (.endpoints | length) > 10 then "The five slowest requests of the other endpoints are in report.json.\n" else empty end),
 "<sub>\(.environment.curl_version | split(" ")[0:2] | join(" ")), image \(.environment.image | cell), \(.environment.timestamp)</sub>"
 '
 jq -r "$summary_program" "$report_dir/report.json" >"$report_dir/summary.md"
