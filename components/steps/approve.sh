@@ -158,23 +158,64 @@ fi
 
 # Every review of the PR (paginated), to find this app's own earlier reviews of this commit.
 reviews_file="$TMPDIR/approve-reviews.json"
-printf '[]' >"$reviews_file"
-page=1
-while :; do
-  page_file="$TMPDIR/approve-reviews-page.json"
-  github_request GET "/repos/$owner/$repo/pulls/$pr/reviews?per_page=100&page=$page" >"$page_file"
-  jq -s '.[0] + .[1]' "$reviews_file" "$page_file" >"$reviews_file.new"
-  mv "$reviews_file.new" "$reviews_file"
-  count=$(jq 'length' "$page_file")
-  ((count == 100 && page < 50)) || break
-  page=$((page + 1))
-done
+fetch_reviews() {
+  local page=1 count page_file="$TMPDIR/approve-reviews-page.json"
+  printf '[]' >"$reviews_file"
+  while :; do
+    github_request GET "/repos/$owner/$repo/pulls/$pr/reviews?per_page=100&page=$page" >"$page_file" || return 1
+    jq -s '.[0] + .[1]' "$reviews_file" "$page_file" >"$reviews_file.new" || return 1
+    mv "$reviews_file.new" "$reviews_file" || return 1
+    count=$(jq 'length' "$page_file") || return 1
+    ((count == 100 && page < 50)) || break
+    page=$((page + 1))
+  done
+}
+fetch_reviews || die github "cannot read the reviews of $owner/$repo#$pr"
 # This app's reviews of COMMIT in STATE (and, given a kind, carrying that marker), as JSON.
 own_reviews() { # STATE [MARKER_KIND]
   jq -c --arg login "$bot_login" --arg commit "$commit" --arg state "$1" --arg kind "${2-}" '
     [.[] | select(.user.login == $login and ((.commit_id // "") | ascii_downcase) == $commit and .state == $state)
          | select($kind == "" or ((.body // "") | contains("implementation-dag:approve kind=" + $kind + " ")))]' "$reviews_file"
 }
+# Posts the review in request.json and leaves GitHub's answer in posted.json. GitHub may record a
+# review and still answer 5xx, so a server error is not blindly retried (that could approve twice):
+# the reviews are read again first, and this app's review of COMMIT with that marker counts as posted.
+# Rate limits are retried by lib/github.sh itself (GitHub did nothing then).
+request_file="$TMPDIR/approve-request.json"
+posted_file="$TMPDIR/approve-posted.json"
+post_review() { # STATE MARKER_KIND
+  local try=1 attempts base_ms wait_ms found status
+  # The same bounds as lib/github.sh's own retries.
+  attempts=$(_github_int_setting GITHUB_RETRY_ATTEMPTS 5 1 10) || return 1
+  base_ms=$(_github_int_setting GITHUB_RETRY_BASE_MS 1000 0 60000) || return 1
+  while :; do
+    if GITHUB_RETRY_SERVER_ERRORS=no github_request POST "/repos/$owner/$repo/pulls/$pr/reviews" "$(cat "$request_file")" >"$posted_file"; then
+      return 0
+    fi
+    status="$GITHUB_STATUS"
+    case "$status" in
+      000 | 5??) ;;
+      *) return 1 ;;
+    esac
+    fetch_reviews || return 1
+    found=$(own_reviews "$1" "$2") || return 1
+    if [[ $(jq 'length' <<<"$found") != 0 ]]; then
+      echo "approve: GitHub answered $status but recorded the review; not posting it again"
+      jq '.[0]' <<<"$found" >"$posted_file"
+      return 0
+    fi
+    if ((try >= attempts)); then
+      printf 'ERROR: github: the review was not recorded after %d tries\n' "$attempts" >&2
+      return 1
+    fi
+    wait_ms=$((base_ms << (try - 1)))
+    ((wait_ms <= 60000)) || wait_ms=60000
+    echo "approve: the review was not recorded; posting again (try $((try + 1)) of $attempts) in ${wait_ms}ms" >&2
+    sleep "$((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000)))"
+    try=$((try + 1))
+  done
+}
+
 result() { # DECISION REVIEW_URL
   decide "$1"
   printf '%s' "$2" >"$output_dir/review_url"
@@ -207,9 +248,9 @@ if [[ $head_sha != "$commit" ]]; then
     result head-moved "$existing"
     exit 0
   fi
-  request=$(jq -n --rawfile body "$body_file" --arg commit "$commit" '{event: "COMMENT", commit_id: $commit, body: $body}')
-  posted=$(github_request POST "/repos/$owner/$repo/pulls/$pr/reviews" "$request")
-  url=$(jq -r '.html_url // ""' <<<"$posted")
+  jq -n --rawfile body "$body_file" --arg commit "$commit" '{event: "COMMENT", commit_id: $commit, body: $body}' >"$request_file"
+  post_review COMMENTED head-moved || exit 1
+  url=$(jq -r '.html_url // ""' "$posted_file")
   echo "approve: head moved from $commit to $head_sha; commented what was tested instead of approving: $url"
   result head-moved "$url"
   exit 0
@@ -221,10 +262,10 @@ fi
   evidence_links
   marker approved
 } >"$body_file"
-request=$(jq -n --rawfile body "$body_file" --arg commit "$commit" '{event: "APPROVE", commit_id: $commit, body: $body}')
-posted=$(github_request POST "/repos/$owner/$repo/pulls/$pr/reviews" "$request")
-review_state=$(jq -r '.state // ""' <<<"$posted")
+jq -n --rawfile body "$body_file" --arg commit "$commit" '{event: "APPROVE", commit_id: $commit, body: $body}' >"$request_file"
+post_review APPROVED approved || exit 1
+review_state=$(jq -r '.state // ""' "$posted_file")
 [[ $review_state == APPROVED ]] || die github "GitHub recorded the review as '$review_state', not APPROVED"
-url=$(jq -r '.html_url // ""' <<<"$posted")
+url=$(jq -r '.html_url // ""' "$posted_file")
 echo "approve: approved $owner/$repo#$pr at $commit: $url"
 result approved "$url"

@@ -179,6 +179,14 @@ describe("approve", () => {
     expect(posts().map((p) => p.status)).toEqual([502, 200]);
   });
 
+  it("does not approve twice when GitHub recorded the approval but answered 502", async () => {
+    gh.enqueue("pulls/create-review", { status: 502, afterHandling: true });
+    const r = await approve();
+    expectApproved(r);
+    expect(posts().map((p) => p.status)).toEqual([502]);
+    expect(r.stdout).toContain("GitHub answered 502 but recorded the review; not posting it again");
+  });
+
   it("waits as Retry-After says on a secondary rate limit, then approves", async () => {
     gh.enqueue("pulls/create-review", {
       status: 403,
@@ -197,7 +205,9 @@ describe("approve", () => {
     gh.enqueue("pulls/create-review", ...Array.from({ length: 5 }, () => ({ status: 502 })));
     const r = await approve({ env: { GITHUB_RETRY_ATTEMPTS: "3" } });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`ERROR: github: POST /repos/${OWNER}/${REPO}/pulls/${PR}/reviews: HTTP 502: Bad Gateway (gave up after 3 tries)`);
+    expect(r.stderr).toContain(`github: POST /repos/${OWNER}/${REPO}/pulls/${PR}/reviews: HTTP 502: Bad Gateway (left to the caller)`);
+    expect(r.stderr).toMatch(/ERROR: github: the review was not recorded after 3 tries\n$/);
+    expect(r.outputs.decision).toBe("error");
     expect(posts()).toHaveLength(3);
     expect(gh.reviews(OWNER, REPO, PR)).toEqual([]);
   });

@@ -119,6 +119,14 @@ describe("fake GitHub", () => {
     expect(second.headers.get("retry-after")).toBe("3");
   });
 
+  it("can fail a request after doing its work (afterHandling)", async () => {
+    const t = await token();
+    gh.enqueue("pulls/create-review", { status: 502, afterHandling: true });
+    const res = await call("POST", "/repos/acme/app/pulls/7/reviews", t, { event: "APPROVE", commit_id: SHA });
+    expect(res.status).toBe(502);
+    expect(gh.reviews("acme", "app", 7).map((r) => r.state)).toEqual(["APPROVED"]);
+  });
+
   it("stores approvals by the app's bot and lists them with pagination", async () => {
     const t = await token();
     for (let i = 0; i < 3; i++) gh.addReview("acme", "app", 7, { login: `human${i}`, state: "COMMENTED", commitId: SHA, body: "hm" });

@@ -237,6 +237,16 @@ describe("github_request", () => {
     expect(gh.requests.filter((q) => q.operationId === "pulls/get")).toHaveLength(3);
   });
 
+  it("leaves server errors to a caller that opted out of retrying them, still retrying rate limits", async () => {
+    gh.enqueue("pulls/create-review", { status: 429, headers: { "retry-after": "0" } }, { status: 502 });
+    const r = await run(`${TOKEN}GITHUB_RETRY_SERVER_ERRORS=no github_request POST /repos/acme/app/pulls/7/reviews '{"event":"APPROVE","commit_id":"${SHA}"}' || echo "rc=$? status=$GITHUB_STATUS"`);
+    expect(r.stdout).toBe("rc=1 status=502\n");
+    expect(r.stderr).toBe(
+      "github: POST /repos/acme/app/pulls/7/reviews: HTTP 429, try 1 of 5, retrying in 0.000s\n" +
+      "github: POST /repos/acme/app/pulls/7/reviews: HTTP 502: Bad Gateway (left to the caller)\n");
+    expect(gh.requests.filter((q) => q.operationId === "pulls/create-review").map((q) => q.status)).toEqual([429, 502]);
+  });
+
   it("fails at once when GitHub asks to wait longer than allowed", async () => {
     gh.enqueue("pulls/get", { status: 429, headers: { "retry-after": "3600" } });
     const r = await run(`${TOKEN}github_request GET /repos/acme/app/pulls/7`, { GITHUB_RETRY_MAX_WAIT_SECONDS: "5" });

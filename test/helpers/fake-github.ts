@@ -90,6 +90,12 @@ export interface ScriptedReply {
   headers?: Record<string, string>;
   /** JSON body. Defaults to `{ message: <status text> }`. */
   body?: unknown;
+  /**
+   * Handle the request as usual first (its effects happen: a review is stored, a token minted), then
+   * send this reply instead of the real answer: a gateway error after GitHub did the work.
+   * Defaults to false (the request has no effect).
+   */
+  afterHandling?: boolean;
 }
 
 /** How a request authenticated. */
@@ -256,7 +262,8 @@ export interface FakeGitHub {
   deployments(owner: string, repo: string): FakeDeployment[];
   /**
    * Queues replies for an operation: the next matching requests (after routing and request
-   * validation, before authentication) get these instead of the normal answer, in order.
+   * validation; before the normal handling unless a reply says `afterHandling`) get these instead
+   * of the normal answer, in order.
    */
   enqueue(operationId: string, ...replies: ScriptedReply[]): void;
   /**
@@ -641,21 +648,29 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     }
 
     const queued = queues.get(operationId);
-    if (queued && queued.length > 0) {
-      const next = queued.shift()!;
+    const next = queued && queued.length > 0 ? queued.shift()! : undefined;
+    const scripted = (n: ScriptedReply): HandlerReply =>
+      ({ status: n.status, headers: n.headers, body: n.body ?? { message: STATUS_TEXT[n.status] ?? "scripted" } });
+    record.auth = await authenticate(req.headers.authorization);
+    if (next && !next.afterHandling) {
       record.scripted = true;
-      record.auth = await authenticate(req.headers.authorization);
-      return { record, reply: { status: next.status, headers: next.headers, body: next.body ?? { message: STATUS_TEXT[next.status] ?? "scripted" } } };
+      return { record, reply: scripted(next) };
     }
 
-    record.auth = await authenticate(req.headers.authorization);
-    if (record.auth.kind === "invalid") return { record, reply: { status: 401, body: { message: record.auth.reason } } };
-    const body = (record.body ?? {}) as Record<string, unknown>;
-    const reply = await builtIn(operationId, params, query, body, record.auth);
-    if (reply) return { record, reply };
-    const cus = custom.get(operationId);
-    if (cus) return { record, reply: await cus.handler({ method, path, params, query, body: record.body, auth: record.auth }) };
-    return fail(501, "Not Implemented by the fake", `${operationId} is a GitHub route the fake does not serve (use handle())`);
+    const handled = await (async (): Promise<{ record: RecordedRequest; reply: HandlerReply }> => {
+      if (record.auth.kind === "invalid") return { record, reply: { status: 401, body: { message: record.auth.reason } } };
+      const body = (record.body ?? {}) as Record<string, unknown>;
+      const reply = await builtIn(operationId, params, query, body, record.auth);
+      if (reply) return { record, reply };
+      const cus = custom.get(operationId);
+      if (cus) return { record, reply: await cus.handler({ method, path, params, query, body: record.body, auth: record.auth }) };
+      return fail(501, "Not Implemented by the fake", `${operationId} is a GitHub route the fake does not serve (use handle())`);
+    })();
+    if (next) {
+      record.scripted = true;
+      return { record, reply: scripted(next) };
+    }
+    return handled;
   }
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {

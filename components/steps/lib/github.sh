@@ -36,6 +36,12 @@
 #   GITHUB_RETRY_ATTEMPTS        tries in all, 1-10. Default 5.
 #   GITHUB_RETRY_BASE_MS         first backoff in milliseconds, doubled per retry, 0-60000. Default 1000.
 #   GITHUB_RETRY_MAX_WAIT_SECONDS  longest single wait, 1-3600. Default 60.
+#   GITHUB_RETRY_SERVER_ERRORS  "yes" (default) or "no": whether answers without a status and 5xx
+#                                are retried. A caller whose request is not idempotent (a POST that
+#                                creates something GitHub may have created before failing) says
+#                                "no" and checks before trying again; rate limits are always retried,
+#                                GitHub did nothing then. With "no", such a failure returns 1 with a
+#                                plain `github: ...` line (no ERROR): the caller reports the outcome.
 #   GITHUB_CONNECT_TIMEOUT_SECONDS / GITHUB_MAX_TIME_SECONDS  curl bounds, 1-600. Defaults 10 / 60.
 #   TMPDIR                       where the private temporary files live (removed after each call).
 #
@@ -165,6 +171,11 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
   max_wait=$(_github_int_setting GITHUB_RETRY_MAX_WAIT_SECONDS 60 1 3600) || return 1
   connect_timeout=$(_github_int_setting GITHUB_CONNECT_TIMEOUT_SECONDS 10 1 600) || return 1
   max_time=$(_github_int_setting GITHUB_MAX_TIME_SECONDS 60 1 600) || return 1
+  local retry_server_errors="${GITHUB_RETRY_SERVER_ERRORS:-yes}"
+  if [[ $retry_server_errors != yes && $retry_server_errors != no ]]; then
+    _github_fail GITHUB_RETRY_SERVER_ERRORS "must be yes or no"
+    return 1
+  fi
   if ! [[ ${GITHUB_ALLOW_STATUS-} =~ ^([1-5][0-9][0-9]( [1-5][0-9][0-9])*)?$ ]]; then
     _github_fail GITHUB_ALLOW_STATUS "must be empty or HTTP statuses separated by single spaces"
     return 1
@@ -213,7 +224,7 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
     # quota, or GitHub's "secondary rate limit" message).
     local retryable=""
     case "$status" in
-      000 | 5??) retryable=yes ;;
+      000 | 5??) if [[ $retry_server_errors == yes ]]; then retryable=yes; fi ;;
       429) retryable=yes ;;
       403)
         if [[ -n $retry_after || $remaining == "0" || $message == *"rate limit"* ]]; then retryable=yes; fi
@@ -244,6 +255,11 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
 
     rm -f "$out" "$headers" "$data"
     if [[ $status == 000 ]]; then message="no answer from $base"; fi
+    if [[ $retry_server_errors == no && ($status == 000 || $status == 5??) ]]; then
+      # The caller opted out of these retries: it decides what happens next, and reports it.
+      printf 'github: %s %s: HTTP %s: %s (left to the caller)\n' "$method" "$path" "$status" "$message" >&2
+      return 1
+    fi
     if [[ -n $retryable ]]; then message="$message (gave up after $try tries)"; fi
     _github_fail github "$method $path: HTTP $status: $message"
     return 1
