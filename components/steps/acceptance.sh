@@ -109,8 +109,8 @@ rule_ranges() {
 # ---- inputs ----------------------------------------------------------------------------------
 if [[ $report_dir != /* ]]; then bad REPORT_DIR "must be an absolute directory path"; fi
 if ! [[ $tmp_root =~ $safe_path ]]; then bad TMPDIR "must be an absolute path of letters, digits, '.', '_', '-', '/'"; fi
-if ! [[ $min_success_pct =~ ^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$ ]]; then
-  bad min_success_pct "must be a percentage from 0 to 100"
+if ! [[ $min_success_pct =~ ^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)$ ]]; then
+  bad min_success_pct "must be a percentage from 0 to 100 (digits, no leading zero)"
 elif [[ $min_success_pct =~ ^0\.[0-9]*[1-9] ]]; then
   bad min_success_pct "is a percentage (0-100); $min_success_pct between 0 and 1 is ambiguous (a fraction where a percentage belongs)"
 fi
@@ -205,7 +205,8 @@ fi
 error_exit() {
   printf '%s\n' "$@" >&2
   if [[ $report_dir == /* ]] && command -v jq >/dev/null 2>&1 && mkdir -p "$report_dir" 2>/dev/null; then
-    jq -n --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg ns "${namespace-}" \
+    jq -n --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg ns "${namespace-}" --arg image "$step_image" \
+      --arg curl_version "${curl_full_version-}" \
       --arg min "$min_success_pct" --arg p95 "$max_p95_ms" '
       {verdict: "error", exit_code: 2, judged: false,
        note: "nothing was judged: the measurement could not be made",
@@ -213,7 +214,7 @@ error_exit() {
        summary: {success_pct: null, p95_ms: null, total_requests: 0, successful_requests: 0, failed_requests: 0},
        thresholds: {min_success_pct: (try ($min | tonumber) catch $min), max_p95_ms: (try ($p95 | tonumber) catch $p95)},
        checks: [],
-       environment: {namespace: $ns, timestamp: $ts}}' --args "$@" >"$report_dir/report.json" 2>/dev/null || true
+       environment: {namespace: $ns, timestamp: $ts, curl_version: $curl_version, image: $image}}' --args "$@" >"$report_dir/report.json" 2>/dev/null || true
     {
       printf '## Acceptance: error (nothing was judged)\n\n'
       printf -- '- %s\n' "$@"

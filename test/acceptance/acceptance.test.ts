@@ -222,6 +222,7 @@ describe("acceptance: errors before any request", () => {
     ["a percentage over 100", { min_success_pct: "101" }, "min_success_pct"],
     ["a negative percentage", { min_success_pct: "-1" }, "min_success_pct"],
     ["a word as min_success_pct", { min_success_pct: "high" }, "min_success_pct"],
+    ["a percentage with a leading zero", { min_success_pct: "05" }, "min_success_pct"],
     ["a negative max_p95_ms", { max_p95_ms: "-5" }, "max_p95_ms"],
     ["zero max_p95_ms", { max_p95_ms: "0" }, "max_p95_ms"],
     ["a non-number max_p95_ms", { max_p95_ms: "2s" }, "max_p95_ms"],

@@ -3,6 +3,9 @@
  * outcomes, and the open model measured from each scheduled start, against loopback servers with known
  * behaviour.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
@@ -70,6 +73,19 @@ describe("acceptance: readiness before measuring", () => {
     expect(r.code).toBe(2);
     expect(r.report.verdict).toBe("error");
     expect(new Set(rows(r.log, "ready").map((p) => p[LOG.result]))).toEqual(new Set(["connection_refused"]));
+  });
+});
+
+describe("acceptance: three outcomes", () => {
+  it("is an error, not a failure, when curl is too old to time each transfer", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "old-curl-"));
+    writeFileSync(path.join(dir, "curl"), "#!/bin/sh\necho 'curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0'\n", { mode: 0o755 });
+    const s = await serve(() => ({}));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), BASE, { pathPrepend: [dir] });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ERROR: curl: must be version 7\.75 or later \(found '7\.68\.0'\)/m);
+    expect(r.report).toMatchObject({ verdict: "error", judged: false });
+    expect(s.received).toEqual([]);
   });
 });
 
