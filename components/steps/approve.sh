@@ -25,8 +25,13 @@
 #   ARTIFACTS_URL       empty or the base URL archived artifacts are browsed under
 #   ARTIFACTS_LOCATION  the key prefix this workflow's artifacts are archived under (relative path)
 #   OUTPUT_DIR          where decision, review_url and approve/review.md are written
+#   TMPDIR              a private writable directory for GitHub's answers
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE (or
 #   GITHUB_APP_PRIVATE_KEY), GITHUB_RETRY_*: see lib/github.sh.
+#
+# GitHub calls: GET /app (the app's slug, with its JWT), one installation token, GET the pull
+# request, GET its reviews, and at most one review POST. A 5xx on that POST is not blindly retried
+# (GitHub may have recorded the review): the reviews are read again first.
 #
 # Writes: OUTPUT_DIR/decision, OUTPUT_DIR/review_url (empty unless a review was posted or found),
 #   OUTPUT_DIR/approve/review.md (the body posted, or that would have been) and

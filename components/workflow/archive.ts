@@ -12,6 +12,9 @@
  * (`artifactRepository.storage`); with `none` the repository's own `keyFormat` decides and the
  * review links only the workflow. The owner, repo and PR in the key are the workflow's parameters,
  * which set-params has validated before any step that writes an artifact runs.
+ *
+ * The agent steps call the external agent template (`templateRef`); where their outputs are stored
+ * is that template's business (the repository's `keyFormat` applies to them), not this one's.
  */
 import type { IArtifact } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Artifact";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
