@@ -30,7 +30,7 @@
 #   GITHUB_APP_PRIVATE_KEY), GITHUB_RETRY_*: see lib/github.sh.
 #
 # GitHub calls: GET /app (the app's slug, with its JWT), one installation token, GET the pull
-# request, GET its reviews, and at most one review POST. A 5xx on that POST is not blindly retried
+# request, GET its reviews, and POST one review. A 5xx on that POST is not blindly retried
 # (GitHub may have recorded the review): the reviews are read again first.
 #
 # Writes: OUTPUT_DIR/decision, OUTPUT_DIR/review_url (empty unless a review was posted or found),
