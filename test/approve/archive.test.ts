@@ -30,9 +30,10 @@ beforeAll(async () => {
 });
 
 describe("evidence archival", () => {
-  it("archives the acceptance evidence and the approval, at least", () => {
+  it("archives the deploy evidence, the acceptance evidence and the approval, at least", () => {
     const names = outputArtifacts(wt).map((o) => `${o.template}/${o.artifact.name}`);
     expect(names).toEqual(expect.arrayContaining(["acceptance/acceptance-report", "approve/approval"]));
+    expect(outputArtifacts(wt).some((o) => o.template.startsWith("deploy") && String(o.artifact.path).endsWith("/evidence"))).toBe(true);
   });
 
   it("gives every output artifact a key under the workflow's own prefix", () => {
