@@ -1,15 +1,14 @@
 /**
  * End to end: the rendered `implementation-dag` WorkflowTemplate runs offline (the e2e runner, with
- * Argo's semantics) against a stand-in world — the success path, a failure at every stage, the same
- * PR twice, two PRs one after the other.
+ * Argo's semantics) against a stand-in world — the success path, the same PR twice, two PRs one after
+ * the other. A failure at every stage: failures.test.ts.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import type { NodeResult, WorkflowResult } from "./runner";
-import { arrangeFailure, OWNER, REPO, World, type Stage } from "./world";
+import { OWNER, REPO, World } from "./world";
 
 let world: World;
 beforeAll(async () => {
@@ -19,6 +18,7 @@ afterAll(() => world?.close());
 beforeEach(() => {
   world.cluster.reset();
   world.respond = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
+  world.appRequests.length = 0;
 });
 
 const node = (r: WorkflowResult, task: string): NodeResult => {
@@ -107,83 +107,6 @@ describe("the whole pipeline, offline", () => {
     const rows = out.trim().split("\n");
     expect(rows[0]).toMatch(/^NAME\s+STATUS\s+AGE$/);
     expect(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([["impl-pr-123", "Active"], ["example-app-pr-123", "impl-pr-123"]]);
-  });
-});
-
-/** A failure at one stage: whether the preview existed by then, and what the failing node says. */
-interface FailureCase {
-  stage: Stage;
-  pr: number;
-  /** Whether deploy had created the namespace and release before the failure. */
-  previewExisted: boolean;
-  /** The workflow's phase: Failed, or Error when the failing node errored. Defaults to Failed. */
-  phase?: "Failed" | "Error";
-  /** What the failing node says (its message, stdout and stderr): the failure is the one arranged. */
-  why: RegExp;
-}
-
-/** The file the hostile parameter would create if it ever ran as code. */
-const PWNED = `/tmp/e2e-pwned-${process.pid}`;
-
-/** One failure per stage; {@link arrangeFailure} says how each is made. */
-const FAILURES: FailureCase[] = [
-  { stage: "set-params", pr: 201, previewExisted: false, why: /ERROR: pr: must be a positive integer/ },
-  { stage: "implement", pr: 202, previewExisted: false, why: /^agent failed$/ },
-  { stage: "clippy-format", pr: 203, previewExisted: false, why: /^clippy found errors$/ },
-  { stage: "qa-testing", pr: 204, previewExisted: false, phase: "Error", why: /^pod deleted$/ },
-  { stage: "deploy", pr: 205, previewExisted: true, why: /INSTALLATION FAILED: context deadline exceeded[\s\S]*ERROR: helm: release example-app-pr-205 did not become ready/ },
-  { stage: "acceptance", pr: 206, previewExisted: true, why: /acceptance: fail: success 50% of 10 requests/ },
-  { stage: "approve", pr: 207, previewExisted: true, why: /ERROR: github: POST \/repos\/example-org\/example-app\/pulls\/207\/reviews: HTTP 503.*gave up after 5 tries/ },
-];
-
-describe("a failure at each stage", () => {
-  it.each(FAILURES)("$stage fails: nothing downstream runs, no approval, the workflow fails, cleanup removes only what existed", async (c) => {
-    const ghWritesBefore = world.github.writes().length;
-    const r = await world.run({ pr: c.pr, ...arrangeFailure(world, c.stage, PWNED) });
-    expect(r.phase, logs(r)).toBe(c.phase ?? "Failed");
-    expect(existsSync(PWNED)).toBe(false);
-    const at = PIPELINE.indexOf(c.stage);
-    expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t, i) => [
-      t, i < at ? "Succeeded" : i === at ? expect.stringMatching(/^(Failed|Error)$/) : "Omitted",
-    ]));
-    // Omitted tasks never ran: no pod, no agent call.
-    for (const n of tasks(r).slice(at + 1)) expect(n.outputs.exitCode).toBeUndefined();
-    const failed = tasks(r)[at];
-    expect([failed.message, failed.stdout, failed.stderr].filter(Boolean).join("\n")).toMatch(c.why);
-    expect(r.agentCalls.map((a) => a.task)).toEqual(PIPELINE.slice(1, Math.min(at + 1, 4)));
-
-    // No approval, and no review of any kind.
-    expect(world.github.reviews(OWNER, REPO, c.pr)).toEqual([]);
-    expect(world.github.writes().slice(ghWritesBefore).filter((q) => q.path.includes("/reviews") && q.status < 300)).toEqual([]);
-
-    // cleanup ran with the failure and removed exactly what existed.
-    expect(onExit(r).phase, logs(r)).toBe("Succeeded");
-    expect(onExit(r).env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
-    expect(world.cluster.previewNamespaces()).toEqual([]);
-    expect(world.cluster.releaseNames()).toEqual([]);
-    const removals = world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall");
-    if (c.previewExisted) {
-      expect(removals.map((e) => [e.verb, e.kind, e.namespace ?? e.name])).toEqual([
-        ["uninstall", "Release", `impl-pr-${c.pr}`],
-        ["delete", "Namespace", `impl-pr-${c.pr}`],
-      ]);
-    } else {
-      // Nothing existed: cleanup changed nothing (no change of any kind was made in the run).
-      expect(world.cluster.events).toEqual([]);
-    }
-    expect(world.cluster.unknown).toEqual([]);
-    expect(world.github.violations).toEqual([]);
-  });
-
-  it("a hostile pr is refused by set-params and never reaches the cluster; the exit handler sees no names", async () => {
-    const before = world.standIns.calls.length;
-    const r = await world.run({ pr: 208, parameters: { pr: "1; kubectl delete ns kube-system" } });
-    expect(r.phase).toBe("Failed");
-    expect(node(r, "set-params").stderr).toMatch(/^ERROR: pr: /m);
-    // Argo leaves the never-set global outputs as literal text; cleanup recognises that.
-    expect(onExit(r).unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
-    expect(onExit(r).phase).toBe("Succeeded");
-    expect(world.standIns.calls.slice(before)).toEqual([]);
   });
 });
 

@@ -354,7 +354,8 @@ export const hostilePr = (marker: string): string => `$(touch ${marker})`;
  * - set-params: a hostile `pr` parameter (`$(touch …)`);
  * - implement, clippy-format: the agent fails; qa-testing: the agent's pod errors;
  * - deploy: helm fails (`context deadline exceeded` while waiting);
- * - acceptance: every other request fails (50% success, under the 95% threshold);
+ * - acceptance: the preview is ready but slow: every answer takes 300 ms, over a p95 threshold of
+ *   100 ms submitted as the `max_p95_ms` parameter;
  * - approve: GitHub answers 503 (Retry-After: 1) to every try of posting the review.
  */
 export function arrangeFailure(world: World, stage: Stage, marker = path.join(tmpdir(), `e2e-pwned-${process.pid}`)): Partial<RunOptions> {
@@ -366,11 +367,9 @@ export function arrangeFailure(world: World, stage: Stage, marker = path.join(tm
     case "deploy":
       world.cluster.helm.failInstall = "context deadline exceeded";
       return {};
-    case "acceptance": {
-      let n = 0;
-      world.respond = () => ({ status: n++ % 2 ? 503 : 200, body: "x" });
-      return {};
-    }
+    case "acceptance":
+      world.respond = () => ({ status: 200, body: "<html><body>slow</body></html>\n", delayMs: 300 });
+      return { parameters: { max_p95_ms: "100" } };
     case "approve":
       // As many replies as lib/github.sh tries (GITHUB_RETRY_ATTEMPTS defaults to 5), so none is left over.
       world.github.enqueue("pulls/create-review", ...Array.from({ length: 5 }, () => ({ status: 503, headers: { "retry-after": "1" } })));

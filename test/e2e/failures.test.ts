@@ -1,0 +1,108 @@
+/**
+ * End to end: a failure at each stage of the rendered workflow stops everything downstream, posts no
+ * approval, fails the workflow, and cleanup removes the preview where it existed and touches nothing
+ * where it did not.
+ */
+import { existsSync } from "node:fs";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { PIPELINE } from "../../components/workflow";
+import type { NodeResult, WorkflowResult } from "./runner";
+import { arrangeFailure, OWNER, REPO, World, type Stage } from "./world";
+
+let world: World;
+beforeAll(async () => {
+  world = await World.start();
+});
+afterAll(() => world?.close());
+beforeEach(() => {
+  world.cluster.reset();
+  world.respond = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
+});
+
+const node = (r: WorkflowResult, task: string): NodeResult => {
+  const n = r.nodes.find((x) => x.displayName === task);
+  if (!n) throw new Error(`no node ${task}`);
+  return n;
+};
+const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
+/** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
+const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
+const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
+
+/** A failure at one stage: whether the preview existed by then, and what the failing node says. */
+interface FailureCase {
+  stage: Stage;
+  pr: number;
+  /** Whether deploy had created the namespace and release before the failure. */
+  previewExisted: boolean;
+  /** The workflow's phase: Failed, or Error when the failing node errored. Defaults to Failed. */
+  phase?: "Failed" | "Error";
+  /** What the failing node says (its message, stdout and stderr): the failure is the one arranged. */
+  why: RegExp;
+}
+
+/** The file the hostile parameter would create if it ever ran as code. */
+const PWNED = `/tmp/e2e-pwned-${process.pid}`;
+
+/** One failure per stage; {@link arrangeFailure} says how each is made. */
+const FAILURES: FailureCase[] = [
+  { stage: "set-params", pr: 201, previewExisted: false, why: /ERROR: pr: must be a positive integer/ },
+  { stage: "implement", pr: 202, previewExisted: false, why: /^agent failed$/ },
+  { stage: "clippy-format", pr: 203, previewExisted: false, why: /^clippy found errors$/ },
+  { stage: "qa-testing", pr: 204, previewExisted: false, phase: "Error", why: /^pod deleted$/ },
+  { stage: "deploy", pr: 205, previewExisted: true, why: /INSTALLATION FAILED: context deadline exceeded[\s\S]*ERROR: helm: release example-app-pr-205 did not become ready/ },
+  { stage: "acceptance", pr: 206, previewExisted: true, why: /acceptance: fail: success 100% of 10 requests, p95 [0-9.]+ ms/ },
+  { stage: "approve", pr: 207, previewExisted: true, why: /POST \/repos\/example-org\/example-app\/pulls\/207\/reviews: HTTP 503[\s\S]*ERROR: github: / },
+];
+
+describe("a failure at each stage", () => {
+  it.each(FAILURES)("$stage fails: nothing downstream runs, no approval, the workflow fails, cleanup removes only what existed", async (c) => {
+    const ghWritesBefore = world.github.writes().length;
+    const r = await world.run({ pr: c.pr, ...arrangeFailure(world, c.stage, PWNED) });
+    expect(r.phase, logs(r)).toBe(c.phase ?? "Failed");
+    expect(existsSync(PWNED)).toBe(false);
+    const at = PIPELINE.indexOf(c.stage);
+    expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t, i) => [
+      t, i < at ? "Succeeded" : i === at ? expect.stringMatching(/^(Failed|Error)$/) : "Omitted",
+    ]));
+    // Omitted tasks never ran: no pod, no agent call.
+    for (const n of tasks(r).slice(at + 1)) expect(n.outputs.exitCode).toBeUndefined();
+    const failed = tasks(r)[at];
+    expect([failed.message, failed.stdout, failed.stderr].filter(Boolean).join("\n")).toMatch(c.why);
+    expect(r.agentCalls.map((a) => a.task)).toEqual(PIPELINE.slice(1, Math.min(at + 1, 4)));
+
+    // No approval, and no review of any kind.
+    expect(world.github.reviews(OWNER, REPO, c.pr)).toEqual([]);
+    expect(world.github.writes().slice(ghWritesBefore).filter((q) => q.path.includes("/reviews") && q.status < 300)).toEqual([]);
+
+    // cleanup ran with the failure and removed exactly what existed.
+    expect(onExit(r).phase, logs(r)).toBe("Succeeded");
+    expect(onExit(r).env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
+    expect(world.cluster.previewNamespaces()).toEqual([]);
+    expect(world.cluster.releaseNames()).toEqual([]);
+    const removals = world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall");
+    if (c.previewExisted) {
+      expect(removals.map((e) => [e.verb, e.kind, e.namespace ?? e.name])).toEqual([
+        ["uninstall", "Release", `impl-pr-${c.pr}`],
+        ["delete", "Namespace", `impl-pr-${c.pr}`],
+      ]);
+    } else {
+      // Nothing existed: cleanup changed nothing (no change of any kind was made in the run).
+      expect(world.cluster.events).toEqual([]);
+    }
+    expect(world.cluster.unknown).toEqual([]);
+    expect(world.github.violations).toEqual([]);
+  });
+
+  it("a hostile pr is refused by set-params and never reaches the cluster; the exit handler sees no names", async () => {
+    const before = world.standIns.calls.length;
+    const r = await world.run({ pr: 208, parameters: { pr: "1; kubectl delete ns kube-system" } });
+    expect(r.phase).toBe("Failed");
+    expect(node(r, "set-params").stderr).toMatch(/^ERROR: pr: /m);
+    // Argo leaves the never-set global outputs as literal text; cleanup recognises that.
+    expect(onExit(r).unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
+    expect(onExit(r).phase).toBe("Succeeded");
+    expect(world.standIns.calls.slice(before)).toEqual([]);
+  });
+});
+
