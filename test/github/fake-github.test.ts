@@ -23,7 +23,7 @@ beforeEach(async () => {
   gh = await startFakeGitHub({
     apps: [{
       appId: "100003", slug: "qa", publicKey: qaKey.publicKey,
-      installations: [{ id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read" } }],
+      installations: [{ id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read", deployments: "write" } }],
     }],
   });
   gh.addPull({ owner: "acme", repo: "app", number: 7, headSha: SHA });
@@ -139,6 +139,28 @@ describe("fake GitHub", () => {
     const page1 = await call("GET", "/repos/acme/app/pulls/7/reviews?per_page=2&page=1", t);
     expect(page1.headers.get("link")).toContain('rel="next"');
     expect(gh.violations).toEqual([]);
+  });
+
+  it("records deployments and their statuses, each answer valid against GitHub's schema", async () => {
+    const t = await token({ deployments: "write" });
+    const created = await call("POST", "/repos/acme/app/deployments", t, { ref: SHA, environment: "pr-7", auto_merge: false, required_contexts: [], transient_environment: true });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    const status = await call("POST", `/repos/acme/app/deployments/${id}/statuses`, t, { state: "success", environment_url: "https://pr-7.preview.example.com/" });
+    expect(status.status).toBe(201);
+    const listed = await call("GET", "/repos/acme/app/deployments?environment=pr-7", t);
+    expect(((await listed.json()) as Array<{ id: number; sha: string }>).map((d) => [d.id, d.sha])).toEqual([[id, SHA]]);
+    expect(gh.deployments("acme", "app")).toMatchObject([{ id, environment: "pr-7", request: { auto_merge: false }, statuses: [{ state: "success", environment_url: "https://pr-7.preview.example.com/" }] }]);
+    expect(gh.writes().map((w) => w.operationId)).toEqual(["repos/create-deployment", "repos/create-deployment-status"]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("lets a test serve a route the fake has no answer for, behind the permission it needs", async () => {
+    gh.handle("repos/get-commit", ({ params }) => ({ status: 200, body: { sha: params.ref } }), ["contents", "read"]);
+    const withContents = await token({ contents: "read" });
+    expect((await call("GET", "/repos/acme/app/commits/abc1234", withContents)).status).toBe(200);
+    const without = await token({ pull_requests: "read" });
+    expect((await call("GET", "/repos/acme/app/commits/abc1234", without)).status).toBe(403);
   });
 
   it("serves the API under a GitHub Enterprise Server prefix", async () => {
