@@ -11,7 +11,11 @@
  *   10 minutes ahead, iss = the app's id or client id);
  * - repository routes need an installation token minted here, and answer 404 outside the token's
  *   repositories and 403 without the permission the route needs, as GitHub does;
- * - every merge route (and any GraphQL call) is refused with a violation: see {@link MERGE_OPERATIONS};
+ * - every merge route is refused with a violation: see {@link MERGE_OPERATIONS}; GraphQL answers only
+ *   read-only queries of pull requests' states (`repository(owner:, name:) { pN: pullRequest(number:)
+ *   { number state } }`, the TTL sweeper's batch), and any mutation is a violation;
+ * - a deployment request that does not send `auto_merge: false` is refused with a violation (GitHub's
+ *   default merges the default branch into the PR's branch);
  * - the fake's own answers are validated against the description's response schemas, so fixtures
  *   cannot drift from what GitHub really sends.
  *
@@ -260,8 +264,10 @@ export interface FakeGitHub {
   comments(owner: string, repo: string, number: number): FakeComment[];
   /** The deployments of a repository, oldest first. */
   deployments(owner: string, repo: string): FakeDeployment[];
+  /** GraphQL requests received (all), or queries answered for one repository. */
+  graphqlQueries(owner?: string, repo?: string): number;
   /**
-   * Queues replies for an operation: the next matching requests (after routing and request
+   * Queues replies for an operation (`"graphql"` for the GraphQL endpoint): the next matching requests (after routing and request
    * validation; before the normal handling unless a reply says `afterHandling`) get these instead
    * of the normal answer, in order.
    */
@@ -272,7 +278,7 @@ export interface FakeGitHub {
    * any valid token of the repository's installation is accepted.
    */
   handle(operationId: string, handler: OperationHandler, permission?: [string, PermissionLevel]): void;
-  /** Requests other than GETs and token minting: what the code changed on GitHub. */
+  /** Requests other than GETs, token minting and (read-only) GraphQL queries: what the code changed on GitHub. */
   writes(): RecordedRequest[];
   /** Tokens minted so far, with what they were narrowed to. */
   tokens(): Array<{ installationId: number; repositories: string[]; permissions: Permissions }>;
@@ -314,6 +320,8 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
   const queues = new Map<string, ScriptedReply[]>();
   const custom = new Map<string, { handler: OperationHandler; permission?: [string, PermissionLevel] }>();
   const grants = new Map<string, Grant>();
+  /** GraphQL requests: "all", and answered queries per repository key. */
+  const graphqlCount = new Map<string, number>();
   let nextId = 1000;
 
   const pullKey = (owner: string, repo: string, n: number | string) => `${owner.toLowerCase()}/${repo.toLowerCase()}#${n}`;
@@ -360,7 +368,8 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       try {
         const { payload } = await jwtVerify(credential, app.publicKey, { algorithms: ["RS256"], clockTolerance: 0 });
         const now = Math.floor(Date.now() / 1000);
-        const iss = payload.iss ?? (payload as Record<string, unknown>).iss;
+        // GitHub takes iss as a number (app id) or a string (client id); jose types it as a string.
+        const iss = (payload as Record<string, unknown>).iss;
         if (String(iss) !== app.appId && (app.clientId === undefined || String(iss) !== app.clientId)) {
           return { kind: "invalid", reason: `JWT iss ${String(iss)} is not app ${app.appId}` };
         }
@@ -552,6 +561,10 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
         };
       }
       case "repos/create-deployment": {
+        if (body.auto_merge !== false) {
+          violations.push(`POST /repos/${owner}/${repo}/deployments without auto_merge: false (GitHub's default merges the default branch into the PR's branch)`);
+          return { status: 409, body: { message: "auto_merge must be false: this pipeline never merges" } };
+        }
         const d: FakeDeployment = {
           id: nextId++,
           ref: String(body.ref),
@@ -605,6 +618,72 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     return undefined;
   }
 
+  /**
+   * GraphQL, read-only and only what the sweeper asks: pull requests' states of one repository by
+   * aliased `pullRequest(number: $var) { number state }` fields. A mutation, an unknown field, an
+   * undeclared variable or a repository the token cannot read is an error, as on GitHub; a mutation
+   * is also a violation.
+   */
+  function graphql(raw: unknown, auth: RequestAuth): HandlerReply {
+    const bad = (message: string, violation?: string): HandlerReply => {
+      if (violation) violations.push(`POST /graphql: ${violation}`);
+      return { status: violation ? 403 : 200, body: { errors: [{ message }] } };
+    };
+    const request = (raw ?? {}) as { query?: unknown; variables?: unknown };
+    if (typeof request.query !== "string") return { status: 400, body: { message: "Problems parsing JSON: no query" } };
+    const query = request.query;
+    const variables = (request.variables ?? {}) as Record<string, unknown>;
+    if (/^\s*mutation\b/.test(query) || /\bmutation\s*[({]/.test(query)) return bad("mutations are refused", "GraphQL mutation (this pipeline only reads)");
+    if (auth.kind !== "installation") return { status: 401, body: { message: "This endpoint requires you to be authenticated." } };
+    const head = /^\s*query(?:\s+\w+)?\s*\(([^)]*)\)\s*\{\s*repository\s*\(\s*owner:\s*\$owner\s*,\s*name:\s*\$name\s*\)\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*\}\s*$/.exec(query);
+    if (!head) return bad("the fake GitHub answers only repository(owner: $owner, name: $name) { alias: pullRequest(number: $n) { number state } ... }");
+    const declared = new Map<string, string>();
+    for (const d of head[1].split(",").map((x) => x.trim()).filter(Boolean)) {
+      const m = /^\$(\w+)\s*:\s*(String!|Int!)$/.exec(d);
+      if (!m) return bad(`bad variable declaration ${d}`);
+      declared.set(m[1], m[2]);
+    }
+    for (const [name, type] of declared) {
+      const v = variables[name];
+      if (type === "String!" ? typeof v !== "string" : !Number.isInteger(v)) return bad(`Variable $${name} of type ${type} was provided invalid value`);
+    }
+    if (!declared.has("owner") || !declared.has("name")) return bad("Variable $owner or $name is not declared");
+    const owner = String(variables.owner);
+    const repo = String(variables.name);
+    const fields = head[2].trim();
+    const field = /^(\w+)\s*:\s*pullRequest\s*\(\s*number:\s*\$(\w+)\s*\)\s*\{([^{}]*)\}\s*/;
+    const selections: Array<{ alias: string; variable: string; wanted: string[] }> = [];
+    for (let rest = fields; rest.length > 0;) {
+      const m = field.exec(rest);
+      if (!m) return bad(`unsupported selection near: ${rest.slice(0, 40)}`);
+      const wanted = m[3].trim().split(/\s+/);
+      if (wanted.some((f) => !["number", "state", "merged", "closed"].includes(f))) return bad(`Field '${wanted.join(" ")}' doesn't exist on type 'PullRequest'`);
+      if (declared.get(m[2]) !== "Int!") return bad(`Variable $${m[2]} is used but not declared as Int!`);
+      selections.push({ alias: m[1], variable: m[2], wanted });
+      rest = rest.slice(m[0].length);
+    }
+    if (selections.length > 100) return bad("a query may select at most 100 pull requests here");
+    if (!auth.repositories.includes(repoKey(owner, repo)) || !levelAllows(auth.permissions.pull_requests, "read")) {
+      return { status: 200, body: { data: { repository: null }, errors: [{ type: "NOT_FOUND", path: ["repository"], message: `Could not resolve to a Repository with the name '${owner}/${repo}'.` }] } };
+    }
+    graphqlCount.set(repoKey(owner, repo), (graphqlCount.get(repoKey(owner, repo)) ?? 0) + 1);
+    const data: Record<string, unknown> = {};
+    const errors: unknown[] = [];
+    for (const s of selections) {
+      const n = Number(variables[s.variable]);
+      const pull = pulls.get(pullKey(owner, repo, n));
+      if (!pull) {
+        data[s.alias] = null;
+        errors.push({ type: "NOT_FOUND", path: ["repository", s.alias], message: `Could not resolve to a PullRequest with the number of ${n}.` });
+        continue;
+      }
+      const state = pull.merged ? "MERGED" : pull.state === "closed" ? "CLOSED" : "OPEN";
+      const all: Record<string, unknown> = { number: n, state, merged: pull.merged, closed: pull.state === "closed" };
+      data[s.alias] = Object.fromEntries(s.wanted.map((f) => [f, all[f]]));
+    }
+    return { status: 200, body: { data: { repository: data }, ...(errors.length > 0 ? { errors } : {}) } };
+  }
+
   let serverUrl = "";
 
   async function answer(req: IncomingMessage, raw: string): Promise<{ record: RecordedRequest; reply: HandlerReply }> {
@@ -633,7 +712,19 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       }
     }
     if (!headers["user-agent"]) violations.push(`${method} ${path}: no User-Agent header (GitHub refuses such requests)`);
-    if (/^\/graphql\/?$/.test(path)) return fail(404, "the fake GitHub serves no GraphQL", "GraphQL call (this pipeline uses REST only; merge mutations live there)");
+    if (/^\/graphql\/?$/.test(path)) {
+      if (method !== "POST") return fail(404, "Not Found", "GraphQL is POST only");
+      graphqlCount.set("all", (graphqlCount.get("all") ?? 0) + 1);
+      record.operationId = "graphql";
+      record.auth = await authenticate(req.headers.authorization);
+      const queued = queues.get("graphql");
+      const next = queued && queued.length > 0 ? queued.shift()! : undefined;
+      if (next) {
+        record.scripted = true;
+        return { record, reply: { status: next.status, headers: next.headers, body: next.body ?? { message: STATUS_TEXT[next.status] ?? "scripted" } } };
+      }
+      return { record, reply: graphql(record.body, record.auth) };
+    }
 
     const operation = api.router.matchOperation({ method, path, headers, query });
     if (!operation) return fail(404, "Not Found", "no such route in GitHub's REST description");
@@ -728,8 +819,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     reviews: (owner, repo, number) => [...(reviews.get(pullKey(owner, repo, number)) ?? [])],
     comments: (owner, repo, number) => [...(comments.get(pullKey(owner, repo, number)) ?? [])],
     deployments: (owner, repo) => [...(deployments.get(repoKey(owner, repo)) ?? [])],
+    graphqlQueries: (owner, repo) => (owner === undefined ? graphqlCount.get("all") ?? 0 : graphqlCount.get(repoKey(owner, repo ?? "")) ?? 0),
     enqueue(operationId, ...replies) {
-      if (!api.getOperation(operationId)) throw new Error(`enqueue: ${operationId} is not a GitHub operation`);
+      if (operationId !== "graphql" && !api.getOperation(operationId)) throw new Error(`enqueue: ${operationId} is not a GitHub operation`);
       queues.set(operationId, [...(queues.get(operationId) ?? []), ...replies]);
     },
     handle(operationId, handler, permission) {
@@ -737,7 +829,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       if (MERGE_OPERATIONS.includes(operationId)) throw new Error(`handle: ${operationId} merges; the fake never serves it`);
       custom.set(operationId, { handler, permission });
     },
-    writes: () => requests.filter((r) => r.method !== "GET" && r.operationId !== "apps/create-installation-access-token"),
+    writes: () => requests.filter((r) => r.method !== "GET" && r.operationId !== "apps/create-installation-access-token" && r.operationId !== "graphql"),
     tokens: () => [...grants.values()].map((g) => ({ installationId: g.installationId, repositories: [...g.repositories], permissions: { ...g.permissions } })),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
