@@ -248,6 +248,16 @@ else
     die chartPath "$chart_path is not a chart directory (with Chart.yaml) in $owner/$repo at $sha"
   fi
 fi
+# helm follows symlinks when it loads a chart: a link out of the repository would let a PR's chart
+# read this pod's files (its service-account token, the app's private key) into the preview.
+chart_root=$checkout
+[[ $chart_path != oci://* ]] || chart_root="$work/pulled"
+while IFS= read -r link; do
+  [[ -n $link ]] || continue
+  if ! inside "$link" "$chart_root"; then
+    die chartPath "$chart_path holds a symlink that leads out of the repository (${link#"$chart_dir"/}); refusing it"
+  fi
+done <<<"$(find "$chart_dir/" -type l)"
 if [[ -f $checkout/$values_file ]] && inside "$checkout/$values_file" "$checkout"; then
   values="$checkout/$values_file"
 elif [[ -f $chart_dir/$values_file ]] && inside "$chart_dir/$values_file" "$chart_dir"; then

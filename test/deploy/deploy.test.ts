@@ -77,7 +77,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
   it(`finds the ${tools} tools first on PATH`, async () => {
     const dirs = tools === "busybox" ? [busybox] : [];
     const r = await new Promise<string>((resolve, reject) =>
-      execFile("bash", ["-c", 'for t in tr sed mktemp readlink base64 tee head; do readlink -f "$(command -v "$t")"; done'],
+      execFile("bash", ["-c", 'for t in tr sed mktemp readlink base64 tee head find; do readlink -f "$(command -v "$t")"; done'],
         { env: { ...process.env, PATH: [...dirs, process.env.PATH].join(":") } }, (e, out) => (e ? reject(e) : resolve(out))));
     const resolved = new Set(r.trim().split("\n"));
     if (tools === "busybox") expect([...resolved]).toEqual(["/usr/bin/busybox"]);
@@ -249,6 +249,14 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     });
   });
 
+  it("refuses a chart with a symlink out of the repository before touching the cluster", async () => {
+    const world = newWorld({ extraFiles: { "charts/app/templates/key.yaml": { symlink: github.keyFile } } });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("ERROR: chartPath: charts/app holds a symlink that leads out of the repository (templates/key.yaml); refusing it\n");
+    expect(lines).toEqual(git);
+  });
+
   it("fails when no Ingress names a host, without claiming a deployed commit", async () => {
     const world = newWorld({ ingresses: [] });
     const { r, lines } = await deploy(world, { tools });
@@ -333,6 +341,25 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: valuesFile: preview.yaml is neither in the root of ${OWNER}/${REPO} at ${HEAD_SHA} nor in the chart's directory\n`);
     expect(lines).toEqual(git);
+  });
+
+  it("refuses a chart with a symlink out of the repository, so the chart cannot read the pod's secrets", async () => {
+    for (const target of [github.keyFile, "/var/run/secrets/kubernetes.io/serviceaccount/token", "../../../../etc/passwd"]) {
+      const world = newWorld({ extraFiles: { "charts/app/files/key.pem": { symlink: target } } });
+      const { r, lines } = await deploy(world);
+      expect(r.code, target).toBe(1);
+      expect(r.stderr, target).toBe("ERROR: chartPath: charts/app holds a symlink that leads out of the repository (files/key.pem); refusing it\n");
+      expect(lines, target).toEqual(git);
+      await standIns!.close();
+      standIns = undefined;
+    }
+  });
+
+  it("accepts a chart whose symlinks stay inside the repository", async () => {
+    const world = newWorld({ extraFiles: { "shared/site.conf": "server {}\n", "charts/app/files/site.conf": { symlink: "../../../shared/site.conf" } } });
+    const { r } = await deploy(world);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
   });
 
   it("pulls an oci:// chart at the version its reference names, values from the checkout or the chart", async () => {

@@ -42,7 +42,7 @@ export function guardrailsDir(): string {
 export function busyboxDir(): string {
   const dir = mkdtempSync(path.join(tmpdir(), "busybox-"));
   const applets = [
-    "base64", "basename", "cat", "cp", "cut", "date", "dirname", "env", "expr", "grep", "head", "id", "ls", "mkdir",
+    "base64", "basename", "cat", "cp", "cut", "date", "dirname", "env", "expr", "find", "grep", "head", "id", "ls", "mkdir",
     "mktemp", "mv", "readlink", "rm", "sed", "sleep", "sort", "stat", "tail", "tee", "timeout", "touch", "tr", "uniq", "wc",
   ];
   for (const applet of applets) symlinkSync("/usr/bin/busybox", path.join(dir, applet));
