@@ -20,6 +20,8 @@ const OBJECT_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
 const HELM_DURATION = /^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/;
 const CRON = /^(\S+\s+){4}\S+$/;
+/** An HTTP status rule: items NNN, Nxx, NNN-NNN or <NNN separated by commas (the acceptance step's grammar). */
+const STATUS_RULE = /^([1-5]xx|[1-5][0-9]{2}|[1-5][0-9]{2}-[1-5][0-9]{2}|<[1-6][0-9]{2})(,([1-5]xx|[1-5][0-9]{2}|[1-5][0-9]{2}-[1-5][0-9]{2}|<[1-6][0-9]{2}))*$/;
 const RELATIVE_PATH = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._/-]+$/;
 
 const dnsLabel = (what: string) =>
@@ -87,6 +89,16 @@ const acceptanceSchema = z
       .describe("How long acceptance waits for readiness; an endpoint not ready by then is an error (exit 2)."),
     judge: z.enum(["total", "ttfb", "server"]).default("total")
       .describe("Latency the thresholds judge: total, ttfb (time to first byte) or server (first byte minus pre-transfer)."),
+    maxP99Ms: z.number().int().min(0).default(0).describe("Maximum p99 latency in milliseconds; 0: not checked."),
+    expect: z.string().regex(STATUS_RULE, "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas").default("2xx,3xx")
+      .describe("Status rule of a success where `paths` says nothing (`<500` is the seed's lenient rule)."),
+    paths: z.record(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@%/?-]*\*?$/, "must be a path starting with / (a trailing * makes it a prefix)"),
+      z.string().regex(STATUS_RULE, "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas"))
+      .default({}).describe("Status rule per path (exact, or a prefix ending in *), e.g. {\"/healthz\": \"200\", \"/api/*\": \"<500\"}."),
+    insecure: z.boolean().default(false).describe("Skip TLS verification of the preview (off: a bad certificate fails acceptance)."),
+    rate: z.number().min(0).max(1000).refine((n) => /^[0-9]+(\.[0-9]{1,3})?$/.test(String(n)), "must have at most 3 decimals").default(0)
+      .describe("Open model: requests started per second per endpoint, measured from each scheduled start; 0: closed model (`concurrency`)."),
+    durationSeconds: z.number().int().min(1).max(170).default(10).describe("Open model: length of the schedule in seconds."),
   })
   .strict();
 

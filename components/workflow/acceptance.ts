@@ -8,18 +8,35 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "../config";
 import { input, INPUT_DIR, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
-/** The status rule of a success where `paths` says nothing: 2xx and 3xx (`<500` is the seed's lenient rule). */
-export const DEFAULT_EXPECT = "2xx,3xx";
-
-/** Length of an open-model run (`rate` set) when `duration_s` is not given, in seconds. */
-export const DEFAULT_DURATION_S = 10;
+/**
+ * The template's input defaults besides the two thresholds (which the DAG always passes), from the
+ * stack config `acceptance.*`: a number that means "off" (`rate` 0, `maxP99Ms` 0) and an empty
+ * `paths` become the empty string the script reads as off.
+ */
+export function acceptanceDefaults(a: StackConfig["acceptance"]): Record<string, string> {
+  return {
+    requests_per_endpoint: String(a.requestsPerEndpoint),
+    concurrency: String(a.concurrency),
+    timeout_ms: String(a.timeoutMs),
+    max_p99_ms: a.maxP99Ms > 0 ? String(a.maxP99Ms) : "",
+    judge: a.judge,
+    expect: a.expect,
+    paths: Object.keys(a.paths).length > 0 ? JSON.stringify(a.paths) : "",
+    insecure: String(a.insecure),
+    connect_to: a.connectTo,
+    ready_consecutive: String(a.readyConsecutive),
+    ready_timeout_s: String(a.readyTimeoutSeconds),
+    rate: a.rate > 0 ? String(a.rate) : "",
+    duration_s: String(a.durationSeconds),
+  };
+}
 
 /**
  * Builds the acceptance template: every input reaches the script through env only, and the pod has
  * no Kubernetes token (acceptance only speaks HTTP to the preview).
  */
 export function acceptanceTemplate(cfg: StackConfig): ITemplate {
-  const a = cfg.acceptance;
+  const d = acceptanceDefaults(cfg.acceptance);
   return scriptTemplate(cfg, {
     name: "acceptance",
     image: cfg.images.acceptance,
@@ -28,20 +45,7 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
       parameters: [
         { name: "min_success_pct" },
         { name: "max_p95_ms" },
-        { name: "max_p99_ms", value: "" },
-        { name: "judge", value: a.judge },
-        { name: "requests_per_endpoint", value: String(a.requestsPerEndpoint) },
-        { name: "concurrency", value: String(a.concurrency) },
-        { name: "timeout_ms", value: String(a.timeoutMs) },
-        { name: "expect", value: DEFAULT_EXPECT },
-        { name: "paths", value: "" },
-        { name: "insecure", value: "false" },
-        { name: "connect_to", value: a.connectTo },
-        { name: "ready_consecutive", value: String(a.readyConsecutive) },
-        { name: "ready_timeout_s", value: String(a.readyTimeoutSeconds) },
-        // Open model: empty rate keeps the closed model (`concurrency`).
-        { name: "rate", value: "" },
-        { name: "duration_s", value: String(DEFAULT_DURATION_S) },
+        ...Object.entries(d).map(([name, value]) => ({ name, value })),
       ],
       artifacts: [{ name: "deploy-urls", path: `${INPUT_DIR}/urls.json` }],
     },

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { closedPort, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
+import { closedPort, LOG, makeTestPki, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "./harness";
 
 const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "2000" };
 
@@ -148,8 +148,8 @@ describe("acceptance: open model", () => {
   };
 
   it("shows a 1 s stall in the open-model p99 that the closed model hides", async () => {
-    const open = await serve(stalling());
-    const o = await runAcceptance(template, urlsFor(`${open.origin}/`), { ...BASE, ready_consecutive: "0", rate: "20", duration_s: "5", max_p99_ms: "500" });
+    const o = await runKeepingSchedule(async () =>
+      runAcceptance(template, urlsFor(`${(await serve(stalling())).origin}/`), { ...BASE, ready_consecutive: "0", rate: "20", duration_s: "5", max_p99_ms: "500" }));
     expect(o.report.load).toMatchObject({ model: "open", rate_per_s: 20, duration_s: 5, scheduled: 100, started: 100, dropped: 0 });
     expect(o.report.summary.total_requests).toBe(100);
     expect(o.report.method.latency_from).toBe("scheduled start");
@@ -171,8 +171,8 @@ describe("acceptance: open model", () => {
   });
 
   it("schedules starts on a fixed grid and records each start's lag", async () => {
-    const s = await serve(() => ({}));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, ready_consecutive: "0", rate: "10", duration_s: "2" });
+    const r = await runKeepingSchedule(async () =>
+      runAcceptance(template, urlsFor(`${(await serve(() => ({}))).origin}/`), { ...BASE, ready_consecutive: "0", rate: "10", duration_s: "2" }));
     expect(r.code).toBe(0);
     const measured = rows(r.log, "measure");
     expect(measured.map((row) => Number(row[LOG.scheduled])).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i * 100));
