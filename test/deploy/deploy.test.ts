@@ -307,6 +307,21 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.outputs.commit).toBe(HEAD_SHA);
   });
 
+  it("stops before the cluster when the app has no installation token for the repository", async () => {
+    gh.requests.length = 0;
+    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(newWorld()));
+    const r = await runScriptTemplate(template, {
+      parameters: PARAMETERS,
+      workflow: { name: WORKFLOW },
+      pathPrepend: [standIns.dir],
+      standInEnv: { ...standIns.env, ...github.env, GITHUB_INSTALLATION_ID: "999999", GUARDRAILS_DIR: guardrails },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`ERROR: github: no read-only installation token for ${OWNER}/${REPO}\n`);
+    expect(standIns.lines()).toEqual([]);
+    expect(r.outputs).toEqual({});
+  });
+
   it("stops before the cluster when GitHub has no such pull request", async () => {
     const { r, lines } = await deploy(newWorld(), { parameters: { pr: "43", ns: "impl-pr-43", release: "example-app-pr-43", host: "pr-43.preview.example.com" } });
     expect(r.code).toBe(1);
