@@ -86,6 +86,28 @@ describe("e2e runner", () => {
     expect(JSON.parse(exit.env!.FAILURES)).toEqual(expect.arrayContaining([expect.objectContaining({ displayName: "b", phase: "Failed" })]));
   });
 
+  it("reads a dependencies list as Argo does: every dependency Succeeded (or Skipped), else Omitted", async () => {
+    const doc = (failB: boolean) => wt([
+      {
+        name: "main",
+        dag: {
+          tasks: [
+            { name: "a", template: "add-a" },
+            { name: "b", template: failB ? "fail" : "add-b", arguments: { parameters: [{ name: "in", value: "" }] } },
+            { name: "c", template: "add-c", dependencies: ["a", "b"], arguments: { parameters: [{ name: "in", value: "{{tasks.a.outputs.parameters.v}}" }] } },
+          ],
+        },
+      },
+      append("a"), append("b"), append("c"),
+      script("fail", "exit 1\n", { inputs: { parameters: [{ name: "in" }] } }),
+    ]);
+    const ok = await runWorkflow(doc(false), { parameters: {} });
+    expect(byName(ok, "c").outputs.parameters.v).toBe("ac");
+    const failed = await runWorkflow(doc(true), { parameters: {} });
+    expect(byName(failed, "c").phase).toBe("Omitted");
+    expect(failed.phase).toBe("Failed");
+  });
+
   it("reports Error when a step exits 0 without its declared output, and the exit handler sees Error", async () => {
     const doc = wt([
       { name: "main", dag: { tasks: [{ name: "a", template: "silent" }] } },

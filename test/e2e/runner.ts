@@ -1099,11 +1099,3 @@ export function formatTree(result: WorkflowResult): string {
     "",
   ].join("\n");
 }
-
-/** The run as JSON (pods' logs and env left out unless asked for). */
-export function resultJson(result: WorkflowResult, withLogs = false): unknown {
-  return {
-    ...result,
-    nodes: result.nodes.map(({ stdout, stderr, env, ...rest }) => (withLogs ? { ...rest, stdout, stderr, env } : rest)),
-  };
-}
