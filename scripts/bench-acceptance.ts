@@ -15,13 +15,7 @@ import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { implementationDag, previewRender, templateNamed } from "../test/helpers/render";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runAcceptance, urlsFor } from "../test/acceptance/harness";
-
-/** Nearest-rank percentile of `values` (any order). */
-export function nearestRank(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.max(1, Math.ceil((p * s.length) / 100)) - 1];
-}
+import { nearestRank, runAcceptance, urlsFor } from "../test/acceptance/harness";
 
 /**
  * The seed's way: `date +%s%3N` before and after each curl process, `concurrency` of them at a time

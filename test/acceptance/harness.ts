@@ -34,6 +34,8 @@ export interface Received {
   host: string;
   /** TLS server name (SNI), for HTTPS servers. */
   servername?: string;
+  /** The server's own time from arrival to the end of its answer, in ms (set when answered). */
+  durationMs?: number;
 }
 
 /** A running loopback server. */
@@ -64,6 +66,7 @@ export async function startServer(handler: Handler, tls?: { key: string; cert: s
     };
     received.push(r);
     const a = handler(r);
+    res.on("finish", () => (r.durationMs = performance.now() - started - r.at));
     const reply = () => {
       timers.delete(timer);
       res.statusCode = a.status ?? 200;
@@ -92,6 +95,28 @@ export async function startServer(handler: Handler, tls?: { key: string; cert: s
         server.close(() => resolve());
       }),
   };
+}
+
+/** Nearest-rank percentile of `values` (any order). */
+export function nearestRank(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.max(1, Math.ceil((p * s.length) / 100)) - 1];
+}
+
+/**
+ * Asserts that the reported latencies are the server's own answer times plus what the network adds on
+ * loopback, not plus process overhead: at or above the delay the server was told to make, p50 within
+ * 10 ms and p95 within 30 ms of what the server itself measured (the server's timers may run late on a
+ * loaded machine; that lateness is real latency and is in both figures).
+ */
+export function expectServerTimes(reported: { p50_ms: number; p95_ms: number }, server: Loopback, delayMs: number): void {
+  const truth = server.received.map((r) => r.durationMs ?? NaN);
+  if (truth.some(Number.isNaN)) throw new Error("the server has not answered every request");
+  if (reported.p50_ms < delayMs) throw new Error(`p50 ${reported.p50_ms} ms is below the server's delay of ${delayMs} ms`);
+  const p50 = nearestRank(truth, 50);
+  const p95 = nearestRank(truth, 95);
+  if (reported.p50_ms > p50 + 10) throw new Error(`p50 ${reported.p50_ms} ms is more than 10 ms above the server's own p50 ${p50.toFixed(3)} ms`);
+  if (reported.p95_ms > p95 + 30) throw new Error(`p95 ${reported.p95_ms} ms is more than 30 ms above the server's own p95 ${p95.toFixed(3)} ms`);
 }
 
 /** A port on 127.0.0.1 nothing listens on (it was free a moment ago). */
