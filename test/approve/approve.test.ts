@@ -73,6 +73,8 @@ function busyboxDir(): string {
 }
 
 interface Options {
+  /** Input parameters replacing the valid ones. */
+  parameters?: Record<string, string>;
   verdict?: string;
   reportDir?: string;
   commit?: string;
@@ -82,7 +84,7 @@ interface Options {
 
 function approve(options: Options = {}): Promise<StepResult> {
   return runScriptTemplate(template, {
-    parameters: { owner: OWNER, repo: REPO, pr: String(PR), commit: options.commit ?? TESTED, host: "pr-42.preview.example.com" },
+    parameters: { owner: OWNER, repo: REPO, pr: String(PR), commit: options.commit ?? TESTED, host: "pr-42.preview.example.com", ...options.parameters },
     artifacts: { "acceptance-report": options.reportDir ?? report(options.verdict ?? "pass") },
     workflow: WORKFLOW,
     pathPrepend: options.pathPrepend,
@@ -290,6 +292,12 @@ describe("approve", () => {
   const badInputs: Array<[string, Options, string]> = [
     ["an abbreviated commit", { commit: "c0ffee1" }, "ERROR: commit: must be the full 40-hex SHA that was deployed and tested"],
     ["a commit with shell in it", { commit: "$(touch /tmp/pwned)".padEnd(40, "0") }, "ERROR: commit: must be the full 40-hex SHA that was deployed and tested"],
+    ["an owner with shell in it", { parameters: { owner: "$(id)" } }, "ERROR: owner: must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"],
+    ["a repository '..'", { parameters: { repo: ".." } }, "ERROR: repo: must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"],
+    ["a PR number with a leading zero", { parameters: { pr: "042" } }, "ERROR: pr: must be a positive integer without a leading zero, at most 9 digits"],
+    ["a host with a space", { parameters: { host: "pr-42.preview.example.com evil" } }, "ERROR: host: must be a lowercase DNS name"],
+    ["an Argo UI URL with a quote", { env: { ARGO_UI_URL: "https://argo.example.com/\"onmouseover" } }, "ERROR: ARGO_UI_URL: must be empty or an http(s) URL"],
+    ["an artifact location with '..'", { env: { ARTIFACTS_LOCATION: "implementation-dag/../secrets" } }, "ERROR: ARTIFACTS_LOCATION: must be a relative path without '.' or '..' segments"],
   ];
   for (const [what, options, message] of badInputs) {
     it(`refuses ${what} before sending anything`, async () => {
