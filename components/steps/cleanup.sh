@@ -9,6 +9,14 @@
 #     success moves the expiry.
 # Idempotent: a second run, or a run after the namespace is gone, succeeds.
 #
+# The preview on the PR: when deploy recorded a GitHub deployment (namespace annotations
+# implementation-dag/deployment = its id, implementation-dag/repository = owner/repo,
+# implementation-dag/environment-url = the preview's URL), cleanup adds its status: `success` with
+# the environment URL and the workflow's Argo UI link on success; `failure`, then `inactive` once the
+# namespace is deleted, on failure. A status GitHub does not take (5xx after lib/github.sh's retries,
+# a bad key) is reported as a WARNING on stderr and never fails cleanup: the preview itself is what
+# cleanup answers for. Without those annotations nothing is sent to GitHub.
+#
 # NS and RELEASE are set-params' global outputs. When set-params failed they do not exist, and Argo
 # leaves the reference itself in the value (it substitutes with unresolved references allowed): NS
 # then reads workflow.outputs.parameters.ns between double braces. An NS or RELEASE that is empty or
@@ -23,8 +31,14 @@
 #   NS               set-params' namespace: must be exactly impl-pr-<PR>
 #   RELEASE          set-params' Helm release: a DNS-1123 label of at most 53 ending in -pr-<PR>
 #   TTL_HOURS        hours a successful preview lives: an integer 1-720
+#   ARGO_UI_URL      empty or the Argo UI's base URL (log_url: <url>/workflows/<ns>/<name>)
+#   WORKFLOWS_NAMESPACE  the workflows' namespace (DNS-1123 label), for that link
+#   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE: the GitHub App
+#                    whose token (deployments:write, narrowed to the one repository) adds the
+#                    statuses; read by lib/github.sh, only when there is a deployment to update.
 #
-# Calls: kubectl get/annotate/delete namespace, helm uninstall (with the step's own identity).
+# Calls: kubectl get/annotate/delete namespace, helm uninstall (with the step's own identity); GitHub:
+# one installation token and one or two deployment statuses, only with a recorded deployment.
 # Writes nothing but its log.
 set -euo pipefail
 export LC_ALL=C
@@ -43,6 +57,8 @@ pr=$(value PR)
 ns=$(value NS)
 release=$(value RELEASE)
 ttl_hours=$(value TTL_HOURS)
+argo_ui_url=$(value ARGO_UI_URL)
+workflows_namespace=$(value WORKFLOWS_NAMESPACE)
 
 case "$status" in
   Succeeded | Failed | Error) ;;
@@ -53,6 +69,12 @@ if ! [[ $workflow =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]]; then
 fi
 if ! [[ $ttl_hours =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$ttl_hours > 720)); then
   die TTL_HOURS "must be an integer from 1 to 720"
+fi
+if ! [[ $argo_ui_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]]; then
+  die ARGO_UI_URL "must be empty or an http(s) URL"
+fi
+if ! [[ $workflows_namespace =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; then
+  die WORKFLOWS_NAMESPACE "must be a DNS-1123 label"
 fi
 
 # set-params never derived the names: there is nothing of ours to clean.
@@ -77,15 +99,47 @@ if [[ -z $ns_json ]]; then
   echo "cleanup: namespace ${ns} does not exist (already gone or never created); nothing to clean"
   exit 0
 fi
-if ! state=$(printf '%s' "$ns_json" | jq -r '[(.metadata.labels.preview // ""), (.status.phase // "")] | @tsv'); then
+if ! state=$(printf '%s' "$ns_json" | jq -r '[(.metadata.labels.preview // ""), (.status.phase // ""),
+    (.metadata.annotations // {} | .["implementation-dag/deployment"] // ""),
+    (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
+    (.metadata.annotations // {} | .["implementation-dag/environment-url"] // "")] | map("=" + .) | @tsv'); then
   die kubectl "printed something that is not a namespace as JSON for ${ns}; nothing was changed"
 fi
-preview=${state%%$'\t'*}
-phase=${state#*$'\t'}
+IFS=$'\t' read -r preview phase deployment repository environment_url <<<"$state"
+preview=${preview#=} phase=${phase#=} deployment=${deployment#=} repository=${repository#=} environment_url=${environment_url#=}
 if [[ $preview != "true" ]]; then
   echo "cleanup: namespace ${ns} exists without preview=true: it is not ours and is left alone"
   exit 0
 fi
+
+# The deployment GitHub shows on the PR, when deploy recorded one. Annotations are data anyone with
+# namespace rights could edit: a malformed one is reported and GitHub is left alone.
+deployment_log_url=""
+[[ -z $argo_ui_url ]] || deployment_log_url="${argo_ui_url%/}/workflows/${workflows_namespace}/${workflow}"
+gh_owner="" gh_repo=""
+if [[ -n $deployment ]]; then
+  if [[ $deployment =~ ^[1-9][0-9]{0,18}$ && $repository =~ ^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$ &&
+    $environment_url =~ ^(https://[^[:space:]\"\'\<\>\`]+)?$ ]]; then
+    gh_owner=${repository%%/*} gh_repo=${repository#*/}
+  else
+    echo "WARNING: namespace ${ns}: malformed deployment annotations; the deployment's status is left alone" >&2
+  fi
+fi
+gh_token_tried=0
+# Adds a status to the recorded deployment; a failure is reported, never fatal.
+deployment_update() { # STATE ENVIRONMENT_URL DESCRIPTION
+  [[ -n $gh_owner ]] || return 0
+  if ((gh_token_tried == 0)); then
+    gh_token_tried=1
+    # shellcheck disable=SC2034 # read by github_request (lib/github.sh)
+    GITHUB_TOKEN=$(github_installation_token "$gh_owner" "$gh_repo" '{"deployments":"write"}') || GITHUB_TOKEN=""
+  fi
+  if [[ -n ${GITHUB_TOKEN-} ]] && deployment_status "$gh_owner" "$gh_repo" "$deployment" "$1" "$2" "$deployment_log_url" "$3"; then
+    echo "cleanup: deployment ${deployment} of ${repository}: ${1}"
+  else
+    echo "WARNING: github: deployment ${deployment} of ${repository}: status ${1} not recorded (see above); cleanup goes on" >&2
+  fi
+}
 
 if [[ $status == "Succeeded" ]]; then
   if [[ $phase == "Terminating" ]]; then
@@ -98,6 +152,7 @@ if [[ $status == "Succeeded" ]]; then
     "implementation-dag/expires-at=${expires_at}" \
     "implementation-dag/workflow=${workflow}" >/dev/null
   echo "cleanup: workflow succeeded; preview ${ns} kept for review until ${expires_at} (${ttl_hours}h)"
+  deployment_update success "$environment_url" "Preview up and accepted; kept until ${expires_at}"
   exit 0
 fi
 
@@ -112,6 +167,8 @@ else
 fi
 kubectl delete namespace "$ns" --ignore-not-found --wait=false
 echo "cleanup: workflow ${status}; namespace ${ns} deleted"
+deployment_update failure "" "Workflow ${status,,}: see the log"
+deployment_update inactive "" "Preview deleted after the failed run"
 if ((helm_failed)); then
   die helm "uninstall of ${release} in ${ns} failed (the namespace was deleted)"
 fi

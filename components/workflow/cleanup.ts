@@ -3,16 +3,20 @@
  * stamps the namespace with its expiry. Reads set-params' names as global outputs, which do not
  * exist when set-params failed: Argo then leaves the reference text in the value (it substitutes
  * unresolved references as they are), and the script reads that as "nothing of ours to clean".
+ * It also adds the final statuses to the preview's GitHub deployment (see `preview-github.ts`).
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
+import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./preview-github";
 import { scriptTemplate, workflowParam } from "./script-template";
 
 /** Builds the cleanup template (`components/steps/cleanup.sh`). It runs with the steps' service account. */
 export function cleanupTemplate(cfg: StackConfig): ITemplate {
+  const github = previewGitHubApp(cfg);
   return scriptTemplate(cfg, {
     name: "cleanup",
     image: cfg.images.cleanup,
+    libraries: PREVIEW_GITHUB_LIBRARIES,
     deadlineSeconds: cfg.deadlines.cleanupSeconds,
     env: {
       WORKFLOW_STATUS: "{{workflow.status}}",
@@ -21,6 +25,10 @@ export function cleanupTemplate(cfg: StackConfig): ITemplate {
       NS: "{{workflow.outputs.parameters.ns}}",
       RELEASE: "{{workflow.outputs.parameters.release}}",
       TTL_HOURS: String(cfg.ttl.hours),
+      ...github.env,
     },
+    envFrom: github.envFrom,
+    volumeMounts: github.volumeMounts,
+    extra: { volumes: github.volumes },
   });
 }

@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# lib/deployments.sh: the preview on the pull request (GitHub Deployments API) and the state of
+# previews' pull requests (one GraphQL query per repository and 100 pull requests). Needs
+# lib/github.sh before it (scriptTemplate's `libraries: ["github", "deployments"]`).
+#
+# Functions (each validates its arguments, prints `ERROR: <input>: <rule>` and returns non-zero on a
+# bad one; GitHub failures are printed by lib/github.sh and returned non-zero, the caller decides):
+#   deployment_create OWNER REPO SHA ENVIRONMENT WORKFLOW
+#       records a deployment of SHA in ENVIRONMENT (transient, not production, no required contexts,
+#       and auto_merge false: GitHub's default would merge the default branch into the PR's branch)
+#       and prints its id. Needs a token with deployments:write on OWNER/REPO in GITHUB_TOKEN.
+#   deployment_status OWNER REPO ID STATE ENVIRONMENT_URL LOG_URL DESCRIPTION
+#       adds a status (in_progress, success, failure, error or inactive) to deployment ID; the URLs
+#       may be empty (then not sent). Same token.
+#   pull_request_states OWNER REPO NUMBER...
+#       prints `<number>\t<state>` for each of at most 100 pull requests: OPEN, CLOSED, MERGED, or
+#       UNKNOWN when GitHub resolved no such pull request. One GraphQL query (read-only: the query
+#       text is fixed, the numbers travel as variables). Fails (non-zero, nothing printed) when
+#       GitHub gives no answer about the repository at all: an outage is never read as "closed".
+#       Needs a token with pull_requests:read in GITHUB_TOKEN and GITHUB_GRAPHQL_URL.
+#
+# Env: GITHUB_TOKEN, GITHUB_GRAPHQL_URL (http(s) URL of GitHub's GraphQL endpoint), and what
+# lib/github.sh reads (GITHUB_API_URL, GITHUB_RETRY_*, TMPDIR).
+
+_deployments_fail() {
+  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
+  return 1
+}
+
+_deployments_repo_ok() { # OWNER REPO
+  [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ && $2 =~ ^[A-Za-z0-9._-]{1,100}$ && $2 != . && $2 != .. ]]
+}
+
+deployment_create() {
+  local owner="${1-}" repo="${2-}" sha="${3-}" environment="${4-}" workflow="${5-}" body response id
+  _deployments_repo_ok "$owner" "$repo" || { _deployments_fail deployment_create "OWNER/REPO must be a GitHub repository"; return 1; }
+  [[ $sha =~ ^[0-9a-f]{40}$ ]] || { _deployments_fail deployment_create "SHA must be a full 40-hex commit SHA"; return 1; }
+  [[ $environment =~ ^[A-Za-z0-9._-]{1,255}$ ]] || { _deployments_fail deployment_create "ENVIRONMENT must be letters, digits, '.', '_' or '-'"; return 1; }
+  [[ $workflow =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || { _deployments_fail deployment_create "WORKFLOW must be a Kubernetes object name"; return 1; }
+  body=$(jq -cn --arg sha "$sha" --arg environment "$environment" --arg workflow "$workflow" \
+    '{ref: $sha, environment: $environment, auto_merge: false, required_contexts: [], transient_environment: true, production_environment: false, task: "deploy:preview", description: ("implementation-dag " + $workflow), payload: {workflow: $workflow}}')
+  response=$(github_request POST "/repos/$owner/$repo/deployments" "$body") || return 1
+  id=$(jq -r 'if (.id | type) == "number" then .id else "" end' <<<"$response" 2>/dev/null) || id=""
+  [[ $id =~ ^[1-9][0-9]{0,18}$ ]] || { _deployments_fail github "GitHub's answer to the deployment request holds no deployment id"; return 1; }
+  printf '%s\n' "$id"
+}
+
+deployment_status() {
+  local owner="${1-}" repo="${2-}" id="${3-}" state="${4-}" environment_url="${5-}" log_url="${6-}" description="${7-}" body
+  _deployments_repo_ok "$owner" "$repo" || { _deployments_fail deployment_status "OWNER/REPO must be a GitHub repository"; return 1; }
+  [[ $id =~ ^[1-9][0-9]{0,18}$ ]] || { _deployments_fail deployment_status "ID must be a deployment id"; return 1; }
+  case "$state" in
+    in_progress | success | failure | error | inactive | queued | pending) ;;
+    *) _deployments_fail deployment_status "STATE must be a deployment status state"; return 1 ;;
+  esac
+  local url_rule='^(https?://[^[:space:]"<>`]+)?$'
+  [[ $environment_url =~ $url_rule && $log_url =~ $url_rule ]] ||
+    { _deployments_fail deployment_status "ENVIRONMENT_URL and LOG_URL must be empty or http(s) URLs"; return 1; }
+  # GitHub keeps at most 140 characters of a description.
+  body=$(jq -cn --arg state "$state" --arg env_url "$environment_url" --arg log_url "$log_url" --arg description "${description:0:140}" \
+    '{state: $state, description: $description}
+     + (if $env_url == "" then {} else {environment_url: $env_url} end)
+     + (if $log_url == "" then {} else {log_url: $log_url} end)')
+  github_request POST "/repos/$owner/$repo/deployments/$id/statuses" "$body" >/dev/null
+}
+
+pull_request_states() {
+  local owner="${1-}" repo="${2-}" numbers body response rc auth url="${GITHUB_GRAPHQL_URL-}"
+  shift 2 || true
+  _deployments_repo_ok "$owner" "$repo" || { _deployments_fail pull_request_states "OWNER/REPO must be a GitHub repository"; return 1; }
+  if (($# < 1 || $# > 100)); then
+    _deployments_fail pull_request_states "give 1 to 100 pull request numbers"
+    return 1
+  fi
+  local n
+  for n in "$@"; do
+    [[ $n =~ ^[1-9][0-9]{0,8}$ ]] || { _deployments_fail pull_request_states "NUMBER must be a pull request number"; return 1; }
+  done
+  [[ $url =~ ^https?://[^[:space:]\"\'\\]+$ ]] || { _deployments_fail GITHUB_GRAPHQL_URL "must be an http(s) URL"; return 1; }
+  [[ ${GITHUB_TOKEN-} =~ ^[A-Za-z0-9_.-]{1,2048}$ ]] || { _deployments_fail GITHUB_TOKEN "must be set to a token"; return 1; }
+  numbers=$(printf '%s\n' "$@" | jq -R 'tonumber' | jq -cs .)
+  # The query's text is made of fixed words and list indices only; owner, name and numbers are
+  # GraphQL variables. The dollar signs below are GraphQL's, inside a jq string.
+  # shellcheck disable=SC2016
+  body=$(jq -cn --arg owner "$owner" --arg name "$repo" --argjson numbers "$numbers" '
+    ($numbers | to_entries) as $e
+    | { query: ("query PreviewPullRequestStates($owner: String!, $name: String!"
+          + ([$e[] | ", $n\(.key): Int!"] | join("")) + ") { repository(owner: $owner, name: $name) { "
+          + ([$e[] | "p\(.key): pullRequest(number: $n\(.key)) { number state }"] | join(" ")) + " } }"),
+        variables: ({owner: $owner, name: $name} + ([$e[] | {key: "n\(.key)", value: .value}] | from_entries)) }')
+  auth=$(_github_auth_file "$GITHUB_TOKEN") || return 1
+  rc=0
+  response=$(GITHUB_API_URL="$url" _github_http POST "" "$body" "$auth") || rc=$?
+  rm -f "$auth"
+  ((rc == 0)) || return 1
+  # No repository in the answer (GitHub's errors, a rate limit, a token that cannot see it): no
+  # state is known. Otherwise each alias is a pull request, or null when GitHub resolved none.
+  if ! jq -e '(.data.repository | type) == "object"' >/dev/null 2>&1 <<<"$response"; then
+    local message
+    message=$(jq -r '[(.errors // [])[] | (.message // "") | tostring] | join("; ") | .[0:300]' <<<"$response" 2>/dev/null) || message=""
+    _deployments_fail github "GraphQL: no pull request states for $owner/$repo: ${message:-no data}"
+    return 1
+  fi
+  jq -r --argjson numbers "$numbers" '
+    .data.repository as $r
+    | $numbers | to_entries[]
+    | "\(.value)\t\(($r["p\(.key)"] // {}).state // "UNKNOWN" | if . == "OPEN" or . == "CLOSED" or . == "MERGED" then . else "UNKNOWN" end)"' <<<"$response"
+}

@@ -1,0 +1,230 @@
+/**
+ * The preview on the PR (GitHub Deployments API), run for real against the recording fake GitHub:
+ * the deployment request lib/deployments.sh sends (auto_merge: false and the exact fields), and the
+ * statuses the rendered cleanup exit handler adds on success and on failure, with a 5xx reported but
+ * never failing cleanup.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { STEPS_DIR } from "../../components/workflow/script-template";
+import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { busyboxDir, FakeCluster, previewNamespace } from "./fake-cluster";
+
+const OWNER = "example-org";
+const REPO = "example-app";
+const NS = "impl-pr-42";
+const RELEASE = "example-app-pr-42";
+const WORKFLOW = "implementation-dag-x7k2p";
+const SHA = "c0ffee".padEnd(40, "0");
+const URL = "https://pr-42.preview.example.com/";
+const LOG_URL = `https://argo.example.com/workflows/argo/${WORKFLOW}`; // the preview stack's links.argoUiUrl
+
+const key = generateAppKey();
+const work = mkdtempSync(path.join(tmpdir(), "preview-deployment-test-"));
+const keyFile = path.join(work, "qa.pem");
+writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
+
+let cleanupTemplate: ITemplate;
+let gh: FakeGitHub;
+let standIns: StandIns | undefined;
+beforeAll(async () => {
+  cleanupTemplate = templateNamed(implementationDag(await previewRender()), "cleanup");
+});
+beforeEach(async () => {
+  gh = await startFakeGitHub({
+    apps: [{
+      appId: "100003", slug: "implementation-dag-qa", publicKey: key.publicKey,
+      installations: [{ id: 200003, owner: OWNER, repositories: [REPO], permissions: { deployments: "write", pull_requests: "read", contents: "read" } }],
+    }],
+  });
+});
+afterEach(async () => {
+  await standIns?.close();
+  standIns = undefined;
+  await gh.close();
+});
+
+/** What a pod gets from Secret github-app-qa, pointed at the fake (short backoff for the 5xx cases). */
+const appEnv = () => ({
+  GITHUB_API_URL: gh.url,
+  GITHUB_GRAPHQL_URL: `${gh.url}/graphql`,
+  GITHUB_APP_ID: "100003",
+  GITHUB_INSTALLATION_ID: "200003",
+  GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
+  GITHUB_RETRY_BASE_MS: "10",
+});
+
+/** Runs BODY in bash after lib/github.sh and lib/deployments.sh, as a step would. */
+export function runWithLibraries(body: string, env: Record<string, string>, pathPrepend: string[] = []): Promise<StepResult> {
+  const libs = ["github", "deployments"].map((l) => readFileSync(path.join(STEPS_DIR, "lib", `${l}.sh`), "utf8")).join("\n");
+  const template: ITemplate = {
+    name: "libraries",
+    script: {
+      image: "test",
+      command: ["bash"],
+      source: `#!/usr/bin/env bash\nset -euo pipefail\n${libs}\n${body}\n`,
+      env: [{ name: "TMPDIR", value: "/tmp" }, { name: "OUTPUT_DIR", value: "/tmp/outputs" }],
+    } as ITemplate["script"],
+  };
+  return runScriptTemplate(template, { standInEnv: env, pathPrepend });
+}
+
+const CREATE = [
+  `GITHUB_TOKEN=$(github_installation_token ${OWNER} ${REPO} '{"deployments":"write"}')`,
+  `id=$(deployment_create ${OWNER} ${REPO} ${SHA} pr-42 ${WORKFLOW})`,
+  `deployment_status ${OWNER} ${REPO} "$id" in_progress '' '${LOG_URL}' 'Deploying'`,
+  `echo "id=$id"`,
+].join("\n");
+
+describe("the deployment request (lib/deployments.sh)", () => {
+  it("records the tested commit in pr-<N>: transient, not production, no required contexts, auto_merge false", async () => {
+    const r = await runWithLibraries(CREATE, appEnv());
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [d] = gh.deployments(OWNER, REPO);
+    expect(r.stdout).toBe(`id=${d.id}\n`);
+    expect(d.request).toEqual({
+      ref: SHA,
+      environment: "pr-42",
+      auto_merge: false,
+      required_contexts: [],
+      transient_environment: true,
+      production_environment: false,
+      task: "deploy:preview",
+      description: `implementation-dag ${WORKFLOW}`,
+      payload: { workflow: WORKFLOW },
+    });
+    expect(d.statuses.map((s) => [s.state, s.log_url])).toEqual([["in_progress", LOG_URL]]);
+    // One token, narrowed to the one repository and to deployments:write.
+    expect(gh.tokens()).toEqual([{ installationId: 200003, repositories: [`${OWNER}/${REPO}`.toLowerCase()], permissions: { deployments: "write", metadata: "read" } }]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("works with the step image's busybox tools", async () => {
+    const box = busyboxDir(["date", "tr", "sed", "head", "tail", "cat", "rm", "mkdir", "mktemp", "sleep"]);
+    const r = await runWithLibraries(CREATE, appEnv(), [box]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(gh.deployments(OWNER, REPO)).toHaveLength(1);
+  });
+
+  it("the fake GitHub fails a deployment request that does not send auto_merge: false", async () => {
+    const r = await runWithLibraries([
+      `GITHUB_TOKEN=$(github_installation_token ${OWNER} ${REPO} '{"deployments":"write"}')`,
+      `github_request POST /repos/${OWNER}/${REPO}/deployments '{"ref":"${SHA}","environment":"pr-42","required_contexts":[]}'`,
+    ].join("\n"), appEnv());
+    expect(r.code).not.toBe(0);
+    expect(gh.deployments(OWNER, REPO)).toEqual([]);
+    expect(gh.violations).toEqual([expect.stringMatching(/without auto_merge: false/)]);
+  });
+
+  it("refuses bad arguments before sending anything", async () => {
+    const r = await runWithLibraries(`GITHUB_TOKEN=x\ndeployment_create ${OWNER} ${REPO} abc pr-42 ${WORKFLOW}`, appEnv());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("ERROR: deployment_create: SHA must be a full 40-hex commit SHA\n");
+    expect(gh.requests).toEqual([]);
+  });
+});
+
+/** A preview namespace as deploy leaves it when it recorded deployment `id`. */
+function recordedPreview(id: number) {
+  return previewNamespace(NS, {
+    annotations: {
+      "implementation-dag/repository": `${OWNER}/${REPO}`,
+      "implementation-dag/deployment": String(id),
+      "implementation-dag/environment-url": URL,
+    },
+  });
+}
+
+async function cleanup(status: string, cluster: FakeCluster, pathPrepend: string[] = []) {
+  standIns = await startStandIns(["kubectl", "helm"], cluster.handle);
+  return runScriptTemplate(cleanupTemplate, {
+    workflow: { name: WORKFLOW, status, parameters: { pr: "42" }, outputs: { ns: NS, release: RELEASE } },
+    pathPrepend: [standIns.dir, ...pathPrepend],
+    standInEnv: { ...standIns.env, ...appEnv() },
+  });
+}
+
+async function deployed(): Promise<number> {
+  const r = await runWithLibraries(CREATE, appEnv());
+  expect(r.code).toBe(0);
+  return gh.deployments(OWNER, REPO)[0].id;
+}
+
+const statuses = () => gh.deployments(OWNER, REPO)[0].statuses.map((s) => ({ state: s.state, environment_url: s.environment_url, log_url: s.log_url }));
+
+describe("the deployment's statuses follow the run (cleanup)", () => {
+  it("on success: in_progress, then success with the preview URL and the workflow's Argo UI link", async () => {
+    const id = await deployed();
+    const r = await cleanup("Succeeded", new FakeCluster([recordedPreview(id)], { [NS]: [RELEASE] }));
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(statuses()).toEqual([
+      { state: "in_progress", environment_url: undefined, log_url: LOG_URL },
+      { state: "success", environment_url: URL, log_url: LOG_URL },
+    ]);
+    expect(r.stdout).toContain(`deployment ${id} of ${OWNER}/${REPO}: success`);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it.each(["Failed", "Error"])("on a failed run (%s, e.g. at acceptance): in_progress, failure, then inactive once the preview is deleted", async (status) => {
+    const id = await deployed();
+    const cluster = new FakeCluster([recordedPreview(id)], { [NS]: [RELEASE] });
+    const r = await cleanup(status, cluster);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(cluster.namespaces.has(NS)).toBe(false);
+    expect(statuses()).toEqual([
+      { state: "in_progress", environment_url: undefined, log_url: LOG_URL },
+      { state: "failure", environment_url: undefined, log_url: LOG_URL },
+      { state: "inactive", environment_url: undefined, log_url: LOG_URL },
+    ]);
+    // One token for both statuses, narrowed to the repository and deployments:write.
+    expect(gh.tokens().slice(1)).toEqual([{ installationId: 200003, repositories: [`${OWNER}/${REPO}`.toLowerCase()], permissions: { deployments: "write", metadata: "read" } }]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("a 5xx on a status update is reported and does not fail an otherwise good run", async () => {
+    const id = await deployed();
+    gh.enqueue("repos/create-deployment-status", ...Array.from({ length: 5 }, () => ({ status: 502 })));
+    const cluster = new FakeCluster([recordedPreview(id)], { [NS]: [RELEASE] });
+    const r = await cleanup("Succeeded", cluster);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^ERROR: github: POST \/repos\/example-org\/example-app\/deployments\/\d+\/statuses: HTTP 502/m);
+    expect(r.stderr).toMatch(new RegExp(`^WARNING: github: deployment ${id} of ${OWNER}/${REPO}: status success not recorded`, "m"));
+    expect(cluster.namespaces.get(NS)!.metadata.annotations!["implementation-dag/expires-at"]).toBeDefined();
+    expect(statuses().map((s) => s.state)).toEqual(["in_progress"]);
+    expect(gh.requests.filter((q) => q.operationId === "repos/create-deployment-status" && q.status === 502)).toHaveLength(5);
+  });
+
+  it("sends nothing to GitHub for a preview without a recorded deployment", async () => {
+    const r = await cleanup("Succeeded", new FakeCluster([previewNamespace(NS)], { [NS]: [RELEASE] }));
+    expect(r.code).toBe(0);
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("leaves GitHub alone, with a warning, when the deployment annotations are malformed", async () => {
+    const ns = recordedPreview(7);
+    ns.metadata.annotations!["implementation-dag/deployment"] = "7; curl evil";
+    const r = await cleanup("Succeeded", new FakeCluster([ns]));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^WARNING: namespace impl-pr-42: malformed deployment annotations/m);
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("works with the step image's busybox tools", async () => {
+    const id = await deployed();
+    const box = busyboxDir(["date", "tr", "sed", "head", "tail", "cat", "rm", "mkdir", "mktemp", "sleep", "printf"]);
+    const r = await cleanup("Failed", new FakeCluster([recordedPreview(id)], { [NS]: [RELEASE] }), [box]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(statuses().map((s) => s.state)).toEqual(["in_progress", "failure", "inactive"]);
+  });
+});
