@@ -102,14 +102,18 @@ export class World {
   private runs = 0;
 
   private constructor(
+    /** The stack's render the workflow template comes from. */
     readonly render: Render,
+    /** The recording fake GitHub. */
     readonly github: FakeGitHub,
+    /** The recording kubectl, helm and git (every call, in order). */
     readonly standIns: StandIns,
     private readonly app: HttpsServer,
     private readonly dir: string,
     private readonly secrets: Record<string, Record<string, string>>,
     private readonly configMaps: Record<string, Record<string, string>>,
     private readonly standInEnv: Record<string, string>,
+    /** GitHub's web URL as the stack is configured here (the fake's address): git fetches from it. */
     readonly githubWebUrl: string,
     private readonly docsrun: { apiVersion: string; statusField: string; successValues: string[]; failureValues: string[] },
   ) {}
