@@ -74,9 +74,13 @@ export const STEPS_RULES: IPolicyRule[] = [
   { apiGroups: [RBAC_GROUP], resources: ["rolebindings"], verbs: ["create"] },
 ];
 
-/** The sweeper's cluster-scope rights: its one list call, and deleting (fenced) namespaces. */
+/**
+ * The sweeper's cluster-scope rights: its one list call, deleting (fenced) namespaces, and reading
+ * PersistentVolumes to report those left Released by deleted previews (it never changes them).
+ */
 export const SWEEPER_RULES: IPolicyRule[] = [
   { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] },
+  { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["list"] },
 ];
 
 /** Argo's executor (the `wait` container) reports each step's outputs as a WorkflowTaskResult. */

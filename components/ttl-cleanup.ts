@@ -1,5 +1,7 @@
 /**
- * The TTL sweeper: a CronWorkflow that deletes expired previews and orphans of crashed runs
+ * The TTL sweeper: a CronWorkflow that deletes expired previews, previews whose pull request was
+ * closed or merged (asking GitHub, read-only, once per repository and 100 previews) and orphans of
+ * crashed runs, and reports namespaces stuck Terminating and Released volumes of deleted previews
  * (`components/steps/ttl-sweep.sh`), under its own service account, one run at a time.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -10,6 +12,7 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "./config";
 import { restrictedPodSecurityContext, scratchVolume } from "./pod-security";
 import { COMMON_LABELS } from "./workflow";
+import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
 import { input, OUTPUT_DIR, scriptTemplate } from "./workflow/script-template";
 
 /** Name of the CronWorkflow (and of its template). */
@@ -42,20 +45,27 @@ export function ttlReportLocation(cfg: StackConfig): Partial<IArtifact> {
 
 /** The sweep template: the script step, its `dryRun` input, and the archived report. */
 export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
+  const github = previewGitHubApp(cfg);
   return scriptTemplate(cfg, {
     name: "ttl-sweep",
     image: cfg.images.sweeper,
+    libraries: [...PREVIEW_GITHUB_LIBRARIES, "teardown"],
     deadlineSeconds: SWEEP_DEADLINE_SECONDS,
     inputs: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"] }] },
     env: {
       DRY_RUN: input("dryRun"),
       MAX_AGE_HOURS: String(cfg.ttl.maxAgeHours),
       TERMINATING_LIMIT_MINUTES: String(cfg.ttl.terminatingLimitMinutes),
+      WORKFLOW_NAME: "{{workflow.name}}",
+      ...github.env,
     },
+    envFrom: github.envFrom,
+    volumeMounts: github.volumeMounts,
     outputs: {
       // Archived even when the sweep fails: the report says what was and was not deleted.
       artifacts: [{ name: TTL_REPORT_ARTIFACT, path: `${OUTPUT_DIR}/ttl-report`, optional: true, ...ttlReportLocation(cfg) }],
     },
+    extra: { volumes: github.volumes },
   });
 }
 

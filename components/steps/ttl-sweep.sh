@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# ttl-sweep: the TTL sweeper. One list call fetches every namespace labelled preview=true; each is
-# then judged on its own, and only namespaces named impl-pr-<N> (N a PR number) are ever touched,
-# whatever their labels:
+# ttl-sweep: the TTL sweeper. One list call fetches every namespace labelled preview=true, one more
+# every PersistentVolume; GitHub is asked for the state of every preview's pull request (its
+# repository from the namespace's implementation-dag/repository annotation): one read-only token
+# (pull_requests:read, narrowed to that repository) and one GraphQL query per repository and 100
+# previews. Each namespace is then judged on its own, and only namespaces named impl-pr-<N> (N a PR
+# number) are ever touched, whatever their labels:
+#   - being deleted already                         -> keep; reported as stuck when Terminating longer
+#     than TERMINATING_LIMIT_MINUTES, with what blocks it (finalizers, the namespace's conditions
+#     such as discovery or content-deletion failures). Finalizers are never stripped.
+#   - its PR is closed or merged                    -> delete (also when labelled preview.keep=true:
+#     the label exempts from the TTL only), unless a newer run is under way (see below) and the
+#     preview is younger than MAX_AGE_HOURS
+#   - exempt (label preview.keep=true)              -> keep, reported as exempt from the TTL
 #   - expires-at annotation in the past             -> delete (expired), unless a newer run is under
 #     way: its `workflow` label (set by deploy) differs from the `implementation-dag/workflow`
 #     annotation (set with the expiry by the last success); such a namespace is kept until its expiry
@@ -12,11 +22,16 @@
 #   - no expires-at, created more than MAX_AGE_HOURS ago
 #                                                   -> delete (orphan of a crashed run)
 #   - no expires-at, younger                        -> keep (a run may still be in progress)
-#   - being deleted already                         -> keep, reported (as stuck past TERMINATING_LIMIT_MINUTES)
-#   - exempt (label preview.keep=true)              -> keep
-# Deleting is `helm uninstall` of every release in the namespace, then deleting the namespace; the
-# namespace goes even when helm fails (that is reported and fails the run). With DRY_RUN=true the
-# list call is the only call made: the report says what would be deleted.
+# The expiry counts from the last successful run: cleanup moves it with every success.
+# GitHub unreachable, or not answering for a repository: that repository's previews are judged by
+# the TTL alone, the report says so (github.unavailable) and a WARNING goes to stderr; an unknown
+# state is never read as "closed".
+# Deleting (lib/teardown.sh) is `helm uninstall` of every release in the namespace, then deleting the
+# namespace without waiting; the namespace goes even when helm fails (that is reported and fails the
+# run). Then the preview's GitHub deployment, when deploy recorded one, is marked inactive (a GitHub
+# failure there is reported, not fatal). PersistentVolumes left Released by claims in impl-pr-<N>
+# namespaces that no longer exist are reported, never deleted. With DRY_RUN=true nothing is changed:
+# the report says what would be deleted.
 #
 # Times are compared as strings: both sides are exactly YYYY-MM-DDTHH:MM:SSZ (validated), which sorts
 # like the instants it names, and `date -u -d @EPOCH` (GNU and busybox alike) makes the "now" side.
@@ -26,10 +41,17 @@
 #   MAX_AGE_HOURS              an integer 1-99999: age after which a namespace without expiry is an orphan
 #   TERMINATING_LIMIT_MINUTES  an integer 1-99999: a namespace deleting longer than this is reported as stuck
 #   OUTPUT_DIR                 absolute directory; the report goes to OUTPUT_DIR/ttl-report/
+#   GITHUB_API_URL, GITHUB_GRAPHQL_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID,
+#   GITHUB_APP_PRIVATE_KEY_FILE  the GitHub App (lib/github.sh, lib/deployments.sh); only used when a
+#                              preview names its repository
+#   ARGO_UI_URL, WORKFLOWS_NAMESPACE, WORKFLOW_NAME  optional: the log_url of the inactive status
 #
-# Writes OUTPUT_DIR/ttl-report/report.json ({generatedAt, dryRun, maxAgeHours, deleted: [...],
-# kept: [...], failed: [...]}, each entry {namespace, reason, expiresAt, createdAt}) and
-# OUTPUT_DIR/ttl-report/report.txt (the same as text, also printed).
+# Writes OUTPUT_DIR/ttl-report/report.json ({generatedAt, dryRun, maxAgeHours, terminatingLimitMinutes,
+# deleted: [...], kept: [...], failed: [...], each entry {namespace, reason, expiresAt, createdAt,
+# repository, prState}; stuck: [{namespace, deletingSince, finalizers, conditions}];
+# releasedVolumes: [{name, claim, reclaimPolicy, storageClass, since}]; github: {queries, unavailable:
+# [{repository, error}], warnings: [...]}}) and OUTPUT_DIR/ttl-report/report.txt (the same as text,
+# also printed).
 set -euo pipefail
 export LC_ALL=C
 
@@ -61,6 +83,7 @@ fi
 
 readonly OURS='^impl-pr-[1-9][0-9]{0,8}$'
 readonly UTC_TIME='^([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])Z$'
+readonly REPOSITORY='^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$'
 
 utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 now_epoch=$(date -u +%s)
@@ -72,7 +95,7 @@ stuck_before=$(utc "$((now_epoch - 10#$terminating_limit * 60))")
 exempt_reason() {
   local keep=$1
   if [[ $keep == "true" ]]; then
-    printf 'exempt: labelled preview.keep=true'
+    printf 'exempt from the TTL: labelled preview.keep=true'
   fi
 }
 
@@ -81,11 +104,17 @@ mkdir -p "$report_dir"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 decisions="${work}/decisions.tsv"
+stuck="${work}/stuck.jsonl"
+unavailable="${work}/unavailable.tsv"
+warnings="${work}/warnings.txt"
 : >"$decisions"
+: >"$stuck"
+: >"$unavailable"
+: >"$warnings"
 
-# The one list call. Every field a decision needs, one namespace per line; @tsv escapes tabs and
-# newlines inside values, so a line is always one namespace. Each field carries a leading "=" so that
-# an empty one survives `read` (tabs are IFS whitespace, and empty fields would collapse).
+# The one namespace list call. Every field a decision needs, one namespace per line; @tsv escapes
+# tabs and newlines inside values, so a line is always one namespace. Each field carries a leading
+# "=" so that an empty one survives `read` (tabs are IFS whitespace, and empty fields would collapse).
 listing="${work}/namespaces.tsv"
 if ! kubectl get namespaces -l preview=true -o json >"${work}/namespaces.json"; then
   die kubectl "listing the namespaces labelled preview=true failed; nothing was changed"
@@ -98,93 +127,197 @@ if ! jq -r '.items[]
         (.metadata.annotations // {} | .["implementation-dag/expires-at"] // ""),
         (.metadata.labels // {} | .["preview.keep"] // ""),
         (.metadata.labels // {} | .workflow // ""),
-        (.metadata.annotations // {} | .["implementation-dag/workflow"] // "") ]
+        (.metadata.annotations // {} | .["implementation-dag/workflow"] // ""),
+        (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
+        (.metadata.annotations // {} | .["implementation-dag/deployment"] // "") ]
     | map("=" + .) | @tsv' "${work}/namespaces.json" >"$listing"; then
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
 
-# Records one decision: action (delete|keep|failed), namespace, reason, expiry, creation.
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$decisions"; }
+# PersistentVolumes left Released by claims in impl-pr-<N> namespaces that are gone: reported only.
+released="${work}/released.json"
+if kubectl get persistentvolumes -o json >"${work}/volumes.json" &&
+  jq --slurpfile namespaces "${work}/namespaces.json" --arg ours "$OURS" '
+    [$namespaces[0].items[].metadata.name] as $present
+    | [ .items[]
+        | select(.status.phase == "Released")
+        | select(((.spec.claimRef.namespace // "") | test($ours)) and ((.spec.claimRef.namespace) as $ns | $present | index($ns) | not))
+        | { name: .metadata.name,
+            claim: "\(.spec.claimRef.namespace)/\(.spec.claimRef.name // "")",
+            reclaimPolicy: (.spec.persistentVolumeReclaimPolicy // ""),
+            storageClass: (.spec.storageClassName // ""),
+            since: (.status.lastPhaseTransitionTime // "") } ]' "${work}/volumes.json" >"$released" 2>/dev/null; then
+  :
+else
+  echo "listing PersistentVolumes failed: Released volumes of deleted previews are not reported this time" >>"$warnings"
+  printf '[]' >"$released"
+fi
+
+# ---- The pull requests' states, from GitHub: one token and one query per repository and 100 ----
+declare -A pr_state=() deployment_of=() repository_of=() pending=()
+while IFS=$'\t' read -r -u 3 ns _ deleting _ _ _ _ repository deployment; do
+  ns=${ns#=} deleting=${deleting#=} repository=${repository#=} deployment=${deployment#=}
+  [[ $ns =~ $OURS && -z $deleting ]] || continue
+  [[ $repository =~ $REPOSITORY ]] || continue
+  repository_of[$ns]=$repository
+  deployment_of[$ns]=$deployment
+  pending[$repository]+="${ns#impl-pr-} "
+done 3<"$listing"
+
+queries=0
+mapfile -t repositories < <(printf '%s\n' "${!pending[@]}" | sort)
+for repository in "${repositories[@]}"; do
+  [[ -n $repository ]] || continue
+  read -r -a numbers <<<"${pending[$repository]}"
+  owner=${repository%%/*} repo=${repository#*/}
+  if ! token=$(github_installation_token "$owner" "$repo" '{"pull_requests":"read"}' 2>"${work}/github.err"); then
+    printf '%s\t%s\n' "$repository" "no read-only token: $(tr '\n' ' ' <"${work}/github.err" | head -c 300)" >>"$unavailable"
+    continue
+  fi
+  for ((at = 0; at < ${#numbers[@]}; at += 100)); do
+    queries=$((queries + 1))
+    if GITHUB_TOKEN=$token pull_request_states "$owner" "$repo" "${numbers[@]:at:100}" >"${work}/states.tsv" 2>"${work}/github.err"; then
+      while IFS=$'\t' read -r number state; do
+        pr_state["$repository#$number"]=$state
+      done <"${work}/states.tsv"
+    else
+      printf '%s\t%s\n' "$repository" "$(tr '\n' ' ' <"${work}/github.err" | head -c 300)" >>"$unavailable"
+    fi
+  done
+done
+
+# Records one decision: action (delete|keep|failed), namespace, reason, expiry, creation, repository, PR state.
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$decisions"; }
 
 failures=0
 sweep() {
-  local ns=$1 reason=$2 expires=$3 created=$4 releases release helm_ok=1
+  local ns=$1 reason=$2 expires=$3 created=$4 repository=$5 state=$6 rc=0
   if [[ $dry_run == "true" ]]; then
-    record delete "$ns" "$reason (dry run: not deleted)" "$expires" "$created"
+    record delete "$ns" "$reason (dry run: not deleted)" "$expires" "$created" "$repository" "$state"
     return
   fi
-  if releases=$(helm list --namespace "$ns" --short); then
-    while IFS= read -r release; do
-      [[ -n $release ]] || continue
-      helm uninstall "$release" --namespace "$ns" --ignore-not-found --timeout 2m >/dev/null || helm_ok=0
-    done <<<"$releases"
-  else
-    helm_ok=0
-  fi
-  if ! kubectl delete namespace "$ns" --ignore-not-found --wait=false >/dev/null; then
+  teardown_namespace "$ns" || rc=$?
+  if ((rc == 2)); then
     failures=$((failures + 1))
-    record failed "$ns" "$reason; namespace deletion failed" "$expires" "$created"
+    record failed "$ns" "$reason; namespace deletion failed" "$expires" "$created" "$repository" "$state"
     return
   fi
-  if ((helm_ok)); then
-    record delete "$ns" "$reason" "$expires" "$created"
-  else
+  if ((rc == 1)); then
     failures=$((failures + 1))
-    record failed "$ns" "$reason; helm uninstall failed, namespace deleted" "$expires" "$created"
+    record failed "$ns" "$reason; helm uninstall failed, namespace deleted" "$expires" "$created" "$repository" "$state"
+  else
+    record delete "$ns" "$reason" "$expires" "$created" "$repository" "$state"
+  fi
+  if ! teardown_deactivate "$repository" "${deployment_of[$ns]-}" "Preview deleted: ${reason:0:100}" 2>"${work}/github.err"; then
+    cat "${work}/github.err" >&2
+    echo "$ns: the GitHub deployment ${deployment_of[$ns]-} of $repository was not marked inactive" >>"$warnings"
   fi
 }
 
 # The listing is read on fd 3 so that nothing called in the loop can consume it.
-while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped; do
+while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped repository _; do
   ns=${ns#=} created=${created#=} deleting=${deleting#=} expires=${expires#=} keep=${keep#=}
-  running=${running#=} stamped=${stamped#=}
+  running=${running#=} stamped=${stamped#=} repository=${repository#=}
+  state=""
+  if [[ -n ${repository_of[$ns]-} ]]; then
+    state=${pr_state["$repository#${ns#impl-pr-}"]-UNAVAILABLE}
+  fi
+  # A run started since the last success (deploy relabelled the namespace), not yet taken for crashed.
+  in_progress=""
+  if [[ -n $running && $running != "$stamped" ]]; then
+    if [[ -n $expires && $expires =~ $UTC_TIME ]]; then
+      [[ $expires < $orphan_before ]] || in_progress=yes
+    elif [[ $created =~ $UTC_TIME && ! $created < $orphan_before ]]; then
+      in_progress=yes
+    fi
+  fi
   if ! [[ $ns =~ $OURS ]]; then
-    record keep "$ns" "not named impl-pr-<N>: never touched" "$expires" "$created"
+    record keep "$ns" "not named impl-pr-<N>: never touched" "$expires" "$created" "$repository" "$state"
   elif [[ -n $deleting ]]; then
     if [[ $deleting =~ $UTC_TIME && ! $deleting > $stuck_before ]]; then
-      record keep "$ns" "stuck deleting since ${deleting} (over ${terminating_limit} minutes)" "$expires" "$created"
+      blocking=$(jq -r --arg ns "$ns" '.items[] | select(.metadata.name == $ns)
+        | [ ((.spec.finalizers // []) + (.metadata.finalizers // []) | if length > 0 then "finalizers: " + join(", ") else empty end),
+            ((.status.conditions // [])[] | select(.status == "True") | "\(.type): \(.message // .reason // "")") ]
+        | join("; ")' "${work}/namespaces.json")
+      record keep "$ns" "stuck deleting since ${deleting} (over ${terminating_limit} minutes)${blocking:+: $blocking}" "$expires" "$created" "$repository" "$state"
+      jq -c --arg ns "$ns" '.items[] | select(.metadata.name == $ns)
+        | { namespace: $ns, deletingSince: .metadata.deletionTimestamp,
+            finalizers: ((.spec.finalizers // []) + (.metadata.finalizers // [])),
+            conditions: [ (.status.conditions // [])[] | select(.status == "True") | {type, reason: (.reason // ""), message: (.message // "")} ] }' \
+        "${work}/namespaces.json" >>"$stuck"
     else
-      record keep "$ns" "already being deleted" "$expires" "$created"
+      record keep "$ns" "already being deleted" "$expires" "$created" "$repository" "$state"
+    fi
+  elif [[ $state == CLOSED || $state == MERGED ]]; then
+    what=closed
+    [[ $state == CLOSED ]] || what=merged
+    if [[ -n $in_progress ]]; then
+      record keep "$ns" "PR ${what}, but run ${running} started since the last success; a later sweep tears it down" "$expires" "$created" "$repository" "$state"
+    elif [[ $keep == "true" ]]; then
+      sweep "$ns" "PR ${what} (preview.keep=true exempts from the TTL only)" "$expires" "$created" "$repository" "$state"
+    else
+      sweep "$ns" "PR ${what}" "$expires" "$created" "$repository" "$state"
     fi
   elif reason=$(exempt_reason "$keep") && [[ -n $reason ]]; then
-    record keep "$ns" "$reason" "$expires" "$created"
+    record keep "$ns" "$reason" "$expires" "$created" "$repository" "$state"
   elif [[ -n $expires ]]; then
     if ! [[ $expires =~ $UTC_TIME ]]; then
-      record keep "$ns" "unparseable expiry: left alone" "$expires" "$created"
+      record keep "$ns" "unparseable expiry: left alone" "$expires" "$created" "$repository" "$state"
     elif [[ $expires < $now ]]; then
-      if [[ -n $running && $running != "$stamped" && ! $expires < $orphan_before ]]; then
-        record keep "$ns" "expired at ${expires}, but run ${running} started since the last success" "$expires" "$created"
+      if [[ -n $in_progress ]]; then
+        record keep "$ns" "expired at ${expires}, but run ${running} started since the last success" "$expires" "$created" "$repository" "$state"
       else
-        sweep "$ns" "expired at ${expires}" "$expires" "$created"
+        sweep "$ns" "expired at ${expires}" "$expires" "$created" "$repository" "$state"
       fi
     else
-      record keep "$ns" "fresh: expires at ${expires}" "$expires" "$created"
+      record keep "$ns" "fresh: expires at ${expires}" "$expires" "$created" "$repository" "$state"
     fi
   elif ! [[ $created =~ $UTC_TIME ]]; then
-    record keep "$ns" "no expiry and unparseable creation time: left alone" "$expires" "$created"
+    record keep "$ns" "no expiry and unparseable creation time: left alone" "$expires" "$created" "$repository" "$state"
   elif [[ $created < $orphan_before ]]; then
-    sweep "$ns" "orphan: no expiry, created ${created}, older than ${max_age_hours}h" "$expires" "$created"
+    sweep "$ns" "orphan: no expiry, created ${created}, older than ${max_age_hours}h" "$expires" "$created" "$repository" "$state"
   else
-    record keep "$ns" "no expiry yet, younger than ${max_age_hours}h" "$expires" "$created"
+    record keep "$ns" "no expiry yet, younger than ${max_age_hours}h" "$expires" "$created" "$repository" "$state"
   fi
 done 3<"$listing"
 
-jq -R -s \
-  --arg now "$now" --argjson dryRun "$dry_run" --argjson maxAgeHours "$((10#$max_age_hours))" '
-  [ split("\n")[] | select(length > 0) | split("\t")
-    | {action: .[0], namespace: .[1], reason: .[2], expiresAt: .[3], createdAt: .[4]} ] as $all
-  | { generatedAt: $now, dryRun: $dryRun, maxAgeHours: $maxAgeHours,
+if [[ -s $unavailable ]]; then
+  while IFS=$'\t' read -r repository error; do
+    printf 'WARNING: github: no pull request states for %s (%s): its previews are judged by the TTL alone\n' "$repository" "$error" >&2
+  done <"$unavailable"
+fi
+
+jq -n \
+  --arg now "$now" --argjson dryRun "$dry_run" --argjson maxAgeHours "$((10#$max_age_hours))" \
+  --argjson terminatingLimitMinutes "$((10#$terminating_limit))" --argjson queries "$queries" \
+  --rawfile decisions "$decisions" --rawfile unavailable "$unavailable" --rawfile warnings "$warnings" \
+  --slurpfile stuck "$stuck" --slurpfile released "$released" '
+  [ $decisions | split("\n")[] | select(length > 0) | split("\t")
+    | {action: .[0], namespace: .[1], reason: .[2], expiresAt: .[3], createdAt: .[4], repository: .[5], prState: .[6]} ] as $all
+  | { generatedAt: $now, dryRun: $dryRun, maxAgeHours: $maxAgeHours, terminatingLimitMinutes: $terminatingLimitMinutes,
       deleted: [ $all[] | select(.action == "delete") | del(.action) ],
       kept:    [ $all[] | select(.action == "keep")   | del(.action) ],
-      failed:  [ $all[] | select(.action == "failed") | del(.action) ] }' \
-  "$decisions" >"${report_dir}/report.json"
+      failed:  [ $all[] | select(.action == "failed") | del(.action) ],
+      stuck: $stuck,
+      releasedVolumes: $released[0],
+      github: { queries: $queries,
+                unavailable: [ $unavailable | split("\n")[] | select(length > 0) | split("\t") | {repository: .[0], error: .[1]} ],
+                warnings: [ $warnings | split("\n")[] | select(length > 0) ] } }' \
+  >"${report_dir}/report.json"
 
 jq -r '
   "TTL sweep at \(.generatedAt)\(if .dryRun then " (dry run: nothing deleted)" else "" end)",
   "deleted: \(.deleted | length), kept: \(.kept | length), failed: \(.failed | length)",
   (.deleted[] | "  delete \(.namespace): \(.reason)"),
   (.failed[]  | "  FAILED \(.namespace): \(.reason)"),
-  (.kept[]    | "  keep   \(.namespace): \(.reason)")' \
+  (.kept[]    | "  keep   \(.namespace): \(.reason)"),
+  (if (.stuck | length) > 0 then "stuck Terminating over \(.terminatingLimitMinutes) minutes (finalizers are not stripped): \(.stuck | length)" else empty end),
+  (.stuck[] | "  STUCK  \(.namespace) since \(.deletingSince): \(([("finalizers: " + (.finalizers | join(", ")) | select(. != "finalizers: "))] + [.conditions[] | "\(.type): \(.message)"]) | join("; "))"),
+  (if (.releasedVolumes | length) > 0 then "PersistentVolumes Released by claims of deleted previews (not deleted): \(.releasedVolumes | length)" else empty end),
+  (.releasedVolumes[] | "  VOLUME \(.name): claim \(.claim), reclaim policy \(.reclaimPolicy)\(if .since != "" then ", released \(.since)" else "" end)"),
+  (if (.github.unavailable | length) > 0 then "GitHub unavailable (PR states unknown; judged by the TTL alone):" else empty end),
+  (.github.unavailable[] | "  GITHUB \(.repository): \(.error)"),
+  (.github.warnings[] | "  WARNING \(.)")' \
   "${report_dir}/report.json" | tee "${report_dir}/report.txt"
 
 if ((failures > 0)); then

@@ -264,6 +264,8 @@ export interface FakeGitHub {
   comments(owner: string, repo: string, number: number): FakeComment[];
   /** The deployments of a repository, oldest first. */
   deployments(owner: string, repo: string): FakeDeployment[];
+  /** Adds an existing deployment (as an earlier run recorded it); returns its id. */
+  addDeployment(owner: string, repo: string, deployment: { sha: string; environment: string }): number;
   /** GraphQL requests received (all), or queries answered for one repository. */
   graphqlQueries(owner?: string, repo?: string): number;
   /**
@@ -819,6 +821,11 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     reviews: (owner, repo, number) => [...(reviews.get(pullKey(owner, repo, number)) ?? [])],
     comments: (owner, repo, number) => [...(comments.get(pullKey(owner, repo, number)) ?? [])],
     deployments: (owner, repo) => [...(deployments.get(repoKey(owner, repo)) ?? [])],
+    addDeployment(owner, repo, { sha, environment }) {
+      const d: FakeDeployment = { id: nextId++, ref: sha, sha, environment, request: {}, statuses: [] };
+      deployments.set(repoKey(owner, repo), [...(deployments.get(repoKey(owner, repo)) ?? []), d]);
+      return d.id;
+    },
     graphqlQueries: (owner, repo) => (owner === undefined ? graphqlCount.get("all") ?? 0 : graphqlCount.get(repoKey(owner, repo ?? "")) ?? 0),
     enqueue(operationId, ...replies) {
       if (operationId !== "graphql" && !api.getOperation(operationId)) throw new Error(`enqueue: ${operationId} is not a GitHub operation`);

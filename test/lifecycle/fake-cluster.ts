@@ -20,7 +20,28 @@ export interface FakeNamespace {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
   };
-  status: { phase: "Active" | "Terminating" };
+  spec?: { finalizers?: string[] };
+  status: { phase: "Active" | "Terminating"; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+}
+
+/** A PersistentVolume (only the fields the sweeper reads). */
+export interface FakeVolume {
+  apiVersion: "v1";
+  kind: "PersistentVolume";
+  metadata: { name: string };
+  spec: { claimRef?: { namespace: string; name: string }; persistentVolumeReclaimPolicy?: string; storageClassName?: string };
+  status: { phase: "Available" | "Bound" | "Released" | "Failed"; lastPhaseTransitionTime?: string };
+}
+
+/** A volume whose claim was `namespace/claim`, in `phase`. */
+export function volume(name: string, namespace: string, claim: string, phase: FakeVolume["status"]["phase"]): FakeVolume {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolume",
+    metadata: { name },
+    spec: { claimRef: { namespace, name: claim }, persistentVolumeReclaimPolicy: "Retain", storageClassName: "standard" },
+    status: { phase },
+  };
 }
 
 /** `YYYY-MM-DDTHH:MM:SSZ`, `hours` from now (negative: in the past). */
@@ -65,6 +86,10 @@ export class FakeCluster {
   listFailure?: string;
   /** When true, the list call also returns namespaces without preview=true (a misbehaving server). */
   listIgnoresSelector = false;
+  /** PersistentVolumes of the cluster. */
+  volumes: FakeVolume[] = [];
+  /** When set, the PersistentVolume list call fails with this message. */
+  volumeListFailure?: string;
 
   constructor(namespaces: FakeNamespace[] = [], releases: Record<string, string[]> = {}) {
     for (const ns of namespaces) this.namespaces.set(ns.metadata.name, structuredClone(ns));
@@ -84,6 +109,10 @@ export class FakeCluster {
         if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
         const items = [...this.namespaces.values()].filter((n) => this.listIgnoresSelector || n.metadata.labels?.preview === "true");
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
+      }
+      if (line === "kubectl get persistentvolumes -o json") {
+        if (this.volumeListFailure) return { stderr: `${this.volumeListFailure}\n`, code: 1 };
+        return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items: this.volumes }) };
       }
       if (a[0] === "annotate" && a[1] === "namespace" && a[3] === "--overwrite") {
         const ns = this.namespaces.get(a[2]);

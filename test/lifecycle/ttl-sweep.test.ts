@@ -10,6 +10,7 @@ import { busyboxDir, FakeCluster, previewNamespace, utcIn, type FakeNamespace } 
 
 const MAX_AGE_HOURS = 168; // the preview stack's ttl.maxAgeHours
 const LIST = "kubectl get namespaces -l preview=true -o json";
+const PV_LIST = "kubectl get persistentvolumes -o json";
 
 interface Report {
   generatedAt: string;
@@ -35,6 +36,7 @@ async function sweep(cluster: FakeCluster, opts: { dryRun?: string; pathPrepend?
   standIns = await startStandIns(["kubectl", "helm"], cluster.handle);
   return runScriptTemplate(template, {
     parameters: opts.dryRun === undefined ? {} : { dryRun: opts.dryRun },
+    workflow: { name: "implementation-dag-ttl-sweep-1700000000" },
     pathPrepend: [standIns.dir, ...(opts.pathPrepend ?? [])],
     standInEnv: standIns.env,
   });
@@ -83,6 +85,7 @@ describe("the TTL sweeper", () => {
     expect(r.code).toBe(0);
     expect(standIns!.lines()).toEqual([
       LIST,
+      PV_LIST,
       "helm list --namespace impl-pr-1 --short",
       "helm uninstall app-pr-1 --namespace impl-pr-1 --ignore-not-found --timeout 2m",
       "kubectl delete namespace impl-pr-1 --ignore-not-found --wait=false",
@@ -125,11 +128,11 @@ describe("the TTL sweeper", () => {
     expect(readFileSync(path.join(r.artifacts["ttl-report"], "report.txt"), "utf8")).toBe(r.stdout);
   });
 
-  it("with dryRun=true makes the list call only and reports what it would delete", async () => {
+  it("with dryRun=true makes the list calls only and reports what it would delete", async () => {
     const cluster = new FakeCluster(fixture(), RELEASES);
     const r = await sweep(cluster, { dryRun: "true" });
     expect(r.code).toBe(0);
-    expect(standIns!.lines()).toEqual([LIST]);
+    expect(standIns!.lines()).toEqual([LIST, PV_LIST]);
     expect(cluster.namespaces.size).toBe(fixture().length);
     const rep = report(r);
     expect(rep.dryRun).toBe(true);
@@ -156,7 +159,7 @@ describe("the TTL sweeper", () => {
     const r = await sweep(cluster);
     expect(r.code).toBe(0);
     const lines = standIns!.lines();
-    expect(lines.filter((l) => l.startsWith("kubectl get"))).toEqual([LIST]);
+    expect(lines.filter((l) => l.startsWith("kubectl get"))).toEqual([LIST, PV_LIST]);
     expect(lines.filter((l) => l.startsWith("kubectl delete"))).toEqual(
       ["impl-pr-250", "impl-pr-500", "impl-pr-750", "impl-pr-1000"].map((n) => `kubectl delete namespace ${n} --ignore-not-found --wait=false`),
     );
@@ -200,7 +203,7 @@ describe("the TTL sweeper", () => {
     const namespaces = fixture();
     const gnu = report(await sweep(new FakeCluster(namespaces, RELEASES), { dryRun: "true" }));
     await standIns!.close();
-    const box = busyboxDir(["date", "mktemp", "mkdir", "rm", "tee", "cat"]);
+    const box = busyboxDir(["date", "mktemp", "mkdir", "rm", "tee", "cat", "sort", "tr", "head"]);
     const r = await sweep(new FakeCluster(namespaces, RELEASES), { pathPrepend: [box] });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);

@@ -126,8 +126,11 @@ describe("the RBAC objects", () => {
     });
   });
 
-  it("give the sweeper only namespaces list and delete", () => {
-    expect(rulesOf("ClusterRole", "implementation-dag-sweeper")).toEqual([{ apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] }]);
+  it("give the sweeper only namespaces list and delete, and persistentvolumes list (to report, never to change)", () => {
+    expect(rulesOf("ClusterRole", "implementation-dag-sweeper")).toEqual([
+      { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] },
+      { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["list"] },
+    ]);
     expect(objectsOf(render, "ClusterRoleBinding", "implementation-dag-sweeper")[0]).toMatchObject({
       subjects: [{ kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" }],
     });

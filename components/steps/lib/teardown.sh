@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# lib/teardown.sh: tearing one preview down, the same way for the TTL sweeper and preview-teardown.
+# Needs lib/github.sh and lib/deployments.sh before it.
+#
+# Functions:
+#   teardown_namespace NS
+#       `helm uninstall` of every release in NS, then deletes NS without waiting for it to go
+#       (`--wait=false`: a namespace held by a finalizer must not hold the step; the sweeper reports
+#       namespaces stuck Terminating). Returns 0 when all went well, 1 when helm failed (the
+#       namespace was deleted all the same), 2 when the namespace could not be deleted. NS must be
+#       impl-pr-<N>.
+#   teardown_deactivate REPOSITORY DEPLOYMENT_ID DESCRIPTION
+#       marks the preview's GitHub deployment inactive (one token with deployments:write narrowed to
+#       REPOSITORY, i.e. owner/repo, minted once per repository and reused). Empty arguments: nothing
+#       to do. Returns non-zero, after printing why, when GitHub did not take it; callers report that
+#       and go on. Reads ARGO_UI_URL, WORKFLOWS_NAMESPACE and WORKFLOW_NAME (optional) for log_url.
+
+declare -A _teardown_tokens=()
+
+teardown_namespace() {
+  local ns="${1-}" releases release helm_ok=1
+  if ! [[ $ns =~ ^impl-pr-[1-9][0-9]{0,8}$ ]]; then
+    printf 'ERROR: teardown_namespace: NS must be impl-pr-<N>\n' >&2
+    return 2
+  fi
+  if releases=$(helm list --namespace "$ns" --short); then
+    while IFS= read -r release; do
+      [[ -n $release ]] || continue
+      helm uninstall "$release" --namespace "$ns" --ignore-not-found --timeout 2m >/dev/null || helm_ok=0
+    done <<<"$releases"
+  else
+    helm_ok=0
+  fi
+  kubectl delete namespace "$ns" --ignore-not-found --wait=false >/dev/null || return 2
+  ((helm_ok)) || return 1
+  return 0
+}
+
+teardown_deactivate() {
+  local repository="${1-}" id="${2-}" description="${3-}" owner repo token log_url=""
+  [[ -n $repository && -n $id ]] || return 0
+  if ! [[ $repository =~ ^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$ && $id =~ ^[1-9][0-9]{0,18}$ ]]; then
+    printf 'teardown: malformed deployment annotations (%s, %s); the deployment is left alone\n' "$repository" "$id" >&2
+    return 1
+  fi
+  owner=${repository%%/*} repo=${repository#*/}
+  token=${_teardown_tokens[$repository]-}
+  if [[ -z $token ]]; then
+    token=$(github_installation_token "$owner" "$repo" '{"deployments":"write"}') || return 1
+    _teardown_tokens[$repository]=$token
+  fi
+  if [[ -n ${ARGO_UI_URL-} && -n ${WORKFLOWS_NAMESPACE-} && -n ${WORKFLOW_NAME-} ]]; then
+    log_url="${ARGO_UI_URL%/}/workflows/${WORKFLOWS_NAMESPACE}/${WORKFLOW_NAME}"
+  fi
+  GITHUB_TOKEN=$token deployment_status "$owner" "$repo" "$id" inactive "" "$log_url" "$description"
+}
