@@ -90,6 +90,11 @@ describe("the whole pipeline, offline", () => {
     const reviews = world.github.reviews(OWNER, REPO, 123);
     expect(reviews.map((x) => [x.state, x.commitId, x.login])).toEqual([["APPROVED", head, "implementation-dag-qa[bot]"]]);
     expect(world.github.writes().filter((q) => q.path.endsWith("/reviews"))).toHaveLength(1);
+    // Apart from the preview's deployment and its statuses, the review is the only write to GitHub.
+    const allWrites = world.github.writes();
+    const writes = world.github.requests.slice(ghBefore).filter((q) => allWrites.includes(q));
+    expect(writes.map((q) => `${q.method} ${q.path}`).filter((w) => !/^POST \/repos\/example-org\/example-app\/deployments(\/\d+\/statuses)?$/.test(w)))
+      .toEqual(["POST /repos/example-org/example-app/pulls/123/reviews"]);
 
     // cleanup ran on success: it deleted nothing and stamped the expiry.
     expect(onExit(r).phase).toBe("Succeeded");
