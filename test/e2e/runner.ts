@@ -27,7 +27,18 @@
  *   (`workflow/controller/operator.go`).
  * - `resource` templates are recorded and judged by the object status the test scripts, against the
  *   template's own `failureCondition` (first) and `successCondition` (`workflow/executor/resource.go`).
+ *   A status that matches neither stays unjudged in Argo until the deadline; the scripted status is
+ *   final, so the runner fails the node with Argo's deadline message at once.
+ * - `steps` templates run group by group (a failed step stops the later groups); a steps or dag
+ *   template's outputs come from its children (`valueFrom.parameter`, artifact `from`).
  * - `templateRef` tasks (the agent template) call a recording stand-in whose outcome the test sets.
+ * - Pods: a script's scratch emptyDir is a fresh host directory (the harness in
+ *   `test/helpers/argo-step.ts` re-roots `/tmp` there); other mounts (configMap and secret volumes
+ *   from the options, emptyDirs) become directories inside it, and env values under a mount path follow.
+ *   Artifacts pass between nodes as files. Identity (service accounts, tokens) is not modelled.
+ * - Not modelled, and refused if present: retries, `continueOn`, `failFast: false`, hooks, loops
+ *   (`withItems`/`withParam`), expression tags `{{=…}}`, container templates — anything not listed in
+ *   {@link UNDERSTOOD}.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
