@@ -11,6 +11,7 @@ import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow
 import { AdmissionFence } from "./components/admission";
 import { Rbac } from "./components/rbac";
 import { TtlCleanup } from "./components/ttl-cleanup";
+import { PreviewTeardown } from "./components/preview-teardown";
 
 /** Reads the stack config; bad config stops the program with one message naming every bad key. */
 function readConfig(): StackConfig {
@@ -39,6 +40,7 @@ export default async function main() {
   const rbac = new Rbac("rbac", { config: cfg });
   new AdmissionFence("admission-fence", { config: cfg });
   const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
+  const teardown = new PreviewTeardown("preview-teardown", { config: cfg });
   const secretConfig = new pulumi.Config(PROJECT);
   const githubApps = new GitHubApps("github-apps", {
     config: cfg,
@@ -56,6 +58,7 @@ export default async function main() {
     guardrailsConfigMap: guardrails.configMapName,
     serviceAccounts: rbac.serviceAccounts,
     ttlCronWorkflow: ttl.cronWorkflowName,
+    previewTeardownTemplate: teardown.templateName,
     githubAppSecrets: githubApps.secretNames,
     hardenedRepositories: hardening?.repositories ?? [],
     submitCommand: submitCommand(cfg),

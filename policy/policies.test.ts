@@ -45,7 +45,7 @@ beforeAll(async () => {
 });
 
 const ofType = (suffix: string) => render.resources.filter((r) => r.type.endsWith(suffix));
-const wtResource = () => structuredClone(ofType(":WorkflowTemplate")[0]);
+const wtResource = () => structuredClone(ofType(":WorkflowTemplate").find((r) => r.name === "implementation-dag")!);
 type Spec = { templates: Array<{ name: string; script?: { source: string; securityContext?: Record<string, unknown>; resources?: { limits?: Record<string, string> } } }> };
 const spec = (r: RenderedResource) => (r.inputs as { spec: Spec }).spec;
 

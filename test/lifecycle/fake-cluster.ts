@@ -110,6 +110,12 @@ export class FakeCluster {
         const items = [...this.namespaces.values()].filter((n) => this.listIgnoresSelector || n.metadata.labels?.preview === "true");
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
       }
+      if (a.length === 8 && a[0] === "get" && a[1] === "namespaces" && a[2] === "-l" && a[3] === "preview=true" && a[4] === "--field-selector" && a[5].startsWith("metadata.name=") && a[6] === "-o" && a[7] === "json") {
+        if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
+        const name = a[5].slice("metadata.name=".length);
+        const items = [...this.namespaces.values()].filter((n) => n.metadata.name === name && n.metadata.labels?.preview === "true");
+        return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
+      }
       if (line === "kubectl get persistentvolumes -o json") {
         if (this.volumeListFailure) return { stderr: `${this.volumeListFailure}\n`, code: 1 };
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items: this.volumes }) };

@@ -26,7 +26,7 @@ describe("npm run render", () => {
 
   it("writes every registered resource with type, name, parent and inputs", () => {
     const resources = JSON.parse(readFileSync(path.join(out, "resources.json"), "utf8")) as Array<{ type: string; name: string; parent: string | null; inputs: object }>;
-    const wt = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate");
+    const wt = resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate" && r.name === "implementation-dag");
     expect(wt).toMatchObject({ name: "implementation-dag", parent: expect.stringContaining("implementation-dag:index:ImplementationDag") });
     for (const r of resources) expect(Object.keys(r)).toEqual(expect.arrayContaining(["type", "name", "parent", "inputs"]));
   });

@@ -36,7 +36,7 @@ function withScriptContainerNames(obj: IWorkflowTemplate): IWorkflowTemplate {
 
 describe("the implementation-dag WorkflowTemplate", () => {
   it("is registered by the program as a WorkflowTemplate under its component", () => {
-    const resource = render.resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate");
+    const resource = render.resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate" && r.name === "implementation-dag");
     const component = render.resources.find((r) => r.type === "implementation-dag:index:ImplementationDag");
     expect(resource?.name).toBe("implementation-dag");
     expect(component).toBeDefined();
