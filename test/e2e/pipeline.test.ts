@@ -157,5 +157,7 @@ describe("repeated and parallel previews", () => {
     expect(world.cluster.releaseNames()).toEqual(["impl-pr-401/example-app-pr-401", "impl-pr-402/example-app-pr-402"]);
     expect(world.github.reviews(OWNER, REPO, 401).map((x) => x.commitId)).toEqual([world.headOf(401)]);
     expect(world.github.reviews(OWNER, REPO, 402).map((x) => x.commitId)).toEqual([world.headOf(402)]);
+    expect(world.headOf(401)).not.toBe(world.headOf(402));
+    expect(world.cluster.namespaces.get("impl-pr-402")?.annotations["implementation-dag/deployed-commit"]).toBe(world.headOf(402));
   });
 });

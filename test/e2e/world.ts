@@ -16,6 +16,7 @@
  * and acceptance's `connectTo` (the preview app).
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -179,7 +180,7 @@ export class World {
   /** The head commit the fake GitHub gives PR `pr` (created on first use). */
   headOf(pr: number): string {
     for (const [sha, n] of this.commits) if (n === pr) return sha;
-    const sha = Buffer.from(`head of ${OWNER}/${REPO}#${pr}`).toString("hex").padEnd(40, "0").slice(0, 40);
+    const sha = createHash("sha1").update(`head of ${OWNER}/${REPO}#${pr}`).digest("hex");
     this.commits.set(sha, pr);
     this.github.addPull({ owner: OWNER, repo: REPO, number: pr, headSha: sha });
     return sha;
