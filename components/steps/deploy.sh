@@ -8,9 +8,19 @@
 #      otherwise), the RoleBindings implementation-dag-guardrails and implementation-dag-deployer,
 #      the guardrails (ResourceQuota, LimitRange, NetworkPolicies) from GUARDRAILS_DIR, and the
 #      ServiceAccount preview-deployer, in that order.
+#      Then the preview on the PR: a GitHub deployment of the commit in environment
+#      <ENVIRONMENT_PREFIX><PR> (transient, not production, no required contexts, auto_merge false)
+#      with status in_progress, its id and the preview URL recorded on the namespace (annotations
+#      implementation-dag/deployment and implementation-dag/environment-url) for cleanup, the
+#      sweeper and preview-teardown to update. A GitHub failure there is a WARNING, never a failed
+#      deploy (the annotation is then emptied, so no later step updates an older run's deployment).
 #   3. `helm upgrade --install` with a short-lived token of preview-deployer, so the chart works
-#      inside the guardrails and cannot rewrite them. On failure: evidence (helm status and
-#      history, events, describe and last logs of pods that are not ready) before exiting 1.
+#      inside the guardrails and cannot rewrite them. A release left pending-install,
+#      pending-upgrade or pending-rollback by a killed step (the per-PR mutex means no other run is
+#      at it) is first rolled back to its last deployed revision, or uninstalled when it never
+#      deployed; evidence/recovery.json records what was found and done. On failure: evidence (helm
+#      status and history, events, describe and last logs of pods that are not ready) before
+#      exiting 1.
 #   4. marks the namespace with the deployed commit and this workflow, and discovers the URLs from
 #      the namespace's Ingresses.
 #
@@ -32,14 +42,16 @@
 #   SWEEPER_SERVICE_ACCOUNT   service account of the TTL sweeper (DNS label)
 #   GUARDRAILS_DIR            directory holding resourcequota.yaml, limitrange.yaml, networkpolicy.yaml
 #   GITHUB_WEB_URL            GitHub's web URL the repository is fetched from (http(s), no path tricks)
+#   ENVIRONMENT_PREFIX        prefix of the GitHub deployment environment: lowercase letters, digits, '-'
+#   ARGO_UI_URL               empty or the Argo UI's base URL (the deployment's log_url)
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE
 #                             the GitHub App, read and validated by lib/github.sh
 #   OUTPUT_DIR                absolute directory the outputs are written to
 #   TMPDIR                    scratch space for the checkout (default /tmp)
 #
 # Writes in OUTPUT_DIR: commit (the full 40-hex SHA deployed), urls.json (see lib/discovery.sh),
-# evidence/ (helm-upgrade.log always; on failure helm-status.txt, helm-history.txt, events.txt,
-# pods.json, pod-<name>.describe.txt, pod-<name>.log).
+# evidence/ (helm-upgrade.log always; recovery.json after recovering a pending release; on failure
+# helm-status.txt, helm-history.txt, events.txt, pods.json, pod-<name>.describe.txt, pod-<name>.log).
 set -euo pipefail
 export LC_ALL=C
 
@@ -72,6 +84,8 @@ steps_sa=$(value STEPS_SERVICE_ACCOUNT)
 sweeper_sa=$(value SWEEPER_SERVICE_ACCOUNT)
 guardrails_dir=$(value GUARDRAILS_DIR)
 github_web_url=$(value GITHUB_WEB_URL)
+environment_prefix=$(value ENVIRONMENT_PREFIX)
+argo_ui_url=$(value ARGO_UI_URL)
 output_dir=$(value OUTPUT_DIR)
 
 dns_label='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
@@ -156,6 +170,12 @@ else
 fi
 if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?$ ]]; then
   bad GITHUB_WEB_URL "must be an http(s) URL of GitHub (a host and an optional plain path)"
+fi
+if ! [[ $environment_prefix =~ ^[a-z0-9-]{0,200}$ ]]; then
+  bad ENVIRONMENT_PREFIX "must be lowercase letters, digits and '-'"
+fi
+if ! [[ $argo_ui_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]]; then
+  bad ARGO_UI_URL "must be empty or an http(s) URL"
 fi
 if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
@@ -312,6 +332,32 @@ else
   fi
 fi
 
+# ---- the preview on the PR: a GitHub deployment of this commit, in progress ----
+
+environment="${environment_prefix}${pr}"
+environment_url="https://${host}/"
+log_url=""
+[[ -z $argo_ui_url ]] || log_url="${argo_ui_url%/}/workflows/${workflows_namespace}/${workflow_name}"
+deployment_id=""
+if GITHUB_TOKEN=$(github_installation_token "$owner" "$repo" '{"deployments":"write"}'); then
+  if deployment_id=$(deployment_create "$owner" "$repo" "$sha" "$environment" "$workflow_name"); then
+    if deployment_status "$owner" "$repo" "$deployment_id" in_progress "" "$log_url" "Deploying ${sha:0:12}"; then
+      echo "deployment $deployment_id of $owner/$repo in $environment: in_progress"
+    else
+      echo "WARNING: github: deployment $deployment_id: status in_progress not recorded; deploy goes on" >&2
+    fi
+  else
+    deployment_id=""
+    echo "WARNING: github: no deployment recorded for $owner/$repo@$sha in $environment; deploy goes on without one" >&2
+  fi
+else
+  echo "WARNING: github: no deployments:write token for $owner/$repo; deploy goes on without a deployment on the PR" >&2
+fi
+unset GITHUB_TOKEN
+# Recorded even when empty: a reused namespace must not keep an older run's deployment.
+kubectl annotate namespace "$ns" --overwrite "implementation-dag/deployment=$deployment_id" \
+  "implementation-dag/environment-url=$environment_url" >/dev/null || die ns "cannot annotate namespace $ns"
+
 # A RoleBinding in the preview namespace to one of the project's ClusterRoles.
 role_binding() { # NAME SUBJECTS_JSON
   jq -n --arg name "$1" --arg ns "$ns" --argjson subjects "$2" '{
@@ -374,6 +420,40 @@ collect_evidence() {
     head -n 60 "$evidence/$file" >&2
   done
 }
+
+# A release left pending by a killed step blocks every later upgrade ("another operation is in
+# progress"). The per-PR mutex means no other run is at it: roll back to the last deployed
+# revision, or uninstall a release that never deployed, and record it.
+if ! pending=$(helm list -n "$ns" --kube-token "$kube_token" --pending --filter "^${release}\$" -o json); then
+  die helm "cannot list the releases of $ns"
+fi
+pending_status=$(jq -r --arg release "$release" '[.[]? | select(.name == $release)] | first | .status // ""' <<<"$pending" 2>/dev/null) ||
+  die helm "helm list printed no JSON list of releases"
+case "$pending_status" in
+  "") ;;
+  pending-install | pending-upgrade | pending-rollback)
+    history=$(helm history "$release" -n "$ns" --kube-token "$kube_token" -o json) || die helm "cannot read the history of $release"
+    revision=$(jq -r '([.[] | select(.status == "deployed")] | max_by(.revision) | .revision)
+      // ([.[] | select(.status == "superseded")] | max_by(.revision) | .revision) // ""' <<<"$history" 2>/dev/null) ||
+      die helm "helm history printed no JSON list of revisions"
+    if [[ $revision =~ ^[1-9][0-9]*$ ]]; then
+      action=rollback
+      echo "release $release is $pending_status (a killed step left it): rolling back to revision $revision"
+      helm rollback "$release" "$revision" -n "$ns" --kube-token "$kube_token" --timeout "$helm_timeout" ||
+        die helm "rollback of $release to revision $revision failed"
+    else
+      action=uninstall
+      revision=""
+      echo "release $release is $pending_status and never deployed: uninstalling it"
+      helm uninstall "$release" -n "$ns" --kube-token "$kube_token" --timeout "$helm_timeout" ||
+        die helm "uninstall of the never-deployed $release failed"
+    fi
+    jq -n --arg release "$release" --arg found "$pending_status" --arg action "$action" --arg revision "$revision" \
+      --argjson history "$history" '{release: $release, found: $found, action: $action,
+        revision: (if $revision == "" then null else ($revision | tonumber) end), history: $history}' >"$evidence/recovery.json"
+    ;;
+  *) die helm "release $release is listed as pending with status '$pending_status'" ;;
+esac
 
 echo "helm upgrade --install $release (timeout $helm_timeout)"
 if ! helm upgrade --install "$release" "$chart_dir" -n "$ns" --kube-token "$kube_token" \

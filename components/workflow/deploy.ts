@@ -28,7 +28,7 @@ export const DEPLOY_GITHUB_SECRET = `github-app-${DEPLOY_GITHUB_APP}`;
 /** Where deploy's pod holds the app's private key. */
 export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
 /** Shell libraries the deploy script uses. */
-export const DEPLOY_LIBRARIES = ["github", "discovery"];
+export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery"];
 /** Name of the resource template of the `docsrun` runner. */
 export const DOCSRUN_TEMPLATE = "deploy-docsrun";
 /** Name of the discovery step of the `docsrun` runner (and of its script). */
@@ -80,6 +80,8 @@ export function deployEnv(cfg: StackConfig): Record<string, string> {
     GUARDRAILS_DIR: GUARDRAILS_MOUNT_PATH,
     GITHUB_API_URL: cfg.github.apiUrl,
     GITHUB_WEB_URL: cfg.github.webUrl,
+    ENVIRONMENT_PREFIX: cfg.github.environmentPrefix,
+    ARGO_UI_URL: cfg.links.argoUiUrl,
     GITHUB_APP_PRIVATE_KEY_FILE: `${DEPLOY_GITHUB_KEY_DIR}/private-key.pem`,
   };
 }

@@ -60,12 +60,19 @@ const git = [
 const helmUpgrade = (chart = "<work>/checkout/charts/app", values = "<work>/checkout/charts/app/values-preview.yaml") =>
   `helm upgrade --install ${RELEASE} ${chart} -n ${NS} --kube-token ${KUBE_TOKEN} -f ${values} ` +
   `--set-string image.tag=pr-42 --set-string ingress.host=${HOST} --wait --timeout 5m`;
+/** The GitHub deployment's id and the preview URL, recorded on the namespace. */
+const deploymentRecord = (id = "<id>") =>
+  `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployment=${id} implementation-dag/environment-url=https://${HOST}/`;
+/** The check for a release a killed step left pending. */
+const pendingCheck = `helm list -n ${NS} --kube-token ${KUBE_TOKEN} --pending --filter ^${RELEASE}$ -o json`;
 const guardrailsAndChart = (verb: "create" | "apply") => [
+  deploymentRecord(),
   `kubectl ${verb} -n ${NS} -f -`,
   `kubectl ${verb} -n ${NS} -f -`,
   `kubectl apply -n ${NS} -f <guardrails>`,
   `kubectl apply -n ${NS} -f -`,
   `kubectl create token preview-deployer -n ${NS} --duration=600s`,
+  pendingCheck,
 ];
 const afterHelm = [
   `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployed-commit=${HEAD_SHA} implementation-dag/deployed-workflow=${WORKFLOW}`,
@@ -135,11 +142,29 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(Object.keys(world.appliedDirs[0]).sort()).toEqual(["limitrange.yaml", "networkpolicy.yaml", "resourcequota.yaml"]);
     expect(world.appliedDirs[0]["resourcequota.yaml"]).toContain("services.loadbalancers");
 
-    // GitHub: one token narrowed to the repository and read-only, then the PR's head.
+    // GitHub: one token narrowed to the repository and read-only, then the PR's head; then one
+    // narrowed to deployments:write for the deployment and its in_progress status.
     expect(gh.violations).toEqual([]);
-    expect(gh.requests.map((q) => `${q.method} ${q.path}`)).toEqual(["POST /app/installations/200003/access_tokens", `GET /repos/${OWNER}/${REPO}/pulls/42`]);
+    const deployment = gh.deployments(OWNER, REPO).at(-1)!;
+    expect(gh.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
+      "POST /app/installations/200003/access_tokens",
+      `GET /repos/${OWNER}/${REPO}/pulls/42`,
+      "POST /app/installations/200003/access_tokens",
+      `POST /repos/${OWNER}/${REPO}/deployments`,
+      `POST /repos/${OWNER}/${REPO}/deployments/${deployment.id}/statuses`,
+    ]);
     expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read" } });
-    expect(gh.writes()).toEqual([]);
+    expect(gh.requests[2].body).toEqual({ repositories: [REPO], permissions: { deployments: "write" } });
+    expect(gh.writes().map((q) => q.body)).toEqual([
+      {
+        ref: HEAD_SHA, environment: "pr-42", auto_merge: false, required_contexts: [], transient_environment: true,
+        production_environment: false, task: "deploy:preview", description: `implementation-dag ${WORKFLOW}`, payload: { workflow: WORKFLOW },
+      },
+      { state: "in_progress", description: `Deploying ${HEAD_SHA.slice(0, 12)}`, log_url: `https://argo.example.com/workflows/argo/${WORKFLOW}` },
+    ]);
+    expect(world.namespace!.metadata).toMatchObject({
+      annotations: { "implementation-dag/deployment": String(deployment.id), "implementation-dag/environment-url": `https://${HOST}/` },
+    });
     // The token reaches git through its environment only, for the fetch only.
     const token = (gh.requests[0].response as { token: string }).token;
     const fetch = calls[1];
@@ -302,7 +327,8 @@ describe("deploy (pod runner): inputs and sources", () => {
     const { r, lines } = await deploy(newWorld(), { parameters: { commit: "0123456" } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/0123456`]);
+    expect(gh.requests.map((q) => q.path).slice(0, 2)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/0123456`]);
+    expect(gh.deployments(OWNER, REPO).at(-1)!.sha).toBe(HEAD_SHA);
     expect(lines[1]).toContain(`.git ${HEAD_SHA}`);
     expect(r.outputs.commit).toBe(HEAD_SHA);
   });

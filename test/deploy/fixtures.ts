@@ -121,6 +121,8 @@ export interface World {
   applied: Array<Record<string, unknown>>;
   /** Contents of the directory applied with `kubectl apply -f DIR`. */
   appliedDirs: Array<Record<string, string>>;
+  /** A release a killed step left pending, with its revisions (`helm history -o json`). */
+  pendingRelease?: { status: string; history: Array<{ revision: number; status: string; description?: string }> };
 }
 
 /** A world with nothing in the cluster yet. */
@@ -172,6 +174,18 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
     }
     if (call.tool === "helm") {
       if (a[0] === "upgrade") return world.helmFails ? { stdout: "Release \"x\" does not exist. Installing it now.\n", stderr: "Error: context deadline exceeded\n", code: 1 } : ok("Release has been upgraded. Happy Helming!\n");
+      if (a[0] === "list" && a.includes("--pending")) {
+        const p = world.pendingRelease;
+        const last = p?.history.at(-1);
+        return ok(JSON.stringify(p ? [{ name: RELEASE, namespace: NS, revision: String(last?.revision ?? 1), status: p.status, chart: "app-0.1.0", app_version: "1.27" }] : []) + "\n");
+      }
+      if (a[0] === "history" && a.includes("json")) {
+        return world.pendingRelease ? ok(JSON.stringify(world.pendingRelease.history.map((h) => ({ chart: "app-0.1.0", app_version: "1.27", description: "", ...h }))) + "\n") : { stderr: "Error: release: not found\n", code: 1 };
+      }
+      if (a[0] === "rollback" || a[0] === "uninstall") {
+        world.pendingRelease = undefined;
+        return ok(a[0] === "rollback" ? "Rollback was a success! Happy Helming!\n" : `release "${RELEASE}" uninstalled\n`);
+      }
       if (a[0] === "status") return ok(`NAME: ${RELEASE}\nSTATUS: failed\n`);
       if (a[0] === "history") return ok("REVISION\tSTATUS\tDESCRIPTION\n1\tfailed\tcontext deadline exceeded\n");
       if (a[0] === "pull") {
@@ -216,9 +230,13 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
   };
 }
 
-/** Call lines with the run's random directories named: `<work>` (the deploy scratch dir), `<guardrails>`. */
+/**
+ * Call lines with the run's random directories named: `<work>` (the deploy scratch dir), `<guardrails>`;
+ * the GitHub deployment's id as `<id>`.
+ */
 export function normalised(lines: string[], guardrails: string): string[] {
-  return lines.map((l) => l.replaceAll(guardrails, "<guardrails>").replace(/\/\S*?\/deploy\.[A-Za-z0-9]{6}/g, "<work>"));
+  return lines.map((l) => l.replaceAll(guardrails, "<guardrails>").replace(/\/\S*?\/deploy\.[A-Za-z0-9]{6}/g, "<work>")
+    .replace(/implementation-dag\/deployment=\d+/, "implementation-dag/deployment=<id>"));
 }
 
 /** The files below a directory, relative (for evidence assertions). */

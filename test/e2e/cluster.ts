@@ -520,7 +520,7 @@ export class FakeCluster {
   }
 
   private hList(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short"]);
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kube-token"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]);
     if (p.positional.length > 0) throw new Error("helm list: no positional arguments");
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
@@ -528,6 +528,8 @@ export class FakeCluster {
     const filter = one(p, "-f", "--filter");
     const items = [...this.releases.values()]
       .filter((r) => all || r.namespace === namespace)
+      // --pending lists only releases in a pending-* state, which this model's releases never are.
+      .filter((r) => !isTrue(p, "--pending"))
       .filter((r) => isTrue(p, "-a") || isTrue(p, "--all") || r.status === "deployed" || r.status === "failed")
       .filter((r) => !filter || new RegExp(filter).test(r.name))
       .sort((a, b) => a.name.localeCompare(b.name));

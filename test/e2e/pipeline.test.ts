@@ -74,7 +74,7 @@ describe("the whole pipeline, offline", () => {
     // ... and in every GitHub call.
     const ghPaths = world.github.requests.slice(ghBefore).map((q) => q.path);
     for (const p of ghPaths.filter((x) => x.startsWith("/repos/"))) {
-      expect(p).toMatch(new RegExp(`^/repos/${OWNER}/${REPO}/(pulls/123(/|$)|commits/)`));
+      expect(p).toMatch(new RegExp(`^/repos/${OWNER}/${REPO}/(pulls/123(/|$)|commits/|deployments(/[0-9]+/statuses)?$)`));
     }
     expect(world.github.violations).toEqual([]);
     expect(world.cluster.unknown).toEqual([]);
@@ -95,6 +95,11 @@ describe("the whole pipeline, offline", () => {
     const writes = world.github.requests.slice(ghBefore).filter((q) => allWrites.includes(q));
     expect(writes.map((q) => `${q.method} ${q.path}`).filter((w) => !/^POST \/repos\/example-org\/example-app\/deployments(\/\d+\/statuses)?$/.test(w)))
       .toEqual(["POST /repos/example-org/example-app/pulls/123/reviews"]);
+    // The preview on the PR: a deployment of the tested commit (auto_merge false), in_progress when
+    // deploy started, success with the preview's URL when the run succeeded.
+    const deployment = world.github.deployments(OWNER, REPO).filter((d) => d.environment === "pr-123").at(-1);
+    expect(deployment).toMatchObject({ sha: head, request: { auto_merge: false, transient_environment: true } });
+    expect(deployment!.statuses.map((s) => [s.state, s.environment_url ?? ""])).toEqual([["in_progress", ""], ["success", "https://pr-123.preview.example.com/"]]);
 
     // cleanup ran on success: it deleted nothing and stamped the expiry.
     expect(onExit(r).phase).toBe("Succeeded");
