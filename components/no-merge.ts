@@ -45,3 +45,32 @@ export function findMergeVectorsIn(value: unknown, at = ""): Array<{ vector: str
   }
   return [];
 }
+
+/**
+ * Deployment requests that would merge: GitHub's `auto_merge` defaults to true, which merges the
+ * default branch into the PR's branch before deploying. Every statement of a script (lines joined
+ * over trailing backslashes) that POSTs to a repository's `/deployments` collection, and every
+ * GraphQL `createDeployment`, must say `auto_merge: false` (`autoMerge: false`) in that statement.
+ * Returns the offending statements.
+ */
+export function findDeploymentsWithoutAutoMergeOff(text: string): string[] {
+  const statements = text.replace(/\\\n/g, " ").split("\n");
+  const found: string[] = [];
+  for (const s of statements) {
+    const rest = /\bPOST\b[^\n]*\/deployments(?![\w/-])/.test(s);
+    const graphql = /createDeployment\b/.test(s);
+    if (rest && !/["']?auto_merge["']?\s*:\s*false\b/.test(s)) found.push(s.trim());
+    else if (graphql && !/autoMerge\s*:\s*false\b/.test(s)) found.push(s.trim());
+  }
+  return found;
+}
+
+/** {@link findDeploymentsWithoutAutoMergeOff} over every string inside a value, with where it was found. */
+export function findDeploymentsWithoutAutoMergeOffIn(value: unknown, at = ""): Array<{ statement: string; at: string }> {
+  if (typeof value === "string") return findDeploymentsWithoutAutoMergeOff(value).map((statement) => ({ statement, at }));
+  if (Array.isArray(value)) return value.flatMap((v, i) => findDeploymentsWithoutAutoMergeOffIn(v, `${at}[${i}]`));
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) => findDeploymentsWithoutAutoMergeOffIn(v, at ? `${at}.${k}` : k));
+  }
+  return [];
+}

@@ -68,6 +68,14 @@ describe("the policy pack", () => {
     expect(await violations(noMergeVectors, [r])).toEqual([expect.stringMatching(/^REST merge of a pull request .* at spec\.templates\[\d+\]\.script\.source: curl -X PUT/)]);
   });
 
+  it("no-merge-vectors flags a deployment request without auto_merge: false", async () => {
+    const r = wtResource();
+    const deploy = spec(r).templates.find((t) => t.name === "deploy")!.script!;
+    expect(await violations(noMergeVectors, [structuredClone(r)])).toEqual([]);
+    deploy.source = deploy.source!.replace("auto_merge: false, ", "");
+    expect(await violations(noMergeVectors, [r])).toEqual([expect.stringMatching(/^deployment request without auto_merge: false at spec\.templates\[\d+\]\.script\.source: /)]);
+  });
+
   it("no-merge-vectors flags a CronWorkflow that enables auto-merge", async () => {
     const cron = { type: "kubernetes:argoproj.io/v1alpha1:CronWorkflow", name: "x", inputs: { spec: { workflowSpec: { templates: [{ name: "t", script: { source: "gh api graphql -f query='mutation { enablePullRequestAutoMerge }'" } }] } } } };
     expect(await violations(noMergeVectors, [cron])).toHaveLength(1);

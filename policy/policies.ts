@@ -15,7 +15,7 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { IWorkflowSpec } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowSpec";
 import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
 import { GUARDRAIL_FILES, GUARDRAILS_CONFIGMAP } from "../components/guardrails";
-import { findMergeVectorsIn } from "../components/no-merge";
+import { findDeploymentsWithoutAutoMergeOffIn, findMergeVectorsIn } from "../components/no-merge";
 import { executableText } from "../components/workflow/lint";
 
 /** Type tokens of Argo objects that carry workflow templates. */
@@ -101,6 +101,8 @@ export const noMergeVectors: ResourceValidationPolicy = {
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     if (!(args.type in WORKFLOW_TYPES)) return;
     for (const found of findMergeVectorsIn(args.props)) report(`${found.vector} at ${found.at}: ${found.line}`);
+    // A deployment request without auto_merge: false merges the default branch into the PR's branch.
+    for (const found of findDeploymentsWithoutAutoMergeOffIn(args.props)) report(`deployment request without auto_merge: false at ${found.at}: ${found.statement}`);
   },
 };
 

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
-import { findMergeVectors, findMergeVectorsIn } from "../../components/no-merge";
+import { findDeploymentsWithoutAutoMergeOff, findDeploymentsWithoutAutoMergeOffIn, findMergeVectors, findMergeVectorsIn } from "../../components/no-merge";
 import { STEPS_DIR } from "../../components/workflow/script-template";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
 import { previewRender } from "../helpers/render";
@@ -53,5 +53,28 @@ describe("no merge anywhere", () => {
     const script = wt.spec.templates.find((t) => t.script)!.script!;
     script.source += "\n# curl -X PUT \"$api/repos/o/r/pulls/1/merge\"\n";
     expect(findMergeVectorsIn(tampered)).not.toEqual([]);
+  });
+
+  it("every request that creates a deployment sends auto_merge: false (deploy's does, and the scan sees it)", () => {
+    for (const [what, render] of renders) expect(findDeploymentsWithoutAutoMergeOffIn(render.resources), what).toEqual([]);
+    const [, render] = renders[0];
+    const deploy = render.manifests.flatMap((m) => (m as { spec?: { templates?: Array<{ name?: string; script?: { source?: string } }> } }).spec?.templates ?? [])
+      .find((t) => t.name === "deploy")!.script!.source!;
+    expect(deploy).toContain("---- lib/deployments.sh ----");
+    // The scan finds the statement that creates the deployment, and it is clean...
+    const creating = deploy.replace(/\\\n/g, " ").split("\n").filter((l) => /\bPOST\b.*\/deployments"/.test(l));
+    expect(creating).toHaveLength(1);
+    expect(creating[0]).toContain("auto_merge: false");
+    // ...and the same script without auto_merge false is caught.
+    expect(findDeploymentsWithoutAutoMergeOff(deploy.replace("auto_merge: false, ", ""))).toHaveLength(1);
+  });
+
+  it("catches deployment requests without auto_merge: false, REST over continued lines and GraphQL", () => {
+    expect(findDeploymentsWithoutAutoMergeOff(`github_request POST "/repos/o/r/deployments" '{"ref":"abc"}'`)).toHaveLength(1);
+    expect(findDeploymentsWithoutAutoMergeOff(`curl -X POST "$api/repos/o/r/deployments" \\\n  -d '{"ref":"abc","auto_merge":true}'`)).toHaveLength(1);
+    expect(findDeploymentsWithoutAutoMergeOff(`curl -X POST "$api/repos/o/r/deployments" \\\n  -d '{"ref":"abc","auto_merge":false}'`)).toEqual([]);
+    expect(findDeploymentsWithoutAutoMergeOff(`github_request POST "/repos/o/r/deployments/1/statuses" '{"state":"success"}'`)).toEqual([]);
+    expect(findDeploymentsWithoutAutoMergeOff("mutation { createDeployment(input: {repositoryId: $r, refId: $ref}) { deployment { id } } }")).toHaveLength(1);
+    expect(findDeploymentsWithoutAutoMergeOff("mutation { createDeployment(input: {repositoryId: $r, refId: $ref, autoMerge: false}) { deployment { id } } }")).toEqual([]);
   });
 });
