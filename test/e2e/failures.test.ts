@@ -90,6 +90,10 @@ describe("a failure at each stage", () => {
       // Nothing existed: cleanup changed nothing (no change of any kind was made in the run).
       expect(world.cluster.events).toEqual([]);
     }
+    // The preview on the PR: a deployment once deploy started, its statuses ending in failure, then
+    // inactive once cleanup deleted the preview; none when the run failed before deploy.
+    const deployments = world.github.deployments(OWNER, REPO).filter((d) => d.environment === `pr-${c.pr}`);
+    expect(deployments.map((d) => d.statuses.map((s) => s.state))).toEqual(c.previewExisted ? [["in_progress", "failure", "inactive"]] : []);
     expect(world.cluster.unknown).toEqual([]);
     expect(world.github.violations).toEqual([]);
   });
