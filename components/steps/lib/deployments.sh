@@ -21,6 +21,11 @@
 #
 # Env: GITHUB_TOKEN, GITHUB_GRAPHQL_URL (http(s) URL of GitHub's GraphQL endpoint), and what
 # lib/github.sh reads (GITHUB_API_URL, GITHUB_RETRY_*, TMPDIR).
+#
+# REST calls go through github_request. github_request refuses GraphQL on purpose, so the one fixed,
+# read-only query above is sent with lib/github.sh's own transport (_github_auth_file, _github_http
+# with GITHUB_API_URL set to the GraphQL URL for that call): the same bounded retries, rate-limit
+# handling and private temporary files.
 
 _deployments_fail() {
   printf 'ERROR: %s: %s\n' "$1" "$2" >&2
