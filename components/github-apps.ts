@@ -81,14 +81,9 @@ export class GitHubApps extends pulumi.ComponentResource {
         throw new pulumi.ResourceError(`privateKeys.${app} is empty: set it with 'pulumi config set --secret ${privateKeyConfigKey(app)} < ${app}.private-key.pem'`, this);
       }
       const plain = githubAppSecret(args.config, app, key);
-      // Each value secret on its own, so the keys stay readable (the plain-YAML manifests show
-      // which values to fill in) while no value is ever in plain text.
-      const stringData = Object.fromEntries(
-        Object.entries(plain.stringData).map(([k, v]) => [k, pulumi.secret(v as pulumi.Input<string>)]),
-      );
       const secret = new k8s.core.v1.Secret(
         `${name}-${app}`,
-        { ...plain, stringData },
+        { ...plain, stringData: pulumi.secret(plain.stringData) as pulumi.Input<Record<string, pulumi.Input<string>>> },
         { parent: this, additionalSecretOutputs: ["data", "stringData"] },
       );
       names[app] = secret.metadata.name;
