@@ -70,13 +70,23 @@ export function readStackConfig(stack: string): Record<string, string> {
   return flat;
 }
 
+/**
+ * A secret value with every scalar replaced by the placeholder: an object or list keeps its shape
+ * (a Secret's `stringData` still shows which keys to fill in), no value survives.
+ */
+function placeholders(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(placeholders);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, placeholders(v)]));
+  return SECRET_PLACEHOLDER;
+}
+
 function redact(value: unknown, at: string, secretPaths: string[]): unknown {
   if (Array.isArray(value)) return value.map((v, i) => redact(v, `${at}[${i}]`, secretPaths));
   if (value && typeof value === "object") {
     const obj = value as Record<string, unknown>;
     if (obj[SECRET_SIG_KEY] === SECRET_SIG) {
       secretPaths.push(at);
-      return SECRET_PLACEHOLDER;
+      return placeholders(obj.value);
     }
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, redact(v, at ? `${at}.${k}` : k, secretPaths)]));
   }

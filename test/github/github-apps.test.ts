@@ -21,9 +21,10 @@ describe("GitHub App Secrets", () => {
       const r = secretOf(app);
       expect(r.inputs.metadata).toMatchObject({ name: `github-app-${app}`, namespace: "argo", labels: { "implementation-dag/github-app": app } });
       expect(r.inputs.type).toBe("Opaque");
-      // The whole stringData (ids and key) is one Pulumi secret: the render only sees the placeholder.
+      // The whole stringData (ids and key) is one Pulumi secret: the render keeps its keys and
+      // shows only the placeholder for every value.
       expect(r.secretPaths).toEqual(["stringData"]);
-      expect(r.inputs.stringData).toBe(SECRET_PLACEHOLDER);
+      expect(r.inputs.stringData).toEqual({ "app-id": SECRET_PLACEHOLDER, "installation-id": SECRET_PLACEHOLDER, "private-key": SECRET_PLACEHOLDER });
       expect(r.inputs.data).toBeUndefined();
       expect(r.additionalSecretOutputs).toEqual(expect.arrayContaining(["data", "stringData"]));
       // Nor do the ids show anywhere else on the object (labels, annotations).
