@@ -50,10 +50,6 @@ readonly KEEP_BYTES=65536
 readonly LATE_US=100000   # an open-model start this far behind its schedule is late
 readonly MAX_IN_FLIGHT=256 # open model: curl processes that may run at once, all endpoints together
 
-errors=()
-bad() { errors+=("ERROR: $1: $2"); }
-value() { printf '%s' "${!1-}"; }
-
 urls_file=$(value URLS_FILE)
 report_dir=$(value REPORT_DIR)
 min_success_pct=$(value MIN_SUCCESS_PCT)

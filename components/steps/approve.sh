@@ -40,13 +40,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-die() {
-  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
-  exit 1
-}
-
-value() { printf '%s' "${!1-}"; }
-
 owner=$(value OWNER)
 repo=$(value REPO)
 pr=$(value PR)
@@ -60,22 +53,17 @@ artifacts_url=$(value ARTIFACTS_URL)
 artifacts_location=$(value ARTIFACTS_LOCATION)
 output_dir=$(value OUTPUT_DIR)
 
-dns_label='[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?'
-[[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ && $owner != *--* ]] ||
-  die owner "must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"
-[[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ && $repo != . && $repo != .. ]] ||
-  die repo "must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"
-[[ $pr =~ ^[1-9][0-9]{0,8}$ ]] || die pr "must be a positive integer without a leading zero, at most 9 digits"
+is_github_owner "$owner" || die owner "$RULE_OWNER"
+is_github_repo "$repo" || die repo "$RULE_REPO"
+is_pr_number "$pr" || die pr "$RULE_PR"
 [[ $commit =~ ^[0-9a-fA-F]{40}$ ]] || die commit "must be the full 40-hex SHA that was deployed and tested"
 commit=$(printf '%s' "$commit" | tr 'A-F' 'a-f')
-[[ $host =~ ^${dns_label}(\.${dns_label})+$ && ${#host} -le 253 ]] || die host "must be a lowercase DNS name"
-[[ $workflow_name =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || die WORKFLOW_NAME "must be a Kubernetes object name"
-[[ $workflow_namespace =~ ^${dns_label}$ ]] || die WORKFLOW_NAMESPACE "must be a DNS-1123 label"
-[[ $argo_ui_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]] || die ARGO_UI_URL "must be empty or an http(s) URL"
-[[ $artifacts_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]] || die ARTIFACTS_URL "must be empty or an http(s) URL"
-[[ -z $artifacts_location || ($artifacts_location =~ ^[A-Za-z0-9._/-]+$ && $artifacts_location != /* &&
-  "/$artifacts_location/" != */../* && "/$artifacts_location/" != */./*) ]] ||
-  die ARTIFACTS_LOCATION "must be a relative path without '.' or '..' segments"
+is_dns_name "$host" || die host "must be a lowercase DNS name"
+is_object_name "$workflow_name" || die WORKFLOW_NAME "must be a Kubernetes object name"
+is_dns_label "$workflow_namespace" || die WORKFLOW_NAMESPACE "$RULE_DNS_LABEL"
+is_url_or_empty "$argo_ui_url" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
+is_url_or_empty "$artifacts_url" || die ARTIFACTS_URL "$RULE_URL_OR_EMPTY"
+[[ -z $artifacts_location ]] || is_relative_path "$artifacts_location" || die ARTIFACTS_LOCATION "$RULE_RELATIVE_PATH"
 [[ -n $output_dir && -d $output_dir ]] || mkdir -p "$output_dir" 2>/dev/null || die OUTPUT_DIR "must be a writable directory"
 [[ -n $report_dir ]] || die REPORT_DIR "must name the directory of acceptance's evidence"
 [[ -n ${TMPDIR-} && -d ${TMPDIR-} && -w ${TMPDIR-} ]] || die TMPDIR "must be a writable directory"

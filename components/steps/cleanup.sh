@@ -43,14 +43,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-die() {
-  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
-  exit 1
-}
-
-# Reads a variable without tripping `set -u`; a missing one reads as empty.
-value() { printf '%s' "${!1-}"; }
-
 status=$(value WORKFLOW_STATUS)
 workflow=$(value WORKFLOW_NAME)
 pr=$(value PR)
@@ -64,18 +56,14 @@ case "$status" in
   Succeeded | Failed | Error) ;;
   *) die WORKFLOW_STATUS "must be Succeeded, Failed or Error" ;;
 esac
-if ! [[ $workflow =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]]; then
+if ! is_object_name "$workflow"; then
   die WORKFLOW_NAME "must be a DNS-1123 subdomain of at most 253 characters"
 fi
 if ! [[ $ttl_hours =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$ttl_hours > 720)); then
   die TTL_HOURS "must be an integer from 1 to 720"
 fi
-if ! [[ $argo_ui_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]]; then
-  die ARGO_UI_URL "must be empty or an http(s) URL"
-fi
-if ! [[ $workflows_namespace =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; then
-  die WORKFLOWS_NAMESPACE "must be a DNS-1123 label"
-fi
+is_url_or_empty "$argo_ui_url" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
+is_dns_label "$workflows_namespace" || die WORKFLOWS_NAMESPACE "$RULE_DNS_LABEL"
 
 # set-params never derived the names: there is nothing of ours to clean.
 if [[ -z $ns || -z $release || $ns == *'{'* || $release == *'{'* ]]; then
@@ -83,9 +71,7 @@ if [[ -z $ns || -z $release || $ns == *'{'* || $release == *'{'* ]]; then
   exit 0
 fi
 
-if ! [[ $pr =~ ^[1-9][0-9]{0,8}$ ]]; then
-  die PR "must be a positive integer without a leading zero, at most 9 digits"
-fi
+is_pr_number "$pr" || die PR "$RULE_PR"
 if [[ $ns != "impl-pr-${pr}" ]]; then
   die NS "must be this PR's namespace impl-pr-${pr}; nothing was changed"
 fi

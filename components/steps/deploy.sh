@@ -55,17 +55,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-die() {
-  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
-  exit 1
-}
-
-errors=()
-bad() { errors+=("ERROR: $1: $2"); }
-
-# Reads a variable without tripping `set -u`; a missing one is reported like a bad value.
-value() { printf '%s' "${!1-}"; }
-
 owner=$(value OWNER)
 repo=$(value REPO)
 pr=$(value PR)
@@ -88,36 +77,19 @@ environment_prefix=$(value ENVIRONMENT_PREFIX)
 argo_ui_url=$(value ARGO_UI_URL)
 output_dir=$(value OUTPUT_DIR)
 
-dns_label='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
-dns_name='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$'
-relative_path='^[A-Za-z0-9._/-]+$'
-
-# A relative path: safe characters, not absolute, no '.' or '..' segment.
-is_relative_path() {
-  [[ $1 =~ $relative_path ]] || return 1
-  [[ $1 != /* ]] || return 1
-  case "/$1/" in */../* | */./*) return 1 ;; esac
-}
-
-if ! [[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ ]] || [[ $owner == *--* ]]; then
-  bad owner "must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"
-fi
-if ! [[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ ]] || [[ $repo == . || $repo == .. ]]; then
-  bad repo "must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"
-fi
-if ! [[ $pr =~ ^[1-9][0-9]{0,8}$ ]]; then
-  bad pr "must be a positive integer without a leading zero, at most 9 digits"
-fi
+is_github_owner "$owner" || bad owner "$RULE_OWNER"
+is_github_repo "$repo" || bad repo "$RULE_REPO"
+is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! [[ $commit =~ ^([0-9a-fA-F]{7,40})?$ ]]; then
   bad commit "must be empty (the PR head) or 7 to 40 hexadecimal digits"
 fi
 if [[ $ns != "impl-pr-$pr" ]]; then
   bad ns "must be impl-pr-<pr> (impl-pr-$pr)"
 fi
-if ! [[ $release =~ $dns_label ]] || ((${#release} > 53)) || [[ $release != *"-pr-$pr" ]]; then
+if ! is_dns_label "$release" || ((${#release} > 53)) || [[ $release != *"-pr-$pr" ]]; then
   bad release "must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>"
 fi
-if ! [[ $host =~ $dns_name ]] || ((${#host} > 253)) || [[ $host != "pr-$pr."* ]]; then
+if ! is_dns_name "$host" || [[ $host != "pr-$pr."* ]]; then
   bad host "must be pr-<pr>.<domain>, a lowercase DNS name"
 fi
 if ! [[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
@@ -133,10 +105,8 @@ if [[ $chart_path == oci://* ]]; then
 elif ! is_relative_path "$chart_path"; then
   bad chartPath "must be a relative path without '.' or '..' segments, or an oci:// reference"
 fi
-if ! is_relative_path "$values_file"; then
-  bad valuesFile "must be a relative path without '.' or '..' segments"
-fi
-if ! [[ $workflow_name =~ $dns_label ]]; then
+is_relative_path "$values_file" || bad valuesFile "$RULE_RELATIVE_PATH"
+if ! is_dns_label "$workflow_name"; then
   bad WORKFLOW_NAME "must be a DNS-1123 label of at most 63 characters (it becomes a label value)"
 fi
 if ! [[ $helm_timeout =~ ^([0-9]+h)?([0-9]+m)?([0-9]+s)?$ ]] || [[ -z $helm_timeout ]]; then
@@ -155,9 +125,7 @@ if ((token_seconds < 600)); then
   bad TOKEN_DURATION "must be a duration of at least 10 minutes: <n>s, <n>m or <n>h"
 fi
 for pair in "WORKFLOWS_NAMESPACE:$workflows_namespace" "STEPS_SERVICE_ACCOUNT:$steps_sa" "SWEEPER_SERVICE_ACCOUNT:$sweeper_sa"; do
-  if ! [[ ${pair#*:} =~ $dns_label ]]; then
-    bad "${pair%%:*}" "must be a DNS-1123 label"
-  fi
+  is_dns_label "${pair#*:}" || bad "${pair%%:*}" "$RULE_DNS_LABEL"
 done
 if [[ $guardrails_dir != /* ]]; then
   bad GUARDRAILS_DIR "must be an absolute directory path"
@@ -174,16 +142,11 @@ fi
 if ! [[ $environment_prefix =~ ^[a-z0-9-]{0,200}$ ]]; then
   bad ENVIRONMENT_PREFIX "must be lowercase letters, digits and '-'"
 fi
-if ! [[ $argo_ui_url =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]]; then
-  bad ARGO_UI_URL "must be empty or an http(s) URL"
-fi
+is_url_or_empty "$argo_ui_url" || bad ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
 fi
-if ((${#errors[@]} > 0)); then
-  printf '%s\n' "${errors[@]}" >&2
-  exit 1
-fi
+stop_on_bad_inputs
 
 commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
 github_web_url=${github_web_url%/}

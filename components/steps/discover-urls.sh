@@ -16,41 +16,24 @@
 set -euo pipefail
 export LC_ALL=C
 
-die() {
-  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
-  exit 1
-}
-
-errors=()
-bad() { errors+=("ERROR: $1: $2"); }
-value() { printf '%s' "${!1-}"; }
-
 pr=$(value PR)
 ns=$(value NS)
 release=$(value RELEASE)
 workflow_name=$(value WORKFLOW_NAME)
 output_dir=$(value OUTPUT_DIR)
 
-dns_label='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
-if ! [[ $pr =~ ^[1-9][0-9]{0,8}$ ]]; then
-  bad pr "must be a positive integer without a leading zero, at most 9 digits"
-fi
+is_pr_number "$pr" || bad pr "$RULE_PR"
 if [[ $ns != "impl-pr-$pr" ]]; then
   bad ns "must be impl-pr-<pr> (impl-pr-$pr)"
 fi
-if ! [[ $release =~ $dns_label ]] || ((${#release} > 53)); then
+if ! is_dns_label "$release" || ((${#release} > 53)); then
   bad release "must be a DNS-1123 label of at most 53 characters"
 fi
-if ! [[ $workflow_name =~ $dns_label ]]; then
-  bad WORKFLOW_NAME "must be a DNS-1123 label"
-fi
+is_dns_label "$workflow_name" || bad WORKFLOW_NAME "$RULE_DNS_LABEL"
 if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
 fi
-if ((${#errors[@]} > 0)); then
-  printf '%s\n' "${errors[@]}" >&2
-  exit 1
-fi
+stop_on_bad_inputs
 
 ns_json=$(kubectl get namespace "$ns" -o json) || die ns "cannot read namespace $ns"
 deployed_by=$(jq -r '.metadata.annotations["implementation-dag/deployed-workflow"] // ""' <<<"$ns_json")

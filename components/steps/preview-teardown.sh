@@ -27,25 +27,16 @@
 set -euo pipefail
 export LC_ALL=C
 
-die() {
-  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
-  exit 1
-}
-
-value() { printf '%s' "${!1-}"; }
-
 owner=$(value OWNER)
 repo=$(value REPO)
 pr=$(value PR)
 WORKFLOW_NAME=$(value WORKFLOW_NAME)
 
-[[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ && $owner != *--* ]] ||
-  die owner "must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"
-[[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ && $repo != . && $repo != .. ]] ||
-  die repo "must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"
-[[ $pr =~ ^[1-9][0-9]{0,8}$ ]] || die pr "must be a positive integer without a leading zero, at most 9 digits"
-[[ $WORKFLOW_NAME =~ ^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]] || die WORKFLOW_NAME "must be a Kubernetes object name"
-[[ ${ARGO_UI_URL-} =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]] || die ARGO_UI_URL "must be empty or an http(s) URL"
+is_github_owner "$owner" || die owner "$RULE_OWNER"
+is_github_repo "$repo" || die repo "$RULE_REPO"
+is_pr_number "$pr" || die pr "$RULE_PR"
+is_object_name "$WORKFLOW_NAME" || die WORKFLOW_NAME "must be a Kubernetes object name"
+is_url_or_empty "${ARGO_UI_URL-}" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 
 ns="impl-pr-${pr}"
 work=$(mktemp -d)

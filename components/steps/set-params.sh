@@ -21,12 +21,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-errors=()
-bad() { errors+=("ERROR: $1: $2"); }
-
-# Reads a required variable without tripping `set -u`; a missing one is reported like a bad value.
-value() { printf '%s' "${!1-}"; }
-
 owner=$(value OWNER)
 repo=$(value REPO)
 pr=$(value PR)
@@ -40,44 +34,26 @@ max_p95_ms=$(value MAX_P95_MS)
 requests_per_endpoint=$(value REQUESTS_PER_ENDPOINT)
 output_dir=$(value OUTPUT_DIR)
 
-dns_label='[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?'
-relative_path='^[A-Za-z0-9._/-]+$'
-
-# A relative path: safe characters, not absolute, no '.' or '..' segment.
-is_relative_path() {
-  [[ $1 =~ $relative_path ]] || return 1
-  [[ $1 != /* ]] || return 1
-  case "/$1/" in */../* | */./*) return 1 ;; esac
-}
-
-if ! [[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ ]] || [[ $owner == *--* ]]; then
-  bad owner "must be a GitHub owner: letters, digits and single '-', not at either end, at most 39 characters"
-fi
-if ! [[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ ]] || [[ $repo == . || $repo == .. ]]; then
-  bad repo "must be a GitHub repository name: letters, digits, '.', '-', '_', at most 100 characters, not '.' or '..'"
-fi
-if ! [[ $pr =~ ^[1-9][0-9]{0,8}$ ]]; then
-  bad pr "must be a positive integer without a leading zero, at most 9 digits"
-fi
+is_github_owner "$owner" || bad owner "$RULE_OWNER"
+is_github_repo "$repo" || bad repo "$RULE_REPO"
+is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! [[ $commit =~ ^([0-9a-fA-F]{7,40})?$ ]]; then
   bad commit "must be empty (the PR head) or 7 to 40 hexadecimal digits"
 fi
-if ! [[ $domain =~ ^${dns_label}(\.${dns_label})+$ ]] || ((${#domain} > 240)); then
+if ! is_dns_name "$domain" || ((${#domain} > 240)); then
   bad domain "must be a lowercase DNS name of at least two labels, at most 240 characters"
 fi
 if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._/:-]+$ ]] && ! is_relative_path "$chart_path"; then
   bad chartPath "must be a relative path without '.' or '..' segments, or an oci:// reference"
 fi
-if ! is_relative_path "$values_file"; then
-  bad valuesFile "must be a relative path without '.' or '..' segments"
-fi
+is_relative_path "$values_file" || bad valuesFile "$RULE_RELATIVE_PATH"
 if ! [[ $image_tag =~ ^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]]; then
   bad imageTag "must be empty (meaning pr-<pr>) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
 fi
 if ! [[ $min_success_pct =~ ^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$ ]]; then
   bad min_success_pct "must be a percentage from 0 to 100"
 elif [[ $min_success_pct =~ ^0\.[0-9]*[1-9] ]]; then
-  bad min_success_pct "is a percentage (0-100); $min_success_pct between 0 and 1 is ambiguous (did you mean $min_success_pct as a fraction?)"
+  bad min_success_pct "is a percentage (0-100); $min_success_pct between 0 and 1 is ambiguous: write the percentage (95 for 95%)"
 fi
 if ! [[ $max_p95_ms =~ ^[1-9][0-9]{0,6}$ ]]; then
   bad max_p95_ms "must be a positive integer of milliseconds (at most 7 digits)"
@@ -89,10 +65,7 @@ if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
 fi
 
-if ((${#errors[@]} > 0)); then
-  printf '%s\n' "${errors[@]}" >&2
-  exit 1
-fi
+stop_on_bad_inputs
 
 # The naming rules (the same as components/names.ts).
 ns="impl-pr-${pr}"

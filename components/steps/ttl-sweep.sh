@@ -55,13 +55,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-die() {
-  printf 'ERROR: %s: %s\n' "$1" "$2" >&2
-  exit 1
-}
-
-value() { printf '%s' "${!1-}"; }
-
 dry_run=$(value DRY_RUN)
 max_age_hours=$(value MAX_AGE_HOURS)
 terminating_limit=$(value TERMINATING_LIMIT_MINUTES)

@@ -21,14 +21,17 @@ export const OUTPUT_DIR = `${SCRATCH_DIR}/outputs`;
 /** Where a step's input artifacts are placed. */
 export const INPUT_DIR = `${SCRATCH_DIR}/inputs`;
 
+/** The shell library every step gets first: `die`, `value` and the shared input rules. */
+export const RULES_LIBRARY = "rules";
+
 /**
  * The text of `components/steps/<file>.sh`, embedded verbatim as a template's `source`. Shared shell
- * libraries (`components/steps/lib/<name>.sh`) are inserted right after the script's
- * `set -euo pipefail` line, so the step runs as one self-contained file.
+ * libraries (`components/steps/lib/<name>.sh`, `lib/rules.sh` always first) are inserted right
+ * after the script's `set -euo pipefail` line, so the step runs as one self-contained file.
  */
-export function stepSource(file: string, libraries: string[] = []): string {
+export function stepSource(file: string, extraLibraries: string[] = []): string {
   const script = readFileSync(path.join(STEPS_DIR, `${file}.sh`), "utf8");
-  if (libraries.length === 0) return script;
+  const libraries = [RULES_LIBRARY, ...extraLibraries.filter((lib) => lib !== RULES_LIBRARY)];
   const marker = "\nset -euo pipefail\n";
   const at = script.indexOf(marker);
   if (at < 0) throw new Error(`components/steps/${file}.sh: no 'set -euo pipefail' line to insert libraries after`);
