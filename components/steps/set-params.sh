@@ -17,7 +17,9 @@
 #   OUTPUT_DIR             directory the outputs are written to
 #
 # Writes, one value per file in OUTPUT_DIR: ns (impl-pr-<PR>), release (<repo>-pr-<PR>, a DNS-1123
-# label of at most 53), host (pr-<PR>.<DOMAIN>), domain, image_tag, commit (lowercased, or empty).
+# label of at most 53), host (pr-<PR>.<DOMAIN>), domain, image_tag, commit (lowercased, or empty);
+# and the validated values later tasks take instead of the raw parameters: owner, repo, pr,
+# chartPath, valuesFile, min_success_pct, max_p95_ms, requests_per_endpoint.
 set -euo pipefail
 export LC_ALL=C
 
@@ -87,6 +89,14 @@ printf '%s' "$host" >"$output_dir/host"
 printf '%s' "$domain" >"$output_dir/domain"
 printf '%s' "$tag" >"$output_dir/image_tag"
 printf '%s' "$commit" >"$output_dir/commit"
+printf '%s' "$owner" >"$output_dir/owner"
+printf '%s' "$repo" >"$output_dir/repo"
+printf '%s' "$pr" >"$output_dir/pr"
+printf '%s' "$chart_path" >"$output_dir/chartPath"
+printf '%s' "$values_file" >"$output_dir/valuesFile"
+printf '%s' "$min_success_pct" >"$output_dir/min_success_pct"
+printf '%s' "$max_p95_ms" >"$output_dir/max_p95_ms"
+printf '%s' "$requests_per_endpoint" >"$output_dir/requests_per_endpoint"
 
 printf 'namespace: %s\nrelease:   %s\nhost:      %s\nimage tag: %s\ncommit:    %s\n' \
   "$ns" "$release" "$host" "$tag" "${commit:-<PR head>}"

@@ -5,7 +5,7 @@
  */
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
 import type { StackConfig } from "../config";
-import { taskOutput, workflowParam } from "./script-template";
+import { taskOutput } from "./script-template";
 
 /** The agent tasks in pipeline order, with the GitHub App each runs as. */
 export const AGENT_TASKS = [
@@ -28,10 +28,10 @@ export function agentTask(cfg: StackConfig, task: string, githubApp: string, dep
     arguments: {
       parameters: [
         { name: p.githubApp, value: githubApp },
-        // Validated by set-params, which every agent task runs after.
-        { name: p.owner, value: workflowParam("owner") },
-        { name: p.repo, value: workflowParam("repo") },
-        { name: p.pr, value: workflowParam("pr") },
+        // As validated by set-params, which every agent task runs after.
+        { name: p.owner, value: taskOutput("set-params", "owner") },
+        { name: p.repo, value: taskOutput("set-params", "repo") },
+        { name: p.pr, value: taskOutput("set-params", "pr") },
         { name: p.commit, value: taskOutput("set-params", "commit") },
       ],
     },

@@ -50,8 +50,7 @@ export function dagTasks(cfg: StackConfig): IDAGTask[] {
       template: "deploy",
       depends: succeeded("qa-testing"),
       arguments: {
-        parameters: DEPLOY_INPUTS.map((name) =>
-          ["owner", "repo", "pr", "chartPath", "valuesFile"].includes(name) ? fromWorkflow(name) : fromSetParams(name)),
+        parameters: DEPLOY_INPUTS.map(fromSetParams),
       },
     },
     {
@@ -59,7 +58,7 @@ export function dagTasks(cfg: StackConfig): IDAGTask[] {
       template: "acceptance",
       depends: succeeded("deploy"),
       arguments: {
-        parameters: ["min_success_pct", "max_p95_ms", "requests_per_endpoint"].map(fromWorkflow),
+        parameters: ["min_success_pct", "max_p95_ms", "requests_per_endpoint"].map(fromSetParams),
         artifacts: [{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }],
       },
     },
@@ -69,9 +68,9 @@ export function dagTasks(cfg: StackConfig): IDAGTask[] {
       depends: succeeded("acceptance"),
       arguments: {
         parameters: [
-          fromWorkflow("owner"),
-          fromWorkflow("repo"),
-          fromWorkflow("pr"),
+          fromSetParams("owner"),
+          fromSetParams("repo"),
+          fromSetParams("pr"),
           // The commit deploy checked out and acceptance tested, resolved to a full SHA.
           { name: "commit", value: "{{tasks.deploy.outputs.parameters.commit}}" },
           fromSetParams("host"),

@@ -1,6 +1,8 @@
 /**
- * `set-params`: validates every parameter and derives the preview's names once. Its outputs carry
- * `globalName`s so the exit handler can read them as `{{workflow.outputs.parameters.*}}`.
+ * `set-params`: validates every parameter and derives the preview's names once. Later tasks take
+ * both from its outputs, never from the raw workflow parameters: what they receive has been
+ * validated. The derived names carry `globalName`s so the exit handler can read them as
+ * `{{workflow.outputs.parameters.*}}`.
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
@@ -8,6 +10,11 @@ import { input, inputParameters, outputParameter, scriptTemplate, withoutService
 
 /** The names set-params derives; every later task reads them from its outputs. */
 export const SET_PARAMS_OUTPUTS = ["ns", "release", "host", "domain", "image_tag", "commit"] as const;
+
+/** The parameters set-params passes on as validated, unchanged. */
+export const SET_PARAMS_VALIDATED = [
+  "owner", "repo", "pr", "chartPath", "valuesFile", "min_success_pct", "max_p95_ms", "requests_per_endpoint",
+] as const;
 
 /** The inputs set-params validates: the workflow's parameters, one for one. */
 export const SET_PARAMS_INPUTS = [
@@ -36,7 +43,10 @@ export function setParamsTemplate(cfg: StackConfig): ITemplate {
       REQUESTS_PER_ENDPOINT: input("requests_per_endpoint"),
     },
     outputs: {
-      parameters: SET_PARAMS_OUTPUTS.map((name) => outputParameter(name, name, name)),
+      parameters: [
+        ...SET_PARAMS_OUTPUTS.map((name) => outputParameter(name, name, name)),
+        ...SET_PARAMS_VALIDATED.map((name) => outputParameter(name)),
+      ],
     },
     // set-params talks to nothing: no service-account token in its pod.
     extra: withoutServiceAccountToken(cfg),

@@ -39,6 +39,15 @@ describe("set-params", () => {
       domain: "preview.example.com",
       image_tag: "pr-123",
       commit: "",
+      // the validated values, passed on unchanged
+      owner: "example-org",
+      repo: "Example_App.v2",
+      pr: "123",
+      chartPath: "charts/app",
+      valuesFile: "values-preview.yaml",
+      min_success_pct: "95",
+      max_p95_ms: "2000",
+      requests_per_endpoint: "10",
     });
   });
 

@@ -71,9 +71,9 @@ describe("the implementation-dag WorkflowTemplate", () => {
         { name: "coderun-template", template: "coderun-main" },
         [
           { name: "github-app", value: app },
-          { name: "owner", value: "{{workflow.parameters.owner}}" },
-          { name: "repo", value: "{{workflow.parameters.repo}}" },
-          { name: "pr", value: "{{workflow.parameters.pr}}" },
+          { name: "owner", value: "{{tasks.set-params.outputs.parameters.owner}}" },
+          { name: "repo", value: "{{tasks.set-params.outputs.parameters.repo}}" },
+          { name: "pr", value: "{{tasks.set-params.outputs.parameters.pr}}" },
           { name: "commit", value: "{{tasks.set-params.outputs.parameters.commit}}" },
         ],
       ]),
@@ -91,6 +91,10 @@ describe("the implementation-dag WorkflowTemplate", () => {
   });
 
   it("hands later tasks the names set-params derived, never recomputed", () => {
+    // Only set-params reads the raw parameters; every later task gets what set-params validated.
+    for (const task of dagTasks().filter((t) => t.name !== "set-params")) {
+      expect(JSON.stringify(task.arguments ?? {}), task.name).not.toContain("workflow.parameters");
+    }
     const byName = Object.fromEntries(dagTasks().map((t) => [t.name, t]));
     const args = (task: string) => Object.fromEntries((byName[task].arguments?.parameters ?? []).map((p) => [p.name, p.value]));
     for (const name of ["ns", "release", "host", "image_tag", "commit"]) {
@@ -100,8 +104,10 @@ describe("the implementation-dag WorkflowTemplate", () => {
     expect(byName.acceptance.arguments!.artifacts).toEqual([{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }]);
     expect(byName.approve.arguments!.artifacts).toEqual([{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }]);
     const setParams = wt.spec.templates!.find((t) => t.name === "set-params")!;
-    expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual(
-      ["ns", "release", "host", "domain", "image_tag", "commit"].map((n) => [n, n]));
+    expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual([
+      ...["ns", "release", "host", "domain", "image_tag", "commit"].map((n) => [n, n]),
+      ...["owner", "repo", "pr", "chartPath", "valuesFile", "min_success_pct", "max_p95_ms", "requests_per_endpoint"].map((n) => [n, undefined]),
+    ]);
   });
 
   it("validates against Argo's schema", () => {
