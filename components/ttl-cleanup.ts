@@ -13,6 +13,7 @@ import type { StackConfig } from "./config";
 import { restrictedPodSecurityContext, scratchVolume } from "./pod-security";
 import { COMMON_LABELS } from "./workflow";
 import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
+import { keyOnlyLocation } from "./workflow/archive";
 import { input, OUTPUT_DIR, scriptTemplate } from "./workflow/script-template";
 
 /** Name of the CronWorkflow (and of its template). */
@@ -30,17 +31,7 @@ const SWEEP_DEADLINE_SECONDS = 1800;
  * references; with storage `none` the repository's own key format decides.
  */
 export function ttlReportLocation(cfg: StackConfig): Partial<IArtifact> {
-  const key = `${cfg.artifactRepository.keyPrefix}/ttl-sweep/{{workflow.name}}/${TTL_REPORT_ARTIFACT}.tgz`;
-  switch (cfg.artifactRepository.storage) {
-    case "s3":
-      return { s3: { key } };
-    case "gcs":
-      return { gcs: { key } };
-    case "oss":
-      return { oss: { key } };
-    case "none":
-      return {};
-  }
+  return keyOnlyLocation(cfg, `${cfg.artifactRepository.keyPrefix}/ttl-sweep/{{workflow.name}}/${TTL_REPORT_ARTIFACT}.tgz`) ?? {};
 }
 
 /** The sweep template: the script step, its `dryRun` input, and the archived report. */

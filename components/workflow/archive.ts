@@ -34,7 +34,14 @@ export function archiveLocation(cfg: StackConfig): string {
 
 /** The key-only location of one output artifact of one template; undefined when storage is `none`. */
 export function archivedArtifactLocation(cfg: StackConfig, template: string, artifact: string): Partial<IArtifact> | undefined {
-  const key = `${archiveLocation(cfg)}/${template}/${artifact}.tgz`;
+  return keyOnlyLocation(cfg, `${archiveLocation(cfg)}/${template}/${artifact}.tgz`);
+}
+
+/**
+ * An artifact location that names only the key, in the storage kind of the referenced artifact
+ * repository (Argo fills in the rest from it); undefined when storage is `none`.
+ */
+export function keyOnlyLocation(cfg: StackConfig, key: string): Partial<IArtifact> | undefined {
   switch (cfg.artifactRepository.storage) {
     case "s3":
       return { s3: { key } };
