@@ -17,7 +17,7 @@ import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregi
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import type { StackConfig } from "./config";
 import { DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE, serviceAccountUser } from "./rbac";
-import { COMMON_LABELS } from "./workflow";
+import { COMMON_LABELS } from "./workflow/spec-defaults";
 
 /** Name of the policy (and binding) fencing namespaces. */
 export const NAMESPACE_POLICY = "implementation-dag-namespaces";

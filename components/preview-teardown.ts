@@ -12,8 +12,8 @@ import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "./config";
-import { restrictedPodSecurityContext, scratchVolume } from "./pod-security";
-import { COMMON_LABELS } from "./workflow";
+import { scratchVolume } from "./pod-security";
+import { COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
 import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
 import { scriptTemplate, workflowParam } from "./workflow/script-template";
 
@@ -66,14 +66,8 @@ export function buildPreviewTeardown(cfg: StackConfig): IWorkflowTemplate {
       // The same mutex as the pipeline's run of this PR: never beside a deploy of it.
       synchronization: { mutexes: [{ name: prMutex(workflowParam("pr")) }] },
       activeDeadlineSeconds: TEARDOWN_DEADLINE_SECONDS + 60,
-      podGC: { strategy: cfg.retention.podGC },
-      ttlStrategy: {
-        secondsAfterSuccess: cfg.retention.secondsAfterSuccess,
-        secondsAfterFailure: cfg.retention.secondsAfterFailure,
-      },
-      securityContext: restrictedPodSecurityContext(cfg.runAsUser),
+      ...workflowSpecDefaults(cfg),
       volumes: [scratchVolume],
-      podMetadata: { labels: { ...COMMON_LABELS } },
       templates: [previewTeardownStep(cfg)],
     },
   };

@@ -16,7 +16,7 @@ import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v
 import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
 import type { ISubject } from "kubernetes-models/rbac.authorization.k8s.io/v1/Subject";
 import type { StackConfig } from "./config";
-import { COMMON_LABELS } from "./workflow";
+import { COMMON_LABELS } from "./workflow/spec-defaults";
 
 /** ClusterRole bound (by deploy, per preview namespace) to the chart's deployer and to the steps and sweeper. */
 export const DEPLOYER_CLUSTER_ROLE = "implementation-dag-deployer";
@@ -168,6 +168,16 @@ export function buildRbac(cfg: StackConfig): RbacObject[] {
   return objects;
 }
 
+/** The Pulumi resource class of each kind of object buildRbac returns. */
+const RESOURCE_OF_KIND: Record<string, new (name: string, args: never, opts: pulumi.CustomResourceOptions) => pulumi.CustomResource> = {
+  ServiceAccount: k8s.core.v1.ServiceAccount,
+  Secret: k8s.core.v1.Secret,
+  ClusterRole: k8s.rbac.v1.ClusterRole,
+  ClusterRoleBinding: k8s.rbac.v1.ClusterRoleBinding,
+  Role: k8s.rbac.v1.Role,
+  RoleBinding: k8s.rbac.v1.RoleBinding,
+};
+
 /** Arguments of {@link Rbac}. */
 export interface RbacArgs {
   /** The typed stack config. */
@@ -183,29 +193,10 @@ export class Rbac extends pulumi.ComponentResource {
     super("implementation-dag:index:Rbac", name, {}, opts);
     const parent = { parent: this };
     for (const obj of buildRbac(args.config)) {
-      const id = obj.metadata?.name ?? "";
-      switch (obj.kind) {
-        case "ServiceAccount":
-          new k8s.core.v1.ServiceAccount(id, obj as k8s.core.v1.ServiceAccountArgs, parent);
-          break;
-        case "Secret":
-          new k8s.core.v1.Secret(id, obj as k8s.core.v1.SecretArgs, parent);
-          break;
-        case "ClusterRole":
-          new k8s.rbac.v1.ClusterRole(id, obj as k8s.rbac.v1.ClusterRoleArgs, parent);
-          break;
-        case "ClusterRoleBinding":
-          new k8s.rbac.v1.ClusterRoleBinding(id, obj as k8s.rbac.v1.ClusterRoleBindingArgs, parent);
-          break;
-        case "Role":
-          new k8s.rbac.v1.Role(id, obj as k8s.rbac.v1.RoleArgs, parent);
-          break;
-        case "RoleBinding":
-          new k8s.rbac.v1.RoleBinding(id, obj as k8s.rbac.v1.RoleBindingArgs, parent);
-          break;
-        default:
-          throw new pulumi.ResourceError(`unexpected RBAC object kind ${(obj as { kind: string }).kind}`, this);
-      }
+      const Kind = RESOURCE_OF_KIND[obj.kind];
+      if (!Kind) throw new pulumi.ResourceError(`unexpected RBAC object kind ${obj.kind}`, this);
+      // Each class takes its own kind's args; the table pairs them, so the object is passed as is.
+      new Kind(obj.metadata?.name ?? "", obj as never, parent);
     }
     this.serviceAccounts = { ...args.config.serviceAccounts };
     this.registerOutputs({ serviceAccounts: this.serviceAccounts });

@@ -10,8 +10,8 @@ import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.i
 import type { IArtifact } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Artifact";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "./config";
-import { restrictedPodSecurityContext, scratchVolume } from "./pod-security";
-import { COMMON_LABELS } from "./workflow";
+import { scratchVolume } from "./pod-security";
+import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
 import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
 import { keyOnlyLocation } from "./workflow/archive";
 import { input, OUTPUT_DIR, scriptTemplate } from "./workflow/script-template";
@@ -78,15 +78,9 @@ export function buildTtlCronWorkflow(cfg: StackConfig): ICronWorkflow {
         serviceAccountName: cfg.serviceAccounts.sweeper,
         arguments: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"], description: "true: only report what would be deleted." }] },
         activeDeadlineSeconds: SWEEP_DEADLINE_SECONDS + 60,
-        podGC: { strategy: cfg.retention.podGC },
-        ttlStrategy: {
-          secondsAfterSuccess: cfg.retention.secondsAfterSuccess,
-          secondsAfterFailure: cfg.retention.secondsAfterFailure,
-        },
-        artifactRepositoryRef: { configMap: cfg.artifactRepository.configMap, key: cfg.artifactRepository.key },
-        securityContext: restrictedPodSecurityContext(cfg.runAsUser),
+        ...workflowSpecDefaults(cfg),
+        artifactRepositoryRef: artifactRepositoryRef(cfg),
         volumes: [scratchVolume],
-        podMetadata: { labels: { ...COMMON_LABELS } },
         // The entrypoint's `dryRun` input takes the workflow argument of the same name.
         templates: [ttlSweepTemplate(cfg)],
       },

@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
 import type { StackConfig } from "../config";
-import { restrictedPodSecurityContext, scratchVolume } from "../pod-security";
+import { scratchVolume } from "../pod-security";
 import { acceptanceTemplate } from "./acceptance";
 import { AGENT_TASKS, agentTask } from "./agents";
 import { approveTemplate } from "./approve";
@@ -17,6 +17,7 @@ import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
 import { workflowParameters } from "./parameters";
 import { taskOutput, workflowParam } from "./script-template";
 import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";
+import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./spec-defaults";
 
 /** Name of the WorkflowTemplate. */
 export const WORKFLOW_TEMPLATE_NAME = "implementation-dag";
@@ -25,11 +26,7 @@ export const WORKFLOW_TEMPLATE_NAME = "implementation-dag";
 export const PIPELINE = ["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"] as const;
 
 /** Labels on everything the project renders. */
-export const COMMON_LABELS = {
-  "app.kubernetes.io/name": "implementation-dag",
-  "app.kubernetes.io/part-of": "implementation-dag",
-  "app.kubernetes.io/managed-by": "pulumi",
-};
+export { COMMON_LABELS } from "./spec-defaults";
 
 const succeeded = (task: string) => `${task}.Succeeded`;
 
@@ -95,15 +92,9 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
       arguments: { parameters: workflowParameters(cfg) },
       // The preview namespace is per PR number, so one run per PR number at a time.
       synchronization: { mutexes: [{ name: `implementation-dag-pr-${workflowParam("pr")}` }] },
-      podGC: { strategy: cfg.retention.podGC },
-      ttlStrategy: {
-        secondsAfterSuccess: cfg.retention.secondsAfterSuccess,
-        secondsAfterFailure: cfg.retention.secondsAfterFailure,
-      },
-      artifactRepositoryRef: { configMap: cfg.artifactRepository.configMap, key: cfg.artifactRepository.key },
-      securityContext: restrictedPodSecurityContext(cfg.runAsUser),
+      ...workflowSpecDefaults(cfg),
+      artifactRepositoryRef: artifactRepositoryRef(cfg),
       volumes: [scratchVolume, ...deployVolumes(cfg)],
-      podMetadata: { labels: { ...COMMON_LABELS } },
       templates: [
         { name: "dag", dag: { tasks: dagTasks(cfg) } },
         // Every step's output artifacts are archived under one key prefix per PR and workflow.
