@@ -51,24 +51,40 @@ const imagesSchema = z
   })
   .strict();
 
+/** A GitHub App's name as the agent template knows it (e.g. `rex`, or the platform's `5DLabs-Rex`). */
+const githubAppName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, "must be a GitHub App name: letters, digits, '-', '_', at most 63 characters");
+/** A relative directory inside a repository; `.` is the root. */
+const repoDirectory = z.string().regex(/^(\.|(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._/-]{1,255})$/, "must be '.' or a relative path without '.' or '..' segments");
+
 const agentSchema = z
   .object({
     templateName: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name (DNS-1123 subdomain)").default("coderun-template")
-      .describe("Name of the agent WorkflowTemplate the agent steps reference."),
-    template: z.string().regex(/^[a-zA-Z0-9][-a-zA-Z0-9]*$/, "must be an Argo template name").default("coderun-main")
-      .describe("Template inside it that runs one agent."),
+      .describe("The agent WorkflowTemplate: each agent runs as a child Workflow of it (`workflowTemplateRef`)."),
     clusterScope: z.boolean().default(false).describe("Whether the agent template is a ClusterWorkflowTemplate."),
-    parameters: z
+    serviceAccountName: z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, "must be empty or a DNS-1123 label").default("")
+      .describe("Service account the agents' child Workflows run as; empty: the agent template's own (never the pipeline's)."),
+    githubApps: z
       .object({
-        githubApp: z.string().min(1).default("github-app").describe("Parameter carrying the GitHub App (rex, clippy, qa)."),
-        owner: z.string().min(1).default("owner").describe("Parameter carrying the repository owner."),
-        repo: z.string().min(1).default("repo").describe("Parameter carrying the repository name."),
-        pr: z.string().min(1).default("pr").describe("Parameter carrying the pull request number."),
-        commit: z.string().min(1).default("commit").describe("Parameter carrying the commit (empty: the PR head)."),
+        rex: githubAppName.default("rex").describe("`github-app` of the implement agent."),
+        clippy: githubAppName.default("clippy").describe("`github-app` of the clippy-format agent."),
+        qa: githubAppName.default("qa").describe("`github-app` of the qa-testing agent."),
       })
       .strict()
-      .default({ githubApp: "github-app", owner: "owner", repo: "repo", pr: "pr", commit: "commit" })
-      .describe("Names of the parameters the agent template takes."),
+      .default({ rex: "rex", clippy: "clippy", qa: "qa" })
+      .describe("The `github-app` each agent's child Workflow is given."),
+    model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, "must be a model name: letters, digits, '.', '_', ':', '/', '-', at most 128")
+      .default("claude-sonnet-4-20250514").describe("Default of the `model` workflow parameter."),
+    service: z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, "must be empty or a DNS-1123 label").default("")
+      .describe("Default of the `service` workflow parameter (`service-id`); empty: the repository's name as a DNS label."),
+    docsRepository: z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/(?!\.\.?$)[A-Za-z0-9._-]{1,100})?$/, "must be empty or <owner>/<repo>").default("")
+      .describe("Default of `docsRepository` (`docs-repository-url`): <owner>/<repo>; empty: the pull request's repository."),
+    docsProjectDirectory: repoDirectory.default("docs").describe("Default of `docsProjectDirectory` (`docs-project-directory`)."),
+    workingDirectory: repoDirectory.default(".").describe("Default of `workingDirectory` (`working-directory`)."),
+    docsBranch: z.string().regex(/^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/, "must be a git branch name")
+      .refine((s) => !s.endsWith("/") && !s.endsWith("."), "must be a git branch name")
+      .default("main").describe("Default of `docsBranch` (`docs-branch`)."),
+    continueSession: z.boolean().default(false).describe("Default of `continueSession` (`continue-session`)."),
+    overwriteMemory: z.boolean().default(false).describe("Default of `overwriteMemory` (`overwrite-memory`)."),
   })
   .strict();
 
@@ -102,16 +118,35 @@ const acceptanceSchema = z
   })
   .strict();
 
+/** The steps the workflow's deadline must cover, each by its own deadline key (in run order). */
+export const BUDGETED_DEADLINES = [
+  "setParamsSeconds", "implementSeconds", "clippyFormatSeconds", "qaTestingSeconds", "deploySeconds", "acceptanceSeconds", "approveSeconds",
+] as const;
+
 const deadlinesSchema = z
   .object({
-    workflowSeconds: z.number().int().positive().default(1800).describe("The workflow's activeDeadlineSeconds (the seed's 30 minutes)."),
+    workflowSeconds: z.number().int().positive().default(9000)
+      .describe("The workflow's activeDeadlineSeconds: at least the sum of every step's deadline (set-params, the three agents, deploy, acceptance, approve)."),
     setParamsSeconds: z.number().int().positive().default(120).describe("Deadline of set-params."),
+    implementSeconds: z.number().int().min(300).default(2400).describe("Deadline of the implement agent (Rex): its child Workflow stops 60 s before."),
+    clippyFormatSeconds: z.number().int().min(300).default(1800).describe("Deadline of the clippy-format agent (Clippy): its child Workflow stops 60 s before."),
+    qaTestingSeconds: z.number().int().min(300).default(2400).describe("Deadline of the qa-testing agent (QA): its child Workflow stops 60 s before."),
     deploySeconds: z.number().int().positive().default(600).describe("Deadline of deploy: the Helm timeout plus room for scheduling and evidence."),
     acceptanceSeconds: z.number().int().positive().default(300).describe("Deadline of acceptance: the seed's 3 minutes plus room for scheduling."),
     approveSeconds: z.number().int().positive().default(180).describe("Deadline of approve."),
     cleanupSeconds: z.number().int().positive().default(300).describe("Deadline of the cleanup exit handler."),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    const sum = BUDGETED_DEADLINES.reduce((total, key) => total + d[key], 0);
+    if (d.workflowSeconds < sum) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["workflowSeconds"],
+        message: `must be at least the sum of the steps' deadlines (${BUDGETED_DEADLINES.join(" + ")} = ${sum}); got ${d.workflowSeconds}`,
+      });
+    }
+  });
 
 const stepResourcesSchema = z
   .object({
@@ -126,6 +161,8 @@ const serviceAccountsSchema = z
     executor: dnsLabel("serviceAccounts.executor").default("implementation-dag-executor")
       .describe("Service account of Argo's executor in steps that run without a token (only reports task results)."),
     sweeper: dnsLabel("serviceAccounts.sweeper").default("implementation-dag-sweeper").describe("Service account of the TTL sweeper."),
+    agents: dnsLabel("serviceAccounts.agents").default("implementation-dag-agents")
+      .describe("Service account of the agent steps: the only one that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
   })
   .strict();
 
@@ -174,6 +211,8 @@ const deploySchema = z
     helmTimeout: z.string().regex(HELM_DURATION, "must be a Go duration such as 5m or 90s").refine((s) => s !== "", "must not be empty")
       .default("5m").describe("`helm upgrade --wait --timeout`."),
     ingressNamespace: dnsLabel("deploy.ingressNamespace").default("ingress-nginx").describe("Namespace of the ingress controller allowed into previews."),
+    ingressClass: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("nginx")
+      .describe("IngressClass the previews are served through (the chart's values select it; `npm run doctor` checks it exists)."),
     docsrun: z
       .object({
         apiVersion: z.string().default("taskmaster.io/v1").describe("apiVersion of the DocsRun CR."),

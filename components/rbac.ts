@@ -28,6 +28,8 @@ export const STEPS_CLUSTER_ROLE = "implementation-dag-steps";
 export const SWEEPER_CLUSTER_ROLE = "implementation-dag-sweeper";
 /** Role (in the workflows namespace) of Argo's executor: reporting task results. */
 export const EXECUTOR_ROLE = "implementation-dag-executor";
+/** Role (in the workflows namespace) of the agent steps: creating and following their child Workflows. */
+export const AGENTS_ROLE = "implementation-dag-agents";
 /** Role (in the workflows namespace) for the DocsRun runner. */
 export const DOCSRUN_ROLE = "implementation-dag-docsrun";
 
@@ -88,6 +90,15 @@ export const EXECUTOR_RULES: IPolicyRule[] = [
   { apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] },
 ];
 
+/**
+ * An agent step creates its child Workflow and follows it to its end (Argo's resource executor
+ * reads it back until a condition holds). Only in the workflows namespace: a Role, not a
+ * ClusterRole; and the admission fence holds what it may create to the agent template.
+ */
+export const AGENTS_RULES: IPolicyRule[] = [
+  { apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch"] },
+];
+
 /** The DocsRun runner creates the CR and follows it to its end. */
 export function docsRunRules(cfg: StackConfig): IPolicyRule[] {
   const group = cfg.deploy.docsrun.apiVersion.includes("/") ? cfg.deploy.docsrun.apiVersion.split("/")[0] : "";
@@ -106,7 +117,7 @@ export function serviceAccountUser(cfg: StackConfig, name: string): string {
 export function buildRbac(cfg: StackConfig): RbacObject[] {
   const ns = cfg.namespace;
   const labels = { ...COMMON_LABELS };
-  const { steps, sweeper, executor } = cfg.serviceAccounts;
+  const { steps, sweeper, executor, agents } = cfg.serviceAccounts;
   const sa = (name: string): ISubject => ({ kind: "ServiceAccount", name, namespace: ns });
   const serviceAccount = (name: string, description: string): IServiceAccount => ({
     apiVersion: "v1",
@@ -143,6 +154,7 @@ export function buildRbac(cfg: StackConfig): RbacObject[] {
   const objects: RbacObject[] = [
     serviceAccount(steps, "pipeline steps"),
     serviceAccount(sweeper, "TTL sweeper"),
+    serviceAccount(agents, "agent steps: create and follow the agents' child Workflows"),
     { ...serviceAccount(executor, "Argo executor of steps that run without a token"), automountServiceAccountToken: false },
     // Argo mounts the executor's token from this Secret into steps that run without a token of
     // their own (Kubernetes >= 1.24 no longer creates it).
@@ -160,7 +172,9 @@ export function buildRbac(cfg: StackConfig): RbacObject[] {
     clusterRoleBinding(SWEEPER_CLUSTER_ROLE, [sa(sweeper)]),
     role(EXECUTOR_ROLE, EXECUTOR_RULES),
     // Every pod of ours runs Argo's executor: under its own service account, or the executor one.
-    roleBinding(EXECUTOR_ROLE, [sa(steps), sa(sweeper), sa(executor)]),
+    roleBinding(EXECUTOR_ROLE, [sa(steps), sa(sweeper), sa(executor), sa(agents)]),
+    role(AGENTS_ROLE, AGENTS_RULES),
+    roleBinding(AGENTS_ROLE, [sa(agents)]),
   ];
   if (cfg.deploy.runner === "docsrun") {
     objects.push(role(DOCSRUN_ROLE, docsRunRules(cfg)), roleBinding(DOCSRUN_ROLE, [sa(steps)]));
@@ -187,7 +201,7 @@ export interface RbacArgs {
 /** Registers the pipeline's service accounts, roles and bindings. */
 export class Rbac extends pulumi.ComponentResource {
   /** Names of the service accounts (steps, sweeper, executor) in the workflows namespace. */
-  public readonly serviceAccounts: { steps: string; sweeper: string; executor: string };
+  public readonly serviceAccounts: { steps: string; sweeper: string; executor: string; agents: string };
 
   constructor(name: string, args: RbacArgs, opts?: pulumi.ComponentResourceOptions) {
     super("implementation-dag:index:Rbac", name, {}, opts);

@@ -14,12 +14,28 @@
 #   MIN_SUCCESS_PCT        a percentage 0-100 (a fraction between 0 and 1 is ambiguous and refused)
 #   MAX_P95_MS             a positive integer of milliseconds
 #   REQUESTS_PER_ENDPOINT  an integer 1-10000
+#   What the agent template reads (each value is substituted into the agents' child Workflow
+#   manifests as text, so none may hold a quote, a backslash, white space or a newline):
+#   TASK_ID                empty (the PR number) or a positive integer, no leading zero, at most 9 digits
+#   SERVICE                empty (the repository's name as a DNS label) or a DNS-1123 label
+#   MODEL                  letters, digits, '.', '_', ':', '/', '-', at most 128, starting with a letter or digit
+#   DOCS_REPOSITORY        empty (the PR's repository) or <owner>/<repo> by the owner and repo rules
+#   DOCS_PROJECT_DIRECTORY '.' or a relative path without '.' or '..' segments
+#   WORKING_DIRECTORY      '.' or a relative path without '.' or '..' segments
+#   DOCS_BRANCH            a git branch name (no '..', '//', leading '-', trailing '/', '.' or '.lock')
+#   CONTINUE_SESSION       true or false
+#   OVERWRITE_MEMORY       true or false
+#   TASK_REQUIREMENTS      empty or base64 (standard alphabet, padded), at most 65536 characters
+#   GITHUB_WEB_URL         GitHub's web URL (stack config), the base of the repository URLs
 #   OUTPUT_DIR             directory the outputs are written to
 #
 # Writes, one value per file in OUTPUT_DIR: ns (impl-pr-<PR>), release (<repo>-pr-<PR>, a DNS-1123
 # label of at most 53), host (pr-<PR>.<DOMAIN>), domain, image_tag, commit (lowercased, or empty);
 # and the validated values later tasks take instead of the raw parameters: owner, repo, pr,
-# chartPath, valuesFile, min_success_pct, max_p95_ms, requests_per_endpoint.
+# chartPath, valuesFile, min_success_pct, max_p95_ms, requests_per_endpoint; and, under the agent
+# template's own names, task-id, service-id, repository-url (<GITHUB_WEB_URL>/<owner>/<repo>),
+# docs-repository-url, docs-project-directory, working-directory, model, continue-session,
+# overwrite-memory, docs-branch, task-requirements.
 set -euo pipefail
 export LC_ALL=C
 
@@ -34,6 +50,17 @@ image_tag=$(value IMAGE_TAG)
 min_success_pct=$(value MIN_SUCCESS_PCT)
 max_p95_ms=$(value MAX_P95_MS)
 requests_per_endpoint=$(value REQUESTS_PER_ENDPOINT)
+task_id=$(value TASK_ID)
+service=$(value SERVICE)
+model=$(value MODEL)
+docs_repository=$(value DOCS_REPOSITORY)
+docs_project_directory=$(value DOCS_PROJECT_DIRECTORY)
+working_directory=$(value WORKING_DIRECTORY)
+docs_branch=$(value DOCS_BRANCH)
+continue_session=$(value CONTINUE_SESSION)
+overwrite_memory=$(value OVERWRITE_MEMORY)
+task_requirements=$(value TASK_REQUIREMENTS)
+github_web_url=$(value GITHUB_WEB_URL)
 output_dir=$(value OUTPUT_DIR)
 
 is_github_owner "$owner" || bad owner "$RULE_OWNER"
@@ -63,6 +90,33 @@ fi
 if ! [[ $requests_per_endpoint =~ ^[1-9][0-9]{0,4}$ ]] || ((10#$requests_per_endpoint > 10000)); then
   bad requests_per_endpoint "must be an integer from 1 to 10000"
 fi
+if [[ -n $task_id ]] && ! is_pr_number "$task_id"; then
+  bad taskId "must be empty (the PR number) or a positive integer without a leading zero, at most 9 digits"
+fi
+if [[ -n $service ]] && ! is_dns_label "$service"; then
+  bad service "must be empty (the repository's name) or a DNS-1123 label: lowercase letters, digits, '-', at most 63"
+fi
+if ! [[ $model =~ ^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$ ]]; then
+  bad model "must be a model name: letters, digits, '.', '_', ':', '/', '-', at most 128, starting with a letter or digit"
+fi
+if [[ -n $docs_repository ]]; then
+  if ! [[ $docs_repository == */* ]] || ! is_github_owner "${docs_repository%%/*}" || ! is_github_repo "${docs_repository#*/}"; then
+    bad docsRepository "must be empty (the PR's repository) or <owner>/<repo>"
+  fi
+fi
+is_repo_directory "$docs_project_directory" || bad docsProjectDirectory "$RULE_REPO_DIRECTORY"
+is_repo_directory "$working_directory" || bad workingDirectory "$RULE_REPO_DIRECTORY"
+if ! [[ $docs_branch =~ ^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$ ]] || [[ $docs_branch == *..* || $docs_branch == *//* || $docs_branch == */ || $docs_branch == *. || $docs_branch == *.lock ]]; then
+  bad docsBranch "must be a git branch name: letters, digits, '.', '_', '/', '-', without '..', '//', or a trailing '/', '.' or '.lock'"
+fi
+[[ $continue_session == true || $continue_session == false ]] || bad continueSession "must be true or false"
+[[ $overwrite_memory == true || $overwrite_memory == false ]] || bad overwriteMemory "must be true or false"
+if ((${#task_requirements} > 65536)) || ! [[ $task_requirements =~ ^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$ ]]; then
+  bad taskRequirements "must be empty or base64 (A-Z, a-z, 0-9, '+', '/', padded with '='), at most 65536 characters"
+fi
+if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$ ]]; then
+  bad GITHUB_WEB_URL "must be an http(s) URL without query, quotes or white space"
+fi
 if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
 fi
@@ -81,6 +135,16 @@ release="${name:-app}${suffix}"
 host="pr-${pr}.${domain}"
 tag=${image_tag:-pr-${pr}}
 commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
+# What the agents are given (the agent template's parameter names).
+if [[ -z $service ]]; then
+  service=$(printf '%s' "$repo" | tr '[:upper:]' '[:lower:]')
+  service=${service//[^a-z0-9-]/-}
+  service=${service:0:63}
+  while [[ $service == -* ]]; do service=${service#-}; done
+  while [[ $service == *- ]]; do service=${service%-}; done
+  service=${service:-app}
+fi
+web=${github_web_url%/}
 
 mkdir -p "$output_dir"
 printf '%s' "$ns" >"$output_dir/ns"
@@ -97,6 +161,17 @@ printf '%s' "$values_file" >"$output_dir/valuesFile"
 printf '%s' "$min_success_pct" >"$output_dir/min_success_pct"
 printf '%s' "$max_p95_ms" >"$output_dir/max_p95_ms"
 printf '%s' "$requests_per_endpoint" >"$output_dir/requests_per_endpoint"
+printf '%s' "${task_id:-$pr}" >"$output_dir/task-id"
+printf '%s' "$service" >"$output_dir/service-id"
+printf '%s' "$web/$owner/$repo" >"$output_dir/repository-url"
+printf '%s' "$web/${docs_repository:-$owner/$repo}" >"$output_dir/docs-repository-url"
+printf '%s' "$docs_project_directory" >"$output_dir/docs-project-directory"
+printf '%s' "$working_directory" >"$output_dir/working-directory"
+printf '%s' "$model" >"$output_dir/model"
+printf '%s' "$continue_session" >"$output_dir/continue-session"
+printf '%s' "$overwrite_memory" >"$output_dir/overwrite-memory"
+printf '%s' "$docs_branch" >"$output_dir/docs-branch"
+printf '%s' "$task_requirements" >"$output_dir/task-requirements"
 
 printf 'namespace: %s\nrelease:   %s\nhost:      %s\nimage tag: %s\ncommit:    %s\n' \
   "$ns" "$release" "$host" "$tag" "${commit:-<PR head>}"

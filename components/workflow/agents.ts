@@ -1,39 +1,119 @@
 /**
- * The three agent tasks: each calls the agent template (by default `coderun-template` /
- * `coderun-main`) with its GitHub App and the PR's coordinates. What the referenced template must
- * accept is stated in the README; here is only what we pass.
+ * The three agent steps. The platform's agent template (`coderun-template`) is a whole-workflow
+ * template: it declares no inputs and reads `{{workflow.parameters.X}}`. Called by `templateRef`
+ * from this workflow, Argo would validate those references against *our* parameters and fail the
+ * submission, and one workflow-wide `github-app` could not differ per agent. So each agent is a
+ * **child Workflow** of that template: a `resource` step creates it with `workflowTemplateRef`,
+ * every parameter the template reads given as an argument, an owner reference to this workflow,
+ * and waits for its phase. The step runs as the agents' own service account (the only one that may
+ * create Workflows); the child runs as the template's own or the configured one, never as ours.
  */
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
-import { taskOutput } from "./script-template";
+import { input, inputParameters, taskOutput } from "./script-template";
+import { statusCondition } from "./deploy";
 
-/** The agent tasks in pipeline order, with the GitHub App each runs as. */
-export const AGENT_TASKS = [
-  { task: "implement", githubApp: "rex" },
-  { task: "clippy-format", githubApp: "clippy" },
-  { task: "qa-testing", githubApp: "qa" },
+/**
+ * The workflow parameters the platform's agent template reads, in its order. Each child Workflow is
+ * given every one; `github-app` comes from config per agent, the others from set-params' outputs
+ * (of the same name), validated there.
+ */
+export const CODERUN_PARAMETERS = [
+  "task-id", "service-id", "repository-url", "docs-repository-url", "docs-project-directory",
+  "working-directory", "github-app", "model", "continue-session", "overwrite-memory", "docs-branch",
+  "task-requirements",
 ] as const;
 
-/** The DAG task that runs one agent. */
-export function agentTask(cfg: StackConfig, task: string, githubApp: string, depends: string): IDAGTask {
-  const p = cfg.agent.parameters;
+/** The agent template's parameters that set-params validates and derives (all but `github-app`). */
+export const AGENT_INPUTS = CODERUN_PARAMETERS.filter((p) => p !== "github-app");
+
+/** The agent steps in pipeline order: the DAG task (and template) name, its app and deadline keys. */
+export const AGENT_TASKS = [
+  { task: "implement", app: "rex", deadline: "implementSeconds" },
+  { task: "clippy-format", app: "clippy", deadline: "clippyFormatSeconds" },
+  { task: "qa-testing", app: "qa", deadline: "qaTestingSeconds" },
+] as const;
+
+/** One agent step. */
+export type AgentTask = (typeof AGENT_TASKS)[number];
+
+/** Seconds between a child Workflow's own deadline and its step's: room to see it end. */
+export const AGENT_GRACE_SECONDS = 60;
+
+/** Label on every child Workflow naming the agent step that created it. */
+export const AGENT_LABEL = "implementation-dag/agent";
+/** Annotation on every child Workflow naming the workflow that created it. */
+export const PARENT_ANNOTATION = "implementation-dag/parent-workflow";
+
+/** The child Workflow one agent step creates, with `{{inputs.parameters.*}}` where values go. */
+export function agentWorkflowManifest(cfg: StackConfig, agent: AgentTask): Record<string, unknown> {
+  const githubApp = cfg.agent.githubApps[agent.app];
   return {
-    name: task,
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: {
+      generateName: `agent-${agent.task}-`,
+      labels: {
+        "app.kubernetes.io/part-of": "implementation-dag",
+        "app.kubernetes.io/component": "agent",
+        [AGENT_LABEL]: agent.task,
+      },
+      annotations: { [PARENT_ANNOTATION]: "{{workflow.name}}" },
+    },
+    spec: {
+      workflowTemplateRef: {
+        name: cfg.agent.templateName,
+        ...(cfg.agent.clusterScope ? { clusterScope: true } : {}),
+      },
+      ...(cfg.agent.serviceAccountName ? { serviceAccountName: cfg.agent.serviceAccountName } : {}),
+      // The child stops itself before its step gives up on it: no agent outlives its budget.
+      activeDeadlineSeconds: cfg.deadlines[agent.deadline] - AGENT_GRACE_SECONDS,
+      arguments: {
+        parameters: CODERUN_PARAMETERS.map((name) => ({
+          name,
+          value: name === "github-app" ? githubApp : input(name),
+        })),
+      },
+    },
+  };
+}
+
+/**
+ * The resource template of one agent step: creates the child Workflow and waits until it
+ * succeeded (or fails when it failed or errored). Argo substitutes `{{inputs.parameters.*}}` into
+ * the manifest as text; set-params admitted only values without quotes, backslashes or newlines.
+ */
+export function agentTemplate(cfg: StackConfig, agent: AgentTask): ITemplate {
+  return {
+    name: agent.task,
+    serviceAccountName: cfg.serviceAccounts.agents,
+    inputs: { parameters: inputParameters(...AGENT_INPUTS) },
+    outputs: {
+      parameters: [{ name: "workflow", valueFrom: { jsonPath: "{.metadata.name}" } }],
+    },
+    activeDeadlineSeconds: cfg.deadlines[agent.deadline],
+    resource: {
+      action: "create",
+      setOwnerReference: true,
+      successCondition: statusCondition("status.phase", ["Succeeded"]),
+      failureCondition: statusCondition("status.phase", ["Failed", "Error"]),
+      manifest: JSON.stringify(agentWorkflowManifest(cfg, agent), null, 2),
+    },
+  };
+}
+
+/** The resource templates of the three agent steps. */
+export function agentTemplates(cfg: StackConfig): ITemplate[] {
+  return AGENT_TASKS.map((agent) => agentTemplate(cfg, agent));
+}
+
+/** The DAG task of one agent step: its inputs from set-params' validated outputs. */
+export function agentTask(agent: AgentTask, depends: string): IDAGTask {
+  return {
+    name: agent.task,
+    template: agent.task,
     depends,
-    templateRef: {
-      name: cfg.agent.templateName,
-      template: cfg.agent.template,
-      ...(cfg.agent.clusterScope ? { clusterScope: true } : {}),
-    },
-    arguments: {
-      parameters: [
-        { name: p.githubApp, value: githubApp },
-        // As validated by set-params, which every agent task runs after.
-        { name: p.owner, value: taskOutput("set-params", "owner") },
-        { name: p.repo, value: taskOutput("set-params", "repo") },
-        { name: p.pr, value: taskOutput("set-params", "pr") },
-        { name: p.commit, value: taskOutput("set-params", "commit") },
-      ],
-    },
+    arguments: { parameters: AGENT_INPUTS.map((name) => ({ name, value: taskOutput("set-params", name) })) },
   };
 }

@@ -9,7 +9,7 @@ import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1a
 import type { StackConfig } from "../config";
 import { scratchVolume } from "../pod-security";
 import { acceptanceTemplate } from "./acceptance";
-import { AGENT_TASKS, agentTask } from "./agents";
+import { AGENT_TASKS, agentTask, agentTemplates } from "./agents";
 import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
@@ -40,8 +40,7 @@ export function dagTasks(cfg: StackConfig): IDAGTask[] {
       template: "set-params",
       arguments: { parameters: SET_PARAMS_INPUTS.map(fromWorkflow) },
     },
-    ...AGENT_TASKS.map(({ task, githubApp }, i) =>
-      agentTask(cfg, task, githubApp, succeeded(PIPELINE[i]))),
+    ...AGENT_TASKS.map((agent, i) => agentTask(agent, succeeded(PIPELINE[i]))),
     {
       name: "deploy",
       template: "deploy",
@@ -97,6 +96,7 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
       volumes: [scratchVolume, ...deployVolumes(cfg)],
       templates: [
         { name: "dag", dag: { tasks: dagTasks(cfg) } },
+        ...agentTemplates(cfg),
         // Every step's output artifacts are archived under one key prefix per PR and workflow.
         ...withArchivedArtifacts(cfg, [
           setParamsTemplate(cfg),

@@ -1,6 +1,6 @@
 /**
- * The workflow's parameters: exactly the seed's, plus the acceptance thresholds whose defaults come
- * from the stack config.
+ * The workflow's parameters: the seed's, the acceptance thresholds and what the agent template reads,
+ * their defaults from the stack config.
  */
 import type { IParameter } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Parameter";
 import type { StackConfig } from "../config";
@@ -19,5 +19,15 @@ export function workflowParameters(cfg: StackConfig): IParameter[] {
     { name: "min_success_pct", value: String(cfg.acceptance.minSuccessPct), description: "Acceptance: minimum share of successful requests, in percent (0-100)." },
     { name: "max_p95_ms", value: String(cfg.acceptance.maxP95Ms), description: "Acceptance: maximum p95 latency in milliseconds." },
     { name: "requests_per_endpoint", value: String(cfg.acceptance.requestsPerEndpoint), description: "Acceptance: requests sent to each endpoint." },
+    { name: "taskId", value: "", description: "Agents: the task id (task-id); empty means the PR number." },
+    { name: "service", value: cfg.agent.service, description: "Agents: the service id (service-id), a DNS label; empty means the repository's name." },
+    { name: "model", value: cfg.agent.model, description: "Agents: the model the agents use." },
+    { name: "docsRepository", value: cfg.agent.docsRepository, description: "Agents: the docs repository as <owner>/<repo>; empty means the PR's repository." },
+    { name: "docsProjectDirectory", value: cfg.agent.docsProjectDirectory, description: "Agents: the docs project directory in the docs repository." },
+    { name: "workingDirectory", value: cfg.agent.workingDirectory, description: "Agents: the working directory in the repository ('.' is its root)." },
+    { name: "docsBranch", value: cfg.agent.docsBranch, description: "Agents: the branch of the docs repository." },
+    { name: "continueSession", value: String(cfg.agent.continueSession), description: "Agents: continue the previous session (true or false)." },
+    { name: "overwriteMemory", value: String(cfg.agent.overwriteMemory), description: "Agents: overwrite the agents' memory (true or false)." },
+    { name: "taskRequirements", value: "", description: "Agents: the task's requirements, base64-encoded (task-requirements); empty: none." },
   ];
 }

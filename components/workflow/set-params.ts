@@ -6,6 +6,7 @@
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
+import { AGENT_INPUTS } from "./agents";
 import { input, inputParameters, outputParameter, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
 /** The names set-params derives; every later task reads them from its outputs. */
@@ -20,6 +21,8 @@ export const SET_PARAMS_VALIDATED = [
 export const SET_PARAMS_INPUTS = [
   "owner", "repo", "pr", "commit", "domain", "chartPath", "valuesFile", "imageTag",
   "min_success_pct", "max_p95_ms", "requests_per_endpoint",
+  "taskId", "service", "model", "docsRepository", "docsProjectDirectory", "workingDirectory", "docsBranch",
+  "continueSession", "overwriteMemory", "taskRequirements",
 ] as const;
 
 /** Builds the set-params template. */
@@ -41,11 +44,24 @@ export function setParamsTemplate(cfg: StackConfig): ITemplate {
       MIN_SUCCESS_PCT: input("min_success_pct"),
       MAX_P95_MS: input("max_p95_ms"),
       REQUESTS_PER_ENDPOINT: input("requests_per_endpoint"),
+      TASK_ID: input("taskId"),
+      SERVICE: input("service"),
+      MODEL: input("model"),
+      DOCS_REPOSITORY: input("docsRepository"),
+      DOCS_PROJECT_DIRECTORY: input("docsProjectDirectory"),
+      WORKING_DIRECTORY: input("workingDirectory"),
+      DOCS_BRANCH: input("docsBranch"),
+      CONTINUE_SESSION: input("continueSession"),
+      OVERWRITE_MEMORY: input("overwriteMemory"),
+      TASK_REQUIREMENTS: input("taskRequirements"),
+      GITHUB_WEB_URL: cfg.github.webUrl,
     },
     outputs: {
       parameters: [
         ...SET_PARAMS_OUTPUTS.map((name) => outputParameter(name, name, name)),
         ...SET_PARAMS_VALIDATED.map((name) => outputParameter(name)),
+        // What the agent template reads, under its own names.
+        ...AGENT_INPUTS.map((name) => outputParameter(name)),
       ],
     },
     // set-params talks to nothing: no service-account token in its pod.
