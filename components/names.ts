@@ -27,6 +27,16 @@ export function releaseName(repo: string, pr: string): string {
   return `${name || "app"}${suffix}`;
 }
 
+/**
+ * The agents' default `service-id`: the repository name lowercased, every character outside
+ * `[a-z0-9-]` turned into `-`, cut to 63 and trimmed of `-` at both ends (a DNS-1123 label); a name
+ * with nothing left becomes `app`.
+ */
+export function serviceId(repo: string): string {
+  const name = repo.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63).replace(/^-+/, "").replace(/-+$/, "");
+  return name || "app";
+}
+
 /** The preview's host: `pr-<N>.<domain>`. */
 export function previewHost(pr: string, domain: string): string {
   return `pr-${pr}.${domain}`;

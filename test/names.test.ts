@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { imageTag, previewHost, previewNamespace, releaseName } from "../components/names";
+import { imageTag, previewHost, previewNamespace, releaseName, serviceId } from "../components/names";
 import { runScriptTemplate } from "./helpers/argo-step";
 import { implementationDag, previewRender, templateNamed } from "./helpers/render";
 
@@ -14,11 +14,17 @@ const CASES: Array<{ repo: string; pr: string; domain: string; tag: string; rele
   { repo: "x".repeat(100), pr: "999999999", domain: "a.b", tag: "", release: `${"x".repeat(40)}-pr-999999999` },
   { repo: `${"y".repeat(46)}-zz`, pr: "12", domain: "a.b", tag: "", release: `${"y".repeat(46)}-pr-12` },
   { repo: "UPPER", pr: "300", domain: "a.b", tag: "sha-abc", release: "upper-pr-300" },
+  // The service id is cut at 63, where this name has a '-' to trim.
+  { repo: `${"z".repeat(62)}-q`, pr: "5", domain: "a.b", tag: "", release: `${"z".repeat(48)}-pr-5` },
 ];
 
 let setParams: ITemplate;
+/** The workflow parameters' defaults, as a submission that sets none of them gets. */
+let defaults: Record<string, string>;
 beforeAll(async () => {
-  setParams = templateNamed(implementationDag(await previewRender()), "set-params");
+  const wt = implementationDag(await previewRender());
+  setParams = templateNamed(wt, "set-params");
+  defaults = Object.fromEntries((wt.spec.arguments?.parameters ?? []).flatMap((p) => (p.value === undefined ? [] : [[p.name, String(p.value)]])));
 });
 
 describe("naming rules", () => {
@@ -27,10 +33,7 @@ describe("naming rules", () => {
     expect(releaseName(c.repo, c.pr).length).toBeLessThanOrEqual(53);
     expect(releaseName(c.repo, c.pr)).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/);
     const r = await runScriptTemplate(setParams, {
-      parameters: {
-        owner: "o", repo: c.repo, pr: c.pr, commit: "", domain: c.domain, chartPath: "charts/app",
-        valuesFile: "values-preview.yaml", imageTag: c.tag, min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10",
-      },
+      parameters: { ...defaults, owner: "o", repo: c.repo, pr: c.pr, domain: c.domain, imageTag: c.tag },
     });
     expect(r.stderr).toBe("");
     expect(r.outputs).toMatchObject({
@@ -38,6 +41,8 @@ describe("naming rules", () => {
       release: releaseName(c.repo, c.pr),
       host: previewHost(c.pr, c.domain),
       image_tag: imageTag(c.pr, c.tag),
+      "service-id": serviceId(c.repo),
     });
+    expect(serviceId(c.repo)).toMatch(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
   });
 });

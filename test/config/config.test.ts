@@ -60,10 +60,33 @@ describe("stack config", () => {
 
   it("applies defaults for keys a stack leaves out", () => {
     const cfg = parseConfig({ "implementation-dag:github": withKey("x", "")["implementation-dag:github"] });
-    expect(cfg.deadlines.workflowSeconds).toBe(1800);
+    expect(cfg.deadlines.workflowSeconds).toBe(9000);
+    expect(cfg.deadlines.implementSeconds).toBe(2400);
     expect(cfg.stepResources).toEqual({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "4Gi" } });
     expect(cfg.agent.templateName).toBe("coderun-template");
     expect(cfg.deploy.helmTimeout).toBe("5m");
+  });
+
+  it("refuses a workflow deadline below the sum of the steps' deadlines, named with every other bad key", () => {
+    const flat = {
+      ...preview(),
+      "implementation-dag:domain": "Not A Domain",
+      "implementation-dag:deadlines": JSON.stringify({ workflowSeconds: 1800 }),
+      "implementation-dag:agent": JSON.stringify({ githubApps: { rex: "rex app" }, continueSession: "yes" }),
+    };
+    const problems = problemsOf(flat);
+    expect(problems.map((p) => p.split(":").slice(0, 2).join(":")).sort()).toEqual([
+      "implementation-dag:agent.continueSession",
+      "implementation-dag:agent.githubApps.rex",
+      "implementation-dag:deadlines.workflowSeconds",
+      "implementation-dag:domain",
+    ]);
+    expect(problems.find((p) => p.includes("workflowSeconds"))).toBe(
+      "implementation-dag:deadlines.workflowSeconds: must be at least the sum of the steps' deadlines " +
+        "(setParamsSeconds + implementSeconds + clippyFormatSeconds + qaTestingSeconds + deploySeconds + acceptanceSeconds + approveSeconds = 7800); got 1800",
+    );
+    // Exactly the sum is enough.
+    expect(parseConfig({ ...preview(), "implementation-dag:deadlines": JSON.stringify({ workflowSeconds: 7800 }) }).deadlines.workflowSeconds).toBe(7800);
   });
 
   it("accepts images pinned by digest and refuses untagged ones", () => {

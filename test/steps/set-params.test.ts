@@ -17,6 +17,16 @@ const VALID = {
   min_success_pct: "95",
   max_p95_ms: "2000",
   requests_per_endpoint: "10",
+  taskId: "",
+  service: "",
+  model: "claude-sonnet-4-20250514",
+  docsRepository: "",
+  docsProjectDirectory: "docs",
+  workingDirectory: ".",
+  docsBranch: "main",
+  continueSession: "false",
+  overwriteMemory: "false",
+  taskRequirements: "",
 };
 
 let template: ITemplate;
@@ -48,7 +58,44 @@ describe("set-params", () => {
       min_success_pct: "95",
       max_p95_ms: "2000",
       requests_per_endpoint: "10",
+      // what the agents' child Workflows are given, under the agent template's names
+      "task-id": "123",
+      "service-id": "example-app-v2",
+      "repository-url": "https://github.com/example-org/Example_App.v2",
+      "docs-repository-url": "https://github.com/example-org/Example_App.v2",
+      "docs-project-directory": "docs",
+      "working-directory": ".",
+      model: "claude-sonnet-4-20250514",
+      "continue-session": "false",
+      "overwrite-memory": "false",
+      "docs-branch": "main",
+      "task-requirements": "",
     });
+  });
+
+  it("passes given agent parameters on: task id, service, docs repository, directories, branch, flags, requirements", async () => {
+    const requirements = Buffer.from("tools:\n  - kubernetes\n").toString("base64");
+    const r = await run({
+      taskId: "42", service: "payments", docsRepository: "example-org/docs", docsProjectDirectory: "projects/app",
+      workingDirectory: "services/app", docsBranch: "release/1.x", continueSession: "true", overwriteMemory: "true",
+      taskRequirements: requirements, model: "claude-opus-4-1",
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(Object.fromEntries(["task-id", "service-id", "docs-repository-url", "docs-project-directory", "working-directory", "docs-branch",
+      "continue-session", "overwrite-memory", "task-requirements", "model"].map((k) => [k, r.outputs[k]]))).toEqual({
+      "task-id": "42", "service-id": "payments", "docs-repository-url": "https://github.com/example-org/docs",
+      "docs-project-directory": "projects/app", "working-directory": "services/app", "docs-branch": "release/1.x",
+      "continue-session": "true", "overwrite-memory": "true", "task-requirements": requirements, model: "claude-opus-4-1",
+    });
+  });
+
+  it("builds the repository URLs on the configured GitHub web URL", async () => {
+    const ghes = await runScriptTemplate(
+      { ...template, script: { ...template.script!, env: template.script!.env!.map((e) => (e.name === "GITHUB_WEB_URL" ? { ...e, value: "https://ghe.example.com/" } : e)) } },
+      { parameters: { ...VALID } },
+    );
+    expect(ghes.outputs["repository-url"]).toBe("https://ghe.example.com/example-org/Example_App.v2");
   });
 
   it("keeps a given image tag and lowercases a given commit", async () => {
@@ -88,6 +135,23 @@ describe("set-params", () => {
     ["a percentage over 100", { min_success_pct: "101" }, "min_success_pct"],
     ["a negative max_p95_ms", { max_p95_ms: "-5" }, "max_p95_ms"],
     ["zero requests", { requests_per_endpoint: "0" }, "requests_per_endpoint"],
+    ["a task id with a leading zero", { taskId: "007" }, "taskId"],
+    ["command substitution in taskId", { taskId: "$(touch PWNED)" }, "taskId"],
+    ["an uppercase service", { service: "Payments" }, "service"],
+    ["a quote in model", { model: "claude\",\"x" }, "model"],
+    ["a space in model", { model: "claude sonnet" }, "model"],
+    ["a docs repository without an owner", { docsRepository: "docs" }, "docsRepository"],
+    ["a docs repository of ..", { docsRepository: "example-org/.." }, "docsRepository"],
+    ["a docs directory escaping the repository", { docsProjectDirectory: "../secrets" }, "docsProjectDirectory"],
+    ["an absolute working directory", { workingDirectory: "/etc" }, "workingDirectory"],
+    ["a branch with ..", { docsBranch: "main..x" }, "docsBranch"],
+    ["a branch starting with -", { docsBranch: "-f" }, "docsBranch"],
+    ["a branch ending in .lock", { docsBranch: "main.lock" }, "docsBranch"],
+    ["continueSession of yes", { continueSession: "yes" }, "continueSession"],
+    ["overwriteMemory of TRUE", { overwriteMemory: "TRUE" }, "overwriteMemory"],
+    ["task requirements that are not base64", { taskRequirements: "tools: [kubernetes]" }, "taskRequirements"],
+    ["task requirements with a newline", { taskRequirements: "dG9vbHM6\nIFtdCg==" }, "taskRequirements"],
+    ["a quote in task requirements", { taskRequirements: "\"}]}" }, "taskRequirements"],
   ];
 
   it.each(hostile)("rejects %s, names the parameter, writes no output and executes nothing", async (_what, overrides, parameter) => {

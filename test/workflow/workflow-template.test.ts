@@ -54,40 +54,92 @@ describe("the implementation-dag WorkflowTemplate", () => {
     });
   });
 
-  it("takes exactly the seed's parameters plus the acceptance thresholds", () => {
+  it("takes the seed's parameters, the acceptance thresholds and what the agents are given", () => {
     const params = Object.fromEntries((wt.spec.arguments!.parameters ?? []).map((p) => [p.name, p.value]));
     expect(params).toEqual({
       owner: undefined, repo: undefined, pr: undefined, commit: "", domain: "preview.example.com",
       chartPath: "charts/app", valuesFile: "values-preview.yaml", imageTag: "",
       min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10",
+      taskId: "", service: "", model: "claude-sonnet-4-20250514", docsRepository: "", docsProjectDirectory: "docs",
+      workingDirectory: ".", docsBranch: "main", continueSession: "false", overwriteMemory: "false", taskRequirements: "",
     });
   });
 
-  it("calls the agent template with each agent's GitHub App and the PR's coordinates", () => {
-    const agents = dagTasks().filter((t) => t.templateRef);
-    expect(agents.map((t) => [t.name, t.templateRef, t.arguments!.parameters])).toEqual(
-      [["implement", "rex"], ["clippy-format", "clippy"], ["qa-testing", "qa"]].map(([name, app]) => [
-        name,
-        { name: "coderun-template", template: "coderun-main" },
-        [
-          { name: "github-app", value: app },
-          { name: "owner", value: "{{tasks.set-params.outputs.parameters.owner}}" },
-          { name: "repo", value: "{{tasks.set-params.outputs.parameters.repo}}" },
-          { name: "pr", value: "{{tasks.set-params.outputs.parameters.pr}}" },
-          { name: "commit", value: "{{tasks.set-params.outputs.parameters.commit}}" },
-        ],
-      ]),
-    );
+  /** The parameters the platform's agent template reads, in its order. */
+  const CODERUN = ["task-id", "service-id", "repository-url", "docs-repository-url", "docs-project-directory", "working-directory",
+    "github-app", "model", "continue-session", "overwrite-memory", "docs-branch", "task-requirements"];
+  const agentTemplate = (name: string, of: IWorkflowTemplate = wt) => of.spec.templates!.find((t) => t.name === name)!;
+  const childOf = (t: ITemplate) => JSON.parse(t.resource!.manifest!) as {
+    apiVersion: string; kind: string; metadata: Record<string, unknown>;
+    spec: { workflowTemplateRef: Record<string, unknown>; serviceAccountName?: string; activeDeadlineSeconds: number; arguments: { parameters: Array<{ name: string; value: string }> } } & Record<string, unknown>;
+  };
+
+  it("runs each agent as a child Workflow of the agent template, given every parameter the template reads", () => {
+    // A templateRef call would make Argo validate the agent template's workflow.parameters against ours.
+    expect(dagTasks().filter((t) => t.templateRef)).toEqual([]);
+    for (const [task, app] of [["implement", "rex"], ["clippy-format", "clippy"], ["qa-testing", "qa"]]) {
+      const t = agentTemplate(task);
+      expect(t.resource).toMatchObject({
+        action: "create",
+        setOwnerReference: true,
+        successCondition: "status.phase == Succeeded",
+        failureCondition: "status.phase in (Failed,Error)",
+      });
+      const child = childOf(t);
+      expect(child).toMatchObject({ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", metadata: { generateName: `agent-${task}-` } });
+      expect(child.spec.workflowTemplateRef).toEqual({ name: "coderun-template" });
+      expect(Object.keys(child.spec).sort()).toEqual(["activeDeadlineSeconds", "arguments", "workflowTemplateRef"]);
+      expect(child.spec.arguments.parameters).toEqual(CODERUN.map((name) => ({
+        name, value: name === "github-app" ? app : `{{inputs.parameters.${name}}}`,
+      })));
+      expect(t.inputs!.parameters!.map((p) => p.name)).toEqual(CODERUN.filter((n) => n !== "github-app"));
+      expect(t.outputs!.parameters).toEqual([{ name: "workflow", valueFrom: { jsonPath: "{.metadata.name}" } }]);
+      const dagTask = dagTasks().find((x) => x.name === task)!;
+      expect(dagTask.template).toBe(task);
+      expect(dagTask.arguments!.parameters).toEqual(CODERUN.filter((n) => n !== "github-app").map((name) => ({
+        name, value: `{{tasks.set-params.outputs.parameters.${name}}}`,
+      })));
+    }
   });
 
-  it("takes the agent template's names and parameter names from config", () => {
+  it("never runs an agent as the pipeline's service account: the step as the agents' own, the child as the template's", () => {
+    for (const task of ["implement", "clippy-format", "qa-testing"]) {
+      const t = agentTemplate(task);
+      expect(t.serviceAccountName).toBe("implementation-dag-agents");
+      expect(childOf(t).spec.serviceAccountName).toBeUndefined();
+    }
+    expect(wt.spec.serviceAccountName).toBe("implementation-dag");
+  });
+
+  it("takes the agent template, its scope, the child's service account and each agent's GitHub App from config", () => {
     const cfg = parseConfig({
       ...readStackConfig("preview"),
-      "implementation-dag:agent": JSON.stringify({ templateName: "agents", template: "run", clusterScope: true, parameters: { githubApp: "app", owner: "org", repo: "repository", pr: "number", commit: "sha" } }),
+      "implementation-dag:agent": JSON.stringify({
+        templateName: "agents", clusterScope: true, serviceAccountName: "coder",
+        githubApps: { rex: "5DLabs-Rex", clippy: "5DLabs-Clippy", qa: "5DLabs-Tess" },
+      }),
     });
-    const task = buildWorkflowTemplate(cfg).spec.templates![0].dag!.tasks![1];
-    expect(task.templateRef).toEqual({ name: "agents", template: "run", clusterScope: true });
-    expect(task.arguments!.parameters!.map((p) => p.name)).toEqual(["app", "org", "repository", "number", "sha"]);
+    const built = buildWorkflowTemplate(cfg);
+    const apps = ["implement", "clippy-format", "qa-testing"].map((task) => {
+      const child = childOf(agentTemplate(task, built));
+      expect(child.spec.workflowTemplateRef).toEqual({ name: "agents", clusterScope: true });
+      expect(child.spec.serviceAccountName).toBe("coder");
+      return child.spec.arguments.parameters.find((p) => p.name === "github-app")!.value;
+    });
+    expect(apps).toEqual(["5DLabs-Rex", "5DLabs-Clippy", "5DLabs-Tess"]);
+  });
+
+  it("gives each agent its own deadline, and its child Workflow stops 60 s before the step gives up", () => {
+    const cfg = parseConfig({
+      ...readStackConfig("preview"),
+      "implementation-dag:deadlines": JSON.stringify({ workflowSeconds: 5000, implementSeconds: 900, clippyFormatSeconds: 600, qaTestingSeconds: 1200 }),
+    });
+    const built = buildWorkflowTemplate(cfg);
+    expect(["implement", "clippy-format", "qa-testing"].map((task) => {
+      const t = agentTemplate(task, built);
+      return [t.activeDeadlineSeconds, childOf(t).spec.activeDeadlineSeconds];
+    })).toEqual([[900, 840], [600, 540], [1200, 1140]]);
+    expect(built.spec.activeDeadlineSeconds).toBe(5000);
   });
 
   it("hands later tasks the names set-params derived, never recomputed", () => {
@@ -107,6 +159,7 @@ describe("the implementation-dag WorkflowTemplate", () => {
     expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual([
       ...["ns", "release", "host", "domain", "image_tag", "commit"].map((n) => [n, n]),
       ...["owner", "repo", "pr", "chartPath", "valuesFile", "min_success_pct", "max_p95_ms", "requests_per_endpoint"].map((n) => [n, undefined]),
+      ...CODERUN.filter((n) => n !== "github-app").map((n) => [n, undefined]),
     ]);
   });
 
@@ -161,7 +214,7 @@ describe("the implementation-dag WorkflowTemplate", () => {
   });
 
   it("bounds the run: a workflow deadline, one run per PR at a time, and garbage collection", () => {
-    expect(wt.spec.activeDeadlineSeconds).toBe(1800);
+    expect(wt.spec.activeDeadlineSeconds).toBe(9000);
     expect(wt.spec.synchronization).toEqual({ mutexes: [{ name: "implementation-dag-pr-{{workflow.parameters.pr}}" }] });
     expect(wt.spec.podGC).toEqual({ strategy: "OnPodSuccess" });
     expect(wt.spec.ttlStrategy).toEqual({ secondsAfterSuccess: 86400, secondsAfterFailure: 259200 });
