@@ -1,15 +1,21 @@
 /**
- * The admission fence: ValidatingAdmissionPolicies (with Deny bindings) that hold the pipeline's and
- * the sweeper's service accounts to their own previews, whatever RBAC lets them do cluster-wide.
- *   - Namespaces: create, update and delete only `impl-pr-<N>` carrying `preview=true` (an update
- *     may neither remove the label nor adopt a namespace without it), created and kept with the
- *     Pod Security labels at `restricted` (no pinned older policy version).
- *   - RoleBindings: only inside such namespaces, only to the deployer or guardrails ClusterRole, and
- *     only for our service accounts and the namespace's own `preview-deployer`.
- * Everyone else is untouched: each policy's `matchConditions` select the two service-account users.
+ * The admission fence: ValidatingAdmissionPolicies (with Deny bindings) that hold the pipeline's
+ * service accounts to what they are for, whatever RBAC lets them do.
+ *   - Namespaces (the steps and the sweeper): create, update and delete only `impl-pr-<N>` carrying
+ *     `preview=true` (an update may neither remove the label nor adopt a namespace without it),
+ *     created and kept with the Pod Security labels at `restricted` (no pinned older policy version).
+ *   - RoleBindings (the steps and the sweeper): only inside such namespaces, only to the deployer or
+ *     guardrails ClusterRole, and only for our service accounts and the namespace's own
+ *     `preview-deployer`.
+ *   - Workflows (the agents): only the agents' child Workflow of the agent template, in the
+ *     workflows namespace, with a deadline, never running as one of our service accounts.
+ * Everyone else is untouched: each policy's `matchConditions` select its service-account users.
  *
- * In Kubernetes CEL a property named like a CEL keyword is escaped: a subject's `namespace` is
- * `__namespace__`. The request's namespace is read from `namespaceObject.metadata.name`.
+ * A ValidatingAdmissionPolicy sees the request's objects as plain, unescaped maps (the `__name__`
+ * escaping of CEL keywords applies only to CRD validation rules). `namespace` is a CEL reserved
+ * word, and a field selection `x.namespace` does not compile before Kubernetes 1.32, so a subject's
+ * namespace is read as `'namespace' in s && s['namespace']`, and the request's namespace from
+ * `namespaceObject.metadata.name`. Every expression here parses on Kubernetes 1.30.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
@@ -17,12 +23,23 @@ import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregi
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import type { StackConfig } from "./config";
 import { DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE, serviceAccountUser } from "./rbac";
+import { CODERUN_PARAMETERS } from "./workflow/agents";
 import { COMMON_LABELS } from "./workflow/spec-defaults";
 
 /** Name of the policy (and binding) fencing namespaces. */
 export const NAMESPACE_POLICY = "implementation-dag-namespaces";
 /** Name of the policy (and binding) fencing RoleBindings. */
 export const ROLEBINDING_POLICY = "implementation-dag-rolebindings";
+/** Name of the policy (and binding) fencing the Workflows the agents' service account creates. */
+export const AGENT_WORKFLOWS_POLICY = "implementation-dag-agent-workflows";
+
+/**
+ * The `spec` keys an agent's child Workflow may carry: the agent template by reference, its
+ * arguments, the configured service account and its deadline. Anything else (inline templates,
+ * podSpecPatch, volumes, hostNetwork, a workflow-level security context…) would let the agents'
+ * service account run a pod of its own making.
+ */
+export const AGENT_WORKFLOW_SPEC_KEYS = ["workflowTemplateRef", "arguments", "serviceAccountName", "activeDeadlineSeconds"] as const;
 
 /** A preview namespace's name, as a CEL (RE2) pattern. */
 export const PREVIEW_NAMESPACE_PATTERN = "^impl-pr-[1-9][0-9]{0,8}$";
@@ -38,7 +55,7 @@ const hasPreviewLabel = (o: string) =>
 /** CEL list literal of strings. */
 const celList = (items: string[]) => `[${items.map((s) => `'${s}'`).join(", ")}]`;
 
-/** The matchConditions selecting only our two service accounts. */
+/** The matchConditions selecting only the steps' and the sweeper's service accounts. */
 function ourServiceAccounts(cfg: StackConfig) {
   const users = [cfg.serviceAccounts.steps, cfg.serviceAccounts.sweeper].map((n) => serviceAccountUser(cfg, n));
   return [{ name: "implementation-dag-service-accounts", expression: `request.userInfo.username in ${celList(users)}` }];
@@ -122,10 +139,90 @@ export function roleBindingPolicy(cfg: StackConfig): IValidatingAdmissionPolicy 
         },
         {
           expression:
+            // `namespace` is a CEL reserved word: index syntax, never a field selection.
             "!has(variables.binding.subjects) || variables.binding.subjects.all(s, s.kind == 'ServiceAccount' && (" +
-            `(has(s.__namespace__) && s.__namespace__ == '${cfg.namespace}' && s.name in ${ours}) || ` +
-            `((!has(s.__namespace__) || s.__namespace__ == namespaceObject.metadata.name) && s.name == '${PREVIEW_DEPLOYER_SA}')))`,
+            `('namespace' in s && s['namespace'] == '${cfg.namespace}' && s.name in ${ours}) || ` +
+            `((!('namespace' in s) || s['namespace'] == namespaceObject.metadata.name) && s.name == '${PREVIEW_DEPLOYER_SA}')))`,
           message: `implementation-dag may only bind its own service accounts and the namespace's ${PREVIEW_DEPLOYER_SA}`,
+          reason: "Forbidden",
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The agent Workflows policy. The agents' service account is the only one that may create
+ * Workflows; this holds it to exactly the child Workflow `agentWorkflowManifest` renders: in the
+ * workflows namespace, a `workflowTemplateRef` to the agent template and nothing it could run
+ * itself, parameters by value only (no `valueFrom` reading ConfigMaps through the controller), a
+ * positive deadline, and the configured service account or the template's own, never ours.
+ */
+export function agentWorkflowsPolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
+  const ours = celList(Object.values(cfg.serviceAccounts));
+  const spec = "object.spec";
+  const ref = `${spec}.workflowTemplateRef`;
+  const clusterScope = cfg.agent.clusterScope
+    ? `has(${ref}.clusterScope) && ${ref}.clusterScope == true`
+    : `(!has(${ref}.clusterScope) || ${ref}.clusterScope == false)`;
+  const serviceAccount = cfg.agent.serviceAccountName
+    ? `has(${spec}.serviceAccountName) && ${spec}.serviceAccountName == '${cfg.agent.serviceAccountName}'`
+    : `!has(${spec}.serviceAccountName)`;
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicy",
+    metadata: { name: AGENT_WORKFLOWS_POLICY, labels: { ...COMMON_LABELS } },
+    spec: {
+      failurePolicy: "Fail",
+      matchConstraints: {
+        // Every version: a later Argo API version must not be a way around the fence.
+        resourceRules: [{ apiGroups: ["argoproj.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["workflows"] }],
+      },
+      matchConditions: [
+        { name: "implementation-dag-agents", expression: `request.userInfo.username == '${serviceAccountUser(cfg, cfg.serviceAccounts.agents)}'` },
+      ],
+      validations: [
+        {
+          // object.metadata's namespace may be absent on create; the request's namespace is the truth.
+          expression: `namespaceObject.metadata.name == '${cfg.namespace}'`,
+          message: `the agents may only create Workflows in ${cfg.namespace}`,
+          reason: "Forbidden",
+        },
+        {
+          expression: `has(${spec}) && ${spec}.all(k, k in ${celList([...AGENT_WORKFLOW_SPEC_KEYS])})`,
+          message: `an agent Workflow's spec may only hold ${AGENT_WORKFLOW_SPEC_KEYS.join(", ")}`,
+          reason: "Forbidden",
+        },
+        {
+          expression:
+            `has(${ref}) && ${ref}.all(k, k in ['name', 'clusterScope']) && ` +
+            `${ref}.name == '${cfg.agent.templateName}' && ${clusterScope}`,
+          message: `an agent Workflow must reference the ${cfg.agent.clusterScope ? "ClusterWorkflowTemplate" : "WorkflowTemplate"} ${cfg.agent.templateName}`,
+          reason: "Forbidden",
+        },
+        {
+          expression:
+            `!has(${spec}.arguments) || (${spec}.arguments.all(k, k == 'parameters') && ` +
+            `(!has(${spec}.arguments.parameters) || ${spec}.arguments.parameters.all(p, ` +
+            `p.all(k, k in ['name', 'value']) && p.name in ${celList([...CODERUN_PARAMETERS])})))`,
+          message: "an agent Workflow may only pass the agent template's parameters, by value",
+          reason: "Forbidden",
+        },
+        {
+          expression: serviceAccount,
+          message: cfg.agent.serviceAccountName
+            ? `an agent Workflow must run as ${cfg.agent.serviceAccountName}`
+            : "an agent Workflow must run as the agent template's own service account (no serviceAccountName)",
+          reason: "Forbidden",
+        },
+        {
+          expression: `!has(${spec}.serviceAccountName) || !(${spec}.serviceAccountName in ${ours})`,
+          message: "an agent Workflow may never run as one of implementation-dag's service accounts",
+          reason: "Forbidden",
+        },
+        {
+          expression: `has(${spec}.activeDeadlineSeconds) && ${spec}.activeDeadlineSeconds > 0`,
+          message: "an agent Workflow must carry a positive activeDeadlineSeconds",
           reason: "Forbidden",
         },
       ],
@@ -143,9 +240,9 @@ export function denyBinding(policyName: string): IValidatingAdmissionPolicyBindi
   };
 }
 
-/** Every object of the admission fence: the two policies and their bindings. */
+/** Every object of the admission fence: the three policies, each followed by its Deny binding. */
 export function buildAdmissionFence(cfg: StackConfig): Array<IValidatingAdmissionPolicy | IValidatingAdmissionPolicyBinding> {
-  return [namespacePolicy(cfg), denyBinding(NAMESPACE_POLICY), roleBindingPolicy(cfg), denyBinding(ROLEBINDING_POLICY)];
+  return [namespacePolicy(cfg), roleBindingPolicy(cfg), agentWorkflowsPolicy(cfg)].flatMap((p) => [p, denyBinding(p.metadata?.name ?? "")]);
 }
 
 /** Arguments of {@link AdmissionFence}. */
@@ -154,15 +251,26 @@ export interface AdmissionFenceArgs {
   config: StackConfig;
 }
 
-/** Registers the admission fence. */
+/**
+ * Registers the admission fence. Throws when `agent.serviceAccountName` names one of our own
+ * service accounts: the fence would refuse every agent's child Workflow.
+ */
 export class AdmissionFence extends pulumi.ComponentResource {
-  /** Names of the policies. */
+  /** Names of the policies (each bound with `validationActions: [Deny]` under the same name). */
   public readonly policies: string[];
 
   constructor(name: string, args: AdmissionFenceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("implementation-dag:index:AdmissionFence", name, {}, opts);
+    const cfg = args.config;
+    if (Object.values(cfg.serviceAccounts).includes(cfg.agent.serviceAccountName)) {
+      throw new pulumi.ResourceError(
+        `agent.serviceAccountName ${cfg.agent.serviceAccountName} is one of implementation-dag's own service accounts, ` +
+          "which the fence refuses to the agents' child Workflows: leave it empty or name the agent template's account",
+        this,
+      );
+    }
     const parent = { parent: this };
-    for (const obj of buildAdmissionFence(args.config)) {
+    for (const obj of buildAdmissionFence(cfg)) {
       const id = obj.metadata?.name ?? "";
       if (obj.kind === "ValidatingAdmissionPolicy") {
         new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(id, obj as k8s.admissionregistration.v1.ValidatingAdmissionPolicyArgs, parent);
@@ -170,7 +278,7 @@ export class AdmissionFence extends pulumi.ComponentResource {
         new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(id, obj as k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingArgs, parent);
       }
     }
-    this.policies = [NAMESPACE_POLICY, ROLEBINDING_POLICY];
+    this.policies = [NAMESPACE_POLICY, ROLEBINDING_POLICY, AGENT_WORKFLOWS_POLICY];
     this.registerOutputs({ policies: this.policies });
   }
 }

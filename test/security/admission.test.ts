@@ -1,85 +1,21 @@
+/**
+ * The admission fence as a real API server evaluates it: objects as plain maps, every policy run by
+ * two CEL engines that must agree (`test/helpers/admission.ts`), failurePolicy Fail.
+ */
 import { beforeAll, describe, expect, it } from "vitest";
-import { evaluate } from "@marcbachmann/cel-js";
 import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
-import type { Render } from "../../scripts/offline-render";
-import { objectsOf, previewRender } from "../helpers/render";
+import { AGENT_TASKS } from "../../components/workflow/agents";
+import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
+import { admit, admitWith, celJs, ENGINES, expressionsOf, type AdmissionRequest, type CelEngine, type Obj } from "../helpers/admission";
+import { implementationDag, objectsOf, previewRender, templateNamed } from "../helpers/render";
 
 const STEPS = "system:serviceaccount:argo:implementation-dag";
 const SWEEPER = "system:serviceaccount:argo:implementation-dag-sweeper";
-
-type Obj = Record<string, unknown> | null;
-interface Request {
-  user: string;
-  operation: "CREATE" | "UPDATE" | "DELETE";
-  object?: Obj;
-  oldObject?: Obj;
-  /** For namespaced objects: the namespace the request is in. */
-  namespaceObject?: Obj;
-}
-interface Verdict {
-  /** Whether the policy applied at all (its matchConditions held). */
-  matched: boolean;
-  /** Messages of the validations that denied (false, or an error: failurePolicy Fail). */
-  denied: string[];
-}
-
-/** CEL keywords Kubernetes escapes as `__<keyword>__` when they name a property. */
-const RESERVED = new Set(["true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"]);
-
-/** An object as Kubernetes CEL sees it: reserved property names escaped; map keys (labels, annotations) as they are. */
-function celView(value: unknown, inMap = false): unknown {
-  if (Array.isArray(value)) return value.map((v) => celView(v));
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [
-      !inMap && RESERVED.has(k) ? `__${k}__` : k,
-      celView(v, k === "labels" || k === "annotations"),
-    ]));
-  }
-  return value;
-}
-
-/** Evaluates a ValidatingAdmissionPolicy on one request, as the API server would. */
-function admit(policy: IValidatingAdmissionPolicy, req: Request): Verdict {
-  const kind = req.object ?? req.oldObject;
-  const metadata = (kind as { metadata?: { name?: string; namespace?: string } } | null)?.metadata;
-  const request = {
-    operation: req.operation,
-    userInfo: { username: req.user },
-    name: metadata?.name ?? "",
-    namespace: (req.namespaceObject as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? "",
-  };
-  const base = {
-    request,
-    object: celView(req.object ?? null),
-    oldObject: celView(req.oldObject ?? null),
-    namespaceObject: celView(req.namespaceObject ?? null),
-  };
-  for (const c of policy.spec?.matchConditions ?? []) {
-    if (evaluate(c.expression, base) !== true) return { matched: false, denied: [] };
-  }
-  const variables: Record<string, unknown> = {};
-  for (const v of policy.spec?.variables ?? []) {
-    try {
-      variables[v.name] = evaluate(v.expression, { ...base, variables });
-    } catch {
-      variables[v.name] = undefined; // an error surfaces when a validation reads it
-    }
-  }
-  const denied: string[] = [];
-  for (const v of policy.spec?.validations ?? []) {
-    let ok: unknown;
-    try {
-      ok = evaluate(v.expression, { ...base, variables });
-    } catch (e) {
-      ok = e;
-    }
-    if (ok !== true) denied.push(v.message ?? v.expression);
-  }
-  return { matched: true, denied };
-}
+const AGENTS = "system:serviceaccount:argo:implementation-dag-agents";
+const OUR_ACCOUNTS = ["implementation-dag", "implementation-dag-sweeper", "implementation-dag-executor", "implementation-dag-agents"];
 
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
@@ -93,22 +29,82 @@ const namespace = (name: string, labels: Record<string, string> = { preview: "tr
 });
 const withoutLabel = (labels: Record<string, string>, key: string) => Object.fromEntries(Object.entries(labels).filter(([k]) => k !== key));
 const PREVIEW = namespace("impl-pr-42");
+const WORKFLOWS_NS = namespace("argo", { "kubernetes.io/metadata.name": "argo" });
+
+const policyOf = (render: Render, name: string) => {
+  const [p] = objectsOf(render, "ValidatingAdmissionPolicy", name);
+  if (!p) throw new Error(`the render has no ValidatingAdmissionPolicy ${name}`);
+  return p as unknown as IValidatingAdmissionPolicy;
+};
+
+/** Sample values for what Argo substitutes into an agent step's manifest. */
+const SAMPLE_PARAMETERS: Record<string, string> = {
+  "task-id": "42",
+  "service-id": "example-app",
+  "repository-url": "https://github.com/example-org/example-app",
+  "docs-repository-url": "https://github.com/example-org/example-app",
+  "docs-project-directory": "docs",
+  "working-directory": ".",
+  model: "claude-sonnet-4-20250514",
+  "continue-session": "false",
+  "overwrite-memory": "false",
+  "docs-branch": "main",
+  "task-requirements": "",
+};
+const PARENT = "implementation-dag-x7k2p";
+
+/**
+ * The child Workflow an agent step of a render creates, as Argo's resource executor submits it:
+ * the rendered manifest with `{{…}}` substituted and the owner reference `setOwnerReference` adds.
+ */
+function childWorkflow(render: Render, task: string): Obj {
+  const manifest = templateNamed(implementationDag(render), task).resource?.manifest;
+  if (!manifest) throw new Error(`template ${task} has no resource manifest`);
+  const text = manifest
+    .replace(/\{\{\s*inputs\.parameters\.([a-z-]+)\s*\}\}/g, (_m, name: string) => {
+      if (!(name in SAMPLE_PARAMETERS)) throw new Error(`no sample value for ${name}`);
+      return SAMPLE_PARAMETERS[name];
+    })
+    .replace(/\{\{\s*workflow\.name\s*\}\}/g, PARENT);
+  if (text.includes("{{")) throw new Error(`unsubstituted placeholder in ${task}'s manifest: ${text}`);
+  const child = JSON.parse(text) as Obj & { metadata: Obj };
+  child.metadata.ownerReferences = [{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: PARENT, uid: "0b1e9c9e-2f1c-4b57-9d0e-1a2b3c4d5e6f", controller: true, blockOwnerDeletion: true }];
+  return child;
+}
+
+/** A copy of a child Workflow with its spec changed by `change`. */
+function changed(child: Obj, change: (spec: Record<string, unknown>) => void): Obj {
+  const copy = structuredClone(child) as Obj & { spec: Record<string, unknown> };
+  change(copy.spec);
+  return copy;
+}
+
+const expectDenied = (policy: IValidatingAdmissionPolicy, req: AdmissionRequest, message: RegExp) => {
+  const v = admit(policy, req);
+  expect(v.matched).toBe(true);
+  expect(v.denied.length).toBeGreaterThan(0);
+  expect(v.denied.join("\n")).toMatch(message);
+};
 
 let render: Render;
 let nsPolicy: IValidatingAdmissionPolicy;
 let rbPolicy: IValidatingAdmissionPolicy;
+let agentPolicy: IValidatingAdmissionPolicy;
+let policies: IValidatingAdmissionPolicy[];
 beforeAll(async () => {
   render = await previewRender();
-  nsPolicy = objectsOf(render, "ValidatingAdmissionPolicy", "implementation-dag-namespaces")[0] as unknown as IValidatingAdmissionPolicy;
-  rbPolicy = objectsOf(render, "ValidatingAdmissionPolicy", "implementation-dag-rolebindings")[0] as unknown as IValidatingAdmissionPolicy;
+  nsPolicy = policyOf(render, "implementation-dag-namespaces");
+  rbPolicy = policyOf(render, "implementation-dag-rolebindings");
+  agentPolicy = policyOf(render, "implementation-dag-agent-workflows");
+  policies = objectsOf(render, "ValidatingAdmissionPolicy") as unknown as IValidatingAdmissionPolicy[];
 });
 
 describe("the admission fence objects", () => {
-  it("are two admissionregistration.k8s.io/v1 policies, each bound with validationActions [Deny], under the AdmissionFence component", () => {
-    const policies = objectsOf(render, "ValidatingAdmissionPolicy") as unknown as IValidatingAdmissionPolicy[];
+  it("are three admissionregistration.k8s.io/v1 policies, each bound with validationActions [Deny], under the AdmissionFence component", () => {
     const bindings = objectsOf(render, "ValidatingAdmissionPolicyBinding") as unknown as IValidatingAdmissionPolicyBinding[];
-    expect(policies.map((p) => p.metadata?.name).sort()).toEqual(["implementation-dag-namespaces", "implementation-dag-rolebindings"]);
+    expect(policies.map((p) => p.metadata?.name).sort()).toEqual(["implementation-dag-agent-workflows", "implementation-dag-namespaces", "implementation-dag-rolebindings"]);
     expect(bindings.map((b) => [b.spec?.policyName, b.spec?.validationActions]).sort()).toEqual([
+      ["implementation-dag-agent-workflows", ["Deny"]],
       ["implementation-dag-namespaces", ["Deny"]],
       ["implementation-dag-rolebindings", ["Deny"]],
     ]);
@@ -116,7 +112,7 @@ describe("the admission fence objects", () => {
     for (const p of policies) expect(p.spec?.failurePolicy).toBe("Fail");
     const component = render.resources.find((r) => r.type === "implementation-dag:index:AdmissionFence");
     const fenced = render.resources.filter((r) => r.type.startsWith("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"));
-    expect(fenced).toHaveLength(4);
+    expect(fenced).toHaveLength(6);
     for (const r of fenced) expect(r.parent).toBe(component?.urn);
   });
 
@@ -125,24 +121,89 @@ describe("the admission fence objects", () => {
     for (const b of objectsOf(render, "ValidatingAdmissionPolicyBinding")) expect(() => new ValidatingAdmissionPolicyBinding(b as never).validate()).not.toThrow();
   });
 
-  it("select exactly the steps' and the sweeper's service-account users", () => {
+  it("select exactly the steps' and the sweeper's users for namespaces and RoleBindings, and only the agents' user for Workflows", () => {
     for (const p of [nsPolicy, rbPolicy]) {
       expect(p.spec?.matchConditions).toEqual([
         { name: "implementation-dag-service-accounts", expression: `request.userInfo.username in ['${STEPS}', '${SWEEPER}']` },
       ]);
     }
+    expect(agentPolicy.spec?.matchConditions).toEqual([{ name: "implementation-dag-agents", expression: `request.userInfo.username == '${AGENTS}'` }]);
   });
 
-  it("cover create, update and delete of namespaces and of RoleBindings", () => {
+  it("cover create, update and delete of namespaces and of RoleBindings, and create and update of Argo Workflows of any version", () => {
     expect(nsPolicy.spec?.matchConstraints?.resourceRules).toEqual([{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["namespaces"] }]);
     expect(rbPolicy.spec?.matchConstraints?.resourceRules).toEqual([
       { apiGroups: ["rbac.authorization.k8s.io"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["rolebindings"] },
     ]);
+    expect(agentPolicy.spec?.matchConstraints?.resourceRules).toEqual([
+      { apiGroups: ["argoproj.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["workflows"] },
+    ]);
+  });
+});
+
+describe("the fence's CEL as Kubernetes >= 1.30 compiles it", () => {
+  /** A field selection of a CEL reserved word (escaped or not), outside string literals. */
+  const RESERVED_SELECTION = /\.\s*(?:__)?(?:namespace|as|break|const|continue|else|for|function|if|import|let|loop|package|return|var|void|while|in|true|false|null)(?:__)?\b/;
+  const reservedSelection = (expression: string) => RESERVED_SELECTION.test(expression.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, "''"));
+
+  it("the reserved-word check catches `.namespace` and `.__namespace__`, and not index syntax or string literals", () => {
+    expect(reservedSelection("has(s.namespace)")).toBe(true);
+    expect(reservedSelection("s.__namespace__ == 'argo'")).toBe(true);
+    expect(reservedSelection("request.namespace == 'argo'")).toBe(true);
+    expect(reservedSelection("'namespace' in s && s['namespace'] == 'a.namespace'")).toBe(false);
+    expect(reservedSelection("namespaceObject.metadata.name == 'argo'")).toBe(false);
+  });
+
+  it("no expression selects a reserved word as a field (`x.namespace` does not compile before Kubernetes 1.32; `__namespace__` is CRD-only escaping)", () => {
+    const all = policies.flatMap(expressionsOf);
+    expect(all.length).toBeGreaterThanOrEqual(15);
+    expect(all.filter((e) => reservedSelection(e.expression))).toEqual([]);
+  });
+
+  it("every expression (matchConditions, variables, validations, messageExpressions) parses with both engines", () => {
+    const failures: string[] = [];
+    for (const engine of ENGINES) {
+      for (const { where, expression } of policies.flatMap(expressionsOf)) {
+        try {
+          engine.compile(expression);
+        } catch (e) {
+          failures.push(`${engine.name}: ${where}: ${(e as Error).message}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    for (const engine of ENGINES) expect(() => engine.compile("s.all(x, "), engine.name).toThrow();
+  });
+
+  it("a disagreement between the engines fails the evaluation", () => {
+    const contrarian: CelEngine = {
+      name: "contrarian",
+      compile(expression) {
+        const evaluate = celJs.compile(expression);
+        return (bindings) => {
+          const out = evaluate(bindings);
+          return out.ok && typeof out.value === "boolean" && expression.includes("matches") ? { ok: true, value: !out.value } : out;
+        };
+      },
+    };
+    const req: AdmissionRequest = { user: STEPS, operation: "CREATE", object: PREVIEW };
+    expect(admit(nsPolicy, req, [celJs, ...ENGINES])).toEqual({ matched: true, denied: [] });
+    expect(() => admit(nsPolicy, req, [celJs, contrarian])).toThrow(/CEL engines disagree on implementation-dag-namespaces/);
+  });
+
+  it("an evaluation error denies (failurePolicy Fail), with either engine", () => {
+    const broken: IValidatingAdmissionPolicy = {
+      ...nsPolicy,
+      spec: { ...nsPolicy.spec, validations: [{ expression: "object.spec.noSuchField == 'x'", message: "broken" }] },
+    };
+    for (const engine of ENGINES) {
+      expect(admitWith(engine, broken, { user: STEPS, operation: "CREATE", object: PREVIEW }), engine.name).toEqual({ matched: true, denied: ["broken"] });
+    }
   });
 });
 
 describe("the namespace policy", () => {
-  const allowed: Array<[string, Request]> = [
+  const allowed: Array<[string, AdmissionRequest]> = [
     ["the steps create a preview namespace", { user: STEPS, operation: "CREATE", object: PREVIEW }],
     ["the steps refresh the workflow label", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", { ...PREVIEW.metadata.labels, workflow: "implementation-dag-abc12" }) }],
     ["cleanup stamps the expiry", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", PREVIEW.metadata.labels, { "implementation-dag/expires-at": "2026-11-27T00:00:00Z" }) }],
@@ -154,12 +215,13 @@ describe("the namespace policy", () => {
     expect(admit(nsPolicy, req)).toEqual({ matched: true, denied: [] });
   });
 
-  const denied: Array<[string, Request, RegExp]> = [
+  const denied: Array<[string, AdmissionRequest, RegExp]> = [
     ["create with a wrong prefix", { user: STEPS, operation: "CREATE", object: namespace("prod-42") }, /named impl-pr-<N>/],
     ["create impl-pr-042 (leading zero)", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-042") }, /named impl-pr-<N>/],
     ["create impl-pr-42-x", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42-x") }, /named impl-pr-<N>/],
     ["create without the preview label", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { ...RESTRICTED }) }, /preview=true/],
     ["create with preview=false", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "false", ...RESTRICTED }) }, /preview=true/],
+    ["create without any label", { user: STEPS, operation: "CREATE", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "impl-pr-42" } } }, /preview=true/],
     ["create without Pod Security labels", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true" }) }, /restricted/],
     ["create with enforce=baseline", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED, "pod-security.kubernetes.io/enforce": "baseline" }) }, /restricted/],
     ["create pinning an old policy version", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED, "pod-security.kubernetes.io/enforce-version": "v1.20" }) }, /version/],
@@ -173,16 +235,14 @@ describe("the namespace policy", () => {
     ["the sweeper deleting a labelled namespace not named like ours", { user: SWEEPER, operation: "DELETE", oldObject: namespace("team-payments"), object: null }, /named impl-pr-<N>/],
   ];
   it.each(denied)("denies: %s", (_what, req, message) => {
-    const v = admit(nsPolicy, req);
-    expect(v.matched).toBe(true);
-    expect(v.denied.length).toBeGreaterThan(0);
-    expect(v.denied.join("\n")).toMatch(message);
+    expectDenied(nsPolicy, req, message);
   });
 
   it.each([
     ["a person deleting kube-system", "kubernetes-admin"],
     ["another service account in the workflows namespace", "system:serviceaccount:argo:argo-server"],
     ["a service account of the same name elsewhere", "system:serviceaccount:default:implementation-dag"],
+    ["the agents' service account", AGENTS],
   ])("leaves everyone else untouched: %s", (_what, user) => {
     expect(admit(nsPolicy, { user, operation: "DELETE", oldObject: namespace("kube-system", {}), object: null })).toEqual({ matched: false, denied: [] });
   });
@@ -197,37 +257,149 @@ describe("the RoleBinding policy", () => {
     subjects,
   });
   const clusterRole = (name: string) => ({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name });
+  const deployerRole = clusterRole("implementation-dag-deployer");
   const steps = { kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" };
   const sweeper = { kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" };
   const deployer = { kind: "ServiceAccount", name: "preview-deployer", namespace: "impl-pr-42" };
-  const deployerBinding = binding("impl-pr-42", clusterRole("implementation-dag-deployer"), [deployer, steps, sweeper]);
+  const deployerBinding = binding("impl-pr-42", deployerRole, [deployer, steps, sweeper]);
   const guardrailsBinding = binding("impl-pr-42", clusterRole("implementation-dag-guardrails"), [steps]);
+  const create = (object: Obj, user = STEPS): AdmissionRequest => ({ user, operation: "CREATE", object, namespaceObject: PREVIEW });
 
   it.each([
-    ["the deployer binding deploy creates", deployerBinding],
-    ["the guardrails binding deploy creates", guardrailsBinding],
+    ["deploy's deployer binding: the namespace's preview-deployer and our accounts with namespace argo", deployerBinding],
+    ["deploy's guardrails binding: the steps' account with namespace argo", guardrailsBinding],
+    ["the namespace's preview-deployer without a namespace (the binding's own)", binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "preview-deployer" }])],
+    ["a binding without subjects", binding("impl-pr-42", deployerRole, [])],
   ])("allows: %s", (_what, object) => {
-    expect(admit(rbPolicy, { user: STEPS, operation: "CREATE", object, namespaceObject: PREVIEW })).toEqual({ matched: true, denied: [] });
+    expect(admit(rbPolicy, create(object))).toEqual({ matched: true, denied: [] });
   });
 
-  const denied: Array<[string, Request, RegExp]> = [
-    ["a binding outside a preview namespace", { user: STEPS, operation: "CREATE", object: binding("default", clusterRole("implementation-dag-deployer"), [steps]), namespaceObject: namespace("default", {}) }, /inside impl-pr-<N>/],
-    ["a binding in a namespace named like ours without the label", { user: STEPS, operation: "CREATE", object: deployerBinding, namespaceObject: namespace("impl-pr-42", { ...RESTRICTED }) }, /inside impl-pr-<N>/],
-    ["a binding to cluster-admin", { user: STEPS, operation: "CREATE", object: binding("impl-pr-42", clusterRole("cluster-admin"), [steps]), namespaceObject: PREVIEW }, /only bind the ClusterRoles/],
-    ["a binding to a Role of the same name", { user: STEPS, operation: "CREATE", object: binding("impl-pr-42", { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "implementation-dag-deployer" }, [steps]), namespaceObject: PREVIEW }, /only bind the ClusterRoles/],
-    ["a binding for another service account", { user: STEPS, operation: "CREATE", object: binding("impl-pr-42", clusterRole("implementation-dag-deployer"), [{ kind: "ServiceAccount", name: "default", namespace: "kube-system" }]), namespaceObject: PREVIEW }, /its own service accounts/],
-    ["a binding for a user", { user: STEPS, operation: "CREATE", object: binding("impl-pr-42", clusterRole("implementation-dag-deployer"), [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "mallory" }]), namespaceObject: PREVIEW }, /its own service accounts/],
-    ["another namespace's preview-deployer", { user: STEPS, operation: "CREATE", object: binding("impl-pr-42", clusterRole("implementation-dag-deployer"), [{ kind: "ServiceAccount", name: "preview-deployer", namespace: "impl-pr-43" }]), namespaceObject: PREVIEW }, /its own service accounts/],
+  it("allows the sweeper to delete deploy's binding", () => {
+    expect(admit(rbPolicy, { user: SWEEPER, operation: "DELETE", oldObject: deployerBinding, object: null, namespaceObject: PREVIEW })).toEqual({ matched: true, denied: [] });
+  });
+
+  const denied: Array<[string, AdmissionRequest, RegExp]> = [
+    ["a binding outside a preview namespace", { ...create(binding("default", deployerRole, [steps])), namespaceObject: namespace("default", {}) }, /inside impl-pr-<N>/],
+    ["a binding in a namespace named like ours without the label", { ...create(deployerBinding), namespaceObject: namespace("impl-pr-42", { ...RESTRICTED }) }, /inside impl-pr-<N>/],
+    ["a binding to cluster-admin", create(binding("impl-pr-42", clusterRole("cluster-admin"), [steps])), /only bind the ClusterRoles/],
+    ["a binding to a Role of the same name", create(binding("impl-pr-42", { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "implementation-dag-deployer" }, [steps])), /only bind the ClusterRoles/],
+    ["a binding for another service account", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "default", namespace: "kube-system" }])), /its own service accounts/],
+    ["a binding for a user", create(binding("impl-pr-42", deployerRole, [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "mallory" }])), /its own service accounts/],
+    ["a group named like a service account", create(binding("impl-pr-42", deployerRole, [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "preview-deployer" }])), /its own service accounts/],
+    ["kube-system's preview-deployer", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "preview-deployer", namespace: "kube-system" }])), /its own service accounts/],
+    ["another preview's preview-deployer", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "preview-deployer", namespace: "impl-pr-43" }])), /its own service accounts/],
+    ["the steps' account name in another namespace", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "implementation-dag", namespace: "default" }])), /its own service accounts/],
+    ["the steps' account name without a namespace (the preview's own account of that name)", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "implementation-dag" }])), /its own service accounts/],
+    ["the agents' account", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "implementation-dag-agents", namespace: "argo" }])), /its own service accounts/],
+    ["one rogue subject among deploy's", create(binding("impl-pr-42", deployerRole, [deployer, steps, { kind: "ServiceAccount", name: "preview-deployer", namespace: "kube-system" }])), /its own service accounts/],
     ["the sweeper deleting a chart's own binding", { user: SWEEPER, operation: "DELETE", oldObject: binding("impl-pr-42", { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "app" }, [deployer]), object: null, namespaceObject: PREVIEW }, /only bind the ClusterRoles/],
   ];
   it.each(denied)("denies: %s", (_what, req, message) => {
-    const v = admit(rbPolicy, req);
-    expect(v.matched).toBe(true);
-    expect(v.denied.join("\n")).toMatch(message);
+    expectDenied(rbPolicy, req, message);
   });
 
   it("leaves everyone else untouched: a person binding cluster-admin in default", () => {
-    const req: Request = { user: "kubernetes-admin", operation: "CREATE", object: binding("default", clusterRole("cluster-admin"), [{ kind: "User", name: "x" }]), namespaceObject: namespace("default", {}) };
+    const req: AdmissionRequest = { user: "kubernetes-admin", operation: "CREATE", object: binding("default", clusterRole("cluster-admin"), [{ kind: "User", name: "x" }]), namespaceObject: namespace("default", {}) };
     expect(admit(rbPolicy, req)).toEqual({ matched: false, denied: [] });
+  });
+});
+
+describe("the agent Workflows policy", () => {
+  const create = (object: Obj, namespaceObject: Obj = WORKFLOWS_NS, user = AGENTS): AdmissionRequest => ({ user, operation: "CREATE", object, namespaceObject });
+  let child: Obj;
+  beforeAll(() => {
+    child = childWorkflow(render, "implement");
+  });
+
+  it("the child manifest under test is the rendered one: the agent template by reference, every parameter, a deadline", () => {
+    expect(child).toMatchObject({
+      apiVersion: "argoproj.io/v1alpha1",
+      kind: "Workflow",
+      spec: { workflowTemplateRef: { name: "coderun-template" }, activeDeadlineSeconds: expect.any(Number) },
+    });
+    expect(Object.keys((child as { spec: object }).spec).sort()).toEqual(["activeDeadlineSeconds", "arguments", "workflowTemplateRef"]);
+  });
+
+  it.each(AGENT_TASKS.map((a) => [a.task]))("allows the child Workflow the %s step creates, exactly as rendered", (task) => {
+    expect(admit(agentPolicy, create(childWorkflow(render, task)))).toEqual({ matched: true, denied: [] });
+  });
+
+  const deviations: Array<[string, (spec: Record<string, unknown>) => void, RegExp]> = [
+    ["an inline template", (s) => { s.templates = [{ name: "main", container: { image: "alpine", command: ["sh", "-c", "id"] } }]; s.entrypoint = "main"; }, /spec may only hold/],
+    ["a podSpecPatch", (s) => { s.podSpecPatch = '{"hostPID": true}'; }, /spec may only hold/],
+    ["volumes", (s) => { s.volumes = [{ name: "host", hostPath: { path: "/" } }]; }, /spec may only hold/],
+    ["hostNetwork", (s) => { s.hostNetwork = true; }, /spec may only hold/],
+    ["a workflow-level security context", (s) => { s.securityContext = { runAsUser: 0 }; }, /spec may only hold/],
+    ["templateDefaults", (s) => { s.templateDefaults = { container: { securityContext: { privileged: true } } }; }, /spec may only hold/],
+    ["another WorkflowTemplate", (s) => { s.workflowTemplateRef = { name: "implementation-dag" }; }, /reference the WorkflowTemplate coderun-template/],
+    ["the ClusterWorkflowTemplate of the same name", (s) => { s.workflowTemplateRef = { name: "coderun-template", clusterScope: true }; }, /reference the WorkflowTemplate coderun-template/],
+    ["an extra key in workflowTemplateRef", (s) => { s.workflowTemplateRef = { name: "coderun-template", namespace: "kube-system" }; }, /reference the WorkflowTemplate coderun-template/],
+    ["no workflowTemplateRef", (s) => { delete s.workflowTemplateRef; }, /reference the WorkflowTemplate coderun-template/],
+    ["a serviceAccountName (none is configured)", (s) => { s.serviceAccountName = "default"; }, /agent template's own service account/],
+    ...OUR_ACCOUNTS.map((sa): [string, (spec: Record<string, unknown>) => void, RegExp] => [`running as our ${sa}`, (s) => { s.serviceAccountName = sa; }, /never run as one of implementation-dag's service accounts/]),
+    ["no activeDeadlineSeconds", (s) => { delete s.activeDeadlineSeconds; }, /positive activeDeadlineSeconds/],
+    ["activeDeadlineSeconds 0", (s) => { s.activeDeadlineSeconds = 0; }, /positive activeDeadlineSeconds/],
+    ["a negative activeDeadlineSeconds", (s) => { s.activeDeadlineSeconds = -1; }, /positive activeDeadlineSeconds/],
+    ["activeDeadlineSeconds as a string", (s) => { s.activeDeadlineSeconds = "2340"; }, /positive activeDeadlineSeconds/],
+    ["a parameter read from a ConfigMap", (s) => { (s.arguments as { parameters: object[] }).parameters.push({ name: "model", valueFrom: { configMapKeyRef: { name: "artifact-repositories", key: "default-v1" } } }); }, /parameters, by value/],
+    ["a parameter the agent template does not read", (s) => { (s.arguments as { parameters: object[] }).parameters.push({ name: "image", value: "evil" }); }, /parameters, by value/],
+    ["argument artifacts", (s) => { (s.arguments as Record<string, unknown>).artifacts = [{ name: "x", http: { url: "http://169.254.169.254/" } }]; }, /parameters, by value/],
+  ];
+  it.each(deviations)("denies the child Workflow with %s", (_what, change, message) => {
+    expectDenied(agentPolicy, create(changed(child, change)), message);
+  });
+
+  it("denies a Workflow without a spec", () => {
+    expectDenied(agentPolicy, create({ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", metadata: { generateName: "x-" } }), /spec may only hold/);
+  });
+
+  it("denies the exact child Workflow in another namespace", () => {
+    expectDenied(agentPolicy, create(child, namespace("kube-system", {})), /only create Workflows in argo/);
+    expectDenied(agentPolicy, create(child, PREVIEW), /only create Workflows in argo/);
+  });
+
+  it("denies an update that adds a podSpecPatch to a child Workflow", () => {
+    expectDenied(agentPolicy, { user: AGENTS, operation: "UPDATE", oldObject: child, object: changed(child, (s) => { s.podSpecPatch = "{}"; }), namespaceObject: WORKFLOWS_NS }, /spec may only hold/);
+  });
+
+  it.each([
+    ["the steps' account", STEPS],
+    ["Argo's server", "system:serviceaccount:argo:argo-server"],
+    ["a person", "kubernetes-admin"],
+    ["an account named like the agents' in another namespace", "system:serviceaccount:default:implementation-dag-agents"],
+  ])("leaves everyone else's Workflows untouched: %s", (_what, user) => {
+    const own = changed(child, (s) => { s.podSpecPatch = "{}"; s.serviceAccountName = "implementation-dag"; });
+    expect(admit(agentPolicy, create(own, namespace("default", {}), user))).toEqual({ matched: false, denied: [] });
+  });
+
+  describe("with a ClusterWorkflowTemplate and a configured service account", () => {
+    let configured: Render;
+    let policy: IValidatingAdmissionPolicy;
+    beforeAll(async () => {
+      const agent = JSON.parse(readStackConfig("preview")["implementation-dag:agent"] ?? "{}") as Record<string, unknown>;
+      configured = await renderStack({ overrides: { agent: { ...agent, clusterScope: true, serviceAccountName: "coderun-runner" } } });
+      policy = policyOf(configured, "implementation-dag-agent-workflows");
+    });
+
+    it.each(AGENT_TASKS.map((a) => [a.task]))("allows the child Workflow the %s step then renders", (task) => {
+      const configuredChild = childWorkflow(configured, task);
+      expect(configuredChild).toMatchObject({ spec: { workflowTemplateRef: { name: "coderun-template", clusterScope: true }, serviceAccountName: "coderun-runner" } });
+      expect(admit(policy, create(configuredChild))).toEqual({ matched: true, denied: [] });
+    });
+
+    it.each([
+      ["the namespaced WorkflowTemplate", (s: Record<string, unknown>) => { s.workflowTemplateRef = { name: "coderun-template" }; }, /reference the ClusterWorkflowTemplate coderun-template/],
+      ["clusterScope false", (s: Record<string, unknown>) => { s.workflowTemplateRef = { name: "coderun-template", clusterScope: false }; }, /reference the ClusterWorkflowTemplate coderun-template/],
+      ["no serviceAccountName", (s: Record<string, unknown>) => { delete s.serviceAccountName; }, /must run as coderun-runner/],
+      ["another serviceAccountName", (s: Record<string, unknown>) => { s.serviceAccountName = "default"; }, /must run as coderun-runner/],
+      ["the steps' service account", (s: Record<string, unknown>) => { s.serviceAccountName = "implementation-dag"; }, /never run as one of implementation-dag's/],
+    ])("denies the child Workflow with %s", (_what, change, message) => {
+      expectDenied(policy, create(changed(childWorkflow(configured, "implement"), change)), message);
+    });
+  });
+
+  it("a configured agent service account that is one of ours fails the render, naming the key", async () => {
+    const agent = JSON.parse(readStackConfig("preview")["implementation-dag:agent"] ?? "{}") as Record<string, unknown>;
+    await expect(renderStack({ overrides: { agent: { ...agent, serviceAccountName: "implementation-dag" } } })).rejects.toThrow(/agent\.serviceAccountName/);
   });
 });

@@ -59,12 +59,12 @@ describe("the RBAC objects", () => {
     const children = render.resources.filter((r) => r.parent === component?.urn);
     expect(children.map((r) => r.type).sort()).toEqual([
       "kubernetes:core/v1:Secret",
-      "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ServiceAccount",
+      "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ServiceAccount",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
-      "kubernetes:rbac.authorization.k8s.io/v1:Role",
-      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:Role",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     ].sort());
     const models: Record<string, (o: never) => { validate(): void }> = {
       ServiceAccount: (o) => new ServiceAccount(o), Secret: (o) => new Secret(o), ClusterRole: (o) => new ClusterRole(o),
@@ -76,11 +76,13 @@ describe("the RBAC objects", () => {
     }
   });
 
-  it("give the steps, the sweeper and Argo's executor their own service accounts, exported as stack outputs", () => {
+  it("give the steps, the sweeper, the agents and Argo's executor their own service accounts, exported as stack outputs", () => {
     expect(objectsOf(render, "ServiceAccount").map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort()).toEqual(
-      ["argo/implementation-dag", "argo/implementation-dag-executor", "argo/implementation-dag-sweeper"],
+      ["argo/implementation-dag", "argo/implementation-dag-agents", "argo/implementation-dag-executor", "argo/implementation-dag-sweeper"],
     );
-    expect(render.outputs.serviceAccounts).toEqual({ steps: "implementation-dag", sweeper: "implementation-dag-sweeper", executor: "implementation-dag-executor" });
+    expect(render.outputs.serviceAccounts).toEqual({
+      steps: "implementation-dag", sweeper: "implementation-dag-sweeper", executor: "implementation-dag-executor", agents: "implementation-dag-agents",
+    });
     expect(objectsOf(render, "ServiceAccount", "implementation-dag-executor")[0]).toMatchObject({ automountServiceAccountToken: false });
     expect(objectsOf(render, "Secret", "implementation-dag-executor.service-account-token")[0]).toMatchObject({
       type: "kubernetes.io/service-account-token",
@@ -136,13 +138,52 @@ describe("the RBAC objects", () => {
     });
   });
 
-  it("let Argo's executor in every pod of ours only report task results", () => {
+  it("let Argo's executor in every pod of ours (the agent steps' included) only report task results", () => {
     expect(rulesOf("Role", "implementation-dag-executor")).toEqual([{ apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] }]);
     expect(objectsOf(render, "RoleBinding", "implementation-dag-executor")[0]).toMatchObject({
       metadata: { namespace: "argo" },
       roleRef: { kind: "Role", name: "implementation-dag-executor" },
-      subjects: ["implementation-dag", "implementation-dag-sweeper", "implementation-dag-executor"].map((name) => ({ kind: "ServiceAccount", name, namespace: "argo" })),
+      subjects: ["implementation-dag", "implementation-dag-sweeper", "implementation-dag-executor", "implementation-dag-agents"].map((name) => ({ kind: "ServiceAccount", name, namespace: "argo" })),
     });
+  });
+
+  it("let the agents' service account, and only it, create and follow Workflows, by a Role in the workflows namespace", () => {
+    expect(objectsOf(render, "Role", "implementation-dag-agents")).toEqual([
+      expect.objectContaining({
+        metadata: expect.objectContaining({ name: "implementation-dag-agents", namespace: "argo" }),
+        rules: [{ apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch"] }],
+      }),
+    ]);
+    expect(objectsOf(render, "RoleBinding", "implementation-dag-agents")).toEqual([
+      expect.objectContaining({
+        metadata: expect.objectContaining({ namespace: "argo" }),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "implementation-dag-agents" },
+        subjects: [{ kind: "ServiceAccount", name: "implementation-dag-agents", namespace: "argo" }],
+      }),
+    ]);
+    // Whatever binds a role that touches workflows binds it to the agents alone.
+    const touchesWorkflows = (rules: IPolicyRule[] | undefined) =>
+      (rules ?? []).some((r) => (r.apiGroups ?? []).some((g) => g === "argoproj.io" || g === "*") && (r.resources ?? []).some((x) => x === "workflows" || x === "*"));
+    const workflowRoles = render.manifests.filter((m) => (m.kind === "Role" || m.kind === "ClusterRole") && touchesWorkflows((m as RoleLike).rules));
+    expect(workflowRoles.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(["Role implementation-dag-agents"]);
+    const bindingsOfIt = [...objectsOf(render, "RoleBinding"), ...objectsOf(render, "ClusterRoleBinding")] as unknown as Array<IRoleBinding | IClusterRoleBinding>;
+    expect(bindingsOfIt.filter((b) => b.roleRef.name === "implementation-dag-agents").flatMap((b) => b.subjects ?? [])).toEqual([
+      { kind: "ServiceAccount", name: "implementation-dag-agents", namespace: "argo" },
+    ]);
+  });
+
+  it("grant workflows in no ClusterRole, with either deploy runner", async () => {
+    const docsrun = await renderStack({ overrides: { deploy: { runner: "docsrun" } } });
+    for (const r of [render, docsrun]) {
+      const clusterRoles = objectsOf(r, "ClusterRole") as unknown as RoleLike[];
+      expect(clusterRoles.length).toBeGreaterThanOrEqual(4);
+      for (const cr of clusterRoles) {
+        for (const resource of ["workflows", "workflowtemplates", "clusterworkflowtemplates", "cronworkflows"]) {
+          expect(grants(cr.rules, "argoproj.io", resource), `${cr.metadata?.name} ${resource}`).toEqual([]);
+        }
+        expect((cr.rules ?? []).flatMap((x) => x.resources ?? []), `${cr.metadata?.name}`).not.toContain("*");
+      }
+    }
   });
 
   it("grant docsruns create/get/list/watch in the workflows namespace only when the DocsRun runner is chosen", async () => {
