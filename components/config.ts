@@ -308,7 +308,18 @@ export const configSchema = z
     links: linksSchema.default(linksSchema.parse({})),
     artifactRepository: artifactRepositorySchema.default(artifactRepositorySchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((cfg, ctx) => {
+    // An agent's child Workflow would run with that account's rights: never one of the pipeline's own.
+    const ours = Object.values(cfg.serviceAccounts);
+    if (cfg.agent.serviceAccountName !== "" && ours.includes(cfg.agent.serviceAccountName)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["agent", "serviceAccountName"],
+        message: `must not be one of the pipeline's own service accounts (${ours.join(", ")}); empty: the agent template's own`,
+      });
+    }
+  });
 
 /** The typed stack config, defaults applied. */
 export type StackConfig = z.infer<typeof configSchema>;

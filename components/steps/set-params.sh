@@ -39,6 +39,9 @@
 set -euo pipefail
 export LC_ALL=C
 
+RULE_REPO_DIRECTORY="must be '.' (the repository's root) or a relative path without '.' or '..' segments"
+is_repo_directory() { [[ $1 == . ]] || is_relative_path "$1"; }
+
 owner=$(value OWNER)
 repo=$(value REPO)
 pr=$(value PR)

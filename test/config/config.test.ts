@@ -89,6 +89,14 @@ describe("stack config", () => {
     expect(parseConfig({ ...preview(), "implementation-dag:deadlines": JSON.stringify({ workflowSeconds: 7800 }) }).deadlines.workflowSeconds).toBe(7800);
   });
 
+  it("refuses to run the agents' child Workflows as one of the pipeline's own service accounts", () => {
+    expect(problemsOf(withKey("agent", { serviceAccountName: "implementation-dag" }))).toEqual([
+      "implementation-dag:agent.serviceAccountName: must not be one of the pipeline's own service accounts " +
+        "(implementation-dag, implementation-dag-executor, implementation-dag-sweeper, implementation-dag-agents); empty: the agent template's own",
+    ]);
+    expect(parseConfig(withKey("agent", { serviceAccountName: "coder" })).agent.serviceAccountName).toBe("coder");
+  });
+
   it("accepts images pinned by digest and refuses untagged ones", () => {
     const digest = `ghcr.io/acme/tools@sha256:${"a".repeat(64)}`;
     expect(parseConfig(withKey("images", { deploy: digest })).images.deploy).toBe(digest);

@@ -55,8 +55,5 @@ is_relative_path() {
   case "/$1/" in */../* | */./*) return 1 ;; esac
 }
 
-RULE_REPO_DIRECTORY="must be '.' (the repository's root) or a relative path without '.' or '..' segments"
-is_repo_directory() { [[ $1 == . ]] || is_relative_path "$1"; }
-
 RULE_URL_OR_EMPTY="must be empty or an http(s) URL"
 is_url_or_empty() { [[ $1 =~ ^(https?://[^[:space:]\"\'\<\>\`]+)?$ ]]; }
