@@ -220,45 +220,77 @@ export function jsonPathValue(obj: unknown, key: string): { exists: boolean; val
   return { exists: true, value: typeof cur === "object" ? JSON.stringify(cur) : String(cur) };
 }
 
+/** One requirement of a resource condition, read as Kubernetes' label selector parser reads it. */
+interface Requirement { key: string; op: "==" | "=" | "!=" | "in" | "notin" | ">" | "<" | "exists" | "!"; values: string[] }
+
+function parseRequirements(condition: string): Requirement[] {
+  const raw: string[] = [];
+  let depth = 0;
+  let cur = "";
+  for (const c of condition) {
+    if (c === "(") depth++;
+    if (c === ")") depth--;
+    if (c === "," && depth === 0) { raw.push(cur); cur = ""; } else cur += c;
+  }
+  raw.push(cur);
+  const reqs = raw.map((r): Requirement => {
+    const req = r.trim();
+    let m: RegExpExecArray | null;
+    if ((m = /^!\s*([\w.-]+)$/.exec(req))) return { key: m[1], op: "!", values: [] };
+    if ((m = /^([\w.-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(req))) return { key: m[1], op: m[2] as "in" | "notin", values: m[3].split(",").map((x) => x.trim()) };
+    if ((m = /^([\w.-]+)\s*(==|=|!=|>|<)\s*([^\s]+)$/.exec(req))) return { key: m[1], op: m[2] as Requirement["op"], values: [m[3]] };
+    if ((m = /^([\w.-]+)$/.exec(req))) return { key: m[1], op: "exists", values: [] };
+    throw new Error(`condition '${condition}': cannot read requirement '${req}'`);
+  });
+  // labels.Parse returns the requirements sorted by key.
+  return reqs.map((r, i) => ({ r, i })).sort((a, b) => (a.r.key < b.r.key ? -1 : a.r.key > b.r.key ? 1 : a.i - b.i)).map((x) => x.r);
+}
+
+function holds(obj: unknown, r: Requirement): boolean {
+  const { exists, value } = jsonPathValue(obj, r.key);
+  switch (r.op) {
+    case "!": return !exists;
+    case "exists": return exists;
+    case "in": return exists && r.values.includes(value);
+    case "notin": return !exists || !r.values.includes(value);
+    case "==":
+    case "=": return exists && value === r.values[0];
+    case "!=": return !exists || value !== r.values[0];
+    default: {
+      const a = Number(value);
+      const b = Number(r.values[0]);
+      if (!exists || !Number.isInteger(a) || !Number.isInteger(b)) return false;
+      return r.op === ">" ? a > b : a < b;
+    }
+  }
+}
+
+/** A requirement as `labels.Requirement.String()` prints it (set values sorted). */
+function formatRequirement(r: Requirement): string {
+  switch (r.op) {
+    case "!": return `!${r.key}`;
+    case "exists": return r.key;
+    case "in":
+    case "notin": return `${r.key} ${r.op} (${[...r.values].sort().join(",")})`;
+    default: return `${r.key}${r.op}${r.values[0]}`;
+  }
+}
+
+/**
+ * The requirement of a `failureCondition` that holds, as Argo prints it, or undefined: Argo fails
+ * a resource step when *any* requirement of its failure condition holds (`matchConditions` checks
+ * them one by one), and succeeds it only when *all* of the success condition's do.
+ */
+export function failedRequirement(obj: unknown, condition: string): string | undefined {
+  const hit = parseRequirements(condition).find((r) => holds(obj, r));
+  return hit ? formatRequirement(hit) : undefined;
+}
+
 /**
  * Whether an object matches a resource template condition: comma-separated requirements
  * (`k == v`, `k = v`, `k != v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, `k > n`, `k < n`), all of
  * which must hold; as in Kubernetes label selectors, `!=` and `notin` hold for a missing key.
  */
 export function matchesCondition(obj: unknown, condition: string): boolean {
-  const requirements: string[] = [];
-  let depth = 0;
-  let cur = "";
-  for (const c of condition) {
-    if (c === "(") depth++;
-    if (c === ")") depth--;
-    if (c === "," && depth === 0) { requirements.push(cur); cur = ""; } else cur += c;
-  }
-  requirements.push(cur);
-  return requirements.every((raw) => {
-    const req = raw.trim();
-    let m: RegExpExecArray | null;
-    if ((m = /^!\s*([\w.-]+)$/.exec(req))) return !jsonPathValue(obj, m[1]).exists;
-    if ((m = /^([\w.-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(req))) {
-      const { exists, value } = jsonPathValue(obj, m[1]);
-      const set = m[3].split(",").map((s) => s.trim());
-      return m[2] === "in" ? exists && set.includes(value) : !exists || !set.includes(value);
-    }
-    if ((m = /^([\w.-]+)\s*(==|=|!=|>|<)\s*([^\s]+)$/.exec(req))) {
-      const { exists, value } = jsonPathValue(obj, m[1]);
-      switch (m[2]) {
-        case "==":
-        case "=": return exists && value === m[3];
-        case "!=": return !exists || value !== m[3];
-        default: {
-          const a = Number(value);
-          const b = Number(m[3]);
-          if (!exists || !Number.isInteger(a) || !Number.isInteger(b)) return false;
-          return m[2] === ">" ? a > b : a < b;
-        }
-      }
-    }
-    if ((m = /^([\w.-]+)$/.exec(req))) return jsonPathValue(obj, m[1]).exists;
-    throw new Error(`condition '${condition}': cannot read requirement '${req}'`);
-  });
+  return parseRequirements(condition).every((r) => holds(obj, r));
 }

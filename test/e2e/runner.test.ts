@@ -2,9 +2,12 @@
  * The e2e runner itself, on small hand-written WorkflowTemplates: it must execute what it claims
  * with Argo's semantics and refuse what it does not understand.
  */
-import { describe, expect, it } from "vitest";
-import { formatTree, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "./runner";
-import { evaluateDepends, evaluateWhen, matchesCondition } from "./argo-semantics";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
+import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { agentParameters, agentWorkflow, CODERUN_AGENT, CODERUN_ENTRYPOINT, CODERUN_TEMPLATE, coderunTemplate } from "./coderun-template";
+import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "./runner";
+import { evaluateDepends, evaluateWhen, failedRequirement, matchesCondition } from "./argo-semantics";
 
 type Json = Record<string, unknown>;
 
@@ -83,7 +86,7 @@ describe("e2e runner", () => {
     expect(byName(r, "t-2").phase).toBe("Failed");
     const exit = byName(r, "t-2.onExit");
     expect(exit.stdout).toBe("status=Failed\n");
-    expect(JSON.parse(exit.env!.FAILURES)).toEqual(expect.arrayContaining([expect.objectContaining({ displayName: "b", phase: "Failed" })]));
+    expect(JSON.parse(JSON.parse(exit.env!.FAILURES) as string)).toEqual(expect.arrayContaining([expect.objectContaining({ displayName: "b", phase: "Failed" })]));
   });
 
   it("reads a dependencies list as Argo does: every dependency Succeeded (or Skipped), else Omitted", async () => {
@@ -198,37 +201,14 @@ describe("e2e runner", () => {
     await expect(runWorkflow(doc, { parameters: {} })).rejects.toThrow(/required/);
   });
 
-  it("calls the agent stand-in for a templateRef and follows the outcome the test sets", async () => {
-    const doc = wt([
-      {
-        name: "main",
-        dag: {
-          tasks: [
-            { name: "agent", templateRef: { name: "coderun-template", template: "coderun-main" }, arguments: { parameters: [{ name: "github-app", value: "rex" }, { name: "pr", value: "{{workflow.parameters.pr}}" }] } },
-            { name: "after", template: "ok", depends: "agent.Succeeded" },
-          ],
-        },
-      },
-      script("ok", "true\n"),
-    ], { arguments: { parameters: [{ name: "pr", value: "7" }] } });
-    const calls: unknown[] = [];
-    const ok = await runWorkflow(doc, { parameters: {}, agent: (c) => { calls.push(c); return { phase: "Succeeded" }; } });
-    expect(calls).toEqual([{ task: "agent", templateRef: { name: "coderun-template", template: "coderun-main" }, parameters: { "github-app": "rex", pr: "7" } }]);
-    expect(byName(ok, "after").phase).toBe("Succeeded");
-    expect(byName(ok, "agent").templateName).toBe("coderun-template/coderun-main");
-    const failed = await runWorkflow(doc, { parameters: {}, agent: () => ({ phase: "Failed", message: "agent gave up" }) });
-    expect(failed.phase).toBe("Failed");
-    expect(byName(failed, "after").phase).toBe("Omitted");
-    await expect(runWorkflow(doc, { parameters: {} })).rejects.toThrow(/agent stand-in/);
-  });
-
   it("records resource templates and judges them by their own conditions", async () => {
-    const doc = (extra: Json) => wt([
+    const doc = (extra: Json, tmplExtra: Json = {}) => wt([
       { name: "main", dag: { tasks: [{ name: "cr", template: "cr", arguments: { parameters: [{ name: "n", value: "{{workflow.parameters.n}}" }] } }] } },
       {
         name: "cr",
         inputs: { parameters: [{ name: "n" }] },
         outputs: { parameters: [{ name: "url", valueFrom: { jsonPath: "{.status.url}" } }] },
+        ...tmplExtra,
         resource: {
           action: "create",
           manifest: "apiVersion: example.io/v1\nkind: Job\nmetadata:\n  name: job-{{inputs.parameters.n}}\n",
@@ -244,10 +224,19 @@ describe("e2e runner", () => {
     expect(byName(ok, "cr").outputs.parameters.url).toBe("https://x/");
     const failed = await runWorkflow(doc({}), { parameters: {}, resource: () => ({ status: { phase: "Error" } }) });
     expect(byName(failed, "cr").phase).toBe("Failed");
-    expect(byName(failed, "cr").message).toMatch(/failure condition/);
-    const stuck = await runWorkflow(doc({}), { parameters: {}, resource: () => ({ status: { phase: "Running" } }) });
+    // resource.go, matchConditions: the requirement as labels.Requirement prints it (values sorted).
+    expect(byName(failed, "cr").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    // Neither condition: Argo polls until the pod's deadline; the scripted status is final.
+    const stuck = await runWorkflow(doc({}, { activeDeadlineSeconds: 5 }), { parameters: {}, resource: () => ({ status: { phase: "Running" } }) });
     expect(byName(stuck, "cr").phase).toBe("Failed");
+    expect(byName(stuck, "cr").message).toBe("Pod was active on the node longer than the specified deadline");
+    await expect(runWorkflow(doc({}), { parameters: {}, resource: () => ({ status: { phase: "Running" } }) })).rejects.toThrow(/wait for ever/);
     await expect(runWorkflow(doc({ flags: ["--x"] }), { parameters: {}, resource: () => ({}) })).rejects.toThrow(/'flags'/);
+    // setOwnerReference: the object carries a controller reference to the workflow.
+    const owned = await runWorkflow(doc({ setOwnerReference: true }), { parameters: {}, name: "own-1", resource: () => ({ status: { phase: "Succeeded", url: "u" } }) });
+    expect((owned.resources[0].object as { metadata: Json }).metadata.ownerReferences).toEqual([
+      { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: "own-1", uid: owned.uid, controller: true, blockOwnerDeletion: true },
+    ]);
   });
 
   it("runs steps templates group by group, skipping a step whose when is false", async () => {
@@ -310,6 +299,297 @@ describe("e2e runner", () => {
   });
 });
 
+/** A WorkflowTemplate `lib` whose `greet` template prefixes its input and may read a workflow parameter. */
+const lib = (env: Record<string, string> = {}): Json => ({
+  apiVersion: "argoproj.io/v1alpha1",
+  kind: "WorkflowTemplate",
+  metadata: { name: "lib", namespace: "argo" },
+  spec: {
+    templates: [script("greet", 'mkdir -p "$OUT"; printf "hello %s" "$WHO" > "$OUT/v"\n', {
+      inputs: { parameters: [{ name: "who" }] },
+      outputs: { parameters: [{ name: "v", valueFrom: { path: "/tmp/outputs/v" } }] },
+    }, { WHO: "{{inputs.parameters.who}}", ...env })],
+  },
+});
+
+describe("e2e runner: templates of other WorkflowTemplates", () => {
+  const caller = (ref: Json) => wt([
+    {
+      name: "main",
+      dag: {
+        tasks: [
+          { name: "hi", templateRef: ref, arguments: { parameters: [{ name: "who", value: "{{workflow.parameters.who}}" }] } },
+          { name: "after", template: "add-a", depends: "hi.Succeeded", arguments: { parameters: [{ name: "in", value: "{{tasks.hi.outputs.parameters.v}}" }] } },
+        ],
+      },
+    },
+    append("a"),
+  ], { arguments: { parameters: [{ name: "who", value: "pr-7" }] } });
+
+  it("runs a templateRef task with the template of a WorkflowTemplate it is given, in the caller's context", async () => {
+    const r = await runWorkflow(caller({ name: "lib", template: "greet" }), { parameters: {}, workflowTemplates: [lib({ WF: "{{workflow.parameters.who}}" })] });
+    expect(r.phase).toBe("Succeeded");
+    expect(byName(r, "hi").templateName).toBe("lib/greet");
+    expect(byName(r, "hi").env?.WF).toBe("pr-7");
+    expect(byName(r, "after").outputs.parameters.v).toBe("hello pr-7a");
+  });
+
+  it("refuses a templateRef to a template or WorkflowTemplate that does not exist, as Argo's validation reports it", async () => {
+    await expect(runWorkflow(caller({ name: "lib", template: "nope" }), { parameters: {}, workflowTemplates: [lib()] }))
+      .rejects.toThrow(new InvalidSpecError("templates.main.dag.tasks.hi template reference lib.nope not found"));
+    await expect(runWorkflow(caller({ name: "lib", template: "greet" }), { parameters: {} }))
+      .rejects.toThrow(/template reference lib\.greet not found/);
+    // A cluster-scoped reference does not find a namespaced template of that name.
+    await expect(runWorkflow(caller({ name: "lib", template: "greet", clusterScope: true }), { parameters: {}, workflowTemplates: [lib()] }))
+      .rejects.toThrow(InvalidSpecError);
+  });
+
+  it("refuses at submission a referenced template that reads a workflow parameter the caller does not have", async () => {
+    await expect(runWorkflow(caller({ name: "lib", template: "greet" }), { parameters: {}, workflowTemplates: [lib({ T: "{{workflow.parameters.task-id}}" })] }))
+      .rejects.toThrow(/^templates\.main\.dag\.tasks\.hi templates\.greet: failed to resolve \{\{workflow\.parameters\.task-id\}\}$/);
+  });
+
+  it("refuses the platform's coderun-template called by templateRef, as the seed wrote it: the caller lacks its workflow parameters", async () => {
+    // The seed's call: templateRef coderun-template/coderun-main with github-app and the PR's coordinates.
+    const seed = wt([
+      {
+        name: "main",
+        dag: {
+          tasks: [{
+            name: "implement", templateRef: { name: CODERUN_TEMPLATE, template: CODERUN_ENTRYPOINT },
+            arguments: { parameters: [{ name: "github-app", value: "rex" }, { name: "pr", value: "{{workflow.parameters.pr}}" }] },
+          }],
+        },
+      },
+    ], { arguments: { parameters: [{ name: "pr", value: "7" }] } });
+    const run = runWorkflow(seed, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] });
+    await expect(run).rejects.toThrow(InvalidSpecError);
+    // coderun-main declares no inputs: the seed's arguments are not even accepted…
+    await expect(run).rejects.toThrow(/argument github-app is not an input of template coderun-main|failed to resolve \{\{workflow\.parameters\.task-id\}\}/);
+    // …and without them the template still reads workflow parameters the caller does not have.
+    const bare = structuredClone(seed);
+    (((bare.spec as Json).templates as Json[])[0].dag as { tasks: Json[] }).tasks[0].arguments = undefined;
+    await expect(runWorkflow(bare, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] }))
+      .rejects.toThrow("templates.main.dag.tasks.implement templates.coderun-main: failed to resolve {{workflow.parameters.task-id}}");
+  });
+});
+
+/** The twelve parameters of the agent template, as a child Workflow gives them. */
+const CHILD_PARAMETERS: Record<string, string> = Object.fromEntries(CODERUN_PARAMETERS.map((name) => [name, name === "github-app" ? "rex" : `v-${name}`]));
+
+/**
+ * A parent whose step `agent` creates a child Workflow of coderun-template (a resource step as the
+ * product writes it), then `after` runs.
+ */
+function parent(options: { child?: Json; step?: Json; parameters?: Record<string, string> } = {}): Json {
+  const manifest = {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: { generateName: "agent-implement-", labels: { agent: "implement" } },
+    spec: {
+      workflowTemplateRef: { name: CODERUN_TEMPLATE },
+      arguments: { parameters: Object.entries(options.parameters ?? CHILD_PARAMETERS).map(([name, value]) => ({ name, value })) },
+      ...options.child,
+    },
+  };
+  return wt([
+    { name: "main", dag: { tasks: [{ name: "agent", template: "agent" }, { name: "after", template: "add-a", depends: "agent.Succeeded" }] } },
+    {
+      name: "agent",
+      serviceAccountName: "agents",
+      outputs: { parameters: [{ name: "workflow", valueFrom: { jsonPath: "{.metadata.name}" } }] },
+      ...options.step,
+      resource: {
+        action: "create", setOwnerReference: true,
+        successCondition: "status.phase == Succeeded", failureCondition: "status.phase in (Failed,Error)",
+        manifest: JSON.stringify(manifest),
+      },
+    },
+    append("a"),
+  ], { serviceAccountName: "pipeline" });
+}
+
+describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
+  /** What the agent stand-in does next: exit code, what it prints, how long it takes. */
+  let agent: { code?: number; stdout?: string; delayMs?: number } = {};
+  let standIns: StandIns;
+  beforeAll(async () => {
+    standIns = await startStandIns([CODERUN_AGENT], async () => {
+      if (agent.delayMs) await new Promise((resolve) => setTimeout(resolve, agent.delayMs));
+      return { code: agent.code ?? 0, stdout: agent.stdout ?? "done\n", stderr: agent.code ? "agent gave up\n" : "" };
+    });
+  });
+  afterAll(() => standIns?.close());
+  beforeEach(() => { agent = {}; standIns.calls.length = 0; });
+  const run = (doc: Json, name = "p") => runWorkflow(doc, {
+    parameters: {}, name, workflowTemplates: [coderunTemplate("argo")], pathPrepend: [standIns.dir], standInEnv: standIns.env,
+  });
+  const child = (r: WorkflowResult) => {
+    expect(r.childWorkflows).toHaveLength(1);
+    return r.childWorkflows[0];
+  };
+
+  it("creates the child as the API server would and runs the template with its arguments: Succeeded", async () => {
+    const r = await run(parent());
+    expect(r.phase).toBe("Succeeded");
+    const c = child(r);
+    expect(c.object.metadata.name).toMatch(/^agent-implement-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+    expect(c.object.metadata.ownerReferences).toEqual([{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: "p", uid: r.uid, controller: true, blockOwnerDeletion: true }]);
+    expect(c.createdBy).toBe("p.agent");
+    expect(c.creatorServiceAccountName).toBe("agents");
+    expect(byName(r, "agent").serviceAccountName).toBe("agents");
+    // The child runs as its template's (here none: default), never as the parent's.
+    expect(c.result?.serviceAccountName).toBeUndefined();
+    expect(c.result?.phase).toBe("Succeeded");
+    expect(c.result?.parameters).toEqual(CHILD_PARAMETERS);
+    // The agent saw exactly the twelve parameters, in the child workflow.
+    expect(standIns.calls.map(agentParameters)).toEqual([CHILD_PARAMETERS]);
+    expect(standIns.calls.map(agentWorkflow)).toEqual([c.object.metadata.name]);
+    expect(byName(r, "agent").outputs.parameters.workflow).toBe(c.object.metadata.name);
+    expect(byName(r, "after").phase).toBe("Succeeded");
+    expect(formatTree(r)).toMatch(new RegExp(`^Child workflow ${c.object.metadata.name} \\(created by p\\.agent\\)$[\\s\\S]*^ ✔ ${c.object.metadata.name} +coderun-main`, "m"));
+  });
+
+  it("fails the parent's step by its failure condition when the child Failed", async () => {
+    agent = { code: 1 };
+    const r = await run(parent());
+    const c = child(r);
+    expect(c.result?.phase).toBe("Failed");
+    expect(c.result?.nodes.map((x) => [x.displayName, x.phase, x.message])).toEqual([[c.object.metadata.name, "Failed", "Error (exit code 1)"]]);
+    expect(byName(r, "agent").phase).toBe("Failed");
+    expect(byName(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(byName(r, "agent").outputs.parameters).toEqual({});
+    expect(byName(r, "after").phase).toBe("Omitted");
+    expect(r.phase).toBe("Failed");
+  });
+
+  it("fails the parent's step by its failure condition when the child is in Error (the agent left no summary)", async () => {
+    agent = { stdout: "" };
+    const r = await run(parent());
+    const c = child(r);
+    expect(c.result?.phase).toBe("Error");
+    expect(c.result?.message).toBe("open /mainctrfs/tmp/coderun/summary: no such file or directory");
+    expect(byName(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(r.phase).toBe("Failed");
+  });
+
+  it("times the child out at its own activeDeadlineSeconds: its running pod is killed and the child Failed", async () => {
+    agent = { delayMs: 2500 };
+    const started = Date.now();
+    const r = await run(parent({ child: { activeDeadlineSeconds: 1 } }));
+    expect(Date.now() - started).toBeLessThan(2400);
+    const c = child(r);
+    expect(c.result?.phase).toBe("Failed");
+    expect(c.result?.nodes[0].message).toBe("Step exceeded its deadline");
+    expect(byName(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(r.phase).toBe("Failed");
+  });
+
+  it("gives up on the child at the step's own activeDeadlineSeconds; the child runs on to its end", async () => {
+    agent = { delayMs: 1600 };
+    const r = await run(parent({ step: { activeDeadlineSeconds: 1 } }));
+    const step = byName(r, "agent");
+    expect(step.phase).toBe("Failed");
+    expect(step.message).toBe("Pod was active on the node longer than the specified deadline");
+    expect(step.durationMs).toBeLessThan(1500);
+    expect(child(r).result?.phase).toBe("Succeeded");
+  });
+
+  it("marks a child Failed with 'invalid spec' when it lacks a parameter its template reads, and Error when the template is missing", async () => {
+    const { "task-id": _omitted, ...without } = CHILD_PARAMETERS;
+    const invalid = await run(parent({ parameters: without }));
+    expect(child(invalid).result).toMatchObject({ phase: "Failed", message: "invalid spec: spec.arguments.task-id.value is required", nodes: [] });
+    expect(byName(invalid, "agent").phase).toBe("Failed");
+    expect(standIns.calls).toEqual([]);
+    const missing = await runWorkflow(parent(), { parameters: {}, name: "m", workflowTemplates: [] });
+    expect(child(missing).result).toMatchObject({ phase: "Error", message: 'workflowtemplates.argoproj.io "coderun-template" not found' });
+    expect(missing.phase).toBe("Failed");
+  });
+
+  it("refuses a created Workflow with a field it does not understand", async () => {
+    await expect(run(parent({ child: { podGC: { strategy: "OnPodSuccess" } } }))).rejects.toThrow(/field 'podGC' is not understood/);
+  });
+});
+
+describe("e2e runner: outputs, deadlines, failures and the artifact repository as Argo has them", () => {
+  it("saves a script's outputs in order and stops at the first missing file without a default: later ones stay unset, the node errs", async () => {
+    const doc = wt([
+      { name: "main", dag: { tasks: [{ name: "w", template: "w" }] } },
+      script("w", 'mkdir -p "$OUT"; printf 1 > "$OUT/a"; printf 3 > "$OUT/c"\n', {
+        outputs: {
+          parameters: [
+            { name: "a", valueFrom: { path: "/tmp/outputs/a" } },
+            { name: "d", valueFrom: { path: "/tmp/outputs/d", default: "dflt\n" } },
+            { name: "b", valueFrom: { path: "/tmp/outputs/b" } },
+            { name: "c", globalName: "c", valueFrom: { path: "/tmp/outputs/c" } },
+          ],
+        },
+      }),
+    ]);
+    const r = await runWorkflow(doc, { parameters: {} });
+    expect(byName(r, "w").phase).toBe("Error");
+    expect(byName(r, "w").message).toBe("open /mainctrfs/tmp/outputs/b: no such file or directory");
+    expect(byName(r, "w").outputs.parameters).toEqual({ a: "1", d: "dflt" });
+    expect(r.outputs).toEqual({});
+  });
+
+  it("kills a pod that is running when the workflow's activeDeadlineSeconds runs out; the exit handler still runs", async () => {
+    const doc = wt([
+      { name: "main", dag: { tasks: [{ name: "slow", template: "slow" }, { name: "next", template: "ok", depends: "slow" }] } },
+      script("slow", "sleep 5\n", { activeDeadlineSeconds: 60 }),
+      script("ok", "true\n"),
+      script("exit", 'sleep 0.3; echo "$STATUS"\n', {}, { STATUS: "{{workflow.status}}" }),
+    ], { onExit: "exit", activeDeadlineSeconds: 1 });
+    const started = Date.now();
+    const r = await runWorkflow(doc, { parameters: {}, name: "dl" });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(byName(r, "slow").phase).toBe("Failed");
+    expect(byName(r, "slow").message).toBe("Step exceeded its deadline");
+    expect(byName(r, "next").phase).toBe("Omitted");
+    expect(r.phase).toBe("Failed");
+    // The exit handler's pod ignores the workflow's deadline (workflowpod.go: onExitPod).
+    expect(byName(r, "dl.onExit").phase).toBe("Succeeded");
+    expect(byName(r, "dl.onExit").stdout).toBe("Failed\n");
+  });
+
+  it("counts a template's activeDeadlineSeconds from the node's start, the pod's start-up included", async () => {
+    const doc = wt([
+      { name: "main", dag: { tasks: [{ name: "s", template: "s" }] } },
+      script("s", "sleep 0.6\n", { activeDeadlineSeconds: 1 }),
+    ]);
+    const fast = await runWorkflow(doc, { parameters: {} });
+    expect(byName(fast, "s").phase).toBe("Succeeded");
+    // 0.6 s of start-up plus 0.6 s of script is over the second the pod has.
+    const slowStart = await runWorkflow(doc, { parameters: {}, podInitMs: 600 });
+    expect(byName(slowStart, "s").phase).toBe("Failed");
+    expect(byName(slowStart, "s").message).toBe("Pod was active on the node longer than the specified deadline");
+  });
+
+  it("inserts {{workflow.failures}} as Argo does: a quoted JSON string, with pod names and the failed nodes' templates", async () => {
+    const r = await runWorkflow(chain("b"), { parameters: {}, name: "t-2" });
+    const value = byName(r, "t-2.onExit").env!.FAILURES;
+    expect(value.startsWith('"[{\\"displayName\\":')).toBe(true);
+    const failures = JSON.parse(JSON.parse(value) as string) as Json[];
+    expect(failures).toEqual([
+      { displayName: "t-2", message: "child 't-2.b' failed", templateName: "main", phase: "Failed", podName: "t-2", finishedAt: expect.stringMatching(/Z$/) },
+      { displayName: "b", message: "Error (exit code 3)", templateName: "fail", phase: "Failed", podName: expect.stringMatching(/^t-2-fail-\d+$/), finishedAt: expect.stringMatching(/Z$/) },
+    ]);
+    expect(failures[1].podName).toBe(podName("t-2", "t-2.b", "fail"));
+  });
+
+  it("puts the workflow in Error before anything runs when its artifactRepositoryRef does not resolve", async () => {
+    const doc = chain();
+    (doc.spec as Json).artifactRepositoryRef = { configMap: "artifact-repositories", key: "default-v1" };
+    const message = 'failed to resolve artifact repository: failed to find any artifact repository for artifact repository ref "artifact-repositories#default-v1"';
+    const noMap = await runWorkflow(doc, { parameters: {} });
+    expect(noMap).toMatchObject({ phase: "Error", message, nodes: [] });
+    const noKey = await runWorkflow(doc, { parameters: {}, configMaps: { "artifact-repositories": { other: "s3: {}\n" } } });
+    expect(noKey).toMatchObject({ phase: "Error", message, nodes: [] });
+    const ok = await runWorkflow(doc, { parameters: {}, configMaps: { "artifact-repositories": { "default-v1": "s3:\n  bucket: argo\n  endpoint: minio:9000\n" } } });
+    expect(ok.phase).toBe("Succeeded");
+  });
+});
+
 describe("Argo expressions the runner evaluates", () => {
   it("depends: results, a bare name, and boolean operators", () => {
     expect(evaluateDepends("a.Succeeded", { a: "Succeeded" })).toBe(true);
@@ -334,5 +614,12 @@ describe("Argo expressions the runner evaluates", () => {
     expect(matchesCondition(obj, "status.phase notin (Failed)")).toBe(false);
     expect(matchesCondition(obj, "!status.message")).toBe(true);
     expect(matchesCondition(obj, "status.message != x")).toBe(true);
+  });
+
+  it("failure conditions: any requirement that holds fails the step, named as Argo prints it", () => {
+    const obj = { status: { phase: "Failed", succeeded: 2 } };
+    expect(failedRequirement(obj, "status.succeeded > 5, status.phase in (Failed, Error)")).toBe("status.phase in (Error,Failed)");
+    expect(matchesCondition(obj, "status.succeeded > 5, status.phase in (Failed, Error)")).toBe(false);
+    expect(failedRequirement(obj, "status.phase == Error")).toBeUndefined();
   });
 });

@@ -48,13 +48,22 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import { runScriptTemplate } from "../helpers/argo-step";
 import { SCRATCH_DIR } from "../../components/pod-security";
 import {
-  dependsTasks, evaluateDepends, evaluateWhen, fulfilled, jsonPathValue, matchesCondition, replaceInJson, tagsIn,
+  dependsTasks, evaluateDepends, evaluateWhen, failedRequirement, fulfilled, jsonPathValue, matchesCondition, replaceInJson, tagsIn,
   type NodePhase,
 } from "./argo-semantics";
 
 /** Something the runner cannot execute faithfully: an unknown field, a bad reference, a bad setup. */
 export class RunnerError extends Error {
   override name = "RunnerError";
+}
+
+/**
+ * Argo's validation refused the workflow (`workflow/validate/validate.go`): `argo submit` returns
+ * this message and creates nothing. A Workflow created as an object (a child Workflow) is not
+ * refused; the controller marks it Failed with `invalid spec: <message>` instead.
+ */
+export class InvalidSpecError extends RunnerError {
+  override name = "InvalidSpecError";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -71,17 +80,18 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
     onExit: "executed: the exit handler",
     arguments: "executed: workflow parameters",
     templates: "executed",
-    serviceAccountName: "{{workflow.serviceAccountName}}; identity is not modelled offline (RBAC has its own tests)",
-    activeDeadlineSeconds: "executed: no node starts after the deadline",
+    serviceAccountName: "{{workflow.serviceAccountName}}; recorded on every pod node (RBAC has its own tests)",
+    activeDeadlineSeconds: "executed: no leaf starts after the deadline, and a running pod is killed at it (exit handler exempt)",
     synchronization: "executed: mutexes, held in this process for the whole run",
     volumes: "executed: emptyDir, configMap, secret",
     podGC: "inert: deletes finished pods",
     ttlStrategy: "inert: deletes finished workflows",
-    artifactRepositoryRef: "inert: artifacts pass between nodes as files",
+    artifactRepositoryRef: "executed: must resolve to a key of a ConfigMap the run is given, else the workflow is Error before anything runs",
     securityContext: "inert: pod security has its own tests",
     podMetadata: "inert: pod labels",
   },
   synchronization: { mutexes: "executed" },
+  artifactRepositoryRef: { configMap: "executed", key: "executed" },
   mutex: { name: "executed" },
   arguments: { parameters: "executed" },
   workflowParameter: { name: "executed", value: "executed", description: "inert" },
@@ -89,7 +99,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
     name: "executed",
     inputs: "executed",
     outputs: "executed",
-    activeDeadlineSeconds: "executed: the step is killed and fails",
+    activeDeadlineSeconds: "executed: the pod is killed that long after the node started, and fails",
     script: "executed",
     dag: "executed",
     steps: "executed",
@@ -97,7 +107,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
     volumes: "executed: added to the workflow's volumes for this pod",
     automountServiceAccountToken: "inert: identity is not modelled offline",
     executor: "inert: identity is not modelled offline",
-    serviceAccountName: "inert: identity is not modelled offline",
+    serviceAccountName: "recorded on the pod node and on the Workflows its resource step creates",
     metadata: "inert: pod labels",
   },
   script: {
@@ -136,18 +146,32 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   s3Artifact: { key: "substituted; inert: artifacts pass as files" },
   dag: { tasks: "executed" },
   dagTask: {
-    name: "executed", template: "executed", templateRef: "executed: agent stand-in", arguments: "executed",
+    name: "executed", template: "executed", templateRef: "executed: a template of a given WorkflowTemplate, in this workflow's context", arguments: "executed",
     depends: "executed", dependencies: "executed", when: "executed",
   },
-  step: { name: "executed", template: "executed", templateRef: "executed: agent stand-in", arguments: "executed", when: "executed" },
+  step: { name: "executed", template: "executed", templateRef: "executed: a template of a given WorkflowTemplate, in this workflow's context", arguments: "executed", when: "executed" },
   templateRef: { name: "executed", template: "executed", clusterScope: "executed" },
   taskArguments: { parameters: "executed", artifacts: "executed" },
   argumentParameter: { name: "executed", value: "executed" },
   argumentArtifact: { name: "executed", from: "executed" },
   resource: {
     action: "executed", manifest: "executed", successCondition: "executed", failureCondition: "executed",
-    setOwnerReference: "inert: garbage collection with the workflow",
+    setOwnerReference: "executed: the created object carries a controller reference to this workflow",
   },
+  // A Workflow created by a `resource` step: the runner plays Argo's controller for it.
+  childWorkflow: { apiVersion: "checked", kind: "checked", metadata: "executed", spec: "executed" },
+  childMetadata: {
+    name: "executed", generateName: "executed: five random characters appended, as the API server does",
+    namespace: "executed", labels: "recorded", annotations: "recorded",
+    ownerReferences: "recorded (setOwnerReference adds this workflow's)",
+  },
+  childSpec: {
+    workflowTemplateRef: "executed: the WorkflowTemplate runs as this workflow",
+    arguments: "executed: merged over the template's",
+    activeDeadlineSeconds: "executed: overrides the template's",
+    serviceAccountName: "recorded: overrides the template's",
+  },
+  workflowTemplateRef: { name: "executed", clusterScope: "executed" },
   outputArtifactArchive: { none: "inert: artifacts pass as files", tar: "inert: artifacts pass as files" },
 };
 
@@ -174,13 +198,14 @@ const list = (v: unknown, where: string): unknown[] => {
 };
 
 /** Walks the whole object once, checking every level's fields. */
-function checkWorkflowTemplate(wt: unknown): void {
-  const root = checkFields(wt, "workflowTemplate", "WorkflowTemplate");
-  if (root.apiVersion !== "argoproj.io/v1alpha1" || root.kind !== "WorkflowTemplate") {
-    throw new RunnerError("not an argoproj.io/v1alpha1 WorkflowTemplate");
+function checkWorkflowTemplate(wt: unknown, kind: "WorkflowTemplate" | "ClusterWorkflowTemplate" = "WorkflowTemplate"): void {
+  const root = checkFields(wt, "workflowTemplate", kind);
+  if (root.apiVersion !== "argoproj.io/v1alpha1" || root.kind !== kind) {
+    throw new RunnerError(`not an argoproj.io/v1alpha1 ${kind}`);
   }
   checkFields(root.metadata, "metadata", "metadata");
   const spec = checkFields((root as Obj).spec, "spec", "spec");
+  if (spec.artifactRepositoryRef !== undefined) checkFields(spec.artifactRepositoryRef, "artifactRepositoryRef", "spec.artifactRepositoryRef");
   if (spec.synchronization !== undefined) {
     const sync = checkFields(spec.synchronization, "synchronization", "spec.synchronization");
     list(sync.mutexes, "spec.synchronization.mutexes").forEach((m, i) => checkFields(m, "mutex", `spec.synchronization.mutexes[${i}]`));
@@ -191,6 +216,19 @@ function checkWorkflowTemplate(wt: unknown): void {
   }
   checkVolumes(spec.volumes, "spec.volumes");
   list(spec.templates, "spec.templates").forEach((t, i) => checkTemplate(t, `spec.templates[${i}]`));
+}
+
+/** Checks a Workflow a `resource` step creates: only what the runner can play the controller for. */
+function checkChildWorkflow(obj: unknown, where: string): void {
+  const root = checkFields(obj, "childWorkflow", where);
+  checkFields(root.metadata, "childMetadata", `${where}.metadata`);
+  const spec = checkFields(root.spec, "childSpec", `${where}.spec`);
+  if (spec.workflowTemplateRef === undefined) throw new RunnerError(`${where}.spec: the runner plays only Workflows with a workflowTemplateRef`);
+  checkFields(spec.workflowTemplateRef, "workflowTemplateRef", `${where}.spec.workflowTemplateRef`);
+  if (spec.arguments !== undefined) {
+    const args = checkFields(spec.arguments, "arguments", `${where}.spec.arguments`);
+    list(args.parameters, `${where}.spec.arguments.parameters`).forEach((p, i) => checkFields(p, "workflowParameter", `${where}.spec.arguments.parameters[${i}]`));
+  }
 }
 
 function checkVolumes(volumes: unknown, where: string): void {
@@ -275,21 +313,33 @@ function checkTemplate(t: unknown, where: string): void {
 // Types of a run.
 // ---------------------------------------------------------------------------------------------
 
-/** A call of the agent stand-in (a `templateRef` task or step). */
-export interface AgentCall {
-  /** The node's display name (the task or step name). */
-  task: string;
-  templateRef: { name: string; template: string; clusterScope?: boolean };
-  /** The arguments after substitution. */
-  parameters: Record<string, string>;
+/**
+ * A Workflow a `resource` step created, which the runner then ran as Argo's controller would: the
+ * object as the API server stored it, and its run.
+ */
+export interface ChildWorkflow {
+  /** The node of the resource step that created it. */
+  createdBy: string;
+  /** The service account of the pod that created it (the resource step's). */
+  creatorServiceAccountName: string;
+  /** The object as created: name (from generateName), namespace, uid, owner references. */
+  object: {
+    apiVersion: string; kind: string;
+    metadata: { name: string; namespace: string; uid: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerReference[] };
+    spec: { workflowTemplateRef: { name: string; clusterScope?: boolean }; arguments?: { parameters?: Array<{ name: string; value?: string }> }; activeDeadlineSeconds?: number; serviceAccountName?: string };
+  };
+  /** Its run; absent only while it still runs. */
+  result?: WorkflowResult;
 }
 
-/** What the agent stand-in answers. */
-export interface AgentOutcome {
-  phase: "Succeeded" | "Failed" | "Error";
-  message?: string;
-  /** Output parameters the agent reports. */
-  outputs?: Record<string, string>;
+/** An owner reference as `metav1.NewControllerRef` writes it. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
 }
 
 /** A `resource` template's action, after substitution. */
@@ -311,6 +361,10 @@ export interface NodeResult {
   type: "DAG" | "Steps" | "StepGroup" | "Pod" | "Skipped";
   /** The template name, or `name/template` for a templateRef. */
   templateName: string;
+  /** The reference, for a node of a templateRef task or step. */
+  templateRef?: { name: string; template: string };
+  /** The pod's service account (the template's, else the workflow's, else `default`), for pods. */
+  serviceAccountName?: string;
   phase: NodePhase;
   message?: string;
   startedAt?: string;
@@ -332,6 +386,7 @@ export interface NodeResult {
 export interface WorkflowResult {
   name: string;
   namespace: string;
+  uid: string;
   serviceAccountName?: string;
   phase: "Succeeded" | "Failed" | "Error";
   message?: string;
@@ -344,8 +399,10 @@ export interface WorkflowResult {
   /** Mutex names held during the run, after substitution. */
   mutexes: string[];
   nodes: NodeResult[];
-  agentCalls: AgentCall[];
+  /** Every `resource` action, Workflows included (after substitution). */
   resources: ResourceCall[];
+  /** Workflows this run's resource steps created, in creation order, each with its run. */
+  childWorkflows: ChildWorkflow[];
 }
 
 /** Options of {@link runWorkflow}. */
@@ -354,9 +411,15 @@ export interface RunWorkflowOptions {
   parameters: Record<string, string>;
   /** The workflow's name. Defaults to `<template name>-` plus five random characters. */
   name?: string;
-  /** The agent stand-in; required when the template has a `templateRef`. */
-  agent?: (call: AgentCall) => AgentOutcome | Promise<AgentOutcome>;
-  /** Answers a `resource` template with the object as the cluster shows it (status included). */
+  /**
+   * The WorkflowTemplates (and ClusterWorkflowTemplates) in the cluster: what `templateRef` tasks and
+   * the `workflowTemplateRef` of created Workflows resolve against. Defaults to none.
+   */
+  workflowTemplates?: unknown[];
+  /**
+   * Answers a `resource` template with the object as the cluster shows it (status included); not
+   * asked for Workflows with a `workflowTemplateRef`, which the runner runs itself.
+   */
   resource?: (call: ResourceCall) => unknown;
   /** Secrets in the workflow's namespace: name to key to value (env secretKeyRef, secret volumes). */
   secrets?: Record<string, Record<string, string>>;
@@ -366,6 +429,12 @@ export interface RunWorkflowOptions {
   pathPrepend?: string[];
   /** Extra environment of every script (stand-ins' own settings). */
   standInEnv?: Record<string, string>;
+  /**
+   * Milliseconds each script pod spends before its main container runs (image pull, the init
+   * container loading input artifacts). They count against the pod's deadline, as Kubernetes counts
+   * `activeDeadlineSeconds` from the pod's start. Defaults to 0.
+   */
+  podInitMs?: number;
   /** Remove the pods' directories afterwards. Defaults to true. */
   removePods?: boolean;
 }
@@ -388,10 +457,11 @@ interface Tmpl {
   inputs?: { parameters?: Param[]; artifacts?: Art[] };
   outputs?: { parameters?: OutParam[]; artifacts?: Art[] };
   activeDeadlineSeconds?: number;
+  serviceAccountName?: string;
   script?: { command?: string[]; source?: string; env?: Array<{ name: string; value?: string; valueFrom?: Obj }>; volumeMounts?: Array<{ name: string; mountPath: string }> } & Obj;
   dag?: { tasks: Task[] };
   steps?: Task[][];
-  resource?: { action: string; manifest?: string; successCondition?: string; failureCondition?: string };
+  resource?: { action: string; manifest?: string; successCondition?: string; failureCondition?: string; setOwnerReference?: boolean };
 }
 interface Spec {
   entrypoint: string;
@@ -401,7 +471,19 @@ interface Spec {
   arguments?: { parameters?: Param[] };
   synchronization?: { mutexes?: Array<{ name: string }> };
   volumes?: Volume[];
+  artifactRepositoryRef?: { configMap?: string; key?: string };
   templates: Tmpl[];
+}
+/** Where template names resolve: the workflow's own templates, or a referenced WorkflowTemplate's. */
+interface TemplateScope {
+  /** The WorkflowTemplate's name; undefined for the workflow's own templates. */
+  ref?: string;
+  templates: Map<string, Tmpl>;
+}
+/** How a node runs: where its template names resolve, and whether it is part of the exit handler. */
+interface RunContext {
+  scope: TemplateScope;
+  exit: boolean;
 }
 
 /** The declared dependencies of a DAG task. */
@@ -451,25 +533,52 @@ const heldMutexes = new Map<string, Promise<void>>();
 
 class Execution {
   readonly nodes: NodeResult[] = [];
-  readonly agentCalls: AgentCall[] = [];
   readonly resources: ResourceCall[] = [];
+  readonly children: ChildWorkflow[] = [];
+  /** Runs of child Workflows not awaited by their resource step (it gave up at its deadline). */
+  readonly pending: Array<Promise<unknown>> = [];
   readonly globals: Record<string, string> = {};
   readonly globalOutputs: Record<string, string> = {};
   readonly pods: string[] = [];
-  private readonly templates: Map<string, Tmpl>;
+  /** The workflow's own templates. */
+  readonly own: TemplateScope;
+  /** When the workflow's `activeDeadlineSeconds` runs out (epoch ms), set when it starts running. */
+  deadlineAt?: number;
+  private readonly refScopes = new Map<string, TemplateScope>();
   private readonly declaredGlobals: Set<string>;
-  private readonly startedMs = Date.now();
 
-  constructor(readonly spec: Spec, readonly name: string, readonly namespace: string, readonly options: RunWorkflowOptions) {
-    this.templates = new Map(spec.templates.map((t) => [t.name, t]));
-    if (this.templates.size !== spec.templates.length) throw new RunnerError("spec.templates: duplicate template names");
+  constructor(readonly spec: Spec, readonly name: string, readonly namespace: string, readonly uid: string, readonly options: RunWorkflowOptions) {
+    this.own = { templates: new Map(spec.templates.map((t) => [t.name, t])) };
+    if (this.own.templates.size !== spec.templates.length) throw new RunnerError("spec.templates: duplicate template names");
     this.declaredGlobals = new Set(spec.templates.flatMap((t) => (t.outputs?.parameters ?? []).flatMap((p) => (p.globalName ? [p.globalName] : []))));
   }
 
-  template(name: string, where: string): Tmpl {
-    const t = this.templates.get(name);
-    if (!t) throw new RunnerError(`${where}: no template ${name}`);
+  /** A template by name where names resolve (`templateresolution`: the workflow's, or the referenced WorkflowTemplate's). */
+  templateIn(scope: TemplateScope, name: string, where: string): Tmpl {
+    const t = scope.templates.get(name);
+    if (!t) {
+      throw new InvalidSpecError(scope.ref === undefined ? `${where}: template name '${name}' undefined` : `${where} template reference ${scope.ref}.${name} not found`);
+    }
     return t;
+  }
+
+  /**
+   * Resolves a `templateRef` against the WorkflowTemplates the run was given
+   * (`workflow/templateresolution/context.go`, `GetTemplateFromRef`; `validate.go`,
+   * `validateTemplateHolder`): a missing WorkflowTemplate or template is a validation error.
+   */
+  resolveRef(ref: { name: string; template: string; clusterScope?: boolean }, where: string): { scope: TemplateScope; tmpl: Tmpl } {
+    const key = `${ref.clusterScope ? "cluster/" : ""}${ref.name}`;
+    let scope = this.refScopes.get(key);
+    if (!scope) {
+      const wt = givenTemplate(this.options, ref.name, !!ref.clusterScope, this.namespace);
+      // validateTemplateHolder reports a NotFound from the resolution (no such WorkflowTemplate, or
+      // no such template in it) as "template reference <name>.<template> not found".
+      if (!wt) throw new InvalidSpecError(`${where} template reference ${ref.name}.${ref.template} not found`);
+      scope = { ref: ref.name, templates: new Map(wt.spec.templates.map((t) => [t.name, t])) };
+      this.refScopes.set(key, scope);
+    }
+    return { scope, tmpl: this.templateIn(scope, ref.template, where) };
   }
 
   // -- submission-time validation ------------------------------------------------------------
@@ -485,7 +594,24 @@ class Execution {
 
   private checkTags(value: unknown, scope: Set<string>, where: string): void {
     for (const tag of tagsIn(JSON.stringify(value))) {
-      if (!scope.has(tag)) throw new RunnerError(`${where}: failed to resolve {{${tag}}}`);
+      if (!scope.has(tag)) throw new InvalidSpecError(`${where}: failed to resolve {{${tag}}}`);
+    }
+  }
+
+  /** Validates the template a task or step calls, its errors prefixed with the caller as Argo does. */
+  private validateCallee(task: Task, exit: boolean, scope: TemplateScope, seen: Set<string>, where: string): Tmpl {
+    try {
+      if (task.templateRef) {
+        const r = this.resolveRef(task.templateRef, where);
+        this.validate(r.tmpl.name, exit, r.scope, seen);
+        return r.tmpl;
+      }
+      const t = this.templateIn(scope, task.template!, where);
+      this.validate(t.name, exit, scope, seen);
+      return t;
+    } catch (e) {
+      if (e instanceof InvalidSpecError && !e.message.startsWith(where)) throw new InvalidSpecError(`${where} ${e.message}`);
+      throw e;
     }
   }
 
@@ -499,12 +625,21 @@ class Execution {
     return s;
   }
 
-  /** Validates a template reachable from the entrypoint or the exit handler, as `argo submit` does. */
-  validate(name: string, exit: boolean, seen = new Set<string>()): void {
-    if (seen.has(`${name}/${exit}`)) return;
-    seen.add(`${name}/${exit}`);
-    const t = this.template(name, "validate");
+  /**
+   * Validates a template reachable from the entrypoint or the exit handler, as `argo submit` does,
+   * following `templateRef`s into the WorkflowTemplates given: a referenced template is checked
+   * against *this* workflow's globals (`validateTemplateHolder` with the caller's `globalParams`),
+   * so one that reads a `{{workflow.parameters.X}}` this workflow lacks is refused.
+   */
+  validate(name: string, exit: boolean, scope: TemplateScope, seen = new Set<string>()): void {
+    const key = `${scope.ref ?? ""}/${name}/${exit}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const t = this.templateIn(scope, name, "validate");
     const where = `templates.${t.name}`;
+    if ((t.dag || t.steps) && t.activeDeadlineSeconds !== undefined) {
+      throw new InvalidSpecError(`${where}.activeDeadlineSeconds is only valid for leaf templates`); // validate.go, validateNonLeaf
+    }
     if (t.script || t.resource) {
       for (const p of t.outputs?.parameters ?? []) {
         if (p.valueFrom?.parameter !== undefined) throw new RunnerError(`${where}.outputs.parameters.${p.name}: valueFrom.parameter is for steps and dag templates`);
@@ -526,40 +661,38 @@ class Execution {
         names.add(task.name);
       }
       const all = new Set(own);
-      for (const task of tasks) this.addTaskScope(all, "tasks", task.name, task);
+      for (const task of tasks) {
+        if (!task.template === !task.templateRef) throw new InvalidSpecError(`${where}.dag.tasks.${task.name}: exactly one of template, templateRef`);
+      }
+      for (const task of tasks) this.addTaskScope(all, "tasks", task.name, task, scope, where);
       this.checkTags(t.outputs ?? {}, all, `${where}.outputs`);
       for (const task of tasks) {
-        if (!task.template === !task.templateRef) throw new RunnerError(`${where}.dag.tasks.${task.name}: exactly one of template, templateRef`);
-        const scope = new Set(own);
-        for (const a of ancestors(tasks, task.name)) this.addTaskScope(scope, "tasks", a, tasks.find((x) => x.name === a)!);
-        this.checkTags(task, scope, `${where}.dag.tasks.${task.name}`);
-        if (task.template) {
-          this.checkArguments(task, this.template(task.template, `${where}.dag.tasks.${task.name}`), `${where}.dag.tasks.${task.name}`);
-          this.validate(task.template, exit, seen);
-        }
+        const taskScope = new Set(own);
+        for (const a of ancestors(tasks, task.name)) this.addTaskScope(taskScope, "tasks", a, tasks.find((x) => x.name === a)!, scope, where);
+        this.checkTags(task, taskScope, `${where}.dag.tasks.${task.name}`);
+        const callee = this.validateCallee(task, exit, scope, seen, `${where}.dag.tasks.${task.name}`);
+        this.checkArguments(task, callee, `${where}.dag.tasks.${task.name}`);
       }
     }
     if (t.steps) {
-      const scope = new Set(own);
+      const stepScope = new Set(own);
       for (const [g, group] of t.steps.entries()) {
         for (const step of group) {
-          if (!step.template === !step.templateRef) throw new RunnerError(`${where}.steps[${g}].${step.name}: exactly one of template, templateRef`);
-          this.checkTags(step, scope, `${where}.steps[${g}].${step.name}`);
-          if (step.template) {
-            this.checkArguments(step, this.template(step.template, `${where}.steps.${step.name}`), `${where}.steps[${g}].${step.name}`);
-            this.validate(step.template, exit, seen);
-          }
+          if (!step.template === !step.templateRef) throw new InvalidSpecError(`${where}.steps[${g}].${step.name}: exactly one of template, templateRef`);
+          this.checkTags(step, stepScope, `${where}.steps[${g}].${step.name}`);
+          const callee = this.validateCallee(step, exit, scope, seen, `${where}.steps[${g}].${step.name}`);
+          this.checkArguments(step, callee, `${where}.steps[${g}].${step.name}`);
         }
-        for (const step of group) this.addTaskScope(scope, "steps", step.name, step);
+        for (const step of group) this.addTaskScope(stepScope, "steps", step.name, step, scope, where);
       }
-      this.checkTags(t.outputs ?? {}, scope, `${where}.outputs`);
+      this.checkTags(t.outputs ?? {}, stepScope, `${where}.outputs`);
     }
   }
 
-  private addTaskScope(scope: Set<string>, prefix: "tasks" | "steps", name: string, task: Task): void {
+  private addTaskScope(scope: Set<string>, prefix: "tasks" | "steps", name: string, task: Task, templates: TemplateScope, where: string): void {
     scope.add(`${prefix}.${name}.status`);
-    if (!task.template) return; // an agent stand-in declares no outputs
-    const t = this.template(task.template, `${prefix}.${name}`);
+    const at = `${where}.${prefix === "tasks" ? "dag.tasks" : "steps"}.${name}`;
+    const t = task.templateRef ? this.resolveRef(task.templateRef, at).tmpl : this.templateIn(templates, task.template!, at);
     for (const p of t.outputs?.parameters ?? []) scope.add(`${prefix}.${name}.outputs.parameters.${p.name}`);
     for (const a of t.outputs?.artifacts ?? []) scope.add(`${prefix}.${name}.outputs.artifacts.${a.name}`);
   }
@@ -567,11 +700,11 @@ class Execution {
   private checkArguments(task: Task, t: Tmpl, where: string): void {
     const inputs = new Set((t.inputs?.parameters ?? []).map((p) => p.name));
     for (const p of task.arguments?.parameters ?? []) {
-      if (!inputs.has(p.name)) throw new RunnerError(`${where}: argument ${p.name} is not an input of template ${t.name}`);
+      if (!inputs.has(p.name)) throw new InvalidSpecError(`${where}: argument ${p.name} is not an input of template ${t.name}`);
     }
     const artifacts = new Set((t.inputs?.artifacts ?? []).map((a) => a.name));
     for (const a of task.arguments?.artifacts ?? []) {
-      if (!artifacts.has(a.name)) throw new RunnerError(`${where}: artifact ${a.name} is not an input of template ${t.name}`);
+      if (!artifacts.has(a.name)) throw new InvalidSpecError(`${where}: artifact ${a.name} is not an input of template ${t.name}`);
     }
   }
 
@@ -651,14 +784,25 @@ class Execution {
   /** Runs a template (by task/step or entrypoint) as one node. */
   async execute(
     holder: Task, nodeName: string, displayName: string, parent: NodeResult | undefined,
-    globals: Record<string, string>, artifactsFrom: Record<string, string>,
+    globals: Record<string, string>, artifactsFrom: Record<string, string>, ctx: RunContext,
   ): Promise<NodeResult> {
-    if (holder.templateRef) return this.executeAgent(holder, nodeName, displayName, parent!);
-    const t = this.template(holder.template!, nodeName);
+    // A templateRef runs the referenced template in this workflow's context: our globals, our
+    // volumes; only its own template names resolve in its WorkflowTemplate.
+    let scope = ctx.scope;
+    let t: Tmpl;
+    if (holder.templateRef) ({ scope, tmpl: t } = this.resolveRef(holder.templateRef, nodeName));
+    else t = this.templateIn(scope, holder.template!, nodeName);
     const type: NodeResult["type"] = t.dag ? "DAG" : t.steps ? "Steps" : "Pod";
-    const n = this.node(nodeName, displayName, type, t.name, parent);
+    const ref = holder.templateRef ? { name: holder.templateRef.name, template: holder.templateRef.template } : undefined;
+    const n = this.node(nodeName, displayName, type, ref ? `${ref.name}/${ref.template}` : t.name, parent);
+    if (ref) n.templateRef = ref;
     const t0 = this.start(n);
-    if (this.spec.activeDeadlineSeconds !== undefined && Date.now() - this.startedMs > this.spec.activeDeadlineSeconds * 1000) {
+    const leaf = type === "Pod";
+    if (leaf) n.serviceAccountName = t.serviceAccountName ?? this.spec.serviceAccountName ?? "default";
+    // A pod not yet created when the workflow's time ran out is never created (workflowpod.go:
+    // `wfActiveDeadlineSeconds <= 0`); the node fails (`failNodesWithoutCreatedPodsAfterDeadline…`),
+    // except in the exit handler (`IsPartOfExitHandler`).
+    if (leaf && !ctx.exit && this.deadlineAt !== undefined && Date.now() >= this.deadlineAt) {
       return this.finish(n, "Failed", t0, "Step exceeded its deadline");
     }
     // ProcessArgs: inputs take the argument, else the default; a missing one is an error.
@@ -679,28 +823,25 @@ class Execution {
     const literal = this.checkUnresolved(unresolved, `templates.${t.name}`);
     if (literal.length > 0) n.unresolved = literal;
 
-    if (tmpl.script) return this.runScript(n, t0, tmpl, inputs);
-    if (tmpl.resource) return this.runResource(n, t0, tmpl);
-    if (tmpl.dag) return this.runDag(n, t0, tmpl, globals, inputs);
-    return this.runSteps(n, t0, tmpl, globals, inputs);
+    const inner: RunContext = { scope, exit: ctx.exit };
+    if (tmpl.script) return this.runScript(n, t0, tmpl, inputs, inner);
+    if (tmpl.resource) return this.runResource(n, t0, tmpl, inner);
+    if (tmpl.dag) return this.runDag(n, t0, tmpl, globals, inputs, inner);
+    return this.runSteps(n, t0, tmpl, globals, inputs, inner);
   }
 
-  private async executeAgent(holder: Task, nodeName: string, displayName: string, parent: NodeResult): Promise<NodeResult> {
-    const ref = holder.templateRef!;
-    const n = this.node(nodeName, displayName, "Pod", `${ref.name}/${ref.template}`, parent);
-    const t0 = this.start(n);
-    if (!this.options.agent) throw new RunnerError(`${nodeName}: templateRef ${ref.name}/${ref.template} needs the agent stand-in (option agent)`);
-    const parameters: Record<string, string> = {};
-    for (const p of holder.arguments?.parameters ?? []) {
-      if (p.value === undefined) throw new RunnerError(`${nodeName}: argument ${p.name} has no value`);
-      parameters[p.name] = String(p.value);
-    }
-    n.inputs.parameters = { ...parameters };
-    const call: AgentCall = { task: displayName, templateRef: { ...ref }, parameters };
-    this.agentCalls.push(call);
-    const outcome = await this.options.agent(call);
-    n.outputs.parameters = { ...(outcome.outputs ?? {}) };
-    return this.finish(n, outcome.phase, t0, outcome.message);
+  /**
+   * When a pod whose node started at `t0` is killed, and by what. The pod's `activeDeadlineSeconds`
+   * is the template's, capped by the time the workflow has left (`workflowpod.go`); the exit
+   * handler ignores the workflow's. Kubernetes counts it from the pod's start, so input artifacts
+   * and volumes count too. When the workflow's time is what runs out, the controller fails the node
+   * first (`exec_control.go`, `applyExecutionControl`: "Step exceeded its deadline").
+   */
+  private podDeadline(t0: number, tmpl: Tmpl, ctx: RunContext): { at?: number; message: string } {
+    const own = tmpl.activeDeadlineSeconds !== undefined ? t0 + Number(tmpl.activeDeadlineSeconds) * 1000 : undefined;
+    const workflow = ctx.exit ? undefined : this.deadlineAt;
+    if (workflow !== undefined && (own === undefined || workflow < own)) return { at: workflow, message: "Step exceeded its deadline" };
+    return { at: own, message: "Pod was active on the node longer than the specified deadline" };
   }
 
   /** Fills `dir` with a configMap or secret volume's files. */
@@ -723,7 +864,7 @@ class Execution {
     if (vol.secret) fill(this.options.secrets?.[vol.secret.secretName], vol.secret.items, vol.secret.optional, `Secret ${vol.secret.secretName}`);
   }
 
-  private async runScript(n: NodeResult, t0: number, tmpl: Tmpl, inputs: Record<string, string>): Promise<NodeResult> {
+  private async runScript(n: NodeResult, t0: number, tmpl: Tmpl, inputs: Record<string, string>, ctx: RunContext): Promise<NodeResult> {
     const script = tmpl.script!;
     // The pod's root stands for the scratch mount; every other mount becomes a directory inside it,
     // and env values under a mount path are moved there (the harness then re-roots them on the host).
@@ -752,7 +893,8 @@ class Execution {
       return { name: e.name, value };
     });
     const runnable = { ...tmpl, script: { ...script, env } } as unknown as ITemplate;
-    const timeoutMs = tmpl.activeDeadlineSeconds !== undefined ? tmpl.activeDeadlineSeconds * 1000 : undefined;
+    const deadline = this.podDeadline(t0, tmpl, ctx);
+    if (this.options.podInitMs) await new Promise((resolve) => setTimeout(resolve, this.options.podInitMs));
     const r = await runScriptTemplate(runnable, {
       parameters: inputs,
       artifacts: n.inputs.artifacts,
@@ -760,28 +902,35 @@ class Execution {
       standInEnv: this.options.standInEnv,
       envSubstituted: true,
       root,
-      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(deadline.at !== undefined ? { deadlineAt: deadline.at } : {}),
     });
     n.stdout = r.stdout;
     n.stderr = r.stderr;
     n.env = r.env;
     n.outputs.exitCode = r.code;
-    for (const [k, v] of Object.entries(r.outputs)) n.outputs.parameters[k] = v.endsWith("\n") ? v.slice(0, -1) : v;
-    n.outputs.artifacts = { ...r.artifacts };
-    this.publishGlobals(tmpl, n);
-    if (timeoutMs !== undefined && r.code === 137 && Date.now() - t0 >= timeoutMs) {
-      return this.finish(n, "Failed", t0, "Pod was active on the node longer than the specified deadline");
-    }
-    if (r.code !== 0) return this.finish(n, "Failed", t0, `Error (exit code ${r.code})`);
+    // A pod killed at its deadline takes its wait container with it: nothing is saved.
+    if (deadline.at !== undefined && r.code === 137 && Date.now() >= deadline.at) return this.finish(n, "Failed", t0, deadline.message);
+    // The wait container saves outputs whatever the exit code (`postmain.go`, `PostMain`):
+    // parameters in order, stopping at the first missing file without a default
+    // (`executor.go`, `SaveParameters`), then artifacts (`SaveArtifacts`).
+    let saveError: string | undefined;
     for (const p of tmpl.outputs?.parameters ?? []) {
-      if (!(p.name in n.outputs.parameters)) {
-        if (p.valueFrom?.default !== undefined) { n.outputs.parameters[p.name] = String(p.valueFrom.default); continue; }
-        return this.finish(n, "Error", t0, `open ${String(p.valueFrom?.path)}: no such file or directory`);
+      const file = p.valueFrom?.path;
+      if (file === undefined) continue;
+      let value = r.outputs[p.name];
+      if (value === undefined) {
+        if (p.valueFrom?.default === undefined) { saveError = `open ${mainContainerPath(tmpl, String(file))}: no such file or directory`; break; }
+        value = String(p.valueFrom.default);
       }
+      n.outputs.parameters[p.name] = value.endsWith("\n") ? value.slice(0, -1) : value; // "Trims off a single newline"
     }
     for (const a of tmpl.outputs?.artifacts ?? []) {
-      if (!(a.name in n.outputs.artifacts) && !a.optional) return this.finish(n, "Error", t0, `open ${a.path}: no such file or directory`);
+      if (a.name in r.artifacts) n.outputs.artifacts[a.name] = r.artifacts[a.name];
+      else if (!a.optional && saveError === undefined) saveError = `open ${mainContainerPath(tmpl, String(a.path))}: no such file or directory`;
     }
+    this.publishGlobals(tmpl, n);
+    if (r.code !== 0) return this.finish(n, "Failed", t0, `Error (exit code ${r.code})`);
+    if (saveError !== undefined) return this.finish(n, "Error", t0, saveError);
     return this.finish(n, "Succeeded", t0);
   }
 
@@ -810,36 +959,88 @@ class Execution {
     }
   }
 
-  private async runResource(n: NodeResult, t0: number, tmpl: Tmpl): Promise<NodeResult> {
+  /**
+   * A `resource` step (`workflow/executor/resource.go`): the manifest (with a controller reference
+   * to this workflow when `setOwnerReference`, as `operator.go` adds it) is acted on, then the live
+   * object is judged: the failure condition first, then the success condition (`matchConditions`).
+   * A created `argoproj.io/v1alpha1` Workflow with a `workflowTemplateRef` is run by the runner as
+   * Argo's controller would; any other object goes to the `resource` option. The step is a pod, so
+   * its wait is bounded like any pod's ({@link Execution.podDeadline}); Argo polls an object that
+   * matches neither condition until then, and the runner's answers are final, so it fails the node
+   * with that deadline's message at once.
+   */
+  private async runResource(n: NodeResult, t0: number, tmpl: Tmpl, ctx: RunContext): Promise<NodeResult> {
     const res = tmpl.resource!;
     if (!["get", "create", "apply", "delete", "replace", "patch"].includes(res.action)) {
       throw new RunnerError(`templates.${tmpl.name}.resource.action ${res.action} is not an Argo action`);
     }
     const manifest = res.manifest ?? "";
-    const call: ResourceCall = { node: n.name, action: res.action, manifest, object: manifest ? parseYaml(manifest) : undefined };
+    const object: unknown = manifest ? parseYaml(manifest) : undefined;
+    if (res.setOwnerReference && isObj(object)) {
+      const metadata = isObj(object.metadata) ? object.metadata : {};
+      const refs = Array.isArray(metadata.ownerReferences) ? metadata.ownerReferences : [];
+      object.metadata = { ...metadata, ownerReferences: [...refs, this.controllerRef()] };
+    }
+    const call: ResourceCall = { node: n.name, action: res.action, manifest, object };
     this.resources.push(call);
-    if (!this.options.resource) throw new RunnerError(`${n.name}: a resource template needs the option resource (the scripted cluster)`);
-    const live = await this.options.resource(call);
+    const deadline = this.podDeadline(t0, tmpl, ctx);
+    let live: Promise<unknown>;
+    if (isObj(object) && object.apiVersion === "argoproj.io/v1alpha1" && object.kind === "Workflow") {
+      if (res.action !== "create") throw new RunnerError(`${n.name}: the runner plays the controller only for a created Workflow, not for action ${res.action}`);
+      live = this.createChildWorkflow(n, object);
+    } else {
+      if (!this.options.resource) throw new RunnerError(`${n.name}: a resource template needs the option resource (the scripted cluster)`);
+      const answer = this.options.resource;
+      live = Promise.resolve().then(() => answer(call));
+    }
+    const outcome = await untilDeadline(live, deadline.at);
+    if (outcome.timedOut) return this.finish(n, "Failed", t0, deadline.message);
+    const obj = outcome.value;
+    if (res.failureCondition) {
+      const failed = failedRequirement(obj, res.failureCondition);
+      if (failed !== undefined) return this.finish(n, "Failed", t0, `failure condition '${failed}' evaluated true`);
+    }
+    if (res.successCondition && !matchesCondition(obj, res.successCondition)) {
+      if (deadline.at === undefined) throw new RunnerError(`${n.name}: neither condition matches and no deadline bounds the wait: Argo would wait for ever`);
+      return this.finish(n, "Failed", t0, deadline.message);
+    }
+    // Outputs are saved once the wait is over (`SaveResourceParameters`).
     for (const p of tmpl.outputs?.parameters ?? []) {
       const jp = p.valueFrom?.jsonPath;
       if (typeof jp !== "string") throw new RunnerError(`templates.${tmpl.name}.outputs.parameters.${p.name}: a resource template reads jsonPath`);
       const m = /^\{\.(.+)\}$/.exec(jp);
       if (!m) throw new RunnerError(`templates.${tmpl.name}.outputs.parameters.${p.name}: jsonPath ${jp} is not a simple {.a.b} path`);
-      const { exists, value } = jsonPathValue(live, m[1]);
-      if (exists) n.outputs.parameters[p.name] = value;
-    }
-    if (res.failureCondition && matchesCondition(live, res.failureCondition)) {
-      return this.finish(n, "Failed", t0, `failure condition '${res.failureCondition}' matched`);
-    }
-    if (res.successCondition && !matchesCondition(live, res.successCondition)) {
-      // Argo keeps polling until the deadline; the scripted status is final, so that is where it ends.
-      return this.finish(n, "Failed", t0, "Pod was active on the node longer than the specified deadline");
-    }
-    for (const p of tmpl.outputs?.parameters ?? []) {
-      if (!(p.name in n.outputs.parameters)) return this.finish(n, "Error", t0, `jsonPath ${String(p.valueFrom?.jsonPath)} has no value`);
+      const { exists, value } = jsonPathValue(obj, m[1]);
+      if (!exists) return this.finish(n, "Error", t0, `jsonPath ${jp} has no value`);
+      n.outputs.parameters[p.name] = value;
     }
     this.publishGlobals(tmpl, n);
     return this.finish(n, "Succeeded", t0);
+  }
+
+  /** The owner reference `metav1.NewControllerRef(wf, Workflow)` gives an object this workflow creates. */
+  private controllerRef(): OwnerReference {
+    return { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: this.name, uid: this.uid, controller: true, blockOwnerDeletion: true };
+  }
+
+  /**
+   * `kubectl create` of a Workflow, then Argo's controller running it: the API server names it from
+   * `generateName` and gives it a uid; the controller runs the referenced WorkflowTemplate with the
+   * Workflow's arguments ({@link runChildWorkflow}). Resolves to the live object, `status.phase`
+   * and `status.message` included, once the child is fulfilled.
+   */
+  private async createChildWorkflow(n: NodeResult, object: Obj): Promise<unknown> {
+    checkChildWorkflow(object, `${n.name}: the created Workflow`);
+    const meta = object.metadata as { name?: string; generateName?: string; namespace?: string } & Obj;
+    const name = meta.name ?? (meta.generateName ? `${meta.generateName}${randomSuffix()}` : undefined);
+    if (!name) throw new RunnerError(`${n.name}: the created Workflow has neither name nor generateName`);
+    const created = { ...object, metadata: { ...meta, name, namespace: meta.namespace ?? this.namespace, uid: uidOf(name) } } as unknown as ChildWorkflow["object"];
+    const record: ChildWorkflow = { createdBy: n.name, creatorServiceAccountName: n.serviceAccountName ?? "default", object: created };
+    this.children.push(record);
+    const run = runChildWorkflow(created, this.options).then((r) => (record.result = r));
+    this.pending.push(run);
+    const r = await run;
+    return { ...created, status: { phase: r.phase, ...(r.message ? { message: r.message } : {}), startedAt: r.startedAt, finishedAt: r.finishedAt } };
   }
 
   /** The scope a task sees from one completed task or step. */
@@ -895,7 +1096,7 @@ class Execution {
     return { task: resolved, artifacts };
   }
 
-  private async runDag(n: NodeResult, t0: number, tmpl: Tmpl, globals: Record<string, string>, inputs: Record<string, string>): Promise<NodeResult> {
+  private async runDag(n: NodeResult, t0: number, tmpl: Tmpl, globals: Record<string, string>, inputs: Record<string, string>, ctx: RunContext): Promise<NodeResult> {
     const tasks = tmpl.dag!.tasks;
     const byName = new Map<string, NodeResult>();
     const effective = new Map<string, NodePhase>();
@@ -927,7 +1128,7 @@ class Execution {
           effective.set(task.name, "Skipped");
           return;
         }
-        const child = await this.execute(resolved, nodeName, task.name, n, { ...globals, ...this.globals }, artifacts);
+        const child = await this.execute(resolved, nodeName, task.name, n, { ...globals, ...this.globals }, artifacts, ctx);
         byName.set(task.name, child);
         effective.set(task.name, child.phase);
         this.addNodeScope(scope, artifactScope, `tasks.${task.name}`, child);
@@ -944,7 +1145,7 @@ class Execution {
     return error ? this.finish(n, "Error", t0, error) : this.finish(n, "Succeeded", t0);
   }
 
-  private async runSteps(n: NodeResult, t0: number, tmpl: Tmpl, globals: Record<string, string>, inputs: Record<string, string>): Promise<NodeResult> {
+  private async runSteps(n: NodeResult, t0: number, tmpl: Tmpl, globals: Record<string, string>, inputs: Record<string, string>, ctx: RunContext): Promise<NodeResult> {
     const scope: Record<string, string> = {};
     const artifactScope: Record<string, string> = {};
     const base: Record<string, string> = { ...globals };
@@ -959,7 +1160,7 @@ class Execution {
         if (resolved.when !== undefined && !evaluateWhen(resolved.when)) {
           return this.skipped(nodeName, step.name, templateName, "Skipped", `when '${resolved.when}' evaluated false`, groupNode);
         }
-        return this.execute(resolved, nodeName, step.name, groupNode, { ...globals, ...this.globals }, artifacts);
+        return this.execute(resolved, nodeName, step.name, groupNode, { ...globals, ...this.globals }, artifacts, ctx);
       }));
       group.forEach((step, i) => this.addNodeScope(scope, artifactScope, `steps.${step.name}`, results[i]));
       const failed = results.find((r) => r.phase === "Failed" || r.phase === "Error");
@@ -974,46 +1175,148 @@ class Execution {
   }
 }
 
-/** The `{{workflow.failures}}` JSON of a run so far (failed and errored nodes). */
-function failuresJson(nodes: NodeResult[]): string {
-  return JSON.stringify(nodes.filter((x) => x.phase === "Failed" || x.phase === "Error").map((x) => ({
-    displayName: x.displayName, message: x.message ?? "", templateName: x.templateName, phase: x.phase,
-    podName: x.type === "Pod" ? x.id : "", finishedAt: x.finishedAt ?? "",
-  })));
+/** Go's `json.Marshal` text of a value: like JSON.stringify, with `<`, `>`, `&`, U+2028, U+2029 escaped. */
+function goJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** FNV-1a, 32 bits (Go's `hash/fnv` `New32a`). */
+function fnv32a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(text, "utf8")) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** A node's pod name, v2 (`workflow/util/pod_name.go`, `GeneratePodName`). */
+export function podName(workflowName: string, nodeName: string, templateName: string): string {
+  if (workflowName === nodeName) return workflowName;
+  let prefix = templateName ? `${workflowName}-${templateName}` : workflowName;
+  if (prefix.length > 242) prefix = prefix.slice(0, 242);
+  return `${prefix}-${fnv32a(nodeName)}`;
 }
 
 /**
- * Runs the WorkflowTemplate as `argo submit --from workflowtemplate/<name>` would, offline.
- * Throws {@link RunnerError} when it meets something it cannot execute faithfully; otherwise returns
- * the run, whatever its phase.
+ * The value of `{{workflow.failures}}` (`operator.go`, `operate`): the failed and errored nodes as
+ * JSON, then `strconv.Quote`d, "so that the escaped quotes are not removed during parameter
+ * substitution". A script therefore receives a quoted JSON string (`"[{\"displayName\":…}]"`),
+ * which it must unquote before parsing (`jq -r .` or `fromjson`).
  */
-export async function runWorkflow(workflowTemplate: unknown, options: RunWorkflowOptions): Promise<WorkflowResult> {
-  checkWorkflowTemplate(workflowTemplate);
-  const wt = workflowTemplate as { metadata: { name: string; namespace?: string }; spec: Spec };
-  const spec = wt.spec;
-  const name = options.name ?? `${wt.metadata.name}-${randomSuffix()}`;
-  const namespace = wt.metadata.namespace ?? "default";
-  const exec = new Execution(spec, name, namespace, options);
+function failuresValue(nodes: NodeResult[], workflowName: string): string {
+  const failures = nodes.filter((x) => x.phase === "Failed" || x.phase === "Error").map((x) => {
+    const template = x.templateRef?.template ?? x.templateName; // wfutil.GetTemplateFromNode
+    return {
+      displayName: x.displayName, message: x.message ?? "", templateName: template, phase: x.phase,
+      podName: podName(workflowName, x.name, template), finishedAt: x.finishedAt ?? null,
+    };
+  });
+  return JSON.stringify(goJson(failures));
+}
 
-  // argo submit: parameters, then validation of every reachable template.
-  const declared = spec.arguments?.parameters ?? [];
-  for (const key of Object.keys(options.parameters)) {
-    if (!declared.some((p) => p.name === key)) throw new RunnerError(`parameter ${key} is not declared by the WorkflowTemplate`);
+/** A WorkflowTemplate (or ClusterWorkflowTemplate) the run was given, checked field by field. */
+function givenTemplate(options: RunWorkflowOptions, name: string, clusterScope: boolean, namespace: string): { metadata: { name: string; namespace?: string }; spec: Spec } | undefined {
+  const kind = clusterScope ? "ClusterWorkflowTemplate" : "WorkflowTemplate";
+  const found = (options.workflowTemplates ?? []).find((o) => isObj(o) && o.kind === kind && isObj(o.metadata) && o.metadata.name === name &&
+    (clusterScope || (o.metadata.namespace ?? namespace) === namespace));
+  if (found === undefined) return undefined;
+  checkWorkflowTemplate(found, kind);
+  return found as { metadata: { name: string; namespace?: string }; spec: Spec };
+}
+
+/** A uid the API server would give: fixed per name, so runs are reproducible. */
+const uidOf = (name: string) => `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").slice(-12).padStart(12, "0")}`;
+
+/** The container's view of a path: a file under a volume mount is read via `/mainctrfs` by the wait container. */
+function mainContainerPath(tmpl: Tmpl, file: string): string {
+  const mounted = (tmpl.script?.volumeMounts ?? []).some((m) => file === m.mountPath || file.startsWith(`${m.mountPath}/`));
+  return mounted ? `/mainctrfs${file}` : file;
+}
+
+/** Waits for `promise`, or until `at` (epoch ms) when given. */
+async function untilDeadline<T>(promise: Promise<T>, at: number | undefined): Promise<{ timedOut: true } | { timedOut: false; value: T }> {
+  if (at === undefined) return { timedOut: false, value: await promise };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ timedOut: true }>((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), Math.max(0, at - Date.now()))));
+  try {
+    return await Promise.race([promise.then((value) => ({ timedOut: false as const, value })), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/**
+ * The artifact repository the controller resolves before anything runs (`operator.go`, `operate`;
+ * `workflow/artifactrepositories/artifactrepositories.go`, `Resolve`): a ref's ConfigMap and key,
+ * looked up in the workflow's namespace (the controller's own namespace, Argo's second place to
+ * look, is not modelled). Returns the workflow's Error message, or undefined when it resolves.
+ */
+function artifactRepositoryError(spec: Spec, namespace: string, options: RunWorkflowOptions): string | undefined {
+  const ref = spec.artifactRepositoryRef;
+  if (ref === undefined) return undefined; // the default repository; not modelled offline
+  const configMap = ref.configMap || "artifact-repositories";
+  const key = ref.key ?? ""; // an empty key means the ConfigMap's default annotation: the runner has no annotations
+  const value = options.configMaps?.[configMap]?.[key];
+  if (value === undefined) {
+    return `failed to resolve artifact repository: failed to find any artifact repository for artifact repository ref "${ref.configMap ?? ""}#${ref.key ?? ""}"`;
+  }
+  try {
+    parseYaml(value);
+  } catch (e) {
+    const status = `${namespace}/${configMap}#${key}`;
+    return `failed to resolve artifact repository: error getting config map for artifact repository ref "${status}": failed to unmarshall config map key "${key}" for artifact repository ref "${status}": ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/** Argo's validation of the arguments: every parameter needs a value (`validateArguments`). */
+function resolveParameters(declared: Param[], given: Record<string, string>): Record<string, string> {
   const parameters: Record<string, string> = {};
   for (const p of declared) {
-    const value = options.parameters[p.name] ?? p.value;
-    if (value === undefined) throw new RunnerError(`spec.arguments.${p.name}.value is required`);
+    const value = given[p.name] ?? p.value;
+    if (value === undefined) throw new InvalidSpecError(`spec.arguments.${p.name}.value is required`);
     parameters[p.name] = String(value);
   }
-  exec.validate(spec.entrypoint, false);
-  if (spec.onExit) exec.validate(spec.onExit, true);
+  return parameters;
+}
+
+/** A run that ended before any node ran (validation, artifact repository). */
+function endedBeforeStart(name: string, namespace: string, spec: Spec, phase: "Failed" | "Error", message: string): WorkflowResult {
+  const now = iso(Date.now());
+  return {
+    name, namespace, uid: uidOf(name), serviceAccountName: spec.serviceAccountName, phase, message, startedAt: now, finishedAt: now, durationMs: 0,
+    parameters: {}, outputs: {}, mutexes: [], nodes: [], resources: [], childWorkflows: [],
+  };
+}
+
+/**
+ * Runs a workflow spec as Argo's controller does (`operator.go`, `operate`): validation (with the
+ * WorkflowTemplates given), the artifact repository, the mutexes, the entrypoint, the exit
+ * handler. `submitted`: the workflow came through `argo submit`, which refuses an invalid spec with
+ * an {@link InvalidSpecError}; a Workflow created as an object is instead marked Failed with
+ * `invalid spec: …` by the controller.
+ */
+async function runSpec(spec: Spec, name: string, namespace: string, given: Record<string, string>, options: RunWorkflowOptions, submitted: boolean): Promise<WorkflowResult> {
+  const exec = new Execution(spec, name, namespace, uidOf(name), options);
+  const declared = spec.arguments?.parameters ?? [];
+  let parameters: Record<string, string>;
+  try {
+    parameters = resolveParameters(declared, given);
+    exec.validate(spec.entrypoint, false, exec.own);
+    if (spec.onExit) exec.validate(spec.onExit, true, exec.own);
+  } catch (e) {
+    if (e instanceof InvalidSpecError && !submitted) return endedBeforeStart(name, namespace, spec, "Failed", `invalid spec: ${e.message}`);
+    throw e;
+  }
+  const repository = artifactRepositoryError(spec, namespace, options);
+  if (repository !== undefined) return endedBeforeStart(name, namespace, spec, "Error", repository);
 
   const g = exec.globals;
   g["workflow.name"] = name;
   g["workflow.namespace"] = namespace;
   g["workflow.serviceAccountName"] = spec.serviceAccountName ?? "default";
-  g["workflow.uid"] = `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").slice(0, 12).padEnd(12, "0")}`;
+  g["workflow.uid"] = exec.uid;
   const started = Date.now();
   g["workflow.creationTimestamp"] = iso(started);
   for (const [k, v] of Object.entries(parameters)) g[`workflow.parameters.${k}`] = v;
@@ -1032,27 +1335,74 @@ export async function runWorkflow(workflowTemplate: unknown, options: RunWorkflo
     releases.push(release);
   }
   try {
-    const main = await exec.execute({ name, template: spec.entrypoint }, name, name, undefined, { ...g }, {});
+    // getWorkflowDeadline: from the moment the workflow runs (after its locks).
+    if (spec.activeDeadlineSeconds !== undefined) exec.deadlineAt = Date.now() + Number(spec.activeDeadlineSeconds) * 1000;
+    const main = await exec.execute({ name, template: spec.entrypoint }, name, name, undefined, { ...g }, {}, { scope: exec.own, exit: false });
     let phase: WorkflowResult["phase"] = main.phase === "Failed" ? "Failed" : main.phase === "Error" ? "Error" : "Succeeded";
     let message = main.message;
     if (spec.onExit) {
-      const exitGlobals = { ...g, "workflow.status": phase, "workflow.failures": failuresJson(exec.nodes) };
-      const onExit = await exec.execute({ name: "onExit", template: spec.onExit }, `${name}.onExit`, `${name}.onExit`, undefined, exitGlobals, {});
+      const exitGlobals = { ...g, "workflow.status": phase, "workflow.failures": failuresValue(exec.nodes, name) };
+      const onExit = await exec.execute({ name: "onExit", template: spec.onExit }, `${name}.onExit`, `${name}.onExit`, undefined, exitGlobals, {}, { scope: exec.own, exit: true });
       if (phase === "Succeeded" && (onExit.phase === "Failed" || onExit.phase === "Error")) {
         phase = onExit.phase;
         message = onExit.message;
       }
     }
     const finished = Date.now();
+    // A child Workflow whose step gave up on it runs on in Argo; the runner lets it end too.
+    await Promise.allSettled(exec.pending);
     return {
-      name, namespace, serviceAccountName: spec.serviceAccountName, phase, ...(message ? { message } : {}),
+      name, namespace, uid: exec.uid, serviceAccountName: spec.serviceAccountName, phase, ...(message ? { message } : {}),
       startedAt: iso(started), finishedAt: iso(finished), durationMs: finished - started,
-      parameters, outputs: { ...exec.globalOutputs }, mutexes, nodes: exec.nodes, agentCalls: exec.agentCalls, resources: exec.resources,
+      parameters, outputs: { ...exec.globalOutputs }, mutexes, nodes: exec.nodes, resources: exec.resources, childWorkflows: exec.children,
     };
   } finally {
     for (const r of releases) r();
     if (options.removePods ?? true) for (const dir of exec.pods) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A Workflow created with a `workflowTemplateRef`, run as the controller runs it
+ * (`operator.go`, `setExecWorkflow` / `setStoredWfSpec`; `validate.go`, `Workflow`): the referenced
+ * template's spec, with the Workflow's `activeDeadlineSeconds` and `serviceAccountName` over it and
+ * its arguments merged over the template's (`util.MergeParameters`). A missing template makes the
+ * Workflow Error; a spec that does not validate makes it Failed (`invalid spec: …`).
+ */
+async function runChildWorkflow(created: ChildWorkflow["object"], options: RunWorkflowOptions): Promise<WorkflowResult> {
+  const { name, namespace } = created.metadata;
+  const ref = created.spec.workflowTemplateRef;
+  const wt = givenTemplate(options, ref.name, !!ref.clusterScope, namespace);
+  if (!wt) {
+    const kind = ref.clusterScope ? "clusterworkflowtemplates" : "workflowtemplates";
+    return endedBeforeStart(name, namespace, { entrypoint: "", templates: [] }, "Error", `${kind}.argoproj.io "${ref.name}" not found`);
+  }
+  const own = created.spec.arguments?.parameters ?? [];
+  const parameters = [...own, ...(wt.spec.arguments?.parameters ?? []).filter((p) => !own.some((o) => o.name === p.name))];
+  const spec: Spec = {
+    ...wt.spec,
+    ...(created.spec.activeDeadlineSeconds !== undefined ? { activeDeadlineSeconds: created.spec.activeDeadlineSeconds } : {}),
+    ...(created.spec.serviceAccountName ? { serviceAccountName: created.spec.serviceAccountName } : {}),
+    arguments: { parameters },
+  };
+  return runSpec(spec, name, namespace, {}, options, false);
+}
+
+/**
+ * Runs the WorkflowTemplate as `argo submit --from workflowtemplate/<name>` would, offline.
+ * Throws {@link InvalidSpecError} where Argo's validation refuses the submission and
+ * {@link RunnerError} where the runner cannot execute faithfully; otherwise returns the run,
+ * whatever its phase.
+ */
+export async function runWorkflow(workflowTemplate: unknown, options: RunWorkflowOptions): Promise<WorkflowResult> {
+  checkWorkflowTemplate(workflowTemplate);
+  const wt = workflowTemplate as { metadata: { name: string; namespace?: string }; spec: Spec };
+  const declared = wt.spec.arguments?.parameters ?? [];
+  for (const key of Object.keys(options.parameters)) {
+    if (!declared.some((p) => p.name === key)) throw new RunnerError(`parameter ${key} is not declared by the WorkflowTemplate`);
+  }
+  const name = options.name ?? `${wt.metadata.name}-${randomSuffix()}`;
+  return runSpec(wt.spec, name, wt.metadata.namespace ?? "default", options.parameters, options, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1101,6 +1451,8 @@ export function formatTree(result: WorkflowResult): string {
   }
   const widths = [0, 1, 2].map((c) => Math.max(...[["STEP", "TEMPLATE", "DURATION"][c], ...rows.map((r) => r[c])].map((s) => [...s].length)) + 2);
   const line = (r: string[]) => (pad(r[0], widths[0]) + pad(r[1], widths[1]) + pad(r[2], widths[2]) + r[3]).trimEnd();
+  // Argo shows a child Workflow on its own (`argo get <child>`); the runner prints each after its parent.
+  const children = result.childWorkflows.filter((c) => c.result).map((c) => `\nChild workflow ${c.object.metadata.name} (created by ${c.createdBy})\n${formatTree(c.result!)}`);
   return [
     ...header,
     ...(params.length ? ["Parameters:", ...params] : []),
@@ -1108,5 +1460,5 @@ export function formatTree(result: WorkflowResult): string {
     line(["STEP", "TEMPLATE", "DURATION", "MESSAGE"]),
     ...rows.map(line),
     "",
-  ].join("\n");
+  ].join("\n") + children.join("");
 }

@@ -38,6 +38,12 @@ export interface RunOptions {
   standInEnv?: Record<string, string>;
   /** Kill the step after this many milliseconds. Defaults to 120000. */
   timeoutMs?: number;
+  /**
+   * Kill the step at this moment (epoch milliseconds) instead, counted before input artifacts are
+   * placed, as a pod's `activeDeadlineSeconds` counts the pod's whole life; a moment already past
+   * never starts the process (exit code 137, as if killed at once).
+   */
+  deadlineAt?: number;
   /** Use this directory as the pod's root instead of a fresh one (to run a step twice on one state). */
   root?: string;
   /**
@@ -130,13 +136,23 @@ export async function runScriptTemplate(template: ITemplate, options: RunOptions
   Object.assign(processEnv, options.standInEnv ?? {});
 
   const command = script.command ?? ["sh"];
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(command[0], [...command.slice(1), scriptFile], { cwd: root, env: processEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const waitMs = options.deadlineAt !== undefined ? options.deadlineAt - Date.now() : options.timeoutMs ?? 120_000;
+  const { code, stdout, stderr } = waitMs <= 0 ? { code: 137, stdout: "", stderr: "" } : await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    // Its own process group, so a kill reaches every process of the "container" (a `sleep` under
+    // bash keeps the output pipes open and would otherwise outlive the kill).
+    const child = spawn(command[0], [...command.slice(1), scriptFile], { cwd: root, env: processEnv, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (err += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120_000);
+    const kill = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL"); // the group is gone already
+      }
+    };
+    const timer = setTimeout(kill, waitMs);
     child.on("error", reject);
     child.on("close", (c, signal) => {
       clearTimeout(timer);
