@@ -2,7 +2,8 @@
 # set-params: validates every workflow parameter and derives the names of the preview once.
 # Later steps take these names from its outputs and never recompute them.
 #
-# Env (each validated; any violation prints every bad parameter and exits 1 before writing anything):
+# Env (each validated; any violation prints every bad parameter and exits 1 before writing anything;
+# a value with white space at either end or a newline anywhere is refused, never trimmed):
 #   OWNER                  GitHub owner: letters, digits and single '-', not at either end, at most 39
 #   REPO                   GitHub repository: letters, digits, '.', '-', '_', at most 100, not '.' or '..'
 #   PR                     pull request number: positive integer, no leading zero, at most 9 digits
@@ -42,27 +43,57 @@ export LC_ALL=C
 RULE_REPO_DIRECTORY="must be '.' (the repository's root) or a relative path without '.' or '..' segments"
 is_repo_directory() { [[ $1 == . ]] || is_relative_path "$1"; }
 
-owner=$(value OWNER)
-repo=$(value REPO)
-pr=$(value PR)
-commit=$(value COMMIT)
-domain=$(value DOMAIN)
-chart_path=$(value CHART_PATH)
-values_file=$(value VALUES_FILE)
-image_tag=$(value IMAGE_TAG)
-min_success_pct=$(value MIN_SUCCESS_PCT)
-max_p95_ms=$(value MAX_P95_MS)
-requests_per_endpoint=$(value REQUESTS_PER_ENDPOINT)
-task_id=$(value TASK_ID)
-service=$(value SERVICE)
-model=$(value MODEL)
-docs_repository=$(value DOCS_REPOSITORY)
-docs_project_directory=$(value DOCS_PROJECT_DIRECTORY)
-working_directory=$(value WORKING_DIRECTORY)
-docs_branch=$(value DOCS_BRANCH)
-continue_session=$(value CONTINUE_SESSION)
-overwrite_memory=$(value OVERWRITE_MEMORY)
-task_requirements=$(value TASK_REQUIREMENTS)
+# Each parameter is read exactly as given: command substitution would drop trailing newlines, and
+# nothing is trimmed. White space at either end, or a newline anywhere, is refused by the
+# parameter's name (the mutex and the names must come from the value checked).
+unpadded() { # PARAMETER VALUE
+  if [[ $2 =~ ^[[:space:]] || $2 =~ [[:space:]]$ || $2 == *$'\n'* ]]; then
+    bad "$1" "must not begin or end with white space or hold a newline (nothing is trimmed)"
+  fi
+}
+
+owner=${OWNER-}
+unpadded owner "$owner"
+repo=${REPO-}
+unpadded repo "$repo"
+pr=${PR-}
+unpadded pr "$pr"
+commit=${COMMIT-}
+unpadded commit "$commit"
+domain=${DOMAIN-}
+unpadded domain "$domain"
+chart_path=${CHART_PATH-}
+unpadded chartPath "$chart_path"
+values_file=${VALUES_FILE-}
+unpadded valuesFile "$values_file"
+image_tag=${IMAGE_TAG-}
+unpadded imageTag "$image_tag"
+min_success_pct=${MIN_SUCCESS_PCT-}
+unpadded min_success_pct "$min_success_pct"
+max_p95_ms=${MAX_P95_MS-}
+unpadded max_p95_ms "$max_p95_ms"
+requests_per_endpoint=${REQUESTS_PER_ENDPOINT-}
+unpadded requests_per_endpoint "$requests_per_endpoint"
+task_id=${TASK_ID-}
+unpadded taskId "$task_id"
+service=${SERVICE-}
+unpadded service "$service"
+model=${MODEL-}
+unpadded model "$model"
+docs_repository=${DOCS_REPOSITORY-}
+unpadded docsRepository "$docs_repository"
+docs_project_directory=${DOCS_PROJECT_DIRECTORY-}
+unpadded docsProjectDirectory "$docs_project_directory"
+working_directory=${WORKING_DIRECTORY-}
+unpadded workingDirectory "$working_directory"
+docs_branch=${DOCS_BRANCH-}
+unpadded docsBranch "$docs_branch"
+continue_session=${CONTINUE_SESSION-}
+unpadded continueSession "$continue_session"
+overwrite_memory=${OVERWRITE_MEMORY-}
+unpadded overwriteMemory "$overwrite_memory"
+task_requirements=${TASK_REQUIREMENTS-}
+unpadded taskRequirements "$task_requirements"
 github_web_url=$(value GITHUB_WEB_URL)
 output_dir=$(value OUTPUT_DIR)
 

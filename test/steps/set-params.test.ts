@@ -163,6 +163,20 @@ describe("set-params", () => {
     expect(readdirSync(r.root).filter((f) => f !== ".argo-script" && f !== "home")).toEqual([]);
   });
 
+  it.each([
+    ["a trailing newline in pr", { pr: "123\n" }, "pr"],
+    ["a leading space in owner", { owner: " example-org" }, "owner"],
+    ["a trailing tab in repo", { repo: "example-app\t" }, "repo"],
+    ["a newline inside the docs branch", { docsBranch: "main\nx" }, "docsBranch"],
+    ["a trailing space in model", { model: "claude-sonnet-4-20250514 " }, "model"],
+  ] as Array<[string, Partial<Record<keyof typeof VALID, string>>, string]>)(
+    "refuses %s by name, trimming nothing", async (_what, overrides, parameter) => {
+      const r = await run(overrides);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`ERROR: ${parameter}: must not begin or end with white space or hold a newline (nothing is trimmed)`);
+      expect(r.outputs).toEqual({});
+    });
+
   it("lists every bad parameter at once", async () => {
     const r = await run({ pr: "x", repo: "..", domain: "no" });
     expect(r.code).toBe(1);
