@@ -1,7 +1,8 @@
 /**
  * The admission fence: ValidatingAdmissionPolicies (with Deny bindings) that hold the pipeline's
  * service accounts to what they are for, whatever RBAC lets them do.
- *   - Namespaces (the steps and the sweeper): create, update and delete only `impl-pr-<N>` carrying
+ *   - Namespaces (the steps and the sweeper): create, update and delete only preview namespaces
+ *     (`impl-<owner>-<repo>-<hash>-pr-<N>`, or `impl-pr-<N>` with the `pr-number` naming) carrying
  *     `preview=true` (an update may neither remove the label nor adopt a namespace without it),
  *     created and kept with the Pod Security labels at `restricted` (no pinned older policy version).
  *   - RoleBindings (the steps and the sweeper): only inside such namespaces, only to the deployer or
@@ -24,6 +25,7 @@ import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admiss
 import type { StackConfig } from "./config";
 import { DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE, serviceAccountUser } from "./rbac";
 import { CODERUN_PARAMETERS } from "./workflow/agents";
+import { PREVIEW_NAMESPACE_PATTERN } from "./names";
 import { COMMON_LABELS } from "./workflow/spec-defaults";
 
 /** Name of the policy (and binding) fencing namespaces. */
@@ -42,7 +44,7 @@ export const AGENT_WORKFLOWS_POLICY = "implementation-dag-agent-workflows";
 export const AGENT_WORKFLOW_SPEC_KEYS = ["workflowTemplateRef", "arguments", "serviceAccountName", "activeDeadlineSeconds"] as const;
 
 /** A preview namespace's name, as a CEL (RE2) pattern. */
-export const PREVIEW_NAMESPACE_PATTERN = "^impl-pr-[1-9][0-9]{0,8}$";
+export { PREVIEW_NAMESPACE_PATTERN } from "./names";
 /** The service account that runs a preview's chart (created by deploy in the preview namespace). */
 export const PREVIEW_DEPLOYER_SA = "preview-deployer";
 
@@ -81,7 +83,7 @@ export function namespacePolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
       validations: [
         {
           expression: `variables.name.matches('${PREVIEW_NAMESPACE_PATTERN}')`,
-          message: "implementation-dag may only create, change or delete namespaces named impl-pr-<N>",
+          message: "implementation-dag may only create, change or delete preview namespaces (impl-<owner>-<repo>-<hash>-pr-<N> or impl-pr-<N>)",
           reason: "Forbidden",
         },
         {
@@ -127,7 +129,7 @@ export function roleBindingPolicy(cfg: StackConfig): IValidatingAdmissionPolicy 
       validations: [
         {
           expression: `namespaceObject.metadata.name.matches('${PREVIEW_NAMESPACE_PATTERN}') && ${hasPreviewLabel("namespaceObject")}`,
-          message: "implementation-dag may only bind roles inside impl-pr-<N> namespaces labelled preview=true",
+          message: "implementation-dag may only bind roles inside preview namespaces (impl-<owner>-<repo>-<hash>-pr-<N> or impl-pr-<N>) labelled preview=true",
           reason: "Forbidden",
         },
         {

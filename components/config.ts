@@ -7,6 +7,7 @@
  * same message: every bad key and why, not only the first.
  */
 import { z } from "zod";
+import { NAMING_SCHEMES } from "./names";
 
 /** The Pulumi project name; config keys are `implementation-dag:<key>`. */
 export const PROJECT = "implementation-dag";
@@ -286,8 +287,11 @@ const artifactRepositorySchema = z
 export const configSchema = z
   .object({
     namespace: dnsLabel("namespace").default("argo").describe("Namespace the workflows run in."),
-    domain: z.string().regex(DNS_NAME, "must be a lowercase DNS name with at least two labels").default("preview.example.com")
-      .describe("Default preview domain: previews are served at pr-<N>.<domain>."),
+    naming: z.enum(NAMING_SCHEMES).default("repository")
+      .describe("How previews are named: `repository` (namespace impl-<id>, host <id>.<domain>, id = <owner>-<repo>-<hash>-pr-<N>, so many repositories share the cluster) or `pr-number` (impl-pr-<N>, pr-<N>.<domain>: one repository per install)."),
+    domain: z.string().regex(DNS_NAME, "must be a lowercase DNS name with at least two labels").refine((d) => d.length <= 194, "must be at most 194 characters (the preview host adds a label of up to 58)")
+      .default("preview.example.com")
+      .describe("Default preview domain: previews are served at <id>.<domain> (see `naming`)."),
     chartPath: z.string().regex(/^(oci:\/\/[A-Za-z0-9._/:-]+|(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+)$/, "must be a relative path without '..' or an oci:// reference")
       .default("charts/app").describe("Default chart path in the repository, or an oci:// reference."),
     valuesFile: z.string().regex(RELATIVE_PATH, "must be a relative path without '..'").default("values-preview.yaml")

@@ -1,21 +1,29 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { imageTag, previewHost, previewNamespace, releaseName, serviceId } from "../components/names";
+import {
+  imageTag, PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
+} from "../components/names";
 import { runScriptTemplate } from "./helpers/argo-step";
+import { busyboxApplets } from "./helpers/busybox";
 import { implementationDag, previewRender, templateNamed } from "./helpers/render";
 
-/** One table for both implementations of the naming rules: TypeScript and set-params.sh. */
-const CASES: Array<{ repo: string; pr: string; domain: string; tag: string; release: string }> = [
-  { repo: "app", pr: "1", domain: "preview.example.com", tag: "", release: "app-pr-1" },
-  { repo: "My_App.js", pr: "42", domain: "p.example.org", tag: "v1", release: "my-app-js-pr-42" },
-  { repo: "-._lead", pr: "7", domain: "a.b", tag: "", release: "lead-pr-7" },
-  { repo: "trail.", pr: "7", domain: "a.b", tag: "", release: "trail-pr-7" },
-  { repo: "___", pr: "9", domain: "a.b", tag: "", release: "app-pr-9" },
-  { repo: "x".repeat(100), pr: "999999999", domain: "a.b", tag: "", release: `${"x".repeat(40)}-pr-999999999` },
-  { repo: `${"y".repeat(46)}-zz`, pr: "12", domain: "a.b", tag: "", release: `${"y".repeat(46)}-pr-12` },
-  { repo: "UPPER", pr: "300", domain: "a.b", tag: "sha-abc", release: "upper-pr-300" },
+/** One table for both implementations of the naming rules: TypeScript and set-params.sh (lib/names.sh). */
+const CASES: Array<{ owner: string; repo: string; pr: string; domain: string; tag: string; release: string; ns: string }> = [
+  { owner: "o", repo: "app", pr: "1", domain: "preview.example.com", tag: "", release: "app-pr-1", ns: "impl-o-app-460c5931ed-pr-1" },
+  { owner: "Example-Org", repo: "My_App.js", pr: "42", domain: "p.example.org", tag: "v1", release: "my-app-js-pr-42", ns: "impl-example-org-my-app-js-27302515be-pr-42" },
+  { owner: "o", repo: "-._lead", pr: "7", domain: "a.b", tag: "", release: "lead-pr-7", ns: "impl-o----lead-13cc117e5f-pr-7" },
+  { owner: "o", repo: "trail.", pr: "7", domain: "a.b", tag: "", release: "trail-pr-7", ns: "impl-o-trail-943ee45083-pr-7" },
+  { owner: "o", repo: "___", pr: "9", domain: "a.b", tag: "", release: "app-pr-9", ns: "impl-o-eb6aca0bcb-pr-9" },
+  { owner: "o", repo: "x".repeat(100), pr: "999999999", domain: "a.b", tag: "", release: `${"x".repeat(40)}-pr-999999999`, ns: `impl-o-${"x".repeat(32)}-b2f95e7964-pr-999999999` },
+  { owner: "o", repo: `${"y".repeat(46)}-zz`, pr: "12", domain: "a.b", tag: "", release: `${"y".repeat(46)}-pr-12`, ns: `impl-o-${"y".repeat(39)}-132dd672e7-pr-12` },
+  { owner: "o", repo: "UPPER", pr: "300", domain: "a.b", tag: "sha-abc", release: "upper-pr-300", ns: "impl-o-upper-b7348c3401-pr-300" },
   // The service id is cut at 63, where this name has a '-' to trim.
-  { repo: `${"z".repeat(62)}-q`, pr: "5", domain: "a.b", tag: "", release: `${"z".repeat(48)}-pr-5` },
+  { owner: "o", repo: `${"z".repeat(62)}-q`, pr: "5", domain: "a.b", tag: "", release: `${"z".repeat(48)}-pr-5`, ns: `impl-o-${"z".repeat(40)}-98b54289ab-pr-5` },
+  // Two repositories' PR 5, and two whose slugs are the same: the hash keeps them apart.
+  { owner: "example-org", repo: "app-a", pr: "5", domain: "a.b", tag: "", release: "app-a-pr-5", ns: "impl-example-org-app-a-17200452b9-pr-5" },
+  { owner: "example-org", repo: "app-b", pr: "5", domain: "a.b", tag: "", release: "app-b-pr-5", ns: "impl-example-org-app-b-6b71676ff6-pr-5" },
+  { owner: "a-b", repo: "c", pr: "5", domain: "a.b", tag: "", release: "c-pr-5", ns: "impl-a-b-c-4e84717d75-pr-5" },
+  { owner: "a", repo: "b-c", pr: "5", domain: "a.b", tag: "", release: "b-c-pr-5", ns: "impl-a-b-c-b88f83c840-pr-5" },
 ];
 
 let setParams: ITemplate;
@@ -28,21 +36,60 @@ beforeAll(async () => {
 });
 
 describe("naming rules", () => {
-  it.each(CASES)("TypeScript and set-params.sh agree for repo $repo, pr $pr", async (c) => {
+  it.each(CASES)("TypeScript and set-params.sh agree for $owner/$repo, pr $pr", async (c) => {
     expect(releaseName(c.repo, c.pr)).toBe(c.release);
     expect(releaseName(c.repo, c.pr).length).toBeLessThanOrEqual(53);
     expect(releaseName(c.repo, c.pr)).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/);
+    const ns = previewNamespace("repository", c.owner, c.repo, c.pr);
+    expect(ns).toBe(c.ns);
+    expect(ns.length).toBeLessThanOrEqual(63);
+    expect(ns).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/);
+    expect(ns).toMatch(new RegExp(PREVIEW_NAMESPACE_PATTERN));
     const r = await runScriptTemplate(setParams, {
-      parameters: { ...defaults, owner: "o", repo: c.repo, pr: c.pr, domain: c.domain, imageTag: c.tag },
+      parameters: { ...defaults, owner: c.owner, repo: c.repo, pr: c.pr, domain: c.domain, imageTag: c.tag },
     });
     expect(r.stderr).toBe("");
     expect(r.outputs).toMatchObject({
-      ns: previewNamespace(c.pr),
+      ns,
       release: releaseName(c.repo, c.pr),
-      host: previewHost(c.pr, c.domain),
+      host: previewHost("repository", c.owner, c.repo, c.pr, c.domain),
+      mutex: previewMutex("repository", c.owner, c.repo, c.pr),
+      repository: repositoryKey(c.owner, c.repo),
       image_tag: imageTag(c.pr, c.tag),
       "service-id": serviceId(c.repo),
     });
+    expect(r.outputs.host).toBe(`${ns.slice("impl-".length)}.${c.domain}`);
+    expect(r.outputs.mutex).toBe(`implementation-dag-${ns.slice("impl-".length)}`);
     expect(serviceId(c.repo)).toMatch(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+  });
+
+  it("derives the same names with the step image's busybox tools", async () => {
+    const tools = busyboxApplets(["tr", "sha256sum", "cut", "mkdir"]);
+    for (const c of CASES) {
+      const r = await runScriptTemplate(setParams, {
+        parameters: { ...defaults, owner: c.owner, repo: c.repo, pr: c.pr, domain: c.domain, imageTag: c.tag },
+        pathPrepend: [tools],
+      });
+      expect(r.stderr).toBe("");
+      expect([r.outputs.ns, r.outputs.repository]).toEqual([c.ns, repositoryKey(c.owner, c.repo)]);
+    }
+  });
+
+  it("names a preview the same whatever the case of owner and repository", () => {
+    expect(previewNamespace("repository", "Example-Org", "App-A", "5")).toBe(previewNamespace("repository", "example-org", "app-a", "5"));
+  });
+
+  it.each(CASES.slice(0, 3))("keeps the pr-number names of a single-repository install by config: $repo, pr $pr", async (c) => {
+    expect(previewNamespace("pr-number", c.owner, c.repo, c.pr)).toBe(`impl-pr-${c.pr}`);
+    expect(previewNamespace("pr-number", c.owner, c.repo, c.pr)).toMatch(new RegExp(PREVIEW_NAMESPACE_PATTERN));
+    const r = await runScriptTemplate(
+      { ...setParams, script: { ...setParams.script!, env: setParams.script!.env!.map((e) => (e.name === "NAMING" ? { ...e, value: "pr-number" } : e)) } },
+      { parameters: { ...defaults, owner: c.owner, repo: c.repo, pr: c.pr, domain: c.domain, imageTag: c.tag } },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.outputs).toMatchObject({
+      ns: `impl-pr-${c.pr}`, host: `pr-${c.pr}.${c.domain}`, mutex: `implementation-dag-pr-${c.pr}`,
+      release: releaseName(c.repo, c.pr), repository: repositoryKey(c.owner, c.repo),
+    });
   });
 });

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# cleanup: the workflow's exit handler. It acts only on this PR's preview namespace impl-pr-<PR>, and
-# only when that namespace carries preview=true (a namespace named like ours without the label is not
-# ours and is left alone).
+# cleanup: the workflow's exit handler. It acts only on this run's preview namespace NS, and only
+# when that namespace is this run's: it carries preview=true (a namespace named like ours without
+# the label is not ours), its implementation-dag/repository annotation is this run's repository
+# (compared lowercased: GitHub names are case-insensitive), and its `workflow` label is this
+# workflow (deploy sets it when it creates or reuses the namespace). Anything else — another
+# repository's preview, or an older run's preview this run never deployed into — is left alone.
 #   - The workflow failed or errored: `helm uninstall` the release (a release that is not there is
 #     fine), then delete the namespace.
 #   - The workflow succeeded: annotate the namespace with its expiry (now + TTL_HOURS, RFC 3339 UTC)
 #     and the workflow's name, and leave it for review; the TTL sweeper deletes it once expired. Every
 #     success moves the expiry.
-# Idempotent: a second run, or a run after the namespace is gone, succeeds.
+# Idempotent: a second run, or a run after the namespace is gone (even between its read and its
+# change), succeeds.
 #
 # The preview on the PR: when deploy recorded a GitHub deployment (namespace annotations
 # implementation-dag/deployment = its id, implementation-dag/repository = owner/repo,
@@ -26,10 +30,9 @@
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
 #   WORKFLOW_STATUS  Argo's workflow status: Succeeded, Failed or Error
 #   WORKFLOW_NAME    the workflow's name: a DNS-1123 subdomain (at most 253)
-#   PR               the pull request number (only read when NS and RELEASE were derived): a positive
-#                    integer without a leading zero, at most 9 digits
-#   NS               set-params' namespace: must be exactly impl-pr-<PR>
-#   RELEASE          set-params' Helm release: a DNS-1123 label of at most 53 ending in -pr-<PR>
+#   NS               set-params' namespace: a preview namespace impl-pr-<N> or impl-<slug>-<hash>-pr-<N>
+#   RELEASE          set-params' Helm release: a DNS-1123 label of at most 53 ending in -pr-<N>
+#   REPOSITORY       set-params' repository: <owner>/<repo> lowercased
 #   TTL_HOURS        hours a successful preview lives: an integer 1-720
 #   ARGO_UI_URL      empty or the Argo UI's base URL (log_url: <url>/workflows/<ns>/<name>)
 #   WORKFLOWS_NAMESPACE  the workflows' namespace (DNS-1123 label), for that link
@@ -45,9 +48,9 @@ export LC_ALL=C
 
 status=$(value WORKFLOW_STATUS)
 workflow=$(value WORKFLOW_NAME)
-pr=$(value PR)
 ns=$(value NS)
 release=$(value RELEASE)
+repository_expected=$(value REPOSITORY)
 ttl_hours=$(value TTL_HOURS)
 argo_ui_url=$(value ARGO_UI_URL)
 workflows_namespace=$(value WORKFLOWS_NAMESPACE)
@@ -66,14 +69,17 @@ is_url_or_empty "$argo_ui_url" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 is_dns_label "$workflows_namespace" || die WORKFLOWS_NAMESPACE "$RULE_DNS_LABEL"
 
 # set-params never derived the names: there is nothing of ours to clean.
-if [[ -z $ns || -z $release || $ns == *'{'* || $release == *'{'* ]]; then
+if [[ -z $ns || -z $release || -z $repository_expected || $ns == *'{'* || $release == *'{'* || $repository_expected == *'{'* ]]; then
   echo "cleanup: set-params derived no namespace or release (workflow ${status}); nothing of ours to clean"
   exit 0
 fi
 
-is_pr_number "$pr" || die PR "$RULE_PR"
-if [[ $ns != "impl-pr-${pr}" ]]; then
-  die NS "must be this PR's namespace impl-pr-${pr}; nothing was changed"
+pr=${ns##*-pr-}
+if ! is_pr_number "$pr" || ! is_preview_namespace "$ns" "$pr"; then
+  die NS "must be a preview namespace (impl-pr-<N> or impl-<owner>-<repo>-<hash>-pr-<N>); nothing was changed"
+fi
+if ! [[ $repository_expected =~ ^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?/[a-z0-9._-]{1,100}$ ]]; then
+  die REPOSITORY "must be <owner>/<repo> lowercased; nothing was changed"
 fi
 if ! [[ $release =~ ^[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?$ ]] || [[ $release != *"-pr-${pr}" ]]; then
   die RELEASE "must be a DNS-1123 label of at most 53 characters ending in -pr-${pr}; nothing was changed"
@@ -88,15 +94,30 @@ fi
 if ! state=$(printf '%s' "$ns_json" | jq -r '[(.metadata.labels.preview // ""), (.status.phase // ""),
     (.metadata.annotations // {} | .["implementation-dag/deployment"] // ""),
     (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
-    (.metadata.annotations // {} | .["implementation-dag/environment-url"] // "")] | map("=" + .) | @tsv'); then
+    (.metadata.annotations // {} | .["implementation-dag/environment-url"] // ""),
+    (.metadata.labels.workflow // "")] | map("=" + .) | @tsv'); then
   die kubectl "printed something that is not a namespace as JSON for ${ns}; nothing was changed"
 fi
-IFS=$'\t' read -r preview phase deployment repository environment_url <<<"$state"
+IFS=$'\t' read -r preview phase deployment repository environment_url owner_workflow <<<"$state"
 preview=${preview#=} phase=${phase#=} deployment=${deployment#=} repository=${repository#=} environment_url=${environment_url#=}
+owner_workflow=${owner_workflow#=}
 if [[ $preview != "true" ]]; then
   echo "cleanup: namespace ${ns} exists without preview=true: it is not ours and is left alone"
   exit 0
 fi
+if [[ $(printf '%s' "$repository" | tr '[:upper:]' '[:lower:]') != "$repository_expected" ]]; then
+  echo "cleanup: namespace ${ns} holds the preview of ${repository:-no recorded repository}, not of ${repository_expected}: left alone"
+  exit 0
+fi
+if [[ $owner_workflow != "$workflow" ]]; then
+  echo "cleanup: namespace ${ns} was last deployed by ${owner_workflow:-no workflow}, not by this run (${workflow}): left alone"
+  exit 0
+fi
+
+# Whether the namespace is gone (deleted since it was read): then there is nothing left to do.
+namespace_gone() {
+  [[ -z $(kubectl get namespace "$ns" --ignore-not-found -o name 2>/dev/null) ]]
+}
 
 # The deployment GitHub shows on the PR, when deploy recorded one. Annotations are data anyone with
 # namespace rights could edit: a malformed one is reported and GitHub is left alone.
@@ -134,9 +155,15 @@ if [[ $status == "Succeeded" ]]; then
   fi
   now=$(date -u +%s)
   expires_at=$(date -u -d "@$((now + 10#$ttl_hours * 3600))" +%Y-%m-%dT%H:%M:%SZ)
-  kubectl annotate namespace "$ns" --overwrite \
+  if ! kubectl annotate namespace "$ns" --overwrite \
     "implementation-dag/expires-at=${expires_at}" \
-    "implementation-dag/workflow=${workflow}" >/dev/null
+    "implementation-dag/workflow=${workflow}" >/dev/null; then
+    if namespace_gone; then
+      echo "cleanup: namespace ${ns} was deleted meanwhile; nothing left to keep"
+      exit 0
+    fi
+    die kubectl "cannot annotate namespace ${ns} with its expiry"
+  fi
   echo "cleanup: workflow succeeded; preview ${ns} kept for review until ${expires_at} (${ttl_hours}h)"
   deployment_update success "$environment_url" "Preview up and accepted; kept until ${expires_at}"
   exit 0

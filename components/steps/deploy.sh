@@ -27,9 +27,10 @@
 # Env (each validated before anything is fetched or changed; every bad one is reported):
 #   OWNER, REPO, PR           the PR's coordinates (GitHub owner, repository, PR number)
 #   COMMIT                    empty (the PR head) or 7-40 hex digits; deployed as its full SHA
-#   NS                        the preview namespace: exactly impl-pr-<PR>
+#   NS                        the preview namespace (set-params' ns): impl-pr-<PR>, or
+#                             impl-<owner>-<repo>-<hash>-pr-<PR>
 #   RELEASE                   the Helm release: a DNS-1123 label of at most 53 ending in -pr-<PR>
-#   HOST                      the preview host: pr-<PR>.<domain>, a lowercase DNS name
+#   HOST                      the preview host (set-params' host), a lowercase DNS name
 #   IMAGE_TAG                 the image tag deployed (a valid, non-empty image tag)
 #   CHART_PATH                a relative path in the repository without '.'/'..' segments, or an
 #                             oci:// reference (a trailing :<version> pins the chart version)
@@ -83,14 +84,14 @@ is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! [[ $commit =~ ^([0-9a-fA-F]{7,40})?$ ]]; then
   bad commit "must be empty (the PR head) or 7 to 40 hexadecimal digits"
 fi
-if [[ $ns != "impl-pr-$pr" ]]; then
-  bad ns "must be impl-pr-<pr> (impl-pr-$pr)"
+if ! is_preview_namespace "$ns" "$pr"; then
+  bad ns "must be the preview namespace of PR $pr (impl-pr-$pr, or impl-<owner>-<repo>-<hash>-pr-$pr)"
 fi
 if ! is_dns_label "$release" || ((${#release} > 53)) || [[ $release != *"-pr-$pr" ]]; then
   bad release "must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>"
 fi
-if ! is_dns_name "$host" || [[ $host != "pr-$pr."* ]]; then
-  bad host "must be pr-<pr>.<domain>, a lowercase DNS name"
+if ! is_dns_name "$host" || [[ $host != "${ns#impl-}."* ]]; then
+  bad host "must be the preview's host <id>.<domain> (the namespace impl-<id> gives the id), a lowercase DNS name"
 fi
 if ! [[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
   bad image_tag "must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
@@ -252,6 +253,8 @@ echo "chart: $chart_path; values: $values_file"
 
 # ---- 2. the namespace and its guardrails ----
 
+# The preview's owner, as its namespace records it: GitHub names are case-insensitive.
+repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
 if ! ns_json=$(kubectl get namespace "$ns" -o json --ignore-not-found); then
   die ns "cannot read namespace $ns"
 fi
@@ -259,7 +262,7 @@ fi
 # one already binds the steps as deployer, which lets them reconcile the bindings with apply.
 if [[ -z $ns_json ]]; then
   binding_verb=create
-  jq -n --arg ns "$ns" --arg pr "$pr" --arg workflow "$workflow_name" --arg repository "$owner/$repo" '{
+  jq -n --arg ns "$ns" --arg pr "$pr" --arg workflow "$workflow_name" --arg repository "$repository" '{
     apiVersion: "v1", kind: "Namespace",
     metadata: {
       name: $ns,
@@ -281,7 +284,7 @@ else
     die ns "namespace $ns is being deleted; run again once it is gone"
   fi
   previous=$(jq -r '.metadata.annotations["implementation-dag/repository"] // ""' <<<"$ns_json")
-  if [[ -n $previous && $previous != "$owner/$repo" ]]; then
+  if [[ -n $previous && $(printf '%s' "$previous" | tr '[:upper:]' '[:lower:]') != "$repository" ]]; then
     die ns "namespace $ns holds the preview of $previous, not of $owner/$repo; refusing to replace it"
   fi
   echo "namespace $ns exists as a preview: reusing it"
@@ -290,7 +293,7 @@ else
     pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/audit=restricted \
     pod-security.kubernetes.io/warn=restricted || die ns "cannot label namespace $ns"
   if [[ -z $previous ]]; then
-    kubectl annotate namespace "$ns" "implementation-dag/repository=$owner/$repo" ||
+    kubectl annotate namespace "$ns" "implementation-dag/repository=$repository" ||
       die ns "cannot annotate namespace $ns"
   fi
 fi

@@ -7,7 +7,7 @@
 #
 # Env (each validated; any violation is reported and nothing is written):
 #   PR             pull request number: positive integer, no leading zero, at most 9 digits
-#   NS             the preview namespace: exactly impl-pr-<PR>
+#   NS             the preview namespace of PR (set-params' ns; lib/rules.sh is_preview_namespace)
 #   RELEASE        the Helm release: a DNS-1123 label of at most 53 characters
 #   WORKFLOW_NAME  this workflow's name: a DNS-1123 label
 #   OUTPUT_DIR     absolute directory the outputs are written to
@@ -23,8 +23,8 @@ workflow_name=$(value WORKFLOW_NAME)
 output_dir=$(value OUTPUT_DIR)
 
 is_pr_number "$pr" || bad pr "$RULE_PR"
-if [[ $ns != "impl-pr-$pr" ]]; then
-  bad ns "must be impl-pr-<pr> (impl-pr-$pr)"
+if ! is_preview_namespace "$ns" "$pr"; then
+  bad ns "must be the preview namespace of PR $pr (impl-pr-$pr, or impl-<owner>-<repo>-<hash>-pr-$pr)"
 fi
 if ! is_dns_label "$release" || ((${#release} > 53)); then
   bad release "must be a DNS-1123 label of at most 53 characters"

@@ -28,10 +28,14 @@
 #   OVERWRITE_MEMORY       true or false
 #   TASK_REQUIREMENTS      empty or base64 (standard alphabet, padded), at most 65536 characters
 #   GITHUB_WEB_URL         GitHub's web URL (stack config), the base of the repository URLs
+#   NAMING                 the naming scheme (stack config): repository or pr-number (lib/names.sh)
 #   OUTPUT_DIR             directory the outputs are written to
 #
-# Writes, one value per file in OUTPUT_DIR: ns (impl-pr-<PR>), release (<repo>-pr-<PR>, a DNS-1123
-# label of at most 53), host (pr-<PR>.<DOMAIN>), domain, image_tag, commit (lowercased, or empty);
+# Writes, one value per file in OUTPUT_DIR: ns (impl-<id>), release (<repo>-pr-<PR>, a DNS-1123
+# label of at most 53), host (<id>.<DOMAIN>), mutex (implementation-dag-<id>), repository
+# (<owner>/<repo> lowercased: the preview's owner, as annotated on its namespace), domain,
+# image_tag, commit (lowercased, or empty), where <id> is lib/names.sh's preview_id of
+# (NAMING, owner, repo, PR);
 # and the validated values later tasks take instead of the raw parameters: owner, repo, pr,
 # chartPath, valuesFile, min_success_pct, max_p95_ms, requests_per_endpoint; and, under the agent
 # template's own names, task-id, service-id, repository-url (<GITHUB_WEB_URL>/<owner>/<repo>),
@@ -95,6 +99,7 @@ unpadded overwriteMemory "$overwrite_memory"
 task_requirements=${TASK_REQUIREMENTS-}
 unpadded taskRequirements "$task_requirements"
 github_web_url=$(value GITHUB_WEB_URL)
+naming=$(value NAMING)
 output_dir=$(value OUTPUT_DIR)
 
 is_github_owner "$owner" || bad owner "$RULE_OWNER"
@@ -103,8 +108,8 @@ is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! [[ $commit =~ ^([0-9a-fA-F]{7,40})?$ ]]; then
   bad commit "must be empty (the PR head) or 7 to 40 hexadecimal digits"
 fi
-if ! is_dns_name "$domain" || ((${#domain} > 240)); then
-  bad domain "must be a lowercase DNS name of at least two labels, at most 240 characters"
+if ! is_dns_name "$domain" || ((${#domain} > 194)); then
+  bad domain "must be a lowercase DNS name of at least two labels, at most 194 characters"
 fi
 if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._/:-]+$ ]] && ! is_relative_path "$chart_path"; then
   bad chartPath "must be a relative path without '.' or '..' segments, or an oci:// reference"
@@ -151,6 +156,9 @@ fi
 if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$ ]]; then
   bad GITHUB_WEB_URL "must be an http(s) URL without query, quotes or white space"
 fi
+if [[ $naming != repository && $naming != pr-number ]]; then
+  bad NAMING "must be repository or pr-number"
+fi
 if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
 fi
@@ -158,7 +166,14 @@ fi
 stop_on_bad_inputs
 
 # The naming rules (the same as components/names.ts).
-ns="impl-pr-${pr}"
+id=$(preview_id "$naming" "$owner" "$repo" "$pr")
+ns="impl-${id}"
+host="${id}.${domain}"
+if ((${#host} > 253)); then
+  die domain "is too long for the preview host ${id}.<domain> (at most 253 characters)"
+fi
+mutex="implementation-dag-${id}"
+repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
 suffix="-pr-${pr}"
 name=$(printf '%s' "$repo" | tr '[:upper:]' '[:lower:]')
 name=${name//[^a-z0-9-]/-}
@@ -166,7 +181,6 @@ name=${name:0:$((53 - ${#suffix}))}
 while [[ $name == -* ]]; do name=${name#-}; done
 while [[ $name == *- ]]; do name=${name%-}; done
 release="${name:-app}${suffix}"
-host="pr-${pr}.${domain}"
 tag=${image_tag:-pr-${pr}}
 commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
 # What the agents are given (the agent template's parameter names).
@@ -184,6 +198,8 @@ mkdir -p "$output_dir"
 printf '%s' "$ns" >"$output_dir/ns"
 printf '%s' "$release" >"$output_dir/release"
 printf '%s' "$host" >"$output_dir/host"
+printf '%s' "$mutex" >"$output_dir/mutex"
+printf '%s' "$repository" >"$output_dir/repository"
 printf '%s' "$domain" >"$output_dir/domain"
 printf '%s' "$tag" >"$output_dir/image_tag"
 printf '%s' "$commit" >"$output_dir/commit"
@@ -207,5 +223,5 @@ printf '%s' "$overwrite_memory" >"$output_dir/overwrite-memory"
 printf '%s' "$docs_branch" >"$output_dir/docs-branch"
 printf '%s' "$task_requirements" >"$output_dir/task-requirements"
 
-printf 'namespace: %s\nrelease:   %s\nhost:      %s\nimage tag: %s\ncommit:    %s\n' \
-  "$ns" "$release" "$host" "$tag" "${commit:-<PR head>}"
+printf 'namespace: %s\nrelease:   %s\nhost:      %s\nmutex:     %s\nimage tag: %s\ncommit:    %s\n' \
+  "$ns" "$release" "$host" "$mutex" "$tag" "${commit:-<PR head>}"

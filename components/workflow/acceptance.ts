@@ -8,6 +8,9 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "../config";
 import { input, INPUT_DIR, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
+/** The thresholds the DAG passes from set-params' outputs (the workflow parameters, validated). */
+export const ACCEPTANCE_THRESHOLDS = ["min_success_pct", "max_p95_ms", "requests_per_endpoint"] as const;
+
 /**
  * The template's input defaults besides the two thresholds (which the DAG always passes), from the
  * stack config `acceptance.*`: a number that means "off" (`rate` 0, `maxP99Ms` 0) and an empty

@@ -11,7 +11,7 @@
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
-import { input, inputParameters, taskOutput } from "./script-template";
+import { input, inputParameters } from "./script-template";
 import { statusCondition } from "./deploy";
 
 /**
@@ -108,12 +108,12 @@ export function agentTemplates(cfg: StackConfig): ITemplate[] {
   return AGENT_TASKS.map((agent) => agentTemplate(cfg, agent));
 }
 
-/** The DAG task of one agent step: its inputs from set-params' validated outputs. */
-export function agentTask(agent: AgentTask, depends: string): IDAGTask {
+/** The DAG task of one agent step: its inputs are the preview template's (set-params' outputs). */
+export function agentTask(agent: AgentTask, depends: string | undefined): IDAGTask {
   return {
     name: agent.task,
     template: agent.task,
-    depends,
-    arguments: { parameters: AGENT_INPUTS.map((name) => ({ name, value: taskOutput("set-params", name) })) },
+    ...(depends ? { depends } : {}),
+    arguments: { parameters: AGENT_INPUTS.map((name) => ({ name, value: input(name) })) },
   };
 }

@@ -1,6 +1,7 @@
 /**
- * `cleanup`, the exit handler: on failure removes this PR's release and namespace; on success
- * stamps the namespace with its expiry. Reads set-params' names as global outputs, which do not
+ * `cleanup`, the exit handler: on failure removes this run's release and namespace; on success
+ * stamps the namespace with its expiry; in both cases only a namespace this run deployed into, of
+ * this run's repository. Reads set-params' names as global outputs, which do not
  * exist when set-params failed: Argo then leaves the reference text in the value (it substitutes
  * unresolved references as they are), and the script reads that as "nothing of ours to clean".
  * It also adds the final statuses to the preview's GitHub deployment (see `preview-github.ts`).
@@ -8,7 +9,7 @@
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./preview-github";
-import { scriptTemplate, workflowParam } from "./script-template";
+import { scriptTemplate } from "./script-template";
 
 /** Builds the cleanup template (`components/steps/cleanup.sh`). It runs with the steps' service account. */
 export function cleanupTemplate(cfg: StackConfig): ITemplate {
@@ -21,9 +22,9 @@ export function cleanupTemplate(cfg: StackConfig): ITemplate {
     env: {
       WORKFLOW_STATUS: "{{workflow.status}}",
       WORKFLOW_NAME: "{{workflow.name}}",
-      PR: workflowParam("pr"),
       NS: "{{workflow.outputs.parameters.ns}}",
       RELEASE: "{{workflow.outputs.parameters.release}}",
+      REPOSITORY: "{{workflow.outputs.parameters.repository}}",
       TTL_HOURS: String(cfg.ttl.hours),
       ...github.env,
     },

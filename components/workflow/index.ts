@@ -6,23 +6,24 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { scratchVolume } from "../pod-security";
-import { acceptanceTemplate } from "./acceptance";
-import { AGENT_TASKS, agentTask, agentTemplates } from "./agents";
+import { ACCEPTANCE_THRESHOLDS, acceptanceTemplate } from "./acceptance";
+import { AGENT_INPUTS, AGENT_TASKS, agentTask, agentTemplates } from "./agents";
 import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
 import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
 import { workflowParameters } from "./parameters";
-import { taskOutput, workflowParam } from "./script-template";
+import { input, inputParameters, taskOutput, workflowParam } from "./script-template";
 import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";
 import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./spec-defaults";
 
 /** Name of the WorkflowTemplate. */
 export const WORKFLOW_TEMPLATE_NAME = "implementation-dag";
 
-/** The tasks of the DAG, in the order they run: each depends on the one before. */
+/** The pipeline's tasks in the order they run, each after the one before (the rest inside `preview`). */
 export const PIPELINE = ["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"] as const;
 
 /** Labels on everything the project renders. */
@@ -30,31 +31,55 @@ export { COMMON_LABELS } from "./spec-defaults";
 
 const succeeded = (task: string) => `${task}.Succeeded`;
 
-/** The DAG's tasks: a chain, each task running only when the one before succeeded. */
-export function dagTasks(cfg: StackConfig): IDAGTask[] {
-  const fromSetParams = (name: string) => ({ name, value: taskOutput("set-params", name) });
-  const fromWorkflow = (name: string) => ({ name, value: workflowParam(name) });
+/** The template that runs everything after set-params, under the preview's mutex. */
+export const PREVIEW_TEMPLATE = "preview";
+
+/**
+ * What the preview template takes from set-params: everything its tasks need, validated or derived
+ * there, and the mutex it holds.
+ */
+export const PREVIEW_INPUTS = [
+  ...new Set([...AGENT_INPUTS, ...DEPLOY_INPUTS, ...ACCEPTANCE_THRESHOLDS, "owner", "repo", "pr", "host", "mutex"]),
+] as const;
+
+/**
+ * The entrypoint's tasks: set-params, then the preview template. The preview's mutex is derived by
+ * set-params from the validated owner, repository and PR, so it can only be taken after set-params:
+ * a workflow-level mutex would be built from the raw parameters, before anything checked them.
+ */
+export function dagTasks(_cfg: StackConfig): IDAGTask[] {
   return [
     {
       name: "set-params",
       template: "set-params",
-      arguments: { parameters: SET_PARAMS_INPUTS.map(fromWorkflow) },
+      arguments: { parameters: SET_PARAMS_INPUTS.map((name) => ({ name, value: workflowParam(name) })) },
     },
-    ...AGENT_TASKS.map((agent, i) => agentTask(agent, succeeded(PIPELINE[i]))),
+    {
+      name: PREVIEW_TEMPLATE,
+      template: PREVIEW_TEMPLATE,
+      depends: succeeded("set-params"),
+      arguments: { parameters: PREVIEW_INPUTS.map((name) => ({ name, value: taskOutput("set-params", name) })) },
+    },
+  ];
+}
+
+/** The preview template's tasks: a chain, each task running only when the one before succeeded. */
+export function previewTasks(_cfg: StackConfig): IDAGTask[] {
+  const fromInputs = (name: string) => ({ name, value: input(name) });
+  return [
+    ...AGENT_TASKS.map((agent, i) => agentTask(agent, i === 0 ? undefined : succeeded(AGENT_TASKS[i - 1].task))),
     {
       name: "deploy",
       template: "deploy",
       depends: succeeded("qa-testing"),
-      arguments: {
-        parameters: DEPLOY_INPUTS.map(fromSetParams),
-      },
+      arguments: { parameters: DEPLOY_INPUTS.map(fromInputs) },
     },
     {
       name: "acceptance",
       template: "acceptance",
       depends: succeeded("deploy"),
       arguments: {
-        parameters: ["min_success_pct", "max_p95_ms", "requests_per_endpoint"].map(fromSetParams),
+        parameters: ACCEPTANCE_THRESHOLDS.map(fromInputs),
         artifacts: [{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }],
       },
     },
@@ -64,17 +89,27 @@ export function dagTasks(cfg: StackConfig): IDAGTask[] {
       depends: succeeded("acceptance"),
       arguments: {
         parameters: [
-          fromSetParams("owner"),
-          fromSetParams("repo"),
-          fromSetParams("pr"),
+          fromInputs("owner"),
+          fromInputs("repo"),
+          fromInputs("pr"),
           // The commit deploy checked out and acceptance tested, resolved to a full SHA.
           { name: "commit", value: "{{tasks.deploy.outputs.parameters.commit}}" },
-          fromSetParams("host"),
+          fromInputs("host"),
         ],
         artifacts: [{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }],
       },
     },
   ];
+}
+
+/** The preview template: the pipeline after set-params, one run of a preview at a time. */
+export function previewTemplate(cfg: StackConfig): ITemplate {
+  return {
+    name: PREVIEW_TEMPLATE,
+    inputs: { parameters: inputParameters(...PREVIEW_INPUTS) },
+    synchronization: { mutexes: [{ name: input("mutex") }] },
+    dag: { tasks: previewTasks(cfg) },
+  };
 }
 
 /** Builds the `implementation-dag` WorkflowTemplate from typed config. */
@@ -89,13 +124,12 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
       serviceAccountName: cfg.serviceAccounts.steps,
       activeDeadlineSeconds: cfg.deadlines.workflowSeconds,
       arguments: { parameters: workflowParameters(cfg) },
-      // The preview namespace is per PR number, so one run per PR number at a time.
-      synchronization: { mutexes: [{ name: `implementation-dag-pr-${workflowParam("pr")}` }] },
       ...workflowSpecDefaults(cfg),
       artifactRepositoryRef: artifactRepositoryRef(cfg),
       volumes: [scratchVolume, ...deployVolumes(cfg)],
       templates: [
         { name: "dag", dag: { tasks: dagTasks(cfg) } },
+        previewTemplate(cfg),
         ...agentTemplates(cfg),
         // Every step's output artifacts are archived under one key prefix per PR and workflow.
         ...withArchivedArtifacts(cfg, [

@@ -10,7 +10,7 @@ import { AGENT_INPUTS } from "./agents";
 import { input, inputParameters, outputParameter, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
 /** The names set-params derives; every later task reads them from its outputs. */
-export const SET_PARAMS_OUTPUTS = ["ns", "release", "host", "domain", "image_tag", "commit"] as const;
+export const SET_PARAMS_OUTPUTS = ["ns", "release", "host", "domain", "image_tag", "commit", "mutex", "repository"] as const;
 
 /** The parameters set-params passes on as validated, unchanged. */
 export const SET_PARAMS_VALIDATED = [
@@ -29,6 +29,7 @@ export const SET_PARAMS_INPUTS = [
 export function setParamsTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
     name: "set-params",
+    libraries: ["names"],
     image: cfg.images.setParams,
     deadlineSeconds: cfg.deadlines.setParamsSeconds,
     inputs: { parameters: inputParameters(...SET_PARAMS_INPUTS) },
@@ -55,6 +56,7 @@ export function setParamsTemplate(cfg: StackConfig): ITemplate {
       OVERWRITE_MEMORY: input("overwriteMemory"),
       TASK_REQUIREMENTS: input("taskRequirements"),
       GITHUB_WEB_URL: cfg.github.webUrl,
+      NAMING: cfg.naming,
     },
     outputs: {
       parameters: [

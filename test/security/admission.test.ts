@@ -2,6 +2,7 @@
  * The admission fence as a real API server evaluates it: objects as plain maps, every policy run by
  * two CEL engines that must agree (`test/helpers/admission.ts`), failurePolicy Fail.
  */
+import { previewNamespace } from "../../components/names";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
@@ -210,15 +211,19 @@ describe("the namespace policy", () => {
     ["cleanup deletes a preview namespace", { user: STEPS, operation: "DELETE", oldObject: PREVIEW, object: null }],
     ["the sweeper deletes a preview namespace", { user: SWEEPER, operation: "DELETE", oldObject: namespace("impl-pr-7"), object: null }],
     ["version labels pinned to latest", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED, "pod-security.kubernetes.io/enforce-version": "latest" }) }],
+    ["the steps create a preview named by repository", { user: STEPS, operation: "CREATE", object: namespace(previewNamespace("repository", "Example-Org", "example-app", "42")) }],
+    ["the sweeper deletes a preview named by repository", { user: SWEEPER, operation: "DELETE", oldObject: namespace(previewNamespace("repository", "acme", "app.js", "7")), object: null }],
   ];
   it.each(allowed)("allows: %s", (_what, req) => {
     expect(admit(nsPolicy, req)).toEqual({ matched: true, denied: [] });
   });
 
   const denied: Array<[string, AdmissionRequest, RegExp]> = [
-    ["create with a wrong prefix", { user: STEPS, operation: "CREATE", object: namespace("prod-42") }, /named impl-pr-<N>/],
-    ["create impl-pr-042 (leading zero)", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-042") }, /named impl-pr-<N>/],
-    ["create impl-pr-42-x", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42-x") }, /named impl-pr-<N>/],
+    ["create with a wrong prefix", { user: STEPS, operation: "CREATE", object: namespace("prod-42") }, /preview namespaces \(impl-/],
+    ["create impl-pr-042 (leading zero)", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-042") }, /preview namespaces \(impl-/],
+    ["create impl-pr-42-x", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42-x") }, /preview namespaces \(impl-/],
+    ["create a repository-named preview without its hash", { user: STEPS, operation: "CREATE", object: namespace("impl-example-org-example-app-pr-42") }, /preview namespaces \(impl-/],
+    ["create a repository-named preview with an uppercase hash", { user: STEPS, operation: "CREATE", object: namespace("impl-example-org-example-app-ABCDEF0123-pr-42") }, /preview namespaces \(impl-/],
     ["create without the preview label", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { ...RESTRICTED }) }, /preview=true/],
     ["create with preview=false", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "false", ...RESTRICTED }) }, /preview=true/],
     ["create without any label", { user: STEPS, operation: "CREATE", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "impl-pr-42" } } }, /preview=true/],
@@ -229,10 +234,10 @@ describe("the namespace policy", () => {
     ["update adopting a namespace without the label", { user: STEPS, operation: "UPDATE", oldObject: namespace("impl-pr-42", { ...RESTRICTED }), object: PREVIEW }, /preview=true/],
     ["update weakening enforce to privileged", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", { ...PREVIEW.metadata.labels, "pod-security.kubernetes.io/enforce": "privileged" }) }, /restricted/],
     ["update dropping the warn label", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", withoutLabel(PREVIEW.metadata.labels, "pod-security.kubernetes.io/warn")) }, /restricted/],
-    ["update of kube-system", { user: STEPS, operation: "UPDATE", oldObject: namespace("kube-system", {}), object: namespace("kube-system", { preview: "true", ...RESTRICTED }) }, /named impl-pr-<N>/],
-    ["delete of kube-system", { user: STEPS, operation: "DELETE", oldObject: namespace("kube-system", {}), object: null }, /named impl-pr-<N>/],
+    ["update of kube-system", { user: STEPS, operation: "UPDATE", oldObject: namespace("kube-system", {}), object: namespace("kube-system", { preview: "true", ...RESTRICTED }) }, /preview namespaces \(impl-/],
+    ["delete of kube-system", { user: STEPS, operation: "DELETE", oldObject: namespace("kube-system", {}), object: null }, /preview namespaces \(impl-/],
     ["the sweeper deleting a namespace named like ours without the label", { user: SWEEPER, operation: "DELETE", oldObject: namespace("impl-pr-42", { team: "payments" }), object: null }, /preview=true/],
-    ["the sweeper deleting a labelled namespace not named like ours", { user: SWEEPER, operation: "DELETE", oldObject: namespace("team-payments"), object: null }, /named impl-pr-<N>/],
+    ["the sweeper deleting a labelled namespace not named like ours", { user: SWEEPER, operation: "DELETE", oldObject: namespace("team-payments"), object: null }, /preview namespaces \(impl-/],
   ];
   it.each(denied)("denies: %s", (_what, req, message) => {
     expectDenied(nsPolicy, req, message);
@@ -279,8 +284,8 @@ describe("the RoleBinding policy", () => {
   });
 
   const denied: Array<[string, AdmissionRequest, RegExp]> = [
-    ["a binding outside a preview namespace", { ...create(binding("default", deployerRole, [steps])), namespaceObject: namespace("default", {}) }, /inside impl-pr-<N>/],
-    ["a binding in a namespace named like ours without the label", { ...create(deployerBinding), namespaceObject: namespace("impl-pr-42", { ...RESTRICTED }) }, /inside impl-pr-<N>/],
+    ["a binding outside a preview namespace", { ...create(binding("default", deployerRole, [steps])), namespaceObject: namespace("default", {}) }, /inside preview namespaces/],
+    ["a binding in a namespace named like ours without the label", { ...create(deployerBinding), namespaceObject: namespace("impl-pr-42", { ...RESTRICTED }) }, /inside preview namespaces/],
     ["a binding to cluster-admin", create(binding("impl-pr-42", clusterRole("cluster-admin"), [steps])), /only bind the ClusterRoles/],
     ["a binding to a Role of the same name", create(binding("impl-pr-42", { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "implementation-dag-deployer" }, [steps])), /only bind the ClusterRoles/],
     ["a binding for another service account", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "default", namespace: "kube-system" }])), /its own service accounts/],

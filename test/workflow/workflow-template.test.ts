@@ -20,6 +20,10 @@ beforeAll(async () => {
 });
 
 const dagTasks = () => wt.spec.templates!.find((t) => t.name === wt.spec.entrypoint)!.dag!.tasks!;
+/** The tasks after set-params, inside the preview template (under the preview's mutex). */
+const previewTasks = () => wt.spec.templates!.find((t) => t.name === "preview")!.dag!.tasks!;
+/** Every task of the pipeline in run order: set-params, then the preview template's. */
+const pipelineTasks = () => [dagTasks()[0], ...previewTasks()];
 /** Templates that run a pod of ours (script or container). */
 const podTemplates = () => wt.spec.templates!.filter((t): t is ITemplate => Boolean(t.script ?? t.container));
 
@@ -46,12 +50,28 @@ describe("the implementation-dag WorkflowTemplate", () => {
   });
 
   it("runs the seven tasks as one chain, each only after the one before succeeded", () => {
-    const tasks = dagTasks();
+    expect(dagTasks().map((t) => [t.name, t.template, t.depends])).toEqual([
+      ["set-params", "set-params", undefined],
+      ["preview", "preview", "set-params.Succeeded"],
+    ]);
+    const tasks = pipelineTasks();
     expect(tasks.map((t) => t.name)).toEqual([...PIPELINE]);
     tasks.forEach((task, i) => {
-      expect(taskDependencies(task)).toEqual(i === 0 ? [] : [PIPELINE[i - 1]]);
-      if (i > 0) expect(task.depends).toBe(`${PIPELINE[i - 1]}.Succeeded`);
+      // The first task of the preview template runs when the template does: after set-params.
+      expect(taskDependencies(task)).toEqual(i < 2 ? [] : [PIPELINE[i - 1]]);
+      if (i > 1) expect(task.depends).toBe(`${PIPELINE[i - 1]}.Succeeded`);
     });
+  });
+
+  it("holds the preview's mutex from set-params, taken after set-params validated the names it comes from", () => {
+    // A workflow-level mutex would be built from the raw parameters, before anything checked them.
+    expect(wt.spec.synchronization).toBeUndefined();
+    const preview = wt.spec.templates!.find((t) => t.name === "preview")!;
+    expect(preview.synchronization).toEqual({ mutexes: [{ name: "{{inputs.parameters.mutex}}" }] });
+    const args = Object.fromEntries(dagTasks()[1].arguments!.parameters!.map((p) => [p.name, p.value]));
+    expect(args.mutex).toBe("{{tasks.set-params.outputs.parameters.mutex}}");
+    // Everything the preview template takes comes from set-params, under the same name.
+    for (const [name, value] of Object.entries(args)) expect(value).toBe(`{{tasks.set-params.outputs.parameters.${name}}}`);
   });
 
   it("takes the seed's parameters, the acceptance thresholds and what the agents are given", () => {
@@ -76,7 +96,7 @@ describe("the implementation-dag WorkflowTemplate", () => {
 
   it("runs each agent as a child Workflow of the agent template, given every parameter the template reads", () => {
     // A templateRef call would make Argo validate the agent template's workflow.parameters against ours.
-    expect(dagTasks().filter((t) => t.templateRef)).toEqual([]);
+    expect(pipelineTasks().filter((t) => t.templateRef)).toEqual([]);
     for (const [task, app] of [["implement", "rex"], ["clippy-format", "clippy"], ["qa-testing", "qa"]]) {
       const t = agentTemplate(task);
       expect(t.resource).toMatchObject({
@@ -94,10 +114,10 @@ describe("the implementation-dag WorkflowTemplate", () => {
       })));
       expect(t.inputs!.parameters!.map((p) => p.name)).toEqual(CODERUN.filter((n) => n !== "github-app"));
       expect(t.outputs!.parameters).toEqual([{ name: "workflow", valueFrom: { jsonPath: "{.metadata.name}" } }]);
-      const dagTask = dagTasks().find((x) => x.name === task)!;
+      const dagTask = previewTasks().find((x) => x.name === task)!;
       expect(dagTask.template).toBe(task);
       expect(dagTask.arguments!.parameters).toEqual(CODERUN.filter((n) => n !== "github-app").map((name) => ({
-        name, value: `{{tasks.set-params.outputs.parameters.${name}}}`,
+        name, value: `{{inputs.parameters.${name}}}`,
       })));
     }
   });
@@ -144,20 +164,22 @@ describe("the implementation-dag WorkflowTemplate", () => {
 
   it("hands later tasks the names set-params derived, never recomputed", () => {
     // Only set-params reads the raw parameters; every later task gets what set-params validated.
-    for (const task of dagTasks().filter((t) => t.name !== "set-params")) {
+    for (const task of pipelineTasks().filter((t) => t.name !== "set-params")) {
       expect(JSON.stringify(task.arguments ?? {}), task.name).not.toContain("workflow.parameters");
     }
-    const byName = Object.fromEntries(dagTasks().map((t) => [t.name, t]));
+    const byName = Object.fromEntries(pipelineTasks().map((t) => [t.name, t]));
     const args = (task: string) => Object.fromEntries((byName[task].arguments?.parameters ?? []).map((p) => [p.name, p.value]));
+    const handedOn = Object.fromEntries(dagTasks()[1].arguments!.parameters!.map((p) => [p.name, p.value]));
     for (const name of ["ns", "release", "host", "image_tag", "commit"]) {
-      expect(args("deploy")[name]).toBe(`{{tasks.set-params.outputs.parameters.${name}}}`);
+      expect(args("deploy")[name]).toBe(`{{inputs.parameters.${name}}}`);
+      expect(handedOn[name]).toBe(`{{tasks.set-params.outputs.parameters.${name}}}`);
     }
-    expect(args("approve").host).toBe("{{tasks.set-params.outputs.parameters.host}}");
+    expect(args("approve").host).toBe("{{inputs.parameters.host}}");
     expect(byName.acceptance.arguments!.artifacts).toEqual([{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }]);
     expect(byName.approve.arguments!.artifacts).toEqual([{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }]);
     const setParams = wt.spec.templates!.find((t) => t.name === "set-params")!;
     expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual([
-      ...["ns", "release", "host", "domain", "image_tag", "commit"].map((n) => [n, n]),
+      ...["ns", "release", "host", "domain", "image_tag", "commit", "mutex", "repository"].map((n) => [n, n]),
       ...["owner", "repo", "pr", "chartPath", "valuesFile", "min_success_pct", "max_p95_ms", "requests_per_endpoint"].map((n) => [n, undefined]),
       ...CODERUN.filter((n) => n !== "github-app").map((n) => [n, undefined]),
     ]);
@@ -213,9 +235,8 @@ describe("the implementation-dag WorkflowTemplate", () => {
     }
   });
 
-  it("bounds the run: a workflow deadline, one run per PR at a time, and garbage collection", () => {
+  it("bounds the run: a workflow deadline and garbage collection", () => {
     expect(wt.spec.activeDeadlineSeconds).toBe(9000);
-    expect(wt.spec.synchronization).toEqual({ mutexes: [{ name: "implementation-dag-pr-{{workflow.parameters.pr}}" }] });
     expect(wt.spec.podGC).toEqual({ strategy: "OnPodSuccess" });
     expect(wt.spec.ttlStrategy).toEqual({ secondsAfterSuccess: 86400, secondsAfterFailure: 259200 });
     expect(wt.spec.serviceAccountName).toBe("implementation-dag");
@@ -259,19 +280,19 @@ describe("the reference lint", () => {
 
   it("reports a dependency on an unknown task", () => {
     const s = spec();
-    s.templates![0].dag!.tasks![2].depends = "ghost.Succeeded";
-    expect(lintWorkflowSpec(s)).toContain("dag dag task clippy-format: depends on unknown task ghost");
+    s.templates![1].dag!.tasks![1].depends = "ghost.Succeeded";
+    expect(lintWorkflowSpec(s)).toContain("dag preview task clippy-format: depends on unknown task ghost");
   });
 
   it("reports a cycle", () => {
     const s = spec();
-    s.templates![0].dag!.tasks![0].depends = "approve.Succeeded";
-    expect(lintWorkflowSpec(s).some((p) => p.startsWith("dag dag: cycle through"))).toBe(true);
+    s.templates![1].dag!.tasks![0].depends = "approve.Succeeded";
+    expect(lintWorkflowSpec(s).some((p) => p.startsWith("dag preview: cycle through"))).toBe(true);
   });
 
   it("reports reading the outputs of a task that does not run before", () => {
     const s = spec();
-    s.templates![0].dag!.tasks![4].arguments!.parameters![0].value = "{{tasks.approve.outputs.parameters.x}}";
+    s.templates![1].dag!.tasks![3].arguments!.parameters![0].value = "{{tasks.approve.outputs.parameters.x}}";
     expect(lintWorkflowSpec(s).join("\n")).toContain("which it does not run after");
   });
 

@@ -37,6 +37,12 @@ is_github_repo() { [[ $1 =~ ^[A-Za-z0-9._-]{1,100}$ && $1 != . && $1 != .. ]]; }
 RULE_PR="must be a positive integer without a leading zero, at most 9 digits"
 is_pr_number() { [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; }
 
+# NS is the preview namespace of PR $2 under either naming scheme (components/names.ts):
+# impl-pr-<PR>, or impl-<slug>-<10 hex>-pr-<PR>, a DNS-1123 label of at most 63 characters.
+is_preview_namespace() { # NS PR
+  [[ $1 =~ ^impl-([a-z0-9]([a-z0-9-]*[a-z0-9])?-[0-9a-f]{10}-)?pr-[1-9][0-9]{0,8}$ && $1 == *"-pr-$2" ]] && ((${#1} <= 63))
+}
+
 RULE_DNS_LABEL="must be a DNS-1123 label"
 is_dns_label() { [[ $1 =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; }
 
