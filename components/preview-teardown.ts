@@ -2,10 +2,17 @@
  * `preview-teardown`: a WorkflowTemplate (parameters `owner`, `repo`, `pr`) that tears one PR's
  * preview down at once, for teams that wire a webhook on `pull_request` `closed` (docs/preview-lifecycle.md
  * shows an Argo Events Sensor). The TTL sweeper does the same for closed or merged PRs on its
- * schedule; this is the immediate path. It runs under the sweeper's service account (namespaces
- * list and delete, fenced to previews by the admission policies; Helm inside previews through the
- * deployer binding) and holds the pipeline's per-PR mutex, so it never uninstalls a release while a
- * run of the same PR deploys it. The script is `components/steps/preview-teardown.sh`.
+ * schedule; this is the immediate path. Two steps, as the pipeline does it:
+ *   1. `preview-names` validates the parameters and derives the preview's namespace, mutex and
+ *      repository once, with set-params' rules (lib/names.sh under the configured `naming`); it needs
+ *      no Kubernetes API (`components/steps/preview-names.sh`);
+ *   2. `teardown` runs under a template-level mutex named from that output, exactly the mutex the
+ *      pipeline's `preview` template holds for the same preview, so it never uninstalls a release
+ *      while a run of that preview deploys it. It runs under the sweeper's service account
+ *      (namespaces list and delete, fenced to previews by the admission policies; Helm inside
+ *      previews through the deployer binding) (`components/steps/preview-teardown.sh`).
+ * A mutex built from the raw `pr` parameter would be taken before anything checked it, and would not
+ * be the pipeline's once previews are named by repository.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
@@ -13,38 +20,92 @@ import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argopr
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "./config";
 import { scratchVolume } from "./pod-security";
+import { TEARDOWN_LIBRARIES } from "./ttl-cleanup";
 import { COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
-import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
-import { scriptTemplate, workflowParam } from "./workflow/script-template";
+import { previewGitHubApp } from "./workflow/preview-github";
+import {
+  input, inputParameters, outputParameter, scriptTemplate, taskOutput, withoutServiceAccountToken, workflowParam,
+} from "./workflow/script-template";
 
-/** Name of the WorkflowTemplate (and of its one template). */
+/** Name of the WorkflowTemplate (and of its entrypoint). */
 export const PREVIEW_TEARDOWN_NAME = "preview-teardown";
 
-/** Deadline of one teardown: Helm's uninstall timeout per release plus room. */
+/** The step (and its template) that derives the preview's names. */
+export const PREVIEW_NAMES_STEP = "preview-names";
+
+/** The step (and its template) that tears the preview down, under the preview's mutex. */
+export const TEARDOWN_STEP = "teardown";
+
+/** The WorkflowTemplate's parameters: the pull request whose preview goes. */
+export const PREVIEW_TEARDOWN_PARAMETERS = ["owner", "repo", "pr"] as const;
+
+/** What preview-names derives (and passes on validated); the teardown step takes all of it. */
+export const PREVIEW_NAMES_OUTPUTS = ["ns", "mutex", "repository", "pr"] as const;
+
+/** Deadline of the teardown step: Helm's uninstall timeout per release plus room. */
 const TEARDOWN_DEADLINE_SECONDS = 600;
 
-/** The mutex the pipeline holds per PR number (see `buildWorkflowTemplate`). */
-export const prMutex = (pr: string): string => `implementation-dag-pr-${pr}`;
+/** The step that validates the parameters and derives the names: no Kubernetes API, no token. */
+export function previewNamesStep(cfg: StackConfig): ITemplate {
+  return scriptTemplate(cfg, {
+    name: PREVIEW_NAMES_STEP,
+    libraries: ["names"],
+    image: cfg.images.setParams,
+    deadlineSeconds: cfg.deadlines.setParamsSeconds,
+    inputs: { parameters: inputParameters(...PREVIEW_TEARDOWN_PARAMETERS) },
+    env: { OWNER: input("owner"), REPO: input("repo"), PR: input("pr"), NAMING: cfg.naming },
+    outputs: { parameters: PREVIEW_NAMES_OUTPUTS.map((name) => outputParameter(name)) },
+    extra: withoutServiceAccountToken(cfg),
+  });
+}
 
-/** The teardown step. */
+/** The teardown step, under the template-level mutex of the preview it tears down. */
 export function previewTeardownStep(cfg: StackConfig): ITemplate {
   const github = previewGitHubApp(cfg);
   return scriptTemplate(cfg, {
-    name: PREVIEW_TEARDOWN_NAME,
+    name: TEARDOWN_STEP,
+    file: "preview-teardown",
     image: cfg.images.sweeper,
-    libraries: [...PREVIEW_GITHUB_LIBRARIES, "teardown"],
+    libraries: TEARDOWN_LIBRARIES,
     deadlineSeconds: TEARDOWN_DEADLINE_SECONDS,
+    inputs: { parameters: inputParameters(...PREVIEW_NAMES_OUTPUTS) },
     env: {
-      OWNER: workflowParam("owner"),
-      REPO: workflowParam("repo"),
-      PR: workflowParam("pr"),
+      NS: input("ns"),
+      REPOSITORY: input("repository"),
+      PR: input("pr"),
       WORKFLOW_NAME: "{{workflow.name}}",
       ...github.env,
     },
     envFrom: github.envFrom,
     volumeMounts: github.volumeMounts,
-    extra: { volumes: github.volumes },
+    extra: {
+      volumes: github.volumes,
+      // The pipeline's `preview` template holds the same name: never beside a run of this preview.
+      synchronization: { mutexes: [{ name: input("mutex") }] },
+    },
   });
+}
+
+/** The entrypoint: preview-names, then the teardown with the names it derived. */
+export function previewTeardownDag(): ITemplate {
+  return {
+    name: PREVIEW_TEARDOWN_NAME,
+    dag: {
+      tasks: [
+        {
+          name: PREVIEW_NAMES_STEP,
+          template: PREVIEW_NAMES_STEP,
+          arguments: { parameters: PREVIEW_TEARDOWN_PARAMETERS.map((name) => ({ name, value: workflowParam(name) })) },
+        },
+        {
+          name: TEARDOWN_STEP,
+          template: TEARDOWN_STEP,
+          depends: `${PREVIEW_NAMES_STEP}.Succeeded`,
+          arguments: { parameters: PREVIEW_NAMES_OUTPUTS.map((name) => ({ name, value: taskOutput(PREVIEW_NAMES_STEP, name) })) },
+        },
+      ],
+    },
+  };
 }
 
 /** Builds the `preview-teardown` WorkflowTemplate from typed config. */
@@ -63,12 +124,12 @@ export function buildPreviewTeardown(cfg: StackConfig): IWorkflowTemplate {
           { name: "pr", description: "Pull request number whose preview goes." },
         ],
       },
-      // The same mutex as the pipeline's run of this PR: never beside a deploy of it.
-      synchronization: { mutexes: [{ name: prMutex(workflowParam("pr")) }] },
-      activeDeadlineSeconds: TEARDOWN_DEADLINE_SECONDS + 60,
+      // The teardown may wait on the preview's mutex while a run of the pipeline holds it: as long as
+      // that run may live, then its own two steps.
+      activeDeadlineSeconds: cfg.deadlines.workflowSeconds + cfg.deadlines.setParamsSeconds + TEARDOWN_DEADLINE_SECONDS + 60,
       ...workflowSpecDefaults(cfg),
       volumes: [scratchVolume],
-      templates: [previewTeardownStep(cfg)],
+      templates: [previewTeardownDag(), previewNamesStep(cfg), previewTeardownStep(cfg)],
     },
   };
 }

@@ -2,7 +2,10 @@
  * The TTL sweeper: a CronWorkflow that deletes expired previews, previews whose pull request was
  * closed or merged (asking GitHub, read-only, once per repository and 100 previews) and orphans of
  * crashed runs, and reports namespaces stuck Terminating and Released volumes of deleted previews
- * (`components/steps/ttl-sweep.sh`), under its own service account, one run at a time.
+ * (`components/steps/ttl-sweep.sh`), under its own service account, one run at a time. It knows the
+ * previews of both naming schemes (`impl-pr-<N>`, `impl-<slug>-<hash>-pr-<N>`) by lib/rules.sh's
+ * rule and checks a repository-named preview's annotation against its name with lib/names.sh, and
+ * reads each preview again right before deleting it, leaving one a run changed meanwhile alone.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
@@ -34,13 +37,16 @@ export function ttlReportLocation(cfg: StackConfig): Partial<IArtifact> {
   return keyOnlyLocation(cfg, `${cfg.artifactRepository.keyPrefix}/ttl-sweep/{{workflow.name}}/${TTL_REPORT_ARTIFACT}.tgz`) ?? {};
 }
 
+/** Shell libraries of the sweeper (and of preview-teardown's teardown step): lib/teardown.sh needs the others. */
+export const TEARDOWN_LIBRARIES = [...PREVIEW_GITHUB_LIBRARIES, "names", "teardown"];
+
 /** The sweep template: the script step, its `dryRun` input, and the archived report. */
 export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
   const github = previewGitHubApp(cfg);
   return scriptTemplate(cfg, {
     name: "ttl-sweep",
     image: cfg.images.sweeper,
-    libraries: [...PREVIEW_GITHUB_LIBRARIES, "teardown"],
+    libraries: TEARDOWN_LIBRARIES,
     deadlineSeconds: SWEEP_DEADLINE_SECONDS,
     inputs: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"] }] },
     env: {

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # preview-teardown: tears one PR's preview down at once (for a webhook on pull_request `closed`, e.g.
-# an Argo Events Sensor), instead of waiting for the TTL sweeper. Acts only on namespace
-# impl-pr-<PR> labelled preview=true whose implementation-dag/repository annotation is OWNER/REPO
-# (PR numbers repeat across repositories: another repository's preview of the same number is left
+# an Argo Events Sensor), instead of waiting for the TTL sweeper. The second step of the
+# preview-teardown WorkflowTemplate: preview-names validated owner, repo and PR and derived the
+# namespace with set-params' rules, and this step runs under the mutex the pipeline's run of that
+# preview holds (implementation-dag-<id>), so it never runs a Helm operation beside a deploy of it.
+# Acts only on namespace NS labelled preview=true whose implementation-dag/repository annotation is
+# REPOSITORY, compared lowercased (GitHub names are case-insensitive; with `naming: pr-number` PR
+# numbers repeat across repositories: another repository's preview of the same number is left
 # alone, and so is a preview that does not say whose it is).
 #   1. `helm uninstall` of every release in it, then deletes the namespace without waiting for it to
 #      go (a namespace held by a finalizer must not hold this step; the TTL sweeper reports
@@ -10,12 +14,14 @@
 #   2. marks the preview's GitHub deployment inactive, when deploy recorded one (a GitHub failure
 #      there is reported as a WARNING and does not fail the step)
 # Nothing to tear down (no such namespace, already being deleted, another repository's) is a success
-# that says so. Runs under the sweeper's service account and the per-PR mutex of the pipeline, so it
-# never runs a Helm operation beside a deploy of the same PR.
+# that says so. Runs under the sweeper's service account.
 #
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
-#   OWNER, REPO, PR   the pull request: a GitHub owner, a repository name, a positive integer without
-#                     a leading zero (at most 9 digits)
+#   NS                preview-names' ns: a preview namespace of PR (lib/rules.sh is_preview_namespace:
+#                     impl-pr-<PR> or impl-<slug>-<hash>-pr-<PR>), and when named by repository, the
+#                     one of REPOSITORY (lib/teardown.sh teardown_named_for)
+#   REPOSITORY        preview-names' repository: <owner>/<repo> lowercased
+#   PR                preview-names' pr: a positive integer without a leading zero (at most 9 digits)
 #   WORKFLOW_NAME     this workflow's name (a DNS-1123 subdomain), for the status's log_url
 #   ARGO_UI_URL, WORKFLOWS_NAMESPACE  optional: the Argo UI link of the inactive status
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE: the GitHub App
@@ -27,18 +33,21 @@
 set -euo pipefail
 export LC_ALL=C
 
-owner=$(value OWNER)
-repo=$(value REPO)
+ns=$(value NS)
+repository=$(value REPOSITORY)
 pr=$(value PR)
 WORKFLOW_NAME=$(value WORKFLOW_NAME)
 
-is_github_owner "$owner" || die owner "$RULE_OWNER"
-is_github_repo "$repo" || die repo "$RULE_REPO"
-is_pr_number "$pr" || die pr "$RULE_PR"
+is_pr_number "$pr" || die PR "$RULE_PR"
+if ! [[ $repository =~ ^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?/[a-z0-9._-]{1,100}$ ]]; then
+  die REPOSITORY "must be <owner>/<repo> lowercased; nothing was changed"
+fi
+if [[ $(teardown_preview_pr "$ns" || true) != "$pr" ]] || ! teardown_named_for "$ns" "$repository"; then
+  die NS "must be the preview namespace of ${repository}#${pr} (impl-pr-${pr} or impl-<owner>-<repo>-<hash>-pr-${pr}); nothing was changed"
+fi
 is_object_name "$WORKFLOW_NAME" || die WORKFLOW_NAME "must be a Kubernetes object name"
 is_url_or_empty "${ARGO_UI_URL-}" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 
-ns="impl-pr-${pr}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -53,22 +62,21 @@ if ! found=$(jq -r --arg ns "$ns" '[.items[] | select(.metadata.name == $ns and 
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
 if [[ -z $found ]]; then
-  echo "preview-teardown: no preview namespace ${ns}; nothing to tear down"
+  echo "preview-teardown: no preview namespace ${ns} (already gone, or never deployed); nothing to tear down"
   exit 0
 fi
-IFS=$'\t' read -r deleting repository deployment <<<"$found"
-deleting=${deleting#=} repository=${repository#=} deployment=${deployment#=}
+IFS=$'\t' read -r deleting annotated deployment <<<"$found"
+deleting=${deleting#=} annotated=${annotated#=} deployment=${deployment#=}
 if [[ -n $deleting ]]; then
   echo "preview-teardown: ${ns} is already being deleted (since ${deleting})"
   exit 0
 fi
-if [[ -z $repository ]]; then
+if [[ -z $annotated ]]; then
   echo "preview-teardown: ${ns} does not say which repository it previews; left alone (the TTL sweeper handles it)"
   exit 0
 fi
-lower() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]'; }
-if [[ $(lower "$repository") != $(lower "${owner}/${repo}") ]]; then
-  echo "preview-teardown: ${ns} holds the preview of ${repository}, not of ${owner}/${repo}; left alone"
+if [[ ${annotated,,} != "$repository" ]]; then
+  echo "preview-teardown: ${ns} holds the preview of ${annotated}, not of ${repository}; left alone"
   exit 0
 fi
 
@@ -77,7 +85,7 @@ teardown_namespace "$ns" || rc=$?
 if ((rc == 2)); then
   die kubectl "deleting namespace ${ns} failed"
 fi
-echo "preview-teardown: ${owner}/${repo}#${pr}: namespace ${ns} deleted"
+echo "preview-teardown: ${repository}#${pr}: namespace ${ns} deleted"
 if [[ -n $deployment ]]; then
   if teardown_deactivate "$repository" "$deployment" "Preview deleted: pull request closed"; then
     echo "preview-teardown: deployment ${deployment} of ${repository}: inactive"

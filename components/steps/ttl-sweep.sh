@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # ttl-sweep: the TTL sweeper. One list call fetches every namespace labelled preview=true, one more
 # every PersistentVolume; GitHub is asked for the state of every preview's pull request (its
-# repository from the namespace's implementation-dag/repository annotation): one read-only token
-# (pull_requests:read, narrowed to that repository) and one GraphQL query per repository and 100
-# previews. Each namespace is then judged on its own, and only namespaces named impl-pr-<N> (N a PR
-# number) are ever touched, whatever their labels:
+# repository from the namespace's implementation-dag/repository annotation, compared lowercased:
+# GitHub names are case-insensitive): one read-only token (pull_requests:read, narrowed to that
+# repository) and one GraphQL query per repository and 100 previews. Each namespace is then judged
+# on that listing, on its own, and only preview namespaces of either naming scheme are ever touched,
+# whatever their labels: impl-pr-<N> (`naming: pr-number`) or impl-<slug>-<hash>-pr-<N>
+# (`naming: repository`), as lib/rules.sh is_preview_namespace has them; the PR number is the name's
+# -pr-<N> suffix (lib/teardown.sh teardown_preview_pr).
 #   - being deleted already                         -> keep; reported as stuck when Terminating longer
 #     than TERMINATING_LIMIT_MINUTES, with what blocks it (finalizers, the namespace's conditions
 #     such as discovery or content-deletion failures). Finalizers are never stripped.
@@ -23,15 +26,30 @@
 #                                                   -> delete (orphan of a crashed run)
 #   - no expires-at, younger                        -> keep (a run may still be in progress)
 # The expiry counts from the last successful run: cleanup moves it with every success.
+# A repository-named namespace whose repository annotation is not the repository its name's hash
+# belongs to (lib/teardown.sh teardown_named_for) is not believed about its repository: GitHub is not
+# asked about it and its deployment is left alone (it is judged by the TTL alone; a warning says so),
+# so an annotation cannot make the sweeper delete one repository's preview for another's closed PR.
 # GitHub unreachable, or not answering for a repository: that repository's previews are judged by
 # the TTL alone, the report says so (github.unavailable) and a WARNING goes to stderr; an unknown
 # state is never read as "closed".
+#
+# The race with a run: the decisions come from the listing taken at the start, and a run of the
+# pipeline may change a preview meanwhile. So right before deleting one, the sweeper reads it again
+# (a list call narrowed with `--field-selector metadata.name=<ns>` and `-l preview=true`: its
+# identity may list namespaces, not get them) and deletes it only when nothing that matters changed
+# since the listing: its creation time, deletion, `workflow` label (deploy of a newer run relabels
+# it), preview.keep label, expiry, `implementation-dag/workflow` stamp (cleanup of a success),
+# repository annotation (compared lowercased) or deployment annotation. A namespace that changed,
+# or is gone, is kept this time with the reason (the next sweep judges it afresh); a failed re-read
+# deletes nothing, is reported as failed and fails the run. (The window left is the one between the
+# re-read and the delete call.)
 # Deleting (lib/teardown.sh) is `helm uninstall` of every release in the namespace, then deleting the
 # namespace without waiting; the namespace goes even when helm fails (that is reported and fails the
 # run). Then the preview's GitHub deployment, when deploy recorded one, is marked inactive (a GitHub
-# failure there is reported, not fatal). PersistentVolumes left Released by claims in impl-pr-<N>
-# namespaces that no longer exist are reported, never deleted. With DRY_RUN=true nothing is changed:
-# the report says what would be deleted.
+# failure there is reported, not fatal). PersistentVolumes left Released by claims in preview
+# namespaces (either scheme) that no longer exist are reported, never deleted. With DRY_RUN=true
+# nothing is changed and nothing is re-read: the report says what would be deleted.
 #
 # Times are compared as strings: both sides are exactly YYYY-MM-DDTHH:MM:SSZ (validated), which sorts
 # like the instants it names, and `date -u -d @EPOCH` (GNU and busybox alike) makes the "now" side.
@@ -74,9 +92,23 @@ if [[ $output_dir != /* ]]; then
   die OUTPUT_DIR "must be an absolute directory path"
 fi
 
-readonly OURS='^impl-pr-[1-9][0-9]{0,8}$'
 readonly UTC_TIME='^([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])Z$'
 readonly REPOSITORY='^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$'
+# Every field a decision needs, of one namespace, as one line: the listing and the re-read before a
+# deletion print the same fields the same way, so "changed since the listing" is a comparison of two
+# lines. @tsv escapes tabs and newlines inside values, so a line is always one namespace; each field
+# carries a leading "=" so that an empty one survives `read` (tabs are IFS whitespace, and empty
+# fields would collapse).
+readonly NAMESPACE_FIELDS='[ .metadata.name,
+    (.metadata.creationTimestamp // ""),
+    (.metadata.deletionTimestamp // ""),
+    (.metadata.annotations // {} | .["implementation-dag/expires-at"] // ""),
+    (.metadata.labels // {} | .["preview.keep"] // ""),
+    (.metadata.labels // {} | .workflow // ""),
+    (.metadata.annotations // {} | .["implementation-dag/workflow"] // ""),
+    (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
+    (.metadata.annotations // {} | .["implementation-dag/deployment"] // "") ]
+  | map("=" + .) | @tsv'
 
 utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 now_epoch=$(date -u +%s)
@@ -105,41 +137,41 @@ warnings="${work}/warnings.txt"
 : >"$unavailable"
 : >"$warnings"
 
-# The one namespace list call. Every field a decision needs, one namespace per line; @tsv escapes
-# tabs and newlines inside values, so a line is always one namespace. Each field carries a leading
-# "=" so that an empty one survives `read` (tabs are IFS whitespace, and empty fields would collapse).
+# The one namespace list call: the sweep's decisions are taken on it.
 listing="${work}/namespaces.tsv"
 if ! kubectl get namespaces -l preview=true -o json >"${work}/namespaces.json"; then
   die kubectl "listing the namespaces labelled preview=true failed; nothing was changed"
 fi
-if ! jq -r '.items[]
-    | select((.metadata.labels // {}).preview == "true")
-    | [ .metadata.name,
-        (.metadata.creationTimestamp // ""),
-        (.metadata.deletionTimestamp // ""),
-        (.metadata.annotations // {} | .["implementation-dag/expires-at"] // ""),
-        (.metadata.labels // {} | .["preview.keep"] // ""),
-        (.metadata.labels // {} | .workflow // ""),
-        (.metadata.annotations // {} | .["implementation-dag/workflow"] // ""),
-        (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
-        (.metadata.annotations // {} | .["implementation-dag/deployment"] // "") ]
-    | map("=" + .) | @tsv' "${work}/namespaces.json" >"$listing"; then
+if ! jq -r ".items[] | select((.metadata.labels // {}).preview == \"true\") | ${NAMESPACE_FIELDS}" \
+  "${work}/namespaces.json" >"$listing"; then
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
 
-# PersistentVolumes left Released by claims in impl-pr-<N> namespaces that are gone: reported only.
-released="${work}/released.json"
-if kubectl get persistentvolumes -o json >"${work}/volumes.json" &&
-  jq --slurpfile namespaces "${work}/namespaces.json" --arg ours "$OURS" '
+# PersistentVolumes left Released by claims in preview namespaces that are gone: reported only.
+# jq names the claims' namespaces, the naming rule (teardown_preview_pr) picks the previews' ones.
+# Prints the report's releasedVolumes; non-zero when the volume list is not what it should be.
+released_volumes() {
+  local claim_ns
+  jq -r '.items[] | select(.status.phase == "Released") | .spec.claimRef.namespace // empty' \
+    "${work}/volumes.json" >"${work}/claim-namespaces.txt" || return 1
+  while IFS= read -r claim_ns; do
+    if teardown_preview_pr "$claim_ns" >/dev/null; then printf '%s\n' "$claim_ns"; fi
+  done <"${work}/claim-namespaces.txt" >"${work}/preview-claims.txt"
+  jq --slurpfile namespaces "${work}/namespaces.json" --rawfile previews "${work}/preview-claims.txt" '
     [$namespaces[0].items[].metadata.name] as $present
+    | ($previews | split("\n") | map(select(length > 0))) as $ours
     | [ .items[]
         | select(.status.phase == "Released")
-        | select(((.spec.claimRef.namespace // "") | test($ours)) and ((.spec.claimRef.namespace) as $ns | $present | index($ns) | not))
+        | (.spec.claimRef.namespace // "") as $ns
+        | select(($ours | index($ns)) and ($present | index($ns) | not))
         | { name: .metadata.name,
-            claim: "\(.spec.claimRef.namespace)/\(.spec.claimRef.name // "")",
+            claim: "\($ns)/\(.spec.claimRef.name // "")",
             reclaimPolicy: (.spec.persistentVolumeReclaimPolicy // ""),
             storageClass: (.spec.storageClassName // ""),
-            since: (.status.lastPhaseTransitionTime // "") } ]' "${work}/volumes.json" >"$released" 2>/dev/null; then
+            since: (.status.lastPhaseTransitionTime // "") } ]' "${work}/volumes.json"
+}
+released="${work}/released.json"
+if kubectl get persistentvolumes -o json >"${work}/volumes.json" && released_volumes >"$released" 2>/dev/null; then
   :
 else
   echo "listing PersistentVolumes failed: Released volumes of deleted previews are not reported this time" >>"$warnings"
@@ -147,14 +179,21 @@ else
 fi
 
 # ---- The pull requests' states, from GitHub: one token and one query per repository and 100 ----
+# Repositories are keyed lowercased (GitHub names are case-insensitive; deploy annotates lowercased).
 declare -A pr_state=() deployment_of=() repository_of=() pending=()
 while IFS=$'\t' read -r -u 3 ns _ deleting _ _ _ _ repository deployment; do
   ns=${ns#=} deleting=${deleting#=} repository=${repository#=} deployment=${deployment#=}
-  [[ $ns =~ $OURS && -z $deleting ]] || continue
+  [[ -z $deleting ]] || continue
+  pr=$(teardown_preview_pr "$ns") || continue
   [[ $repository =~ $REPOSITORY ]] || continue
+  repository=${repository,,}
+  if ! teardown_named_for "$ns" "$repository"; then
+    echo "${ns}: annotated as the preview of ${repository}, which its name is not: judged by the TTL alone, its deployment left alone" >>"$warnings"
+    continue
+  fi
   repository_of[$ns]=$repository
   deployment_of[$ns]=$deployment
-  pending[$repository]+="${ns#impl-pr-} "
+  pending[$repository]+="${pr} "
 done 3<"$listing"
 
 queries=0
@@ -182,11 +221,50 @@ done
 # Records one decision: action (delete|keep|failed), namespace, reason, expiry, creation, repository, PR state.
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$decisions"; }
 
+# What changed that matters between two lines of NAMESPACE_FIELDS (the listing's, then the
+# re-read's), as words for the report; nothing when nothing did. Repositories compare lowercased.
+changes() {
+  local -a before after out=()
+  IFS=$'\t' read -r -a before <<<"$1"
+  IFS=$'\t' read -r -a after <<<"$2"
+  before=("${before[@]#=}") after=("${after[@]#=}")
+  [[ ${after[1]} == "${before[1]}" ]] || out+=("recreated (created ${after[1]})")
+  [[ ${after[2]} == "${before[2]}" ]] || out+=("being deleted since ${after[2]}")
+  [[ ${after[5]} == "${before[5]}" ]] || out+=("relabelled workflow=${after[5]:-<none>} (was ${before[5]:-<none>}): a newer run")
+  [[ ${after[4]} == "${before[4]}" ]] || out+=("labelled preview.keep=${after[4]:-<none>}")
+  [[ ${after[3]} == "${before[3]}" ]] || out+=("new expiry ${after[3]:-<none>}")
+  [[ ${after[6]} == "${before[6]}" ]] || out+=("stamped by workflow ${after[6]:-<none>}")
+  [[ ${after[7],,} == "${before[7],,}" ]] || out+=("now the preview of ${after[7]:-no recorded repository}")
+  [[ ${after[8]} == "${before[8]}" ]] || out+=("new deployment ${after[8]:-<none>}")
+  if ((${#out[@]} > 0)); then
+    printf '%s' "${out[0]}"
+    ((${#out[@]} == 1)) || printf '; %s' "${out[@]:1}"
+  fi
+}
+
 failures=0
+# Deletes one namespace the listing condemned, after reading it again: LINE is its listing line.
 sweep() {
-  local ns=$1 reason=$2 expires=$3 created=$4 repository=$5 state=$6 rc=0
+  local ns=$1 reason=$2 expires=$3 created=$4 repository=$5 state=$6 line=$7 rc=0 current changed
   if [[ $dry_run == "true" ]]; then
     record delete "$ns" "$reason (dry run: not deleted)" "$expires" "$created" "$repository" "$state"
+    return
+  fi
+  # The re-read: a list call narrowed to the one name (the sweeper may list namespaces, not get them).
+  if ! kubectl get namespaces -l preview=true --field-selector "metadata.name=${ns}" -o json >"${work}/current.json" ||
+    ! current=$(jq -r --arg ns "$ns" "[.items[] | select(.metadata.name == \$ns and (.metadata.labels // {}).preview == \"true\")]
+        | first // empty | ${NAMESPACE_FIELDS}" "${work}/current.json"); then
+    failures=$((failures + 1))
+    record failed "$ns" "$reason; reading it again before deleting failed: not deleted" "$expires" "$created" "$repository" "$state"
+    return
+  fi
+  if [[ -z $current ]]; then
+    record keep "$ns" "$reason, but gone since the listing: nothing to delete" "$expires" "$created" "$repository" "$state"
+    return
+  fi
+  changed=$(changes "$line" "$current")
+  if [[ -n $changed ]]; then
+    record keep "$ns" "$reason, but changed since the listing (${changed}): left for the next sweep" "$expires" "$created" "$repository" "$state"
     return
   fi
   teardown_namespace "$ns" || rc=$?
@@ -201,19 +279,21 @@ sweep() {
   else
     record delete "$ns" "$reason" "$expires" "$created" "$repository" "$state"
   fi
-  if ! teardown_deactivate "$repository" "${deployment_of[$ns]-}" "Preview deleted: ${reason:0:100}" 2>"${work}/github.err"; then
+  if ! teardown_deactivate "${repository_of[$ns]-}" "${deployment_of[$ns]-}" "Preview deleted: ${reason:0:100}" 2>"${work}/github.err"; then
     cat "${work}/github.err" >&2
-    echo "$ns: the GitHub deployment ${deployment_of[$ns]-} of $repository was not marked inactive" >>"$warnings"
+    echo "$ns: the GitHub deployment ${deployment_of[$ns]-} of ${repository_of[$ns]-} was not marked inactive" >>"$warnings"
   fi
 }
 
 # The listing is read on fd 3 so that nothing called in the loop can consume it.
-while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped repository _; do
+while IFS= read -r -u 3 line; do
+  IFS=$'\t' read -r ns created deleting expires keep running stamped repository _ <<<"$line"
   ns=${ns#=} created=${created#=} deleting=${deleting#=} expires=${expires#=} keep=${keep#=}
   running=${running#=} stamped=${stamped#=} repository=${repository#=}
   state=""
-  if [[ -n ${repository_of[$ns]-} ]]; then
-    state=${pr_state["$repository#${ns#impl-pr-}"]-UNAVAILABLE}
+  pr=""
+  if pr=$(teardown_preview_pr "$ns") && [[ -n ${repository_of[$ns]-} ]]; then
+    state=${pr_state["${repository_of[$ns]}#${pr}"]-UNAVAILABLE}
   fi
   # A run started since the last success (deploy relabelled the namespace), not yet taken for crashed.
   in_progress=""
@@ -224,8 +304,8 @@ while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped re
       in_progress=yes
     fi
   fi
-  if ! [[ $ns =~ $OURS ]]; then
-    record keep "$ns" "not named impl-pr-<N>: never touched" "$expires" "$created" "$repository" "$state"
+  if [[ -z $pr ]]; then
+    record keep "$ns" "not a preview namespace's name (impl-pr-<N> or impl-<owner>-<repo>-<hash>-pr-<N>): never touched" "$expires" "$created" "$repository" "$state"
   elif [[ -n $deleting ]]; then
     if [[ $deleting =~ $UTC_TIME && ! $deleting > $stuck_before ]]; then
       blocking=$(jq -r --arg ns "$ns" '.items[] | select(.metadata.name == $ns)
@@ -247,9 +327,9 @@ while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped re
     if [[ -n $in_progress ]]; then
       record keep "$ns" "PR ${what}, but run ${running} started since the last success; a later sweep tears it down" "$expires" "$created" "$repository" "$state"
     elif [[ $keep == "true" ]]; then
-      sweep "$ns" "PR ${what} (preview.keep=true exempts from the TTL only)" "$expires" "$created" "$repository" "$state"
+      sweep "$ns" "PR ${what} (preview.keep=true exempts from the TTL only)" "$expires" "$created" "$repository" "$state" "$line"
     else
-      sweep "$ns" "PR ${what}" "$expires" "$created" "$repository" "$state"
+      sweep "$ns" "PR ${what}" "$expires" "$created" "$repository" "$state" "$line"
     fi
   elif reason=$(exempt_reason "$keep") && [[ -n $reason ]]; then
     record keep "$ns" "$reason" "$expires" "$created" "$repository" "$state"
@@ -260,7 +340,7 @@ while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped re
       if [[ -n $in_progress ]]; then
         record keep "$ns" "expired at ${expires}, but run ${running} started since the last success" "$expires" "$created" "$repository" "$state"
       else
-        sweep "$ns" "expired at ${expires}" "$expires" "$created" "$repository" "$state"
+        sweep "$ns" "expired at ${expires}" "$expires" "$created" "$repository" "$state" "$line"
       fi
     else
       record keep "$ns" "fresh: expires at ${expires}" "$expires" "$created" "$repository" "$state"
@@ -268,7 +348,7 @@ while IFS=$'\t' read -r -u 3 ns created deleting expires keep running stamped re
   elif ! [[ $created =~ $UTC_TIME ]]; then
     record keep "$ns" "no expiry and unparseable creation time: left alone" "$expires" "$created" "$repository" "$state"
   elif [[ $created < $orphan_before ]]; then
-    sweep "$ns" "orphan: no expiry, created ${created}, older than ${max_age_hours}h" "$expires" "$created" "$repository" "$state"
+    sweep "$ns" "orphan: no expiry, created ${created}, older than ${max_age_hours}h" "$expires" "$created" "$repository" "$state" "$line"
   else
     record keep "$ns" "no expiry yet, younger than ${max_age_hours}h" "$expires" "$created" "$repository" "$state"
   fi

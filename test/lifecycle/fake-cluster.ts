@@ -2,7 +2,9 @@
  * A small stateful fake of what cleanup and the TTL sweeper ask of a cluster, served through the
  * recording stand-ins for `kubectl` and `helm`: namespaces as JSON objects, Helm releases per
  * namespace. It answers only the calls the scripts are meant to make; anything else fails loudly
- * (exit 97), so an unexpected call shows up as a failed step, not as a silent success.
+ * (exit 97), so an unexpected call shows up as a failed step, not as a silent success. A hook run
+ * before each namespace list call lets a test change the cluster between two of them, as a run of
+ * the pipeline racing the sweeper would.
  */
 import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -86,6 +88,15 @@ export class FakeCluster {
   listFailure?: string;
   /** When true, the list call also returns namespaces without preview=true (a misbehaving server). */
   listIgnoresSelector = false;
+  /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
+  namespaceListCalls = 0;
+  /**
+   * Runs before the cluster answers the `call`-th namespace list call (1 for the first), so a test can
+   * change a namespace between the sweeper's listing and its re-read of one namespace.
+   */
+  beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
+  /** When set, the narrowed list call (`--field-selector metadata.name=`) fails with this message. */
+  narrowedListFailure?: string;
   /** PersistentVolumes of the cluster. */
   volumes: FakeVolume[] = [];
   /** When set, the PersistentVolume list call fails with this message. */
@@ -106,12 +117,15 @@ export class FakeCluster {
         return { stdout: ns ? JSON.stringify(ns, null, 2) + "\n" : "" };
       }
       if (line === "kubectl get namespaces -l preview=true -o json") {
+        this.beforeNamespaceList?.(++this.namespaceListCalls, this);
         if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
         const items = [...this.namespaces.values()].filter((n) => this.listIgnoresSelector || n.metadata.labels?.preview === "true");
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
       }
       if (a.length === 8 && a[0] === "get" && a[1] === "namespaces" && a[2] === "-l" && a[3] === "preview=true" && a[4] === "--field-selector" && a[5].startsWith("metadata.name=") && a[6] === "-o" && a[7] === "json") {
+        this.beforeNamespaceList?.(++this.namespaceListCalls, this);
         if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
+        if (this.narrowedListFailure) return { stderr: `${this.narrowedListFailure}\n`, code: 1 };
         const name = a[5].slice("metadata.name=".length);
         const items = [...this.namespaces.values()].filter((n) => n.metadata.name === name && n.metadata.labels?.preview === "true");
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };

@@ -1,9 +1,10 @@
 /**
  * The TTL sweeper asks GitHub for the state of every preview's pull request: run for real from the
  * rendered CronWorkflow against the recording fake cluster and the fake GitHub. 250 previews across
- * 3 repositories; exact deletions and the exact number of GitHub requests; a GitHub outage leaves
- * previews to the TTL and is reported; a namespace stuck Terminating and a Released volume of a
- * deleted preview are reported, never changed.
+ * 3 repositories, named by repository (the default scheme); exact deletions and the exact number of
+ * GitHub requests; the same PR number in two repositories; an annotation that is not the
+ * repository the name was made for; a GitHub outage leaves previews to the TTL and is reported; a
+ * namespace stuck Terminating and a Released volume of a deleted preview are reported, never changed.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { previewNamespace as previewName } from "../../components/names";
 import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
@@ -20,6 +22,10 @@ import { busyboxDir, FakeCluster, previewNamespace, utcIn, volume, type FakeName
 const OWNER = "acme";
 const SHA = "a".repeat(40);
 const SWEEP = "implementation-dag-ttl-sweep-1700000000";
+const LIST = "kubectl get namespaces -l preview=true -o json";
+const PV_LIST = "kubectl get persistentvolumes -o json";
+/** The re-read of one namespace right before deleting it: a list call narrowed to its name. */
+const REREAD = (name: string) => `kubectl get namespaces -l preview=true --field-selector metadata.name=${name} -o json`;
 
 interface Entry { namespace: string; reason: string; repository: string; prState: string }
 interface Report {
@@ -80,14 +86,17 @@ async function sweep(cluster: FakeCluster, opts: { dryRun?: string; pathPrepend?
 const report = (r: StepResult): Report => JSON.parse(readFileSync(path.join(r.artifacts["ttl-report"], "report.json"), "utf8")) as Report;
 const names = (entries: Entry[]) => entries.map((e) => e.namespace);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const ns = (n: number) => `impl-pr-${n}`;
+/** The repository of PR `n` in the big world: app #1-120, api #201-300, web #301-330. */
+const repoOf = (n: number) => (n <= 120 ? "app" : n <= 300 ? "api" : "web");
+/** The preview namespace of PR `n` of its repository, named by repository. */
+const ns = (n: number) => previewName("repository", OWNER, repoOf(n), String(n));
 
 /** A preview of `repo`'s PR `n` as deploy and cleanup leave it. */
-function preview(repo: string, n: number, opts: { expiresInHours?: number; keep?: boolean; deployment?: number } = {}): FakeNamespace {
-  return previewNamespace(ns(n), {
+function preview(repo: string, n: number, opts: { expiresInHours?: number; keep?: boolean; deployment?: number; name?: string; repository?: string } = {}): FakeNamespace {
+  return previewNamespace(opts.name ?? previewName("repository", OWNER, repo, String(n)), {
     labels: { pr: String(n), workflow: `wf-${n}`, ...(opts.keep ? { "preview.keep": "true" } : {}) },
     annotations: {
-      "implementation-dag/repository": `${OWNER}/${repo}`,
+      "implementation-dag/repository": opts.repository ?? `${OWNER}/${repo}`,
       "implementation-dag/expires-at": utcIn(opts.expiresInHours ?? 24),
       "implementation-dag/workflow": `wf-${n}`,
       ...(opts.deployment ? { "implementation-dag/deployment": String(opts.deployment), "implementation-dag/environment-url": `https://pr-${n}.preview.example.com/` } : {}),
@@ -151,6 +160,10 @@ describe("the sweeper and the pull requests' states", () => {
     expect(cluster.namespaces.size).toBe(250 - expected.length);
     expect(standIns!.lines().filter((l) => l.startsWith("kubectl delete")).sort()).toEqual(
       expected.map((n) => `kubectl delete namespace ${n} --ignore-not-found --wait=false`).sort());
+    // One listing, one PersistentVolume listing, and one narrowed re-read per deletion: no more.
+    const gets = standIns!.lines().filter((l) => l.startsWith("kubectl get"));
+    expect(gets.slice(0, 2)).toEqual([LIST, PV_LIST]);
+    expect(gets.slice(2).sort()).toEqual(expected.map(REREAD).sort());
 
     const reason = (n: number) => [...rep.deleted, ...rep.kept].find((e) => e.namespace === ns(n))!;
     expect(reason(1)).toMatchObject({ reason: "PR closed", repository: "acme/app", prState: "CLOSED" });
@@ -217,8 +230,66 @@ describe("the sweeper and the pull requests' states", () => {
     expect(names(report(r).deleted)).toHaveLength(CLOSED_OR_MERGED.length + EXPIRED.length);
     expect(cluster.namespaces.size).toBe(250);
     expect(gh.writes()).toEqual([]);
-    expect(standIns!.lines().filter((l) => !l.startsWith("kubectl get"))).toEqual([]);
+    expect(standIns!.lines()).toEqual([LIST, PV_LIST]);
   }, 200_000);
+});
+
+describe("many repositories on one cluster", () => {
+  /**
+   * PR 5 of app (closed) and of api (open); a preview named for api's PR 7 (open) but annotated as
+   * app's, whose PR 7 is closed; app's PR 9 (merged) under the pr-number scheme, annotated in
+   * another case than GitHub's.
+   */
+  function sharedWorld(): FakeCluster {
+    gh.addPull({ owner: OWNER, repo: "app", number: 5, headSha: SHA, state: "closed", merged: false });
+    gh.addPull({ owner: OWNER, repo: "api", number: 5, headSha: SHA, state: "open", merged: false });
+    gh.addPull({ owner: OWNER, repo: "api", number: 7, headSha: SHA, state: "open", merged: false });
+    gh.addPull({ owner: OWNER, repo: "app", number: 7, headSha: SHA, state: "closed", merged: false });
+    gh.addPull({ owner: OWNER, repo: "app", number: 9, headSha: SHA, state: "closed", merged: true });
+    return new FakeCluster([
+      preview("app", 5),
+      preview("api", 5),
+      preview("api", 7, { repository: `${OWNER}/app` }),
+      preview("app", 9, { name: "impl-pr-9", repository: "ACME/App" }),
+    ]);
+  }
+  const APP_5 = previewName("repository", OWNER, "app", "5");
+  const API_5 = previewName("repository", OWNER, "api", "5");
+  const API_7 = previewName("repository", OWNER, "api", "7");
+
+  it("tears down only the closed PR's preview of the repository whose PR closed, matching repositories case-insensitively", async () => {
+    const cluster = sharedWorld();
+    const r = await sweep(cluster);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const rep = report(r);
+    expect(names(rep.deleted)).toEqual([APP_5, "impl-pr-9"]);
+    expect([...cluster.namespaces.keys()]).toEqual([API_5, API_7]);
+    expect(rep.kept.find((e) => e.namespace === API_5)).toMatchObject({ prState: "OPEN", reason: expect.stringMatching(/^fresh/) });
+    expect(rep.deleted.find((e) => e.namespace === "impl-pr-9")).toMatchObject({ reason: "PR merged", repository: "ACME/App", prState: "MERGED" });
+    // One token and one query per repository, lowercased; app's asks for PRs 5 and 9 only.
+    expect(gh.tokens().map((t) => t.repositories.join())).toEqual(["acme/api", "acme/app"]);
+    expect([gh.graphqlQueries(OWNER, "app"), gh.graphqlQueries(OWNER, "api")]).toEqual([1, 1]);
+  });
+
+  it("does not believe an annotation that names another repository than the namespace's name: left to the TTL, with a warning", async () => {
+    const r = await sweep(sharedWorld());
+    expect(r.code).toBe(0);
+    const rep = report(r);
+    expect(rep.kept.find((e) => e.namespace === API_7)).toMatchObject({ repository: "acme/app", prState: "", reason: expect.stringMatching(/^fresh/) });
+    expect(rep.github.warnings).toEqual([`${API_7}: annotated as the preview of acme/app, which its name is not: judged by the TTL alone, its deployment left alone`]);
+    expect(r.stdout).toContain(`WARNING ${API_7}: annotated as the preview of acme/app`);
+  });
+
+  it("decides the same with the step image's busybox tools (sha256sum, cut, tr)", async () => {
+    const box = busyboxDir(["date", "mktemp", "mkdir", "rm", "tee", "cat", "sort", "tr", "head", "sha256sum", "cut"]);
+    const cluster = sharedWorld();
+    const r = await sweep(cluster, { pathPrepend: [box] });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(names(report(r).deleted)).toEqual([APP_5, "impl-pr-9"]);
+    expect([...cluster.namespaces.keys()]).toEqual([API_5, API_7]);
+  });
 });
 
 describe("stuck previews are reported, not forced", () => {
@@ -237,6 +308,8 @@ describe("stuck previews are reported, not forced", () => {
       volume("pvc-live", ns(7), "data", "Released"), // its namespace still exists: a chart's own business
       volume("pvc-bound", ns(9), "cache", "Bound"),
       volume("pvc-other", "team-payments", "data", "Released"),
+      volume("pvc-gone-pr-number", "impl-pr-9", "data", "Released"), // the pr-number scheme's preview, gone
+      volume("pvc-not-a-preview", "impl-pr-09", "data", "Released"),
     ];
     return cluster;
   }
@@ -258,11 +331,14 @@ describe("stuck previews are reported, not forced", () => {
     expect(rep.kept.find((e) => e.namespace === ns(5))!.reason).toMatch(
       /^stuck deleting since .* \(over 30 minutes\): finalizers: kubernetes; NamespaceDeletionDiscoveryFailure: Discovery failed.*; NamespaceContentRemaining: Some resources/);
     expect(rep.kept.find((e) => e.namespace === ns(6))!.reason).toBe("already being deleted");
-    expect(rep.releasedVolumes).toEqual([{ name: "pvc-gone", claim: `${ns(9)}/data-db-0`, reclaimPolicy: "Retain", storageClass: "standard", since: "" }]);
-    expect(r.stdout).toMatch(/^ {2}STUCK {2}impl-pr-5 since .*: finalizers: kubernetes; NamespaceDeletionDiscoveryFailure: /m);
-    expect(r.stdout).toMatch(/^ {2}VOLUME pvc-gone: claim impl-pr-9\/data-db-0, reclaim policy Retain$/m);
+    expect(rep.releasedVolumes).toEqual([
+      { name: "pvc-gone", claim: `${ns(9)}/data-db-0`, reclaimPolicy: "Retain", storageClass: "standard", since: "" },
+      { name: "pvc-gone-pr-number", claim: "impl-pr-9/data", reclaimPolicy: "Retain", storageClass: "standard", since: "" },
+    ]);
+    expect(r.stdout).toMatch(new RegExp(`^ {2}STUCK {2}${ns(5)} since .*: finalizers: kubernetes; NamespaceDeletionDiscoveryFailure: `, "m"));
+    expect(r.stdout).toMatch(new RegExp(`^ {2}VOLUME pvc-gone: claim ${ns(9)}/data-db-0, reclaim policy Retain$`, "m"));
     // Reports only: the two list calls, nothing that changes a namespace or a volume.
-    expect(standIns!.lines()).toEqual(["kubectl get namespaces -l preview=true -o json", "kubectl get persistentvolumes -o json"]);
+    expect(standIns!.lines()).toEqual([LIST, PV_LIST]);
     expect(gh.requests).toEqual([]);
   });
 
@@ -273,7 +349,7 @@ describe("stuck previews are reported, not forced", () => {
     expect(r.code).toBe(0);
     const rep = report(r);
     expect(rep.stuck.map((s) => s.namespace)).toEqual([ns(5)]);
-    expect(rep.releasedVolumes.map((v) => v.name)).toEqual(["pvc-gone"]);
+    expect(rep.releasedVolumes.map((v) => v.name)).toEqual(["pvc-gone", "pvc-gone-pr-number"]);
   });
 
   it("goes on, and says so, when PersistentVolumes cannot be listed", async () => {

@@ -68,6 +68,16 @@ describe("the TTL CronWorkflow", () => {
     expect(t.activeDeadlineSeconds).toBeGreaterThan(0);
   });
 
+  it("embeds the naming rules the teardown library needs (lib/rules.sh, lib/names.sh) before it", () => {
+    const source = templateNamed({ spec: cron.spec.workflowSpec }, "ttl-sweep").script!.source!;
+    const at = (lib: string) => source.indexOf(`# ---- lib/${lib}.sh ----`);
+    for (const lib of ["rules", "github", "deployments", "names", "teardown"]) expect(at(lib), lib).toBeGreaterThan(0);
+    expect(at("rules")).toBeLessThan(at("names"));
+    expect(at("names")).toBeLessThan(at("teardown"));
+    // No copy of a naming pattern of its own: the rule is lib/rules.sh's is_preview_namespace.
+    expect(source.slice(source.indexOf("# ---- end lib/teardown.sh ----"))).not.toMatch(/impl-pr-\[1-9\]|\^impl-/);
+  });
+
   it("passes the Argo reference lint", () => {
     expect(lintWorkflowSpec(cron.spec.workflowSpec)).toEqual([]);
   });

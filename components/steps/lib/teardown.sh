@@ -1,14 +1,25 @@
 # shellcheck shell=bash
 # lib/teardown.sh: tearing one preview down, the same way for the TTL sweeper and preview-teardown.
-# Needs lib/github.sh and lib/deployments.sh before it.
+# Needs lib/names.sh, lib/github.sh and lib/deployments.sh before it (lib/rules.sh is always first).
 #
 # Functions:
+#   teardown_preview_pr NS
+#       prints the PR number of NS, its -pr-<N> suffix, when NS is a preview namespace of either
+#       naming scheme (lib/rules.sh is_preview_namespace: impl-pr-<N>, or
+#       impl-<slug>-<hash>-pr-<N>, the names set-params derives); returns 1, printing nothing, for
+#       any other name. The one place a preview's PR number is read from its namespace's name.
+#   teardown_named_for NS REPOSITORY
+#       whether the name NS is consistent with the preview of REPOSITORY (owner/repo, any case):
+#       true for impl-pr-<N> (that scheme's names do not say whose they are), and for
+#       impl-<slug>-<hash>-pr-<N> only when it is exactly lib/names.sh's namespace of REPOSITORY's
+#       PR <N>. An annotation that names another repository than the namespace's own hash is not
+#       believed (see the sweeper).
 #   teardown_namespace NS
 #       `helm uninstall` of every release in NS, then deletes NS without waiting for it to go
 #       (`--wait=false`: a namespace held by a finalizer must not hold the step; the sweeper reports
 #       namespaces stuck Terminating). Returns 0 when all went well, 1 when helm failed (the
 #       namespace was deleted all the same), 2 when the namespace could not be deleted. NS must be
-#       impl-pr-<N>.
+#       a preview namespace (teardown_preview_pr).
 #   teardown_deactivate REPOSITORY DEPLOYMENT_ID DESCRIPTION
 #       marks the preview's GitHub deployment inactive (one token with deployments:write narrowed to
 #       REPOSITORY, i.e. owner/repo, minted once per repository and reused). Empty arguments: nothing
@@ -17,10 +28,25 @@
 
 declare -A _teardown_tokens=()
 
+teardown_preview_pr() { # NS
+  local ns="${1-}" pr
+  pr=${ns##*-pr-}
+  is_preview_namespace "$ns" "$pr" || return 1
+  printf '%s' "$pr"
+}
+
+teardown_named_for() { # NS REPOSITORY
+  local ns="${1-}" repository="${2-}" pr
+  pr=$(teardown_preview_pr "$ns") || return 1
+  [[ $ns != "impl-pr-${pr}" ]] || return 0
+  [[ $repository == */* ]] || return 1
+  [[ $ns == "impl-$(preview_id repository "${repository%%/*}" "${repository#*/}" "$pr")" ]]
+}
+
 teardown_namespace() {
   local ns="${1-}" releases release helm_ok=1
-  if ! [[ $ns =~ ^impl-pr-[1-9][0-9]{0,8}$ ]]; then
-    printf 'ERROR: teardown_namespace: NS must be impl-pr-<N>\n' >&2
+  if ! teardown_preview_pr "$ns" >/dev/null; then
+    printf 'ERROR: teardown_namespace: NS must be a preview namespace (impl-pr-<N> or impl-<owner>-<repo>-<hash>-pr-<N>)\n' >&2
     return 2
   fi
   if releases=$(helm list --namespace "$ns" --short); then
