@@ -90,7 +90,8 @@ fi
 if ! is_dns_label "$release" || ((${#release} > 53)) || [[ $release != *"-pr-$pr" ]]; then
   bad release "must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>"
 fi
-if ! is_dns_name "$host" || [[ $host != "${ns#impl-}."* ]]; then
+# The host's first label is the namespace's id (checked when the namespace itself is valid).
+if ! is_dns_name "$host" || { is_preview_namespace "$ns" "$pr" && [[ $host != "${ns#impl-}."* ]]; }; then
   bad host "must be the preview's host <id>.<domain> (the namespace impl-<id> gives the id), a lowercase DNS name"
 fi
 if ! [[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then

@@ -299,7 +299,7 @@ describe("deploy (pod runner): inputs and sources", () => {
     const { r, lines } = await deploy(world, { parameters: { ns: "kube-system", release: "x;rm -rf /", valuesFile: "../secrets.yaml", image_tag: "$(id)" } });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toEqual([
-      "ERROR: ns: must be impl-pr-<pr> (impl-pr-42)",
+      "ERROR: ns: must be the preview namespace of PR 42 (impl-pr-42, or impl-<owner>-<repo>-<hash>-pr-42)",
       "ERROR: release: must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>",
       "ERROR: image_tag: must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
       "ERROR: valuesFile: must be a relative path without '.' or '..' segments",
@@ -442,6 +442,35 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} holds the preview of other-org/other-app, not of ${OWNER}/${REPO}; refusing to replace it\n`);
     expect(lines.at(-1)).toBe(`kubectl get namespace ${NS} -o json --ignore-not-found`);
+  });
+
+  it("refuses a host that is not the namespace's preview host", async () => {
+    const { r, lines } = await deploy(newWorld(), { parameters: { host: "pr-43.preview.example.com" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ERROR: host: must be the preview's host <id>.<domain>");
+    expect(lines).toEqual([]);
+  });
+
+  it("reuses its own preview whatever the case its repository was recorded in (GitHub names are case-insensitive)", async () => {
+    const world = newWorld({ namespace: previewNamespace({ annotations: { "implementation-dag/repository": `${OWNER.toUpperCase()}/${REPO}` } }) });
+    const { r } = await deploy(world, { parameters: { owner: "Example-Org" } });
+    expect(r.stderr).not.toContain("ERROR");
+    expect(r.code).toBe(0);
+  });
+
+  it("still refuses another repository's preview when the owner's case differs", async () => {
+    const world = newWorld({ namespace: previewNamespace({ annotations: { "implementation-dag/repository": "other-org/other-app" } }) });
+    const { r } = await deploy(world, { parameters: { owner: "Example-Org" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("holds the preview of other-org/other-app, not of Example-Org/");
+  });
+
+  it("records the repository lowercased on a namespace it creates", async () => {
+    const world = newWorld();
+    const { r } = await deploy(world, { parameters: { owner: "Example-Org" } });
+    expect(r.code).toBe(0);
+    const ns = world.applied.find((o) => o.kind === "Namespace") as { metadata: { annotations: Record<string, string> } };
+    expect(ns.metadata.annotations["implementation-dag/repository"]).toBe(`example-org/${REPO.toLowerCase()}`);
   });
 
   it("claims a reused preview namespace for the repository when no repository claimed it yet", async () => {

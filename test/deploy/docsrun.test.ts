@@ -220,7 +220,7 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
       standInEnv: standIns.env,
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("ERROR: ns: must be impl-pr-<pr> (impl-pr-42)\nERROR: release: must be a DNS-1123 label of at most 53 characters\n");
+    expect(r.stderr).toBe("ERROR: ns: must be the preview namespace of PR 42 (impl-pr-42, or impl-<owner>-<repo>-<hash>-pr-42)\nERROR: release: must be a DNS-1123 label of at most 53 characters\n");
     expect(standIns.lines()).toEqual([]);
   });
 });
