@@ -3,7 +3,8 @@
  * with Argo's semantics and refuse what it does not understand.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
+import { AGENT_TASKS, CODERUN_PARAMETERS } from "../../components/workflow/agents";
+import { implementationDag, previewRender } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, CODERUN_ENTRYPOINT, CODERUN_TEMPLATE, coderunTemplate } from "./coderun-template";
 import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "./runner";
@@ -362,15 +363,26 @@ describe("e2e runner: templates of other WorkflowTemplates", () => {
         },
       },
     ], { arguments: { parameters: [{ name: "pr", value: "7" }] } });
-    const run = runWorkflow(seed, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] });
-    await expect(run).rejects.toThrow(InvalidSpecError);
-    // coderun-main declares no inputs: the seed's arguments are not even accepted…
-    await expect(run).rejects.toThrow(/argument github-app is not an input of template coderun-main|failed to resolve \{\{workflow\.parameters\.task-id\}\}/);
-    // …and without them the template still reads workflow parameters the caller does not have.
-    const bare = structuredClone(seed);
-    (((bare.spec as Json).templates as Json[])[0].dag as { tasks: Json[] }).tasks[0].arguments = undefined;
-    await expect(runWorkflow(bare, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] }))
-      .rejects.toThrow("templates.main.dag.tasks.implement templates.coderun-main: failed to resolve {{workflow.parameters.task-id}}");
+    // Argo validates the referenced template with the caller's globals before anything else.
+    await expect(runWorkflow(seed, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] }))
+      .rejects.toThrow(new InvalidSpecError("templates.main.dag.tasks.implement templates.coderun-main: failed to resolve {{workflow.parameters.task-id}}"));
+  });
+
+  it("refuses implementation-dag itself with its agents called by templateRef, as the seed had them", async () => {
+    const dag = structuredClone(implementationDag(await previewRender())) as unknown as { metadata: { namespace: string }; spec: { templates: Json[] } };
+    const main = dag.spec.templates.find((t) => t.dag) as { dag: { tasks: Json[] } };
+    for (const task of main.dag.tasks) {
+      const agent = AGENT_TASKS.find((a) => a.task === task.name);
+      if (!agent) continue;
+      delete task.template;
+      task.templateRef = { name: CODERUN_TEMPLATE, template: CODERUN_ENTRYPOINT };
+      task.arguments = { parameters: [{ name: "github-app", value: agent.app }] };
+    }
+    await expect(runWorkflow(dag, { parameters: { owner: "o", repo: "r", pr: "1" }, workflowTemplates: [coderunTemplate(dag.metadata.namespace)] }))
+      .rejects.toThrow(/^templates\.dag\.dag\.tasks\.implement templates\.coderun-main: failed to resolve \{\{workflow\.parameters\.task-id\}\}$/);
+    // As rendered, the agents are resource steps that create child Workflows instead.
+    const rendered = implementationDag(await previewRender());
+    expect(rendered.spec?.templates?.some((t) => t.name === "implement" && t.resource)).toBe(true);
   });
 });
 
