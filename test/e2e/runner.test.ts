@@ -179,6 +179,12 @@ describe("e2e runner", () => {
     await expect(runWorkflow(doc4, { parameters: {} })).rejects.toThrow(/workflow\.status/);
   });
 
+  it("validates every template at submission, also one the run never reaches, as Argo does", async () => {
+    const doc = chain();
+    ((doc.spec as Json).templates as Json[]).push(script("unused", "true\n", {}, { V: "{{workflow.parameters.nope}}" }));
+    await expect(runWorkflow(doc, { parameters: {} })).rejects.toThrow(new InvalidSpecError("templates.unused: failed to resolve {{workflow.parameters.nope}}"));
+  });
+
   it("throws on any field it does not understand, naming it", async () => {
     const withRetry = chain();
     ((withRetry.spec as Json).templates as Json[])[1].retryStrategy = { limit: 2 };

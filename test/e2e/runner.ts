@@ -1329,8 +1329,21 @@ async function runSpec(spec: Spec, name: string, namespace: string, given: Recor
   let parameters: Record<string, string>;
   try {
     parameters = resolveParameters(declared, given);
-    exec.validate(spec.entrypoint, false, exec.own);
-    if (spec.onExit) exec.validate(spec.onExit, true, exec.own);
+    const seen = new Set<string>();
+    exec.validate(spec.entrypoint, false, exec.own, seen);
+    if (spec.onExit) exec.validate(spec.onExit, true, exec.own, seen);
+    // Then every template, reachable or not ("Check if all templates can be resolved"); Argo has
+    // `workflow.status` (and with an exit handler `workflow.failures`) in scope for all of them.
+    for (const t of spec.templates) {
+      if (![...seen].some((k) => k.startsWith(`/${t.name}/`))) {
+        try {
+          exec.validate(t.name, spec.onExit !== undefined, exec.own, seen);
+        } catch (err) {
+          if (err instanceof InvalidSpecError && !err.message.startsWith(`templates.${t.name}`)) throw new InvalidSpecError(`templates.${t.name} ${err.message}`);
+          throw err;
+        }
+      }
+    }
   } catch (e) {
     if (e instanceof InvalidSpecError && !submitted) return endedBeforeStart(name, namespace, spec, "Failed", `invalid spec: ${e.message}`);
     throw e;
