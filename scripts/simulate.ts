@@ -11,10 +11,11 @@
  * agent steps created (each runs the stand-in of the platform's `coderun-template`); the tree
  * printed without `--json` shows each of them after the pipeline's.
  *
- * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when the runner met
- * something it cannot execute (or the world could not start); 2 for bad arguments.
+ * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when Argo's validation
+ * would refuse the submission, or the runner met something it cannot execute (or the world could
+ * not start); 2 for bad arguments.
  */
-import { formatTree, RunnerError } from "../test/e2e/runner";
+import { formatTree, InvalidSpecError, RunnerError } from "../test/e2e/runner";
 import { arrangeFailure, OWNER, REPO, World, type Stage } from "../test/e2e/world";
 import { PIPELINE } from "../components/workflow";
 
@@ -51,8 +52,8 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs {
 
 /**
  * Runs one scenario in `world` and writes its report with `write`. Returns the exit status: 0 when
- * the simulation ran (whatever the workflow's phase), 1 when the runner met something it cannot
- * execute.
+ * the simulation ran (whatever the workflow's phase), 1 when Argo would refuse the submission or
+ * the runner met something it cannot execute.
  */
 export async function simulate(args: SimulateArgs, world: World, write: (text: string) => void, writeError: (text: string) => void): Promise<number> {
   let result;
@@ -60,7 +61,8 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
     const arranged = args.failAt ? arrangeFailure(world, args.failAt) : {};
     result = await world.run({ pr: args.pr, ...arranged });
   } catch (e) {
-    writeError(`simulate: ${e instanceof RunnerError ? "the runner cannot execute this" : "failed"}: ${e instanceof Error ? e.message : String(e)}\n`);
+    const why = e instanceof InvalidSpecError ? "Argo refuses the submission (invalid spec)" : e instanceof RunnerError ? "the runner cannot execute this" : "failed";
+    writeError(`simulate: ${why}: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
   const reviews = world.github.reviews(OWNER, REPO, args.pr);

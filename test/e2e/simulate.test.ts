@@ -1,6 +1,6 @@
 /**
  * `npm run simulate`: its arguments, its JSON report, and its exit status (0 whenever the simulation
- * ran, 1 when the runner cannot execute the template).
+ * ran, 1 when Argo would refuse the submission or the runner cannot execute the template).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSimulateArgs, simulate } from "../../scripts/simulate";
@@ -73,6 +73,20 @@ describe("npm run simulate", () => {
     }
     expect(out).toMatch(/^Status: +Error$/m);
     expect(out).toMatch(/^ ⚠ agent-qa-testing-[a-z0-9]{5} +coderun-main .*open \/mainctrfs\/tmp\/coderun\/summary: no such file or directory$/m);
+  });
+
+  it("exits 1 naming Argo's refusal when the template does not validate", async () => {
+    const deploy = templateNamed(world.workflowTemplate as { spec: { templates?: never[] } }, "deploy") as unknown as { script?: { env?: Array<{ name: string; value?: string }> } };
+    if (!deploy.script?.env) throw new Error("deploy is not a script template with env");
+    deploy.script.env.push({ name: "NOPE", value: "{{workflow.parameters.nope}}" });
+    try {
+      const { code, out, err } = await capture((w, e) => simulate({ pr: 955, json: true }, world, w, e));
+      expect(code).toBe(1);
+      expect(out).toBe("");
+      expect(err).toMatch(/^simulate: Argo refuses the submission \(invalid spec\): .*templates\.deploy: failed to resolve \{\{workflow\.parameters\.nope\}\}$/m);
+    } finally {
+      deploy.script.env.pop();
+    }
   });
 
   it("exits 1 when the runner meets a field it does not understand", async () => {
