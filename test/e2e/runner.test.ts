@@ -466,6 +466,11 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     expect(byName(r, "agent").outputs.parameters.workflow).toBe(c.object.metadata.name);
     expect(byName(r, "after").phase).toBe("Succeeded");
     expect(formatTree(r)).toMatch(new RegExp(`^Child workflow ${c.object.metadata.name} \\(created by p\\.agent\\)$[\\s\\S]*^ ✔ ${c.object.metadata.name} +coderun-main`, "m"));
+ 
+    // The Workflow's own service account is the child's and its pods'.
+    const asCoderun = await run(parent({ child: { serviceAccountName: "coderun" } }), "p2");
+    expect(child(asCoderun).result?.serviceAccountName).toBe("coderun");
+    expect(child(asCoderun).result?.nodes.map((x) => x.serviceAccountName)).toEqual(["coderun"]);
   });
 
   it("fails the parent's step by its failure condition when the child Failed", async () => {
