@@ -309,9 +309,10 @@ export interface FakeGitHub {
   deployments(owner: string, repo: string): FakeDeployment[];
   /**
    * Adds an existing deployment (as an earlier run recorded it); returns its id. `task` defaults to
-   * `"deploy"` and `payload` to `{}`, GitHub's defaults.
+   * `"deploy"` and `payload` to `{}`, GitHub's defaults; `states` are the statuses it already has,
+   * oldest first (default none).
    */
-  addDeployment(owner: string, repo: string, deployment: { sha: string; environment: string; task?: string; payload?: Record<string, unknown> }): number;
+  addDeployment(owner: string, repo: string, deployment: { sha: string; environment: string; task?: string; payload?: Record<string, unknown>; states?: string[] }): number;
   /** GraphQL requests received (all), or queries answered for one repository. */
   graphqlQueries(owner?: string, repo?: string): number;
   /**
@@ -936,8 +937,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     reviews: (owner, repo, number) => [...(reviews.get(pullKey(owner, repo, number)) ?? [])],
     comments: (owner, repo, number) => [...(comments.get(pullKey(owner, repo, number)) ?? [])],
     deployments: (owner, repo) => [...(deployments.get(repoKey(owner, repo)) ?? [])],
-    addDeployment(owner, repo, { sha, environment, task = "deploy", payload = {} }) {
-      const d: FakeDeployment = { id: nextId++, ref: sha, sha, environment, task, payload, request: {}, statuses: [] };
+    addDeployment(owner, repo, { sha, environment, task = "deploy", payload = {}, states = [] }) {
+      const statuses = states.map((state) => ({ id: nextId++, state }));
+      const d: FakeDeployment = { id: nextId++, ref: sha, sha, environment, task, payload, request: {}, statuses };
       deployments.set(repoKey(owner, repo), [...(deployments.get(repoKey(owner, repo)) ?? []), d]);
       return d.id;
     },

@@ -201,6 +201,34 @@ describe("a deployment is created at most once per run (lib/deployments.sh)", ()
     expect(all[1].payload).toEqual({ workflow: WORKFLOW });
   });
 
+  it("an earlier run's deployment under the same workflow name (it has statuses) is never taken for this run's", async () => {
+    // Argo names are unique only among existing workflows: a resubmitted fixed name comes back.
+    const earlier = gh.addDeployment(OWNER, REPO, { sha: SHA, environment: "pr-42", task: "deploy:preview", payload: { workflow: WORKFLOW }, states: ["in_progress", "failure", "inactive"] });
+    gh.enqueue("repos/create-deployment", { status: 502 });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all.map((d) => d.id)).toEqual([earlier, expect.any(Number)]);
+    expect(r.stdout).toBe(`id=${all[1].id}\n`);
+    expect(posts().map((q) => q.status)).toEqual([502, 201]);
+    expect(gh.requests.filter((q) => q.operationId === "repos/list-deployment-statuses").map((q) => q.path))
+      .toEqual([`/repos/${OWNER}/${REPO}/deployments/${earlier}/statuses`]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("a 502 after the commit beside an earlier run's deployment of the same name: takes the one GitHub just recorded", async () => {
+    const earlier = gh.addDeployment(OWNER, REPO, { sha: SHA, environment: "pr-42", task: "deploy:preview", payload: { workflow: WORKFLOW }, states: ["in_progress"] });
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all).toHaveLength(2);
+    expect(r.stdout).toBe(`id=${all[1].id}\n`);
+    expect(all[1].id).not.toBe(earlier);
+    expect(posts()).toHaveLength(1);
+    expect(gh.violations).toEqual([]);
+  });
+
   it("gives up after GITHUB_RETRY_ATTEMPTS requests with a clear error, looking after each, recording none", async () => {
     gh.enqueue("repos/create-deployment", ...Array.from({ length: 5 }, () => ({ status: 503 })));
     const r = await runWithLibraries(CREATE_ONLY, { ...appEnv(), GITHUB_RETRY_ATTEMPTS: "3" });

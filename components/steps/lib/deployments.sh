@@ -20,10 +20,15 @@
 #       recorded after the last try, when GitHub refused the request (4xx), or when the look-up
 #       failed (then whether one exists is unknown, and sending again could make a second one).
 #   deployment_find OWNER REPO SHA ENVIRONMENT WORKFLOW
-#       prints the id of the newest deployment of SHA in ENVIRONMENT with task deploy:preview whose
-#       payload.workflow is WORKFLOW (the one deployment_create records for that workflow), or
-#       nothing when there is none; fails when GitHub gives no list. One GET (100 per page; GitHub
-#       filters by sha, environment and task, so a run's own deployments are few). Same token.
+#       prints the id of the deployment a deployment_create for WORKFLOW left without an answer:
+#       the newest deployment of SHA in ENVIRONMENT with task deploy:preview whose payload.workflow
+#       is WORKFLOW and which has no status yet, or nothing when there is none. Whoever created a
+#       deployment and got its id gave it a status (deploy adds in_progress at once); one GitHub
+#       recorded while failing has none, as nobody knows its id. So an older run's deployment is
+#       never taken for this one's, even where a workflow's name came back (Argo names are unique
+#       only among existing workflows). One GET of the list (GitHub filters by sha, environment and
+#       task; 100 per page), then one GET of the statuses of each candidate, newest first, at most
+#       10. Fails when GitHub gives no answer. Same token.
 #   deployment_status OWNER REPO ID STATE ENVIRONMENT_URL LOG_URL DESCRIPTION
 #       adds a status (in_progress, success, failure, error or inactive) to deployment ID; the URLs
 #       may be empty (then not sent). Same token.
@@ -69,10 +74,20 @@ deployment_find() {
     return 1
   fi
   # GitHub lists the newest first.
-  jq -r --arg sha "$sha" --arg environment "$environment" --arg workflow "$workflow" '
+  local candidates id statuses
+  candidates=$(jq -r --arg sha "$sha" --arg environment "$environment" --arg workflow "$workflow" '
     [.[] | select((.id | type) == "number" and .sha == $sha and .environment == $environment
                   and .task == "deploy:preview" and (.payload | type) == "object" and .payload.workflow == $workflow)]
-    | if length > 0 then .[0].id else empty end' <<<"$list"
+    | .[0:10][] | .id' <<<"$list") || return 1
+  # The candidates come on fd 3, so nothing in the loop can read them from stdin.
+  while IFS= read -r -u 3 id; do
+    [[ $id =~ ^[1-9][0-9]{0,18}$ ]] || continue
+    statuses=$(GITHUB_RETRY_SERVER_ERRORS=yes github_request GET "/repos/$owner/$repo/deployments/$id/statuses?per_page=1") || return 1
+    if jq -e 'type == "array" and length == 0' >/dev/null 2>&1 <<<"$statuses"; then
+      printf '%s\n' "$id"
+      return 0
+    fi
+  done 3<<<"$candidates"
 }
 
 deployment_create() {
