@@ -266,6 +266,13 @@ describe("github_installation_token without a configured installation (one app, 
     expect(gh.tokens().map((t) => t.installationId)).toEqual([200004]);
   });
 
+  it("retries the look-up even for a caller that does not retry its own server errors", async () => {
+    gh.enqueue("apps/get-repo-installation", { status: 503 });
+    const r = await run(`GITHUB_RETRY_SERVER_ERRORS=no github_installation_token globex site '{"pull_requests":"write"}' >/dev/null`, LOOKUP);
+    expect(r.code).toBe(0);
+    expect(gh.requests.filter((q) => q.operationId === "apps/get-repo-installation").map((q) => q.status)).toEqual([503, 200]);
+  });
+
   it("fails when the look-up fails for good, minting nothing", async () => {
     gh.enqueue("apps/get-repo-installation", { status: 503 }, { status: 503 });
     const r = await run(`github_installation_token globex site '{"pull_requests":"write"}'`, { ...LOOKUP, GITHUB_RETRY_ATTEMPTS: "2" });

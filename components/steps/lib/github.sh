@@ -343,7 +343,8 @@ _github_installation_of() { # OWNER REPO AUTH_FILE
   local owner="$1" repo="$2" auth="$3" file id
   _github_tmpdir || return 1
   file="$_GITHUB_TMP/installation.json"
-  if ! GITHUB_ALLOW_STATUS=404 _github_http GET "/repos/$owner/$repo/installation" "" "$auth" >"$file"; then
+  # A GET: server errors are retried whatever the caller chose for its own requests.
+  if ! GITHUB_ALLOW_STATUS=404 GITHUB_RETRY_SERVER_ERRORS=yes _github_http GET "/repos/$owner/$repo/installation" "" "$auth" >"$file"; then
     rm -f "$file"
     _github_fail github "cannot tell which installation of the app covers $owner/$repo"
     return 1
