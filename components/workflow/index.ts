@@ -6,10 +6,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { scratchVolume } from "../pod-security";
 import { acceptanceTemplate } from "./acceptance";
-import { AGENT_TASKS, agentTask, agentTemplates } from "./agents";
+import { AGENT_TASKS, agentTask, agentTemplates, STOP_AGENTS_TEMPLATE, stopAgentsTemplate } from "./agents";
 import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
@@ -77,6 +78,22 @@ export function dagTasks(cfg: StackConfig): IDAGTask[] {
   ];
 }
 
+/** Name of the exit handler. */
+export const EXIT_HANDLER = "exit-handler";
+
+/**
+ * The exit handler, on every outcome: stops the agents a run leaves running and cleans the preview
+ * up, side by side (one failing does not keep the other from running; either fails the handler).
+ */
+export function exitHandlerTemplate(): ITemplate {
+  const group = [
+    { name: STOP_AGENTS_TEMPLATE, template: STOP_AGENTS_TEMPLATE },
+    { name: "cleanup", template: "cleanup" },
+  ];
+  // Argo's JSON has each group of parallel steps as a plain list.
+  return { name: EXIT_HANDLER, steps: [group] as unknown as ITemplate["steps"] };
+}
+
 /** Builds the `implementation-dag` WorkflowTemplate from typed config. */
 export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
   return {
@@ -85,7 +102,7 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
     metadata: { name: WORKFLOW_TEMPLATE_NAME, namespace: cfg.namespace, labels: { ...COMMON_LABELS } },
     spec: {
       entrypoint: "dag",
-      onExit: "cleanup",
+      onExit: EXIT_HANDLER,
       serviceAccountName: cfg.serviceAccounts.steps,
       activeDeadlineSeconds: cfg.deadlines.workflowSeconds,
       arguments: { parameters: workflowParameters(cfg) },
@@ -97,6 +114,8 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
       templates: [
         { name: "dag", dag: { tasks: dagTasks(cfg) } },
         ...agentTemplates(cfg),
+        exitHandlerTemplate(),
+        stopAgentsTemplate(cfg),
         // Every step's output artifacts are archived under one key prefix per PR and workflow.
         ...withArchivedArtifacts(cfg, [
           setParamsTemplate(cfg),

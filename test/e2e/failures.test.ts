@@ -26,6 +26,12 @@ const node = (r: WorkflowResult, task: string): NodeResult => {
   return n;
 };
 const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
+/** The exit handler's two steps: stop-agents and cleanup, side by side. */
+const exitStep = (r: WorkflowResult, step: "stop-agents" | "cleanup"): NodeResult => {
+  const n = r.nodes.find((x) => x.name === `${r.name}.onExit[0].${step}`);
+  if (!n) throw new Error(`no exit handler step ${step}`);
+  return n;
+};
 /** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
 const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
 const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
@@ -93,7 +99,7 @@ describe("a failure at each stage", () => {
 
     // cleanup ran with the failure and removed exactly what existed.
     expect(onExit(r).phase, logs(r)).toBe("Succeeded");
-    expect(onExit(r).env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
+    expect(exitStep(r, "cleanup").env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
     expect(world.cluster.previewNamespaces()).toEqual([]);
     expect(world.cluster.releaseNames()).toEqual([]);
     const removals = world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall");
@@ -120,9 +126,10 @@ describe("a failure at each stage", () => {
     expect(r.phase).toBe("Failed");
     expect(node(r, "set-params").stderr).toMatch(/^ERROR: pr: /m);
     // Argo leaves the never-set global outputs as literal text; cleanup recognises that.
-    expect(onExit(r).unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
+    expect(exitStep(r, "cleanup").unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
     expect(onExit(r).phase).toBe("Succeeded");
-    expect(world.standIns.calls.slice(before)).toEqual([]);
+    // The one call: stop-agents' read-only look for this run's agents (there are none).
+    expect(world.lines(before)).toEqual([`kubectl get workflows -n argo -l implementation-dag/parent-uid=${r.uid} -o json`]);
   });
 });
 

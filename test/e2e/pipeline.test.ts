@@ -28,6 +28,12 @@ const node = (r: WorkflowResult, task: string): NodeResult => {
   return n;
 };
 const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
+/** The exit handler's two steps: stop-agents and cleanup, side by side. */
+const exitStep = (r: WorkflowResult, step: "stop-agents" | "cleanup"): NodeResult => {
+  const n = r.nodes.find((x) => x.name === `${r.name}.onExit[0].${step}`);
+  if (!n) throw new Error(`no exit handler step ${step}`);
+  return n;
+};
 /** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
 const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
 const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
@@ -126,7 +132,10 @@ describe("the whole pipeline, offline", () => {
 
     // cleanup ran on success: it deleted nothing and stamped the expiry.
     expect(onExit(r).phase).toBe("Succeeded");
-    expect(onExit(r).env?.WORKFLOW_STATUS).toBe("Succeeded");
+    expect(exitStep(r, "cleanup").env?.WORKFLOW_STATUS).toBe("Succeeded");
+    // stop-agents found this run's three children, all finished, and stopped none.
+    expect(exitStep(r, "stop-agents").stdout).toContain("no agent Workflow of this run is still running");
+    expect(world.cluster.events.filter((e) => e.kind === "Workflow")).toEqual([]);
     expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
     const ns = world.cluster.namespaces.get("impl-pr-123");
     expect(ns?.labels).toMatchObject({ preview: "true", pr: "123", workflow: r.name });

@@ -463,6 +463,8 @@ export interface RunWorkflowOptions {
   podInitMs?: number;
   /** Remove the pods' directories afterwards. Defaults to true. */
   removePods?: boolean;
+  /** Told of every child Workflow when it is created (the world puts it in its cluster). */
+  onChildWorkflow?: (child: ChildWorkflow) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1063,6 +1065,7 @@ class Execution {
     const created = { ...object, metadata: { ...meta, name, namespace: meta.namespace ?? this.namespace, uid: uidOf(name) } } as unknown as ChildWorkflow["object"];
     const record: ChildWorkflow = { createdBy: n.name, creatorServiceAccountName: n.serviceAccountName ?? "default", object: created };
     this.children.push(record);
+    this.options.onChildWorkflow?.(record);
     const run = runChildWorkflow(created, this.options).then((r) => (record.result = r));
     this.pending.push(run);
     const r = await run;

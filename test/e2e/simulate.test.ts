@@ -42,7 +42,7 @@ describe("npm run simulate", () => {
       [expect.stringMatching(/^implementation-dag-pr951-/), "Failed"],
       ["set-params", "Succeeded"], ["implement", "Succeeded"], ["clippy-format", "Failed"],
       ["qa-testing", "Omitted"], ["deploy", "Omitted"], ["acceptance", "Omitted"], ["approve", "Omitted"],
-      [expect.stringMatching(/\.onExit$/), "Succeeded"],
+      [expect.stringMatching(/\.onExit$/), "Succeeded"], ["[0]", "Succeeded"], ["stop-agents", "Succeeded"], ["cleanup", "Succeeded"],
     ]);
     // The agent step is a resource step of its own; the agent ran in a child Workflow of coderun-template.
     expect(report.nodes.find((n) => n.name === "clippy-format")?.template).toBe("clippy-format");

@@ -33,7 +33,7 @@ import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fak
 import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 import { implementationDag } from "../helpers/render";
 import { PIPELINE } from "../../components/workflow";
-import { FakeCluster } from "./cluster";
+import { FakeCluster, type KubeObj } from "./cluster";
 import { AGENT_TASKS } from "../../components/workflow/agents";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, coderunTemplate } from "./coderun-template";
 import { RunnerError, runWorkflow, type WorkflowResult } from "./runner";
@@ -247,6 +247,12 @@ export class World {
       parameters: { owner: OWNER, repo: REPO, pr: String(options.pr), ...options.parameters },
       workflowTemplates: [coderunTemplate((this.workflowTemplate as { metadata: { namespace: string } }).metadata.namespace)],
       resource: (call) => this.docsRunController(call.action, call.object),
+      // The agents' child Workflows live in the cluster too: stop-agents lists and stops them there.
+      onChildWorkflow: (child) => {
+        const o = structuredClone(child.object) as unknown as KubeObj;
+        Object.defineProperty(o, "status", { enumerable: true, get: () => ({ phase: child.result?.phase ?? "Running" }) });
+        this.cluster.adopt(o);
+      },
       secrets: this.secrets,
       configMaps: this.configMaps,
       pathPrepend: [this.standIns.dir],
