@@ -37,11 +37,12 @@ export const AGENT_WORKFLOWS_POLICY = "implementation-dag-agent-workflows";
 
 /**
  * The `spec` keys an agent's child Workflow may carry: the agent template by reference, its
- * arguments, the configured service account and its deadline. Anything else (inline templates,
+ * arguments, the configured service account, its deadline, and `shutdown` (the exit handler stops
+ * the agents a failed run leaves running). Anything else (inline templates,
  * podSpecPatch, volumes, hostNetwork, a workflow-level security context…) would let the agents'
  * service account run a pod of its own making.
  */
-export const AGENT_WORKFLOW_SPEC_KEYS = ["workflowTemplateRef", "arguments", "serviceAccountName", "activeDeadlineSeconds"] as const;
+export const AGENT_WORKFLOW_SPEC_KEYS = ["workflowTemplateRef", "arguments", "serviceAccountName", "activeDeadlineSeconds", "shutdown"] as const;
 
 /** A preview namespace's name, as a CEL (RE2) pattern. */
 export { PREVIEW_NAMESPACE_PATTERN } from "./names";
@@ -220,6 +221,11 @@ export function agentWorkflowsPolicy(cfg: StackConfig): IValidatingAdmissionPoli
         {
           expression: `!has(${spec}.serviceAccountName) || !(${spec}.serviceAccountName in ${ours})`,
           message: "an agent Workflow may never run as one of implementation-dag's service accounts",
+          reason: "Forbidden",
+        },
+        {
+          expression: `!has(${spec}.shutdown) || ${spec}.shutdown in ['Stop', 'Terminate']`,
+          message: "an agent Workflow's shutdown may only be Stop or Terminate",
           reason: "Forbidden",
         },
         {

@@ -229,7 +229,11 @@ const deploySchema = z
 const appIds = z
   .object({
     appId: z.string().regex(/^([0-9]+|Iv[0-9A-Za-z.]+)$/, "must be a numeric app id or a client id").describe("The app's id or client id."),
-    installationId: z.string().regex(/^[0-9]+$/, "must be a numeric installation id").describe("The installation on the served repositories."),
+    installationId: z
+      .string()
+      .regex(/^([0-9]+)?$/, "must be a numeric installation id, or empty")
+      .default("")
+      .describe("Optional override: the installation every token is minted from (then all served repositories sit under its account). Empty: each repository's installation is looked up from the app, so one app serves several owners."),
   })
   .strict();
 
@@ -241,7 +245,7 @@ const githubSchema = z
     apps: z
       .object({ rex: appIds, clippy: appIds, qa: appIds })
       .strict()
-      .describe("App and installation ids of the three apps; the private keys are secret config (`rexPrivateKey`, ...)."),
+      .describe("App ids (and optional installation ids) of the three apps; the private keys are secret config (`rexPrivateKey`, ...)."),
     environmentPrefix: z.string().regex(/^[a-z0-9-]*$/).default("pr-").describe("Prefix of the GitHub deployment environment (`pr-<N>`)."),
     hardenRepositories: z.boolean().default(false).describe("Manage repository hardening with @pulumi/github (opt-in)."),
     repositories: z

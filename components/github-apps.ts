@@ -4,7 +4,10 @@
  * `github-app` parameter, with keys `app-id`, `installation-id` and `private-key`.
  *
  * The private keys come from Pulumi secret config (`pulumi config set --secret qaPrivateKey < key.pem`),
- * the ids from `github.apps`. Every value of the Secret is a Pulumi secret and the Secret's `data` and
+ * the ids from `github.apps`. `installation-id` is always there, and empty unless
+ * `github.apps.<app>.installationId` is set: the steps then ask the app which of its installations
+ * covers each repository (lib/github.sh), so one app serves repositories of several owners; the key
+ * stays so that the steps' `secretKeyRef` finds it either way. Every value of the Secret is a Pulumi secret and the Secret's `data` and
  * `stringData` are additional secret outputs, so none of it appears in plain text in the state, a
  * preview or the stack outputs. Readable only by what mounts it: no Role of this project grants
  * `secrets` to anyone; a step gets its app's ids through `secretKeyRef` env and the key as a file.
@@ -33,7 +36,8 @@ export const privateKeyConfigKey = (app: GitHubAppName): `${GitHubAppName}Privat
 
 /**
  * An app's Secret as a plain object, its private key given by the caller (the component passes a
- * Pulumi secret; tests pass a string).
+ * Pulumi secret; tests pass a string). `installation-id` is the configured override, or `""` (look
+ * each repository's installation up).
  */
 export function githubAppSecret<K>(cfg: StackConfig, app: GitHubAppName, privateKey: K) {
   const ids = cfg.github.apps[app];

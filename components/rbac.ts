@@ -92,11 +92,13 @@ export const EXECUTOR_RULES: IPolicyRule[] = [
 
 /**
  * An agent step creates its child Workflow and follows it to its end (Argo's resource executor
- * reads it back until a condition holds). Only in the workflows namespace: a Role, not a
- * ClusterRole; and the admission fence holds what it may create to the agent template.
+ * reads it back until a condition holds); the exit handler's `stop-agents` lists a run's children
+ * and terminates those still running (a patch of `spec.shutdown`). Only in the workflows
+ * namespace: a Role, not a ClusterRole; and the admission fence holds what it may create or change
+ * to the agent template's child Workflow.
  */
 export const AGENTS_RULES: IPolicyRule[] = [
-  { apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch"] },
+  { apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch", "patch"] },
 ];
 
 /** The DocsRun runner creates the CR and follows it to its end. */

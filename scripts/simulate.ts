@@ -6,12 +6,16 @@
  *
  * With `--fail-at STAGE` (set-params, implement, clippy-format, qa-testing, deploy, acceptance,
  * approve) that stage fails as the end-to-end tests make it fail. With `--json` it prints
- * `{phase, nodes: [{name, template, phase}], cluster: {namespaces, releases}, github: {reviews}}`.
+ * `{phase, nodes: [{name, template, phase}], workflows: [{name, createdBy, template, phase, message}],
+ * cluster: {namespaces, releases}, github: {reviews}}`, where `workflows` are the child Workflows the
+ * agent steps created (each runs the stand-in of the platform's `coderun-template`); the tree
+ * printed without `--json` shows each of them after the pipeline's.
  *
- * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when the runner met
- * something it cannot execute (or the world could not start); 2 for bad arguments.
+ * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when Argo's validation
+ * would refuse the submission, or the runner met something it cannot execute (or the world could
+ * not start); 2 for bad arguments.
  */
-import { formatTree, RunnerError } from "../test/e2e/runner";
+import { formatTree, InvalidSpecError, RunnerError } from "../test/e2e/runner";
 import { arrangeFailure, OWNER, REPO, World, type Stage } from "../test/e2e/world";
 import { PIPELINE } from "../components/workflow";
 
@@ -48,8 +52,8 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs {
 
 /**
  * Runs one scenario in `world` and writes its report with `write`. Returns the exit status: 0 when
- * the simulation ran (whatever the workflow's phase), 1 when the runner met something it cannot
- * execute.
+ * the simulation ran (whatever the workflow's phase), 1 when Argo would refuse the submission or
+ * the runner met something it cannot execute.
  */
 export async function simulate(args: SimulateArgs, world: World, write: (text: string) => void, writeError: (text: string) => void): Promise<number> {
   let result;
@@ -57,7 +61,8 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
     const arranged = args.failAt ? arrangeFailure(world, args.failAt) : {};
     result = await world.run({ pr: args.pr, ...arranged });
   } catch (e) {
-    writeError(`simulate: ${e instanceof RunnerError ? "the runner cannot execute this" : "failed"}: ${e instanceof Error ? e.message : String(e)}\n`);
+    const why = e instanceof InvalidSpecError ? "Argo refuses the submission (invalid spec)" : e instanceof RunnerError ? "the runner cannot execute this" : "failed";
+    writeError(`simulate: ${why}: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
   const reviews = world.github.reviews(OWNER, REPO, args.pr);
@@ -65,6 +70,13 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
     const out = {
       phase: result.phase,
       nodes: result.nodes.map((n) => ({ name: n.displayName, template: n.templateName, phase: n.phase })),
+      workflows: result.childWorkflows.map((c) => ({
+        name: c.object.metadata.name,
+        createdBy: result.nodes.find((n) => n.name === c.createdBy)?.displayName ?? c.createdBy,
+        template: c.object.spec.workflowTemplateRef.name,
+        phase: c.result?.phase ?? "Running",
+        ...(c.result?.message ? { message: c.result.message } : {}),
+      })),
       cluster: {
         namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.name, labels: n.labels, annotations: n.annotations, phase: n.phase })),
         releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
@@ -75,7 +87,8 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
     return 0;
   }
   write(formatTree(result));
-  for (const n of result.nodes.filter((x) => (x.phase === "Failed" || x.phase === "Error") && (x.stderr || x.stdout))) {
+  const failedPods = [...result.nodes, ...result.childWorkflows.flatMap((c) => c.result?.nodes ?? [])];
+  for (const n of failedPods.filter((x) => (x.phase === "Failed" || x.phase === "Error") && (x.stderr || x.stdout))) {
     write(`\n--- ${n.displayName}: last lines of its log\n${`${n.stdout ?? ""}${n.stderr ?? ""}`.trimEnd().split("\n").slice(-12).join("\n")}\n`);
   }
   write(`\ncluster: namespaces ${[...world.cluster.namespaces.keys()].join(", ") || "(none)"}; releases ${world.cluster.releaseNames().join(", ") || "(none)"}\n`);

@@ -11,7 +11,7 @@
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
-import { input, inputParameters } from "./script-template";
+import { input, inputParameters, scriptTemplate } from "./script-template";
 import { statusCondition } from "./deploy";
 
 /**
@@ -45,6 +45,8 @@ export const AGENT_GRACE_SECONDS = 60;
 export const AGENT_LABEL = "implementation-dag/agent";
 /** Annotation on every child Workflow naming the workflow that created it. */
 export const PARENT_ANNOTATION = "implementation-dag/parent-workflow";
+/** Label on every child Workflow holding the uid of the workflow that created it (a name may be too long for a label). */
+export const PARENT_UID_LABEL = "implementation-dag/parent-uid";
 
 /** The child Workflow one agent step creates, with `{{inputs.parameters.*}}` where values go. */
 export function agentWorkflowManifest(cfg: StackConfig, agent: AgentTask): Record<string, unknown> {
@@ -58,6 +60,7 @@ export function agentWorkflowManifest(cfg: StackConfig, agent: AgentTask): Recor
         "app.kubernetes.io/part-of": "implementation-dag",
         "app.kubernetes.io/component": "agent",
         [AGENT_LABEL]: agent.task,
+        [PARENT_UID_LABEL]: "{{workflow.uid}}",
       },
       annotations: { [PARENT_ANNOTATION]: "{{workflow.name}}" },
     },
@@ -116,4 +119,22 @@ export function agentTask(agent: AgentTask, depends: string | undefined): IDAGTa
     ...(depends ? { depends } : {}),
     arguments: { parameters: AGENT_INPUTS.map((name) => ({ name, value: input(name) })) },
   };
+}
+
+/** Name of the exit handler's step that terminates the agents a run leaves running. */
+export const STOP_AGENTS_TEMPLATE = "stop-agents";
+
+/**
+ * `stop-agents` (components/steps/stop-agents.sh), run by the exit handler: terminates this run's
+ * child Workflows that have not finished, as the agents' service account. Without it an agent whose
+ * step gave up (its deadline, or the workflow's) would go on working, and pushing, after the run.
+ */
+export function stopAgentsTemplate(cfg: StackConfig): ITemplate {
+  return scriptTemplate(cfg, {
+    name: STOP_AGENTS_TEMPLATE,
+    image: cfg.images.cleanup,
+    deadlineSeconds: cfg.deadlines.cleanupSeconds,
+    env: { PARENT_UID: "{{workflow.uid}}", WORKFLOWS_NAMESPACE: cfg.namespace },
+    extra: { serviceAccountName: cfg.serviceAccounts.agents },
+  });
 }

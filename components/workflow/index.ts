@@ -10,7 +10,7 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "../config";
 import { scratchVolume } from "../pod-security";
 import { ACCEPTANCE_THRESHOLDS, acceptanceTemplate } from "./acceptance";
-import { AGENT_INPUTS, AGENT_TASKS, agentTask, agentTemplates } from "./agents";
+import { AGENT_INPUTS, AGENT_TASKS, agentTask, agentTemplates, STOP_AGENTS_TEMPLATE, stopAgentsTemplate } from "./agents";
 import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
@@ -112,6 +112,22 @@ export function previewTemplate(cfg: StackConfig): ITemplate {
   };
 }
 
+/** Name of the exit handler. */
+export const EXIT_HANDLER = "exit-handler";
+
+/**
+ * The exit handler, on every outcome: stops the agents a run leaves running and cleans the preview
+ * up, side by side (one failing does not keep the other from running; either fails the handler).
+ */
+export function exitHandlerTemplate(): ITemplate {
+  const group = [
+    { name: STOP_AGENTS_TEMPLATE, template: STOP_AGENTS_TEMPLATE },
+    { name: "cleanup", template: "cleanup" },
+  ];
+  // Argo's JSON has each group of parallel steps as a plain list.
+  return { name: EXIT_HANDLER, steps: [group] as unknown as ITemplate["steps"] };
+}
+
 /** Builds the `implementation-dag` WorkflowTemplate from typed config. */
 export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
   return {
@@ -120,7 +136,7 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
     metadata: { name: WORKFLOW_TEMPLATE_NAME, namespace: cfg.namespace, labels: { ...COMMON_LABELS } },
     spec: {
       entrypoint: "dag",
-      onExit: "cleanup",
+      onExit: EXIT_HANDLER,
       serviceAccountName: cfg.serviceAccounts.steps,
       activeDeadlineSeconds: cfg.deadlines.workflowSeconds,
       arguments: { parameters: workflowParameters(cfg) },
@@ -131,6 +147,8 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
         { name: "dag", dag: { tasks: dagTasks(cfg) } },
         previewTemplate(cfg),
         ...agentTemplates(cfg),
+        exitHandlerTemplate(),
+        stopAgentsTemplate(cfg),
         // Every step's output artifacts are archived under one key prefix per PR and workflow.
         ...withArchivedArtifacts(cfg, [
           setParamsTemplate(cfg),

@@ -128,6 +128,7 @@ const KINDS: Record<string, string> = {
   deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
   pod: "Pod", pods: "Pod", po: "Pod",
   event: "Event", events: "Event", ev: "Event",
+  workflow: "Workflow", workflows: "Workflow", wf: "Workflow", "workflows.argoproj.io": "Workflow",
 };
 
 /** A JSONPath of the simple forms kubectl scripts use: `{.a.b}`, `{.a.b\.c}`, `{.items[*].a.b}`. */
@@ -216,10 +217,43 @@ export class FakeCluster {
       case "annotate":
       case "label": return this.kMeta(call, verb, rest);
       case "delete": return this.kDelete(call, rest);
+      case "patch": return this.kPatch(rest);
       case "apply":
       case "create": return verb === "create" && rest[0] === "token" ? this.kToken(call, rest.slice(1)) : this.kApply(call, verb, rest);
       default: throw new Error(`kubectl ${verb ?? ""}: verb not understood`);
     }
+  }
+
+  /**
+   * Adds an object someone else created in the cluster (the runner's child Workflows). Its fields are
+   * read at each call, so a status that changes later is seen as it is then.
+   */
+  adopt(o: KubeObj): void {
+    const ns = o.metadata.namespace;
+    if (!ns) throw new Error("adopt: a namespaced object needs its namespace");
+    const list = this.objects.get(ns) ?? [];
+    list.push(o);
+    this.objects.set(ns, list);
+  }
+
+  /** `kubectl patch KIND NAME -n NS --type merge -p JSON`: only a Workflow's spec.shutdown is understood. */
+  private kPatch(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "--type", "-p", "--patch"], []);
+    const [resource, name, ...more] = p.positional;
+    if (more.length > 0 || !resource || !name) throw new Error("kubectl patch: expected RESOURCE NAME");
+    if (KINDS[resource.toLowerCase()] !== "Workflow") throw new Error(`kubectl patch: only workflows are understood, not ${resource}`);
+    if (one(p, "--type") !== "merge") throw new Error("kubectl patch: only --type merge is understood");
+    const namespace = one(p, "-n", "--namespace");
+    if (!namespace) throw new Error("kubectl patch: namespaced resources need -n");
+    const patch = JSON.parse(one(p, "-p", "--patch") ?? "null") as { spec?: { shutdown?: string } } | null;
+    if (!patch || Object.keys(patch).join() !== "spec" || Object.keys(patch.spec ?? {}).join() !== "shutdown") {
+      throw new Error("kubectl patch: only {\"spec\":{\"shutdown\":…}} is understood");
+    }
+    const o = (this.objects.get(namespace) ?? []).find((x) => x.kind === "Workflow" && x.metadata.name === name);
+    if (!o) return notFound("workflows.argoproj.io", name);
+    (o.spec as Record<string, unknown>).shutdown = patch.spec!.shutdown;
+    this.record({ verb: "update", kind: "Workflow", namespace, name }, "kubectl");
+    return { stdout: `workflow.argoproj.io/${name} patched\n` };
   }
 
   private kGet(call: ToolCall, args: string[]): ToolReply {

@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
+import { AGENT_LABEL } from "../../components/workflow/agents";
 import type { NodeResult, WorkflowResult } from "./runner";
 import { arrangeFailure, OWNER, REPO, World, type Stage } from "./world";
 
@@ -25,6 +26,12 @@ const node = (r: WorkflowResult, task: string): NodeResult => {
   return n;
 };
 const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
+/** The exit handler's two steps: stop-agents and cleanup, side by side. */
+const exitStep = (r: WorkflowResult, step: "stop-agents" | "cleanup"): NodeResult => {
+  const n = r.nodes.find((x) => x.name === `${r.name}.onExit[0].${step}`);
+  if (!n) throw new Error(`no exit handler step ${step}`);
+  return n;
+};
 /** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
 const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
 const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
@@ -39,7 +46,12 @@ interface FailureCase {
   phase?: "Failed" | "Error";
   /** What the failing node says (its message, stdout and stderr): the failure is the one arranged. */
   why: RegExp;
+  /** For an agent: how its child Workflow ended, and what its failed node says (message, logs). */
+  agentChild?: { phase: "Failed" | "Error"; why: RegExp };
 }
+
+/** How an agent step fails when its child Workflow failed or errored (resource.go, matchConditions). */
+const CHILD_FAILED = /^failure condition 'status\.phase in \(Error,Failed\)' evaluated true$/;
 
 /** The file the hostile parameter would create if it ever ran as code. */
 const PWNED = `/tmp/e2e-pwned-${process.pid}`;
@@ -47,9 +59,9 @@ const PWNED = `/tmp/e2e-pwned-${process.pid}`;
 /** One failure per stage; {@link arrangeFailure} says how each is made. */
 const FAILURES: FailureCase[] = [
   { stage: "set-params", pr: 201, previewExisted: false, why: /ERROR: pr: must be a positive integer/ },
-  { stage: "implement", pr: 202, previewExisted: false, why: /^agent failed$/ },
-  { stage: "clippy-format", pr: 203, previewExisted: false, why: /^clippy found errors$/ },
-  { stage: "qa-testing", pr: 204, previewExisted: false, phase: "Error", why: /^pod deleted$/ },
+  { stage: "implement", pr: 202, previewExisted: false, why: CHILD_FAILED, agentChild: { phase: "Failed", why: /^Error \(exit code 1\)\nagent failed\n$/ } },
+  { stage: "clippy-format", pr: 203, previewExisted: false, why: CHILD_FAILED, agentChild: { phase: "Failed", why: /^Error \(exit code 1\)\nclippy found errors\n$/ } },
+  { stage: "qa-testing", pr: 204, previewExisted: false, why: CHILD_FAILED, agentChild: { phase: "Error", why: /^open \/mainctrfs\/tmp\/coderun\/summary: no such file or directory$/ } },
   { stage: "deploy", pr: 205, previewExisted: true, why: /INSTALLATION FAILED: context deadline exceeded[\s\S]*ERROR: helm: release example-app-pr-205 did not become ready/ },
   { stage: "acceptance", pr: 206, previewExisted: true, why: /acceptance: fail: success 100% of 10 requests, p95 [0-9.]+ ms/ },
   { stage: "approve", pr: 207, previewExisted: true, why: /POST \/repos\/example-org\/example-app\/pulls\/207\/reviews: HTTP 503[\s\S]*ERROR: github: / },
@@ -69,7 +81,17 @@ describe("a failure at each stage", () => {
     for (const n of tasks(r).slice(at + 1)) expect(n.outputs.exitCode).toBeUndefined();
     const failed = tasks(r)[at];
     expect([failed.message, failed.stdout, failed.stderr].filter(Boolean).join("\n")).toMatch(c.why);
-    expect(r.agentCalls.map((a) => a.task)).toEqual(PIPELINE.slice(1, Math.min(at + 1, 4)));
+    // One child Workflow per agent that ran, none for an omitted one.
+    expect(r.childWorkflows.map((c) => c.object.metadata.labels?.[AGENT_LABEL])).toEqual(PIPELINE.slice(1, Math.min(at + 1, 4)));
+    if (c.agentChild) {
+      const child = r.childWorkflows.at(-1)!;
+      expect(child.createdBy).toBe(failed.name);
+      expect(child.result?.phase).toBe(c.agentChild.phase);
+      const pod = child.result!.nodes.find((n) => n.type === "Pod")!;
+      expect([pod.message, pod.stdout, pod.stderr].filter(Boolean).join("\n")).toMatch(c.agentChild.why);
+    } else {
+      expect(r.childWorkflows.every((x) => x.result?.phase === "Succeeded")).toBe(true);
+    }
 
     // No approval, and no review of any kind.
     expect(world.github.reviews(OWNER, REPO, c.pr)).toEqual([]);
@@ -77,7 +99,7 @@ describe("a failure at each stage", () => {
 
     // cleanup ran with the failure and removed exactly what existed.
     expect(onExit(r).phase, logs(r)).toBe("Succeeded");
-    expect(onExit(r).env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
+    expect(exitStep(r, "cleanup").env?.WORKFLOW_STATUS).toBe(c.phase ?? "Failed");
     expect(world.cluster.previewNamespaces()).toEqual([]);
     expect(world.cluster.releaseNames()).toEqual([]);
     const removals = world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall");
@@ -104,9 +126,10 @@ describe("a failure at each stage", () => {
     expect(r.phase).toBe("Failed");
     expect(node(r, "set-params").stderr).toMatch(/^ERROR: pr: /m);
     // Argo leaves the never-set global outputs as literal text; cleanup recognises that.
-    expect(onExit(r).unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
+    expect(exitStep(r, "cleanup").unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
     expect(onExit(r).phase).toBe("Succeeded");
-    expect(world.standIns.calls.slice(before)).toEqual([]);
+    // The one call: stop-agents' read-only look for this run's agents (there are none).
+    expect(world.lines(before)).toEqual([`kubectl get workflows -n argo -l implementation-dag/parent-uid=${r.uid} -o json`]);
   });
 });
 

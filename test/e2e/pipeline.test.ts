@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
+import { AGENT_LABEL, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../../components/workflow/agents";
 import type { NodeResult, WorkflowResult } from "./runner";
 import { OWNER, REPO, World } from "./world";
 
@@ -27,6 +28,12 @@ const node = (r: WorkflowResult, task: string): NodeResult => {
   return n;
 };
 const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
+/** The exit handler's two steps: stop-agents and cleanup, side by side. */
+const exitStep = (r: WorkflowResult, step: "stop-agents" | "cleanup"): NodeResult => {
+  const n = r.nodes.find((x) => x.name === `${r.name}.onExit[0].${step}`);
+  if (!n) throw new Error(`no exit handler step ${step}`);
+  return n;
+};
 /** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
 const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
 const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
@@ -58,9 +65,31 @@ describe("the whole pipeline, offline", () => {
     expect(r.phase, logs(r)).toBe("Succeeded");
 
     expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t) => [t, "Succeeded"]));
-    expect(world.agentCalls.slice(-3).map((c) => [c.task, c.parameters["github-app"], c.parameters.pr])).toEqual([
-      ["implement", "rex", "123"], ["clippy-format", "clippy", "123"], ["qa-testing", "qa", "123"],
+    // Each agent is a child Workflow of the platform's template, created by its step under the
+    // agents' own service account, owned by this run, given every parameter the template reads:
+    // the ones set-params validated, and its own GitHub App.
+    const derived = node(r, "set-params").outputs.parameters;
+    expect(derived).toMatchObject({ "task-id": "123", "service-id": "example-app" });
+    const given = (app: string) => Object.fromEntries(CODERUN_PARAMETERS.map((p) => [p, p === "github-app" ? app : derived[p]]));
+    expect(r.childWorkflows.map((c) => [c.createdBy, c.object.metadata.labels?.[AGENT_LABEL], c.result?.phase])).toEqual([
+      [`${r.name}.implement`, "implement", "Succeeded"], [`${r.name}.clippy-format`, "clippy-format", "Succeeded"], [`${r.name}.qa-testing`, "qa-testing", "Succeeded"],
     ]);
+    expect(r.childWorkflows.map((c) => c.result?.parameters)).toEqual([given("rex"), given("clippy"), given("qa")]);
+    for (const c of r.childWorkflows) {
+      expect(c.object.metadata.name).toMatch(new RegExp(`^agent-${c.object.metadata.labels?.[AGENT_LABEL]}-[a-z0-9]{5}$`));
+      expect(c.object.spec.workflowTemplateRef).toEqual({ name: "coderun-template" });
+      expect(c.object.metadata.ownerReferences).toEqual([{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: r.name, uid: r.uid, controller: true, blockOwnerDeletion: true }]);
+      expect(c.object.metadata.annotations?.[PARENT_ANNOTATION]).toBe(r.name);
+      expect(c.creatorServiceAccountName).toBe("implementation-dag-agents");
+      expect(c.result?.serviceAccountName ?? "default").not.toBe(r.serviceAccountName);
+      expect(node(r, c.object.metadata.labels![AGENT_LABEL]).outputs.parameters.workflow).toBe(c.object.metadata.name);
+    }
+    // Each stops itself a minute before its step gives up on it.
+    expect(r.childWorkflows.map((c) => c.object.spec.activeDeadlineSeconds)).toEqual([2340, 1740, 2340]);
+    // The agent itself ran once in each, with exactly those parameters.
+    expect(world.agentCalls.slice(-3)).toEqual(r.childWorkflows.map((c) => ({
+      task: c.object.metadata.labels?.[AGENT_LABEL], workflow: c.object.metadata.name, parameters: c.result?.parameters,
+    })));
 
     // The names set-params derived, and nothing else, in every kubectl, helm and git call.
     expect(node(r, "set-params").outputs.parameters).toMatchObject({
@@ -103,7 +132,10 @@ describe("the whole pipeline, offline", () => {
 
     // cleanup ran on success: it deleted nothing and stamped the expiry.
     expect(onExit(r).phase).toBe("Succeeded");
-    expect(onExit(r).env?.WORKFLOW_STATUS).toBe("Succeeded");
+    expect(exitStep(r, "cleanup").env?.WORKFLOW_STATUS).toBe("Succeeded");
+    // stop-agents found this run's three children, all finished, and stopped none.
+    expect(exitStep(r, "stop-agents").stdout).toContain("no agent Workflow of this run is still running");
+    expect(world.cluster.events.filter((e) => e.kind === "Workflow")).toEqual([]);
     expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
     const ns = world.cluster.namespaces.get("impl-pr-123");
     expect(ns?.labels).toMatchObject({ preview: "true", pr: "123", workflow: r.name });

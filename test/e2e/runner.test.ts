@@ -3,7 +3,8 @@
  * with Argo's semantics and refuse what it does not understand.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
+import { AGENT_TASKS, CODERUN_PARAMETERS } from "../../components/workflow/agents";
+import { implementationDag, previewRender } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, CODERUN_ENTRYPOINT, CODERUN_TEMPLATE, coderunTemplate } from "./coderun-template";
 import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "./runner";
@@ -176,6 +177,12 @@ describe("e2e runner", () => {
       script("x", "true\n", {}, { V: "{{workflow.status}}" }),
     ]);
     await expect(runWorkflow(doc4, { parameters: {} })).rejects.toThrow(/workflow\.status/);
+  });
+
+  it("validates every template at submission, also one the run never reaches, as Argo does", async () => {
+    const doc = chain();
+    ((doc.spec as Json).templates as Json[]).push(script("unused", "true\n", {}, { V: "{{workflow.parameters.nope}}" }));
+    await expect(runWorkflow(doc, { parameters: {} })).rejects.toThrow(new InvalidSpecError("templates.unused: failed to resolve {{workflow.parameters.nope}}"));
   });
 
   it("throws on any field it does not understand, naming it", async () => {
@@ -362,15 +369,26 @@ describe("e2e runner: templates of other WorkflowTemplates", () => {
         },
       },
     ], { arguments: { parameters: [{ name: "pr", value: "7" }] } });
-    const run = runWorkflow(seed, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] });
-    await expect(run).rejects.toThrow(InvalidSpecError);
-    // coderun-main declares no inputs: the seed's arguments are not even accepted…
-    await expect(run).rejects.toThrow(/argument github-app is not an input of template coderun-main|failed to resolve \{\{workflow\.parameters\.task-id\}\}/);
-    // …and without them the template still reads workflow parameters the caller does not have.
-    const bare = structuredClone(seed);
-    (((bare.spec as Json).templates as Json[])[0].dag as { tasks: Json[] }).tasks[0].arguments = undefined;
-    await expect(runWorkflow(bare, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] }))
-      .rejects.toThrow("templates.main.dag.tasks.implement templates.coderun-main: failed to resolve {{workflow.parameters.task-id}}");
+    // Argo validates the referenced template with the caller's globals before anything else.
+    await expect(runWorkflow(seed, { parameters: {}, workflowTemplates: [coderunTemplate("argo")] }))
+      .rejects.toThrow(new InvalidSpecError("templates.main.dag.tasks.implement templates.coderun-main: failed to resolve {{workflow.parameters.task-id}}"));
+  });
+
+  it("refuses implementation-dag itself with its agents called by templateRef, as the seed had them", async () => {
+    const dag = structuredClone(implementationDag(await previewRender())) as unknown as { metadata: { namespace: string }; spec: { templates: Json[] } };
+    const main = dag.spec.templates.find((t) => t.dag) as { dag: { tasks: Json[] } };
+    for (const task of main.dag.tasks) {
+      const agent = AGENT_TASKS.find((a) => a.task === task.name);
+      if (!agent) continue;
+      delete task.template;
+      task.templateRef = { name: CODERUN_TEMPLATE, template: CODERUN_ENTRYPOINT };
+      task.arguments = { parameters: [{ name: "github-app", value: agent.app }] };
+    }
+    await expect(runWorkflow(dag, { parameters: { owner: "o", repo: "r", pr: "1" }, workflowTemplates: [coderunTemplate(dag.metadata.namespace)] }))
+      .rejects.toThrow(/^templates\.dag\.dag\.tasks\.implement templates\.coderun-main: failed to resolve \{\{workflow\.parameters\.task-id\}\}$/);
+    // As rendered, the agents are resource steps that create child Workflows instead.
+    const rendered = implementationDag(await previewRender());
+    expect(rendered.spec?.templates?.some((t) => t.name === "implement" && t.resource)).toBe(true);
   });
 });
 
@@ -448,6 +466,11 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     expect(byName(r, "agent").outputs.parameters.workflow).toBe(c.object.metadata.name);
     expect(byName(r, "after").phase).toBe("Succeeded");
     expect(formatTree(r)).toMatch(new RegExp(`^Child workflow ${c.object.metadata.name} \\(created by p\\.agent\\)$[\\s\\S]*^ ✔ ${c.object.metadata.name} +coderun-main`, "m"));
+ 
+    // The Workflow's own service account is the child's and its pods'.
+    const asCoderun = await run(parent({ child: { serviceAccountName: "coderun" } }), "p2");
+    expect(child(asCoderun).result?.serviceAccountName).toBe("coderun");
+    expect(child(asCoderun).result?.nodes.map((x) => x.serviceAccountName)).toEqual(["coderun"]);
   });
 
   it("fails the parent's step by its failure condition when the child Failed", async () => {

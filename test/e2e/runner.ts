@@ -6,9 +6,25 @@
  *
  * What it does, and where in Argo's source (argoproj/argo-workflows) the behaviour comes from:
  * - Submission: every `{{…}}` reference must be in scope, as `workflow/validate/validate.go`
- *   (`resolveAllVariables`) demands; an unresolvable one is an error before anything runs. Stricter
- *   than Argo in one place: `{{workflow.outputs.parameters.X}}` needs some template to declare
- *   `globalName: X` (Argo lets any name through once one global output exists).
+ *   (`resolveAllVariables`) demands; an unresolvable one is an {@link InvalidSpecError} before
+ *   anything runs. Stricter than Argo in two places: `{{workflow.outputs.parameters.X}}` needs some
+ *   template to declare `globalName: X` (Argo lets any name through once one global output exists),
+ *   and an argument a template does not declare as an input is refused (Argo ignores it).
+ * - `templateRef` resolves against the WorkflowTemplates the run is given (`workflowTemplates`);
+ *   a missing one is Argo's "template reference <name>.<template> not found". The referenced
+ *   template is validated and run in the *caller's* context (`validateTemplateHolder`): our
+ *   globals, our volumes. So a template that reads `{{workflow.parameters.X}}` the caller lacks
+ *   (the platform's coderun-template) is refused at submission.
+ * - A `resource` step that creates an `argoproj.io/v1alpha1` Workflow with a `workflowTemplateRef`
+ *   is played as Argo's controller would (`operator.go`, `setExecWorkflow`): the API server names it
+ *   from `generateName`, `setOwnerReference` adds a controller reference to the parent; the child
+ *   runs the referenced template with its arguments merged over the template's, its own
+ *   `activeDeadlineSeconds` and `serviceAccountName` over the template's. A missing template makes
+ *   the child Error, an invalid spec makes it Failed ("invalid spec: …"). The step is judged against
+ *   the child's live object (`status.phase`). Other objects go to the `resource` option.
+ * - The artifact repository (`spec.artifactRepositoryRef`) must resolve to a ConfigMap key the run
+ *   is given, or the workflow is Error before anything runs (`operator.go`, `operate`;
+ *   `workflow/artifactrepositories`).
  * - DAG tasks run when their `depends` / `dependencies` are fulfilled; a false `depends` makes the
  *   task Omitted ("omitted: depends condition not met"), a false `when` makes it Skipped
  *   (`workflow/controller/dag.go`). An Omitted target inherits the worst phase of its dependencies,
@@ -20,22 +36,32 @@
  *   as that literal text (`util/template/simple_template.go`: "just write the same string back").
  *   The runner mirrors that and lists such tags on the node (`unresolved`). Any other tag without a
  *   value at run time is a {@link RunnerError}: with the features used it cannot happen in Argo.
- * - A script's output parameter is its file with one trailing newline removed; a missing file without
- *   a default makes a node that exited 0 an Error (`workflow/executor/executor.go`, `SaveParameters`).
+ * - A script's outputs are saved whatever its exit code (`postmain.go`), parameters in order,
+ *   each its file with one trailing newline removed, stopping at the first missing file without a
+ *   default (`workflow/executor/executor.go`, `SaveParameters`): later ones stay unset, and a node
+ *   that exited 0 is an Error with the `open /mainctrfs…` message.
+ * - Deadlines: a pod's `activeDeadlineSeconds` is the template's capped by the time the workflow has
+ *   left (`workflowpod.go`), counted from the node's start (Kubernetes counts from the pod's start,
+ *   input artifacts included; `podInitMs` stands for that start-up). A running pod is killed when
+ *   either runs out — by the workflow's: "Step exceeded its deadline" (`exec_control.go`), by its
+ *   own: "Pod was active on the node longer than the specified deadline". No leaf starts after the
+ *   workflow's deadline. The exit handler is exempt from the workflow's deadline.
  * - The exit handler runs after the entrypoint with `{{workflow.status}}` (Succeeded / Failed / Error)
- *   and `{{workflow.failures}}`; a failed exit handler fails a workflow that had succeeded
+ *   and `{{workflow.failures}}`, which Argo sets to the failed nodes' JSON `strconv.Quote`d: a
+ *   script receives a quoted JSON string. A failed exit handler fails a workflow that had succeeded
  *   (`workflow/controller/operator.go`).
- * - `resource` templates are recorded and judged by the object status the test scripts, against the
- *   template's own `failureCondition` (first) and `successCondition` (`workflow/executor/resource.go`).
- *   A status that matches neither stays unjudged in Argo until the deadline; the scripted status is
- *   final, so the runner fails the node with Argo's deadline message at once.
+ * - `resource` templates are recorded and judged by the object's status, against the template's
+ *   own `failureCondition` (first: any requirement that holds fails it, named as Argo prints it)
+ *   and `successCondition` (all requirements) (`workflow/executor/resource.go`, `matchConditions`).
+ *   A status that matches neither stays unjudged in Argo until the pod's deadline; the answer the
+ *   runner gets is final, so it fails the node with that deadline's message at once.
  * - `steps` templates run group by group (a failed step stops the later groups); a steps or dag
  *   template's outputs come from its children (`valueFrom.parameter`, artifact `from`).
- * - `templateRef` tasks (the agent template) call a recording stand-in whose outcome the test sets.
  * - Pods: a script's scratch emptyDir is a fresh host directory (the harness in
  *   `test/helpers/argo-step.ts` re-roots `/tmp` there); other mounts (configMap and secret volumes
  *   from the options, emptyDirs) become directories inside it, and env values under a mount path follow.
- *   Artifacts pass between nodes as files. Identity (service accounts, tokens) is not modelled.
+ *   Artifacts pass between nodes as files. Identity is recorded (each pod's service account, the
+ *   creator of each child Workflow), not enforced: RBAC has its own tests.
  * - Not modelled, and refused if present: retries, `continueOn`, `failFast: false`, hooks, loops
  *   (`withItems`/`withParam`), expression tags `{{=…}}`, container templates — anything not listed in
  *   {@link UNDERSTOOD}.
@@ -437,6 +463,8 @@ export interface RunWorkflowOptions {
   podInitMs?: number;
   /** Remove the pods' directories afterwards. Defaults to true. */
   removePods?: boolean;
+  /** Told of every child Workflow when it is created (the world puts it in its cluster). */
+  onChildWorkflow?: (child: ChildWorkflow) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1037,6 +1065,7 @@ class Execution {
     const created = { ...object, metadata: { ...meta, name, namespace: meta.namespace ?? this.namespace, uid: uidOf(name) } } as unknown as ChildWorkflow["object"];
     const record: ChildWorkflow = { createdBy: n.name, creatorServiceAccountName: n.serviceAccountName ?? "default", object: created };
     this.children.push(record);
+    this.options.onChildWorkflow?.(record);
     const run = runChildWorkflow(created, this.options).then((r) => (record.result = r));
     this.pending.push(run);
     const r = await run;
@@ -1303,8 +1332,21 @@ async function runSpec(spec: Spec, name: string, namespace: string, given: Recor
   let parameters: Record<string, string>;
   try {
     parameters = resolveParameters(declared, given);
-    exec.validate(spec.entrypoint, false, exec.own);
-    if (spec.onExit) exec.validate(spec.onExit, true, exec.own);
+    const seen = new Set<string>();
+    exec.validate(spec.entrypoint, false, exec.own, seen);
+    if (spec.onExit) exec.validate(spec.onExit, true, exec.own, seen);
+    // Then every template, reachable or not ("Check if all templates can be resolved"); Argo has
+    // `workflow.status` (and with an exit handler `workflow.failures`) in scope for all of them.
+    for (const t of spec.templates) {
+      if (![...seen].some((k) => k.startsWith(`/${t.name}/`))) {
+        try {
+          exec.validate(t.name, spec.onExit !== undefined, exec.own, seen);
+        } catch (err) {
+          if (err instanceof InvalidSpecError && !err.message.startsWith(`templates.${t.name}`)) throw new InvalidSpecError(`templates.${t.name} ${err.message}`);
+          throw err;
+        }
+      }
+    }
   } catch (e) {
     if (e instanceof InvalidSpecError && !submitted) return endedBeforeStart(name, namespace, spec, "Failed", `invalid spec: ${e.message}`);
     throw e;

@@ -1,6 +1,6 @@
 /**
  * `npm run simulate`: its arguments, its JSON report, and its exit status (0 whenever the simulation
- * ran, 1 when the runner cannot execute the template).
+ * ran, 1 when Argo would refuse the submission or the runner cannot execute the template).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSimulateArgs, simulate } from "../../scripts/simulate";
@@ -33,15 +33,23 @@ describe("npm run simulate", () => {
   it("prints {phase, nodes, cluster, github} and exits 0 for a workflow that failed", async () => {
     const { code, out } = await capture((w, e) => simulate({ pr: 951, failAt: "clippy-format", json: true }, world, w, e));
     expect(code).toBe(0);
-    const report = JSON.parse(out) as { phase: string; nodes: Array<{ name: string; template: string; phase: string }>; cluster: { namespaces: unknown[]; releases: unknown[] }; github: { reviews: unknown[] } };
+    const report = JSON.parse(out) as {
+      phase: string; nodes: Array<{ name: string; template: string; phase: string }>; workflows: Array<Record<string, string>>;
+      cluster: { namespaces: unknown[]; releases: unknown[] }; github: { reviews: unknown[] };
+    };
     expect(report.phase).toBe("Failed");
     expect(report.nodes.map((n) => [n.name, n.phase])).toEqual([
       [expect.stringMatching(/^implementation-dag-pr951-/), "Failed"],
       ["set-params", "Succeeded"], ["implement", "Succeeded"], ["clippy-format", "Failed"],
       ["qa-testing", "Omitted"], ["deploy", "Omitted"], ["acceptance", "Omitted"], ["approve", "Omitted"],
-      [expect.stringMatching(/\.onExit$/), "Succeeded"],
+      [expect.stringMatching(/\.onExit$/), "Succeeded"], ["[0]", "Succeeded"], ["stop-agents", "Succeeded"], ["cleanup", "Succeeded"],
     ]);
-    expect(report.nodes.find((n) => n.name === "clippy-format")?.template).toBe("coderun-template/coderun-main");
+    // The agent step is a resource step of its own; the agent ran in a child Workflow of coderun-template.
+    expect(report.nodes.find((n) => n.name === "clippy-format")?.template).toBe("clippy-format");
+    expect(report.workflows).toEqual([
+      { name: expect.stringMatching(/^agent-implement-/), createdBy: "implement", template: "coderun-template", phase: "Succeeded" },
+      { name: expect.stringMatching(/^agent-clippy-format-/), createdBy: "clippy-format", template: "coderun-template", phase: "Failed", message: "Error (exit code 1)" },
+    ]);
     expect(report.cluster).toEqual({ namespaces: [], releases: [] });
     expect(report.github).toEqual({ reviews: [] });
   });
@@ -53,6 +61,32 @@ describe("npm run simulate", () => {
     expect(out).toMatch(/^ ├─✖ set-params +set-params .*Error \(exit code 1\)$/m);
     expect(out).toMatch(/ERROR: pr: must be a positive integer/);
     expect(out).toMatch(/^github: no review$/m);
+  });
+
+  it("shows each agent's child Workflow of coderun-template in the tree, and the failed agent's log", async () => {
+    const { code, out } = await capture((w, e) => simulate({ pr: 954, failAt: "qa-testing", json: false }, world, w, e));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^ ├─✔ implement +implement /m);
+    expect(out).toMatch(/^ ├─✖ qa-testing +qa-testing .*failure condition 'status\.phase in \(Error,Failed\)' evaluated true$/m);
+    for (const agent of ["implement", "clippy-format", "qa-testing"]) {
+      expect(out).toMatch(new RegExp(`^Child workflow agent-${agent}-[a-z0-9]{5} \\(created by implementation-dag-pr954-\\d+\\.${agent}\\)$`, "m"));
+    }
+    expect(out).toMatch(/^Status: +Error$/m);
+    expect(out).toMatch(/^ ⚠ agent-qa-testing-[a-z0-9]{5} +coderun-main .*open \/mainctrfs\/tmp\/coderun\/summary: no such file or directory$/m);
+  });
+
+  it("exits 1 naming Argo's refusal when the template does not validate", async () => {
+    const deploy = templateNamed(world.workflowTemplate as { spec: { templates?: never[] } }, "deploy") as unknown as { script?: { env?: Array<{ name: string; value?: string }> } };
+    if (!deploy.script?.env) throw new Error("deploy is not a script template with env");
+    deploy.script.env.push({ name: "NOPE", value: "{{workflow.parameters.nope}}" });
+    try {
+      const { code, out, err } = await capture((w, e) => simulate({ pr: 955, json: true }, world, w, e));
+      expect(code).toBe(1);
+      expect(out).toBe("");
+      expect(err).toMatch(/^simulate: Argo refuses the submission \(invalid spec\): .*templates\.deploy: failed to resolve \{\{workflow\.parameters\.nope\}\}$/m);
+    } finally {
+      deploy.script.env.pop();
+    }
   });
 
   it("exits 1 when the runner meets a field it does not understand", async () => {

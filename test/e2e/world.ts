@@ -4,6 +4,11 @@
  * - a recording `git` that serves the repository: the fetched commit holds this project's example
  *   chart (`charts/app`), so deploy installs what the chart would really create;
  * - the recording fake GitHub (issue 5) with the three apps of the stack config;
+ * - the platform's agent template: the stand-in `coderun-template` (./coderun-template.ts), which
+ *   the agents' child Workflows run; its agent is the recording `coderun-agent`, whose outcome each
+ *   run scripts per agent (exit code, summary, delay) and whose parameters the world records;
+ * - the artifact repository the workflow names (`spec.artifactRepositoryRef`): an
+ *   `artifact-repositories` ConfigMap with that key, describing an S3 (MinIO) bucket;
  * - the preview app: an HTTPS server on 127.0.0.1 standing in for the ingress controller. It answers
  *   only hosts of Ingresses the fake cluster holds for a deployed release (404 otherwise, like the
  *   controller's default backend); each test decides the answers. Acceptance reaches it through its
@@ -28,8 +33,10 @@ import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fak
 import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 import { implementationDag } from "../helpers/render";
 import { PIPELINE } from "../../components/workflow";
-import { FakeCluster } from "./cluster";
-import { RunnerError, runWorkflow, type AgentCall, type AgentOutcome, type WorkflowResult } from "./runner";
+import { FakeCluster, type KubeObj } from "./cluster";
+import { AGENT_TASKS } from "../../components/workflow/agents";
+import { agentParameters, agentWorkflow, CODERUN_AGENT, coderunTemplate } from "./coderun-template";
+import { RunnerError, runWorkflow, type WorkflowResult } from "./runner";
 
 const exec = promisify(execFile);
 
@@ -39,7 +46,27 @@ export const OWNER = "example-org";
 export const REPO = "example-app";
 
 /** The pipeline's agent tasks, for scripting their outcomes. */
-export type AgentTask = "implement" | "clippy-format" | "qa-testing";
+export type AgentTask = (typeof AGENT_TASKS)[number]["task"];
+
+/** What the agent stand-in (`coderun-agent`) does in one agent's child Workflow. */
+export interface AgentBehaviour {
+  /** Exit code. Defaults to 0. */
+  code?: number;
+  /** What it prints: its summary. Empty means no summary, which errs its Workflow. Defaults to `done`. */
+  stdout?: string;
+  stderr?: string;
+  /** How long it works, in milliseconds. Defaults to 0. */
+  delayMs?: number;
+}
+
+/** One call of the agent stand-in: which agent, in which child Workflow, with which parameters. */
+export interface AgentCall {
+  task: AgentTask;
+  /** The child Workflow it ran in. */
+  workflow: string;
+  /** The twelve parameters the agent template gave it. */
+  parameters: Record<string, string>;
+}
 
 /** What the preview app answers one request with. */
 export interface AppReply {
@@ -61,8 +88,8 @@ export interface RunOptions {
   pr: number;
   /** Extra or replaced workflow parameters. */
   parameters?: Record<string, string>;
-  /** The outcome of each agent task; Succeeded when not given. */
-  agents?: Partial<Record<AgentTask, AgentOutcome>>;
+  /** What each agent does; it succeeds with a summary when not given. */
+  agents?: Partial<Record<AgentTask, AgentBehaviour>>;
   /** The workflow's name; defaults to `implementation-dag-pr<N>-<n>`. */
   name?: string;
 }
@@ -96,6 +123,8 @@ export class World {
   readonly agentCalls: AgentCall[] = [];
   /** DocsRuns the controller stand-in ran. */
   readonly docsRuns: DocsRunRecord[] = [];
+  /** What the agents of the current run do. */
+  private agents: RunOptions["agents"] = {};
   /** Commits of the repository: sha to the PR number whose head it is. */
   private readonly commits = new Map<string, number>();
   /** How the preview app answers; a test replaces it. */
@@ -153,7 +182,7 @@ export class World {
     await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
     const address = app.address();
     if (!address || typeof address === "string") throw new Error("preview app has no port");
-    const standIns = await startStandIns(["kubectl", "helm", "git"], (call) => world!.tool(call));
+    const standIns = await startStandIns(["kubectl", "helm", "git", CODERUN_AGENT], (call) => world!.tool(call));
 
     const render = await renderStack({
       overrides: {
@@ -167,6 +196,28 @@ export class World {
       if (m.kind === "ConfigMap" && m.metadata.namespace === namespace && m.metadata.name) {
         configMaps[m.metadata.name] = (m as { data?: Record<string, string> }).data ?? {};
       }
+    }
+    // The platform's artifact repository, under the name and key the workflow refers to (the
+    // controller resolves it before anything runs; a missing one puts the workflow in Error).
+    const repoRef = (implementationDag(render).spec as { artifactRepositoryRef?: { configMap?: string; key?: string } }).artifactRepositoryRef;
+    if (repoRef) {
+      const name = repoRef.configMap || "artifact-repositories";
+      configMaps[name] = {
+        ...configMaps[name],
+        [repoRef.key ?? ""]: [
+          "s3:",
+          "  bucket: argo-artifacts",
+          "  endpoint: minio.argo.svc.cluster.local:9000",
+          "  insecure: true",
+          "  accessKeySecret:",
+          "    name: minio-credentials",
+          "    key: accesskey",
+          "  secretKeySecret:",
+          "    name: minio-credentials",
+          "    key: secretkey",
+          "",
+        ].join("\n"),
+      };
     }
     world = new World(render, gh, standIns, app, dir, secrets, configMaps, { ...standIns.env, CURL_CA_BUNDLE: tls.caFile }, webUrl, deploy.docsrun);
     return world;
@@ -190,14 +241,18 @@ export class World {
   async run(options: RunOptions): Promise<WorkflowResult> {
     this.headOf(options.pr);
     const name = options.name ?? `implementation-dag-pr${options.pr}-${++this.runs}`;
+    this.agents = options.agents ?? {};
     return runWorkflow(this.workflowTemplate, {
       name,
       parameters: { owner: OWNER, repo: REPO, pr: String(options.pr), ...options.parameters },
-      agent: (call) => {
-        this.agentCalls.push(call);
-        return options.agents?.[call.task as AgentTask] ?? { phase: "Succeeded" };
-      },
+      workflowTemplates: [coderunTemplate((this.workflowTemplate as { metadata: { namespace: string } }).metadata.namespace)],
       resource: (call) => this.docsRunController(call.action, call.object),
+      // The agents' child Workflows live in the cluster too: stop-agents lists and stops them there.
+      onChildWorkflow: (child) => {
+        const o = structuredClone(child.object) as unknown as KubeObj;
+        Object.defineProperty(o, "status", { enumerable: true, get: () => ({ phase: child.result?.phase ?? "Running" }) });
+        this.cluster.adopt(o);
+      },
       secrets: this.secrets,
       configMaps: this.configMaps,
       pathPrepend: [this.standIns.dir],
@@ -289,7 +344,25 @@ export class World {
 
   private async tool(call: ToolCall): Promise<ToolReply> {
     if (call.tool === "git") return this.git(call);
+    if (call.tool === CODERUN_AGENT) return this.agent(call);
     return this.cluster.handle(call);
+  }
+
+  /**
+   * The agent stand-in: which agent it is follows from the `github-app` its Workflow was given (the
+   * stack config's app per agent); what it does is the run's script for that agent.
+   */
+  private async agent(call: ToolCall): Promise<ToolReply> {
+    const parameters = agentParameters(call);
+    const apps = (JSON.parse(readStackConfig("preview")["implementation-dag:agent"]) as { githubApps: Record<string, string> }).githubApps;
+    const agent = AGENT_TASKS.find((a) => apps[a.app] === parameters["github-app"]);
+    if (!agent) return { stderr: `coderun-agent stand-in: no agent has github-app '${parameters["github-app"]}'
+`, code: 97 };
+    this.agentCalls.push({ task: agent.task, workflow: agentWorkflow(call), parameters });
+    const behaviour = this.agents?.[agent.task] ?? {};
+    if (behaviour.delayMs) await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
+    return { code: behaviour.code ?? 0, stdout: behaviour.stdout ?? `${agent.task}: done
+`, stderr: behaviour.stderr ?? "" };
   }
 
   /**
@@ -357,7 +430,8 @@ export const hostilePr = (marker: string): string => `$(touch ${marker})`;
  * How each stage is made to fail, for the tests and `npm run simulate -- --fail-at STAGE`: sets the
  * world up and returns what the run needs.
  * - set-params: a hostile `pr` parameter (`$(touch …)`);
- * - implement, clippy-format: the agent fails; qa-testing: the agent's pod errors;
+ * - implement, clippy-format: the agent exits 1 (its child Workflow fails); qa-testing: the agent
+ *   exits 0 without a summary (its child Workflow errs); each agent step fails by its failure condition;
  * - deploy: helm fails (`context deadline exceeded` while waiting);
  * - acceptance: the preview is ready but slow: every answer takes 300 ms, over a p95 threshold of
  *   100 ms submitted as the `max_p95_ms` parameter;
@@ -366,9 +440,9 @@ export const hostilePr = (marker: string): string => `$(touch ${marker})`;
 export function arrangeFailure(world: World, stage: Stage, marker = path.join(tmpdir(), `e2e-pwned-${process.pid}`)): Partial<RunOptions> {
   switch (stage) {
     case "set-params": return { parameters: { pr: hostilePr(marker) } };
-    case "implement": return { agents: { implement: { phase: "Failed", message: "agent failed" } } };
-    case "clippy-format": return { agents: { "clippy-format": { phase: "Failed", message: "clippy found errors" } } };
-    case "qa-testing": return { agents: { "qa-testing": { phase: "Error", message: "pod deleted" } } };
+    case "implement": return { agents: { implement: { code: 1, stderr: "agent failed\n" } } };
+    case "clippy-format": return { agents: { "clippy-format": { code: 1, stderr: "clippy found errors\n" } } };
+    case "qa-testing": return { agents: { "qa-testing": { stdout: "" } } };
     case "deploy":
       world.cluster.helm.failInstall = "context deadline exceeded";
       return {};

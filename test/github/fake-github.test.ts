@@ -23,7 +23,10 @@ beforeEach(async () => {
   gh = await startFakeGitHub({
     apps: [{
       appId: "100003", slug: "qa", publicKey: qaKey.publicKey,
-      installations: [{ id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read", deployments: "write" } }],
+      installations: [
+        { id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read", deployments: "write" } },
+        { id: 200004, owner: "Globex", repositories: ["site"], permissions: { pull_requests: "read" } },
+      ],
     }],
   });
   gh.addPull({ owner: "acme", repo: "app", number: 7, headSha: SHA });
@@ -152,6 +155,60 @@ describe("fake GitHub", () => {
     expect(((await listed.json()) as Array<{ id: number; sha: string }>).map((d) => [d.id, d.sha])).toEqual([[id, SHA]]);
     expect(gh.deployments("acme", "app")).toMatchObject([{ id, environment: "pr-7", request: { auto_merge: false }, statuses: [{ state: "success", environment_url: "https://pr-7.preview.example.com/" }] }]);
     expect(gh.writes().map((w) => w.operationId)).toEqual(["repos/create-deployment", "repos/create-deployment-status"]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("fails a deployment request after recording it (a 502 after the commit), and lists it with GitHub's filters", async () => {
+    const t = await token({ deployments: "write" });
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    const other = gh.addDeployment("acme", "app", { sha: SHA, environment: "pr-7", task: "deploy:preview", payload: { workflow: "implementation-dag-older" } });
+    gh.addDeployment("acme", "app", { sha: SHA, environment: "pr-8" });
+    const created = await call("POST", "/repos/acme/app/deployments", t,
+      { ref: SHA, environment: "pr-7", auto_merge: false, required_contexts: [], task: "deploy:preview", payload: { workflow: "implementation-dag-x" } });
+    expect(created.status).toBe(502);
+    const recorded = gh.deployments("acme", "app").at(-1)!;
+    expect(recorded).toMatchObject({ sha: SHA, environment: "pr-7", task: "deploy:preview", payload: { workflow: "implementation-dag-x" } });
+
+    const list = async (query: string) => {
+      const res = await call("GET", `/repos/acme/app/deployments?${query}`, t);
+      expect(res.status).toBe(200);
+      return { link: res.headers.get("link"), items: (await res.json()) as Array<{ id: number; task: string; payload: unknown }> };
+    };
+    const filtered = await list(`sha=${SHA}&environment=pr-7&task=deploy:preview&per_page=100`);
+    // Newest first, with the task and payload a caller matches its own deployment by.
+    expect(filtered.items.map((d) => [d.id, d.task, d.payload])).toEqual([
+      [recorded.id, "deploy:preview", { workflow: "implementation-dag-x" }],
+      [other, "deploy:preview", { workflow: "implementation-dag-older" }],
+    ]);
+    expect((await list("task=deploy")).items).toHaveLength(1);
+    expect((await list(`sha=${"f".repeat(40)}`)).items).toEqual([]);
+    const page1 = await list("per_page=2");
+    expect(page1.items).toHaveLength(2);
+    expect(page1.link).toContain('page=2>; rel="next"');
+    expect((await list("per_page=2&page=2")).items.map((d) => d.id)).toEqual([other]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("refuses a deployment list whose query breaks GitHub's description", async () => {
+    const t = await token({ deployments: "write" });
+    const res = await call("GET", "/repos/acme/app/deployments?per_page=many", t);
+    expect(res.status).toBe(422);
+    expect(gh.violations).toEqual([expect.stringContaining("fails GitHub's description of repos/list-deployments")]);
+  });
+
+  it("tells an app which of its installations covers a repository, by owner, and 404 where it has none", async () => {
+    const jwt = await jwtFor(qaKey.privateKeyPem);
+    const found = async (path: string) => {
+      const res = await call("GET", path, jwt);
+      return { status: res.status, body: (await res.json()) as { id?: number; account?: { login: string }; app_slug?: string } };
+    };
+    expect(await found("/repos/acme/app/installation")).toMatchObject({ status: 200, body: { id: 200003, account: { login: "acme" }, app_slug: "qa" } });
+    expect(await found("/repos/globex/site/installation")).toMatchObject({ status: 200, body: { id: 200004, account: { login: "Globex" } } });
+    // Installed on acme, but not given access to this repository; and not installed on initech.
+    expect((await found("/repos/acme/secret/installation")).status).toBe(404);
+    expect((await found("/repos/initech/app/installation")).status).toBe(404);
+    // An app's JWT is needed, as on GitHub: an installation token does not do.
+    expect((await call("GET", "/repos/acme/app/installation", await token())).status).toBe(401);
     expect(gh.violations).toEqual([]);
   });
 

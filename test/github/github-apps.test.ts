@@ -55,3 +55,34 @@ describe("GitHub App Secrets", () => {
     expect(githubAppSecret(cfg, "qa", "PEM").stringData).toEqual({ "app-id": "100003", "installation-id": "200003", "private-key": "PEM" });
   });
 });
+
+describe("GitHub App installations (github.apps.<app>.installationId)", () => {
+  /** The preview stack's config with the apps' ids replaced. */
+  const withApps = (apps: Record<string, unknown>): Record<string, string> => {
+    const raw = readStackConfig("preview");
+    const github = JSON.parse(raw["implementation-dag:github"]) as Record<string, unknown>;
+    return { ...raw, "implementation-dag:github": JSON.stringify({ ...github, apps }) };
+  };
+  const ids = { rex: { appId: "100001" }, clippy: { appId: "100002" }, qa: { appId: "Iv23liQa" } };
+
+  it("is optional: absent, the Secret keeps an empty installation-id key (each repository's installation is looked up)", () => {
+    const cfg = parseConfig(withApps(ids));
+    for (const app of GITHUB_APPS) expect(cfg.github.apps[app].installationId).toBe("");
+    expect(githubAppSecret(cfg, "qa", "PEM").stringData).toEqual({ "app-id": "Iv23liQa", "installation-id": "", "private-key": "PEM" });
+  });
+
+  it("takes an empty value as absent", () => {
+    const cfg = parseConfig(withApps({ ...ids, clippy: { appId: "100002", installationId: "" } }));
+    expect(cfg.github.apps.clippy.installationId).toBe("");
+  });
+
+  it("keeps a configured installation id, the override the steps use as given", () => {
+    const cfg = parseConfig(withApps({ ...ids, qa: { appId: "100003", installationId: "200003" } }));
+    expect(githubAppSecret(cfg, "qa", "PEM").stringData["installation-id"]).toBe("200003");
+  });
+
+  it("refuses an installation id that is not a number, naming the key", () => {
+    expect(() => parseConfig(withApps({ ...ids, qa: { appId: "100003", installationId: "acme" } })))
+      .toThrow(/github\.apps\.qa\.installationId.*must be a numeric installation id, or empty/s);
+  });
+});

@@ -72,7 +72,10 @@ beforeEach(async () => {
   gh = await startFakeGitHub({
     apps: [{
       appId: "100003", slug: "qa", publicKey: key.publicKey,
-      installations: [{ id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read" } }],
+      installations: [
+        { id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read" } },
+        { id: 200004, owner: "globex", repositories: ["site"], permissions: { pull_requests: "write" } },
+      ],
     }],
   });
   gh.addPull({ owner: "acme", repo: "app", number: 7, headSha: SHA });
@@ -190,6 +193,128 @@ describe("github_installation_token", () => {
       expect(gh.requests).toEqual([]);
     });
   }
+});
+
+describe("github_installation_token without a configured installation (one app, several owners)", () => {
+  const LOOKUP = { GITHUB_INSTALLATION_ID: "" };
+  const ops = () => gh.requests.map((q) => `${q.method} ${q.path} ${q.status} ${q.auth.kind}`);
+
+  it("finds each repository's installation from the app itself: two owners, each token from its own installation", async () => {
+    const r = await run([
+      `github_installation_token acme app '{"pull_requests":"write"}' >/dev/null`,
+      `github_installation_token globex site '{"pull_requests":"write"}' >/dev/null`,
+    ].join("\n"), LOOKUP);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(gh.tokens()).toEqual([
+      { installationId: 200003, repositories: ["acme/app"], permissions: { pull_requests: "write", metadata: "read" } },
+      { installationId: 200004, repositories: ["globex/site"], permissions: { pull_requests: "write", metadata: "read" } },
+    ]);
+    expect(ops()).toEqual([
+      "GET /repos/acme/app/installation 200 app",
+      "POST /app/installations/200003/access_tokens 201 app",
+      "GET /repos/globex/site/installation 200 app",
+      "POST /app/installations/200004/access_tokens 201 app",
+    ]);
+  });
+
+  it("looks the installation up when GITHUB_INSTALLATION_ID is not set at all", async () => {
+    const r = await run(`unset GITHUB_INSTALLATION_ID\ngithub_installation_token globex site '{"pull_requests":"write"}' >/dev/null`);
+    expect(r.stderr).toBe("");
+    expect(gh.tokens().map((t) => t.installationId)).toEqual([200004]);
+  });
+
+  it("uses a configured installation id as given, without looking it up", async () => {
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}' >/dev/null`, { GITHUB_INSTALLATION_ID: "200003" });
+    expect(r.code).toBe(0);
+    expect(ops()).toEqual(["POST /app/installations/200003/access_tokens 201 app"]);
+  });
+
+  it("lets the configured installation id win even where the look-up would find another: that owner's repositories fail", async () => {
+    const r = await run(`github_installation_token globex site '{"pull_requests":"write"}'`, { GITHUB_INSTALLATION_ID: "200003" });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("ERROR: GITHUB_INSTALLATION_ID: no installation token for globex/site from installation 200003");
+    expect(gh.requests.map((q) => q.operationId)).toEqual(["apps/create-installation-access-token"]);
+    expect(gh.tokens()).toEqual([]);
+  });
+
+  for (const [what, owner, repo] of [["an owner the app is not installed on", "initech", "app"], ["a repository its installation was not given", "acme", "secret"]] as const) {
+    it(`fails clearly, naming the repository and the app, for ${what} (404)`, async () => {
+      const r = await run(`GITHUB_TOKEN=$(github_installation_token ${owner} ${repo} '{"pull_requests":"write"}')`, LOOKUP);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(
+        `ERROR: github: GitHub App qa (id 100003) is not installed on ${owner}/${repo} (GET /repos/${owner}/${repo}/installation: 404): ` +
+        `install it on ${owner} with access to ${repo}, or set GITHUB_INSTALLATION_ID\n`);
+      expect(gh.tokens()).toEqual([]);
+    });
+  }
+
+  it("still names the app by its id when GitHub will not say its slug", async () => {
+    gh.enqueue("apps/get-authenticated", { status: 500 });
+    const r = await run(`github_installation_token initech app '{"pull_requests":"write"}'`, LOOKUP);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toBe("ERROR: github: GitHub App GITHUB_APP_ID 100003 is not installed on initech/app (GET /repos/initech/app/installation: 404): install it on initech with access to app, or set GITHUB_INSTALLATION_ID\n");
+  });
+
+  it("retries the look-up (a GET) after a server error", async () => {
+    gh.enqueue("apps/get-repo-installation", { status: 502 });
+    const r = await run(`github_installation_token globex site '{"pull_requests":"write"}' >/dev/null`, LOOKUP);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("github: GET /repos/globex/site/installation: HTTP 502, try 1 of 5, retrying in 0.020s\n");
+    expect(gh.tokens().map((t) => t.installationId)).toEqual([200004]);
+  });
+
+  it("retries the look-up even for a caller that does not retry its own server errors", async () => {
+    gh.enqueue("apps/get-repo-installation", { status: 503 });
+    const r = await run(`GITHUB_RETRY_SERVER_ERRORS=no github_installation_token globex site '{"pull_requests":"write"}' >/dev/null`, LOOKUP);
+    expect(r.code).toBe(0);
+    expect(gh.requests.filter((q) => q.operationId === "apps/get-repo-installation").map((q) => q.status)).toEqual([503, 200]);
+  });
+
+  it("fails when the look-up fails for good, minting nothing", async () => {
+    gh.enqueue("apps/get-repo-installation", { status: 503 }, { status: 503 });
+    const r = await run(`github_installation_token globex site '{"pull_requests":"write"}'`, { ...LOOKUP, GITHUB_RETRY_ATTEMPTS: "2" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("ERROR: github: GET /repos/globex/site/installation: HTTP 503: Service Unavailable (gave up after 2 tries)\n");
+    expect(r.stderr).toContain("ERROR: github: cannot tell which installation of the app covers globex/site\n");
+    expect(gh.tokens()).toEqual([]);
+  });
+
+  it("refuses an answer naming an installation on another account", async () => {
+    gh.enqueue("apps/get-repo-installation", { status: 200, body: { id: 200003, account: { login: "acme" } } });
+    const r = await run(`github_installation_token globex site '{"pull_requests":"write"}'`, LOOKUP);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toBe("ERROR: github: GitHub's answer names no installation of the app on globex's account for globex/site\n");
+    expect(gh.tokens()).toEqual([]);
+  });
+
+  it("refuses a GITHUB_INSTALLATION_ID that is neither empty nor a number", async () => {
+    const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`, { GITHUB_INSTALLATION_ID: "2;id" });
+    expect(r.stderr.trim()).toBe("ERROR: GITHUB_INSTALLATION_ID: must be empty (look the installation up) or a numeric installation id");
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("works with busybox tools", async () => {
+    const r = await run(`github_installation_token globex site '{"pull_requests":"write"}' >/dev/null`, LOOKUP, [busyboxDir()]);
+    expect(r.stderr).toBe("");
+    expect(gh.tokens().map((t) => t.installationId)).toEqual([200004]);
+  });
+});
+
+describe("github_repository_installation", () => {
+  it("prints the id of the app's installation covering the repository", async () => {
+    const r = await run("github_repository_installation globex site");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("200004\n");
+  });
+
+  it("refuses a repository name with a slash before calling GitHub", async () => {
+    const r = await run("github_repository_installation globex 'site/../x'");
+    expect(r.stderr.trim()).toBe("ERROR: github_repository_installation: REPO must be a GitHub repository name");
+    expect(gh.requests).toEqual([]);
+  });
 });
 
 describe("github_request", () => {

@@ -20,6 +20,7 @@ export interface WorkflowContext {
   name?: string;
   namespace?: string;
   status?: string;
+  uid?: string;
   parameters?: Record<string, string>;
   /** Global outputs (`{{workflow.outputs.parameters.X}}`). */
   outputs?: Record<string, string>;
@@ -106,6 +107,7 @@ export async function runScriptTemplate(template: ITemplate, options: RunOptions
   if (wf.name !== undefined) scope["workflow.name"] = wf.name;
   if (wf.namespace !== undefined) scope["workflow.namespace"] = wf.namespace;
   if (wf.status !== undefined) scope["workflow.status"] = wf.status;
+  if (wf.uid !== undefined) scope["workflow.uid"] = wf.uid;
   for (const [k, v] of Object.entries(wf.parameters ?? {})) scope[`workflow.parameters.${k}`] = v;
   for (const [k, v] of Object.entries(wf.outputs ?? {})) scope[`workflow.outputs.parameters.${k}`] = v;
 

@@ -6,9 +6,11 @@
  * - every request is routed and validated against GitHub's own OpenAPI description
  *   (`@octokit/openapi`, via `openapi-backend`): an unknown route, a bad parameter or body, a
  *   missing `User-Agent` is a {@link FakeGitHub.violations violation};
- * - `/app/...` routes need an RS256 app JWT, verified (`jose`) with the app's public key, with
- *   GitHub's time rules (iat not in the future beyond 60 s of skew, exp in the future and at most
- *   10 minutes ahead, iss = the app's id or client id);
+ * - `/app/...` routes and `GET /repos/{owner}/{repo}/installation` need an RS256 app JWT, verified
+ *   (`jose`) with the app's public key, with GitHub's time rules (iat not in the future beyond 60 s
+ *   of skew, exp in the future and at most 10 minutes ahead, iss = the app's id or client id); the
+ *   repository's installation is the app's installation whose account owns the repository and
+ *   which was given access to it, 404 otherwise;
  * - repository routes need an installation token minted here, and answer 404 outside the token's
  *   repositories and 403 without the permission the route needs, as GitHub does;
  * - every merge route is refused with a violation: see {@link MERGE_OPERATIONS}; GraphQL answers only
@@ -19,9 +21,11 @@
  * - the fake's own answers are validated against the description's response schemas, so fixtures
  *   cannot drift from what GitHub really sends.
  *
- * Tests script the world (pull requests and their heads, existing reviews) and failures (a queue of
- * replies per operation: 5xx, secondary rate limits with `Retry-After`, ...), then assert on
- * {@link FakeGitHub.requests} (every request, in order, with its auth and timing).
+ * Tests script the world (pull requests and their heads, existing reviews and deployments) and
+ * failures (a queue of replies per operation: 5xx, secondary rate limits with `Retry-After`, ...;
+ * `afterHandling` makes a reply a failure after GitHub did the work, e.g. a 502 after the deployment
+ * was recorded), then assert on {@link FakeGitHub.requests} (every request, in order, with its auth
+ * and timing).
  *
  * Typical use:
  * ```ts
@@ -51,9 +55,12 @@ export type Permissions = Record<string, PermissionLevel>;
 
 /** One installation of a fake app. */
 export interface FakeInstallation {
-  /** Installation id (what `GITHUB_INSTALLATION_ID` names). */
+  /**
+   * Installation id: what `GET /repos/{owner}/{repo}/installation` answers for the repositories
+   * below, and what `GITHUB_INSTALLATION_ID` names when a step is given it.
+   */
   id: number;
-  /** The account it is installed on. */
+  /** The account it is installed on (an app has at most one installation per account). */
   owner: string;
   /** Repository names (without owner) it may access. */
   repositories: string[];
@@ -174,6 +181,10 @@ export interface FakeDeployment {
   ref: string;
   sha: string;
   environment: string;
+  /** The deployment's task (GitHub's default is `deploy`). */
+  task: string;
+  /** The deployment's payload (GitHub's default is `{}`). */
+  payload: Record<string, unknown>;
   /** The request body as sent (`auto_merge`, `required_contexts`, `payload`, …). */
   request: Record<string, unknown>;
   statuses: Array<{ id: number; state: string; environment_url?: string; log_url?: string; description?: string }>;
@@ -230,10 +241,42 @@ export function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject 
   return { privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }).toString(), publicKey };
 }
 
+/** A schema that takes `null` and nothing else, in OpenAPI 3.0 terms (which has no `null` type). */
+const NULL_ONLY = { type: "string", nullable: true, enum: [null] };
+
+/**
+ * GitHub's description says "one of these, or null" as `nullable: true` beside `anyOf`, `oneOf` or
+ * `allOf` with no `type` (an installation's `account`, for one), which Ajv under openapi-backend
+ * refuses to compile ("nullable" cannot be used without "type"), so such an answer could not be
+ * checked at all. Rewritten with the same meaning: the alternatives plus one that takes only null.
+ * A bare `nullable: true` (any value, or null) just loses the keyword. Nothing becomes looser.
+ */
+function nullableAlternatives(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) nullableAlternatives(item);
+    return;
+  }
+  if (typeof node !== "object" || node === null) return;
+  const schema = node as Record<string, unknown>;
+  for (const value of Object.values(schema)) nullableAlternatives(value);
+  if (schema.nullable !== true || "type" in schema) return;
+  delete schema.nullable;
+  if (Array.isArray(schema.anyOf)) schema.anyOf = [...(schema.anyOf as unknown[]), NULL_ONLY];
+  else if (Array.isArray(schema.oneOf)) schema.oneOf = [...(schema.oneOf as unknown[]), NULL_ONLY];
+  else if (Array.isArray(schema.allOf)) {
+    schema.anyOf = [{ allOf: schema.allOf }, NULL_ONLY];
+    delete schema.allOf;
+  }
+}
+
 let definition: Document | undefined;
 /** GitHub's REST description (api.github.com), read once per process. */
 function githubDescription(): Document {
-  definition ??= JSON.parse(readFileSync(require.resolve("@octokit/openapi/generated/api.github.com.json"), "utf8")) as Document;
+  if (!definition) {
+    definition = JSON.parse(readFileSync(require.resolve("@octokit/openapi/generated/api.github.com.json"), "utf8")) as Document;
+    nullableAlternatives(definition.components?.schemas);
+    nullableAlternatives(definition.paths);
+  }
   return structuredClone(definition);
 }
 
@@ -264,8 +307,12 @@ export interface FakeGitHub {
   comments(owner: string, repo: string, number: number): FakeComment[];
   /** The deployments of a repository, oldest first. */
   deployments(owner: string, repo: string): FakeDeployment[];
-  /** Adds an existing deployment (as an earlier run recorded it); returns its id. */
-  addDeployment(owner: string, repo: string, deployment: { sha: string; environment: string }): number;
+  /**
+   * Adds an existing deployment (as an earlier run recorded it); returns its id. `task` defaults to
+   * `"deploy"` and `payload` to `{}`, GitHub's defaults; `states` are the statuses it already has,
+   * oldest first (default none).
+   */
+  addDeployment(owner: string, repo: string, deployment: { sha: string; environment: string; task?: string; payload?: Record<string, unknown>; states?: string[] }): number;
   /** GraphQL requests received (all), or queries answered for one repository. */
   graphqlQueries(owner?: string, repo?: string): number;
   /**
@@ -441,6 +488,52 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     return { status: 201, body: response };
   }
 
+  /**
+   * `GET /repos/{owner}/{repo}/installation`: with the app's JWT, the app's installation on the
+   * repository's owner, when that installation was given access to the repository; 404 otherwise
+   * (GitHub does not tell an app about repositories it cannot reach).
+   */
+  function repositoryInstallation(auth: RequestAuth, owner: string, repo: string): HandlerReply {
+    if (auth.kind !== "app") return { status: 401, body: { message: auth.kind === "invalid" ? auth.reason : "A JSON web token is required" } };
+    const app = appOf(auth.appId)!;
+    const installation = app.installations.find((i) =>
+      i.owner.toLowerCase() === owner.toLowerCase() && i.repositories.some((r) => r.toLowerCase() === repo.toLowerCase()));
+    if (!installation) return { status: 404, body: { message: "Not Found", documentation_url: "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app" } };
+    return {
+      status: 200,
+      body: fromExample("apps/get-repo-installation", 200, (ex) => ({
+        ...ex,
+        id: installation.id,
+        account: { ...(ex.account as Record<string, unknown>), login: installation.owner },
+        app_id: Number(app.appId),
+        app_slug: app.slug,
+        client_id: app.clientId ?? ex.client_id,
+        access_tokens_url: `https://api.github.com/app/installations/${installation.id}/access_tokens`,
+        repository_selection: "selected",
+        permissions: { ...installation.permissions, metadata: "read" },
+      })),
+    };
+  }
+
+  /** Stored deployments, GitHub's list item shape (newest first is the caller's business). */
+  const deploymentItem = (owner: string, repo: string, d: FakeDeployment, example: Record<string, unknown>) => ({
+    ...example,
+    url: `https://api.github.com/repos/${owner}/${repo}/deployments/${d.id}`,
+    statuses_url: `https://api.github.com/repos/${owner}/${repo}/deployments/${d.id}/statuses`,
+    repository_url: `https://api.github.com/repos/${owner}/${repo}`,
+    id: d.id,
+    node_id: `DE_${d.id}`,
+    ref: d.ref,
+    sha: d.sha,
+    environment: d.environment,
+    original_environment: d.environment,
+    task: d.task,
+    payload: d.payload,
+    description: typeof d.request.description === "string" ? d.request.description : null,
+    transient_environment: d.request.transient_environment === true,
+    production_environment: d.request.production_environment === true,
+  });
+
   const reviewBody = (owner: string, repo: string, n: number, r: FakeReview) =>
     fromExample("pulls/list-reviews", 200, (ex) => {
       const item = ((ex as unknown as Array<Record<string, unknown>>)[0]) ?? {};
@@ -465,6 +558,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       const app = appOf(auth.appId)!;
       return { status: 200, body: fromExample(operationId, 200, (ex) => ({ ...ex, id: Number(app.appId), slug: app.slug, client_id: app.clientId ?? ex.client_id })) };
     }
+    if (operationId === "apps/get-repo-installation") return repositoryInstallation(auth, params.owner, params.repo);
     const { owner, repo } = params;
     const cus = custom.get(operationId);
     if (cus) {
@@ -567,27 +661,49 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
           violations.push(`POST /repos/${owner}/${repo}/deployments without auto_merge: false (GitHub's default merges the default branch into the PR's branch)`);
           return { status: 409, body: { message: "auto_merge must be false: this pipeline never merges" } };
         }
+        // GitHub takes the payload as an object or as a JSON text of one.
+        let payload: unknown = body.payload ?? {};
+        if (typeof payload === "string") {
+          try {
+            payload = JSON.parse(payload);
+          } catch {
+            return { status: 422, body: { message: "payload is not valid JSON" } };
+          }
+        }
+        if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return { status: 422, body: { message: "payload must be an object" } };
         const d: FakeDeployment = {
           id: nextId++,
           ref: String(body.ref),
           sha: /^[0-9a-f]{40}$/.test(String(body.ref)) ? String(body.ref) : "0".repeat(40),
           environment: String(body.environment ?? "production"),
+          task: typeof body.task === "string" ? body.task : "deploy",
+          payload: payload as Record<string, unknown>,
           request: body,
           statuses: [],
         };
         const list = deployments.get(repoKey(owner, repo)) ?? [];
         list.push(d);
         deployments.set(repoKey(owner, repo), list);
-        return { status: 201, body: fromExample(operationId, 201, (ex) => ({ ...ex, id: d.id, ref: d.ref, sha: d.sha, environment: d.environment })) };
+        return { status: 201, body: fromExample(operationId, 201, (ex) => deploymentItem(owner, repo, d, ex)) };
       }
       case "repos/list-deployments": {
+        // GitHub's filters (each exact, absent = any), newest first, paginated like every list.
         const list = (deployments.get(repoKey(owner, repo)) ?? []).filter((d) =>
-          (query.environment === undefined || d.environment === query.environment) && (query.sha === undefined || d.sha === query.sha));
+          (query.sha === undefined || d.sha === query.sha) && (query.ref === undefined || d.ref === query.ref) &&
+          (query.task === undefined || d.task === query.task) && (query.environment === undefined || d.environment === query.environment)).reverse();
+        const perPage = Math.min(Number(query.per_page ?? 30), 100);
+        const page = Number(query.page ?? 1);
+        const headers: Record<string, string> = {};
+        if (page * perPage < list.length) {
+          const next = new URLSearchParams({ ...query, per_page: String(perPage), page: String(page + 1) });
+          headers.link = `<${serverUrl}/repos/${owner}/${repo}/deployments?${next.toString()}>; rel="next"`;
+        }
         return {
           status: 200,
+          headers,
           body: fromExample(operationId, 200, (ex) => {
             const item = (ex as unknown as Array<Record<string, unknown>>)[0] ?? {};
-            return [...list].reverse().map((d) => ({ ...item, id: d.id, ref: d.ref, sha: d.sha, environment: d.environment }));
+            return list.slice((page - 1) * perPage, page * perPage).map((d) => deploymentItem(owner, repo, d, item));
           }),
         };
       }
@@ -821,8 +937,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     reviews: (owner, repo, number) => [...(reviews.get(pullKey(owner, repo, number)) ?? [])],
     comments: (owner, repo, number) => [...(comments.get(pullKey(owner, repo, number)) ?? [])],
     deployments: (owner, repo) => [...(deployments.get(repoKey(owner, repo)) ?? [])],
-    addDeployment(owner, repo, { sha, environment }) {
-      const d: FakeDeployment = { id: nextId++, ref: sha, sha, environment, request: {}, statuses: [] };
+    addDeployment(owner, repo, { sha, environment, task = "deploy", payload = {}, states = [] }) {
+      const statuses = states.map((state) => ({ id: nextId++, state }));
+      const d: FakeDeployment = { id: nextId++, ref: sha, sha, environment, task, payload, request: {}, statuses };
       deployments.set(repoKey(owner, repo), [...(deployments.get(repoKey(owner, repo)) ?? []), d]);
       return d.id;
     },

@@ -1,8 +1,9 @@
 /**
  * The preview on the PR (GitHub Deployments API), run for real against the recording fake GitHub:
- * the deployment request lib/deployments.sh sends (auto_merge: false and the exact fields), and the
- * statuses the rendered cleanup exit handler adds on success and on failure, with a 5xx reported but
- * never failing cleanup.
+ * the deployment request lib/deployments.sh sends (auto_merge: false and the exact fields), at most
+ * one deployment per run however GitHub fails (a 502 after it recorded the deployment included), and
+ * the statuses the rendered cleanup exit handler adds on success and on failure, with a 5xx reported
+ * but never failing cleanup.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -129,6 +130,150 @@ describe("the deployment request (lib/deployments.sh)", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("ERROR: deployment_create: SHA must be a full 40-hex commit SHA\n");
     expect(gh.requests).toEqual([]);
+  });
+});
+
+const CREATE_ONLY = [
+  `GITHUB_TOKEN=$(github_installation_token ${OWNER} ${REPO} '{"deployments":"write"}')`,
+  `id=$(deployment_create ${OWNER} ${REPO} ${SHA} pr-42 ${WORKFLOW})`,
+  `echo "id=$id"`,
+].join("\n");
+const posts = () => gh.requests.filter((q) => q.operationId === "repos/create-deployment");
+const lookups = () => gh.requests.filter((q) => q.operationId === "repos/list-deployments");
+const WHERE = `${OWNER}/${REPO}@${SHA} in pr-42`;
+
+describe("a deployment is created at most once per run (lib/deployments.sh)", () => {
+  it("a 502 after GitHub recorded the deployment: the look-up finds it, nothing is sent again, one deployment", async () => {
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    const r = await runWithLibraries(CREATE, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all).toHaveLength(1);
+    expect(r.stdout).toBe(`id=${all[0].id}\n`);
+    expect(r.stderr).toBe(
+      `github: POST /repos/${OWNER}/${REPO}/deployments: HTTP 502: Bad Gateway (left to the caller)\n` +
+      `github: deployment of ${WHERE}: HTTP 502; looking for it in 0.010s\n` +
+      `github: deployment of ${WHERE}: GitHub recorded it as ${all[0].id}; using that one\n`);
+    expect(posts()).toHaveLength(1);
+    // The look-up asks GitHub for this commit, environment and task only.
+    expect(lookups().map((q) => q.query)).toEqual([{ sha: SHA, environment: "pr-42", task: "deploy:preview", per_page: "100" }]);
+    expect(all[0].statuses.map((s) => s.state)).toEqual(["in_progress"]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("a 502 after the commit, then a failed run: the one deployment ends inactive, none is left orphaned", async () => {
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    const created = await runWithLibraries(CREATE, appEnv());
+    expect(created.code).toBe(0);
+    const [d] = gh.deployments(OWNER, REPO);
+    const cluster = new FakeCluster([recordedPreview(d.id)], { [NS]: [RELEASE] });
+    const r = await cleanup("Failed", cluster);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(gh.deployments(OWNER, REPO).map((x) => [x.id, x.statuses.map((s) => s.state)])).toEqual([[d.id, ["in_progress", "failure", "inactive"]]]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("a 502 before GitHub recorded anything: the look-up finds nothing, it is sent again, one deployment", async () => {
+    gh.enqueue("repos/create-deployment", { status: 502 });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all).toHaveLength(1);
+    expect(r.stdout).toBe(`id=${all[0].id}\n`);
+    expect(r.stderr).toContain(`github: deployment of ${WHERE}: not recorded; sending it again (try 2 of 5)\n`);
+    expect(posts().map((q) => q.status)).toEqual([502, 201]);
+    expect(lookups().map((q) => q.status)).toEqual([200]);
+    // The look-up came between the two requests.
+    expect(gh.requests.map((q) => q.operationId).filter((o) => o !== "apps/create-installation-access-token" && o !== "apps/get-repo-installation"))
+      .toEqual(["repos/create-deployment", "repos/list-deployments", "repos/create-deployment"]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("another run's deployment of the same commit and environment is not taken for this run's", async () => {
+    const older = gh.addDeployment(OWNER, REPO, { sha: SHA, environment: "pr-42", task: "deploy:preview", payload: { workflow: "implementation-dag-older" } });
+    gh.enqueue("repos/create-deployment", { status: 502 });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all.map((d) => d.id)).toEqual([older, expect.any(Number)]);
+    expect(r.stdout).toBe(`id=${all[1].id}\n`);
+    expect(all[1].payload).toEqual({ workflow: WORKFLOW });
+  });
+
+  it("an earlier run's deployment under the same workflow name (it has statuses) is never taken for this run's", async () => {
+    // Argo names are unique only among existing workflows: a resubmitted fixed name comes back.
+    const earlier = gh.addDeployment(OWNER, REPO, { sha: SHA, environment: "pr-42", task: "deploy:preview", payload: { workflow: WORKFLOW }, states: ["in_progress", "failure", "inactive"] });
+    gh.enqueue("repos/create-deployment", { status: 502 });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all.map((d) => d.id)).toEqual([earlier, expect.any(Number)]);
+    expect(r.stdout).toBe(`id=${all[1].id}\n`);
+    expect(posts().map((q) => q.status)).toEqual([502, 201]);
+    expect(gh.requests.filter((q) => q.operationId === "repos/list-deployment-statuses").map((q) => q.path))
+      .toEqual([`/repos/${OWNER}/${REPO}/deployments/${earlier}/statuses`]);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("a 502 after the commit beside an earlier run's deployment of the same name: takes the one GitHub just recorded", async () => {
+    const earlier = gh.addDeployment(OWNER, REPO, { sha: SHA, environment: "pr-42", task: "deploy:preview", payload: { workflow: WORKFLOW }, states: ["in_progress"] });
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    const all = gh.deployments(OWNER, REPO);
+    expect(all).toHaveLength(2);
+    expect(r.stdout).toBe(`id=${all[1].id}\n`);
+    expect(all[1].id).not.toBe(earlier);
+    expect(posts()).toHaveLength(1);
+    expect(gh.violations).toEqual([]);
+  });
+
+  it("gives up after GITHUB_RETRY_ATTEMPTS requests with a clear error, looking after each, recording none", async () => {
+    gh.enqueue("repos/create-deployment", ...Array.from({ length: 5 }, () => ({ status: 503 })));
+    const r = await runWithLibraries(CREATE_ONLY, { ...appEnv(), GITHUB_RETRY_ATTEMPTS: "3" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^ERROR: github: no deployment of ${OWNER}/${REPO}@${SHA} in pr-42 recorded after 3 tries \\(last HTTP 503\\)$`, "m"));
+    expect(posts()).toHaveLength(3);
+    expect(lookups()).toHaveLength(3);
+    expect(gh.deployments(OWNER, REPO)).toEqual([]);
+  });
+
+  it("does not send it again when the look-up fails: whether GitHub recorded it is unknown", async () => {
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    gh.enqueue("repos/list-deployments", ...Array.from({ length: 5 }, () => ({ status: 503 })));
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^ERROR: github: deployment of ${WHERE}: HTTP 502, and the look-up for it failed; not sending it again`, "m"));
+    expect(posts()).toHaveLength(1);
+    expect(gh.deployments(OWNER, REPO)).toHaveLength(1);
+  });
+
+  it("a refusal (4xx) is final: no look-up, not sent again", async () => {
+    gh.enqueue("repos/create-deployment", { status: 422, body: { message: "No ref found for: x" } });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toBe(`ERROR: github: POST /repos/${OWNER}/${REPO}/deployments: HTTP 422: No ref found for: x\n`);
+    expect(posts()).toHaveLength(1);
+    expect(lookups()).toEqual([]);
+  });
+
+  it("a rate limit is waited out and sent again without a look-up (GitHub did nothing then)", async () => {
+    gh.enqueue("repos/create-deployment", { status: 429, headers: { "retry-after": "0" } });
+    const r = await runWithLibraries(CREATE_ONLY, appEnv());
+    expect(r.code).toBe(0);
+    expect(posts().map((q) => q.status)).toEqual([429, 201]);
+    expect(lookups()).toEqual([]);
+    expect(gh.deployments(OWNER, REPO)).toHaveLength(1);
+  });
+
+  it("handles the 502 after the commit with the step image's busybox tools", async () => {
+    gh.enqueue("repos/create-deployment", { status: 502, afterHandling: true });
+    const box = busyboxDir(["date", "tr", "sed", "head", "tail", "cat", "rm", "mkdir", "mktemp", "sleep"]);
+    const r = await runWithLibraries(CREATE_ONLY, appEnv(), [box]);
+    expect(r.code).toBe(0);
+    expect(gh.deployments(OWNER, REPO)).toHaveLength(1);
+    expect(r.stdout).toBe(`id=${gh.deployments(OWNER, REPO)[0].id}\n`);
   });
 });
 

@@ -53,7 +53,7 @@ describe("npm run render", () => {
     expect(stdout).toMatch(/WorkflowTemplate\s+argo\/implementation-dag/);
     const dagLines = stdout.split("\n").filter((l) => /^ {2}(set-params|implement|clippy-format|qa-testing|deploy|acceptance|approve) /.test(l));
     expect(dagLines.map((l) => l.trim().split(/\s+/)[0])).toEqual(["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"]);
-    expect(stdout).toContain("onExit: cleanup");
+    expect(stdout).toContain("onExit: exit-handler");
   });
 
   it("refuses an unknown argument", async () => {

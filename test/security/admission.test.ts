@@ -66,7 +66,8 @@ function childWorkflow(render: Render, task: string): Obj {
       if (!(name in SAMPLE_PARAMETERS)) throw new Error(`no sample value for ${name}`);
       return SAMPLE_PARAMETERS[name];
     })
-    .replace(/\{\{\s*workflow\.name\s*\}\}/g, PARENT);
+    .replace(/\{\{\s*workflow\.name\s*\}\}/g, PARENT)
+    .replace(/\{\{\s*workflow\.uid\s*\}\}/g, "0b7c2d9e-1f3a-4c5b-8d6e-7f8091a2b3c4");
   if (text.includes("{{")) throw new Error(`unsubstituted placeholder in ${task}'s manifest: ${text}`);
   const child = JSON.parse(text) as Obj & { metadata: Obj };
   child.metadata.ownerReferences = [{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: PARENT, uid: "0b1e9c9e-2f1c-4b57-9d0e-1a2b3c4d5e6f", controller: true, blockOwnerDeletion: true }];
@@ -361,6 +362,18 @@ describe("the agent Workflows policy", () => {
   it("denies the exact child Workflow in another namespace", () => {
     expectDenied(agentPolicy, create(child, namespace("kube-system", {})), /only create Workflows in argo/);
     expectDenied(agentPolicy, create(child, PREVIEW), /only create Workflows in argo/);
+  });
+
+  it("allows stop-agents' update: spec.shutdown Terminate (or Stop) on a running child", () => {
+    for (const value of ["Terminate", "Stop"]) {
+      const req: AdmissionRequest = { user: AGENTS, operation: "UPDATE", oldObject: child, object: changed(child, (s) => { s.shutdown = value; }), namespaceObject: WORKFLOWS_NS };
+      expect(admit(agentPolicy, req), value).toEqual({ matched: true, denied: [] });
+    }
+  });
+
+  it("denies a shutdown value Argo does not stop on", () => {
+    const req: AdmissionRequest = { user: AGENTS, operation: "UPDATE", oldObject: child, object: changed(child, (s) => { s.shutdown = "Resume"; }), namespaceObject: WORKFLOWS_NS };
+    expectDenied(agentPolicy, req, /shutdown may only be Stop or Terminate/);
   });
 
   it("denies an update that adds a podSpecPatch to a child Workflow", () => {

@@ -151,7 +151,7 @@ describe("the RBAC objects", () => {
     expect(objectsOf(render, "Role", "implementation-dag-agents")).toEqual([
       expect.objectContaining({
         metadata: expect.objectContaining({ name: "implementation-dag-agents", namespace: "argo" }),
-        rules: [{ apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch"] }],
+        rules: [{ apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch", "patch"] }],
       }),
     ]);
     expect(objectsOf(render, "RoleBinding", "implementation-dag-agents")).toEqual([

@@ -28,13 +28,17 @@ const pipelineTasks = () => [dagTasks()[0], ...previewTasks()];
 const podTemplates = () => wt.spec.templates!.filter((t): t is ITemplate => Boolean(t.script ?? t.container));
 
 /**
- * Argo's OpenAPI marks a container's `name` as required; for a `script` template Argo names the
- * container `main` itself. This is the only gap between what we render and the schema, so only
- * this one is filled before validating.
+ * Two gaps between Argo's JSON and the generated model, filled in before validating: Argo's OpenAPI
+ * marks a container's `name` as required, and for a `script` template Argo names the container
+ * `main` itself; and the model wraps each group of parallel steps in `{steps}`, where Argo's JSON
+ * (what we render) has a plain list.
  */
 function withScriptContainerNames(obj: IWorkflowTemplate): IWorkflowTemplate {
   const copy = structuredClone(obj);
-  for (const t of copy.spec.templates ?? []) if (t.script && !("name" in t.script)) Object.assign(t.script, { name: "main" });
+  for (const t of copy.spec.templates ?? []) {
+    if (t.script && !("name" in t.script)) Object.assign(t.script, { name: "main" });
+    if (t.steps) t.steps = (t.steps as unknown as unknown[][]).map((g) => ({ steps: g })) as unknown as ITemplate["steps"];
+  }
   return copy;
 }
 
@@ -46,7 +50,7 @@ describe("the implementation-dag WorkflowTemplate", () => {
     expect(component).toBeDefined();
     expect(resource?.parent).toBe(component?.urn);
     expect(wt.metadata).toMatchObject({ name: "implementation-dag", namespace: "argo" });
-    expect(wt.spec).toMatchObject({ entrypoint: "dag", onExit: "cleanup" });
+    expect(wt.spec).toMatchObject({ entrypoint: "dag", onExit: "exit-handler" });
   });
 
   it("runs the seven tasks as one chain, each only after the one before succeeded", () => {
@@ -119,6 +123,15 @@ describe("the implementation-dag WorkflowTemplate", () => {
       expect(dagTask.arguments!.parameters).toEqual(CODERUN.filter((n) => n !== "github-app").map((name) => ({
         name, value: `{{inputs.parameters.${name}}}`,
       })));
+    }
+  });
+
+  it("stops the agents a run leaves running and cleans up, side by side, on every outcome", () => {
+    const exit = wt.spec.templates!.find((t) => t.name === wt.spec.onExit)!;
+    expect(exit.steps).toEqual([[{ name: "stop-agents", template: "stop-agents" }, { name: "cleanup", template: "cleanup" }]]);
+    // The children carry their parent's uid, which stop-agents selects them by.
+    for (const task of ["implement", "clippy-format", "qa-testing"]) {
+      expect(childOf(agentTemplate(task)).metadata.labels).toMatchObject({ "implementation-dag/parent-uid": "{{workflow.uid}}", "implementation-dag/agent": task });
     }
   });
 

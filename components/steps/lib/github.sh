@@ -10,6 +10,14 @@
 #       prints an installation token narrowed to OWNER/REPO and to PERMISSIONS_JSON (for example
 #       '{"pull_requests":"write"}'); refuses a token GitHub grants on other repositories or with
 #       permissions beyond those asked for (metadata:read excepted, GitHub always adds it).
+#       The installation is GITHUB_INSTALLATION_ID when set; when it is empty, the app itself says
+#       which of its installations covers OWNER/REPO (github_repository_installation), so one app
+#       serves repositories of several owners. Not installed there: a clear error naming both.
+#   github_repository_installation OWNER REPO
+#       prints the id of the app's installation that covers OWNER/REPO
+#       (GET /repos/OWNER/REPO/installation with the app's JWT). 404: fails with
+#       `ERROR: github: GitHub App <app> is not installed on OWNER/REPO ...`, where <app> is the app's
+#       slug and id when GitHub tells them (GET /app), else GITHUB_APP_ID.
 #   github_request METHOD PATH [BODY_JSON]
 #       calls the REST API with $GITHUB_TOKEN; prints the response body on success (2xx, or a status
 #       listed in GITHUB_ALLOW_STATUS); sets GITHUB_STATUS to the final HTTP status (000: no answer).
@@ -27,7 +35,10 @@
 #   GITHUB_API_URL               REST base URL, http(s), no whitespace (GitHub Enterprise Server:
 #                                https://HOST/api/v3); a trailing '/' is ignored.
 #   GITHUB_APP_ID                the app's numeric id or its client id (Iv...).
-#   GITHUB_INSTALLATION_ID       numeric installation id of the app on the repository's owner.
+#   GITHUB_INSTALLATION_ID       optional: numeric id of the app's installation to mint tokens from,
+#                                overriding the lookup; then every repository must sit under that
+#                                installation's account. Empty or unset (the default): each
+#                                repository's installation is looked up, one GET per token.
 #   GITHUB_APP_PRIVATE_KEY_FILE  file holding the app's PEM private key (RSA). When unset or empty,
 #   GITHUB_APP_PRIVATE_KEY       may hold the PEM itself; it is written to a private temporary file.
 #   GITHUB_TOKEN                 token github_request sends (from github_installation_token).
@@ -305,34 +316,102 @@ github_request() {
   return "$rc"
 }
 
+# Whether OWNER and REPO are a GitHub owner and repository name; FUNCTION names the caller.
+_github_repository_ok() { # FUNCTION OWNER REPO
+  if ! [[ $2 =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ ]]; then
+    _github_fail "$1" "OWNER must be a GitHub owner name"
+    return 1
+  fi
+  if ! [[ $3 =~ ^[A-Za-z0-9._-]{1,100}$ ]] || [[ $3 == . || $3 == .. ]]; then
+    _github_fail "$1" "REPO must be a GitHub repository name"
+    return 1
+  fi
+}
+
+# The app as people know it, for messages: "<slug> (id <id>)" when GitHub says (GET /app, one try,
+# quiet), else "GITHUB_APP_ID <value>".
+_github_app_name() { # AUTH_FILE
+  local name
+  name=$(GITHUB_RETRY_ATTEMPTS=1 GITHUB_ALLOW_STATUS="" _github_http GET /app "" "$1" 2>/dev/null |
+    jq -r 'if (.slug | type) == "string" and (.id | type) == "number" then "\(.slug) (id \(.id))" else empty end' 2>/dev/null) || name=""
+  [[ $name =~ ^[A-Za-z0-9._-]{1,100}\ \(id\ [0-9]{1,15}\)$ ]] || name="GITHUB_APP_ID ${GITHUB_APP_ID-}"
+  printf '%s' "$name"
+}
+
+# The installation covering OWNER/REPO, asked with the app's JWT in AUTH_FILE. Prints its id.
+_github_installation_of() { # OWNER REPO AUTH_FILE
+  local owner="$1" repo="$2" auth="$3" file id
+  _github_tmpdir || return 1
+  file="$_GITHUB_TMP/installation.json"
+  # A GET: server errors are retried whatever the caller chose for its own requests.
+  if ! GITHUB_ALLOW_STATUS=404 GITHUB_RETRY_SERVER_ERRORS=yes _github_http GET "/repos/$owner/$repo/installation" "" "$auth" >"$file"; then
+    rm -f "$file"
+    _github_fail github "cannot tell which installation of the app covers $owner/$repo"
+    return 1
+  fi
+  if [[ $GITHUB_STATUS == 404 ]]; then
+    rm -f "$file"
+    _github_fail github "GitHub App $(_github_app_name "$auth") is not installed on $owner/$repo (GET /repos/$owner/$repo/installation: 404): install it on $owner with access to $repo, or set GITHUB_INSTALLATION_ID"
+    return 1
+  fi
+  # The installation must be the repository owner's: a token minted elsewhere would not cover it.
+  id=$(jq -r --arg owner "$owner" 'if (.id | type) == "number" and ((.account.login // "") | ascii_downcase) == ($owner | ascii_downcase)
+    then .id else empty end' "$file" 2>/dev/null) || id=""
+  rm -f "$file"
+  if ! [[ $id =~ ^[1-9][0-9]{0,14}$ ]]; then
+    _github_fail github "GitHub's answer names no installation of the app on $owner's account for $owner/$repo"
+    return 1
+  fi
+  printf '%s' "$id"
+}
+
+github_repository_installation() {
+  local owner="${1-}" repo="${2-}" jwt auth rc id
+  _github_repository_ok github_repository_installation "$owner" "$repo" || return 1
+  jwt=$(github_app_jwt) || return 1
+  auth=$(_github_auth_file "$jwt") || return 1
+  rc=0
+  id=$(_github_installation_of "$owner" "$repo" "$auth") || rc=$?
+  rm -f "$auth"
+  ((rc == 0)) || return 1
+  printf '%s\n' "$id"
+}
+
 github_installation_token() {
   local owner="${1-}" repo="${2-}" permissions="${3-}" installation="${GITHUB_INSTALLATION_ID-}"
   local jwt auth body response rc token
-  if ! [[ $owner =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$ ]]; then
-    _github_fail github_installation_token "OWNER must be a GitHub owner name"
-    return 1
-  fi
-  if ! [[ $repo =~ ^[A-Za-z0-9._-]{1,100}$ ]] || [[ $repo == . || $repo == .. ]]; then
-    _github_fail github_installation_token "REPO must be a GitHub repository name"
-    return 1
-  fi
+  _github_repository_ok github_installation_token "$owner" "$repo" || return 1
   if ! jq -e 'type == "object" and length > 0 and all(.[]; . == "read" or . == "write")
       and all(keys[]; test("^[a-z_]+$"))' >/dev/null 2>&1 <<<"$permissions"; then
     _github_fail github_installation_token 'PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"'
     return 1
   fi
-  if ! [[ $installation =~ ^[0-9]{1,15}$ ]]; then
-    _github_fail GITHUB_INSTALLATION_ID "must be a numeric installation id"
+  if [[ -n $installation ]] && ! [[ $installation =~ ^[0-9]{1,15}$ ]]; then
+    _github_fail GITHUB_INSTALLATION_ID "must be empty (look the installation up) or a numeric installation id"
     return 1
   fi
   jwt=$(github_app_jwt) || return 1
   auth=$(_github_auth_file "$jwt") || return 1
+  local configured=yes
+  if [[ -z $installation ]]; then
+    configured=""
+    rc=0
+    installation=$(_github_installation_of "$owner" "$repo" "$auth") || rc=$?
+    if ((rc != 0)); then
+      rm -f "$auth"
+      return 1
+    fi
+  fi
   body=$(jq -cn --arg repo "$repo" --argjson permissions "$permissions" '{repositories: [$repo], permissions: $permissions}')
   rc=0
   response=$(_github_http POST "/app/installations/$installation/access_tokens" "$body" "$auth") || rc=$?
   rm -f "$auth"
   if ((rc != 0)); then
-    _github_fail GITHUB_INSTALLATION_ID "no installation token for $owner/$repo from installation $installation (is the app installed there, with these permissions?)"
+    if [[ -n $configured ]]; then
+      _github_fail GITHUB_INSTALLATION_ID "no installation token for $owner/$repo from installation $installation (is the app installed there, with these permissions?)"
+    else
+      _github_fail github_installation_token "no installation token for $owner/$repo from installation $installation, the app's installation there (does it grant $permissions?)"
+    fi
     return 1
   fi
   token=$(jq -r 'if (.token | type) == "string" then .token else empty end' <<<"$response" 2>/dev/null) || token=""
