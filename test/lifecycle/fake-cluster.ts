@@ -97,6 +97,8 @@ export class FakeCluster {
   beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
   /** When set, the narrowed list call (`--field-selector metadata.name=`) fails with this message. */
   narrowedListFailure?: string;
+  /** Runs before the cluster answers an `annotate namespace` call (a test can delete it meanwhile). */
+  beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
   /** PersistentVolumes of the cluster. */
   volumes: FakeVolume[] = [];
   /** When set, the PersistentVolume list call fails with this message. */
@@ -115,6 +117,9 @@ export class FakeCluster {
       if (a[0] === "get" && a[1] === "namespace" && a.length === 6 && a[3] === "--ignore-not-found" && a[4] === "-o" && a[5] === "json") {
         const ns = this.namespaces.get(a[2]);
         return { stdout: ns ? JSON.stringify(ns, null, 2) + "\n" : "" };
+      }
+      if (a[0] === "get" && a[1] === "namespace" && a.length === 6 && a[3] === "--ignore-not-found" && a[4] === "-o" && a[5] === "name") {
+        return { stdout: this.namespaces.has(a[2]) ? `namespace/${a[2]}\n` : "" };
       }
       if (line === "kubectl get namespaces -l preview=true -o json") {
         this.beforeNamespaceList?.(++this.namespaceListCalls, this);
@@ -135,6 +140,7 @@ export class FakeCluster {
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items: this.volumes }) };
       }
       if (a[0] === "annotate" && a[1] === "namespace" && a[3] === "--overwrite") {
+        this.beforeAnnotate?.(a[2], this);
         const ns = this.namespaces.get(a[2]);
         if (!ns) return { stderr: `Error from server (NotFound): namespaces "${a[2]}" not found\n`, code: 1 };
         for (const kv of a.slice(4)) {

@@ -280,6 +280,7 @@ describe("a deployment is created at most once per run (lib/deployments.sh)", ()
 /** A preview namespace as deploy leaves it when it recorded deployment `id`. */
 function recordedPreview(id: number) {
   return previewNamespace(NS, {
+    labels: { workflow: WORKFLOW },
     annotations: {
       "implementation-dag/repository": `${OWNER}/${REPO}`,
       "implementation-dag/deployment": String(id),
@@ -291,7 +292,7 @@ function recordedPreview(id: number) {
 async function cleanup(status: string, cluster: FakeCluster, pathPrepend: string[] = []) {
   standIns = await startStandIns(["kubectl", "helm"], cluster.handle);
   return runScriptTemplate(cleanupTemplate, {
-    workflow: { name: WORKFLOW, status, parameters: { pr: "42" }, outputs: { ns: NS, release: RELEASE } },
+    workflow: { name: WORKFLOW, status, outputs: { ns: NS, release: RELEASE, repository: `${OWNER}/${REPO}` } },
     pathPrepend: [standIns.dir, ...pathPrepend],
     standInEnv: { ...standIns.env, ...appEnv() },
   });
@@ -350,8 +351,11 @@ describe("the deployment's statuses follow the run (cleanup)", () => {
   });
 
   it("sends nothing to GitHub for a preview without a recorded deployment", async () => {
-    const r = await cleanup("Succeeded", new FakeCluster([previewNamespace(NS)], { [NS]: [RELEASE] }));
+    const r = await cleanup("Succeeded", new FakeCluster([previewNamespace(NS, {
+      labels: { workflow: WORKFLOW }, annotations: { "implementation-dag/repository": `${OWNER}/${REPO}` },
+    })], { [NS]: [RELEASE] }));
     expect(r.code).toBe(0);
+    expect(r.stdout).toContain("kept for review");
     expect(gh.requests).toEqual([]);
   });
 
