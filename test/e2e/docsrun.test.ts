@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { NodeResult, WorkflowResult } from "./runner";
-import { arrangeFailure, OWNER, REPO, World } from "./world";
+import { arrangeFailure, nsOf, OWNER, REPO, World } from "./world";
 
 let world: World;
 beforeAll(async () => {
@@ -42,11 +42,11 @@ describe("the pipeline with the docsrun deploy runner", () => {
     expect(cr.kind).toBe("DocsRun");
     expect(cr.metadata.labels).toMatchObject({ "implementation-dag/workflow": r.name, "implementation-dag/pr": "501" });
     expect(cr.spec.script).toMatch(/^#!\/usr\/bin\/env bash\n# deploy:/);
-    expect(cr.spec.env.find((e) => e.name === "NS")?.value).toBe("impl-pr-501");
+    expect(cr.spec.env.find((e) => e.name === "NS")?.value).toBe(nsOf(501));
     expect(world.docsRuns.map((d) => d.phase)).toEqual(["Succeeded"]);
 
     expect(world.github.reviews(OWNER, REPO, 501).map((x) => [x.state, x.commitId])).toEqual([["APPROVED", world.headOf(501)]]);
-    expect(world.cluster.previewNamespaces()).toEqual(["impl-pr-501"]);
+    expect(world.cluster.previewNamespaces()).toEqual([nsOf(501)]);
     expect(world.cluster.unknown).toEqual([]);
     expect(world.github.violations).toEqual([]);
   });

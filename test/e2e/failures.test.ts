@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL } from "../../components/workflow/agents";
 import type { NodeResult, WorkflowResult } from "./runner";
-import { arrangeFailure, OWNER, REPO, World, type Stage } from "./world";
+import { arrangeFailure, nsOf, OWNER, REPO, World, type Stage } from "./world";
 
 let world: World;
 beforeAll(async () => {
@@ -74,9 +74,16 @@ describe("a failure at each stage", () => {
     expect(r.phase, logs(r)).toBe(c.phase ?? "Failed");
     expect(existsSync(PWNED)).toBe(false);
     const at = PIPELINE.indexOf(c.stage);
-    expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t, i) => [
-      t, i < at ? "Succeeded" : i === at ? expect.stringMatching(/^(Failed|Error)$/) : "Omitted",
-    ]));
+    if (at === 0) {
+      // The preview template (the other six, under the preview's mutex) never started.
+      expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual([["set-params", "Failed"]]);
+      expect(node(r, "preview").phase).toBe("Omitted");
+    } else {
+      expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t, i) => [
+        t, i < at ? "Succeeded" : i === at ? expect.stringMatching(/^(Failed|Error)$/) : "Omitted",
+      ]));
+      expect(node(r, "preview").phase).toBe("Failed");
+    }
     // Omitted tasks never ran: no pod, no agent call.
     for (const n of tasks(r).slice(at + 1)) expect(n.outputs.exitCode).toBeUndefined();
     const failed = tasks(r)[at];
@@ -105,8 +112,8 @@ describe("a failure at each stage", () => {
     const removals = world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall");
     if (c.previewExisted) {
       expect(removals.map((e) => [e.verb, e.kind, e.namespace ?? e.name])).toEqual([
-        ["uninstall", "Release", `impl-pr-${c.pr}`],
-        ["delete", "Namespace", `impl-pr-${c.pr}`],
+        ["uninstall", "Release", nsOf(c.pr)],
+        ["delete", "Namespace", nsOf(c.pr)],
       ]);
     } else {
       // Nothing existed: cleanup changed nothing (no change of any kind was made in the run).
@@ -126,7 +133,7 @@ describe("a failure at each stage", () => {
     expect(r.phase).toBe("Failed");
     expect(node(r, "set-params").stderr).toMatch(/^ERROR: pr: /m);
     // Argo leaves the never-set global outputs as literal text; cleanup recognises that.
-    expect(exitStep(r, "cleanup").unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release"]);
+    expect(exitStep(r, "cleanup").unresolved).toEqual(["workflow.outputs.parameters.ns", "workflow.outputs.parameters.release", "workflow.outputs.parameters.repository"]);
     expect(onExit(r).phase).toBe("Succeeded");
     // The one call: stop-agents' read-only look for this run's agents (there are none).
     expect(world.lines(before)).toEqual([`kubectl get workflows -n argo -l implementation-dag/parent-uid=${r.uid} -o json`]);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../../components/workflow/agents";
 import type { NodeResult, WorkflowResult } from "./runner";
-import { OWNER, REPO, World } from "./world";
+import { hostOf, nsOf, OWNER, REPO, World } from "./world";
 
 let world: World;
 beforeAll(async () => {
@@ -50,9 +50,9 @@ function namesUsed(from: number): { namespaces: Set<string>; releases: Set<strin
   const text = world.standIns.calls.slice(from).map((c) => [c.tool, ...c.args, c.stdin].join(" ")).join("\n");
   const all = (re: RegExp) => new Set([...text.matchAll(re)].map((m) => m[1]));
   return {
-    namespaces: all(/\b(impl-pr-[0-9a-z]+)\b/g),
+    namespaces: all(/\b(impl-[0-9a-z-]+-pr-[0-9]+)\b/g),
     releases: all(/\b([a-z0-9-]+-pr-\d+)\b(?!\.)/g),
-    hosts: all(/\b(pr-\d+\.[a-z0-9.-]+)\b/g),
+    hosts: all(/\b([a-z0-9-]*pr-\d+\.preview\.[a-z0-9.-]+)\b/g),
     tags: all(/image\.tag=(\S+)/g),
   };
 }
@@ -65,6 +65,8 @@ describe("the whole pipeline, offline", () => {
     expect(r.phase, logs(r)).toBe("Succeeded");
 
     expect(tasks(r).map((n) => [n.displayName, n.phase])).toEqual(PIPELINE.map((t) => [t, "Succeeded"]));
+    // One run of this preview at a time: the mutex set-params derived, held by the preview template.
+    expect(r.mutexes).toEqual([`implementation-dag-${nsOf(123).slice("impl-".length)}`]);
     // Each agent is a child Workflow of the platform's template, created by its step under the
     // agents' own service account, owned by this run, given every parameter the template reads:
     // the ones set-params validated, and its own GitHub App.
@@ -72,7 +74,7 @@ describe("the whole pipeline, offline", () => {
     expect(derived).toMatchObject({ "task-id": "123", "service-id": "example-app" });
     const given = (app: string) => Object.fromEntries(CODERUN_PARAMETERS.map((p) => [p, p === "github-app" ? app : derived[p]]));
     expect(r.childWorkflows.map((c) => [c.createdBy, c.object.metadata.labels?.[AGENT_LABEL], c.result?.phase])).toEqual([
-      [`${r.name}.implement`, "implement", "Succeeded"], [`${r.name}.clippy-format`, "clippy-format", "Succeeded"], [`${r.name}.qa-testing`, "qa-testing", "Succeeded"],
+      [`${r.name}.preview.implement`, "implement", "Succeeded"], [`${r.name}.preview.clippy-format`, "clippy-format", "Succeeded"], [`${r.name}.preview.qa-testing`, "qa-testing", "Succeeded"],
     ]);
     expect(r.childWorkflows.map((c) => c.result?.parameters)).toEqual([given("rex"), given("clippy"), given("qa")]);
     for (const c of r.childWorkflows) {
@@ -93,12 +95,12 @@ describe("the whole pipeline, offline", () => {
 
     // The names set-params derived, and nothing else, in every kubectl, helm and git call.
     expect(node(r, "set-params").outputs.parameters).toMatchObject({
-      ns: "impl-pr-123", release: "example-app-pr-123", host: "pr-123.preview.example.com", image_tag: "pr-123",
+      ns: nsOf(123), release: "example-app-pr-123", host: hostOf(123), image_tag: "pr-123",
     });
     const used = namesUsed(callsBefore);
-    expect(used.namespaces).toEqual(new Set(["impl-pr-123"]));
-    expect([...used.releases].filter((x) => x !== "impl-pr-123")).toEqual(["example-app-pr-123"]);
-    expect(used.hosts).toEqual(new Set(["pr-123.preview.example.com"]));
+    expect(used.namespaces).toEqual(new Set([nsOf(123)]));
+    expect([...used.releases].filter((x) => x !== nsOf(123))).toEqual(["example-app-pr-123"]);
+    expect(used.hosts).toEqual(new Set([hostOf(123)]));
     expect(used.tags).toEqual(new Set(["pr-123"]));
     // ... and in every GitHub call.
     const ghPaths = world.github.requests.slice(ghBefore).map((q) => q.path);
@@ -109,9 +111,9 @@ describe("the whole pipeline, offline", () => {
     expect(world.cluster.unknown).toEqual([]);
 
     // Acceptance tested the preview through the ingress, by its host.
-    const hits = world.appRequests.filter((q) => q.host === "pr-123.preview.example.com");
+    const hits = world.appRequests.filter((q) => q.host === hostOf(123));
     expect(hits.length).toBeGreaterThanOrEqual(10);
-    expect(world.appRequests.every((q) => q.host === "pr-123.preview.example.com")).toBe(true);
+    expect(world.appRequests.every((q) => q.host === hostOf(123))).toBe(true);
 
     // One approval, pinned to the commit deploy resolved and acceptance tested.
     const head = world.headOf(123);
@@ -128,7 +130,7 @@ describe("the whole pipeline, offline", () => {
     // deploy started, success with the preview's URL when the run succeeded.
     const deployment = world.github.deployments(OWNER, REPO).filter((d) => d.environment === "pr-123").at(-1);
     expect(deployment).toMatchObject({ sha: head, request: { auto_merge: false, transient_environment: true } });
-    expect(deployment!.statuses.map((s) => [s.state, s.environment_url ?? ""])).toEqual([["in_progress", ""], ["success", "https://pr-123.preview.example.com/"]]);
+    expect(deployment!.statuses.map((s) => [s.state, s.environment_url ?? ""])).toEqual([["in_progress", ""], ["success", `https://${hostOf(123)}/`]]);
 
     // cleanup ran on success: it deleted nothing and stamped the expiry.
     expect(onExit(r).phase).toBe("Succeeded");
@@ -137,7 +139,7 @@ describe("the whole pipeline, offline", () => {
     expect(exitStep(r, "stop-agents").stdout).toContain("no agent Workflow of this run is still running");
     expect(world.cluster.events.filter((e) => e.kind === "Workflow")).toEqual([]);
     expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
-    const ns = world.cluster.namespaces.get("impl-pr-123");
+    const ns = world.cluster.namespaces.get(nsOf(123));
     expect(ns?.labels).toMatchObject({ preview: "true", pr: "123", workflow: r.name });
     const expires = Date.parse(ns?.annotations["implementation-dag/expires-at"] ?? "");
     expect(expires - Date.now()).toBeGreaterThan(47 * 3600_000);
@@ -148,7 +150,7 @@ describe("the whole pipeline, offline", () => {
     const out = await shell("kubectl get ns -l preview=true; helm list -A | grep pr-");
     const rows = out.trim().split("\n");
     expect(rows[0]).toMatch(/^NAME\s+STATUS\s+AGE$/);
-    expect(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([["impl-pr-123", "Active"], ["example-app-pr-123", "impl-pr-123"]]);
+    expect(rows.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([[nsOf(123), "Active"], ["example-app-pr-123", nsOf(123)]]);
   });
 });
 
@@ -164,10 +166,10 @@ describe("repeated and parallel previews", () => {
     const second = await world.run({ pr: 301 });
     expect(second.phase, logs(second)).toBe("Succeeded");
     expect(world.cluster.events.filter((e) => e.verb === "create" && e.kind === "Namespace")).toHaveLength(1);
-    expect(node(second, "deploy").stdout).toMatch(/namespace impl-pr-301 exists as a preview: reusing it/);
+    expect(node(second, "deploy").stdout).toMatch(new RegExp(`namespace ${nsOf(301)} exists as a preview: reusing it`));
     expect(world.cluster.events.filter((e) => e.kind === "Release").map((e) => e.verb)).toEqual(["install", "upgrade"]);
-    expect(world.cluster.namespaces.get("impl-pr-301")?.labels.workflow).toBe(second.name);
-    expect(world.cluster.namespaces.get("impl-pr-301")?.annotations["implementation-dag/workflow"]).toBe(second.name);
+    expect(world.cluster.namespaces.get(nsOf(301))?.labels.workflow).toBe(second.name);
+    expect(world.cluster.namespaces.get(nsOf(301))?.annotations["implementation-dag/workflow"]).toBe(second.name);
     expect(node(second, "approve").outputs.parameters.decision).toBe("already-approved");
     expect(world.github.reviews(OWNER, REPO, 301)).toEqual(reviewsAfterFirst);
     expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
@@ -177,24 +179,24 @@ describe("repeated and parallel previews", () => {
   it("two PRs one after the other: neither run touches the other's namespace or release", async () => {
     const first = await world.run({ pr: 401 });
     expect(first.phase, logs(first)).toBe("Succeeded");
-    const ns401 = structuredClone(world.cluster.namespaces.get("impl-pr-401"));
-    const release401 = structuredClone(world.cluster.releases.get("impl-pr-401/example-app-pr-401"));
+    const ns401 = structuredClone(world.cluster.namespaces.get(nsOf(401)));
+    const release401 = structuredClone(world.cluster.releases.get(`${nsOf(401)}/example-app-pr-401`));
     const callsBefore = world.standIns.calls.length;
     const eventsBefore = world.cluster.events.length;
 
     const second = await world.run({ pr: 402 });
     expect(second.phase, logs(second)).toBe("Succeeded");
     const used = namesUsed(callsBefore);
-    expect(used.namespaces).toEqual(new Set(["impl-pr-402"]));
-    expect(used.hosts).toEqual(new Set(["pr-402.preview.example.com"]));
-    expect(world.cluster.events.slice(eventsBefore).every((e) => (e.namespace ?? e.name) === "impl-pr-402")).toBe(true);
-    expect(world.cluster.namespaces.get("impl-pr-401")).toEqual(ns401);
-    expect(world.cluster.releases.get("impl-pr-401/example-app-pr-401")).toEqual(release401);
-    expect(world.cluster.previewNamespaces()).toEqual(["impl-pr-401", "impl-pr-402"]);
-    expect(world.cluster.releaseNames()).toEqual(["impl-pr-401/example-app-pr-401", "impl-pr-402/example-app-pr-402"]);
+    expect(used.namespaces).toEqual(new Set([nsOf(402)]));
+    expect(used.hosts).toEqual(new Set([hostOf(402)]));
+    expect(world.cluster.events.slice(eventsBefore).every((e) => (e.namespace ?? e.name) === nsOf(402))).toBe(true);
+    expect(world.cluster.namespaces.get(nsOf(401))).toEqual(ns401);
+    expect(world.cluster.releases.get(`${nsOf(401)}/example-app-pr-401`)).toEqual(release401);
+    expect(world.cluster.previewNamespaces()).toEqual([nsOf(401), nsOf(402)].sort());
+    expect(world.cluster.releaseNames()).toEqual([`${nsOf(401)}/example-app-pr-401`, `${nsOf(402)}/example-app-pr-402`].sort());
     expect(world.github.reviews(OWNER, REPO, 401).map((x) => x.commitId)).toEqual([world.headOf(401)]);
     expect(world.github.reviews(OWNER, REPO, 402).map((x) => x.commitId)).toEqual([world.headOf(402)]);
     expect(world.headOf(401)).not.toBe(world.headOf(402));
-    expect(world.cluster.namespaces.get("impl-pr-402")?.annotations["implementation-dag/deployed-commit"]).toBe(world.headOf(402));
+    expect(world.cluster.namespaces.get(nsOf(402))?.annotations["implementation-dag/deployed-commit"]).toBe(world.headOf(402));
   });
 });

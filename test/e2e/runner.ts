@@ -123,6 +123,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   workflowParameter: { name: "executed", value: "executed", description: "inert" },
   template: {
     name: "executed",
+    synchronization: "executed: mutexes (substituted with the template's inputs), held while its node runs (synchronization/mutex.go; template-level locks)",
     inputs: "executed",
     outputs: "executed",
     activeDeadlineSeconds: "executed: the pod is killed that long after the node started, and fails",
@@ -284,6 +285,10 @@ function checkArguments(args: unknown, where: string): void {
 function checkTemplate(t: unknown, where: string): void {
   const tmpl = checkFields(t, "template", where);
   checkVolumes(tmpl.volumes, `${where}.volumes`);
+  if (tmpl.synchronization !== undefined) {
+    const sync = checkFields(tmpl.synchronization, "synchronization", `${where}.synchronization`);
+    list(sync.mutexes, `${where}.synchronization.mutexes`).forEach((m, i) => checkFields(m, "mutex", `${where}.synchronization.mutexes[${i}]`));
+  }
   const kinds = ["script", "dag", "steps", "resource"].filter((k) => tmpl[k] !== undefined);
   if (kinds.length !== 1) throw new RunnerError(`${where}: exactly one of script, dag, steps, resource (found ${kinds.join(", ") || "none"})`);
   if (tmpl.inputs !== undefined) {
@@ -422,7 +427,7 @@ export interface WorkflowResult {
   parameters: Record<string, string>;
   /** Global outputs (`globalName`). */
   outputs: Record<string, string>;
-  /** Mutex names held during the run, after substitution. */
+  /** Mutex names held during the run (the workflow's, then its templates' in the order taken), after substitution. */
   mutexes: string[];
   nodes: NodeResult[];
   /** Every `resource` action, Workflows included (after substitution). */
@@ -486,6 +491,7 @@ interface Tmpl {
   outputs?: { parameters?: OutParam[]; artifacts?: Art[] };
   activeDeadlineSeconds?: number;
   serviceAccountName?: string;
+  synchronization?: { mutexes?: Array<{ name: string }> };
   script?: { command?: string[]; source?: string; env?: Array<{ name: string; value?: string; valueFrom?: Obj }>; volumeMounts?: Array<{ name: string; mountPath: string }> } & Obj;
   dag?: { tasks: Task[] };
   steps?: Task[][];
@@ -552,6 +558,21 @@ function randomSuffix(): string {
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
+/**
+ * Takes every mutex in `names` (waiting while another run holds one); returns what releases them.
+ * Mutexes are per process, as the runs of one test share one cluster.
+ */
+async function acquireMutexes(names: string[]): Promise<() => void> {
+  const releases: Array<() => void> = [];
+  for (const m of names) {
+    while (heldMutexes.has(m)) await heldMutexes.get(m);
+    let release!: () => void;
+    heldMutexes.set(m, new Promise<void>((resolve) => (release = () => { heldMutexes.delete(m); resolve(); })));
+    releases.push(release);
+  }
+  return () => { for (const r of releases) r(); };
+}
+
 /** Held mutexes of this process: name to the promise that resolves when released. */
 const heldMutexes = new Map<string, Promise<void>>();
 
@@ -563,6 +584,8 @@ class Execution {
   readonly nodes: NodeResult[] = [];
   readonly resources: ResourceCall[] = [];
   readonly children: ChildWorkflow[] = [];
+  /** Mutexes taken by templates of the run, in the order taken (after substitution). */
+  readonly templateMutexes: string[] = [];
   /** Runs of child Workflows not awaited by their resource step (it gave up at its deadline). */
   readonly pending: Array<Promise<unknown>> = [];
   readonly globals: Record<string, string> = {};
@@ -852,10 +875,20 @@ class Execution {
     if (literal.length > 0) n.unresolved = literal;
 
     const inner: RunContext = { scope, exit: ctx.exit };
-    if (tmpl.script) return this.runScript(n, t0, tmpl, inputs, inner);
-    if (tmpl.resource) return this.runResource(n, t0, tmpl, inner);
-    if (tmpl.dag) return this.runDag(n, t0, tmpl, globals, inputs, inner);
-    return this.runSteps(n, t0, tmpl, globals, inputs, inner);
+    // Template-level locks: taken when the node starts (after its inputs are substituted into the
+    // names), held until it ends; a node waiting for one is still running (its time counts).
+    const locks = (tmpl.synchronization?.mutexes ?? []).map((m) => m.name);
+    for (const m of locks) if (tagsIn(m).length > 0) throw new RunnerError(`templates.${t.name}: mutex ${m}: unresolved reference`);
+    const release = await acquireMutexes(locks);
+    this.templateMutexes.push(...locks);
+    try {
+      if (tmpl.script) return await this.runScript(n, t0, tmpl, inputs, inner);
+      if (tmpl.resource) return await this.runResource(n, t0, tmpl, inner);
+      if (tmpl.dag) return await this.runDag(n, t0, tmpl, globals, inputs, inner);
+      return await this.runSteps(n, t0, tmpl, globals, inputs, inner);
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -1369,13 +1402,7 @@ async function runSpec(spec: Spec, name: string, namespace: string, given: Recor
   for (const m of mutexes) {
     if (tagsIn(m).length > 0) throw new RunnerError(`mutex ${m}: unresolved reference`);
   }
-  const releases: Array<() => void> = [];
-  for (const m of mutexes) {
-    while (heldMutexes.has(m)) await heldMutexes.get(m);
-    let release!: () => void;
-    heldMutexes.set(m, new Promise<void>((resolve) => (release = () => { heldMutexes.delete(m); resolve(); })));
-    releases.push(release);
-  }
+  const releaseWorkflowMutexes = await acquireMutexes(mutexes);
   try {
     // getWorkflowDeadline: from the moment the workflow runs (after its locks).
     if (spec.activeDeadlineSeconds !== undefined) exec.deadlineAt = Date.now() + Number(spec.activeDeadlineSeconds) * 1000;
@@ -1396,10 +1423,10 @@ async function runSpec(spec: Spec, name: string, namespace: string, given: Recor
     return {
       name, namespace, uid: exec.uid, serviceAccountName: spec.serviceAccountName, phase, ...(message ? { message } : {}),
       startedAt: iso(started), finishedAt: iso(finished), durationMs: finished - started,
-      parameters, outputs: { ...exec.globalOutputs }, mutexes, nodes: exec.nodes, resources: exec.resources, childWorkflows: exec.children,
+      parameters, outputs: { ...exec.globalOutputs }, mutexes: [...mutexes, ...exec.templateMutexes], nodes: exec.nodes, resources: exec.resources, childWorkflows: exec.children,
     };
   } finally {
-    for (const r of releases) r();
+    releaseWorkflowMutexes();
     if (options.removePods ?? true) for (const dir of exec.pods) rmSync(dir, { recursive: true, force: true });
   }
 }

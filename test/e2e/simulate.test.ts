@@ -40,7 +40,7 @@ describe("npm run simulate", () => {
     expect(report.phase).toBe("Failed");
     expect(report.nodes.map((n) => [n.name, n.phase])).toEqual([
       [expect.stringMatching(/^implementation-dag-pr951-/), "Failed"],
-      ["set-params", "Succeeded"], ["implement", "Succeeded"], ["clippy-format", "Failed"],
+      ["set-params", "Succeeded"], ["preview", "Failed"], ["implement", "Succeeded"], ["clippy-format", "Failed"],
       ["qa-testing", "Omitted"], ["deploy", "Omitted"], ["acceptance", "Omitted"], ["approve", "Omitted"],
       [expect.stringMatching(/\.onExit$/), "Succeeded"], ["[0]", "Succeeded"], ["stop-agents", "Succeeded"], ["cleanup", "Succeeded"],
     ]);
@@ -66,10 +66,11 @@ describe("npm run simulate", () => {
   it("shows each agent's child Workflow of coderun-template in the tree, and the failed agent's log", async () => {
     const { code, out } = await capture((w, e) => simulate({ pr: 954, failAt: "qa-testing", json: false }, world, w, e));
     expect(code).toBe(0);
-    expect(out).toMatch(/^ ├─✔ implement +implement /m);
-    expect(out).toMatch(/^ ├─✖ qa-testing +qa-testing .*failure condition 'status\.phase in \(Error,Failed\)' evaluated true$/m);
+    expect(out).toMatch(/^ └─✖ preview +preview /m);
+    expect(out).toMatch(/^ {3}├─✔ implement +implement /m);
+    expect(out).toMatch(/^ {3}├─✖ qa-testing +qa-testing .*failure condition 'status\.phase in \(Error,Failed\)' evaluated true$/m);
     for (const agent of ["implement", "clippy-format", "qa-testing"]) {
-      expect(out).toMatch(new RegExp(`^Child workflow agent-${agent}-[a-z0-9]{5} \\(created by implementation-dag-pr954-\\d+\\.${agent}\\)$`, "m"));
+      expect(out).toMatch(new RegExp(`^Child workflow agent-${agent}-[a-z0-9]{5} \\(created by implementation-dag-pr954-\\d+\\.preview\\.${agent}\\)$`, "m"));
     }
     expect(out).toMatch(/^Status: +Error$/m);
     expect(out).toMatch(/^ ⚠ agent-qa-testing-[a-z0-9]{5} +coderun-main .*open \/mainctrfs\/tmp\/coderun\/summary: no such file or directory$/m);

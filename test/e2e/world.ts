@@ -33,6 +33,7 @@ import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fak
 import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 import { implementationDag } from "../helpers/render";
 import { PIPELINE } from "../../components/workflow";
+import { previewHost, previewNamespace } from "../../components/names";
 import { FakeCluster, type KubeObj } from "./cluster";
 import { AGENT_TASKS } from "../../components/workflow/agents";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, coderunTemplate } from "./coderun-template";
@@ -44,6 +45,11 @@ const exec = promisify(execFile);
 export const OWNER = "example-org";
 /** The repository name. */
 export const REPO = "example-app";
+
+/** The preview namespace of `owner/repo`'s PR `pr` under the stack's naming (repository). */
+export const nsOf = (pr: number, owner = OWNER, repo = REPO): string => previewNamespace("repository", owner, repo, String(pr));
+/** The preview host of `owner/repo`'s PR `pr` under the preview stack's domain. */
+export const hostOf = (pr: number, owner = OWNER, repo = REPO): string => previewHost("repository", owner, repo, String(pr), "preview.example.com");
 
 /** The pipeline's agent tasks, for scripting their outcomes. */
 export type AgentTask = (typeof AGENT_TASKS)[number]["task"];

@@ -43,9 +43,11 @@ describe("set-params", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.outputs).toEqual({
-      ns: "impl-pr-123",
+      ns: "impl-example-org-example-app-v2-ca2f7ec19c-pr-123",
       release: "example-app-v2-pr-123",
-      host: "pr-123.preview.example.com",
+      host: "example-org-example-app-v2-ca2f7ec19c-pr-123.preview.example.com",
+      mutex: "implementation-dag-example-org-example-app-v2-ca2f7ec19c-pr-123",
+      repository: "example-org/example_app.v2",
       domain: "preview.example.com",
       image_tag: "pr-123",
       commit: "",
