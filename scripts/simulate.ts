@@ -1,5 +1,6 @@
 /**
- * `npm run simulate -- --pr 123 [--fail-at STAGE] [--json]`: runs one scenario of the pipeline
+ * `npm run simulate -- [--owner O --repo R] --pr 123 [--fail-at STAGE] [--state FILE] [--json]`:
+ * runs one scenario of the pipeline
  * offline — the rendered WorkflowTemplate, executed by the e2e runner against the stand-in world of
  * the end-to-end tests (a fake cluster behind kubectl and helm, the fake GitHub, the preview app) —
  * and prints what happened, like `argo get`.
@@ -9,22 +10,35 @@
  * `{phase, nodes: [{name, template, phase}], workflows: [{name, createdBy, template, phase, message}],
  * cluster: {namespaces, releases}, github: {reviews}}`, where `workflows` are the child Workflows the
  * agent steps created (each runs the stand-in of the platform's `coderun-template`); the tree
- * printed without `--json` shows each of them after the pipeline's.
+ * printed without `--json` shows each of them after the pipeline's. `github.deployments` lists every
+ * deployment in the world: `{repository, environment, states}`, its statuses' states in order.
+ *
+ * `--owner` and `--repo` name the pull request's repository (default example-org/example-app; the
+ * world's apps are installed on it). With `--state FILE` the world (cluster, GitHub, head commits)
+ * is read from FILE when it exists and written back after the run, so a sequence of runs — two
+ * repositories' PR 5, a failure after a success — shares one cluster.
  *
  * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when Argo's validation
  * would refuse the submission, or the runner met something it cannot execute (or the world could
  * not start); 2 for bad arguments.
  */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { formatTree, InvalidSpecError, RunnerError } from "../test/e2e/runner";
-import { arrangeFailure, OWNER, REPO, World, type Stage } from "../test/e2e/world";
+import { arrangeFailure, OTHER_REPO, OWNER, REPO, World, type Repository, type Stage, type WorldState } from "../test/e2e/world";
 import { PIPELINE } from "../components/workflow";
 
-const USAGE = `usage: npm run simulate -- --pr N [--fail-at ${PIPELINE.join("|")}] [--json]`;
+const USAGE = `usage: npm run simulate -- [--owner O] [--repo R] --pr N [--fail-at ${PIPELINE.join("|")}] [--state FILE] [--json]`;
 
 /** The command line, parsed. */
 export interface SimulateArgs {
   pr: number;
+  /** The repository's owner. Defaults to example-org. */
+  owner?: string;
+  /** The repository. Defaults to example-app. */
+  repo?: string;
   failAt?: Stage;
+  /** Where the world is read from (when it exists) and written back to. */
+  state?: string;
   json: boolean;
 }
 
@@ -33,6 +47,9 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs {
   let pr: number | undefined;
   let failAt: Stage | undefined;
   let json = false;
+  let owner: string | undefined;
+  let repo: string | undefined;
+  let state: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") json = true;
@@ -44,10 +61,22 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs {
       const v = argv[++i] ?? "";
       if (!(PIPELINE as readonly string[]).includes(v)) throw new Error(`--fail-at: must be one of ${PIPELINE.join(", ")} (got '${v}')`);
       failAt = v as Stage;
+    } else if (a === "--owner") {
+      const v = argv[++i] ?? "";
+      if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/.test(v) || v.includes("--")) throw new Error(`--owner: must be a GitHub owner (got '${v}')`);
+      owner = v;
+    } else if (a === "--repo") {
+      const v = argv[++i] ?? "";
+      if (!/^[A-Za-z0-9._-]{1,100}$/.test(v) || v === "." || v === "..") throw new Error(`--repo: must be a GitHub repository name (got '${v}')`);
+      repo = v;
+    } else if (a === "--state") {
+      const v = argv[++i] ?? "";
+      if (v === "" || v.startsWith("--")) throw new Error("--state: needs a file");
+      state = v;
     } else throw new Error(`unknown argument '${a}'`);
   }
   if (pr === undefined) throw new Error("--pr is required");
-  return { pr, failAt, json };
+  return { pr, failAt, json, ...(owner ? { owner } : {}), ...(repo ? { repo } : {}), ...(state ? { state } : {}) };
 }
 
 /**
@@ -59,13 +88,13 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
   let result;
   try {
     const arranged = args.failAt ? arrangeFailure(world, args.failAt) : {};
-    result = await world.run({ pr: args.pr, ...arranged });
+    result = await world.run({ pr: args.pr, owner: args.owner ?? OWNER, repo: args.repo ?? REPO, ...arranged });
   } catch (e) {
     const why = e instanceof InvalidSpecError ? "Argo refuses the submission (invalid spec)" : e instanceof RunnerError ? "the runner cannot execute this" : "failed";
     writeError(`simulate: ${why}: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
-  const reviews = world.github.reviews(OWNER, REPO, args.pr);
+  const reviews = world.github.reviews(args.owner ?? OWNER, args.repo ?? REPO, args.pr);
   if (args.json) {
     const out = {
       phase: result.phase,
@@ -81,7 +110,12 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
         namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.name, labels: n.labels, annotations: n.annotations, phase: n.phase })),
         releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
       },
-      github: { reviews: reviews.map((r) => ({ pr: args.pr, user: r.login, state: r.state, commit_id: r.commitId })) },
+      github: {
+        reviews: reviews.map((r) => ({ pr: args.pr, user: r.login, state: r.state, commit_id: r.commitId })),
+        deployments: world.repositories().flatMap(({ owner, repo }) => world.github.deployments(owner, repo).map((d) => ({
+          repository: `${owner}/${repo}`, environment: d.environment, states: d.statuses.map((x) => x.state),
+        }))),
+      },
     };
     write(`${JSON.stringify(out, null, 2)}\n`);
     return 0;
@@ -96,6 +130,17 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
   return 0;
 }
 
+/** The repositories the world serves: the defaults, the state's and this run's. */
+export function repositoriesOf(args: SimulateArgs, state?: WorldState): Repository[] {
+  const all: Repository[] = [
+    { owner: OWNER, repo: REPO }, { owner: OWNER, repo: OTHER_REPO },
+    ...(state?.commits ?? []).map(([, c]) => ({ owner: c.owner, repo: c.repo })),
+    { owner: args.owner ?? OWNER, repo: args.repo ?? REPO },
+  ];
+  const seen = new Set<string>();
+  return all.filter((r) => !seen.has(`${r.owner}/${r.repo}`) && seen.add(`${r.owner}/${r.repo}`));
+}
+
 async function main(): Promise<number> {
   let args: SimulateArgs;
   try {
@@ -104,9 +149,20 @@ async function main(): Promise<number> {
     process.stderr.write(`simulate: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const world = await World.start();
+  let state: WorldState | undefined;
+  if (args.state && existsSync(args.state)) {
+    try {
+      state = JSON.parse(readFileSync(args.state, "utf8")) as WorldState;
+    } catch (e) {
+      process.stderr.write(`simulate: --state: ${args.state} is not a simulated world (${(e as Error).message})\n`);
+      return 2;
+    }
+  }
+  const world = await World.start({ state, repositories: repositoriesOf(args, state) });
   try {
-    return await simulate(args, world, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    const code = await simulate(args, world, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    if (args.state) writeFileSync(args.state, `${JSON.stringify(world.exportState())}\n`);
+    return code;
   } finally {
     await world.close();
   }

@@ -48,6 +48,13 @@ export interface FakeRelease {
   updatedAt: string;
 }
 
+/** What a fake cluster holds, as plain JSON: what a sequence of simulations shares. */
+export interface FakeClusterState {
+  namespaces: FakeNamespace[];
+  objects: Array<[string, KubeObj[]]>;
+  releases: FakeRelease[];
+}
+
 /** One change the fake cluster saw. */
 export interface ClusterEvent {
   verb: "create" | "update" | "delete" | "install" | "upgrade" | "uninstall" | "fail";
@@ -181,6 +188,23 @@ export class FakeCluster {
       this.unknown.push(`${line}  (${why})`);
       return { stderr: `fake cluster: cannot answer: ${line}\n  ${why}\n`, code: 97 };
     }
+  }
+
+  /** What the cluster holds (namespaces, objects, releases), as plain JSON, to carry to another world. */
+  exportState(): FakeClusterState {
+    return structuredClone({
+      namespaces: [...this.namespaces.values()],
+      objects: [...this.objects.entries()].map(([ns, objs]) => [ns, objs.map((o) => JSON.parse(JSON.stringify(o)) as KubeObj)] as [string, KubeObj[]]),
+      releases: [...this.releases.values()],
+    });
+  }
+
+  /** Takes over a state {@link exportState} gave (replacing what this cluster holds). */
+  importState(state: FakeClusterState): void {
+    this.reset();
+    for (const n of structuredClone(state.namespaces)) this.namespaces.set(n.name, n);
+    for (const [ns, objs] of structuredClone(state.objects)) this.objects.set(ns, objs);
+    for (const r of structuredClone(state.releases)) this.releases.set(`${r.namespace}/${r.name}`, r);
   }
 
   /** Forgets everything (between test cases). */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../../components/workflow/agents";
 import type { NodeResult, WorkflowResult } from "./runner";
-import { hostOf, nsOf, OWNER, REPO, World } from "./world";
+import { hostOf, nsOf, OTHER_REPO, OWNER, REPO, World } from "./world";
 
 let world: World;
 beforeAll(async () => {
@@ -198,5 +198,35 @@ describe("repeated and parallel previews", () => {
     expect(world.github.reviews(OWNER, REPO, 402).map((x) => x.commitId)).toEqual([world.headOf(402)]);
     expect(world.headOf(401)).not.toBe(world.headOf(402));
     expect(world.cluster.namespaces.get(nsOf(402))?.annotations["implementation-dag/deployed-commit"]).toBe(world.headOf(402));
+  });
+
+  it("two repositories' PR 55 coexist, and a failed run of one leaves the other's preview and deployment untouched", async () => {
+    const a = await world.run({ pr: 55 });
+    expect(a.phase, logs(a)).toBe("Succeeded");
+    const b = await world.run({ pr: 55, repo: OTHER_REPO });
+    expect(b.phase, logs(b)).toBe("Succeeded");
+    // Two previews of PR 55, each with its own namespace, host and mutex.
+    const [nsA, nsB] = [nsOf(55), nsOf(55, OWNER, OTHER_REPO)];
+    expect(nsA).not.toBe(nsB);
+    expect(world.cluster.previewNamespaces()).toEqual(expect.arrayContaining([nsA, nsB]));
+    expect(a.mutexes).not.toEqual(b.mutexes);
+    expect(world.cluster.namespaces.get(nsB)?.annotations["implementation-dag/repository"]).toBe(`${OWNER}/${OTHER_REPO}`);
+    const keptA = structuredClone(world.cluster.namespaces.get(nsA));
+    const releaseA = structuredClone(world.cluster.releases.get(`${nsA}/example-app-pr-55`));
+    const deploymentsA = structuredClone(world.github.deployments(OWNER, REPO).filter((d) => d.environment === "pr-55"));
+    const eventsBefore = world.cluster.events.length;
+
+    // The other repository's next run of its PR 55 fails at deploy: its cleanup removes its own preview only.
+    world.cluster.helm.failInstall = "context deadline exceeded";
+    const failed = await world.run({ pr: 55, repo: OTHER_REPO });
+    expect(failed.phase).toBe("Failed");
+    expect(world.cluster.events.slice(eventsBefore).every((e) => (e.namespace ?? e.name) === nsB)).toBe(true);
+    expect(world.cluster.namespaces.has(nsB)).toBe(false);
+    expect(world.cluster.namespaces.get(nsA)).toEqual(keptA);
+    expect(world.cluster.releases.get(`${nsA}/example-app-pr-55`)).toEqual(releaseA);
+    expect(world.github.deployments(OWNER, REPO).filter((d) => d.environment === "pr-55")).toEqual(deploymentsA);
+    expect(world.github.deployments(OWNER, OTHER_REPO).filter((d) => d.environment === "pr-55").map((d) => d.statuses.map((x) => x.state)))
+      .toEqual([["in_progress", "success"], ["in_progress", "failure", "inactive"]]);
+    expect(world.github.violations).toEqual([]);
   });
 });

@@ -3,9 +3,9 @@
  * ran, 1 when Argo would refuse the submission or the runner cannot execute the template).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSimulateArgs, simulate } from "../../scripts/simulate";
+import { parseSimulateArgs, repositoriesOf, simulate } from "../../scripts/simulate";
 import { templateNamed } from "../helpers/render";
-import { World } from "./world";
+import { nsOf, OTHER_REPO, OWNER, REPO, World } from "./world";
 
 let world: World;
 beforeAll(async () => {
@@ -21,6 +21,39 @@ async function capture(run: (write: (t: string) => void, writeError: (t: string)
 }
 
 describe("npm run simulate", () => {
+  it("reads --owner, --repo and --state, and names a bad one", () => {
+    expect(parseSimulateArgs(["--owner", "Other-Org", "--repo", "thing.js", "--pr", "5", "--state", "/tmp/world.json"]))
+      .toEqual({ owner: "Other-Org", repo: "thing.js", pr: 5, failAt: undefined, json: false, state: "/tmp/world.json" });
+    expect(() => parseSimulateArgs(["--owner", "a--b", "--pr", "5"])).toThrow(/--owner: must be a GitHub owner/);
+    expect(() => parseSimulateArgs(["--repo", "..", "--pr", "5"])).toThrow(/--repo: must be a GitHub repository name/);
+    expect(() => parseSimulateArgs(["--pr", "5", "--state"])).toThrow(/--state: needs a file/);
+    // The world serves the default repositories, the state's and the run's.
+    expect(repositoriesOf({ pr: 5, json: false, owner: "other-org", repo: "thing" })).toEqual([
+      { owner: OWNER, repo: REPO }, { owner: OWNER, repo: OTHER_REPO }, { owner: "other-org", repo: "thing" },
+    ]);
+  });
+
+  it("carries the world from one run to the next (--state): two repositories' PR 61 on one cluster, deployments in the JSON", async () => {
+    const { code } = await capture((w, e) => simulate({ pr: 61, json: true }, world, w, e));
+    expect(code).toBe(0);
+    const next = await World.start({ state: world.exportState() });
+    try {
+      const { code: second, out } = await capture((w, e) => simulate({ pr: 61, repo: OTHER_REPO, failAt: "deploy", json: true }, next, w, e));
+      expect(second).toBe(0);
+      const report = JSON.parse(out) as { phase: string; cluster: { namespaces: Array<{ name: string }> }; github: { deployments: Array<{ repository: string; environment: string; states: string[] }> } };
+      expect(report.phase).toBe("Failed");
+      // The first run's preview is still there; the failed one's is gone with its own cleanup.
+      expect(report.cluster.namespaces.map((n) => n.name)).toContain(nsOf(61));
+      expect(report.cluster.namespaces.map((n) => n.name)).not.toContain(nsOf(61, OWNER, OTHER_REPO));
+      expect(report.github.deployments.filter((d) => d.environment === "pr-61")).toEqual([
+        { repository: `${OWNER}/${REPO}`, environment: "pr-61", states: ["in_progress", "success"] },
+        { repository: `${OWNER}/${OTHER_REPO}`, environment: "pr-61", states: ["in_progress", "failure", "inactive"] },
+      ]);
+    } finally {
+      await next.close();
+    }
+  });
+
   it("reads --pr, --fail-at and --json, and names a bad argument", () => {
     expect(parseSimulateArgs(["--pr", "123"])).toEqual({ pr: 123, failAt: undefined, json: false });
     expect(parseSimulateArgs(["--pr", "7", "--fail-at", "deploy", "--json"])).toEqual({ pr: 7, failAt: "deploy", json: true });

@@ -29,12 +29,12 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { renderStack, readStackConfig, PROJECT_ROOT, type Render } from "../../scripts/offline-render";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { generateAppKey, startFakeGitHub, type FakeGitHub, type FakeGitHubState } from "../helpers/fake-github";
 import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 import { implementationDag } from "../helpers/render";
 import { PIPELINE } from "../../components/workflow";
 import { previewHost, previewNamespace } from "../../components/names";
-import { FakeCluster, type KubeObj } from "./cluster";
+import { FakeCluster, type FakeClusterState, type KubeObj } from "./cluster";
 import { AGENT_TASKS } from "../../components/workflow/agents";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, coderunTemplate } from "./coderun-template";
 import { RunnerError, runWorkflow, type WorkflowResult } from "./runner";
@@ -45,6 +45,22 @@ const exec = promisify(execFile);
 export const OWNER = "example-org";
 /** The repository name. */
 export const REPO = "example-app";
+/** A second repository of the same owner, served by the same apps: another team's app on the cluster. */
+export const OTHER_REPO = "example-api";
+
+/** A repository the world serves. */
+export interface Repository {
+  owner: string;
+  repo: string;
+}
+
+/** What a world holds between runs, as plain JSON (`npm run simulate -- --state FILE`). */
+export interface WorldState {
+  cluster: FakeClusterState;
+  github: FakeGitHubState;
+  /** Head commits: sha to the pull request it is the head of. */
+  commits: Array<[string, Repository & { pr: number }]>;
+}
 
 /** The preview namespace of `owner/repo`'s PR `pr` under the stack's naming (repository). */
 export const nsOf = (pr: number, owner = OWNER, repo = REPO): string => previewNamespace("repository", owner, repo, String(pr));
@@ -92,6 +108,10 @@ export interface AppRequest {
 /** Options of one run. */
 export interface RunOptions {
   pr: number;
+  /** The repository's owner. Defaults to {@link OWNER}. */
+  owner?: string;
+  /** The repository. Defaults to {@link REPO}; {@link OTHER_REPO} is served too. */
+  repo?: string;
   /** Extra or replaced workflow parameters. */
   parameters?: Record<string, string>;
   /** What each agent does; it succeeds with a summary when not given. */
@@ -109,6 +129,15 @@ export interface WorldOptions {
    * Defaults to the stack's (`pod`).
    */
   deployRunner?: "pod" | "docsrun";
+  /** What an earlier world left (cluster, GitHub, commits): this world goes on from there. */
+  state?: WorldState;
+  /**
+   * The repositories the apps are installed on. Defaults to {@link OWNER}/{@link REPO} and
+   * {@link OWNER}/{@link OTHER_REPO}. With more than one owner each owner has an installation of its
+   * own, and the stack is rendered without configured installation ids, so that each repository's
+   * installation is looked up from the app (as a stack serving several owners runs).
+   */
+  repositories?: Repository[];
 }
 
 /** What the DocsRun controller stand-in saw: each CR it ran, and how its pod ended. */
@@ -132,7 +161,7 @@ export class World {
   /** What the agents of the current run do. */
   private agents: RunOptions["agents"] = {};
   /** Commits of the repository: sha to the PR number whose head it is. */
-  private readonly commits = new Map<string, number>();
+  private readonly commits = new Map<string, Repository & { pr: number }>();
   /** How the preview app answers; a test replaces it. */
   respond: (host: string, path: string) => AppReply = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
   private runs = 0;
@@ -170,13 +199,20 @@ export class World {
       clippy: { contents: "write", pull_requests: "write", metadata: "read" },
       qa: { contents: "read", pull_requests: "write", deployments: "write", statuses: "write", metadata: "read" },
     };
+    const repositories = options.repositories ?? [{ owner: OWNER, repo: REPO }, { owner: OWNER, repo: OTHER_REPO }];
+    const owners = [...new Set(repositories.map((r) => r.owner))];
+    const lookUp = owners.length > 1;
     const secrets: Record<string, Record<string, string>> = {};
     const apps = Object.entries(github.apps).map(([name, ids]) => {
       const key = generateAppKey();
-      secrets[`github-app-${name}`] = { "app-id": ids.appId, "installation-id": ids.installationId, "private-key": key.privateKeyPem };
+      secrets[`github-app-${name}`] = { "app-id": ids.appId, "installation-id": lookUp ? "" : ids.installationId, "private-key": key.privateKeyPem };
       return {
         appId: ids.appId, slug: `implementation-dag-${name}`, publicKey: key.publicKey,
-        installations: [{ id: Number(ids.installationId), owner: OWNER, repositories: [REPO], permissions: grants[name] ?? { metadata: "read" } }],
+        installations: owners.map((owner, i) => ({
+          id: Number(ids.installationId) + i * 1000, owner,
+          repositories: repositories.filter((r) => r.owner === owner).map((r) => r.repo),
+          permissions: grants[name] ?? { metadata: "read" },
+        })),
       };
     });
     const gh = await startFakeGitHub({ apps });
@@ -192,7 +228,10 @@ export class World {
 
     const render = await renderStack({
       overrides: {
-        github: { ...github, apiUrl: webUrl, webUrl },
+        github: {
+          ...github, apiUrl: webUrl, webUrl,
+          ...(lookUp ? { apps: Object.fromEntries(Object.entries(github.apps).map(([name, ids]) => [name, { ...ids, installationId: "" }])) } : {}),
+        },
         acceptance: { ...acceptance, connectTo: `127.0.0.1:${address.port}` },
         ...(options.deployRunner ? { deploy: { ...deploy, runner: options.deployRunner } } : {}),
       },
@@ -226,7 +265,28 @@ export class World {
       };
     }
     world = new World(render, gh, standIns, app, dir, secrets, configMaps, { ...standIns.env, CURL_CA_BUNDLE: tls.caFile }, webUrl, deploy.docsrun);
+    if (options.state) world.importState(options.state);
     return world;
+  }
+
+  /** The repositories of the pull requests this world has served so far. */
+  repositories(): Repository[] {
+    const seen = new Map<string, Repository>();
+    for (const c of this.commits.values()) seen.set(`${c.owner}/${c.repo}`, { owner: c.owner, repo: c.repo });
+    return [...seen.values()];
+  }
+
+  /** What this world holds (cluster, GitHub, commits), to go on from in another world. */
+  exportState(): WorldState {
+    return { cluster: this.cluster.exportState(), github: this.github.exportState(), commits: structuredClone([...this.commits.entries()]) };
+  }
+
+  /** Takes over what an earlier world left. */
+  private importState(state: WorldState): void {
+    this.cluster.importState(state.cluster);
+    this.github.importState(state.github);
+    this.commits.clear();
+    for (const [sha, c] of structuredClone(state.commits)) this.commits.set(sha, c);
   }
 
   /** The rendered WorkflowTemplate. */
@@ -235,22 +295,22 @@ export class World {
   }
 
   /** The head commit the fake GitHub gives PR `pr` (created on first use). */
-  headOf(pr: number): string {
-    for (const [sha, n] of this.commits) if (n === pr) return sha;
-    const sha = createHash("sha1").update(`head of ${OWNER}/${REPO}#${pr}`).digest("hex");
-    this.commits.set(sha, pr);
-    this.github.addPull({ owner: OWNER, repo: REPO, number: pr, headSha: sha });
+  headOf(pr: number, owner = OWNER, repo = REPO): string {
+    for (const [sha, c] of this.commits) if (c.pr === pr && c.owner === owner && c.repo === repo) return sha;
+    const sha = createHash("sha1").update(`head of ${owner}/${repo}#${pr}`).digest("hex");
+    this.commits.set(sha, { owner, repo, pr });
+    this.github.addPull({ owner, repo, number: pr, headSha: sha });
     return sha;
   }
 
   /** Runs the workflow for one PR. */
   async run(options: RunOptions): Promise<WorkflowResult> {
-    this.headOf(options.pr);
+    this.headOf(options.pr, options.owner ?? OWNER, options.repo ?? REPO);
     const name = options.name ?? `implementation-dag-pr${options.pr}-${++this.runs}`;
     this.agents = options.agents ?? {};
     return runWorkflow(this.workflowTemplate, {
       name,
-      parameters: { owner: OWNER, repo: REPO, pr: String(options.pr), ...options.parameters },
+      parameters: { owner: options.owner ?? OWNER, repo: options.repo ?? REPO, pr: String(options.pr), ...options.parameters },
       workflowTemplates: [coderunTemplate((this.workflowTemplate as { metadata: { namespace: string } }).metadata.namespace)],
       resource: (call) => this.docsRunController(call.action, call.object),
       // The agents' child Workflows live in the cluster too: stop-agents lists and stops them there.
@@ -399,14 +459,16 @@ export class World {
     if (!existsSync(path.join(dir, ".git"))) return { stderr: "fatal: not a git repository (or any of the parent directories): .git\n", code: 128 };
     if (verb === "fetch" && rest.length === 6 && rest.slice(0, 4).join(" ") === "--quiet --depth 1 --no-tags") {
       const [url, sha] = rest.slice(4);
-      if (url !== `${this.githubWebUrl}/${OWNER}/${REPO}.git`) return { stderr: `fatal: repository '${url}' not found\n`, code: 128 };
+      const served = [...this.commits.values()].find((c) => url === `${this.githubWebUrl}/${c.owner}/${c.repo}.git`);
+      if (!served) return { stderr: `fatal: repository '${url}' not found\n`, code: 128 };
       const header = call.env.GIT_CONFIG_COUNT === "1" && call.env.GIT_CONFIG_KEY_0 === "http.extraHeader" ? call.env.GIT_CONFIG_VALUE_0 ?? "" : "";
       const basic = /^Authorization: Basic ([A-Za-z0-9+/=]+)$/.exec(header);
       const credential = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
       if (!/^x-access-token:ghs_[0-9a-f]+$/.test(credential)) {
         return { stderr: `remote: Invalid username or token.\nfatal: Authentication failed for '${url}'\n`, code: 128 };
       }
-      if (!this.commits.has(sha)) return { stderr: `fatal: remote error: upload-pack: not our ref ${sha}\n`, code: 128 };
+      const commit = this.commits.get(sha);
+      if (!commit || `${this.githubWebUrl}/${commit.owner}/${commit.repo}.git` !== url) return { stderr: `fatal: remote error: upload-pack: not our ref ${sha}\n`, code: 128 };
       cpSync(path.join(PROJECT_ROOT, "charts", "app"), path.join(dir, "charts", "app"), { recursive: true });
       writeFileSync(path.join(dir, ".git", "FETCH_HEAD"), `${sha}\n`);
       return {};

@@ -331,8 +331,21 @@ export interface FakeGitHub {
   writes(): RecordedRequest[];
   /** Tokens minted so far, with what they were narrowed to. */
   tokens(): Array<{ installationId: number; repositories: string[]; permissions: Permissions }>;
+  /** What GitHub holds (pull requests, reviews, comments, deployments), to carry to another fake. */
+  exportState(): FakeGitHubState;
+  /** Takes over a state {@link exportState} gave (replacing what this fake holds). */
+  importState(state: FakeGitHubState): void;
   /** Stops the server. */
   close(): Promise<void>;
+}
+
+/** The data a fake GitHub holds, as plain JSON: what a sequence of simulations shares. */
+export interface FakeGitHubState {
+  pulls: Array<Required<FakePull>>;
+  reviews: Array<[string, FakeReview[]]>;
+  comments: Array<[string, FakeComment[]]>;
+  deployments: Array<[string, FakeDeployment[]]>;
+  nextId: number;
 }
 
 interface Grant {
@@ -955,6 +968,21 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     },
     writes: () => requests.filter((r) => r.method !== "GET" && r.operationId !== "apps/create-installation-access-token" && r.operationId !== "graphql"),
     tokens: () => [...grants.values()].map((g) => ({ installationId: g.installationId, repositories: [...g.repositories], permissions: { ...g.permissions } })),
+    exportState: () => structuredClone({
+      pulls: [...pulls.values()], reviews: [...reviews.entries()], comments: [...comments.entries()], deployments: [...deployments.entries()], nextId,
+    }),
+    importState(state) {
+      const copy = structuredClone(state);
+      pulls.clear();
+      for (const p of copy.pulls) pulls.set(pullKey(p.owner, p.repo, p.number), p);
+      reviews.clear();
+      for (const [k, v] of copy.reviews) reviews.set(k, v);
+      comments.clear();
+      for (const [k, v] of copy.comments) comments.set(k, v);
+      deployments.clear();
+      for (const [k, v] of copy.deployments) deployments.set(k, v);
+      nextId = Math.max(nextId, copy.nextId);
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
