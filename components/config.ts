@@ -89,35 +89,95 @@ const agentSchema = z
   })
   .strict();
 
+/** The status items a rule is made of (the acceptance step's grammar, `rule_ranges` in acceptance.sh). */
+const STATUS_ITEM = /^([1-5]xx|[1-5][0-9]{2}|[1-5][0-9]{2}-[1-5][0-9]{2}|<[1-6][0-9]{2})$/;
+/** Whether every item of a status rule names at least one status: `NNN-MMM` with NNN <= MMM, `<NNN` above 100. */
+function statusItemsHold(rule: string): boolean {
+  return rule.split(",").every((item) => {
+    if (!STATUS_ITEM.test(item)) return false;
+    if (item.startsWith("<")) return Number(item.slice(1)) > 100;
+    const [lo, hi] = item.split("-");
+    return hi === undefined || Number(lo) <= Number(hi);
+  });
+}
+const statusRule = z.string().regex(STATUS_RULE, "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas")
+  .refine(statusItemsHold, "must name at least one status with each item (NNN-MMM with NNN <= MMM, <NNN above 100)");
+
+/** Most digits a millisecond limit may have (the step's rule). */
+const MAX_MS = 9_999_999;
+
+/**
+ * The acceptance settings a repository may set too, each with its rule and global default. A
+ * repository's entry takes the same rules without the defaults ({@link repositoryAcceptanceSchema}):
+ * one definition of each rule, which the step scripts (set-params, acceptance) apply alike.
+ */
+const acceptanceSettings = {
+  minSuccessPct: z.number().min(0).max(100)
+    .refine((n) => n === 0 || n >= 1, "is a percentage (0-100); a value between 0 and 1 is ambiguous")
+    .default(95).describe("Minimum share of successful requests, in percent; a `min_success_pct` given at submit wins."),
+  maxP95Ms: z.number().int().positive().max(MAX_MS).default(2000).describe("Maximum p95 latency in milliseconds; a `max_p95_ms` given at submit wins."),
+  requestsPerEndpoint: z.number().int().min(1).max(10000).default(10).describe("Closed model: requests sent to each endpoint; a `requests_per_endpoint` given at submit wins."),
+  concurrency: z.number().int().min(1).max(64).default(4).describe("Requests in flight per endpoint."),
+  timeoutMs: z.number().int().min(100).max(60000).default(10000).describe("Bound of each request (`curl --max-time`)."),
+  readyConsecutive: z.number().int().min(0).max(100).default(3)
+    .describe("Expected answers in a row that make an endpoint ready before measuring (0: do not wait)."),
+  readyTimeoutSeconds: z.number().int().min(1).max(170).default(120)
+    .describe("How long acceptance waits for readiness; an endpoint not ready by then is an error (exit 2)."),
+  judge: z.enum(["total", "ttfb", "server"]).default("total")
+    .describe("Latency the thresholds judge: total, ttfb (time to first byte) or server (first byte minus pre-transfer)."),
+  maxP99Ms: z.number().int().min(0).max(MAX_MS).default(0).describe("Maximum p99 latency in milliseconds; 0: not checked."),
+  expect: statusRule.default("2xx,3xx")
+    .describe("Status rule of a success where `paths` says nothing (`<500` is the seed's lenient rule)."),
+  paths: z.record(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@%/?-]*\*?$/, "must be a path starting with / (a trailing * makes it a prefix)"), statusRule)
+    .default({}).describe("Status rule per path (exact, or a prefix ending in *), e.g. {\"/healthz\": \"200\", \"/api/*\": \"<500\"}."),
+  insecure: z.boolean().default(false).describe("Skip TLS verification of the preview (off: a bad certificate fails acceptance)."),
+  rate: z.number().min(0).max(1000).refine((n) => /^[0-9]+(\.[0-9]{1,3})?$/.test(String(n)), "must have at most 3 decimals").default(0)
+    .describe("Open model: requests started per second per endpoint, measured from each scheduled start; 0: closed model (`concurrency`)."),
+  durationSeconds: z.number().int().min(1).max(170).default(10).describe("Open model: length of the schedule in seconds."),
+};
+type AcceptanceSettings = typeof acceptanceSettings;
+
+/**
+ * One repository's acceptance settings: any of the global keys (not `connectTo`, the cluster's),
+ * with the global rules; a key left out takes the global value.
+ */
+const repositoryAcceptanceSchema = z
+  .object(
+    Object.fromEntries(Object.entries(acceptanceSettings).map(([key, schema]) => [key, schema.unwrap().optional()])) as {
+      [K in keyof AcceptanceSettings]: z.ZodOptional<ReturnType<AcceptanceSettings[K]["unwrap"]>>;
+    },
+  )
+  .strict();
+
+/** A GitHub `owner/repo` (the rules of set-params: lib/rules.sh's is_github_owner and is_github_repo). */
+const GITHUB_REPOSITORY = /^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
+
 const acceptanceSchema = z
   .object({
-    minSuccessPct: z.number().min(0).max(100)
-      .refine((n) => n === 0 || n >= 1, "is a percentage (0-100); a value between 0 and 1 is ambiguous")
-      .default(95).describe("Default of the `min_success_pct` workflow parameter, in percent."),
-    maxP95Ms: z.number().int().positive().default(2000).describe("Default of `max_p95_ms`: the p95 latency limit in milliseconds."),
-    requestsPerEndpoint: z.number().int().min(1).max(10000).default(10).describe("Default of `requests_per_endpoint`."),
-    concurrency: z.number().int().min(1).max(64).default(4).describe("Requests in flight per endpoint."),
-    timeoutMs: z.number().int().min(100).max(60000).default(10000).describe("Bound of each request (`curl --max-time`)."),
-    connectTo: z.string().regex(/^([A-Za-z0-9.-]+:[0-9]{1,5})?$/, "must be empty or host:port").default("")
+    ...acceptanceSettings,
+    connectTo: z.string().regex(/^([A-Za-z0-9.-]+:[0-9]{1,5})?$/, "must be empty or host:port")
+      .refine((s) => s === "" || (Number(s.split(":")[1]) >= 1 && Number(s.split(":")[1]) <= 65535), "must have a port from 1 to 65535")
+      .default("")
       .describe("In-cluster address (host:port) of the ingress controller to send requests to, keeping Host and TLS name; empty: plain DNS."),
-    readyConsecutive: z.number().int().min(0).max(100).default(3)
-      .describe("Expected answers in a row that make an endpoint ready before measuring (0: do not wait)."),
-    readyTimeoutSeconds: z.number().int().min(1).max(170).default(120)
-      .describe("How long acceptance waits for readiness; an endpoint not ready by then is an error (exit 2)."),
-    judge: z.enum(["total", "ttfb", "server"]).default("total")
-      .describe("Latency the thresholds judge: total, ttfb (time to first byte) or server (first byte minus pre-transfer)."),
-    maxP99Ms: z.number().int().min(0).default(0).describe("Maximum p99 latency in milliseconds; 0: not checked."),
-    expect: z.string().regex(STATUS_RULE, "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas").default("2xx,3xx")
-      .describe("Status rule of a success where `paths` says nothing (`<500` is the seed's lenient rule)."),
-    paths: z.record(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@%/?-]*\*?$/, "must be a path starting with / (a trailing * makes it a prefix)"),
-      z.string().regex(STATUS_RULE, "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas"))
-      .default({}).describe("Status rule per path (exact, or a prefix ending in *), e.g. {\"/healthz\": \"200\", \"/api/*\": \"<500\"}."),
-    insecure: z.boolean().default(false).describe("Skip TLS verification of the preview (off: a bad certificate fails acceptance)."),
-    rate: z.number().min(0).max(1000).refine((n) => /^[0-9]+(\.[0-9]{1,3})?$/.test(String(n)), "must have at most 3 decimals").default(0)
-      .describe("Open model: requests started per second per endpoint, measured from each scheduled start; 0: closed model (`concurrency`)."),
-    durationSeconds: z.number().int().min(1).max(170).default(10).describe("Open model: length of the schedule in seconds."),
+    repositories: z.record(z.string(), repositoryAcceptanceSchema).default({})
+      .describe("Settings per repository, keyed by `owner/repo` (matched case-insensitively), e.g. {\"example-org/api\": {\"maxP95Ms\": 500, \"paths\": {\"/healthz\": \"200\"}}}: any key above but `connectTo`, each left out taking the global value. Resolved by set-params for the run's repository; a parameter given at submit still wins."),
   })
-  .strict();
+  .strict()
+  .superRefine((acceptance, ctx) => {
+    const seen = new Map<string, string>();
+    for (const key of Object.keys(acceptance.repositories)) {
+      if (!GITHUB_REPOSITORY.test(key) || key.split("/")[0].includes("--")) {
+        ctx.addIssue({ code: "custom", path: ["repositories", key], message: "must be keyed by a GitHub <owner>/<repo>" });
+        continue;
+      }
+      const folded = key.toLowerCase();
+      const earlier = seen.get(folded);
+      if (earlier !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["repositories", key], message: `is ${earlier} again (repositories match case-insensitively)` });
+      }
+      seen.set(folded, key);
+    }
+  });
 
 /** The steps the workflow's deadline must cover, each by its own deadline key (in run order). */
 export const BUDGETED_DEADLINES = [

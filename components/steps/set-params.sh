@@ -12,9 +12,13 @@
 #   CHART_PATH             a relative path without '..' segments, or an oci:// reference
 #   VALUES_FILE            a relative path without '..' segments
 #   IMAGE_TAG              empty (meaning pr-<PR>) or a valid image tag
-#   MIN_SUCCESS_PCT        a percentage 0-100 (a fraction between 0 and 1 is ambiguous and refused)
-#   MAX_P95_MS             a positive integer of milliseconds
-#   REQUESTS_PER_ENDPOINT  an integer 1-10000
+#   MIN_SUCCESS_PCT        empty (the repository's setting, else the stack's) or a percentage 0-100
+#                          (a fraction between 0 and 1 is ambiguous and refused)
+#   MAX_P95_MS             empty (as above) or a positive integer of milliseconds, at most 7 digits
+#   REQUESTS_PER_ENDPOINT  empty (as above) or an integer 1-10000
+#   The acceptance settings (stack config, rendered at install time; never from the pull request):
+#   ACCEPTANCE_GLOBAL      JSON object: every acceptance input (text) from the global settings
+#   ACCEPTANCE_REPOSITORIES JSON object: lowercased <owner>/<repo> to the inputs that repository sets
 #   What the agent template reads (each value is substituted into the agents' child Workflow
 #   manifests as text, so none may hold a quote, a backslash, white space or a newline):
 #   TASK_ID                empty (the PR number) or a positive integer, no leading zero, at most 9 digits
@@ -37,15 +41,121 @@
 # image_tag, commit (lowercased, or empty), where <id> is lib/names.sh's preview_id of
 # (NAMING, owner, repo, PR);
 # and the validated values later tasks take instead of the raw parameters: owner, repo, pr,
-# chartPath, valuesFile, min_success_pct, max_p95_ms, requests_per_endpoint; and, under the agent
+# chartPath, valuesFile; every input of acceptance (min_success_pct, max_p95_ms,
+# requests_per_endpoint, max_p99_ms, judge, concurrency, timeout_ms, expect, paths, insecure, connect_to,
+# ready_consecutive, ready_timeout_s, rate, duration_s), resolved for the repository: a threshold
+# given as a parameter, else the repository's entry, else the global setting, each checked with the
+# acceptance step's rules so a bad table never reaches it; and, under the agent
 # template's own names, task-id, service-id, repository-url (<GITHUB_WEB_URL>/<owner>/<repo>),
 # docs-repository-url, docs-project-directory, working-directory, model, continue-session,
 # overwrite-memory, docs-branch, task-requirements.
+#
+# Tools: jq (the acceptance settings), tr, sha256sum, cut (GNU or busybox).
 set -euo pipefail
 export LC_ALL=C
 
 RULE_REPO_DIRECTORY="must be '.' (the repository's root) or a relative path without '.' or '..' segments"
 is_repo_directory() { [[ $1 == . ]] || is_relative_path "$1"; }
+
+# ---- acceptance settings -----------------------------------------------------------------------
+# Every input of the acceptance step, in the order of components/workflow/acceptance.ts.
+ACCEPTANCE_INPUTS=(min_success_pct max_p95_ms requests_per_endpoint max_p99_ms judge concurrency timeout_ms expect paths
+  insecure connect_to ready_consecutive ready_timeout_s rate duration_s)
+
+# A status rule: items NNN, Nxx, NNN-MMM (NNN <= MMM) or <NNN (above 100) separated by commas; the
+# grammar of acceptance.sh's rule_ranges, without the blanks and the trailing comma it tolerates
+# (zod refuses those, and set-params applies zod's rule).
+STATUS_RULE_CHARS='^[0-9x<-]+(,[0-9x<-]+)*$'
+STATUS_ITEM='^([1-5]xx|[1-5][0-9]{2}|([1-5][0-9]{2})-([1-5][0-9]{2})|<([1-6][0-9]{2}))$'
+is_status_rule() {
+  local items item
+  [[ $1 =~ $STATUS_RULE_CHARS ]] || return 1
+  IFS=, read -ra items <<<"$1"
+  for item in "${items[@]}"; do
+    [[ $item =~ $STATUS_ITEM ]] || return 1
+    if [[ -n ${BASH_REMATCH[2]} ]] && ((10#${BASH_REMATCH[2]} > 10#${BASH_REMATCH[3]})); then return 1; fi
+    if [[ -n ${BASH_REMATCH[4]} ]] && ((10#${BASH_REMATCH[4]} <= 100)); then return 1; fi
+  done
+}
+
+# PATHS: empty, or a JSON object from a path ("/x", or a prefix "/api/*") to a status rule.
+is_paths() {
+  local pairs key rule url_chars="A-Za-z0-9._~!\$&'()*+,;=:@%/?-"
+  [[ -z $1 ]] && return 0
+  [[ $1 != *[[:cntrl:]\\]* ]] || return 1
+  pairs=$(jq -r 'if type == "object" then to_entries[] | [.key, (.value | if type == "string" then . else "" end)] | @tsv
+    else error("not an object") end' <<<"$1" 2>/dev/null) || return 1
+  [[ -n $pairs ]] || return 0
+  while IFS=$'\t' read -r key rule; do
+    [[ ${key%\*} =~ ^/[${url_chars}]*$ && ${key%\*} != *\** ]] || return 1
+    is_status_rule "$rule" || return 1
+  done <<<"$pairs"
+}
+
+# check_acceptance INPUT VALUE [WHERE]: refuses (with `bad`) a VALUE the acceptance step would refuse
+# (acceptance.sh's input checks; where zod is stricter, zod's rule). The stack config's schema applies
+# the same rules (components/config.ts); test/steps/set-params.test.ts holds the three to one table.
+check_acceptance() {
+  local input=$1 v=$2 where=${3:+ (from the stack config $3)} rule=""
+  case $input in
+    min_success_pct)
+      if ! [[ $v =~ ^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)$ ]]; then
+        rule="must be a percentage from 0 to 100 (digits, no leading zero)"
+      elif [[ $v =~ ^0\.[0-9]*[1-9] ]]; then
+        rule="is a percentage (0-100); $v between 0 and 1 is ambiguous: write the percentage (95 for 95%)"
+      fi ;;
+    max_p95_ms) [[ $v =~ ^[1-9][0-9]{0,6}$ ]] || rule="must be a positive integer of milliseconds (at most 7 digits)" ;;
+    max_p99_ms) [[ $v =~ ^([1-9][0-9]{0,6})?$ ]] || rule="must be empty (not checked) or a positive integer of milliseconds (at most 7 digits)" ;;
+    requests_per_endpoint)
+      [[ $v =~ ^[1-9][0-9]{0,4}$ ]] && ((10#$v <= 10000)) || rule="must be an integer from 1 to 10000" ;;
+    judge) [[ $v == total || $v == ttfb || $v == server ]] || rule="must be total, ttfb or server" ;;
+    concurrency) [[ $v =~ ^[1-9][0-9]?$ ]] && ((10#$v <= 64)) || rule="must be an integer from 1 to 64" ;;
+    timeout_ms)
+      [[ $v =~ ^[1-9][0-9]{2,4}$ ]] && ((10#$v <= 60000)) || rule="must be an integer of milliseconds from 100 to 60000" ;;
+    expect) is_status_rule "$v" || rule="must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas (e.g. 2xx,3xx or <500)" ;;
+    paths) is_paths "$v" || rule="must be empty or a JSON object from a path (a trailing * makes it a prefix) to a status rule" ;;
+    insecure) [[ $v == true || $v == false ]] || rule="must be true or false" ;;
+    connect_to)
+      if [[ -n $v ]] && ! { [[ $v =~ ^[A-Za-z0-9.-]+:([0-9]{1,5})$ ]] && ((10#${BASH_REMATCH[1]} >= 1 && 10#${BASH_REMATCH[1]} <= 65535)); }; then
+        rule="must be empty or host:port (port 1-65535)"
+      fi ;;
+    ready_consecutive) [[ $v =~ ^(0|[1-9][0-9]?|100)$ ]] || rule="must be an integer from 0 (no readiness wait) to 100" ;;
+    ready_timeout_s | duration_s)
+      [[ $v =~ ^[1-9][0-9]{0,2}$ ]] && ((10#$v <= 170)) || rule="must be an integer of seconds from 1 to 170" ;;
+    rate)
+      if [[ -n $v ]]; then
+        if ! [[ $v =~ ^([0-9]{1,4})(\.([0-9]{1,3}))?$ ]]; then
+          rule="must be empty (closed model) or requests per second, a number up to 1000 with at most 3 decimals"
+        else
+          local frac=${BASH_REMATCH[3]}000
+          local milli=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
+          ((milli >= 1 && milli <= 1000000)) || rule="must be more than 0 and at most 1000 requests per second"
+        fi
+      fi ;;
+    *) rule="is not an input of acceptance" ;;
+  esac
+  [[ -z $rule ]] || bad "$input" "$rule$where"
+}
+
+is_json_object() { jq -en --argjson v "$1" '$v | type == "object"' >/dev/null 2>&1; }
+
+# resolve_acceptance REPOSITORY GLOBAL TABLE (JSON objects): prints, per acceptance input, a line
+# `<input>\t<where>\t<value>`: the repository's entry of TABLE when it sets the input, else GLOBAL's.
+# A line `!\t<env>\t<problem>` reports a table unlike what the render writes.
+resolve_acceptance() {
+  jq -rn --arg repository "$1" --argjson global "$2" --argjson table "$3" '
+    ($table[$repository] // {}) as $entry
+    | if ($entry | type) != "object" then ["!", "ACCEPTANCE_REPOSITORIES", "the entry of \($repository) must be a JSON object"]
+      else
+        (($entry | keys) - $ARGS.positional)[] as $k
+        | ["!", "ACCEPTANCE_REPOSITORIES", "the entry of \($repository) sets \($k), which is not an input of acceptance"]
+      end,
+      ($entry | select(type == "object") | $ARGS.positional[] as $k
+       | if $entry | has($k) then [$k, "acceptance.repositories \($repository)", $entry[$k]] else [$k, "acceptance", $global[$k]] end
+       | if (.[2] | type) == "string" then .
+         else ["!", (if .[1] == "acceptance" then "ACCEPTANCE_GLOBAL" else "ACCEPTANCE_REPOSITORIES" end), "\(.[0]) of \(.[1]) must be text"] end)
+    | @tsv' --args "${ACCEPTANCE_INPUTS[@]}"
+}
 
 # Each parameter is read exactly as given: command substitution would drop trailing newlines, and
 # nothing is trimmed. White space at either end, or a newline anywhere, is refused by the
@@ -98,6 +208,8 @@ overwrite_memory=${OVERWRITE_MEMORY-}
 unpadded overwriteMemory "$overwrite_memory"
 task_requirements=${TASK_REQUIREMENTS-}
 unpadded taskRequirements "$task_requirements"
+acceptance_global=$(value ACCEPTANCE_GLOBAL)
+acceptance_repositories=$(value ACCEPTANCE_REPOSITORIES)
 github_web_url=$(value GITHUB_WEB_URL)
 naming=$(value NAMING)
 output_dir=$(value OUTPUT_DIR)
@@ -118,17 +230,10 @@ is_relative_path "$values_file" || bad valuesFile "$RULE_RELATIVE_PATH"
 if ! [[ $image_tag =~ ^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]]; then
   bad imageTag "must be empty (meaning pr-<pr>) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
 fi
-if ! [[ $min_success_pct =~ ^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$ ]]; then
-  bad min_success_pct "must be a percentage from 0 to 100"
-elif [[ $min_success_pct =~ ^0\.[0-9]*[1-9] ]]; then
-  bad min_success_pct "is a percentage (0-100); $min_success_pct between 0 and 1 is ambiguous: write the percentage (95 for 95%)"
-fi
-if ! [[ $max_p95_ms =~ ^[1-9][0-9]{0,6}$ ]]; then
-  bad max_p95_ms "must be a positive integer of milliseconds (at most 7 digits)"
-fi
-if ! [[ $requests_per_endpoint =~ ^[1-9][0-9]{0,4}$ ]] || ((10#$requests_per_endpoint > 10000)); then
-  bad requests_per_endpoint "must be an integer from 1 to 10000"
-fi
+# A threshold given at submit wins over the stack config's, checked by the same rule.
+[[ -z $min_success_pct ]] || check_acceptance min_success_pct "$min_success_pct"
+[[ -z $max_p95_ms ]] || check_acceptance max_p95_ms "$max_p95_ms"
+[[ -z $requests_per_endpoint ]] || check_acceptance requests_per_endpoint "$requests_per_endpoint"
 if [[ -n $task_id ]] && ! is_pr_number "$task_id"; then
   bad taskId "must be empty (the PR number) or a positive integer without a leading zero, at most 9 digits"
 fi
@@ -156,6 +261,9 @@ fi
 if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$ ]]; then
   bad GITHUB_WEB_URL "must be an http(s) URL without query, quotes or white space"
 fi
+command -v jq >/dev/null 2>&1 || bad jq "is required on PATH and missing"
+is_json_object "$acceptance_global" || bad ACCEPTANCE_GLOBAL "must be a JSON object (the render writes it from the stack config)"
+is_json_object "$acceptance_repositories" || bad ACCEPTANCE_REPOSITORIES "must be a JSON object (the render writes it from the stack config)"
 if [[ $naming != repository && $naming != pr-number ]]; then
   bad NAMING "must be repository or pr-number"
 fi
@@ -163,6 +271,24 @@ if [[ $output_dir != /* ]]; then
   bad OUTPUT_DIR "must be an absolute directory path"
 fi
 
+stop_on_bad_inputs
+
+repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
+
+# The run's acceptance settings: a threshold given at submit, else the repository's entry, else the
+# global setting; each checked as acceptance would, so a bad table stops the run here.
+declare -A acceptance=(
+  [min_success_pct]=$min_success_pct [max_p95_ms]=$max_p95_ms [requests_per_endpoint]=$requests_per_endpoint
+)
+settings=$(resolve_acceptance "$repository" "$acceptance_global" "$acceptance_repositories")
+while IFS=$'\t' read -r input where setting; do
+  if [[ $input == ! ]]; then
+    bad "$where" "$setting"
+  elif [[ -z ${acceptance[$input]-} ]]; then
+    acceptance[$input]=$setting
+    check_acceptance "$input" "$setting" "$where"
+  fi
+done <<<"$settings"
 stop_on_bad_inputs
 
 # The naming rules (the same as components/names.ts).
@@ -173,7 +299,6 @@ if ((${#host} > 253)); then
   die domain "is too long for the preview host ${id}.<domain> (at most 253 characters)"
 fi
 mutex="implementation-dag-${id}"
-repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
 suffix="-pr-${pr}"
 name=$(printf '%s' "$repo" | tr '[:upper:]' '[:lower:]')
 name=${name//[^a-z0-9-]/-}
@@ -208,9 +333,9 @@ printf '%s' "$repo" >"$output_dir/repo"
 printf '%s' "$pr" >"$output_dir/pr"
 printf '%s' "$chart_path" >"$output_dir/chartPath"
 printf '%s' "$values_file" >"$output_dir/valuesFile"
-printf '%s' "$min_success_pct" >"$output_dir/min_success_pct"
-printf '%s' "$max_p95_ms" >"$output_dir/max_p95_ms"
-printf '%s' "$requests_per_endpoint" >"$output_dir/requests_per_endpoint"
+for input in "${ACCEPTANCE_INPUTS[@]}"; do
+  printf '%s' "${acceptance[$input]}" >"$output_dir/$input"
+done
 printf '%s' "${task_id:-$pr}" >"$output_dir/task-id"
 printf '%s' "$service" >"$output_dir/service-id"
 printf '%s' "$web/$owner/$repo" >"$output_dir/repository-url"

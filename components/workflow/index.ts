@@ -9,7 +9,7 @@ import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1a
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { scratchVolume } from "../pod-security";
-import { ACCEPTANCE_THRESHOLDS, acceptanceTemplate } from "./acceptance";
+import { ACCEPTANCE_INPUTS, acceptanceTemplate } from "./acceptance";
 import { AGENT_INPUTS, AGENT_TASKS, agentTask, agentTemplates, STOP_AGENTS_TEMPLATE, stopAgentsTemplate } from "./agents";
 import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
@@ -39,7 +39,7 @@ export const PREVIEW_TEMPLATE = "preview";
  * there, and the mutex it holds.
  */
 export const PREVIEW_INPUTS = [
-  ...new Set([...AGENT_INPUTS, ...DEPLOY_INPUTS, ...ACCEPTANCE_THRESHOLDS, "owner", "repo", "pr", "host", "mutex"]),
+  ...new Set([...AGENT_INPUTS, ...DEPLOY_INPUTS, ...ACCEPTANCE_INPUTS, "owner", "repo", "pr", "host", "mutex"]),
 ] as const;
 
 /**
@@ -79,7 +79,8 @@ export function previewTasks(_cfg: StackConfig): IDAGTask[] {
       template: "acceptance",
       depends: succeeded("deploy"),
       arguments: {
-        parameters: ACCEPTANCE_THRESHOLDS.map(fromInputs),
+        // Every input, as set-params resolved it for the run's repository.
+        parameters: ACCEPTANCE_INPUTS.map(fromInputs),
         artifacts: [{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }],
       },
     },

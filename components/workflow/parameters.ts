@@ -1,6 +1,7 @@
 /**
  * The workflow's parameters: the seed's, the acceptance thresholds and what the agent template reads,
- * their defaults from the stack config.
+ * their defaults from the stack config (the thresholds' default is empty: set-params resolves them per
+ * repository).
  */
 import type { IParameter } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Parameter";
 import type { StackConfig } from "../config";
@@ -16,9 +17,11 @@ export function workflowParameters(cfg: StackConfig): IParameter[] {
     { name: "chartPath", value: cfg.chartPath, description: "Chart path in the repository, or an oci:// reference." },
     { name: "valuesFile", value: cfg.valuesFile, description: "Values file, relative to the repository root or else to the chart." },
     { name: "imageTag", value: "", description: "Image tag to deploy; empty means pr-<pr>." },
-    { name: "min_success_pct", value: String(cfg.acceptance.minSuccessPct), description: "Acceptance: minimum share of successful requests, in percent (0-100)." },
-    { name: "max_p95_ms", value: String(cfg.acceptance.maxP95Ms), description: "Acceptance: maximum p95 latency in milliseconds." },
-    { name: "requests_per_endpoint", value: String(cfg.acceptance.requestsPerEndpoint), description: "Acceptance: requests sent to each endpoint." },
+    // Empty: the run's repository's setting (stack config acceptance.repositories), else the global one;
+    // set-params resolves them. A value given at submit wins over both.
+    { name: "min_success_pct", value: "", description: "Acceptance: minimum share of successful requests, in percent (0-100); empty: the repository's setting, else the stack's." },
+    { name: "max_p95_ms", value: "", description: "Acceptance: maximum p95 latency in milliseconds; empty: the repository's setting, else the stack's." },
+    { name: "requests_per_endpoint", value: "", description: "Acceptance: requests sent to each endpoint; empty: the repository's setting, else the stack's." },
     { name: "taskId", value: "", description: "Agents: the task id (task-id); empty means the PR number." },
     { name: "service", value: cfg.agent.service, description: "Agents: the service id (service-id), a DNS label; empty means the repository's name." },
     { name: "model", value: cfg.agent.model, description: "Agents: the model the agents use." },

@@ -8,10 +8,15 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { parseConfig } from "../../components/config";
+import { acceptanceDefaults } from "../../components/workflow/acceptance";
+import { readStackConfig } from "../../scripts/offline-render";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "./harness";
 
-const BASE = { min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "2000" };
+/** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */
+const STACK = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
+const BASE = { ...STACK, min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "2000" };
 
 let template: ITemplate;
 const servers: Loopback[] = [];

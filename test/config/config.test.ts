@@ -105,6 +105,56 @@ describe("stack config", () => {
     ]);
   });
 
+  describe("acceptance settings per repository", () => {
+    const acceptance = (repositories: Record<string, unknown>, global: Record<string, unknown> = {}) =>
+      withKey("acceptance", { ...JSON.parse(preview()["implementation-dag:acceptance"]), ...global, repositories });
+
+    it("keeps only the keys a repository sets, so every other one falls back to the global setting", () => {
+      const cfg = parseConfig(acceptance({ "Example-Org/app": { maxP95Ms: 500, paths: { "/healthz": "200" } } }, { maxP99Ms: 900 }));
+      expect(cfg.acceptance.repositories).toEqual({ "Example-Org/app": { maxP95Ms: 500, paths: { "/healthz": "200" } } });
+      expect(cfg.acceptance.maxP99Ms).toBe(900);
+      expect(parseConfig(preview()).acceptance.repositories).toEqual({});
+    });
+
+    it("names the repository and the key of every bad per-repository value", () => {
+      expect(problemsOf(acceptance({ "Example-Org/app": { maxP95Ms: 0, judge: "p95" }, "example-org/api": { expect: "500-400" } })).sort()).toEqual([
+        "implementation-dag:acceptance.repositories.Example-Org/app.judge: Invalid option: expected one of \"total\"|\"ttfb\"|\"server\"",
+        "implementation-dag:acceptance.repositories.Example-Org/app.maxP95Ms: Too small: expected number to be >0",
+        "implementation-dag:acceptance.repositories.example-org/api.expect: must name at least one status with each item (NNN-MMM with NNN <= MMM, <NNN above 100)",
+      ]);
+    });
+
+    it("refuses connectTo (the cluster's) and unknown keys in a repository's entry", () => {
+      expect(problemsOf(acceptance({ "example-org/app": { connectTo: "evil.example.com:443", retries: 3 } }))).toEqual([
+        "implementation-dag:acceptance.repositories.example-org/app.connectTo: is not a known key\n  - implementation-dag:acceptance.repositories.example-org/app.retries: is not a known key",
+      ]);
+    });
+
+    it.each([
+      ["a key without an owner", "app"],
+      ["an owner with a double hyphen", "a--b/app"],
+      ["a repository of ..", "example-org/.."],
+      ["a URL", "https://github.com/example-org/app"],
+      ["a third segment", "example-org/app/x"],
+    ])("refuses %s as a repository key", (_what, key) => {
+      expect(problemsOf(acceptance({ [key]: { maxP95Ms: 500 } }))).toEqual([
+        `implementation-dag:acceptance.repositories.${key}: must be keyed by a GitHub <owner>/<repo>`,
+      ]);
+    });
+
+    it("refuses one repository listed twice under different cases", () => {
+      expect(problemsOf(acceptance({ "Example-Org/App": { maxP95Ms: 500 }, "example-org/app": { maxP95Ms: 900 } }))).toEqual([
+        "implementation-dag:acceptance.repositories.example-org/app: is Example-Org/App again (repositories match case-insensitively)",
+      ]);
+    });
+
+    it("refuses a global connectTo port acceptance would refuse", () => {
+      expect(problemsOf(withKey("acceptance", { connectTo: "ingress:0" }))).toEqual([
+        "implementation-dag:acceptance.connectTo: must have a port from 1 to 65535",
+      ]);
+    });
+  });
+
   it("stops the program with the same message, so pulumi up and the render fail alike", async () => {
     await expect(renderStack({ overrides: { domain: "bad_domain" } })).rejects.toThrow(/implementation-dag:domain: must be a lowercase DNS name/);
   });

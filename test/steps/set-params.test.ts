@@ -1,7 +1,12 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { parseConfig } from "../../components/config";
+import { ACCEPTANCE_INPUTS, acceptanceDefaults } from "../../components/workflow/acceptance";
+import { setParamsTemplate } from "../../components/workflow/set-params";
+import { readStackConfig } from "../../scripts/offline-render";
 import { runScriptTemplate } from "../helpers/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 
@@ -14,9 +19,10 @@ const VALID = {
   chartPath: "charts/app",
   valuesFile: "values-preview.yaml",
   imageTag: "",
-  min_success_pct: "95",
-  max_p95_ms: "2000",
-  requests_per_endpoint: "10",
+  // The workflow's defaults: empty, the repository's setting or else the stack's.
+  min_success_pct: "",
+  max_p95_ms: "",
+  requests_per_endpoint: "",
   taskId: "",
   service: "",
   model: "claude-sonnet-4-20250514",
@@ -57,9 +63,22 @@ describe("set-params", () => {
       pr: "123",
       chartPath: "charts/app",
       valuesFile: "values-preview.yaml",
+      // every input of acceptance: the preview stack's global settings (no entry for this repository)
       min_success_pct: "95",
       max_p95_ms: "2000",
       requests_per_endpoint: "10",
+      max_p99_ms: "",
+      judge: "total",
+      concurrency: "4",
+      timeout_ms: "10000",
+      expect: "2xx,3xx",
+      paths: "",
+      insecure: "false",
+      connect_to: "",
+      ready_consecutive: "3",
+      ready_timeout_s: "120",
+      rate: "",
+      duration_s: "10",
       // what the agents' child Workflows are given, under the agent template's names
       "task-id": "123",
       "service-id": "example-app-v2",
@@ -135,7 +154,9 @@ describe("set-params", () => {
     ["a single-label domain", { domain: "localhost" }, "domain"],
     ["a fraction as min_success_pct", { min_success_pct: "0.95" }, "min_success_pct"],
     ["a percentage over 100", { min_success_pct: "101" }, "min_success_pct"],
+    ["a percentage with a leading zero (acceptance refuses it)", { min_success_pct: "05" }, "min_success_pct"],
     ["a negative max_p95_ms", { max_p95_ms: "-5" }, "max_p95_ms"],
+    ["a max_p95_ms of 8 digits", { max_p95_ms: "10000000" }, "max_p95_ms"],
     ["zero requests", { requests_per_endpoint: "0" }, "requests_per_endpoint"],
     ["a task id with a leading zero", { taskId: "007" }, "taskId"],
     ["command substitution in taskId", { taskId: "$(touch PWNED)" }, "taskId"],
@@ -188,5 +209,186 @@ describe("set-params", () => {
   it("says a fraction threshold is a percentage", async () => {
     const r = await run({ min_success_pct: "0.95" });
     expect(r.stderr).toContain("is a percentage (0-100)");
+  });
+});
+
+describe("set-params: the run's acceptance settings", () => {
+  /** The preview stack with these acceptance settings (merged over its own). */
+  const stackWith = (acceptance: Record<string, unknown>) => {
+    const flat = readStackConfig("preview");
+    const own = JSON.parse(flat["implementation-dag:acceptance"]) as Record<string, unknown>;
+    return parseConfig({ ...flat, "implementation-dag:acceptance": JSON.stringify({ ...own, ...acceptance }) });
+  };
+  const runWith = (acceptance: Record<string, unknown>, overrides: Partial<Record<keyof typeof VALID, string>> = {}) =>
+    runScriptTemplate(setParamsTemplate(stackWith(acceptance)), { parameters: { ...VALID, ...overrides } });
+  /** set-params with its env's acceptance tables replaced as given (what a bad render would write). */
+  const runWithTables = (tables: { global?: unknown; repositories?: unknown }, overrides: Partial<Record<keyof typeof VALID, string>> = {}) => {
+    const replaced = template.script!.env!.map((e) => {
+      if (e.name === "ACCEPTANCE_GLOBAL" && tables.global !== undefined) return { ...e, value: typeof tables.global === "string" ? tables.global : JSON.stringify(tables.global) };
+      if (e.name === "ACCEPTANCE_REPOSITORIES" && tables.repositories !== undefined) {
+        return { ...e, value: typeof tables.repositories === "string" ? tables.repositories : JSON.stringify(tables.repositories) };
+      }
+      return e;
+    });
+    return runScriptTemplate({ ...template, script: { ...template.script!, env: replaced } }, { parameters: { ...VALID, ...overrides } });
+  };
+  const acceptanceOf = (outputs: Record<string, string>) => Object.fromEntries(ACCEPTANCE_INPUTS.map((name) => [name, outputs[name]]));
+  const GLOBAL = acceptanceDefaults(stackWith({}).acceptance);
+
+  const REPOSITORIES = {
+    "Example-Org/Example_App.v2": { maxP95Ms: 500, paths: { "/healthz": "200" }, readyConsecutive: 0, judge: "ttfb" },
+    "example-org/other": { maxP95Ms: 100, minSuccessPct: 50 },
+  };
+
+  it("outputs the repository's settings over the global ones, whatever the case of owner and repo", async () => {
+    const r = await runWith({ repositories: REPOSITORIES }, { owner: "EXAMPLE-ORG", repo: "example_app.V2" });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(acceptanceOf(r.outputs)).toEqual({
+      ...GLOBAL, max_p95_ms: "500", paths: '{"/healthz":"200"}', ready_consecutive: "0", judge: "ttfb",
+    });
+  });
+
+  it("lets a repository turn off what the global settings turn on (rate and maxP99Ms 0 are empty inputs)", async () => {
+    const r = await runWith({ rate: 5, maxP99Ms: 900, repositories: { "example-org/example_app.v2": { rate: 0, maxP99Ms: 0 } } });
+    expect(r.code).toBe(0);
+    expect([r.outputs.rate, r.outputs.max_p99_ms]).toEqual(["", ""]);
+    const other = await runWith({ rate: 5, maxP99Ms: 900, repositories: { "example-org/example_app.v2": { rate: 0, maxP99Ms: 0 } } }, { repo: "unlisted" });
+    expect([other.outputs.rate, other.outputs.max_p99_ms]).toEqual(["5", "900"]);
+  });
+
+  it("gives a repository without an entry the global settings", async () => {
+    const r = await runWith({ repositories: REPOSITORIES }, { repo: "unlisted" });
+    expect(r.code).toBe(0);
+    expect(acceptanceOf(r.outputs)).toEqual(GLOBAL);
+  });
+
+  it("lets a threshold given at submit win over the repository's and the global setting", async () => {
+    const r = await runWith({ repositories: REPOSITORIES }, { max_p95_ms: "750", min_success_pct: "99.5", requests_per_endpoint: "40" });
+    expect(r.code).toBe(0);
+    expect(acceptanceOf(r.outputs)).toMatchObject({ max_p95_ms: "750", min_success_pct: "99.5", requests_per_endpoint: "40", judge: "ttfb" });
+  });
+
+  it("takes the global connect_to (the cluster's address) whatever the repository", async () => {
+    const r = await runWith({ connectTo: "ingress-nginx-controller.ingress-nginx.svc:443", repositories: REPOSITORIES });
+    expect(r.outputs.connect_to).toBe("ingress-nginx-controller.ingress-nginx.svc:443");
+  });
+
+  it("refuses a bad table value by the input's name and where it came from, and writes nothing", async () => {
+    const r = await runWithTables({ repositories: { "example-org/example_app.v2": { max_p95_ms: "0", paths: '{"/a":"<100"}' } } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ERROR: max_p95_ms: must be a positive integer of milliseconds (at most 7 digits) (from the stack config acceptance.repositories example-org/example_app.v2)");
+    expect(r.stderr).toMatch(/^ERROR: paths: .*\(from the stack config acceptance\.repositories example-org\/example_app\.v2\)$/m);
+    expect(r.outputs).toEqual({});
+  });
+
+  it("refuses a bad global value by the input's name", async () => {
+    const r = await runWithTables({ global: { ...GLOBAL, connect_to: "ingress:0", judge: "p95" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ERROR: judge: must be total, ttfb or server (from the stack config acceptance)");
+    expect(r.stderr).toContain("ERROR: connect_to: must be empty or host:port (port 1-65535) (from the stack config acceptance)");
+    expect(r.outputs).toEqual({});
+  });
+
+  it.each([
+    ["an entry that sets an input acceptance does not have", {}, { "example-org/example_app.v2": { retries: "3" } }, /^ERROR: ACCEPTANCE_REPOSITORIES: the entry of example-org\/example_app\.v2 sets retries, which is not an input of acceptance$/m],
+    ["an entry that sets a number instead of text", {}, { "example-org/example_app.v2": { max_p95_ms: 500 } }, /^ERROR: ACCEPTANCE_REPOSITORIES: max_p95_ms of acceptance\.repositories example-org\/example_app\.v2 must be text$/m],
+    ["an entry that is not an object", {}, { "example-org/example_app.v2": "fast" }, /^ERROR: ACCEPTANCE_REPOSITORIES: the entry of example-org\/example_app\.v2 must be a JSON object$/m],
+    ["a table that is not JSON", {}, "{not json", /^ERROR: ACCEPTANCE_REPOSITORIES: must be a JSON object/m],
+    ["a global table without an input", { judge: undefined }, {}, /^ERROR: ACCEPTANCE_GLOBAL: judge of acceptance must be text$/m],
+  ] as Array<[string, Record<string, unknown>, unknown, RegExp]>)("refuses %s and writes nothing", async (_what, global, repositories, message) => {
+    const r = await runWithTables({ global: { ...GLOBAL, ...global }, repositories });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.outputs).toEqual({});
+  });
+});
+
+/**
+ * One table of per-repository values, judged three times: by the stack config's schema (zod), by
+ * set-params (the rendered value in its table) and by acceptance (the same text as its input). zod
+ * and set-params must agree on every row, and acceptance must accept whatever set-params passes on;
+ * `lenient` marks a row acceptance accepts although the other two refuse (it reads blanks, a
+ * trailing comma and an empty value kindly, but nothing reaches it that way).
+ */
+describe("set-params, zod and acceptance: one rule per acceptance setting", () => {
+  type Row = [key: string, value: unknown, valid: boolean, lenient?: "lenient"];
+  const TABLE: Row[] = [
+    ["minSuccessPct", 95, true], ["minSuccessPct", 0, true], ["minSuccessPct", 100, true], ["minSuccessPct", 99.5, true],
+    ["minSuccessPct", 0.95, false], ["minSuccessPct", 101, false], ["minSuccessPct", -1, false],
+    ["maxP95Ms", 1, true], ["maxP95Ms", 9999999, true], ["maxP95Ms", 10000000, false], ["maxP95Ms", 0, false], ["maxP95Ms", 1.5, false],
+    ["maxP99Ms", 0, true], ["maxP99Ms", 900, true], ["maxP99Ms", 10000000, false], ["maxP99Ms", -1, false],
+    ["requestsPerEndpoint", 1, true], ["requestsPerEndpoint", 10000, true], ["requestsPerEndpoint", 0, false], ["requestsPerEndpoint", 10001, false],
+    ["concurrency", 1, true], ["concurrency", 64, true], ["concurrency", 0, false], ["concurrency", 65, false],
+    ["timeoutMs", 100, true], ["timeoutMs", 60000, true], ["timeoutMs", 99, false], ["timeoutMs", 60001, false],
+    ["readyConsecutive", 0, true], ["readyConsecutive", 100, true], ["readyConsecutive", 101, false], ["readyConsecutive", -1, false],
+    ["readyTimeoutSeconds", 1, true], ["readyTimeoutSeconds", 170, true], ["readyTimeoutSeconds", 0, false], ["readyTimeoutSeconds", 171, false],
+    ["durationSeconds", 1, true], ["durationSeconds", 170, true], ["durationSeconds", 0, false], ["durationSeconds", 171, false],
+    ["judge", "ttfb", true], ["judge", "server", true], ["judge", "p95", false], ["judge", "", false, "lenient"],
+    ["expect", "2xx,3xx", true], ["expect", "<500", true], ["expect", "200-204,301", true], ["expect", "<101", true],
+    ["expect", "2xx;3xx", false], ["expect", "<100", false], ["expect", "500-400", false], ["expect", "6xx", false], ["expect", ",2xx", false],
+    ["expect", "2xx,", false, "lenient"], ["expect", "2xx, 3xx", false, "lenient"], ["expect", "", false, "lenient"],
+    ["paths", { "/healthz": "200", "/api/*": "<500" }, true], ["paths", {}, true],
+    ["paths", { healthz: "200" }, false], ["paths", { "/a": "<100" }, false], ["paths", { "/a**": "200" }, false], ["paths", { "/a": 200 }, false],
+    ["paths", { "/a": "500-400" }, false],
+    ["insecure", true, true], ["insecure", false, true], ["insecure", "yes", false],
+    ["rate", 0, true], ["rate", 2.5, true], ["rate", 1000, true], ["rate", 0.001, true],
+    ["rate", 1000.5, false], ["rate", 1.0005, false], ["rate", -1, false],
+  ];
+
+  const SETTING_INPUT: Record<string, string> = {
+    minSuccessPct: "min_success_pct", maxP95Ms: "max_p95_ms", maxP99Ms: "max_p99_ms", requestsPerEndpoint: "requests_per_endpoint",
+    concurrency: "concurrency", timeoutMs: "timeout_ms", readyConsecutive: "ready_consecutive", readyTimeoutSeconds: "ready_timeout_s",
+    durationSeconds: "duration_s", judge: "judge", expect: "expect", paths: "paths", insecure: "insecure", rate: "rate",
+  };
+  const flat = readStackConfig("preview");
+  const own = JSON.parse(flat["implementation-dag:acceptance"]) as Record<string, unknown>;
+  const GLOBAL = acceptanceDefaults(parseConfig(flat).acceptance);
+  let acceptance: ITemplate;
+  beforeAll(async () => {
+    acceptance = templateNamed(implementationDag(await previewRender()), "acceptance");
+  });
+
+  it("names every acceptance input in the table", () => {
+    expect(Object.values(SETTING_INPUT).sort()).toEqual(ACCEPTANCE_INPUTS.filter((i) => i !== "connect_to").sort());
+    expect(new Set(TABLE.map(([key]) => key))).toEqual(new Set(Object.keys(SETTING_INPUT)));
+  });
+
+  it.each(TABLE)("%s = %j: valid %s for zod, set-params and acceptance", async (key, value, valid, lenient) => {
+    const input = SETTING_INPUT[key];
+    // zod, on the stack config, names the repository's key.
+    let problems: string[] = [];
+    try {
+      parseConfig({ ...flat, "implementation-dag:acceptance": JSON.stringify({ ...own, repositories: { "Example-Org/Example_App.v2": { [key]: value } } }) });
+    } catch (e) {
+      problems = (e as { problems?: string[] }).problems ?? [String(e)];
+    }
+    const named = `implementation-dag:acceptance.repositories.Example-Org/Example_App.v2.${key}`;
+    expect(problems.length > 0, problems.join("\n")).toBe(!valid);
+    for (const p of problems) expect(p.split(": ")[0] === named || p.startsWith(`${named}.`), p).toBe(true);
+
+    // The text the render would write for it: the rendering of a valid value (or of an invalid one as it would look).
+    const text = key === "paths" ? (Object.keys(value as object).length > 0 ? JSON.stringify(value) : "")
+      : (key === "rate" || key === "maxP99Ms") && value === 0 ? "" : String(value);
+
+    // set-params, with that text in its table for the run's repository.
+    const replaced = template.script!.env!.map((e) => (e.name === "ACCEPTANCE_REPOSITORIES" ? { ...e, value: JSON.stringify({ "example-org/example_app.v2": { [input]: text } }) } : e));
+    const sp = await runScriptTemplate({ ...template, script: { ...template.script!, env: replaced } }, { parameters: { ...VALID } });
+    if (valid) {
+      expect(sp.stderr).toBe("");
+      expect(sp.outputs[input]).toBe(text);
+    } else {
+      expect(sp.code).toBe(1);
+      expect(sp.stderr).toMatch(new RegExp(`^ERROR: ${input}: `, "m"));
+    }
+
+    // acceptance, given the same text: it checks its inputs before reading urls.json (here not JSON).
+    const dir = mkdtempSync(path.join(tmpdir(), "rules-urls-"));
+    writeFileSync(path.join(dir, "urls.json"), "not json");
+    const ac = await runScriptTemplate(acceptance, { parameters: { ...GLOBAL, [input]: text }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
+    expect(ac.code).toBe(2);
+    const refusedByAcceptance = new RegExp(`^ERROR: ${input}: `, "m").test(ac.stderr);
+    expect(refusedByAcceptance, ac.stderr).toBe(!valid && !lenient);
+    if (!refusedByAcceptance) expect(ac.stderr).toContain("ERROR: deploy-urls: is not urls.json");
   });
 });

@@ -83,7 +83,8 @@ describe("the implementation-dag WorkflowTemplate", () => {
     expect(params).toEqual({
       owner: undefined, repo: undefined, pr: undefined, commit: "", domain: "preview.example.com",
       chartPath: "charts/app", valuesFile: "values-preview.yaml", imageTag: "",
-      min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10",
+      // Empty: the repository's setting, else the stack's (set-params resolves them).
+      min_success_pct: "", max_p95_ms: "", requests_per_endpoint: "",
       taskId: "", service: "", model: "claude-sonnet-4-20250514", docsRepository: "", docsProjectDirectory: "docs",
       workingDirectory: ".", docsBranch: "main", continueSession: "false", overwriteMemory: "false", taskRequirements: "",
     });
@@ -193,9 +194,41 @@ describe("the implementation-dag WorkflowTemplate", () => {
     const setParams = wt.spec.templates!.find((t) => t.name === "set-params")!;
     expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual([
       ...["ns", "release", "host", "domain", "image_tag", "commit", "mutex", "repository"].map((n) => [n, n]),
-      ...["owner", "repo", "pr", "chartPath", "valuesFile", "min_success_pct", "max_p95_ms", "requests_per_endpoint"].map((n) => [n, undefined]),
+      ...["owner", "repo", "pr", "chartPath", "valuesFile"].map((n) => [n, undefined]),
+      ...["min_success_pct", "max_p95_ms", "requests_per_endpoint", "max_p99_ms", "judge", "concurrency", "timeout_ms", "expect", "paths",
+        "insecure", "connect_to", "ready_consecutive", "ready_timeout_s", "rate", "duration_s"].map((n) => [n, undefined]),
       ...CODERUN.filter((n) => n !== "github-app").map((n) => [n, undefined]),
     ]);
+  });
+
+  it("gives acceptance every input from set-params' outputs, through the preview template, and no default of its own", () => {
+    const acceptance = wt.spec.templates!.find((t) => t.name === "acceptance")!;
+    const inputs = (acceptance.inputs?.parameters ?? []).map((p) => p.name);
+    expect(inputs).toHaveLength(15);
+    expect((acceptance.inputs?.parameters ?? []).filter((p) => p.value !== undefined || p.default !== undefined)).toEqual([]);
+    const task = pipelineTasks().find((t) => t.name === "acceptance")!;
+    const handedOn = Object.fromEntries(dagTasks()[1].arguments!.parameters!.map((p) => [p.name, p.value]));
+    const setParamsOutputs = wt.spec.templates!.find((t) => t.name === "set-params")!.outputs!.parameters!.map((p) => p.name);
+    expect(Object.fromEntries(task.arguments!.parameters!.map((p) => [p.name, p.value]))).toEqual(
+      Object.fromEntries(inputs.map((name) => [name, `{{inputs.parameters.${name}}}`])),
+    );
+    for (const name of inputs) {
+      expect(handedOn[name], name).toBe(`{{tasks.set-params.outputs.parameters.${name}}}`);
+      expect(setParamsOutputs, name).toContain(name);
+    }
+  });
+
+  it("renders the acceptance settings into set-params' env from the stack config, never as parameters", () => {
+    const cfg = parseConfig({
+      ...readStackConfig("preview"),
+      "implementation-dag:acceptance": JSON.stringify({ maxP95Ms: 900, repositories: { "Example-Org/API": { maxP95Ms: 300, rate: 2.5 } } }),
+    });
+    const setParams = buildWorkflowTemplate(cfg).spec!.templates!.find((t) => t.name === "set-params")!;
+    const env = Object.fromEntries(setParams.script!.env!.map((e) => [e.name, e.value]));
+    expect(JSON.parse(env.ACCEPTANCE_REPOSITORIES!)).toEqual({ "example-org/api": { max_p95_ms: "300", rate: "2.5" } });
+    expect(JSON.parse(env.ACCEPTANCE_GLOBAL!)).toMatchObject({ max_p95_ms: "900", rate: "", paths: "", connect_to: "" });
+    expect(`${env.ACCEPTANCE_GLOBAL}${env.ACCEPTANCE_REPOSITORIES}`).not.toContain("{{");
+    expect((setParams.inputs?.parameters ?? []).map((p) => p.name)).not.toContain("ACCEPTANCE_REPOSITORIES");
   });
 
   it("validates against Argo's schema", () => {
