@@ -3,14 +3,19 @@
  * service accounts to what they are for, whatever RBAC lets them do.
  *   - Namespaces (the steps and the sweeper): create, update and delete only preview namespaces
  *     (`impl-<owner>-<repo>-<hash>-pr-<N>`, or `impl-pr-<N>` with the `pr-number` naming) carrying
- *     `preview=true` (an update may neither remove the label nor adopt a namespace without it),
- *     created and kept with the Pod Security labels at `restricted` (no pinned older policy version).
- *   - RoleBindings (the steps and the sweeper): only inside such namespaces, only to the deployer or
- *     guardrails ClusterRole, and only for our service accounts and the namespace's own
- *     `preview-deployer`.
+ *     `preview=true` (an update may neither remove the label nor adopt a namespace without it) and
+ *     this stack's `implementation-dag/instance` label, before and after (an update may adopt a
+ *     preview that has no instance label yet but records its repository: previews made before the
+ *     label existed), created and kept with the Pod Security labels at `restricted` (no pinned older
+ *     policy version).
+ *   - RoleBindings (the steps and the sweeper): only inside such namespaces of this stack, only to
+ *     this stack's deployer or guardrails ClusterRole, and only for our service accounts and the
+ *     namespace's own `preview-deployer`.
  *   - Workflows (the agents): only the agents' child Workflow of the agent template, in the
  *     workflows namespace, with a deadline, never running as one of our service accounts.
  * Everyone else is untouched: each policy's `matchConditions` select its service-account users.
+ * Every policy and binding is named from the stack's instance (`clusterScopedName`), so a second
+ * stack on the cluster installs its own fence beside this one.
  *
  * A ValidatingAdmissionPolicy sees the request's objects as plain, unescaped maps (the `__name__`
  * escaping of CEL keywords applies only to CRD validation rules). `namespace` is a CEL reserved
@@ -23,17 +28,20 @@ import * as k8s from "@pulumi/kubernetes";
 import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import type { StackConfig } from "./config";
-import { DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE, serviceAccountUser } from "./rbac";
+import { clusterScopedName, deployerClusterRole, guardrailsClusterRole, INSTANCE_LABEL, serviceAccountUser, stackInstance } from "./rbac";
 import { CODERUN_PARAMETERS } from "./workflow/agents";
 import { PREVIEW_NAMESPACE_PATTERN } from "./names";
 import { COMMON_LABELS } from "./workflow/spec-defaults";
 
 /** Name of the policy (and binding) fencing namespaces. */
-export const NAMESPACE_POLICY = "implementation-dag-namespaces";
+export const namespacePolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "namespaces");
 /** Name of the policy (and binding) fencing RoleBindings. */
-export const ROLEBINDING_POLICY = "implementation-dag-rolebindings";
+export const roleBindingPolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "rolebindings");
 /** Name of the policy (and binding) fencing the Workflows the agents' service account creates. */
-export const AGENT_WORKFLOWS_POLICY = "implementation-dag-agent-workflows";
+export const agentWorkflowsPolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "agent-workflows");
+
+/** The annotation deploy records a preview's repository in (`owner/repo`). */
+export const REPOSITORY_ANNOTATION = "implementation-dag/repository";
 
 /**
  * The `spec` keys an agent's child Workflow may carry: the agent template by reference, its
@@ -55,6 +63,13 @@ const PSS_MODES = "['enforce', 'audit', 'warn']";
 const hasPreviewLabel = (o: string) =>
   `has(${o}.metadata.labels) && 'preview' in ${o}.metadata.labels && ${o}.metadata.labels['preview'] == 'true'`;
 
+/** CEL: `o` carries the label `key` (any value). */
+const hasLabel = (o: string, key: string) => `has(${o}.metadata.labels) && '${key}' in ${o}.metadata.labels`;
+
+/** CEL: `o` carries this stack's instance label. */
+const ofInstance = (o: string, cfg: StackConfig) =>
+  `${hasLabel(o, INSTANCE_LABEL)} && ${o}.metadata.labels['${INSTANCE_LABEL}'] == '${stackInstance(cfg)}'`;
+
 /** CEL list literal of strings. */
 const celList = (items: string[]) => `[${items.map((s) => `'${s}'`).join(", ")}]`;
 
@@ -69,7 +84,7 @@ export function namespacePolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
-    metadata: { name: NAMESPACE_POLICY, labels: { ...COMMON_LABELS } },
+    metadata: { name: namespacePolicyName(cfg), labels: { ...COMMON_LABELS } },
     spec: {
       failurePolicy: "Fail",
       matchConstraints: {
@@ -80,6 +95,16 @@ export function namespacePolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
         { name: "name", expression: "request.operation == 'DELETE' ? oldObject.metadata.name : object.metadata.name" },
         { name: "oldPreview", expression: `request.operation != 'CREATE' && ${hasPreviewLabel("oldObject")}` },
         { name: "newPreview", expression: `request.operation != 'DELETE' && ${hasPreviewLabel("object")}` },
+        { name: "oldOurs", expression: `request.operation != 'CREATE' && ${ofInstance("oldObject", cfg)}` },
+        { name: "newOurs", expression: `request.operation != 'DELETE' && ${ofInstance("object", cfg)}` },
+        // A preview made before the instance label existed: no instance label at all, and the
+        // repository deploy recorded on it (deploy adopts it only for that repository).
+        {
+          name: "adoptable",
+          expression:
+            `request.operation == 'UPDATE' && !(${hasLabel("oldObject", INSTANCE_LABEL)}) && has(oldObject.metadata.annotations) && ` +
+            `'${REPOSITORY_ANNOTATION}' in oldObject.metadata.annotations && oldObject.metadata.annotations['${REPOSITORY_ANNOTATION}'] != ''`,
+        },
       ],
       validations: [
         {
@@ -90,6 +115,14 @@ export function namespacePolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
         {
           expression: "(request.operation == 'CREATE' || variables.oldPreview) && (request.operation == 'DELETE' || variables.newPreview)",
           message: "implementation-dag may only touch namespaces labelled preview=true, and may not remove that label",
+          reason: "Forbidden",
+        },
+        {
+          expression:
+            "(request.operation == 'CREATE' || variables.oldOurs || variables.adoptable) && (request.operation == 'DELETE' || variables.newOurs)",
+          message:
+            `implementation-dag (instance ${stackInstance(cfg)}) may only touch preview namespaces labelled ${INSTANCE_LABEL}=${stackInstance(cfg)} ` +
+            `(or adopt one without that label that records its repository), and may not change or remove that label`,
           reason: "Forbidden",
         },
         {
@@ -119,7 +152,7 @@ export function roleBindingPolicy(cfg: StackConfig): IValidatingAdmissionPolicy 
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
-    metadata: { name: ROLEBINDING_POLICY, labels: { ...COMMON_LABELS } },
+    metadata: { name: roleBindingPolicyName(cfg), labels: { ...COMMON_LABELS } },
     spec: {
       failurePolicy: "Fail",
       matchConstraints: {
@@ -134,10 +167,15 @@ export function roleBindingPolicy(cfg: StackConfig): IValidatingAdmissionPolicy 
           reason: "Forbidden",
         },
         {
+          expression: ofInstance("namespaceObject", cfg),
+          message: `implementation-dag (instance ${stackInstance(cfg)}) may only bind roles inside preview namespaces labelled ${INSTANCE_LABEL}=${stackInstance(cfg)}`,
+          reason: "Forbidden",
+        },
+        {
           expression:
             "variables.binding.roleRef.apiGroup == 'rbac.authorization.k8s.io' && variables.binding.roleRef.kind == 'ClusterRole' && " +
-            `variables.binding.roleRef.name in ${celList([DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE])}`,
-          message: `implementation-dag may only bind the ClusterRoles ${DEPLOYER_CLUSTER_ROLE} and ${GUARDRAILS_CLUSTER_ROLE}`,
+            `variables.binding.roleRef.name in ${celList([deployerClusterRole(cfg), guardrailsClusterRole(cfg)])}`,
+          message: `implementation-dag may only bind the ClusterRoles ${deployerClusterRole(cfg)} and ${guardrailsClusterRole(cfg)}`,
           reason: "Forbidden",
         },
         {
@@ -174,7 +212,7 @@ export function agentWorkflowsPolicy(cfg: StackConfig): IValidatingAdmissionPoli
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
-    metadata: { name: AGENT_WORKFLOWS_POLICY, labels: { ...COMMON_LABELS } },
+    metadata: { name: agentWorkflowsPolicyName(cfg), labels: { ...COMMON_LABELS } },
     spec: {
       failurePolicy: "Fail",
       matchConstraints: {
@@ -286,7 +324,7 @@ export class AdmissionFence extends pulumi.ComponentResource {
         new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(id, obj as k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingArgs, parent);
       }
     }
-    this.policies = [NAMESPACE_POLICY, ROLEBINDING_POLICY, AGENT_WORKFLOWS_POLICY];
+    this.policies = [namespacePolicyName(cfg), roleBindingPolicyName(cfg), agentWorkflowsPolicyName(cfg)];
     this.registerOutputs({ policies: this.policies });
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Least-privilege RBAC of the pipeline: its service accounts, the two ClusterRoles deploy binds
  * inside each preview namespace, the cluster-scope rights of the steps and of the sweeper (fenced
- * to `impl-pr-<N>` namespaces by the admission policies in `admission.ts`), and what Argo's executor
- * needs. No rule holds `*`, `escalate` or `impersonate`, and nothing reads secrets cluster-wide:
+ * to this stack's preview namespaces by the admission policies in `admission.ts`), and what Argo's
+ * executor needs. Every cluster-scoped name carries the stack's instance ({@link clusterScopedName}),
+ * so two stacks (two Argo namespaces) share a cluster without colliding. No rule holds `*`, `escalate` or `impersonate`, and nothing reads secrets cluster-wide:
  * the only rule on secrets is in the deployer ClusterRole, which is only ever bound per namespace.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -18,14 +19,43 @@ import type { ISubject } from "kubernetes-models/rbac.authorization.k8s.io/v1/Su
 import type { StackConfig } from "./config";
 import { COMMON_LABELS } from "./workflow/spec-defaults";
 
+/**
+ * The label deploy puts on every preview namespace it creates or adopts: the instance (stack) the
+ * preview belongs to. Two stacks on one cluster tell their previews apart by it; the admission fence
+ * holds each stack's service accounts to namespaces carrying their own value.
+ */
+export const INSTANCE_LABEL = "implementation-dag/instance";
+
+/**
+ * The stack's instance: its workflows namespace. Each stack runs its workflows in an Argo namespace
+ * of its own, so that namespace tells two stacks on one cluster apart; it is also a valid label value.
+ */
+export function stackInstance(cfg: StackConfig): string {
+  return cfg.namespace;
+}
+
+/**
+ * What each cluster-scoped object of the stack is for. No purpose ends in `-<another purpose>`, so
+ * `<instance>-<purpose>` never reads the same for two instances (see {@link clusterScopedName}).
+ */
+export const CLUSTER_SCOPED_PURPOSES = ["deployer", "guardrails", "steps", "sweeper", "namespaces", "rolebindings", "agent-workflows"] as const;
+/** One of {@link CLUSTER_SCOPED_PURPOSES}. */
+export type ClusterScopedPurpose = (typeof CLUSTER_SCOPED_PURPOSES)[number];
+
+/**
+ * The name of a cluster-scoped object of the stack (ClusterRole, ClusterRoleBinding,
+ * ValidatingAdmissionPolicy and its binding): `implementation-dag-<instance>-<purpose>`. Cluster-scoped
+ * names are shared by every stack on the cluster, so each carries the stack's instance; every such
+ * name comes from here, and the scripts that need one receive it through env.
+ */
+export function clusterScopedName(cfg: StackConfig, purpose: ClusterScopedPurpose): string {
+  return `implementation-dag-${stackInstance(cfg)}-${purpose}`;
+}
+
 /** ClusterRole bound (by deploy, per preview namespace) to the chart's deployer and to the steps and sweeper. */
-export const DEPLOYER_CLUSTER_ROLE = "implementation-dag-deployer";
+export const deployerClusterRole = (cfg: StackConfig): string => clusterScopedName(cfg, "deployer");
 /** ClusterRole bound (by deploy, per preview namespace) to the steps: writes the guardrails. */
-export const GUARDRAILS_CLUSTER_ROLE = "implementation-dag-guardrails";
-/** Cluster-scope rights of the steps' service account. */
-export const STEPS_CLUSTER_ROLE = "implementation-dag-steps";
-/** Cluster-scope rights of the sweeper's service account. */
-export const SWEEPER_CLUSTER_ROLE = "implementation-dag-sweeper";
+export const guardrailsClusterRole = (cfg: StackConfig): string => clusterScopedName(cfg, "guardrails");
 /** Role (in the workflows namespace) of Argo's executor: reporting task results. */
 export const EXECUTOR_ROLE = "implementation-dag-executor";
 /** Role (in the workflows namespace) of the agent steps: creating and following their child Workflows. */
@@ -67,14 +97,17 @@ export const GUARDRAILS_RULES: IPolicyRule[] = [
 
 /**
  * The steps' cluster-scope rights. Namespaces: deploy creates and reuses, cleanup patches (only the
- * expiry annotation) and deletes. RoleBindings: deploy binds the two ClusterRoles above, which needs
- * `bind` on exactly those. The admission fence holds all of it to `impl-pr-<N>` namespaces.
+ * expiry annotation) and deletes. RoleBindings: deploy binds this stack's deployer and guardrails
+ * ClusterRoles, which needs `bind` on exactly those. The admission fence holds all of it to this
+ * stack's preview namespaces.
  */
-export const STEPS_RULES: IPolicyRule[] = [
-  { apiGroups: [""], resources: ["namespaces"], verbs: ["create", "get", "list", "patch", "delete"] },
-  { apiGroups: [RBAC_GROUP], resources: ["clusterroles"], verbs: ["bind"], resourceNames: [DEPLOYER_CLUSTER_ROLE, GUARDRAILS_CLUSTER_ROLE] },
-  { apiGroups: [RBAC_GROUP], resources: ["rolebindings"], verbs: ["create"] },
-];
+export function stepsRules(cfg: StackConfig): IPolicyRule[] {
+  return [
+    { apiGroups: [""], resources: ["namespaces"], verbs: ["create", "get", "list", "patch", "delete"] },
+    { apiGroups: [RBAC_GROUP], resources: ["clusterroles"], verbs: ["bind"], resourceNames: [deployerClusterRole(cfg), guardrailsClusterRole(cfg)] },
+    { apiGroups: [RBAC_GROUP], resources: ["rolebindings"], verbs: ["create"] },
+  ];
+}
 
 /**
  * The sweeper's cluster-scope rights: its one list call, deleting (fenced) namespaces, and reading
@@ -166,12 +199,12 @@ export function buildRbac(cfg: StackConfig): RbacObject[] {
       type: "kubernetes.io/service-account-token",
       metadata: { name: `${executor}.service-account-token`, namespace: ns, labels, annotations: { "kubernetes.io/service-account.name": executor } },
     },
-    clusterRole(DEPLOYER_CLUSTER_ROLE, DEPLOYER_RULES),
-    clusterRole(GUARDRAILS_CLUSTER_ROLE, GUARDRAILS_RULES),
-    clusterRole(STEPS_CLUSTER_ROLE, STEPS_RULES),
-    clusterRoleBinding(STEPS_CLUSTER_ROLE, [sa(steps)]),
-    clusterRole(SWEEPER_CLUSTER_ROLE, SWEEPER_RULES),
-    clusterRoleBinding(SWEEPER_CLUSTER_ROLE, [sa(sweeper)]),
+    clusterRole(deployerClusterRole(cfg), DEPLOYER_RULES),
+    clusterRole(guardrailsClusterRole(cfg), GUARDRAILS_RULES),
+    clusterRole(clusterScopedName(cfg, "steps"), stepsRules(cfg)),
+    clusterRoleBinding(clusterScopedName(cfg, "steps"), [sa(steps)]),
+    clusterRole(clusterScopedName(cfg, "sweeper"), SWEEPER_RULES),
+    clusterRoleBinding(clusterScopedName(cfg, "sweeper"), [sa(sweeper)]),
     role(EXECUTOR_ROLE, EXECUTOR_RULES),
     // Every pod of ours runs Argo's executor: under its own service account, or the executor one.
     roleBinding(EXECUTOR_ROLE, [sa(steps), sa(sweeper), sa(executor), sa(agents)]),

@@ -4,8 +4,12 @@
 #      read-only GitHub App installation token; takes the chart from that checkout, or pulls it
 #      when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root, else in
 #      the chart's directory. Nothing in the cluster changes before all of that succeeded.
-#   2. in namespace NS: the Namespace (created, or reused when it carries preview=true; refused
-#      otherwise), the RoleBindings implementation-dag-guardrails and implementation-dag-deployer,
+#   2. in namespace NS: the Namespace (created labelled implementation-dag/instance=PREVIEW_INSTANCE;
+#      reused when it carries preview=true and this instance's label; adopted, i.e. given the label,
+#      when it carries preview=true, no instance label and this repository's
+#      implementation-dag/repository annotation, as previews made before the label existed do;
+#      refused otherwise: another instance's, or a namespace that is no preview), the RoleBindings
+#      GUARDRAILS_CLUSTER_ROLE and DEPLOYER_CLUSTER_ROLE (each named as the ClusterRole it binds),
 #      the guardrails (ResourceQuota, LimitRange, NetworkPolicies) from GUARDRAILS_DIR, and the
 #      ServiceAccount preview-deployer, in that order.
 #      Then the preview on the PR: a GitHub deployment of the commit in environment
@@ -41,6 +45,12 @@
 #   WORKFLOWS_NAMESPACE       namespace of the workflows and their service accounts (DNS label)
 #   STEPS_SERVICE_ACCOUNT     service account of the steps (DNS label)
 #   SWEEPER_SERVICE_ACCOUNT   service account of the TTL sweeper (DNS label)
+#   PREVIEW_INSTANCE          this stack's instance (its workflows namespace), the value of the label
+#                             implementation-dag/instance on its previews (DNS label)
+#   DEPLOYER_CLUSTER_ROLE     this stack's ClusterRole bound to preview-deployer, the steps and the
+#                             sweeper in NS (a Kubernetes object name)
+#   GUARDRAILS_CLUSTER_ROLE   this stack's ClusterRole bound to the steps in NS (a Kubernetes object
+#                             name, not DEPLOYER_CLUSTER_ROLE)
 #   GUARDRAILS_DIR            directory holding resourcequota.yaml, limitrange.yaml, networkpolicy.yaml
 #   GITHUB_WEB_URL            GitHub's web URL the repository is fetched from (http(s), no path tricks)
 #   ENVIRONMENT_PREFIX        prefix of the GitHub deployment environment: lowercase letters, digits, '-'
@@ -72,6 +82,9 @@ token_duration=$(value TOKEN_DURATION)
 workflows_namespace=$(value WORKFLOWS_NAMESPACE)
 steps_sa=$(value STEPS_SERVICE_ACCOUNT)
 sweeper_sa=$(value SWEEPER_SERVICE_ACCOUNT)
+instance=$(value PREVIEW_INSTANCE)
+deployer_role=$(value DEPLOYER_CLUSTER_ROLE)
+guardrails_role=$(value GUARDRAILS_CLUSTER_ROLE)
 guardrails_dir=$(value GUARDRAILS_DIR)
 github_web_url=$(value GITHUB_WEB_URL)
 environment_prefix=$(value ENVIRONMENT_PREFIX)
@@ -126,9 +139,16 @@ fi
 if ((token_seconds < 600)); then
   bad TOKEN_DURATION "must be a duration of at least 10 minutes: <n>s, <n>m or <n>h"
 fi
-for pair in "WORKFLOWS_NAMESPACE:$workflows_namespace" "STEPS_SERVICE_ACCOUNT:$steps_sa" "SWEEPER_SERVICE_ACCOUNT:$sweeper_sa"; do
+for pair in "WORKFLOWS_NAMESPACE:$workflows_namespace" "STEPS_SERVICE_ACCOUNT:$steps_sa" "SWEEPER_SERVICE_ACCOUNT:$sweeper_sa" \
+  "PREVIEW_INSTANCE:$instance"; do
   is_dns_label "${pair#*:}" || bad "${pair%%:*}" "$RULE_DNS_LABEL"
 done
+is_object_name "$deployer_role" || bad DEPLOYER_CLUSTER_ROLE "must be a ClusterRole's name (a DNS-1123 subdomain)"
+if ! is_object_name "$guardrails_role"; then
+  bad GUARDRAILS_CLUSTER_ROLE "must be a ClusterRole's name (a DNS-1123 subdomain)"
+elif [[ $guardrails_role == "$deployer_role" ]]; then
+  bad GUARDRAILS_CLUSTER_ROLE "must not be DEPLOYER_CLUSTER_ROLE"
+fi
 if [[ $guardrails_dir != /* ]]; then
   bad GUARDRAILS_DIR "must be an absolute directory path"
 else
@@ -259,16 +279,18 @@ repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
 if ! ns_json=$(kubectl get namespace "$ns" -o json --ignore-not-found); then
   die ns "cannot read namespace $ns"
 fi
-# A new namespace gets its RoleBindings created (the steps may only create them there); a reused
-# one already binds the steps as deployer, which lets them reconcile the bindings with apply.
+# A new namespace gets its RoleBindings created (the steps may only create them there), and so does
+# an adopted one (its older bindings name ClusterRoles of another name); a reused one of this
+# instance already binds the steps as deployer, which lets them reconcile the bindings with apply.
 if [[ -z $ns_json ]]; then
   binding_verb=create
-  jq -n --arg ns "$ns" --arg pr "$pr" --arg workflow "$workflow_name" --arg repository "$repository" '{
+  jq -n --arg ns "$ns" --arg pr "$pr" --arg workflow "$workflow_name" --arg repository "$repository" --arg instance "$instance" '{
     apiVersion: "v1", kind: "Namespace",
     metadata: {
       name: $ns,
       labels: {
         preview: "true", pr: $pr, workflow: $workflow,
+        "implementation-dag/instance": $instance,
         "app.kubernetes.io/managed-by": "implementation-dag",
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
@@ -288,9 +310,23 @@ else
   if [[ -n $previous && $(printf '%s' "$previous" | tr '[:upper:]' '[:lower:]') != "$repository" ]]; then
     die ns "namespace $ns holds the preview of $previous, not of $owner/$repo; refusing to replace it"
   fi
-  echo "namespace $ns exists as a preview: reusing it"
-  binding_verb=apply
-  kubectl label namespace "$ns" --overwrite "workflow=$workflow_name" \
+  # Another stack's preview of the same name is not ours, whatever repository it records.
+  owner_instance=$(jq -r 'if (.metadata.labels | type) == "object" and (.metadata.labels | has("implementation-dag/instance"))
+    then .metadata.labels["implementation-dag/instance"] else "<none>" end' <<<"$ns_json")
+  if [[ $owner_instance == "<none>" ]]; then
+    # Made before previews carried the label: adopted only when it records this very repository.
+    if [[ -z $previous ]]; then
+      die ns "namespace $ns has no implementation-dag/instance label and records no repository; refusing to adopt it"
+    fi
+    echo "namespace $ns is a preview of $owner/$repo without an instance label: adopting it into instance $instance"
+    binding_verb=create
+  elif [[ $owner_instance != "$instance" ]]; then
+    die ns "namespace $ns belongs to the implementation-dag instance '$owner_instance', not to $instance; refusing to touch it"
+  else
+    echo "namespace $ns exists as a preview: reusing it"
+    binding_verb=apply
+  fi
+  kubectl label namespace "$ns" --overwrite "workflow=$workflow_name" "implementation-dag/instance=$instance" \
     pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/audit=restricted \
     pod-security.kubernetes.io/warn=restricted || die ns "cannot label namespace $ns"
   if [[ -z $previous ]]; then
@@ -325,8 +361,8 @@ unset GITHUB_TOKEN
 kubectl annotate namespace "$ns" --overwrite "implementation-dag/deployment=$deployment_id" \
   "implementation-dag/environment-url=$environment_url" >/dev/null || die ns "cannot annotate namespace $ns"
 
-# A RoleBinding in the preview namespace to one of the project's ClusterRoles.
-role_binding() { # NAME SUBJECTS_JSON
+# A RoleBinding in the preview namespace to one of this stack's ClusterRoles, named as the role.
+role_binding() { # CLUSTER_ROLE SUBJECTS_JSON
   jq -n --arg name "$1" --arg ns "$ns" --argjson subjects "$2" '{
     apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
     metadata: {name: $name, namespace: $ns, labels: {"app.kubernetes.io/managed-by": "implementation-dag"}},
@@ -338,8 +374,8 @@ sa_subject() { # NAME NAMESPACE
   jq -cn --arg name "$1" --arg ns "$2" '{kind: "ServiceAccount", name: $name, namespace: $ns}'
 }
 steps_subject=$(sa_subject "$steps_sa" "$workflows_namespace")
-role_binding implementation-dag-guardrails "[$steps_subject]"
-role_binding implementation-dag-deployer \
+role_binding "$guardrails_role" "[$steps_subject]"
+role_binding "$deployer_role" \
   "[$(sa_subject preview-deployer "$ns"),$steps_subject,$(sa_subject "$sweeper_sa" "$workflows_namespace")]"
 
 kubectl apply -n "$ns" -f "$guardrails_dir" || die GUARDRAILS_DIR "cannot apply the guardrails to $ns"

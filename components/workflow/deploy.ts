@@ -13,6 +13,7 @@ import type { IVolume } from "kubernetes-models/v1/Volume";
 import type { IVolumeMount } from "kubernetes-models/v1/VolumeMount";
 import type { StackConfig } from "../config";
 import { GUARDRAILS_CONFIGMAP, GUARDRAILS_MOUNT_PATH } from "../guardrails";
+import { deployerClusterRole, guardrailsClusterRole, stackInstance } from "../rbac";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchMount, scratchVolume, SCRATCH_DIR, stepResources } from "../pod-security";
 import { input, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, stepSource } from "./script-template";
 
@@ -77,6 +78,10 @@ export function deployEnv(cfg: StackConfig): Record<string, string> {
     WORKFLOWS_NAMESPACE: cfg.namespace,
     STEPS_SERVICE_ACCOUNT: cfg.serviceAccounts.steps,
     SWEEPER_SERVICE_ACCOUNT: cfg.serviceAccounts.sweeper,
+    // Cluster-scoped names carry the stack's instance: the script takes them from here, never as literals.
+    PREVIEW_INSTANCE: stackInstance(cfg),
+    DEPLOYER_CLUSTER_ROLE: deployerClusterRole(cfg),
+    GUARDRAILS_CLUSTER_ROLE: guardrailsClusterRole(cfg),
     GUARDRAILS_DIR: GUARDRAILS_MOUNT_PATH,
     GITHUB_API_URL: cfg.github.apiUrl,
     GITHUB_WEB_URL: cfg.github.webUrl,

@@ -14,8 +14,8 @@ import type { FakeGitHub } from "../helpers/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
-  busyboxDir, CHART_INGRESS, filesIn, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, KUBE_TOKEN, newWorld, normalised,
-  NS, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, githubWorld, guardrailsDir, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
+  KUBE_TOKEN, newWorld, normalised, NS, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
 } from "./fixtures";
 
 let template: ITemplate;
@@ -74,6 +74,10 @@ const guardrailsAndChart = (verb: "create" | "apply") => [
   `kubectl create token preview-deployer -n ${NS} --duration=600s`,
   pendingCheck,
 ];
+/** The reuse's relabelling: this run, this stack's instance, Pod Security. */
+const relabel =
+  `kubectl label namespace ${NS} --overwrite workflow=${WORKFLOW} implementation-dag/instance=argo pod-security.kubernetes.io/enforce=restricted ` +
+  "pod-security.kubernetes.io/audit=restricted pod-security.kubernetes.io/warn=restricted";
 const afterHelm = [
   `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployed-commit=${HEAD_SHA} implementation-dag/deployed-workflow=${WORKFLOW}`,
   `kubectl get ingress -n ${NS} -o json`,
@@ -110,7 +114,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
         metadata: {
           name: NS,
           labels: {
-            preview: "true", pr: "42", workflow: WORKFLOW, "app.kubernetes.io/managed-by": "implementation-dag",
+            preview: "true", pr: "42", workflow: WORKFLOW, "implementation-dag/instance": INSTANCE, "app.kubernetes.io/managed-by": "implementation-dag",
             "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/audit": "restricted",
             "pod-security.kubernetes.io/warn": "restricted",
           },
@@ -119,14 +123,14 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
       },
       {
         apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
-        metadata: { name: "implementation-dag-guardrails", namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "implementation-dag-guardrails" },
+        metadata: { name: GUARDRAILS_ROLE, namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GUARDRAILS_ROLE },
         subjects: [{ kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" }],
       },
       {
         apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
-        metadata: { name: "implementation-dag-deployer", namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "implementation-dag-deployer" },
+        metadata: { name: DEPLOYER_ROLE, namespace: NS, labels: { "app.kubernetes.io/managed-by": "implementation-dag" } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: DEPLOYER_ROLE },
         subjects: [
           { kind: "ServiceAccount", name: "preview-deployer", namespace: NS },
           { kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" },
@@ -189,13 +193,32 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(lines).toEqual([
       ...git,
       `kubectl get namespace ${NS} -o json --ignore-not-found`,
-      `kubectl label namespace ${NS} --overwrite workflow=${WORKFLOW} pod-security.kubernetes.io/enforce=restricted ` +
-        "pod-security.kubernetes.io/audit=restricted pod-security.kubernetes.io/warn=restricted",
+      relabel,
       ...guardrailsAndChart("apply"),
       helmUpgrade(),
       ...afterHelm,
     ]);
     expect(r.outputs.commit).toBe(HEAD_SHA);
+  });
+
+  it("adopts a preview of this repository made before the instance label: labels it, then creates the bindings", async () => {
+    const world = newWorld({ namespace: previewNamespace({ instance: null }) });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`namespace ${NS} is a preview of ${OWNER}/${REPO} without an instance label: adopting it into instance ${INSTANCE}`);
+    // Its older bindings name the ClusterRoles of before: new ones are created beside them.
+    expect(lines).toEqual([...git, `kubectl get namespace ${NS} -o json --ignore-not-found`, relabel, ...guardrailsAndChart("create"), helmUpgrade(), ...afterHelm]);
+    expect((world.namespace!.metadata as { labels: Record<string, string> }).labels["implementation-dag/instance"]).toBe(INSTANCE);
+  });
+
+  it("refuses another instance's preview of the same name, whatever repository it records, and changes nothing", async () => {
+    const world = newWorld({ namespace: previewNamespace({ instance: "argo-team-b" }) });
+    const { r, lines } = await deploy(world, { tools });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} belongs to the implementation-dag instance 'argo-team-b', not to ${INSTANCE}; refusing to touch it\n`);
+    expect(lines).toEqual([...git, `kubectl get namespace ${NS} -o json --ignore-not-found`]);
+    expect(world.applied).toEqual([]);
   });
 
   it("refuses a namespace of that name that is not a preview, and changes nothing", async () => {
@@ -306,6 +329,59 @@ describe("deploy (pod runner): inputs and sources", () => {
     ]);
     expect(lines).toEqual([]);
     expect(gh.requests).toEqual([]);
+  });
+
+  it("refuses a bad instance or ClusterRole name from env before fetching or changing anything, naming each", async () => {
+    gh.requests.length = 0;
+    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(newWorld()));
+    const r = await runScriptTemplate(template, {
+      parameters: PARAMETERS,
+      workflow: { name: WORKFLOW },
+      pathPrepend: [standIns.dir],
+      standInEnv: {
+        ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails,
+        PREVIEW_INSTANCE: "Argo", DEPLOYER_CLUSTER_ROLE: "cluster-admin", GUARDRAILS_CLUSTER_ROLE: "cluster-admin",
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "ERROR: PREVIEW_INSTANCE: must be a DNS-1123 label",
+      "ERROR: GUARDRAILS_CLUSTER_ROLE: must not be DEPLOYER_CLUSTER_ROLE",
+    ]);
+    expect(standIns.lines()).toEqual([]);
+    expect(gh.requests).toEqual([]);
+    await standIns.close();
+    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(newWorld()));
+    const empty = await runScriptTemplate(template, {
+      parameters: PARAMETERS,
+      workflow: { name: WORKFLOW },
+      pathPrepend: [standIns.dir],
+      standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, DEPLOYER_CLUSTER_ROLE: "", GUARDRAILS_CLUSTER_ROLE: "x/y" },
+    });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr.trim().split("\n")).toEqual([
+      "ERROR: DEPLOYER_CLUSTER_ROLE: must be a ClusterRole's name (a DNS-1123 subdomain)",
+      "ERROR: GUARDRAILS_CLUSTER_ROLE: must be a ClusterRole's name (a DNS-1123 subdomain)",
+    ]);
+    expect(standIns.lines()).toEqual([]);
+  });
+
+  it("binds the ClusterRoles its env names: nothing in the script names one", async () => {
+    const world = newWorld();
+    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
+    const r = await runScriptTemplate(template, {
+      parameters: PARAMETERS,
+      workflow: { name: WORKFLOW },
+      pathPrepend: [standIns.dir],
+      standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, DEPLOYER_CLUSTER_ROLE: "role-d", GUARDRAILS_CLUSTER_ROLE: "role-g", PREVIEW_INSTANCE: "team-c" },
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const bindings = world.applied.filter((o) => o.kind === "RoleBinding");
+    expect(bindings.map((b) => [(b.metadata as { name: string }).name, (b.roleRef as { name: string }).name])).toEqual([["role-g", "role-g"], ["role-d", "role-d"]]);
+    expect((world.applied[0].metadata as { labels: Record<string, string> }).labels["implementation-dag/instance"]).toBe("team-c");
+    // The guardrail templates' ConfigMap (namespaced, in the workflows namespace) is no ClusterRole.
+    expect(template.script?.source.replaceAll("ConfigMap implementation-dag-guardrails", "")).not.toMatch(/implementation-dag-(deployer|guardrails|argo)/);
   });
 
   it("deploys a given full commit without asking GitHub for the PR head", async () => {
@@ -473,7 +549,26 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(ns.metadata.annotations["implementation-dag/repository"]).toBe(`example-org/${REPO.toLowerCase()}`);
   });
 
-  it("claims a reused preview namespace for the repository when no repository claimed it yet", async () => {
+  it("refuses to adopt a preview without an instance label that records no repository", async () => {
+    const unclaimed = previewNamespace({ instance: null });
+    delete (unclaimed.metadata as { annotations?: object }).annotations;
+    const world = newWorld({ namespace: unclaimed });
+    const { r, lines } = await deploy(world);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} has no implementation-dag/instance label and records no repository; refusing to adopt it\n`);
+    expect(lines.at(-1)).toBe(`kubectl get namespace ${NS} -o json --ignore-not-found`);
+    expect(world.applied).toEqual([]);
+  });
+
+  it("refuses to adopt a preview without an instance label that records another repository", async () => {
+    const world = newWorld({ namespace: previewNamespace({ instance: null, annotations: { "implementation-dag/repository": "other-org/other-app" } }) });
+    const { r } = await deploy(world);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`holds the preview of other-org/other-app, not of ${OWNER}/${REPO}`);
+    expect(world.applied).toEqual([]);
+  });
+
+  it("claims a reused preview namespace of this instance for the repository when no repository claimed it yet", async () => {
     const unclaimed = previewNamespace();
     delete (unclaimed.metadata as { annotations?: object }).annotations;
     const world = newWorld({ namespace: unclaimed });

@@ -20,6 +20,11 @@ export const RELEASE = "example-app-pr-42";
 export const HOST = "pr-42.preview.example.com";
 export const HEAD_SHA = "0123456789abcdef0123456789abcdef01234567";
 export const WORKFLOW = "implementation-dag-x7k2p";
+/** The preview stack's instance: its workflows namespace, the value of its previews' instance label. */
+export const INSTANCE = "argo";
+/** The preview stack's ClusterRoles deploy binds in each preview namespace (implementation-dag-<instance>-<purpose>). */
+export const DEPLOYER_ROLE = "implementation-dag-argo-deployer";
+export const GUARDRAILS_ROLE = "implementation-dag-argo-guardrails";
 /** The token `kubectl create token` answers with. */
 export const KUBE_TOKEN = "eyJhbGciOi.preview-deployer.token";
 export const CHART_DIR = path.join(PROJECT_ROOT, "charts", "app");
@@ -130,14 +135,18 @@ export function newWorld(overrides: Partial<World> = {}): World {
   return { ingresses: [CHART_INGRESS], pods: [], applied: [], appliedDirs: [], ...overrides };
 }
 
-/** A preview namespace as an earlier run of this repository left it. */
-export function previewNamespace(extra: { labels?: Record<string, string>; annotations?: Record<string, string>; phase?: string } = {}): Record<string, unknown> {
+/**
+ * A preview namespace as an earlier run of this repository and this stack left it (labelled with the
+ * stack's instance). `instance: null` leaves the instance label out: a preview made before it existed.
+ */
+export function previewNamespace(extra: { labels?: Record<string, string>; annotations?: Record<string, string>; phase?: string; instance?: string | null } = {}): Record<string, unknown> {
+  const instance = extra.instance === null ? {} : { "implementation-dag/instance": extra.instance ?? INSTANCE };
   return {
     apiVersion: "v1",
     kind: "Namespace",
     metadata: {
       name: NS,
-      labels: { preview: "true", pr: PR, workflow: "implementation-dag-old01", ...extra.labels },
+      labels: { preview: "true", pr: PR, workflow: "implementation-dag-old01", ...instance, ...extra.labels },
       annotations: { "implementation-dag/repository": `${OWNER}/${REPO}`, ...extra.annotations },
     },
     status: { phase: extra.phase ?? "Active" },

@@ -9,6 +9,9 @@ import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionreg
 import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { AGENT_TASKS } from "../../components/workflow/agents";
+import { parseConfig } from "../../components/config";
+import { agentWorkflowsPolicyName, namespacePolicyName, roleBindingPolicyName } from "../../components/admission";
+import { deployerClusterRole, guardrailsClusterRole, INSTANCE_LABEL } from "../../components/rbac";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
 import { admit, admitWith, celJs, ENGINES, expressionsOf, type AdmissionRequest, type CelEngine, type Obj } from "../helpers/admission";
 import { implementationDag, objectsOf, previewRender, templateNamed } from "../helpers/render";
@@ -18,12 +21,20 @@ const SWEEPER = "system:serviceaccount:argo:implementation-dag-sweeper";
 const AGENTS = "system:serviceaccount:argo:implementation-dag-agents";
 const OUR_ACCOUNTS = ["implementation-dag", "implementation-dag-sweeper", "implementation-dag-executor", "implementation-dag-agents"];
 
+const cfg = parseConfig(readStackConfig("preview"));
+/** The preview stack's cluster-scoped names, as its render carries them. */
+const NS_POLICY = namespacePolicyName(cfg);
+const RB_POLICY = roleBindingPolicyName(cfg);
+const AGENT_POLICY = agentWorkflowsPolicyName(cfg);
+
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
   "pod-security.kubernetes.io/audit": "restricted",
   "pod-security.kubernetes.io/warn": "restricted",
 };
-const namespace = (name: string, labels: Record<string, string> = { preview: "true", ...RESTRICTED }, annotations?: Record<string, string>) => ({
+/** This stack's instance label (its workflows namespace is argo). */
+const OURS = { [INSTANCE_LABEL]: "argo" };
+const namespace = (name: string, labels: Record<string, string> = { preview: "true", ...OURS, ...RESTRICTED }, annotations?: Record<string, string>) => ({
   apiVersion: "v1",
   kind: "Namespace",
   metadata: { name, labels, ...(annotations ? { annotations } : {}) },
@@ -31,6 +42,10 @@ const namespace = (name: string, labels: Record<string, string> = { preview: "tr
 const withoutLabel = (labels: Record<string, string>, key: string) => Object.fromEntries(Object.entries(labels).filter(([k]) => k !== key));
 const PREVIEW = namespace("impl-pr-42");
 const WORKFLOWS_NS = namespace("argo", { "kubernetes.io/metadata.name": "argo" });
+/** Another stack's preview (instance argo-team-b), of a name this stack could derive too. */
+const THEIRS = namespace("impl-pr-42", { preview: "true", [INSTANCE_LABEL]: "argo-team-b", ...RESTRICTED }, { "implementation-dag/repository": "example-org/example-app" });
+/** A preview made before previews carried the instance label: preview=true and its repository, no instance. */
+const LEGACY = namespace("impl-pr-42", { preview: "true", ...RESTRICTED }, { "implementation-dag/repository": "example-org/example-app" });
 
 const policyOf = (render: Render, name: string) => {
   const [p] = objectsOf(render, "ValidatingAdmissionPolicy", name);
@@ -95,20 +110,21 @@ let agentPolicy: IValidatingAdmissionPolicy;
 let policies: IValidatingAdmissionPolicy[];
 beforeAll(async () => {
   render = await previewRender();
-  nsPolicy = policyOf(render, "implementation-dag-namespaces");
-  rbPolicy = policyOf(render, "implementation-dag-rolebindings");
-  agentPolicy = policyOf(render, "implementation-dag-agent-workflows");
+  nsPolicy = policyOf(render, NS_POLICY);
+  rbPolicy = policyOf(render, RB_POLICY);
+  agentPolicy = policyOf(render, AGENT_POLICY);
   policies = objectsOf(render, "ValidatingAdmissionPolicy") as unknown as IValidatingAdmissionPolicy[];
 });
 
 describe("the admission fence objects", () => {
   it("are three admissionregistration.k8s.io/v1 policies, each bound with validationActions [Deny], under the AdmissionFence component", () => {
     const bindings = objectsOf(render, "ValidatingAdmissionPolicyBinding") as unknown as IValidatingAdmissionPolicyBinding[];
-    expect(policies.map((p) => p.metadata?.name).sort()).toEqual(["implementation-dag-agent-workflows", "implementation-dag-namespaces", "implementation-dag-rolebindings"]);
-    expect(bindings.map((b) => [b.spec?.policyName, b.spec?.validationActions]).sort()).toEqual([
-      ["implementation-dag-agent-workflows", ["Deny"]],
-      ["implementation-dag-namespaces", ["Deny"]],
-      ["implementation-dag-rolebindings", ["Deny"]],
+    // Named from the stack's instance (its workflows namespace, argo): implementation-dag-<instance>-<purpose>.
+    expect(policies.map((p) => p.metadata?.name).sort()).toEqual(["implementation-dag-argo-agent-workflows", "implementation-dag-argo-namespaces", "implementation-dag-argo-rolebindings"]);
+    expect(bindings.map((b) => [b.metadata?.name, b.spec?.policyName, b.spec?.validationActions]).sort()).toEqual([
+      [AGENT_POLICY, AGENT_POLICY, ["Deny"]],
+      [NS_POLICY, NS_POLICY, ["Deny"]],
+      [RB_POLICY, RB_POLICY, ["Deny"]],
     ]);
     for (const o of [...policies, ...bindings]) expect(o.apiVersion).toBe("admissionregistration.k8s.io/v1");
     for (const p of policies) expect(p.spec?.failurePolicy).toBe("Fail");
@@ -190,7 +206,7 @@ describe("the fence's CEL as Kubernetes >= 1.30 compiles it", () => {
     };
     const req: AdmissionRequest = { user: STEPS, operation: "CREATE", object: PREVIEW };
     expect(admit(nsPolicy, req, [celJs, ...ENGINES])).toEqual({ matched: true, denied: [] });
-    expect(() => admit(nsPolicy, req, [celJs, contrarian])).toThrow(/CEL engines disagree on implementation-dag-namespaces/);
+    expect(() => admit(nsPolicy, req, [celJs, contrarian])).toThrow(new RegExp(`CEL engines disagree on ${NS_POLICY}`));
   });
 
   it("an evaluation error denies (failurePolicy Fail), with either engine", () => {
@@ -211,9 +227,13 @@ describe("the namespace policy", () => {
     ["cleanup stamps the expiry", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", PREVIEW.metadata.labels, { "implementation-dag/expires-at": "2026-11-27T00:00:00Z" }) }],
     ["cleanup deletes a preview namespace", { user: STEPS, operation: "DELETE", oldObject: PREVIEW, object: null }],
     ["the sweeper deletes a preview namespace", { user: SWEEPER, operation: "DELETE", oldObject: namespace("impl-pr-7"), object: null }],
-    ["version labels pinned to latest", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED, "pod-security.kubernetes.io/enforce-version": "latest" }) }],
+    ["version labels pinned to latest", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...OURS, ...RESTRICTED, "pod-security.kubernetes.io/enforce-version": "latest" }) }],
     ["the steps create a preview named by repository", { user: STEPS, operation: "CREATE", object: namespace(previewNamespace("repository", "Example-Org", "example-app", "42")) }],
     ["the sweeper deletes a preview named by repository", { user: SWEEPER, operation: "DELETE", oldObject: namespace(previewNamespace("repository", "acme", "app.js", "7")), object: null }],
+    [
+      "deploy adopts a preview made before the instance label, which records its repository",
+      { user: STEPS, operation: "UPDATE", oldObject: LEGACY, object: namespace("impl-pr-42", { ...LEGACY.metadata.labels, ...OURS }, LEGACY.metadata.annotations) },
+    ],
   ];
   it.each(allowed)("allows: %s", (_what, req) => {
     expect(admit(nsPolicy, req)).toEqual({ matched: true, denied: [] });
@@ -228,9 +248,9 @@ describe("the namespace policy", () => {
     ["create without the preview label", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { ...RESTRICTED }) }, /preview=true/],
     ["create with preview=false", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "false", ...RESTRICTED }) }, /preview=true/],
     ["create without any label", { user: STEPS, operation: "CREATE", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "impl-pr-42" } } }, /preview=true/],
-    ["create without Pod Security labels", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true" }) }, /restricted/],
-    ["create with enforce=baseline", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED, "pod-security.kubernetes.io/enforce": "baseline" }) }, /restricted/],
-    ["create pinning an old policy version", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED, "pod-security.kubernetes.io/enforce-version": "v1.20" }) }, /version/],
+    ["create without Pod Security labels", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...OURS }) }, /restricted/],
+    ["create with enforce=baseline", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...OURS, ...RESTRICTED, "pod-security.kubernetes.io/enforce": "baseline" }) }, /restricted/],
+    ["create pinning an old policy version", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...OURS, ...RESTRICTED, "pod-security.kubernetes.io/enforce-version": "v1.20" }) }, /version/],
     ["update removing the preview label", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", withoutLabel(PREVIEW.metadata.labels, "preview")) }, /preview=true/],
     ["update adopting a namespace without the label", { user: STEPS, operation: "UPDATE", oldObject: namespace("impl-pr-42", { ...RESTRICTED }), object: PREVIEW }, /preview=true/],
     ["update weakening enforce to privileged", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", { ...PREVIEW.metadata.labels, "pod-security.kubernetes.io/enforce": "privileged" }) }, /restricted/],
@@ -239,6 +259,20 @@ describe("the namespace policy", () => {
     ["delete of kube-system", { user: STEPS, operation: "DELETE", oldObject: namespace("kube-system", {}), object: null }, /preview namespaces \(impl-/],
     ["the sweeper deleting a namespace named like ours without the label", { user: SWEEPER, operation: "DELETE", oldObject: namespace("impl-pr-42", { team: "payments" }), object: null }, /preview=true/],
     ["the sweeper deleting a labelled namespace not named like ours", { user: SWEEPER, operation: "DELETE", oldObject: namespace("team-payments"), object: null }, /preview namespaces \(impl-/],
+    ["create without the instance label", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", { preview: "true", ...RESTRICTED }) }, /implementation-dag\/instance=argo/],
+    ["create labelled for another instance", { user: STEPS, operation: "CREATE", object: namespace("impl-pr-42", THEIRS.metadata.labels) }, /implementation-dag\/instance=argo/],
+    ["the steps relabelling another instance's preview", { user: STEPS, operation: "UPDATE", oldObject: THEIRS, object: namespace("impl-pr-42", { ...THEIRS.metadata.labels, workflow: "implementation-dag-abc12" }, THEIRS.metadata.annotations) }, /implementation-dag\/instance=argo/],
+    ["the steps taking another instance's preview over", { user: STEPS, operation: "UPDATE", oldObject: THEIRS, object: namespace("impl-pr-42", { ...THEIRS.metadata.labels, ...OURS }, THEIRS.metadata.annotations) }, /implementation-dag\/instance=argo/],
+    ["cleanup stamping another instance's preview", { user: STEPS, operation: "UPDATE", oldObject: THEIRS, object: namespace("impl-pr-42", THEIRS.metadata.labels, { ...THEIRS.metadata.annotations, "implementation-dag/expires-at": "2026-11-27T00:00:00Z" }) }, /implementation-dag\/instance=argo/],
+    ["cleanup deleting another instance's preview", { user: STEPS, operation: "DELETE", oldObject: THEIRS, object: null }, /implementation-dag\/instance=argo/],
+    ["the sweeper deleting another instance's preview", { user: SWEEPER, operation: "DELETE", oldObject: THEIRS, object: null }, /implementation-dag\/instance=argo/],
+    ["the sweeper deleting a preview made before the instance label (only deploy adopts it)", { user: SWEEPER, operation: "DELETE", oldObject: LEGACY, object: null }, /implementation-dag\/instance=argo/],
+    ["update removing the instance label", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", withoutLabel(PREVIEW.metadata.labels, INSTANCE_LABEL)) }, /implementation-dag\/instance=argo/],
+    ["update moving the preview to another instance", { user: STEPS, operation: "UPDATE", oldObject: PREVIEW, object: namespace("impl-pr-42", { ...PREVIEW.metadata.labels, [INSTANCE_LABEL]: "argo-team-b" }) }, /implementation-dag\/instance=argo/],
+    ["adopting an unlabelled preview that records no repository", { user: STEPS, operation: "UPDATE", oldObject: namespace("impl-pr-42", LEGACY.metadata.labels), object: PREVIEW }, /implementation-dag\/instance=argo/],
+    ["adopting an unlabelled preview whose recorded repository is empty", { user: STEPS, operation: "UPDATE", oldObject: namespace("impl-pr-42", LEGACY.metadata.labels, { "implementation-dag/repository": "" }), object: PREVIEW }, /implementation-dag\/instance=argo/],
+    ["adopting an unlabelled preview into another instance", { user: STEPS, operation: "UPDATE", oldObject: LEGACY, object: namespace("impl-pr-42", { ...LEGACY.metadata.labels, [INSTANCE_LABEL]: "argo-team-b" }, LEGACY.metadata.annotations) }, /implementation-dag\/instance=argo/],
+    ["adopting a preview labelled with an empty instance", { user: STEPS, operation: "UPDATE", oldObject: namespace("impl-pr-42", { ...LEGACY.metadata.labels, [INSTANCE_LABEL]: "" }, LEGACY.metadata.annotations), object: namespace("impl-pr-42", { ...LEGACY.metadata.labels, ...OURS }, LEGACY.metadata.annotations) }, /implementation-dag\/instance=argo/],
   ];
   it.each(denied)("denies: %s", (_what, req, message) => {
     expectDenied(nsPolicy, req, message);
@@ -263,12 +297,12 @@ describe("the RoleBinding policy", () => {
     subjects,
   });
   const clusterRole = (name: string) => ({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name });
-  const deployerRole = clusterRole("implementation-dag-deployer");
+  const deployerRole = clusterRole(deployerClusterRole(cfg));
   const steps = { kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" };
   const sweeper = { kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" };
   const deployer = { kind: "ServiceAccount", name: "preview-deployer", namespace: "impl-pr-42" };
   const deployerBinding = binding("impl-pr-42", deployerRole, [deployer, steps, sweeper]);
-  const guardrailsBinding = binding("impl-pr-42", clusterRole("implementation-dag-guardrails"), [steps]);
+  const guardrailsBinding = binding("impl-pr-42", clusterRole(guardrailsClusterRole(cfg)), [steps]);
   const create = (object: Obj, user = STEPS): AdmissionRequest => ({ user, operation: "CREATE", object, namespaceObject: PREVIEW });
 
   it.each([
@@ -288,7 +322,12 @@ describe("the RoleBinding policy", () => {
     ["a binding outside a preview namespace", { ...create(binding("default", deployerRole, [steps])), namespaceObject: namespace("default", {}) }, /inside preview namespaces/],
     ["a binding in a namespace named like ours without the label", { ...create(deployerBinding), namespaceObject: namespace("impl-pr-42", { ...RESTRICTED }) }, /inside preview namespaces/],
     ["a binding to cluster-admin", create(binding("impl-pr-42", clusterRole("cluster-admin"), [steps])), /only bind the ClusterRoles/],
-    ["a binding to a Role of the same name", create(binding("impl-pr-42", { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "implementation-dag-deployer" }, [steps])), /only bind the ClusterRoles/],
+    ["a binding to a Role of the same name", create(binding("impl-pr-42", { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: deployerClusterRole(cfg) }, [steps])), /only bind the ClusterRoles/],
+    ["a binding to the deployer ClusterRole's name before names carried the instance", create(binding("impl-pr-42", clusterRole("implementation-dag-deployer"), [steps])), /only bind the ClusterRoles/],
+    ["a binding to another instance's deployer ClusterRole", create(binding("impl-pr-42", clusterRole("implementation-dag-argo-team-b-deployer"), [steps])), /only bind the ClusterRoles/],
+    ["deploy's binding inside another instance's preview", { ...create(deployerBinding), namespaceObject: THEIRS }, /inside preview namespaces labelled implementation-dag\/instance=argo/],
+    ["deploy's binding inside a preview without an instance label", { ...create(deployerBinding), namespaceObject: LEGACY }, /inside preview namespaces labelled implementation-dag\/instance=argo/],
+    ["the sweeper deleting deploy's binding in another instance's preview", { user: SWEEPER, operation: "DELETE", oldObject: deployerBinding, object: null, namespaceObject: THEIRS }, /implementation-dag\/instance=argo/],
     ["a binding for another service account", create(binding("impl-pr-42", deployerRole, [{ kind: "ServiceAccount", name: "default", namespace: "kube-system" }])), /its own service accounts/],
     ["a binding for a user", create(binding("impl-pr-42", deployerRole, [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "mallory" }])), /its own service accounts/],
     ["a group named like a service account", create(binding("impl-pr-42", deployerRole, [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "preview-deployer" }])), /its own service accounts/],
@@ -396,7 +435,7 @@ describe("the agent Workflows policy", () => {
     beforeAll(async () => {
       const agent = JSON.parse(readStackConfig("preview")["implementation-dag:agent"] ?? "{}") as Record<string, unknown>;
       configured = await renderStack({ overrides: { agent: { ...agent, clusterScope: true, serviceAccountName: "coderun-runner" } } });
-      policy = policyOf(configured, "implementation-dag-agent-workflows");
+      policy = policyOf(configured, AGENT_POLICY);
     });
 
     it.each(AGENT_TASKS.map((a) => [a.task]))("allows the child Workflow the %s step then renders", (task) => {

@@ -1,8 +1,8 @@
 /**
  * The RBAC lint: rules every rendered Role, ClusterRole and ClusterRoleBinding must keep. No `*`
  * anywhere, no `escalate` or `impersonate`, `bind` only on the two ClusterRoles deploy binds (by
- * resourceNames), no secret reads in a ClusterRole bound cluster-wide, no aggregated roles, and
- * neither of the per-namespace ClusterRoles bound cluster-wide.
+ * resourceNames: the stack's own, named from its instance), no secret reads in a ClusterRole bound
+ * cluster-wide, no aggregated roles, and neither of the per-namespace ClusterRoles bound cluster-wide.
  */
 import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
 import type { IClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
@@ -14,13 +14,14 @@ export type RoleLike = KubeObject & { rules?: IPolicyRule[]; aggregationRule?: u
 /** Verbs that grant more than the rules they sit in. */
 const ESCALATING = ["escalate", "impersonate"];
 const SECRET_READ = ["get", "list", "watch"];
-const OUR_BINDABLE = ["implementation-dag-deployer", "implementation-dag-guardrails"];
 
 /**
  * The RBAC lint over every rendered Role and ClusterRole (and the ClusterRoleBindings): one line per
- * problem, empty when clean.
+ * problem, empty when clean. `bindable` names the stack's two per-namespace ClusterRoles (deployer,
+ * guardrails): the only ones `bind` may name, and never bound cluster-wide.
  */
-export function lintRbac(manifests: KubeObject[]): string[] {
+export function lintRbac(manifests: KubeObject[], bindable: readonly string[]): string[] {
+  const OUR_BINDABLE = [...bindable];
   const problems: string[] = [];
   const roles = manifests.filter((m) => m.kind === "Role" || m.kind === "ClusterRole") as RoleLike[];
   const clusterBound = new Set(

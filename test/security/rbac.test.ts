@@ -8,11 +8,19 @@ import { Secret } from "kubernetes-models/v1/Secret";
 import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
 import type { IClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
 import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
-import { renderStack, type KubeObject, type Render } from "../../scripts/offline-render";
+import { parseConfig } from "../../components/config";
+import { clusterScopedName, deployerClusterRole, guardrailsClusterRole } from "../../components/rbac";
+import { readStackConfig, renderStack, type KubeObject, type Render } from "../../scripts/offline-render";
 import { objectsOf, previewRender } from "../helpers/render";
 import { lintRbac, type RoleLike } from "./rbac-lint";
 
 let render: Render;
+const cfg = parseConfig(readStackConfig("preview"));
+const DEPLOYER = deployerClusterRole(cfg);
+const GUARDRAILS = guardrailsClusterRole(cfg);
+const STEPS_ROLE = clusterScopedName(cfg, "steps");
+const SWEEPER_ROLE = clusterScopedName(cfg, "sweeper");
+const BINDABLE = [DEPLOYER, GUARDRAILS];
 const rulesOf = (kind: string, name: string) => (objectsOf(render, kind, name)[0] as RoleLike | undefined)?.rules;
 const grants = (rules: IPolicyRule[] | undefined, group: string, resource: string) =>
   (rules ?? []).filter((r) => (r.apiGroups ?? []).includes(group) && (r.resources ?? []).includes(resource)).flatMap((r) => r.verbs);
@@ -25,7 +33,7 @@ describe("the RBAC lint", () => {
   it("passes over every rendered Role, ClusterRole and ClusterRoleBinding", () => {
     const roles = render.manifests.filter((m) => m.kind === "Role" || m.kind === "ClusterRole");
     expect(roles.length).toBeGreaterThanOrEqual(5);
-    expect(lintRbac(render.manifests)).toEqual([]);
+    expect(lintRbac(render.manifests, BINDABLE)).toEqual([]);
   });
 
   it("catches what it is there to catch", () => {
@@ -37,17 +45,17 @@ describe("the RBAC lint", () => {
         { apiGroups: [""], resources: ["users"], verbs: ["impersonate"] },
       ] },
       { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "bad" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "bad" }, subjects: [] },
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "d" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "implementation-dag-deployer" }, subjects: [] },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "d" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: DEPLOYER }, subjects: [] },
     ];
-    const problems = lintRbac(bad);
+    const problems = lintRbac(bad, BINDABLE);
     expect(problems).toEqual(expect.arrayContaining([
       "ClusterRole bad rule 0: wildcard in apiGroups: *",
       "ClusterRole bad rule 1: reads secrets and is bound cluster-wide",
       "ClusterRole bad rule 2: verb escalate",
-      "ClusterRole bad rule 2: bind beyond implementation-dag-deployer, implementation-dag-guardrails",
+      `ClusterRole bad rule 2: bind beyond ${DEPLOYER}, ${GUARDRAILS}`,
       "ClusterRole bad rule 3: verb impersonate",
-      "ClusterRoleBinding d: binds implementation-dag-deployer, which this stack does not define",
-      "ClusterRoleBinding d: binds implementation-dag-deployer cluster-wide (it is meant per preview namespace)",
+      `ClusterRoleBinding d: binds ${DEPLOYER}, which this stack does not define`,
+      `ClusterRoleBinding d: binds ${DEPLOYER} cluster-wide (it is meant per preview namespace)`,
     ]));
   });
 });
@@ -91,7 +99,7 @@ describe("the RBAC objects", () => {
   });
 
   it("let the deployer do what a chart needs in its namespace and nothing that lifts the guardrails", () => {
-    const deployer = rulesOf("ClusterRole", "implementation-dag-deployer");
+    const deployer = rulesOf("ClusterRole", DEPLOYER);
     for (const [group, resource] of [["apps", "deployments"], ["", "services"], ["networking.k8s.io", "ingresses"], ["", "configmaps"], ["", "secrets"], ["", "persistentvolumeclaims"], ["", "serviceaccounts"], ["rbac.authorization.k8s.io", "roles"], ["rbac.authorization.k8s.io", "rolebindings"], ["batch", "jobs"]]) {
       expect(grants(deployer, group, resource), `${group}/${resource}`).toEqual(expect.arrayContaining(["create", "get", "patch", "delete"]));
     }
@@ -102,7 +110,7 @@ describe("the RBAC objects", () => {
   });
 
   it("let the guardrails role write exactly the guardrails and the chart's deployer identity", () => {
-    expect(rulesOf("ClusterRole", "implementation-dag-guardrails")).toEqual([
+    expect(rulesOf("ClusterRole", GUARDRAILS)).toEqual([
       { apiGroups: [""], resources: ["resourcequotas", "limitranges"], verbs: ["get", "create", "patch", "update"] },
       { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "create", "patch", "update"] },
       { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "create"] },
@@ -112,28 +120,28 @@ describe("the RBAC objects", () => {
 
   it("bind the deployer and guardrails ClusterRoles nowhere cluster-wide (deploy binds them per preview namespace)", () => {
     const bound = [...objectsOf(render, "ClusterRoleBinding"), ...objectsOf(render, "RoleBinding")] as unknown as Array<IClusterRoleBinding | IRoleBinding>;
-    expect(bound.map((b) => b.roleRef.name)).not.toEqual(expect.arrayContaining(["implementation-dag-deployer"]));
-    expect(bound.map((b) => b.roleRef.name)).not.toEqual(expect.arrayContaining(["implementation-dag-guardrails"]));
+    expect(bound.map((b) => b.roleRef.name)).not.toEqual(expect.arrayContaining([DEPLOYER]));
+    expect(bound.map((b) => b.roleRef.name)).not.toEqual(expect.arrayContaining([GUARDRAILS]));
   });
 
   it("give the steps exactly their cluster-scope rights, bound to the steps' service account", () => {
-    expect(rulesOf("ClusterRole", "implementation-dag-steps")).toEqual([
+    expect(rulesOf("ClusterRole", STEPS_ROLE)).toEqual([
       { apiGroups: [""], resources: ["namespaces"], verbs: ["create", "get", "list", "patch", "delete"] },
-      { apiGroups: ["rbac.authorization.k8s.io"], resources: ["clusterroles"], verbs: ["bind"], resourceNames: ["implementation-dag-deployer", "implementation-dag-guardrails"] },
+      { apiGroups: ["rbac.authorization.k8s.io"], resources: ["clusterroles"], verbs: ["bind"], resourceNames: [DEPLOYER, GUARDRAILS] },
       { apiGroups: ["rbac.authorization.k8s.io"], resources: ["rolebindings"], verbs: ["create"] },
     ]);
-    expect(objectsOf(render, "ClusterRoleBinding", "implementation-dag-steps")[0]).toMatchObject({
-      roleRef: { kind: "ClusterRole", name: "implementation-dag-steps" },
+    expect(objectsOf(render, "ClusterRoleBinding", STEPS_ROLE)[0]).toMatchObject({
+      roleRef: { kind: "ClusterRole", name: STEPS_ROLE },
       subjects: [{ kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" }],
     });
   });
 
   it("give the sweeper only namespaces list and delete, and persistentvolumes list (to report, never to change)", () => {
-    expect(rulesOf("ClusterRole", "implementation-dag-sweeper")).toEqual([
+    expect(rulesOf("ClusterRole", SWEEPER_ROLE)).toEqual([
       { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] },
       { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["list"] },
     ]);
-    expect(objectsOf(render, "ClusterRoleBinding", "implementation-dag-sweeper")[0]).toMatchObject({
+    expect(objectsOf(render, "ClusterRoleBinding", SWEEPER_ROLE)[0]).toMatchObject({
       subjects: [{ kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" }],
     });
   });
@@ -196,6 +204,6 @@ describe("the RBAC objects", () => {
     expect(objectsOf(docsrun, "RoleBinding", "implementation-dag-docsrun")[0]).toMatchObject({
       subjects: [{ kind: "ServiceAccount", name: "implementation-dag", namespace: "argo" }],
     });
-    expect(lintRbac(docsrun.manifests)).toEqual([]);
+    expect(lintRbac(docsrun.manifests, BINDABLE)).toEqual([]);
   });
 });
