@@ -136,6 +136,7 @@ const acceptanceSettings = {
   durationSeconds: z.number().int().min(1).max(170).default(10).describe("Open model: length of the schedule in seconds."),
 };
 type AcceptanceSettings = typeof acceptanceSettings;
+const acceptanceSettingsSchema = z.object(acceptanceSettings);
 
 /**
  * One repository's acceptance settings: any of the global keys (not `connectTo`, the cluster's),
@@ -148,6 +149,28 @@ const repositoryAcceptanceSchema = z
     },
   )
   .strict();
+
+/** Seconds the acceptance step may spend on readiness and measurement (the seed's 3 minutes, less room to start and report). */
+export const ACCEPTANCE_BUDGET_SECONDS = 170;
+
+/**
+ * The acceptance step's budget rule (acceptance.sh, set-params.sh): readiness (`readyTimeoutSeconds`,
+ * unless `readyConsecutive` is 0) plus the measurement's worst case (closed model:
+ * ceil(requestsPerEndpoint / concurrency) × timeoutMs; open model: durationSeconds + timeoutMs) must
+ * fit in {@link ACCEPTANCE_BUDGET_SECONDS}. Returns what breaks it, or undefined.
+ */
+function acceptanceBudgetProblem(a: z.infer<typeof acceptanceSettingsSchema>): string | undefined {
+  const readyMs = a.readyConsecutive > 0 ? a.readyTimeoutSeconds * 1000 : 0;
+  const open = a.rate > 0;
+  if (open && Math.floor((Math.round(a.rate * 1000) * a.durationSeconds) / 1000) < 1) {
+    return `rate ${a.rate} per second for ${a.durationSeconds} s schedules no request`;
+  }
+  const worstMs = open ? a.durationSeconds * 1000 + a.timeoutMs : Math.ceil(a.requestsPerEndpoint / a.concurrency) * a.timeoutMs;
+  if (readyMs + worstMs <= ACCEPTANCE_BUDGET_SECONDS * 1000) return undefined;
+  const measured = open ? `a ${a.durationSeconds} s schedule plus timeoutMs ${a.timeoutMs}`
+    : `${a.requestsPerEndpoint} requests at concurrency ${a.concurrency} with timeoutMs ${a.timeoutMs}`;
+  return `${measured} may take ${Math.floor(worstMs / 1000)} s after up to ${readyMs / 1000} s of readiness; acceptance must finish within ${ACCEPTANCE_BUDGET_SECONDS} s (lower readyTimeoutSeconds or timeoutMs, or send fewer requests)`;
+}
 
 /** A GitHub `owner/repo` (the rules of set-params: lib/rules.sh's is_github_owner and is_github_repo). */
 const GITHUB_REPOSITORY = /^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
@@ -164,6 +187,16 @@ const acceptanceSchema = z
   })
   .strict()
   .superRefine((acceptance, ctx) => {
+    // The budget of settings whose every value holds its own rule (zod refines an object even when a
+    // value of it is bad; that value is reported already).
+    const budgetProblem = (settings: typeof acceptance) =>
+      acceptanceSettingsSchema.safeParse(settings).success ? acceptanceBudgetProblem(settings) : undefined;
+    const global = budgetProblem(acceptance);
+    if (global !== undefined) ctx.addIssue({ code: "custom", path: [], message: global });
+    for (const [key, settings] of Object.entries(acceptance.repositories)) {
+      const problem = global === undefined ? budgetProblem({ ...acceptance, ...settings }) : undefined;
+      if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["repositories", key], message: `with the global settings: ${problem}` });
+    }
     const seen = new Map<string, string>();
     for (const key of Object.keys(acceptance.repositories)) {
       if (!GITHUB_REPOSITORY.test(key) || key.split("/")[0].includes("--")) {

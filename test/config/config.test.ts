@@ -148,6 +148,20 @@ describe("stack config", () => {
       ]);
     });
 
+    it("refuses settings over acceptance's 3-minute budget, globally or for the repository they make too slow", () => {
+      expect(problemsOf(acceptance({ "Example-Org/app": { requestsPerEndpoint: 21 }, "example-org/api": { requestsPerEndpoint: 20 } }))).toEqual([
+        "implementation-dag:acceptance.repositories.Example-Org/app: with the global settings: 21 requests at concurrency 4 with timeoutMs 10000 " +
+          "may take 60 s after up to 120 s of readiness; acceptance must finish within 170 s (lower readyTimeoutSeconds or timeoutMs, or send fewer requests)",
+      ]);
+      expect(problemsOf(acceptance({}, { rate: 0.05 }))).toEqual([
+        "implementation-dag:acceptance: rate 0.05 per second for 10 s schedules no request",
+      ]);
+      // A value that breaks its own rule is reported once, by its rule, not again as a budget.
+      expect(problemsOf(acceptance({ "example-org/app": { timeoutMs: 99 } }))).toEqual([
+        "implementation-dag:acceptance.repositories.example-org/app.timeoutMs: Too small: expected number to be >=100",
+      ]);
+    });
+
     it("refuses a global connectTo port acceptance would refuse", () => {
       expect(problemsOf(withKey("acceptance", { connectTo: "ingress:0" }))).toEqual([
         "implementation-dag:acceptance.connectTo: must have a port from 1 to 65535",

@@ -264,9 +264,9 @@ describe("set-params: the run's acceptance settings", () => {
   });
 
   it("lets a threshold given at submit win over the repository's and the global setting", async () => {
-    const r = await runWith({ repositories: REPOSITORIES }, { max_p95_ms: "750", min_success_pct: "99.5", requests_per_endpoint: "40" });
+    const r = await runWith({ repositories: REPOSITORIES }, { max_p95_ms: "750", min_success_pct: "99.5", requests_per_endpoint: "12" });
     expect(r.code).toBe(0);
-    expect(acceptanceOf(r.outputs)).toMatchObject({ max_p95_ms: "750", min_success_pct: "99.5", requests_per_endpoint: "40", judge: "ttfb" });
+    expect(acceptanceOf(r.outputs)).toMatchObject({ max_p95_ms: "750", min_success_pct: "99.5", requests_per_endpoint: "12", judge: "ttfb" });
   });
 
   it("takes the global connect_to (the cluster's address) whatever the repository", async () => {
@@ -288,6 +288,21 @@ describe("set-params: the run's acceptance settings", () => {
     expect(r.stderr).toContain("ERROR: judge: must be total, ttfb or server (from the stack config acceptance)");
     expect(r.stderr).toContain("ERROR: connect_to: must be empty or host:port (port 1-65535) (from the stack config acceptance)");
     expect(r.outputs).toEqual({});
+  });
+
+  it("refuses, before anything runs, a combination acceptance would refuse for its 3-minute budget", async () => {
+    // 40 requests at concurrency 4 with 10 s timeouts: 100 s after up to 120 s of readiness.
+    const submitted = await runWith({}, { requests_per_endpoint: "40" });
+    expect(submitted.code).toBe(1);
+    expect(submitted.stderr).toBe("ERROR: requests_per_endpoint: 40 requests at concurrency 4 with timeout_ms 10000 may take 100 s after up to 120 s " +
+      "of readiness (ready_timeout_s); acceptance must finish within 170 s (lower ready_timeout_s or timeout_ms, or send fewer requests)\n");
+    expect(submitted.outputs).toEqual({});
+    // Without readiness the same load fits.
+    expect((await runWith({ repositories: { "example-org/example_app.v2": { readyConsecutive: 0 } } }, { requests_per_endpoint: "40" })).code).toBe(0);
+    // An open-model entry whose schedule holds no request.
+    const empty = await runWithTables({ repositories: { "example-org/example_app.v2": { rate: "0.05", duration_s: "10" } } });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toBe("ERROR: rate: 0.05 per second for 10 s (duration_s) schedules no request\n");
   });
 
   it.each([
@@ -332,7 +347,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     ["paths", { healthz: "200" }, false], ["paths", { "/a": "<100" }, false], ["paths", { "/a**": "200" }, false], ["paths", { "/a": 200 }, false],
     ["paths", { "/a": "500-400" }, false],
     ["insecure", true, true], ["insecure", false, true], ["insecure", "yes", false],
-    ["rate", 0, true], ["rate", 2.5, true], ["rate", 1000, true], ["rate", 0.001, true],
+    ["rate", 0, true], ["rate", 2.5, true], ["rate", 1000, true], ["rate", 2.125, true],
     ["rate", 1000.5, false], ["rate", 1.0005, false], ["rate", -1, false],
   ];
 
@@ -341,9 +356,17 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     concurrency: "concurrency", timeoutMs: "timeout_ms", readyConsecutive: "ready_consecutive", readyTimeoutSeconds: "ready_timeout_s",
     durationSeconds: "duration_s", judge: "judge", expect: "expect", paths: "paths", insecure: "insecure", rate: "rate",
   };
-  const flat = readStackConfig("preview");
-  const own = JSON.parse(flat["implementation-dag:acceptance"]) as Record<string, unknown>;
+  const preview = readStackConfig("preview");
+  const stackOwn = JSON.parse(preview["implementation-dag:acceptance"]) as Record<string, unknown>;
+  /**
+   * Global settings so light that any one valid value fits the 3-minute budget (one request, no
+   * readiness, 100 ms timeouts), so each row judges its value's own rule; the budget has its own rows.
+   */
+  const own = { ...stackOwn, requestsPerEndpoint: 1, concurrency: 64, timeoutMs: 100, readyConsecutive: 0, readyTimeoutSeconds: 1 };
+  const flat = { ...preview, "implementation-dag:acceptance": JSON.stringify(own) };
   const GLOBAL = acceptanceDefaults(parseConfig(flat).acceptance);
+  const light = setParamsTemplate(parseConfig(flat));
+  const STACK = acceptanceDefaults(parseConfig(preview).acceptance);
   let acceptance: ITemplate;
   beforeAll(async () => {
     acceptance = templateNamed(implementationDag(await previewRender()), "acceptance");
@@ -372,8 +395,8 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
       : (key === "rate" || key === "maxP99Ms") && value === 0 ? "" : String(value);
 
     // set-params, with that text in its table for the run's repository.
-    const replaced = template.script!.env!.map((e) => (e.name === "ACCEPTANCE_REPOSITORIES" ? { ...e, value: JSON.stringify({ "example-org/example_app.v2": { [input]: text } }) } : e));
-    const sp = await runScriptTemplate({ ...template, script: { ...template.script!, env: replaced } }, { parameters: { ...VALID } });
+    const replaced = light.script!.env!.map((e) => (e.name === "ACCEPTANCE_REPOSITORIES" ? { ...e, value: JSON.stringify({ "example-org/example_app.v2": { [input]: text } }) } : e));
+    const sp = await runScriptTemplate({ ...light, script: { ...light.script!, env: replaced } }, { parameters: { ...VALID } });
     if (valid) {
       expect(sp.stderr).toBe("");
       expect(sp.outputs[input]).toBe(text);
@@ -390,5 +413,35 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     const refusedByAcceptance = new RegExp(`^ERROR: ${input}: `, "m").test(ac.stderr);
     expect(refusedByAcceptance, ac.stderr).toBe(!valid && !lenient);
     if (!refusedByAcceptance) expect(ac.stderr).toContain("ERROR: deploy-urls: is not urls.json");
+  });
+
+  it.each([
+    ["the preview stack's load", {}, true],
+    ["20 requests at concurrency 4 with 10 s timeouts after 120 s of readiness: exactly 170 s", { requestsPerEndpoint: 20 }, true],
+    ["21 requests at concurrency 4 with 10 s timeouts after 120 s of readiness: 180 s", { requestsPerEndpoint: 21 }, false],
+    ["the same load without readiness", { requestsPerEndpoint: 21, readyConsecutive: 0 }, true],
+    ["an open model of 150 s plus a 10 s timeout after 120 s of readiness", { rate: 1, durationSeconds: 150 }, false],
+    ["an open model of 40 s plus a 10 s timeout after 120 s of readiness", { rate: 1, durationSeconds: 40 }, true],
+    ["an open model whose schedule holds no request", { rate: 0.05, durationSeconds: 10 }, false],
+  ] as Array<[string, Record<string, number>, boolean]>)("budget: %s, judged alike by zod, set-params and acceptance", async (_what, settings, fits) => {
+    let problems: string[] = [];
+    try {
+      parseConfig({ ...preview, "implementation-dag:acceptance": JSON.stringify({ ...stackOwn, repositories: { "Example-Org/Example_App.v2": settings } }) });
+    } catch (e) {
+      problems = (e as { problems?: string[] }).problems ?? [String(e)];
+    }
+    expect(problems.map((p) => p.split(": ")[0])).toEqual(fits ? [] : ["implementation-dag:acceptance.repositories.Example-Org/Example_App.v2"]);
+
+    const entry = Object.fromEntries(Object.entries(settings).map(([key, value]) => [SETTING_INPUT[key], key === "rate" && value === 0 ? "" : String(value)]));
+    const replaced = template.script!.env!.map((e) => (e.name === "ACCEPTANCE_REPOSITORIES" ? { ...e, value: JSON.stringify({ "example-org/example_app.v2": entry }) } : e));
+    const sp = await runScriptTemplate({ ...template, script: { ...template.script!, env: replaced } }, { parameters: { ...VALID } });
+    expect(sp.code, sp.stderr).toBe(fits ? 0 : 1);
+    if (fits) return;
+    // acceptance refuses the same inputs before sending anything (an endpoint that would refuse connections).
+    const dir = mkdtempSync(path.join(tmpdir(), "budget-urls-"));
+    writeFileSync(path.join(dir, "urls.json"), JSON.stringify({ ns: "impl-pr-7", release: "app-pr-7", hosts: ["127.0.0.1"], endpoints: [{ host: "127.0.0.1", path: "/", url: "http://127.0.0.1:1/" }] }));
+    const ac = await runScriptTemplate(acceptance, { parameters: { ...STACK, ...entry }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
+    expect(ac.code).toBe(2);
+    expect(ac.stderr.split(": ")[1]).toBe(sp.stderr.split(": ")[1]);
   });
 });
