@@ -10,7 +10,8 @@
  *      pipeline's `preview` template holds for the same preview, so it never uninstalls a release
  *      while a run of that preview deploys it. It runs under the sweeper's service account
  *      (namespaces list and delete, fenced to previews by the admission policies; Helm inside
- *      previews through the deployer binding) (`components/steps/preview-teardown.sh`).
+ *      previews through the deployer binding) (`components/steps/preview-teardown.sh`), and only
+ *      on a namespace of this stack (label `implementation-dag/instance` = the workflows namespace).
  * A mutex built from the raw `pr` parameter would be taken before anything checked it, and would not
  * be the pipeline's once previews are named by repository.
  */
@@ -19,6 +20,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "./config";
+import { stackInstance } from "./rbac";
 import { scratchVolume } from "./pod-security";
 import { TEARDOWN_LIBRARIES } from "./ttl-cleanup";
 import { COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
@@ -72,6 +74,8 @@ export function previewTeardownStep(cfg: StackConfig): ITemplate {
     env: {
       NS: input("ns"),
       REPOSITORY: input("repository"),
+      // Only this stack's preview: another stack's namespace of the same name is left alone.
+      PREVIEW_INSTANCE: stackInstance(cfg),
       PR: input("pr"),
       WORKFLOW_NAME: "{{workflow.name}}",
       ...github.env,

@@ -5,7 +5,9 @@
  * (`components/steps/ttl-sweep.sh`), under its own service account, one run at a time. It knows the
  * previews of both naming schemes (`impl-pr-<N>`, `impl-<slug>-<hash>-pr-<N>`) by lib/rules.sh's
  * rule and checks a repository-named preview's annotation against its name with lib/names.sh, and
- * reads each preview again right before deleting it, leaving one a run changed meanwhile alone.
+ * reads each preview again right before deleting it, leaving one a run changed meanwhile alone. It
+ * lists only this stack's previews (label `implementation-dag/instance` = the workflows namespace):
+ * a second stack on the cluster sweeps its own.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
@@ -13,6 +15,7 @@ import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.i
 import type { IArtifact } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Artifact";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "./config";
+import { stackInstance } from "./rbac";
 import { scratchVolume } from "./pod-security";
 import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
 import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
@@ -51,6 +54,8 @@ export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
     inputs: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"] }] },
     env: {
       DRY_RUN: input("dryRun"),
+      // Only this stack's previews: another stack on the cluster sweeps its own.
+      PREVIEW_INSTANCE: stackInstance(cfg),
       MAX_AGE_HOURS: String(cfg.ttl.maxAgeHours),
       TERMINATING_LIMIT_MINUTES: String(cfg.ttl.terminatingLimitMinutes),
       WORKFLOW_NAME: "{{workflow.name}}",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cleanup: the workflow's exit handler. It acts only on this run's preview namespace NS, and only
 # when that namespace is this run's: it carries preview=true (a namespace named like ours without
-# the label is not ours), its implementation-dag/repository annotation is this run's repository
+# the label is not ours) and implementation-dag/instance=PREVIEW_INSTANCE (another stack's preview of
+# that name is not ours either), its implementation-dag/repository annotation is this run's repository
 # (compared lowercased: GitHub names are case-insensitive), and its `workflow` label is this
 # workflow (deploy sets it when it creates or reuses the namespace). Anything else — another
 # repository's preview, or an older run's preview this run never deployed into — is left alone.
@@ -34,6 +35,8 @@
 #   RELEASE          set-params' Helm release: a DNS-1123 label of at most 53 ending in -pr-<N>
 #   REPOSITORY       set-params' repository: <owner>/<repo> lowercased
 #   TTL_HOURS        hours a successful preview lives: an integer 1-720
+#   PREVIEW_INSTANCE this stack's instance (its workflows namespace; a DNS label): the value of the
+#                    label implementation-dag/instance NS must carry
 #   ARGO_UI_URL      empty or the Argo UI's base URL (log_url: <url>/workflows/<ns>/<name>)
 #   WORKFLOWS_NAMESPACE  the workflows' namespace (DNS-1123 label), for that link
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE: the GitHub App
@@ -52,6 +55,7 @@ ns=$(value NS)
 release=$(value RELEASE)
 repository_expected=$(value REPOSITORY)
 ttl_hours=$(value TTL_HOURS)
+instance=$(value PREVIEW_INSTANCE)
 argo_ui_url=$(value ARGO_UI_URL)
 workflows_namespace=$(value WORKFLOWS_NAMESPACE)
 
@@ -67,6 +71,7 @@ if ! [[ $ttl_hours =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$ttl_hours > 720)); then
 fi
 is_url_or_empty "$argo_ui_url" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 is_dns_label "$workflows_namespace" || die WORKFLOWS_NAMESPACE "$RULE_DNS_LABEL"
+is_dns_label "$instance" || die PREVIEW_INSTANCE "$RULE_DNS_LABEL"
 
 # set-params never derived the names: there is nothing of ours to clean.
 if [[ -z $ns || -z $release || -z $repository_expected || $ns == *'{'* || $release == *'{'* || $repository_expected == *'{'* ]]; then
@@ -95,14 +100,19 @@ if ! state=$(printf '%s' "$ns_json" | jq -r '[(.metadata.labels.preview // ""), 
     (.metadata.annotations // {} | .["implementation-dag/deployment"] // ""),
     (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
     (.metadata.annotations // {} | .["implementation-dag/environment-url"] // ""),
-    (.metadata.labels.workflow // "")] | map("=" + .) | @tsv'); then
+    (.metadata.labels.workflow // ""),
+    (.metadata.labels // {} | .["implementation-dag/instance"] // "")] | map("=" + .) | @tsv'); then
   die kubectl "printed something that is not a namespace as JSON for ${ns}; nothing was changed"
 fi
-IFS=$'\t' read -r preview phase deployment repository environment_url owner_workflow <<<"$state"
+IFS=$'\t' read -r preview phase deployment repository environment_url owner_workflow owner_instance <<<"$state"
 preview=${preview#=} phase=${phase#=} deployment=${deployment#=} repository=${repository#=} environment_url=${environment_url#=}
-owner_workflow=${owner_workflow#=}
+owner_workflow=${owner_workflow#=} owner_instance=${owner_instance#=}
 if [[ $preview != "true" ]]; then
   echo "cleanup: namespace ${ns} exists without preview=true: it is not ours and is left alone"
+  exit 0
+fi
+if [[ $owner_instance != "$instance" ]]; then
+  echo "cleanup: namespace ${ns} belongs to the implementation-dag instance '${owner_instance}', not to ${instance}: left alone"
   exit 0
 fi
 if [[ $(printf '%s' "$repository" | tr '[:upper:]' '[:lower:]') != "$repository_expected" ]]; then

@@ -4,7 +4,9 @@
 # preview-teardown WorkflowTemplate: preview-names validated owner, repo and PR and derived the
 # namespace with set-params' rules, and this step runs under the mutex the pipeline's run of that
 # preview holds (implementation-dag-<id>), so it never runs a Helm operation beside a deploy of it.
-# Acts only on namespace NS labelled preview=true whose implementation-dag/repository annotation is
+# Acts only on namespace NS labelled preview=true and implementation-dag/instance=PREVIEW_INSTANCE
+# (this stack's: another stack's namespace of that name is left alone) whose
+# implementation-dag/repository annotation is
 # REPOSITORY, compared lowercased (GitHub names are case-insensitive; with `naming: pr-number` PR
 # numbers repeat across repositories: another repository's preview of the same number is left
 # alone, and so is a preview that does not say whose it is).
@@ -13,7 +15,8 @@
 #      namespaces stuck Terminating)
 #   2. marks the preview's GitHub deployment inactive, when deploy recorded one (a GitHub failure
 #      there is reported as a WARNING and does not fail the step)
-# Nothing to tear down (no such namespace, already being deleted, another repository's) is a success
+# Nothing to tear down (no such namespace, already being deleted, another repository's or another
+# instance's) is a success
 # that says so. Runs under the sweeper's service account.
 #
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
@@ -22,6 +25,8 @@
 #                     one of REPOSITORY (lib/teardown.sh teardown_named_for)
 #   REPOSITORY        preview-names' repository: <owner>/<repo> lowercased
 #   PR                preview-names' pr: a positive integer without a leading zero (at most 9 digits)
+#   PREVIEW_INSTANCE  this stack's instance (its workflows namespace; a DNS label): the value of the
+#                     label implementation-dag/instance NS must carry
 #   WORKFLOW_NAME     this workflow's name (a DNS-1123 subdomain), for the status's log_url
 #   ARGO_UI_URL, WORKFLOWS_NAMESPACE  optional: the Argo UI link of the inactive status
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE: the GitHub App
@@ -36,6 +41,7 @@ export LC_ALL=C
 ns=$(value NS)
 repository=$(value REPOSITORY)
 pr=$(value PR)
+instance=$(value PREVIEW_INSTANCE)
 WORKFLOW_NAME=$(value WORKFLOW_NAME)
 
 is_pr_number "$pr" || die PR "$RULE_PR"
@@ -46,23 +52,26 @@ if [[ $(teardown_preview_pr "$ns" || true) != "$pr" ]] || ! teardown_named_for "
   die NS "must be the preview namespace of ${repository}#${pr} (impl-pr-${pr} or impl-<owner>-<repo>-<hash>-pr-${pr}); nothing was changed"
 fi
 is_object_name "$WORKFLOW_NAME" || die WORKFLOW_NAME "must be a Kubernetes object name"
+is_dns_label "$instance" || die PREVIEW_INSTANCE "$RULE_DNS_LABEL"
 is_url_or_empty "${ARGO_UI_URL-}" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # A list call narrowed to the one name: the sweeper's identity may list and delete namespaces, not get them.
-if ! kubectl get namespaces -l preview=true --field-selector "metadata.name=${ns}" -o json >"${work}/namespaces.json"; then
+if ! kubectl get namespaces -l "preview=true,implementation-dag/instance=${instance}" --field-selector "metadata.name=${ns}" -o json \
+  >"${work}/namespaces.json"; then
   die kubectl "cannot list namespace ${ns}; nothing was changed"
 fi
-if ! found=$(jq -r --arg ns "$ns" '[.items[] | select(.metadata.name == $ns and (.metadata.labels // {}).preview == "true")] | first // empty
+if ! found=$(jq -r --arg ns "$ns" --arg instance "$instance" '[.items[] | select(.metadata.name == $ns
+    and (.metadata.labels // {}).preview == "true" and (.metadata.labels // {})["implementation-dag/instance"] == $instance)] | first // empty
     | [ (.metadata.deletionTimestamp // ""),
         (.metadata.annotations // {} | .["implementation-dag/repository"] // ""),
         (.metadata.annotations // {} | .["implementation-dag/deployment"] // "") ] | map("=" + .) | @tsv' "${work}/namespaces.json"); then
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
 if [[ -z $found ]]; then
-  echo "preview-teardown: no preview namespace ${ns} (already gone, or never deployed); nothing to tear down"
+  echo "preview-teardown: no preview namespace ${ns} of instance ${instance} (already gone, never deployed, or another instance's); nothing to tear down"
   exit 0
 fi
 IFS=$'\t' read -r deleting annotated deployment <<<"$found"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ttl-sweep: the TTL sweeper. One list call fetches every namespace labelled preview=true, one more
-# every PersistentVolume; GitHub is asked for the state of every preview's pull request (its
+# ttl-sweep: the TTL sweeper. One list call fetches every namespace labelled preview=true and
+# implementation-dag/instance=PREVIEW_INSTANCE (this stack's previews: another stack's on the same
+# cluster are never listed, judged or touched), one more every PersistentVolume; GitHub is asked for the state of every preview's pull request (its
 # repository from the namespace's implementation-dag/repository annotation, compared lowercased:
 # GitHub names are case-insensitive): one read-only token (pull_requests:read, narrowed to that
 # repository) and one GraphQL query per repository and 100 previews. Each namespace is then judged
@@ -36,7 +37,7 @@
 #
 # The race with a run: the decisions come from the listing taken at the start, and a run of the
 # pipeline may change a preview meanwhile. So right before deleting one, the sweeper reads it again
-# (a list call narrowed with `--field-selector metadata.name=<ns>` and `-l preview=true`: its
+# (a list call narrowed with `--field-selector metadata.name=<ns>` and the same label selector: its
 # identity may list namespaces, not get them) and deletes it only when nothing that matters changed
 # since the listing: its creation time, deletion, `workflow` label (deploy of a newer run relabels
 # it), preview.keep label, expiry, `implementation-dag/workflow` stamp (cleanup of a success),
@@ -56,6 +57,8 @@
 #
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
 #   DRY_RUN                    true (report only) or false
+#   PREVIEW_INSTANCE           this stack's instance (its workflows namespace; a DNS label): only
+#                              namespaces labelled implementation-dag/instance=<it> are swept
 #   MAX_AGE_HOURS              an integer 1-99999: age after which a namespace without expiry is an orphan
 #   TERMINATING_LIMIT_MINUTES  an integer 1-99999: a namespace deleting longer than this is reported as stuck
 #   OUTPUT_DIR                 absolute directory; the report goes to OUTPUT_DIR/ttl-report/
@@ -74,6 +77,7 @@ set -euo pipefail
 export LC_ALL=C
 
 dry_run=$(value DRY_RUN)
+instance=$(value PREVIEW_INSTANCE)
 max_age_hours=$(value MAX_AGE_HOURS)
 terminating_limit=$(value TERMINATING_LIMIT_MINUTES)
 output_dir=$(value OUTPUT_DIR)
@@ -91,6 +95,11 @@ fi
 if [[ $output_dir != /* ]]; then
   die OUTPUT_DIR "must be an absolute directory path"
 fi
+is_dns_label "$instance" || die PREVIEW_INSTANCE "$RULE_DNS_LABEL"
+# This stack's previews: the server selects them, and jq checks again what it answered.
+selector="preview=true,implementation-dag/instance=${instance}"
+# shellcheck disable=SC2016 # a jq program: $l and $instance are jq's
+readonly OURS='(.metadata.labels // {}) as $l | $l.preview == "true" and $l["implementation-dag/instance"] == $instance'
 
 readonly UTC_TIME='^([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])Z$'
 readonly REPOSITORY='^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$'
@@ -139,10 +148,10 @@ warnings="${work}/warnings.txt"
 
 # The one namespace list call: the sweep's decisions are taken on it.
 listing="${work}/namespaces.tsv"
-if ! kubectl get namespaces -l preview=true -o json >"${work}/namespaces.json"; then
-  die kubectl "listing the namespaces labelled preview=true failed; nothing was changed"
+if ! kubectl get namespaces -l "$selector" -o json >"${work}/namespaces.json"; then
+  die kubectl "listing the namespaces labelled ${selector} failed; nothing was changed"
 fi
-if ! jq -r ".items[] | select((.metadata.labels // {}).preview == \"true\") | ${NAMESPACE_FIELDS}" \
+if ! jq -r --arg instance "$instance" ".items[] | select(${OURS}) | ${NAMESPACE_FIELDS}" \
   "${work}/namespaces.json" >"$listing"; then
   die kubectl "printed something that is not a namespace list as JSON; nothing was changed"
 fi
@@ -251,8 +260,8 @@ sweep() {
     return
   fi
   # The re-read: a list call narrowed to the one name (the sweeper may list namespaces, not get them).
-  if ! kubectl get namespaces -l preview=true --field-selector "metadata.name=${ns}" -o json >"${work}/current.json" ||
-    ! current=$(jq -r --arg ns "$ns" "[.items[] | select(.metadata.name == \$ns and (.metadata.labels // {}).preview == \"true\")]
+  if ! kubectl get namespaces -l "$selector" --field-selector "metadata.name=${ns}" -o json >"${work}/current.json" ||
+    ! current=$(jq -r --arg ns "$ns" --arg instance "$instance" "[.items[] | select(.metadata.name == \$ns and (${OURS}))]
         | first // empty | ${NAMESPACE_FIELDS}" "${work}/current.json"); then
     failures=$((failures + 1))
     record failed "$ns" "$reason; reading it again before deleting failed: not deleted" "$expires" "$created" "$repository" "$state"

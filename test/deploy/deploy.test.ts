@@ -381,7 +381,7 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(bindings.map((b) => [(b.metadata as { name: string }).name, (b.roleRef as { name: string }).name])).toEqual([["role-g", "role-g"], ["role-d", "role-d"]]);
     expect((world.applied[0].metadata as { labels: Record<string, string> }).labels["implementation-dag/instance"]).toBe("team-c");
     // The guardrail templates' ConfigMap (namespaced, in the workflows namespace) is no ClusterRole.
-    expect(template.script?.source.replaceAll("ConfigMap implementation-dag-guardrails", "")).not.toMatch(/implementation-dag-(deployer|guardrails|argo)/);
+    expect((template.script?.source ?? "").replaceAll("ConfigMap implementation-dag-guardrails", "")).not.toMatch(/implementation-dag-(deployer|guardrails|argo)/);
   });
 
   it("deploys a given full commit without asking GitHub for the PR head", async () => {

@@ -140,7 +140,7 @@ export function newWorld(overrides: Partial<World> = {}): World {
  * stack's instance). `instance: null` leaves the instance label out: a preview made before it existed.
  */
 export function previewNamespace(extra: { labels?: Record<string, string>; annotations?: Record<string, string>; phase?: string; instance?: string | null } = {}): Record<string, unknown> {
-  const instance = extra.instance === null ? {} : { "implementation-dag/instance": extra.instance ?? INSTANCE };
+  const instance: Record<string, string> = extra.instance === null ? {} : { "implementation-dag/instance": extra.instance ?? INSTANCE };
   return {
     apiVersion: "v1",
     kind: "Namespace",

@@ -77,6 +77,7 @@ describe("the cleanup template", () => {
       RELEASE: "{{workflow.outputs.parameters.release}}",
       REPOSITORY: "{{workflow.outputs.parameters.repository}}",
       TTL_HOURS: String(TTL_HOURS),
+      PREVIEW_INSTANCE: "argo",
     });
     expect(template.script?.source).not.toContain("{{");
   });
@@ -123,6 +124,24 @@ describe("cleanup on failure", () => {
     expect(standIns!.lines()).toEqual([get]);
     expect(cluster.namespaces.get(NS)).toEqual(foreign);
     expect(cluster.releases.get(NS)).toEqual([RELEASE]);
+  });
+
+  it.each([
+    ["another instance's preview of the same name (a second stack on the cluster)", "argo-team-b", /belongs to the implementation-dag instance 'argo-team-b', not to argo: left alone/],
+    ["a preview without an instance label (made before it; deploy adopts it first)", null, /belongs to the implementation-dag instance '', not to argo: left alone/],
+  ] as const)("leaves %s alone, release included, whatever repository and workflow it records", async (_what, instance, message) => {
+    const theirs = previewNamespace(NS, { instance });
+    for (const status of ["Failed", "Succeeded"]) {
+      const cluster = new FakeCluster([theirs], { [NS]: [RELEASE] });
+      const r = await cleanup({ status, cluster });
+      expect(r.code, status).toBe(0);
+      expect(r.stdout, status).toMatch(message);
+      expect(standIns!.lines(), status).toEqual([get]);
+      expect(cluster.namespaces.get(NS), status).toEqual(theirs);
+      expect(cluster.releases.get(NS), status).toEqual([RELEASE]);
+      await standIns!.close();
+      standIns = undefined;
+    }
   });
 
   it("deletes the namespace even when helm fails, and then fails the step naming helm", async () => {

@@ -51,12 +51,21 @@ export function utcIn(hours: number, from = Date.now()): string {
   return new Date(from + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** A namespace as deploy makes it (labels of the contract), with optional extras. */
-export function previewNamespace(name: string, opts: { createdHoursAgo?: number; labels?: Record<string, string>; annotations?: Record<string, string>; preview?: boolean; deletingHoursAgo?: number } = {}): FakeNamespace {
+/** The preview stack's instance (its workflows namespace): the value of its previews' instance label. */
+export const INSTANCE = "argo";
+
+/**
+ * A namespace as deploy makes it (labels of the contract, this stack's instance label among them),
+ * with optional extras. `instance` names another stack's instance, or `null` for none (a preview made
+ * before the label existed).
+ */
+export function previewNamespace(name: string, opts: { createdHoursAgo?: number; labels?: Record<string, string>; annotations?: Record<string, string>; preview?: boolean; deletingHoursAgo?: number; instance?: string | null } = {}): FakeNamespace {
+  const instance: Record<string, string> = opts.instance === null ? {} : { "implementation-dag/instance": opts.instance ?? INSTANCE };
   const labels: Record<string, string> = opts.preview === false
     ? { ...opts.labels }
     : {
         preview: "true",
+        ...instance,
         "app.kubernetes.io/managed-by": "implementation-dag",
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
@@ -77,6 +86,21 @@ export function previewNamespace(name: string, opts: { createdHoursAgo?: number;
   };
 }
 
+/**
+ * A label selector of equality requirements (`k=v`, `k==v`, `k!=v`, comma-separated: all must hold),
+ * as the API server reads it; undefined for anything else (the call then fails loudly).
+ */
+export function labelSelector(selector: string): ((labels: Record<string, string>) => boolean) | undefined {
+  const requirements: Array<{ key: string; equal: boolean; value: string }> = [];
+  for (const req of selector.split(",")) {
+    // A key is an optional DNS prefix and '/', then a name; a value is empty or a label value.
+    const m = /^((?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)(==|!=|=)([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.exec(req);
+    if (!m) return undefined;
+    requirements.push({ key: m[1], equal: m[4] !== "!=", value: m[5] ?? "" });
+  }
+  return (labels) => requirements.every((r) => (labels[r.key] === r.value) === r.equal);
+}
+
 /** The fake cluster's state and its stand-in handler. */
 export class FakeCluster {
   readonly namespaces = new Map<string, FakeNamespace>();
@@ -86,7 +110,7 @@ export class FakeCluster {
   readonly helmFailsIn = new Set<string>();
   /** When set, the list call fails with this message. */
   listFailure?: string;
-  /** When true, the list call also returns namespaces without preview=true (a misbehaving server). */
+  /** When true, the list calls return every namespace, whatever their label selector (a misbehaving server). */
   listIgnoresSelector = false;
   /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
   namespaceListCalls = 0;
@@ -121,18 +145,22 @@ export class FakeCluster {
       if (a[0] === "get" && a[1] === "namespace" && a.length === 6 && a[3] === "--ignore-not-found" && a[4] === "-o" && a[5] === "name") {
         return { stdout: this.namespaces.has(a[2]) ? `namespace/${a[2]}\n` : "" };
       }
-      if (line === "kubectl get namespaces -l preview=true -o json") {
+      if (a.length === 6 && a[0] === "get" && a[1] === "namespaces" && a[2] === "-l" && a[4] === "-o" && a[5] === "json") {
         this.beforeNamespaceList?.(++this.namespaceListCalls, this);
         if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
-        const items = [...this.namespaces.values()].filter((n) => this.listIgnoresSelector || n.metadata.labels?.preview === "true");
+        const selects = labelSelector(a[3]);
+        if (!selects) return { stderr: `fake cluster: label selector ${a[3]} not understood\n`, code: 97 };
+        const items = [...this.namespaces.values()].filter((n) => this.listIgnoresSelector || selects(n.metadata.labels ?? {}));
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
       }
-      if (a.length === 8 && a[0] === "get" && a[1] === "namespaces" && a[2] === "-l" && a[3] === "preview=true" && a[4] === "--field-selector" && a[5].startsWith("metadata.name=") && a[6] === "-o" && a[7] === "json") {
+      if (a.length === 8 && a[0] === "get" && a[1] === "namespaces" && a[2] === "-l" && a[4] === "--field-selector" && a[5].startsWith("metadata.name=") && a[6] === "-o" && a[7] === "json") {
         this.beforeNamespaceList?.(++this.namespaceListCalls, this);
         if (this.listFailure) return { stderr: `${this.listFailure}\n`, code: 1 };
         if (this.narrowedListFailure) return { stderr: `${this.narrowedListFailure}\n`, code: 1 };
         const name = a[5].slice("metadata.name=".length);
-        const items = [...this.namespaces.values()].filter((n) => n.metadata.name === name && n.metadata.labels?.preview === "true");
+        const selects = labelSelector(a[3]);
+        if (!selects) return { stderr: `fake cluster: label selector ${a[3]} not understood\n`, code: 97 };
+        const items = [...this.namespaces.values()].filter((n) => n.metadata.name === name && (this.listIgnoresSelector || selects(n.metadata.labels ?? {})));
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
       }
       if (line === "kubectl get persistentvolumes -o json") {

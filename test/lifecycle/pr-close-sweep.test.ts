@@ -22,10 +22,10 @@ import { busyboxDir, FakeCluster, previewNamespace, utcIn, volume, type FakeName
 const OWNER = "acme";
 const SHA = "a".repeat(40);
 const SWEEP = "implementation-dag-ttl-sweep-1700000000";
-const LIST = "kubectl get namespaces -l preview=true -o json";
+const LIST = "kubectl get namespaces -l preview=true,implementation-dag/instance=argo -o json";
 const PV_LIST = "kubectl get persistentvolumes -o json";
 /** The re-read of one namespace right before deleting it: a list call narrowed to its name. */
-const REREAD = (name: string) => `kubectl get namespaces -l preview=true --field-selector metadata.name=${name} -o json`;
+const REREAD = (name: string) => `kubectl get namespaces -l preview=true,implementation-dag/instance=argo --field-selector metadata.name=${name} -o json`;
 
 interface Entry { namespace: string; reason: string; repository: string; prState: string }
 interface Report {

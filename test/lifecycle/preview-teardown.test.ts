@@ -25,7 +25,7 @@ const REPO = "example-app";
 const WORKFLOW = "preview-teardown-abcde";
 /** The preview of example-org/example-app#42 under the preview stack's naming (repository). */
 const NS = previewName("repository", OWNER, REPO, "42");
-const LIST = (ns: string) => `kubectl get namespaces -l preview=true --field-selector metadata.name=${ns} -o json`;
+const LIST = (ns: string) => `kubectl get namespaces -l preview=true,implementation-dag/instance=argo --field-selector metadata.name=${ns} -o json`;
 
 const key = generateAppKey();
 const work = mkdtempSync(path.join(tmpdir(), "preview-teardown-test-"));
@@ -244,6 +244,22 @@ describe("preview-teardown, run", () => {
     expect(cluster.namespaces.has(NS)).toBe(true);
   });
 
+  it.each([
+    ["when the server honours the selector", false],
+    ["even when the server ignores the selector", true],
+  ])("leaves another instance's preview of this repository alone, %s", async (_what, ignoresSelector) => {
+    const theirs = previewNamespace(NS, { instance: "argo-team-b", annotations: { "implementation-dag/repository": `${OWNER}/${REPO}`, "implementation-dag/deployment": "7" } });
+    const cluster = new FakeCluster([theirs], { [NS]: ["example-app-pr-42"] });
+    cluster.listIgnoresSelector = ignoresSelector;
+    const r = await teardown(cluster);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`no preview namespace ${NS} of instance argo (already gone, never deployed, or another instance's)`);
+    expect(standIns!.lines()).toEqual([LIST(NS)]);
+    expect(cluster.namespaces.get(NS)).toEqual(theirs);
+    expect(cluster.releases.get(NS)).toEqual(["example-app-pr-42"]);
+    expect(gh.requests).toEqual([]);
+  });
+
   it("leaves a preview that does not name its repository alone", async () => {
     const cluster = new FakeCluster([preview(undefined)]);
     const r = await teardown(cluster);
@@ -255,7 +271,7 @@ describe("preview-teardown, run", () => {
   it("succeeds, saying so, when the preview is already gone or being deleted", async () => {
     let r = await teardown(new FakeCluster([]));
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`preview-teardown: no preview namespace ${NS} (already gone, or never deployed); nothing to tear down`);
+    expect(r.stdout).toContain(`preview-teardown: no preview namespace ${NS} of instance argo (already gone, never deployed, or another instance's); nothing to tear down`);
     expect(standIns!.lines()).toEqual([LIST(NS)]);
     await standIns!.close();
     r = await teardown(new FakeCluster([previewNamespace(NS, { deletingHoursAgo: 1, annotations: { "implementation-dag/repository": `${OWNER}/${REPO}` } })]));

@@ -14,10 +14,10 @@ import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace, utcIn, type FakeNamespace } from "./fake-cluster";
 
 const MAX_AGE_HOURS = 168; // the preview stack's ttl.maxAgeHours
-const LIST = "kubectl get namespaces -l preview=true -o json";
+const LIST = "kubectl get namespaces -l preview=true,implementation-dag/instance=argo -o json";
 const PV_LIST = "kubectl get persistentvolumes -o json";
 /** The re-read of one namespace right before deleting it: a list call narrowed to its name. */
-const REREAD = (ns: string) => `kubectl get namespaces -l preview=true --field-selector metadata.name=${ns} -o json`;
+const REREAD = (ns: string) => `kubectl get namespaces -l preview=true,implementation-dag/instance=argo --field-selector metadata.name=${ns} -o json`;
 /** The commands that tear `ns` down, after its re-read, when it holds no release. */
 const TEARDOWN = (ns: string) => [REREAD(ns), `helm list --namespace ${ns} --short`, `kubectl delete namespace ${ns} --ignore-not-found --wait=false`];
 
@@ -181,6 +181,57 @@ describe("the TTL sweeper", () => {
     expect(cluster.namespaces.has("impl-pr-12")).toBe(true);
     expect(standIns!.lines().filter((l) => l.includes("impl-pr-12"))).toEqual([]);
     expect(reasonOf(report(r), "impl-pr-12")).toBeUndefined();
+  });
+
+  it.each([
+    ["when the server honours the selector", false],
+    ["even when the server ignores the selector", true],
+  ])("never judges or touches another instance's previews (a second stack on the cluster), %s", async (_what, ignoresSelector) => {
+    const theirs = [
+      previewNamespace("impl-pr-31", { ...expires(utcIn(-5)), instance: "argo-team-b" }), // expired
+      previewNamespace("impl-pr-32", { createdHoursAgo: MAX_AGE_HOURS + 10, instance: "argo-team-b" }), // orphan
+      previewNamespace("impl-pr-33", { ...expires(utcIn(-5)), instance: null }), // made before the label
+    ];
+    const cluster = new FakeCluster([...fixture(), ...theirs], { ...RELEASES, "impl-pr-31": ["app-pr-31"] });
+    cluster.listIgnoresSelector = ignoresSelector;
+    const r = await sweep(cluster);
+    expect(r.code).toBe(0);
+    for (const ns of theirs) {
+      const name = ns.metadata.name;
+      expect(cluster.namespaces.get(name), name).toEqual(ns);
+      expect(standIns!.lines().filter((l) => l.includes(name)), name).toEqual([]);
+      expect(reasonOf(report(r), name), name).toBeUndefined();
+    }
+    expect(cluster.releases.get("impl-pr-31")).toEqual(["app-pr-31"]);
+    expect(report(r).deleted.map((e) => e.namespace).sort()).toEqual([...SWEPT].sort());
+  });
+
+  it("sweeps only the instance its env names: the template passes the stack's own", async () => {
+    const env = Object.fromEntries((template.script?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env.PREVIEW_INSTANCE).toBe("argo");
+    const cluster = new FakeCluster([previewNamespace("impl-pr-31", { ...expires(utcIn(-5)), instance: "argo-team-b" })]);
+    standIns = await startStandIns(["kubectl", "helm"], cluster.handle);
+    const r = await runScriptTemplate(template, {
+      workflow: { name: "implementation-dag-ttl-sweep-1700000000" },
+      pathPrepend: [standIns.dir],
+      standInEnv: { ...standIns.env, PREVIEW_INSTANCE: "argo-team-b" },
+    });
+    expect(r.code).toBe(0);
+    expect(standIns.lines()).toContain("kubectl get namespaces -l preview=true,implementation-dag/instance=argo-team-b -o json");
+    expect(cluster.namespaces.has("impl-pr-31")).toBe(false);
+  });
+
+  it("refuses a PREVIEW_INSTANCE that is no DNS label before listing anything", async () => {
+    const cluster = new FakeCluster(fixture(), RELEASES);
+    standIns = await startStandIns(["kubectl", "helm"], cluster.handle);
+    const r = await runScriptTemplate(template, {
+      workflow: { name: "implementation-dag-ttl-sweep-1700000000" },
+      pathPrepend: [standIns.dir],
+      standInEnv: { ...standIns.env, PREVIEW_INSTANCE: "argo,preview=true" },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("ERROR: PREVIEW_INSTANCE: must be a DNS-1123 label\n");
+    expect(standIns.lines()).toEqual([]);
   });
 
   it("handles 1,000 previews of both schemes with one listing, and one narrowed re-read per deletion only", async () => {
