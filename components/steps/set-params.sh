@@ -318,7 +318,6 @@ done <<<"$settings"
 stop_on_bad_inputs
 acceptance_budget
 
-
 # The naming rules (the same as components/names.ts).
 id=$(preview_id "$naming" "$owner" "$repo" "$pr")
 ns="impl-${id}"
