@@ -16,6 +16,12 @@ import * as path from "node:path";
 import { implementationDag, previewRender, templateNamed } from "../test/helpers/render";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { nearestRank, runAcceptance, urlsFor } from "../test/acceptance/harness";
+import { parseConfig } from "../components/config";
+import { acceptanceDefaults } from "../components/workflow/acceptance";
+import { readStackConfig } from "./offline-render";
+
+/** Acceptance's inputs as the preview stack gives them (the step carries no defaults of its own). */
+const STACK_ACCEPTANCE = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
 
 /**
  * The seed's way: `date +%s%3N` before and after each curl process, `concurrency` of them at a time
@@ -135,8 +141,8 @@ async function main(): Promise<void> {
         try {
           if (method === "step") {
             const r = await runAcceptance(template, urlsFor(server.url), {
-              min_success_pct: "95", max_p95_ms: "60000", requests_per_endpoint: String(n), concurrency: String(c), timeout_ms: "800",
-              ...(template.inputs?.parameters?.some((p) => p.name === "ready_consecutive") ? { ready_consecutive: "0" } : {}),
+              ...STACK_ACCEPTANCE,
+              min_success_pct: "95", max_p95_ms: "60000", requests_per_endpoint: String(n), concurrency: String(c), timeout_ms: "800", ready_consecutive: "0",
             });
             if (r.code !== 0) throw new Error(`step exited ${r.code}: ${r.stderr}`);
             const t = await server.truth();
@@ -184,6 +190,7 @@ async function stallCase(template: ITemplate): Promise<void> {
     const server = await startDelayServer([5], stall);
     try {
       const r = await runAcceptance(template, urlsFor(server.url), {
+        ...STACK_ACCEPTANCE,
         min_success_pct: "95", max_p95_ms: "60000", timeout_ms: "1500", ready_consecutive: "0", concurrency: "1", ...run.params,
       });
       if (r.code !== 0) throw new Error(`step exited ${r.code}: ${r.stderr}`);

@@ -34,15 +34,25 @@ export function summarize(render: Render): string {
   for (const m of render.manifests) {
     lines.push(`  ${m.kind.padEnd(34)} ${m.metadata.namespace ? `${m.metadata.namespace}/` : ""}${m.metadata.name}`);
   }
+  type Task = { name: string; depends?: string; templateRef?: { name: string; template: string }; template?: string };
+  type Tmpl = { name: string; dag?: { tasks: Task[] }; synchronization?: { mutexes?: Array<{ name: string }> } };
   for (const m of render.manifests.filter((o) => o.kind === "WorkflowTemplate")) {
-    const spec = m.spec as { templates: Array<{ name: string; dag?: { tasks: Array<{ name: string; depends?: string; templateRef?: { name: string; template: string }; template?: string }> } }>; onExit?: string; entrypoint: string };
-    const dag = spec.templates.find((t) => t.name === spec.entrypoint)?.dag;
+    const spec = m.spec as { templates: Tmpl[]; onExit?: string; entrypoint: string };
+    const byName = new Map(spec.templates.map((t) => [t.name, t]));
+    const dag = byName.get(spec.entrypoint)?.dag;
     if (!dag) continue;
     lines.push("", `DAG of ${m.metadata.name}:`);
-    for (const task of dag.tasks) {
-      const what = task.templateRef ? `${task.templateRef.name}/${task.templateRef.template}` : task.template;
-      lines.push(`  ${task.name.padEnd(14)} ${(task.depends ? `after ${task.depends}` : "first").padEnd(28)} runs ${what}`);
-    }
+    // A task that runs a DAG template of this WorkflowTemplate is shown with that DAG's tasks under it.
+    const walk = (tasks: Task[], indent: string) => {
+      for (const task of tasks) {
+        const what = task.templateRef ? `${task.templateRef.name}/${task.templateRef.template}` : task.template;
+        const inner = task.template ? byName.get(task.template) : undefined;
+        const lock = inner?.synchronization?.mutexes?.length ? " (holds the preview's mutex)" : "";
+        lines.push(`${indent}${task.name.padEnd(16 - indent.length + 2)} ${(task.depends ? `after ${task.depends}` : "first").padEnd(28)} runs ${what}${lock}`);
+        if (inner?.dag) walk(inner.dag.tasks, `${indent}  `);
+      }
+    };
+    walk(dag.tasks, "  ");
     if (spec.onExit) lines.push(`  onExit: ${spec.onExit}`);
   }
   return lines.join("\n");

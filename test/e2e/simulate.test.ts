@@ -34,9 +34,17 @@ describe("npm run simulate", () => {
   });
 
   it("carries the world from one run to the next (--state): two repositories' PR 61 on one cluster, deployments in the JSON", async () => {
-    const { code } = await capture((w, e) => simulate({ pr: 61, json: true }, world, w, e));
-    expect(code).toBe(0);
-    const next = await World.start({ state: world.exportState() });
+    // Worlds of their own: the shared one's cluster stays as the other cases expect it.
+    const first = await World.start();
+    let state;
+    try {
+      const { code } = await capture((w, e) => simulate({ pr: 61, json: true }, first, w, e));
+      expect(code).toBe(0);
+      state = first.exportState();
+    } finally {
+      await first.close();
+    }
+    const next = await World.start({ state });
     try {
       const { code: second, out } = await capture((w, e) => simulate({ pr: 61, repo: OTHER_REPO, failAt: "deploy", json: true }, next, w, e));
       expect(second).toBe(0);

@@ -51,8 +51,11 @@ describe("npm run render", () => {
 
   it("prints the objects and the DAG as text with --summary", () => {
     expect(stdout).toMatch(/WorkflowTemplate\s+argo\/implementation-dag/);
-    const dagLines = stdout.split("\n").filter((l) => /^ {2}(set-params|implement|clippy-format|qa-testing|deploy|acceptance|approve) /.test(l));
-    expect(dagLines.map((l) => l.trim().split(/\s+/)[0])).toEqual(["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"]);
+    const dagLines = stdout.split("\n").filter((l) => /^ {2,4}(set-params|preview|implement|clippy-format|qa-testing|deploy|acceptance|approve) /.test(l));
+    expect(dagLines.map((l) => l.trim().split(/\s+/)[0])).toEqual(["set-params", "preview", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"]);
+    // The six after set-params run inside the preview template, which holds the preview's mutex.
+    expect(dagLines[1]).toContain("holds the preview's mutex");
+    expect(dagLines.slice(2).every((l) => l.startsWith("    "))).toBe(true);
     expect(stdout).toContain("onExit: exit-handler");
   });
 
