@@ -465,8 +465,9 @@ export function privateKeyProblem(pem: string): string | null {
 
 /**
  * A GitHub App Secret (`github-app-<app>`) exists and is filled in: `app-id` a numeric app id or a
- * client id, `installation-id` numeric, `private-key` an RSA PEM private key; none empty or the
- * offline render's placeholder `[secret]`. Reads the Secret's base64 `data`; the detail never
+ * client id, `installation-id` numeric or empty (then each repository's installation is looked up
+ * from the App), `private-key` an RSA PEM private key; none missing or the offline render's
+ * placeholder `[secret]`, and only `installation-id` empty. Reads the Secret's base64 `data`; the detail never
  * carries a value.
  */
 export function checkGitHubAppSecret(read: Read, app: GitHubAppName, namespace: string): CheckResult {
@@ -488,6 +489,7 @@ export function checkGitHubAppSecret(read: Read, app: GitHubAppName, namespace: 
   for (const key of Object.values(GITHUB_APP_SECRET_KEYS)) {
     const value = decoded(key);
     if (value === undefined) problems.push(`${key} is missing`);
+    else if (key === GITHUB_APP_SECRET_KEYS.installationId && value === "") continue;
     else if (value.trim() === "") problems.push(`${key} is empty`);
     else if (value.trim() === SECRET_PLACEHOLDER) problems.push(`${key} is the placeholder ${SECRET_PLACEHOLDER}`);
     else if (key !== GITHUB_APP_SECRET_KEYS.privateKey && value !== value.trim()) problems.push(`${key} has white space around it (a newline from a file?)`);
@@ -499,7 +501,8 @@ export function checkGitHubAppSecret(read: Read, app: GitHubAppName, namespace: 
     }
   }
   if (problems.length) return fail(check, `${secret}: ${problems.join("; ")}`, fill);
-  return pass(check, `${secret}: app-id, installation-id and an RSA private-key filled in`);
+  const installation = decoded(GITHUB_APP_SECRET_KEYS.installationId) === "" ? "installation-id empty (each repository's looked up from the App)" : "installation-id";
+  return pass(check, `${secret}: app-id, ${installation} and an RSA private-key filled in`);
 }
 
 /** The IngressClass the previews are served through exists. */

@@ -8,17 +8,16 @@ import { WorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/
 import { parseConfig } from "../../components/config";
 import { readStackConfig, renderStack } from "../../scripts/offline-render";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { asArgoModel } from "../helpers/argo-schema";
 
 const PREFIX = "implementation-dag/{{workflow.parameters.owner}}/{{workflow.parameters.repo}}/pr-{{workflow.parameters.pr}}/{{workflow.name}}";
 
 const outputArtifacts = (wt: IWorkflowTemplate) =>
   (wt.spec.templates ?? []).flatMap((t) => (t.outputs?.artifacts ?? []).map((a) => ({ template: t.name!, artifact: a })));
 
-/** Argo names a script container `main` itself; the schema wants the name, so fill it in to validate. */
+/** Validates against Argo's schema, in the generated model's shape (test/helpers/argo-schema.ts). */
 function validateArgo(wt: IWorkflowTemplate): void {
-  const copy = structuredClone(wt);
-  for (const t of copy.spec.templates ?? []) if (t.script) t.script = { ...t.script, name: "main" };
-  new WorkflowTemplate(copy).validate();
+  new WorkflowTemplate({ ...wt, spec: { ...wt.spec, templates: asArgoModel(wt.spec.templates) } }).validate();
 }
 
 const withStorage = async (storage: string) =>

@@ -23,6 +23,7 @@ import {
   busyboxDir, githubWorld, guardrailsDir, HEAD_SHA, HOST, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
   worldHandler, type World,
 } from "./fixtures";
+import { asArgoModel } from "../helpers/argo-schema";
 
 let podRender: Render;
 let docsRender: Render;
@@ -116,12 +117,7 @@ describe("deploy with the docsrun runner", () => {
   });
 
   it("validates against Argo's schema and passes the reference lint", () => {
-    const copy = structuredClone(docs);
-    for (const t of copy.spec.templates ?? []) {
-      if (t.script && !("name" in t.script)) Object.assign(t.script, { name: "main" });
-      // The generated model wraps each parallel group in `{steps}`; Argo's JSON does not.
-      if (t.steps) t.steps = (t.steps as unknown as unknown[][]).map((g) => ({ steps: g })) as unknown as ITemplate["steps"];
-    }
+    const copy = { ...docs, spec: { ...docs.spec, templates: asArgoModel(docs.spec.templates) } };
     expect(() => new WorkflowTemplate(copy).validate()).not.toThrow();
     expect(lintWorkflowSpec(docs.spec)).toEqual([]);
   });

@@ -412,7 +412,7 @@ describe("checkGitHubAppSecret", () => {
   });
 
   it("fails empty, missing and malformed values, never printing a value", () => {
-    const result = checkGitHubAppSecret(found(appSecret("rex", { "app-id": "app 1", "installation-id": "", "private-key": EC_KEY })), "rex", "argo");
+    const result = checkGitHubAppSecret(found(appSecret("rex", { "app-id": "app 1", "installation-id": " ", "private-key": EC_KEY })), "rex", "argo");
     expect(result.detail).toBe(
       "Secret argo/github-app-rex: app-id is not a numeric app id or a client id; installation-id is empty; private-key is not RSA (it is ec), and a GitHub App's key is RSA (its JWT is RS256)",
     );
@@ -420,6 +420,11 @@ describe("checkGitHubAppSecret", () => {
     expect(checkGitHubAppSecret(found(appSecret("rex", { "app-id": "1", "private-key": "hunter2" })), "rex", "argo").detail).toBe(
       "Secret argo/github-app-rex: installation-id is missing; private-key is not a PEM private key",
     );
+  });
+
+  it("passes an empty installation-id: each repository's installation is then looked up from the App", () => {
+    const result = checkGitHubAppSecret(found(appSecret("rex", { "app-id": "100001", "installation-id": "", "private-key": RSA_KEY })), "rex", "argo");
+    expect(result).toMatchObject({ ok: true, detail: "Secret argo/github-app-rex: app-id, installation-id empty (each repository's looked up from the App) and an RSA private-key filled in" });
   });
 
   it("fails an id with a trailing newline, as a Secret made from a file gets", () => {

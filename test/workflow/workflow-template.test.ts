@@ -10,6 +10,7 @@ import { buildWorkflowTemplate, PIPELINE } from "../../components/workflow";
 import { lintWorkflowSpec, taskDependencies } from "../../components/workflow/lint";
 import { STEPS_DIR } from "../../components/workflow/script-template";
 import { readStackConfig, type Render } from "../../scripts/offline-render";
+import { asArgoModel } from "../helpers/argo-schema";
 import { implementationDag, previewRender } from "../helpers/render";
 
 let render: Render;
@@ -27,19 +28,9 @@ const pipelineTasks = () => [dagTasks()[0], ...previewTasks()];
 /** Templates that run a pod of ours (script or container). */
 const podTemplates = () => wt.spec.templates!.filter((t): t is ITemplate => Boolean(t.script ?? t.container));
 
-/**
- * Two gaps between Argo's JSON and the generated model, filled in before validating: Argo's OpenAPI
- * marks a container's `name` as required, and for a `script` template Argo names the container
- * `main` itself; and the model wraps each group of parallel steps in `{steps}`, where Argo's JSON
- * (what we render) has a plain list.
- */
+/** The WorkflowTemplate in the generated model's shape (test/helpers/argo-schema.ts). */
 function withScriptContainerNames(obj: IWorkflowTemplate): IWorkflowTemplate {
-  const copy = structuredClone(obj);
-  for (const t of copy.spec.templates ?? []) {
-    if (t.script && !("name" in t.script)) Object.assign(t.script, { name: "main" });
-    if (t.steps) t.steps = (t.steps as unknown as unknown[][]).map((g) => ({ steps: g })) as unknown as ITemplate["steps"];
-  }
-  return copy;
+  return { ...obj, spec: { ...obj.spec, templates: asArgoModel(obj.spec.templates) } };
 }
 
 describe("the implementation-dag WorkflowTemplate", () => {
