@@ -92,7 +92,7 @@ describe("npm run simulate", () => {
       { name: expect.stringMatching(/^agent-clippy-format-/), createdBy: "clippy-format", template: "coderun-template", phase: "Failed", message: "Error (exit code 1)" },
     ]);
     expect(report.cluster).toEqual({ namespaces: [], releases: [] });
-    expect(report.github).toEqual({ reviews: [] });
+    expect(report.github).toEqual({ reviews: [], deployments: [] });
   });
 
   it("prints the argo-get tree without --json", async () => {
