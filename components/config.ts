@@ -288,16 +288,56 @@ const quotaSchema = z
     pods: z.number().int().min(1).default(20).describe("ResourceQuota pods."),
     services: z.number().int().min(1).default(10).describe("ResourceQuota services."),
     persistentVolumeClaims: z.number().int().min(0).default(4).describe("ResourceQuota persistentvolumeclaims."),
+    requestsStorage: quantity.default("20Gi").describe("ResourceQuota requests.storage: the storage all of a preview's PVCs may request together (LoadBalancer and NodePort Services are always 0)."),
   })
   .strict();
 
+/** A container's resources in the LimitRange: cpu, memory and ephemeral storage (its default given). */
+const containerResources = (ephemeralStorage: string) =>
+  z.object({ cpu: quantity, memory: quantity, ephemeralStorage: quantity.default(ephemeralStorage) }).strict();
+
 const limitRangeSchema = z
   .object({
-    defaultRequest: resources.default({ cpu: "50m", memory: "64Mi" }).describe("Default request per container."),
-    default: resources.default({ cpu: "500m", memory: "512Mi" }).describe("Default limit per container."),
-    max: resources.default({ cpu: "2", memory: "2Gi" }).describe("Maximum limit per container."),
+    defaultRequest: containerResources("64Mi").default({ cpu: "50m", memory: "64Mi", ephemeralStorage: "64Mi" })
+      .describe("Default request per container (ephemeralStorage: its ephemeral-storage)."),
+    default: containerResources("1Gi").default({ cpu: "500m", memory: "512Mi", ephemeralStorage: "1Gi" })
+      .describe("Default limit per container (ephemeralStorage: its ephemeral-storage)."),
+    max: containerResources("2Gi").default({ cpu: "2", memory: "2Gi", ephemeralStorage: "2Gi" })
+      .describe("Maximum limit per container (ephemeralStorage: its ephemeral-storage, so emptyDirs and logs cannot fill a node)."),
   })
   .strict();
+
+/** An IPv4 CIDR (a.b.c.d/n) or an IPv6 CIDR (hex groups with `::`, /n). */
+const IPV4_CIDR = /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\/([0-9]|[12][0-9]|3[0-2])$/;
+const IPV6_CIDR = /^(?=.*:)[0-9a-f:]{2,39}\/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/;
+const cidr = z.string().refine((s) => IPV4_CIDR.test(s) || IPV6_CIDR.test(s), "must be an IPv4 or IPv6 CIDR such as 10.0.0.0/16 (lowercase hex for IPv6)");
+const egressPort = z
+  .object({
+    port: z.number().int().min(1).max(65535).describe("The destination port."),
+    endPort: z.number().int().min(1).max(65535).optional().describe("With it, the range port..endPort."),
+    protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP").describe("TCP (default), UDP or SCTP."),
+  })
+  .strict()
+  .refine((p) => p.endPort === undefined || p.endPort >= p.port, { message: "endPort must not be below port", path: ["endPort"] });
+const LABEL_KEY = /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
+const podSelector = z
+  .record(z.string().regex(LABEL_KEY, "must be a label key"), z.string().regex(LABEL_VALUE, "must be a label value"))
+  .describe("Labels the destination pods carry (matchLabels); empty or absent: every pod of the namespace.");
+
+/** One destination previews may reach: a CIDR with ports, or a namespace (and pods in it), optionally on ports. */
+const egressRuleSchema = z.union([
+  z.object({
+    cidr: cidr.describe("Destination addresses."),
+    except: z.array(cidr).default([]).describe("Addresses inside `cidr` left out."),
+    ports: z.array(egressPort).min(1, "a CIDR destination must name its ports").describe("Destination ports (at least one)."),
+  }).strict(),
+  z.object({
+    namespace: dnsLabel("egress[].namespace").describe("Destination namespace (by its kubernetes.io/metadata.name label)."),
+    podSelector: podSelector.optional(),
+    ports: z.array(egressPort).default([]).describe("Destination ports; empty: every port."),
+  }).strict(),
+]);
 
 const deploySchema = z
   .object({
@@ -404,6 +444,8 @@ export const configSchema = z
     ttl: ttlSchema.default(ttlSchema.parse({})),
     quota: quotaSchema.default(quotaSchema.parse({})),
     limitRange: limitRangeSchema.default(limitRangeSchema.parse({})),
+    egress: z.array(egressRuleSchema).default([])
+      .describe("What previews may reach besides DNS and their own namespace (default deny): each entry either `{cidr, except?, ports}` or `{namespace, podSelector?, ports?}`, ports as `{port, endPort?, protocol?}`. Rendered into the NetworkPolicy allow-configured-egress of every preview."),
     deploy: deploySchema.default(deploySchema.parse({})),
     github: githubSchema,
     links: linksSchema.default(linksSchema.parse({})),

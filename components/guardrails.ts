@@ -44,13 +44,35 @@ const metadata = (name: string) => ({ name, labels: { ...GUARDRAIL_LABELS } });
 /** Selects a namespace by its immutable name label (set by the API server on every namespace). */
 const namespaceNamed = (name: string) => ({ matchLabels: { "kubernetes.io/metadata.name": name } });
 
+/** The NetworkPolicy carrying the egress config allows (`egress`): empty, it allows nothing. */
+export const CONFIGURED_EGRESS_POLICY = "allow-configured-egress";
+
+/** A LimitRange entry's quantities: cpu, memory and ephemeral-storage. */
+const containerQuantities = (r: StackConfig["limitRange"]["max"]) => ({ cpu: r.cpu, memory: r.memory, "ephemeral-storage": r.ephemeralStorage });
+
+type EgressRule = StackConfig["egress"][number];
+type NetworkPolicyEgressRule = NonNullable<NonNullable<INetworkPolicy["spec"]>["egress"]>[number];
+
+/** One configured destination as a NetworkPolicy egress rule. */
+export function egressRule(rule: EgressRule): NetworkPolicyEgressRule {
+  const ports = rule.ports.map((p) => ({ protocol: p.protocol, port: p.port, ...(p.endPort !== undefined ? { endPort: p.endPort } : {}) }));
+  const to =
+    "cidr" in rule
+      ? [{ ipBlock: { cidr: rule.cidr, ...(rule.except.length > 0 ? { except: [...rule.except] } : {}) } }]
+      : [{ namespaceSelector: namespaceNamed(rule.namespace), podSelector: { matchLabels: { ...(rule.podSelector ?? {}) } } }];
+  return { to, ...(ports.length > 0 ? { ports } : {}) };
+}
+
 /** The guardrail objects of a preview namespace, without a namespace. */
 export interface Guardrails {
   /** Caps on requests, limits, pods, services and PVCs; no load balancers, no node ports. */
   resourceQuota: IResourceQuota;
   /** Default requests and limits of a container that sets none, and the most one container may have. */
   limitRange: ILimitRange;
-  /** Default-deny ingress and egress, DNS to the cluster DNS, ingress from the ingress controller, traffic within the namespace. */
+  /**
+   * Default-deny ingress and egress, DNS to the cluster DNS, ingress from the ingress controller,
+   * the egress config allows (`egress`), traffic within the namespace.
+   */
   networkPolicies: INetworkPolicy[];
 }
 
@@ -75,6 +97,7 @@ export function buildGuardrails(cfg: StackConfig): Guardrails {
         pods: String(q.pods),
         services: String(q.services),
         persistentvolumeclaims: String(q.persistentVolumeClaims),
+        "requests.storage": q.requestsStorage,
         "services.loadbalancers": "0",
         "services.nodeports": "0",
       },
@@ -88,9 +111,9 @@ export function buildGuardrails(cfg: StackConfig): Guardrails {
       limits: [
         {
           type: "Container",
-          defaultRequest: { ...lr.defaultRequest },
-          default: { ...lr.default },
-          max: { ...lr.max },
+          defaultRequest: containerQuantities(lr.defaultRequest),
+          default: containerQuantities(lr.default),
+          max: containerQuantities(lr.max),
         },
       ],
     },
@@ -120,6 +143,13 @@ export function buildGuardrails(cfg: StackConfig): Guardrails {
       podSelector: {},
       policyTypes: ["Ingress"],
       ingress: [{ from: [{ namespaceSelector: namespaceNamed(cfg.deploy.ingressNamespace) }] }],
+    }),
+    // Always rendered, empty when config lists nothing: kubectl apply never prunes, so a preview made
+    // while config allowed more must lose that when it is deployed again.
+    policy(CONFIGURED_EGRESS_POLICY, {
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: cfg.egress.map(egressRule),
     }),
     policy("allow-within-namespace", {
       podSelector: {},

@@ -43,19 +43,37 @@ describe("preview guardrails", () => {
     for (const o of [g.resourceQuota, g.limitRange, ...g.networkPolicies]) expect(o.metadata?.namespace).toBeUndefined();
   });
 
-  it("cap the namespace from config and forbid load balancers and node ports", () => {
+  it("cap the namespace from config, storage included, and forbid load balancers and node ports", () => {
     expect(buildGuardrails(cfg).resourceQuota.spec!.hard).toEqual({
       "requests.cpu": "2", "requests.memory": "4Gi", "limits.cpu": "4", "limits.memory": "8Gi",
-      pods: "20", services: "10", persistentvolumeclaims: "4", "services.loadbalancers": "0", "services.nodeports": "0",
+      pods: "20", services: "10", persistentvolumeclaims: "4", "requests.storage": "20Gi", "services.loadbalancers": "0", "services.nodeports": "0",
     });
-    const custom = withConfig({ quota: { requestsCpu: "500m", requestsMemory: "1Gi", limitsCpu: "1", limitsMemory: "2Gi", pods: 5, services: 2, persistentVolumeClaims: 0 } });
-    expect(buildGuardrails(custom).resourceQuota.spec!.hard).toMatchObject({ "requests.cpu": "500m", pods: "5", persistentvolumeclaims: "0", "services.nodeports": "0" });
+    const custom = withConfig({ quota: { requestsCpu: "500m", requestsMemory: "1Gi", limitsCpu: "1", limitsMemory: "2Gi", pods: 5, services: 2, persistentVolumeClaims: 0, requestsStorage: "1Gi" } });
+    expect(buildGuardrails(custom).resourceQuota.spec!.hard).toMatchObject({
+      "requests.cpu": "500m", pods: "5", persistentvolumeclaims: "0", "requests.storage": "1Gi", "services.loadbalancers": "0", "services.nodeports": "0",
+    });
   });
 
-  it("give containers default requests and limits and cap each container", () => {
+  it("give containers default requests and limits, ephemeral storage included, and cap each container", () => {
     expect(buildGuardrails(cfg).limitRange.spec!.limits).toEqual([
-      { type: "Container", defaultRequest: { cpu: "50m", memory: "64Mi" }, default: { cpu: "500m", memory: "512Mi" }, max: { cpu: "2", memory: "2Gi" } },
+      {
+        type: "Container",
+        defaultRequest: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "64Mi" },
+        default: { cpu: "500m", memory: "512Mi", "ephemeral-storage": "1Gi" },
+        max: { cpu: "2", memory: "2Gi", "ephemeral-storage": "2Gi" },
+      },
     ]);
+  });
+
+  it("default the ephemeral storage of a stack config written before it existed", () => {
+    const older = withConfig({ limitRange: { defaultRequest: { cpu: "10m", memory: "32Mi" }, default: { cpu: "100m", memory: "128Mi" }, max: { cpu: "1", memory: "1Gi" } } });
+    const [limits] = buildGuardrails(older).limitRange.spec!.limits;
+    expect([limits.defaultRequest, limits.default, limits.max].map((r) => r?.["ephemeral-storage"])).toEqual(["64Mi", "1Gi", "2Gi"]);
+  });
+
+  it("refuse a storage bound or an ephemeral-storage limit that is no quantity, naming the key", () => {
+    expect(() => withConfig({ quota: { requestsStorage: "lots" } })).toThrow(/implementation-dag:quota\.requestsStorage: must be a Kubernetes quantity/);
+    expect(() => withConfig({ limitRange: { max: { cpu: "1", memory: "1Gi", ephemeralStorage: "-1" } } })).toThrow(/implementation-dag:limitRange\.max\.ephemeralStorage: must be a Kubernetes quantity/);
   });
 
   it("deny all traffic but DNS, the ingress controller and the namespace itself", () => {
@@ -75,6 +93,7 @@ describe("preview guardrails", () => {
         policyTypes: ["Ingress"],
         ingress: [{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }] }],
       },
+      "allow-configured-egress": { podSelector: {}, policyTypes: ["Egress"], egress: [] },
       "allow-within-namespace": {
         podSelector: {},
         policyTypes: ["Ingress", "Egress"],
@@ -82,6 +101,46 @@ describe("preview guardrails", () => {
         egress: [{ to: [{ podSelector: {} }] }],
       },
     });
+  });
+
+  it("render the egress config lists: CIDRs with ports, and namespaces with pod selectors", () => {
+    const custom = withConfig({
+      egress: [
+        { cidr: "10.20.0.0/16", except: ["10.20.99.0/24"], ports: [{ port: 5432 }] },
+        { cidr: "fd00:10::/64", ports: [{ port: 8000, endPort: 8100, protocol: "UDP" }] },
+        { namespace: "databases", podSelector: { app: "postgres" }, ports: [{ port: 5432, protocol: "TCP" }] },
+        { namespace: "payments-sandbox" },
+      ],
+    });
+    const policy = buildGuardrails(custom).networkPolicies.find((p) => p.metadata!.name === "allow-configured-egress")!;
+    expect(() => new NetworkPolicy(policy).validate()).not.toThrow();
+    expect(policy.spec).toEqual({
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: [
+        { to: [{ ipBlock: { cidr: "10.20.0.0/16", except: ["10.20.99.0/24"] } }], ports: [{ protocol: "TCP", port: 5432 }] },
+        { to: [{ ipBlock: { cidr: "fd00:10::/64" } }], ports: [{ protocol: "UDP", port: 8000, endPort: 8100 }] },
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "databases" } }, podSelector: { matchLabels: { app: "postgres" } } }],
+          ports: [{ protocol: "TCP", port: 5432 }],
+        },
+        { to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "payments-sandbox" } }, podSelector: { matchLabels: {} } }] },
+      ],
+    });
+    // Default deny stays: the configured destinations only add to it.
+    expect(buildGuardrails(custom).networkPolicies.find((p) => p.metadata!.name === "default-deny")!.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+  });
+
+  it.each([
+    ["a CIDR without ports", [{ cidr: "10.0.0.0/8" }], /implementation-dag:egress\.0/],
+    ["a CIDR that is no CIDR", [{ cidr: "10.0.0.0", ports: [{ port: 443 }] }], /implementation-dag:egress\.0/],
+    ["a prefix longer than 32", [{ cidr: "10.0.0.0/33", ports: [{ port: 443 }] }], /implementation-dag:egress\.0/],
+    ["a port out of range", [{ namespace: "db", ports: [{ port: 70000 }] }], /implementation-dag:egress\.0/],
+    ["an endPort below the port", [{ namespace: "db", ports: [{ port: 9000, endPort: 8000 }] }], /implementation-dag:egress\.0/],
+    ["a namespace that is no DNS label", [{ namespace: "Not_A_Label" }], /implementation-dag:egress\.0/],
+    ["both a CIDR and a namespace", [{ cidr: "10.0.0.0/8", namespace: "db", ports: [{ port: 1 }] }], /implementation-dag:egress\.0/],
+  ])("refuse an egress entry with %s, naming the entry", (_what, egress, message) => {
+    expect(() => withConfig({ egress })).toThrow(message);
   });
 
   it("let in the ingress controller's namespace named in config", () => {
