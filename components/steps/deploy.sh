@@ -26,7 +26,7 @@
 #      status and history, events, describe and last logs of pods that are not ready) before
 #      exiting 1.
 #   4. marks the namespace with the deployed commit and this workflow, and discovers the URLs from
-#      the namespace's Ingresses.
+#      the namespace's Ingresses: only hosts equal to HOST or under it (the others are warnings).
 #
 # Env (each validated before anything is fetched or changed; every bad one is reported):
 #   OWNER, REPO, PR           the PR's coordinates (GitHub owner, repository, PR number)
@@ -472,6 +472,6 @@ unset kube_token
 
 kubectl annotate namespace "$ns" --overwrite "implementation-dag/deployed-commit=$sha" \
   "implementation-dag/deployed-workflow=$workflow_name" || die ns "cannot annotate namespace $ns"
-discover_urls "$ns" "$release" "$output_dir/urls.json" || exit 1
+discover_urls "$ns" "$release" "$host" "$output_dir/urls.json" || exit 1
 printf '%s' "$sha" >"$output_dir/commit"
 echo "deployed $owner/$repo@$sha as $release in $ns"

@@ -9,6 +9,8 @@
 #   PR             pull request number: positive integer, no leading zero, at most 9 digits
 #   NS             the preview namespace of PR (set-params' ns; lib/rules.sh is_preview_namespace)
 #   RELEASE        the Helm release: a DNS-1123 label of at most 53 characters
+#   HOST           the preview host (set-params' host): a lowercase DNS name whose first label is
+#                  NS's id; only Ingress hosts equal to it or under it become URLs
 #   WORKFLOW_NAME  this workflow's name: a DNS-1123 label
 #   OUTPUT_DIR     absolute directory the outputs are written to
 #
@@ -19,6 +21,7 @@ export LC_ALL=C
 pr=$(value PR)
 ns=$(value NS)
 release=$(value RELEASE)
+host=$(value HOST)
 workflow_name=$(value WORKFLOW_NAME)
 output_dir=$(value OUTPUT_DIR)
 
@@ -28,6 +31,10 @@ if ! is_preview_namespace "$ns" "$pr"; then
 fi
 if ! is_dns_label "$release" || ((${#release} > 53)); then
   bad release "must be a DNS-1123 label of at most 53 characters"
+fi
+# The host's first label is the namespace's id (checked when the namespace itself is valid).
+if ! is_dns_name "$host" || { is_preview_namespace "$ns" "$pr" && [[ $host != "${ns#impl-}."* ]]; }; then
+  bad host "must be the preview's host <id>.<domain> (the namespace impl-<id> gives the id), a lowercase DNS name"
 fi
 is_dns_label "$workflow_name" || bad WORKFLOW_NAME "$RULE_DNS_LABEL"
 if [[ $output_dir != /* ]]; then
@@ -46,6 +53,6 @@ if ! [[ $sha =~ ^[0-9a-f]{40}$ ]]; then
 fi
 
 mkdir -p "$output_dir"
-discover_urls "$ns" "$release" "$output_dir/urls.json" || exit 1
+discover_urls "$ns" "$release" "$host" "$output_dir/urls.json" || exit 1
 printf '%s' "$sha" >"$output_dir/commit"
 echo "deployed commit: $sha"

@@ -171,13 +171,16 @@ export function docsRunManifest(cfg: StackConfig): Record<string, unknown> {
   };
 }
 
+/** What `discover-urls` takes from deploy's inputs: the host bounds which Ingress hosts become URLs. */
+const DISCOVER_INPUTS = ["pr", "ns", "release", "host"] as const;
+
 /** The `docsrun` runner: `deploy` (steps) = the DocsRun resource step, then `discover-urls`. */
 function docsRunRunner(cfg: StackConfig): ITemplate[] {
   const d = cfg.deploy.docsrun;
   const passInputs = (names: readonly string[]) => names.map((name) => ({ name, value: input(name) }));
   const steps = [
     [{ name: DOCSRUN_TEMPLATE, template: DOCSRUN_TEMPLATE, arguments: { parameters: passInputs(DEPLOY_INPUTS) } }],
-    [{ name: DISCOVER_TEMPLATE, template: DISCOVER_TEMPLATE, arguments: { parameters: passInputs(["pr", "ns", "release"]) } }],
+    [{ name: DISCOVER_TEMPLATE, template: DISCOVER_TEMPLATE, arguments: { parameters: passInputs(DISCOVER_INPUTS) } }],
   ];
   return [
     {
@@ -207,8 +210,8 @@ function docsRunRunner(cfg: StackConfig): ITemplate[] {
       libraries: ["discovery"],
       image: cfg.images.deploy,
       deadlineSeconds: cfg.deadlines.deploySeconds,
-      inputs: { parameters: inputParameters("pr", "ns", "release") },
-      env: { PR: input("pr"), NS: input("ns"), RELEASE: input("release"), WORKFLOW_NAME: "{{workflow.name}}" },
+      inputs: { parameters: inputParameters(...DISCOVER_INPUTS) },
+      env: { PR: input("pr"), NS: input("ns"), RELEASE: input("release"), HOST: input("host"), WORKFLOW_NAME: "{{workflow.name}}" },
       outputs: { parameters: [outputParameter("commit")], artifacts: [deployOutputs.artifacts[0]] },
     }),
   ];

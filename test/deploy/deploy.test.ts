@@ -179,7 +179,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     for (const c of calls) expect(JSON.stringify({ ...c, env: { ...c.env, GIT_CONFIG_VALUE_0: "" } })).not.toContain(token);
 
     expect(r.outputs).toEqual({ commit: HEAD_SHA });
-    expect(urlsOf(r)).toEqual({ ns: NS, release: RELEASE, hosts: [HOST], endpoints: [{ host: HOST, path: "/", url: `https://${HOST}/` }] });
+    expect(urlsOf(r)).toEqual({ ns: NS, release: RELEASE, hosts: [HOST], endpoints: [{ host: HOST, path: "/", url: `https://${HOST}/` }], warnings: [] });
     expect(world.namespace!.metadata).toMatchObject({
       annotations: { "implementation-dag/deployed-commit": HEAD_SHA, "implementation-dag/deployed-workflow": WORKFLOW },
     });
@@ -273,11 +273,11 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     const world = newWorld({
       ingresses: [
         CHART_INGRESS,
-        ingress("api", [{ host: "api-pr-42.preview.example.com", paths: ["/v1", "/v2/"] }]),
-        ingress("docs", [{ host: "docs-pr-42.preview.example.com" }], [["*.preview.example.com"]]),
-        ingress("deep", [{ host: "a.b.preview.example.com" }], [["*.preview.example.com"]]),
-        ingress("catch-all", [{ paths: ["/"] }, { host: "*.preview.example.com" }]),
-        ingress("regex", [{ host: "rx-pr-42.preview.example.com", paths: ["/api(/|$)(.*)"] }]),
+        ingress("api", [{ host: `api.${HOST}`, paths: ["/v1", "/v2/"] }]),
+        ingress("docs", [{ host: `docs.${HOST}` }], [[`*.${HOST}`]]),
+        ingress("deep", [{ host: `a.b.${HOST}` }], [[`*.${HOST}`]]),
+        ingress("catch-all", [{ paths: ["/"] }, { host: `*.${HOST}` }]),
+        ingress("regex", [{ host: `rx.${HOST}`, paths: ["/api(/|$)(.*)"] }]),
       ],
     });
     const { r } = await deploy(world, { tools });
@@ -286,15 +286,43 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(urlsOf(r)).toEqual({
       ns: NS,
       release: RELEASE,
-      hosts: ["a.b.preview.example.com", "api-pr-42.preview.example.com", "docs-pr-42.preview.example.com", HOST],
+      hosts: [`a.b.${HOST}`, `api.${HOST}`, `docs.${HOST}`, HOST],
       endpoints: [
-        { host: "a.b.preview.example.com", path: "/", url: "http://a.b.preview.example.com/" },
-        { host: "api-pr-42.preview.example.com", path: "/v1", url: "http://api-pr-42.preview.example.com/v1" },
-        { host: "api-pr-42.preview.example.com", path: "/v2/", url: "http://api-pr-42.preview.example.com/v2/" },
-        { host: "docs-pr-42.preview.example.com", path: "/", url: "https://docs-pr-42.preview.example.com/" },
+        { host: `a.b.${HOST}`, path: "/", url: `http://a.b.${HOST}/` },
+        { host: `api.${HOST}`, path: "/v1", url: `http://api.${HOST}/v1` },
+        { host: `api.${HOST}`, path: "/v2/", url: `http://api.${HOST}/v2/` },
+        { host: `docs.${HOST}`, path: "/", url: `https://docs.${HOST}/` },
         { host: HOST, path: "/", url: `https://${HOST}/` },
       ],
+      warnings: [],
     });
+  });
+
+  it("keeps only the preview's host and hosts under it: a hostile chart's other Ingress hosts become warnings, never URLs", async () => {
+    const foreign = ["argo-server.argo.svc.cluster.local", "kubernetes.default.svc", "169.254.169.254.nip.io", "pr-7.preview.example.com"];
+    const world = newWorld({
+      ingresses: [
+        CHART_INGRESS,
+        ingress("sub", [{ host: `api.${HOST}` }]),
+        ingress("argo", [{ host: foreign[0] }]),
+        ingress("apiserver", [{ host: foreign[1] }], [[foreign[1]]]),
+        ingress("metadata", [{ host: foreign[2], paths: ["/latest/meta-data/"] }]),
+        ingress("neighbour", [{ host: foreign[3] }, { host: `x${HOST}` }, { host: `${HOST}.evil.example` }]),
+      ],
+    });
+    const { r } = await deploy(world, { tools });
+    expect(r.code).toBe(0);
+    const urls = urlsOf(r) as { hosts: string[]; endpoints: Array<{ url: string }>; warnings: string[] };
+    expect(urls.hosts).toEqual([`api.${HOST}`, HOST]);
+    expect(urls.endpoints.map((e) => e.url)).toEqual([`http://api.${HOST}/`, `https://${HOST}/`]);
+    const left = [...foreign, `x${HOST}`, `${HOST}.evil.example`];
+    expect(JSON.stringify(urls.endpoints)).not.toMatch(new RegExp(left.map((h) => h.replace(/\./g, "\\.")).join("|")));
+    expect(urls.warnings).toHaveLength(left.length);
+    for (const host of left) {
+      expect(urls.warnings.some((w) => w.startsWith(`ingress host ${host} (Ingress `))).toBe(true);
+      expect(r.stderr).toContain(`WARNING: ingress: ingress host ${host} (Ingress `);
+    }
+    expect(urls.warnings).toContain(`ingress host ${foreign[0]} (Ingress argo) is not the preview host ${HOST} or under it: left out, acceptance does not request it`);
   });
 
   it("refuses a chart with a symlink out of the repository before touching the cluster", async () => {
@@ -309,7 +337,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     const world = newWorld({ ingresses: [] });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`ERROR: ingress: no Ingress in namespace ${NS} names a host; acceptance needs at least one URL (does the chart enable its Ingress?)\n`);
+    expect(r.stderr).toBe(`ERROR: ingress: no Ingress in namespace ${NS} names the preview host ${HOST} or a host under it; acceptance needs at least one URL (does the chart enable its Ingress, with ingress.host?)\n`);
     expect(lines.slice(-1)).toEqual([`kubectl get ingress -n ${NS} -o json`]);
     expect(r.outputs).toEqual({});
     expect(r.artifacts["deploy-urls"]).toBeUndefined();

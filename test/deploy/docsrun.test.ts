@@ -20,7 +20,7 @@ import { runScriptTemplate, substitute } from "../helpers/argo-step";
 import { implementationDag, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
-  busyboxDir, githubWorld, guardrailsDir, HEAD_SHA, HOST, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
+  busyboxDir, CHART_INGRESS, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
   worldHandler, type World,
 } from "./fixtures";
 import { asArgoModel } from "../helpers/argo-schema";
@@ -65,7 +65,7 @@ describe("deploy with the docsrun runner", () => {
     const d = named(docs, "deploy");
     expect(groups(d).map((g) => g.map((s) => [s.name, s.template]))).toEqual([[["deploy-docsrun", "deploy-docsrun"]], [["discover-urls", "discover-urls"]]]);
     expect(groups(d)[0][0].arguments.parameters).toEqual(DEPLOY_INPUTS.map((name) => ({ name, value: `{{inputs.parameters.${name}}}` })));
-    expect(groups(d)[1][0].arguments.parameters).toEqual(["pr", "ns", "release"].map((name) => ({ name, value: `{{inputs.parameters.${name}}}` })));
+    expect(groups(d)[1][0].arguments.parameters).toEqual(["pr", "ns", "release", "host"].map((name) => ({ name, value: `{{inputs.parameters.${name}}}` })));
     expect(d.outputs).toEqual({
       parameters: [{ name: "commit", valueFrom: { parameter: "{{steps.discover-urls.outputs.parameters.commit}}" } }],
       artifacts: [{ name: "deploy-urls", from: "{{steps.discover-urls.outputs.artifacts.deploy-urls}}" }],
@@ -150,10 +150,10 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
     return { name: "docsrun", script: { image: manifest.spec.image, command: manifest.spec.command, source: manifest.spec.script, env: manifest.spec.env } as ITemplate["script"] };
   }
 
-  async function discover(world: World) {
+  async function discover(world: World, host = HOST) {
     standIns = await startStandIns(["kubectl"], worldHandler(world));
     return runScriptTemplate(named(docs, "discover-urls"), {
-      parameters: { pr: PR, ns: NS, release: RELEASE },
+      parameters: { pr: PR, ns: NS, release: RELEASE, host },
       workflow: { name: WORKFLOW },
       pathPrepend: path(),
       standInEnv: standIns.env,
@@ -179,7 +179,7 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
     expect(standIns!.lines()).toEqual([`kubectl get namespace ${NS} -o json`, `kubectl get ingress -n ${NS} -o json`]);
     expect(r.outputs).toEqual({ commit: HEAD_SHA });
     expect(JSON.parse(readFileSync(r.artifacts["deploy-urls"], "utf8"))).toEqual({
-      ns: NS, release: RELEASE, hosts: [HOST], endpoints: [{ host: HOST, path: "/", url: `https://${HOST}/` }],
+      ns: NS, release: RELEASE, hosts: [HOST], endpoints: [{ host: HOST, path: "/", url: `https://${HOST}/` }], warnings: [],
     });
   });
 
@@ -202,21 +202,36 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
     const world = newWorld({ ingresses: [], namespace: previewNamespace({ annotations: { "implementation-dag/deployed-workflow": WORKFLOW, "implementation-dag/deployed-commit": HEAD_SHA } }) });
     const r = await discover(world);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`ERROR: ingress: no Ingress in namespace ${NS} names a host; acceptance needs at least one URL (does the chart enable its Ingress?)\n`);
+    expect(r.stderr).toBe(`ERROR: ingress: no Ingress in namespace ${NS} names the preview host ${HOST} or a host under it; acceptance needs at least one URL (does the chart enable its Ingress, with ingress.host?)\n`);
     expect(r.outputs).toEqual({});
     expect(r.artifacts["deploy-urls"]).toBeUndefined();
+  });
+
+  it("leaves out Ingress hosts that are not the preview's host or under it, and lists them as warnings", async () => {
+    const deployed = { "implementation-dag/deployed-workflow": WORKFLOW, "implementation-dag/deployed-commit": HEAD_SHA };
+    const world = newWorld({
+      namespace: previewNamespace({ annotations: deployed }),
+      ingresses: [CHART_INGRESS, ingress("sub", [{ host: `www.${HOST}` }]), ingress("hostile", [{ host: "argo-server.argo.svc.cluster.local" }, { host: "kubernetes.default.svc" }])],
+    });
+    const r = await discover(world);
+    expect(r.code).toBe(0);
+    const urls = JSON.parse(readFileSync(r.artifacts["deploy-urls"], "utf8"));
+    expect(urls.endpoints.map((e: { url: string }) => e.url)).toEqual([`http://www.${HOST}/`, `https://${HOST}/`]);
+    expect(urls.warnings).toEqual(["argo-server.argo.svc.cluster.local", "kubernetes.default.svc"].map(
+      (h) => `ingress host ${h} (Ingress hostile) is not the preview host ${HOST} or under it: left out, acceptance does not request it`,
+    ));
   });
 
   it("refuses bad input before asking the cluster anything", async () => {
     standIns = await startStandIns(["kubectl"], worldHandler(newWorld()));
     const r = await runScriptTemplate(named(docs, "discover-urls"), {
-      parameters: { pr: PR, ns: "default", release: "Bad_Release" },
+      parameters: { pr: PR, ns: "default", release: "Bad_Release", host: "Pr-42.example.com" },
       workflow: { name: WORKFLOW },
       pathPrepend: path(),
       standInEnv: standIns.env,
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("ERROR: ns: must be the preview namespace of PR 42 (impl-pr-42, or impl-<owner>-<repo>-<hash>-pr-42)\nERROR: release: must be a DNS-1123 label of at most 53 characters\n");
+    expect(r.stderr).toBe("ERROR: ns: must be the preview namespace of PR 42 (impl-pr-42, or impl-<owner>-<repo>-<hash>-pr-42)\nERROR: release: must be a DNS-1123 label of at most 53 characters\nERROR: host: must be the preview's host <id>.<domain> (the namespace impl-<id> gives the id), a lowercase DNS name\n");
     expect(standIns.lines()).toEqual([]);
   });
 });
