@@ -13,6 +13,10 @@
  *     namespace's own `preview-deployer`.
  *   - Workflows (the agents): only the agents' child Workflow of the agent template, in the
  *     workflows namespace, with a deadline, never running as one of our service accounts.
+ *   - What a preview's chart creates or updates (the `preview-deployer` of any preview namespace,
+ *     whose chart comes from the untrusted PR): no Ingress host outside the preview's host (recorded
+ *     by deploy on the namespace, `implementation-dag/host`) and no Ingress default backend, no
+ *     Service of type ExternalName, no `externalIPs`, no finalizer of the chart's own.
  * Everyone else is untouched: each policy's `matchConditions` select its service-account users.
  * Every policy and binding is named from the stack's instance (`clusterScopedName`), so a second
  * stack on the cluster installs its own fence beside this one.
@@ -39,6 +43,20 @@ export const namespacePolicyName = (cfg: StackConfig): string => clusterScopedNa
 export const roleBindingPolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "rolebindings");
 /** Name of the policy (and binding) fencing the Workflows the agents' service account creates. */
 export const agentWorkflowsPolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "agent-workflows");
+
+/** Name of the policy (and binding) fencing what a preview's chart creates. */
+export const previewChartsPolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "preview-charts");
+
+/** The annotation deploy records a preview's host in: the chart's Ingress hosts must be it or under it. */
+export const HOST_ANNOTATION = "implementation-dag/host";
+
+/**
+ * Finalizers a chart's object may carry without the chart having chosen them: the API server's own
+ * PVC protection (added by admission before any policy runs) and the garbage collector's, which it
+ * removes itself. Any other finalizer would need a controller to remove it, and one nobody removes
+ * leaves the preview namespace Terminating for good.
+ */
+export const SYSTEM_FINALIZERS = ["kubernetes.io/pvc-protection", "foregroundDeletion", "orphan"] as const;
 
 /** The annotation deploy records a preview's repository in (`owner/repo`). */
 export const REPOSITORY_ANNOTATION = "implementation-dag/repository";
@@ -276,6 +294,82 @@ export function agentWorkflowsPolicy(cfg: StackConfig): IValidatingAdmissionPoli
   };
 }
 
+/**
+ * The `request.userInfo.username` of every preview namespace's `preview-deployer`, as an RE2 pattern:
+ * `system:serviceaccount:<preview namespace>:preview-deployer`.
+ */
+export const PREVIEW_DEPLOYER_USER_PATTERN = `^system:serviceaccount:${PREVIEW_NAMESPACE_PATTERN.replace(/^\^/, "").replace(/\$$/, "")}:${PREVIEW_DEPLOYER_SA}$`;
+
+/**
+ * The preview charts policy: what a PR's chart, installed by its namespace's `preview-deployer`, may
+ * not create or update, whatever RBAC lets the deployer write. Every namespaced kind of every group
+ * is matched (the finalizer rule holds for all of them); the kind-specific rules read
+ * `object.kind`, which a request's object always carries.
+ */
+export function previewChartsPolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
+  const isKind = (kind: string) => `object.kind == '${kind}'`;
+  const allowedHost = (h: string) => `(variables.host != '' && (${h} == variables.host || ${h}.endsWith('.' + variables.host)))`;
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicy",
+    metadata: { name: previewChartsPolicyName(cfg), labels: { ...COMMON_LABELS } },
+    spec: {
+      failurePolicy: "Fail",
+      matchConstraints: {
+        resourceRules: [{ apiGroups: ["*"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["*"], scope: "Namespaced" }],
+      },
+      matchConditions: [
+        { name: "implementation-dag-preview-deployers", expression: `request.userInfo.username.matches('${PREVIEW_DEPLOYER_USER_PATTERN}')` },
+      ],
+      variables: [
+        {
+          name: "host",
+          expression:
+            `has(namespaceObject.metadata.annotations) && '${HOST_ANNOTATION}' in namespaceObject.metadata.annotations ? ` +
+            `namespaceObject.metadata.annotations['${HOST_ANNOTATION}'] : ''`,
+        },
+        { name: "spec", expression: "has(object.spec) ? object.spec : {}" },
+      ],
+      validations: [
+        {
+          expression:
+            `!(${isKind("Ingress")}) || ((!has(variables.spec.rules) || variables.spec.rules.all(r, has(r.host) && ${allowedHost("r.host")})) && ` +
+            `(!has(variables.spec.tls) || variables.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, ${allowedHost("h")}))))`,
+          message:
+            `a preview's Ingress may only serve the preview's host (the namespace's ${HOST_ANNOTATION} annotation) or a name under it; ` +
+            "every rule needs such a host and every TLS host must be one",
+          reason: "Forbidden",
+        },
+        {
+          expression: `!(${isKind("Ingress")}) || !has(variables.spec.defaultBackend)`,
+          message: "a preview's Ingress may not set a defaultBackend (it would answer for hosts that are not the preview's)",
+          reason: "Forbidden",
+        },
+        {
+          expression: `!(${isKind("Service")}) || !has(variables.spec.type) || variables.spec.type != 'ExternalName'`,
+          message: "a preview may not create a Service of type ExternalName (a name the ingress controller would proxy to outside the preview)",
+          reason: "Forbidden",
+        },
+        {
+          expression: `!(${isKind("Service")}) || !has(variables.spec.externalIPs) || size(variables.spec.externalIPs) == 0`,
+          message: "a preview's Service may not set externalIPs (CVE-2020-8554: it would capture traffic meant for those addresses)",
+          reason: "Forbidden",
+        },
+        {
+          expression:
+            "!has(object.metadata.finalizers) || object.metadata.finalizers.all(f, " +
+            `f in ${celList([...SYSTEM_FINALIZERS])} || ` +
+            "(request.operation == 'UPDATE' && has(oldObject.metadata.finalizers) && f in oldObject.metadata.finalizers))",
+          message:
+            `a preview's chart may not set finalizers (only ${SYSTEM_FINALIZERS.join(", ")}, or one the object already carried): ` +
+            "a finalizer nobody removes leaves the namespace Terminating for good",
+          reason: "Forbidden",
+        },
+      ],
+    },
+  };
+}
+
 /** The Deny binding of a policy. */
 export function denyBinding(policyName: string): IValidatingAdmissionPolicyBinding {
   return {
@@ -286,9 +380,9 @@ export function denyBinding(policyName: string): IValidatingAdmissionPolicyBindi
   };
 }
 
-/** Every object of the admission fence: the three policies, each followed by its Deny binding. */
+/** Every object of the admission fence: the four policies, each followed by its Deny binding. */
 export function buildAdmissionFence(cfg: StackConfig): Array<IValidatingAdmissionPolicy | IValidatingAdmissionPolicyBinding> {
-  return [namespacePolicy(cfg), roleBindingPolicy(cfg), agentWorkflowsPolicy(cfg)].flatMap((p) => [p, denyBinding(p.metadata?.name ?? "")]);
+  return [namespacePolicy(cfg), roleBindingPolicy(cfg), agentWorkflowsPolicy(cfg), previewChartsPolicy(cfg)].flatMap((p) => [p, denyBinding(p.metadata?.name ?? "")]);
 }
 
 /** Arguments of {@link AdmissionFence}. */
@@ -324,7 +418,7 @@ export class AdmissionFence extends pulumi.ComponentResource {
         new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(id, obj as k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingArgs, parent);
       }
     }
-    this.policies = [namespacePolicyName(cfg), roleBindingPolicyName(cfg), agentWorkflowsPolicyName(cfg)];
+    this.policies = [namespacePolicyName(cfg), roleBindingPolicyName(cfg), agentWorkflowsPolicyName(cfg), previewChartsPolicyName(cfg)];
     this.registerOutputs({ policies: this.policies });
   }
 }

@@ -10,7 +10,7 @@ import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregi
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { AGENT_TASKS } from "../../components/workflow/agents";
 import { parseConfig } from "../../components/config";
-import { agentWorkflowsPolicyName, namespacePolicyName, roleBindingPolicyName } from "../../components/admission";
+import { agentWorkflowsPolicyName, HOST_ANNOTATION, namespacePolicyName, previewChartsPolicyName, roleBindingPolicyName } from "../../components/admission";
 import { deployerClusterRole, guardrailsClusterRole, INSTANCE_LABEL } from "../../components/rbac";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
 import { admit, admitWith, celJs, ENGINES, expressionsOf, type AdmissionRequest, type CelEngine, type Obj } from "../helpers/admission";
@@ -26,6 +26,7 @@ const cfg = parseConfig(readStackConfig("preview"));
 const NS_POLICY = namespacePolicyName(cfg);
 const RB_POLICY = roleBindingPolicyName(cfg);
 const AGENT_POLICY = agentWorkflowsPolicyName(cfg);
+const CHARTS_POLICY = previewChartsPolicyName(cfg);
 
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
@@ -117,20 +118,23 @@ beforeAll(async () => {
 });
 
 describe("the admission fence objects", () => {
-  it("are three admissionregistration.k8s.io/v1 policies, each bound with validationActions [Deny], under the AdmissionFence component", () => {
+  it("are four admissionregistration.k8s.io/v1 policies, each bound with validationActions [Deny], under the AdmissionFence component", () => {
     const bindings = objectsOf(render, "ValidatingAdmissionPolicyBinding") as unknown as IValidatingAdmissionPolicyBinding[];
     // Named from the stack's instance (its workflows namespace, argo): implementation-dag-<instance>-<purpose>.
-    expect(policies.map((p) => p.metadata?.name).sort()).toEqual(["implementation-dag-argo-agent-workflows", "implementation-dag-argo-namespaces", "implementation-dag-argo-rolebindings"]);
+    expect(policies.map((p) => p.metadata?.name).sort()).toEqual([
+      "implementation-dag-argo-agent-workflows", "implementation-dag-argo-namespaces", "implementation-dag-argo-preview-charts", "implementation-dag-argo-rolebindings",
+    ]);
     expect(bindings.map((b) => [b.metadata?.name, b.spec?.policyName, b.spec?.validationActions]).sort()).toEqual([
       [AGENT_POLICY, AGENT_POLICY, ["Deny"]],
       [NS_POLICY, NS_POLICY, ["Deny"]],
+      [CHARTS_POLICY, CHARTS_POLICY, ["Deny"]],
       [RB_POLICY, RB_POLICY, ["Deny"]],
     ]);
     for (const o of [...policies, ...bindings]) expect(o.apiVersion).toBe("admissionregistration.k8s.io/v1");
     for (const p of policies) expect(p.spec?.failurePolicy).toBe("Fail");
     const component = render.resources.find((r) => r.type === "implementation-dag:index:AdmissionFence");
     const fenced = render.resources.filter((r) => r.type.startsWith("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"));
-    expect(fenced).toHaveLength(6);
+    expect(fenced).toHaveLength(8);
     for (const r of fenced) expect(r.parent).toBe(component?.urn);
   });
 
@@ -458,5 +462,110 @@ describe("the agent Workflows policy", () => {
   it("a configured agent service account that is one of ours fails the render, naming the key", async () => {
     const agent = JSON.parse(readStackConfig("preview")["implementation-dag:agent"] ?? "{}") as Record<string, unknown>;
     await expect(renderStack({ overrides: { agent: { ...agent, serviceAccountName: "implementation-dag" } } })).rejects.toThrow(/agent\.serviceAccountName/);
+  });
+});
+
+describe("the preview charts policy (what a PR's chart may create, as its preview-deployer)", () => {
+  const HOST = "pr-42.preview.example.com";
+  const DEPLOYER = "system:serviceaccount:impl-pr-42:preview-deployer";
+  const previewNs = namespace("impl-pr-42", PREVIEW.metadata.labels, { [HOST_ANNOTATION]: HOST });
+  let charts: IValidatingAdmissionPolicy;
+  beforeAll(() => {
+    charts = policyOf(render, CHARTS_POLICY);
+  });
+  const create = (object: Obj, user = DEPLOYER, ns: Obj = previewNs): AdmissionRequest => ({ user, operation: "CREATE", object, namespaceObject: ns });
+  const ingressOf = (spec: Obj): Obj => ({ apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: "app", namespace: "impl-pr-42" }, spec });
+  const rule = (host?: string) => ({
+    ...(host !== undefined ? { host } : {}),
+    http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "app", port: { number: 80 } } } }] },
+  });
+  const serviceOf = (spec: Obj, meta: Obj = {}): Obj => ({ apiVersion: "v1", kind: "Service", metadata: { name: "app", namespace: "impl-pr-42", ...meta }, spec });
+  const CLUSTER_IP = { type: "ClusterIP", selector: { app: "app" }, ports: [{ port: 80, targetPort: 8080 }] };
+  const HOST_RULE = /may only serve the preview's host/;
+
+  it("is bound with Deny, fails closed, and matches every namespaced kind on create and update, only for preview deployers", () => {
+    expect(charts.spec?.failurePolicy).toBe("Fail");
+    expect(charts.spec?.matchConstraints?.resourceRules).toEqual([
+      { apiGroups: ["*"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["*"], scope: "Namespaced" },
+    ]);
+    expect(charts.spec?.matchConditions?.map((c) => c.name)).toEqual(["implementation-dag-preview-deployers"]);
+  });
+
+  it.each([
+    ["the deployer of a pr-number preview", "system:serviceaccount:impl-pr-42:preview-deployer", true],
+    ["the deployer of a repository-named preview", `system:serviceaccount:${previewNamespace("repository", "example-org", "example-app", "7")}:preview-deployer`, true],
+    ["the steps", STEPS, false],
+    ["another account of a preview namespace", "system:serviceaccount:impl-pr-42:default", false],
+    ["a preview-deployer outside preview namespaces", "system:serviceaccount:default:preview-deployer", false],
+    ["a look-alike namespace", "system:serviceaccount:impl-pr-042:preview-deployer", false],
+    ["a person", "alice@example.com", false],
+  ])("selects %s: %s", (_what, user, matched) => {
+    const hostile = serviceOf({ type: "ExternalName", externalName: "argo-server.argo.svc.cluster.local" });
+    expect(admit(charts, create(hostile, user)).matched).toBe(matched);
+  });
+
+  const allowed: Array<[string, Obj]> = [
+    ["an Ingress on the preview's host, with TLS for it", ingressOf({ ingressClassName: "nginx", rules: [rule(HOST)], tls: [{ hosts: [HOST] }] })],
+    ["an Ingress on a name under the preview's host", ingressOf({ rules: [rule(`api.${HOST}`), rule(`a.b.${HOST}`)] })],
+    ["an Ingress on the wildcard under the preview's host", ingressOf({ rules: [rule(`*.${HOST}`)], tls: [{ hosts: [`*.${HOST}`] }, { secretName: "no-hosts" }] })],
+    ["a ClusterIP Service", serviceOf(CLUSTER_IP)],
+    ["a headless Service", serviceOf({ clusterIP: "None", selector: { app: "app" }, ports: [{ port: 80 }] })],
+    ["a Service with an empty externalIPs list", serviceOf({ ...CLUSTER_IP, externalIPs: [] })],
+    ["a ConfigMap without finalizers", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cfg" }, data: { a: "b" } }],
+    ["a PVC carrying the API server's own pvc-protection finalizer", {
+      apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "data", finalizers: ["kubernetes.io/pvc-protection"] },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    }],
+  ];
+  it.each(allowed)("admits %s", (_what, object) => {
+    expect(admit(charts, create(object))).toEqual({ matched: true, denied: [] });
+  });
+
+  const refused: Array<[string, Obj, RegExp]> = [
+    ["an Ingress on the workflows' Argo server", ingressOf({ rules: [rule("argo-server.argo.svc.cluster.local")] }), HOST_RULE],
+    ["an Ingress on the API server", ingressOf({ rules: [rule("kubernetes.default.svc")] }), HOST_RULE],
+    ["an Ingress on the metadata address", ingressOf({ rules: [rule("169.254.169.254.nip.io")] }), HOST_RULE],
+    ["an Ingress on another PR's host", ingressOf({ rules: [rule("pr-43.preview.example.com")] }), HOST_RULE],
+    ["an Ingress on a host that merely ends like the preview's", ingressOf({ rules: [rule(`evil${HOST}`)] }), HOST_RULE],
+    ["an Ingress on the parent domain's wildcard", ingressOf({ rules: [rule("*.preview.example.com")] }), HOST_RULE],
+    ["an Ingress beside a good rule", ingressOf({ rules: [rule(HOST), rule("pr-43.preview.example.com")] }), HOST_RULE],
+    ["an Ingress rule without a host (it serves every host)", ingressOf({ rules: [rule()] }), HOST_RULE],
+    ["an Ingress with a TLS host outside the preview's", ingressOf({ rules: [rule(HOST)], tls: [{ hosts: [HOST, "pr-43.preview.example.com"] }] }), HOST_RULE],
+    ["an Ingress with a default backend", ingressOf({ defaultBackend: { service: { name: "app", port: { number: 80 } } } }), /may not set a defaultBackend/],
+    ["a Service of type ExternalName", serviceOf({ type: "ExternalName", externalName: "argo-server.argo.svc.cluster.local" }), /may not create a Service of type ExternalName/],
+    ["a Service with externalIPs", serviceOf({ ...CLUSTER_IP, externalIPs: ["10.96.0.1"] }), /may not set externalIPs/],
+    ["a ConfigMap with a finalizer of its own", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "stuck", finalizers: ["example.com/never-removed"] } }, /may not set finalizers/],
+    ["a Service with a finalizer beside a system one", serviceOf(CLUSTER_IP, { finalizers: ["orphan", "example.com/stuck"] }), /may not set finalizers/],
+  ];
+  it.each(refused)("refuses %s", (_what, object, message) => {
+    expectDenied(charts, create(object), message);
+  });
+
+  it("refuses an update that adds a finalizer, and admits one that keeps the finalizers the object already had", () => {
+    const before = serviceOf(CLUSTER_IP, { finalizers: ["service.kubernetes.io/load-balancer-cleanup"] });
+    const kept = serviceOf({ ...CLUSTER_IP, ports: [{ port: 81, targetPort: 8080 }] }, { finalizers: ["service.kubernetes.io/load-balancer-cleanup"] });
+    const added = serviceOf(CLUSTER_IP, { finalizers: ["service.kubernetes.io/load-balancer-cleanup", "example.com/stuck"] });
+    expect(admit(charts, { user: DEPLOYER, operation: "UPDATE", oldObject: before, object: kept, namespaceObject: previewNs })).toEqual({ matched: true, denied: [] });
+    expectDenied(charts, { user: DEPLOYER, operation: "UPDATE", oldObject: before, object: added, namespaceObject: previewNs }, /may not set finalizers/);
+    expectDenied(charts, { user: DEPLOYER, operation: "UPDATE", oldObject: serviceOf(CLUSTER_IP), object: added, namespaceObject: previewNs }, /may not set finalizers/);
+  });
+
+  it("refuses an update that turns a Service into ExternalName or moves an Ingress to another host", () => {
+    const update = (oldObject: Obj, object: Obj): AdmissionRequest => ({ user: DEPLOYER, operation: "UPDATE", oldObject, object, namespaceObject: previewNs });
+    expectDenied(charts, update(serviceOf(CLUSTER_IP), serviceOf({ type: "ExternalName", externalName: "kubernetes.default.svc" })), /ExternalName/);
+    expectDenied(charts, update(ingressOf({ rules: [rule(HOST)] }), ingressOf({ rules: [rule("pr-43.preview.example.com")] })), HOST_RULE);
+  });
+
+  it("refuses every Ingress host in a namespace that records no preview host, and admits the rest", () => {
+    const bare = namespace("impl-pr-42");
+    expectDenied(charts, create(ingressOf({ rules: [rule(HOST)] }), DEPLOYER, bare), HOST_RULE);
+    expectDenied(charts, create(ingressOf({ rules: [rule(HOST)] }), DEPLOYER, namespace("impl-pr-42", PREVIEW.metadata.labels, { [HOST_ANNOTATION]: "" })), HOST_RULE);
+    expect(admit(charts, create(serviceOf(CLUSTER_IP), DEPLOYER, bare))).toEqual({ matched: true, denied: [] });
+  });
+
+  it("reads the namespace's annotation as a plain map key, never an escaped field", () => {
+    const all = expressionsOf(charts).map((e) => e.expression).join("\n");
+    expect(all).toContain(`'${HOST_ANNOTATION}' in namespaceObject.metadata.annotations`);
+    expect(all).not.toMatch(/__[a-z]+__/);
   });
 });
