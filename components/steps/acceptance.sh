@@ -7,13 +7,18 @@
 # Writes the evidence whatever the outcome.
 #
 # Exit: 0 pass (every threshold holds), 1 fail (a threshold missed), 2 error (could not measure:
-# bad input, bad urls.json, a tool missing, an endpoint never ready, the load generator could not keep
+# bad input, bad urls.json (an endpoint on another host than the preview's included), a tool missing, an endpoint never ready, the load generator could not keep
 # its schedule). report.json's "verdict" says the same; with "error" nothing was judged.
 #
 # Env (every value validated before any request; a bad one prints `ERROR: <input>: <rule>` for each
 # bad input and exits 2 without measuring):
-#   URLS_FILE              urls.json from deploy: {ns, release, hosts: [..], endpoints: [{host, path, url}]}.
-#                          Each endpoint's url is tested, and https://<host>/ for a host without endpoints.
+#   URLS_FILE              urls.json from deploy: {ns, release, hosts: [..], endpoints: [{host, path, url}],
+#                          warnings: [..]}. Each endpoint's url is tested, and https://<host>/ for a host
+#                          without endpoints. Its warnings (hosts discovery left out) go into the report.
+#   HOST                   the preview's host (set-params' host), a lowercase DNS name. Every endpoint's
+#                          host (its url's and its "host") must be HOST or under it (*.HOST): the chart
+#                          that produced urls.json is the pull request's, so any other host is refused
+#                          before any request (exit 2, each such host named).
 #   REPORT_DIR             absolute directory the evidence is written to
 #   MIN_SUCCESS_PCT        minimum share of successful requests, a percentage 0-100 (a value between
 #                          0 and 1 is ambiguous and refused)
@@ -51,6 +56,7 @@ readonly LATE_US=100000   # an open-model start this far behind its schedule is 
 readonly MAX_IN_FLIGHT=256 # open model: curl processes that may run at once, all endpoints together
 
 urls_file=$(value URLS_FILE)
+preview_host=$(value HOST)
 report_dir=$(value REPORT_DIR)
 min_success_pct=$(value MIN_SUCCESS_PCT)
 max_p95_ms=$(value MAX_P95_MS)
@@ -103,6 +109,7 @@ rule_ranges() {
 }
 
 # ---- inputs ----------------------------------------------------------------------------------
+is_dns_name "$preview_host" || bad host "must be the preview's host (set-params' host), a lowercase DNS name"
 if [[ $report_dir != /* ]]; then bad REPORT_DIR "must be an absolute directory path"; fi
 if ! [[ $tmp_root =~ $safe_path ]]; then bad TMPDIR "must be an absolute path of letters, digits, '.', '_', '-', '/'"; fi
 if ! [[ $min_success_pct =~ ^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)$ ]]; then
@@ -234,6 +241,8 @@ if ! targets=$(jq -r '
   error_exit "ERROR: deploy-urls: is not urls.json ({ns, release, hosts: [..], endpoints: [{host, path, url}]})"
 fi
 namespace=$(jq -r '.ns // "" | tostring' "$urls_file")
+# What discovery left out (hosts that are not the preview's), carried into the report: at most 20, short.
+discovery_warnings=$(jq -c '[(.warnings // []) | if type == "array" then .[] else empty end | tostring | .[0:300]] | .[0:20]' "$urls_file") || discovery_warnings='[]'
 release=$(jq -r '.release // "" | tostring' "$urls_file")
 [[ $namespace =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$ ]] || error_exit "ERROR: deploy-urls: ns must be a DNS-1123 label"
 [[ $release =~ ^([a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?)?$ ]] || error_exit "ERROR: deploy-urls: release must be a DNS-1123 label"
@@ -242,6 +251,9 @@ ep_url=()
 ep_host=()
 ep_path=()
 ep_ranges=()
+foreign_hosts=()
+# The preview's host or a host under it; DNS names are case-insensitive.
+is_preview_host() { [[ ${1,,} == "$preview_host" || ${1,,} == *".$preview_host" ]]; }
 while IFS=$'\t' read -r url host path; do
   [[ -n $url || -n $host ]] || continue
   if ! [[ $url =~ $url_re ]]; then
@@ -257,6 +269,9 @@ while IFS=$'\t' read -r url host path; do
   [[ $url_host =~ $host_re ]] || { errors+=("ERROR: deploy-urls: host of '$url' is not a DNS name or IPv4 address"); continue; }
   : "${host:=$url_host}"
   [[ $host =~ $host_re ]] || { errors+=("ERROR: deploy-urls: host '$host' is not a DNS name"); continue; }
+  for h in "$url_host" "$host"; do
+    if ! is_preview_host "$h" && [[ " ${foreign_hosts[*]} " != *" ${h,,} "* ]]; then foreign_hosts+=("${h,,}"); fi
+  done
   [[ -n $path ]] || path=${url_path:-/}
   [[ $path =~ $path_key_re ]] || { errors+=("ERROR: deploy-urls: path '$path' must start with /"); continue; }
   dup=false
@@ -274,6 +289,9 @@ while IFS=$'\t' read -r url host path; do
   ep_path+=("$path")
   ep_ranges+=("$ranges")
 done <<<"$targets"
+for h in "${foreign_hosts[@]}"; do
+  errors+=("ERROR: host: urls.json names $h, which is not the preview host $preview_host or under it (*.$preview_host); acceptance requests only the preview, so nothing was requested")
+done
 if ((${#errors[@]} > 0)); then error_exit "${errors[@]}"; fi
 endpoints=${#ep_url[@]}
 ((endpoints > 0)) || error_exit "ERROR: deploy-urls: has no endpoints and no hosts: nothing to test"
@@ -634,8 +652,9 @@ def phases: ["dns", "connect", "tls", "ttfb", "server", "total"] + (if $model ==
      phases: $all.phases,
      histogram: histogram($reqs | map(select(.ok) | .latency)),
      endpoints: $per,
-     warnings: ([$checks[] | select((.name == "p95_ms" or .name == "p99_ms") and .n > 0 and .n < 20)
-                 | "\(.name | sub("_ms"; "")) of \(.scope) is over \(.n) samples (fewer than 20): by nearest rank it is the slowest request"] | unique),
+     warnings: ($discovery_warnings
+                + ([$checks[] | select((.name == "p95_ms" or .name == "p99_ms") and .n > 0 and .n < 20)
+                    | "\(.name | sub("_ms"; "")) of \(.scope) is over \(.n) samples (fewer than 20): by nearest rank it is the slowest request"] | unique)),
      environment: {namespace: $ns, release: $release, timestamp: $ts, curl_version: $curl_version, image: $image}}
   end
 '
@@ -648,7 +667,7 @@ figures() {
     --argjson n "$n" --argjson c "$c" --argjson timeout "$t_ms" --argjson wall "$measure_us" \
     --argjson rate "$(if ((rate_milli > 0)); then printf '%d.%03d' $((rate_milli / 1000)) $((rate_milli % 1000)); else printf null; fi)" \
     --argjson duration "$dur_s" --argjson scheduled "$scheduled" --argjson late "$late" --argjson late_ms $((LATE_US / 1000)) \
-    --argjson ready_k "$k" --argjson ready_s "$ready_s" \
+    --argjson ready_k "$k" --argjson ready_s "$ready_s" --argjson discovery_warnings "$discovery_warnings" \
     --argjson errors "$(if ((${#measure_errors[@]} > 0)); then printf '%s\n' "${measure_errors[@]}" | jq -R . | jq -s .; else printf '[]'; fi)" \
     --arg ns "$namespace" --arg release "$release" --arg ts "$timestamp" \
     --arg curl_version "$curl_full_version" --arg image "$step_image" "$figures_program"

@@ -21,6 +21,15 @@ export const ACCEPTANCE_INPUTS = [
   "ready_consecutive", "ready_timeout_s", "rate", "duration_s",
 ] as const;
 
+/**
+ * The acceptance template's inputs: the preview's `host` (set-params' output, which every endpoint must
+ * be on or under), then the settings.
+ */
+export const ACCEPTANCE_TEMPLATE_INPUTS = ["host", ...ACCEPTANCE_INPUTS] as const;
+
+/** Label on acceptance pods: the NetworkPolicy of the pipeline's namespace selects them by it. */
+export const ACCEPTANCE_POD_LABEL = { "implementation-dag/step": "acceptance" } as const;
+
 /** One acceptance input. */
 export type AcceptanceInput = (typeof ACCEPTANCE_INPUTS)[number];
 
@@ -76,8 +85,9 @@ export function repositoryAcceptanceTable(a: AcceptanceConfig): Record<string, P
 }
 
 /**
- * Builds the acceptance template: every input reaches the script through env only, and the pod has
- * no Kubernetes token (acceptance only speaks HTTP to the preview).
+ * Builds the acceptance template: every input reaches the script through env only, the pod has no
+ * Kubernetes token (acceptance only speaks HTTP to the preview), and it carries
+ * {@link ACCEPTANCE_POD_LABEL}, by which the pipeline namespace's NetworkPolicy limits its egress.
  */
 export function acceptanceTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
@@ -86,11 +96,12 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
     deadlineSeconds: cfg.deadlines.acceptanceSeconds,
     inputs: {
       // No defaults: the DAG passes every one from set-params' outputs.
-      parameters: inputParameters(...ACCEPTANCE_INPUTS),
+      parameters: inputParameters(...ACCEPTANCE_TEMPLATE_INPUTS),
       artifacts: [{ name: "deploy-urls", path: `${INPUT_DIR}/urls.json` }],
     },
     env: {
       URLS_FILE: `${INPUT_DIR}/urls.json`,
+      HOST: input("host"),
       MIN_SUCCESS_PCT: input("min_success_pct"),
       MAX_P95_MS: input("max_p95_ms"),
       MAX_P99_MS: input("max_p99_ms"),
@@ -114,6 +125,6 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
       artifacts: [{ name: "acceptance-report", path: `${OUTPUT_DIR}/acceptance` }],
     },
     // Acceptance only speaks HTTP to the preview: no Kubernetes token.
-    extra: withoutServiceAccountToken(cfg),
+    extra: { ...withoutServiceAccountToken(cfg), metadata: { labels: { ...ACCEPTANCE_POD_LABEL } } },
   });
 }

@@ -9,7 +9,7 @@ import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1a
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { scratchVolume } from "../pod-security";
-import { ACCEPTANCE_INPUTS, acceptanceTemplate } from "./acceptance";
+import { ACCEPTANCE_INPUTS, ACCEPTANCE_TEMPLATE_INPUTS, acceptanceTemplate } from "./acceptance";
 import { AGENT_INPUTS, AGENT_TASKS, agentTask, agentTemplates, STOP_AGENTS_TEMPLATE, stopAgentsTemplate } from "./agents";
 import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
@@ -79,8 +79,9 @@ export function previewTasks(_cfg: StackConfig): IDAGTask[] {
       template: "acceptance",
       depends: succeeded("deploy"),
       arguments: {
-        // Every input, as set-params resolved it for the run's repository.
-        parameters: ACCEPTANCE_INPUTS.map(fromInputs),
+        // The preview's host, which bounds what it may request, and every setting as set-params
+        // resolved it for the run's repository.
+        parameters: ACCEPTANCE_TEMPLATE_INPUTS.map(fromInputs),
         artifacts: [{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }],
       },
     },

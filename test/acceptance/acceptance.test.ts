@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { parseConfig } from "../../components/config";
 import { findMergeVectors } from "../../components/no-merge";
-import { acceptanceDefaults } from "../../components/workflow/acceptance";
+import { ACCEPTANCE_POD_LABEL, acceptanceDefaults } from "../../components/workflow/acceptance";
 import { readStackConfig } from "../../scripts/offline-render";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
@@ -47,6 +47,8 @@ describe("acceptance: the rendered template", () => {
     const env = Object.fromEntries((template.script!.env ?? []).map((e) => [e.name, e.value]));
     expect(env.MIN_SUCCESS_PCT).toBe("{{inputs.parameters.min_success_pct}}");
     expect(env.CONNECT_TO).toBe("{{inputs.parameters.connect_to}}");
+    expect(env.HOST).toBe("{{inputs.parameters.host}}");
+    expect(template.metadata?.labels).toEqual(ACCEPTANCE_POD_LABEL);
     expect(template.automountServiceAccountToken).toBe(false);
     expect(template.outputs?.artifacts).toMatchObject([{ name: "acceptance-report", path: "/tmp/outputs/acceptance" }]);
   });
@@ -80,7 +82,7 @@ describe("acceptance: input defaults from the stack config", () => {
 
   it("leaves the template without defaults: set-params gives every input, resolved for the repository", () => {
     expect((template.inputs?.parameters ?? []).filter((p) => p.value !== undefined)).toEqual([]);
-    expect((template.inputs?.parameters ?? []).map((p) => p.name).sort()).toEqual(Object.keys(acceptanceDefaults(config({}))).sort());
+    expect((template.inputs?.parameters ?? []).map((p) => p.name).sort()).toEqual(["host", ...Object.keys(acceptanceDefaults(config({})))].sort());
   });
 });
 
@@ -215,7 +217,7 @@ describe("acceptance: TLS and connect_to", () => {
 
   it("tests https://<host>/ for a host without endpoints through connect_to, keeping Host and TLS name", async () => {
     const s = await serve(() => ({}), pki);
-    const r = await runAcceptance(template, hostOnly, { ...BASE, connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
+    const r = await runAcceptance(template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.report.endpoints.map((e: { url: string }) => e.url)).toEqual([`https://${host}/`]);
@@ -225,11 +227,74 @@ describe("acceptance: TLS and connect_to", () => {
 
   it("verifies TLS unless insecure is true", async () => {
     const s = await serve(() => ({}), pki);
-    const verified = await runAcceptance(template, hostOnly, { ...BASE, connect_to: `127.0.0.1:${s.port}` });
+    const verified = await runAcceptance(template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}` });
     expect(verified.code).toBe(1);
     expect(verified.report.summary.failures_by_cause).toEqual({ tls: 10 });
-    const skipped = await runAcceptance(template, hostOnly, { ...BASE, connect_to: `127.0.0.1:${s.port}`, insecure: "true" });
+    const skipped = await runAcceptance(template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}`, insecure: "true" });
     expect(skipped.code).toBe(0);
+  });
+});
+
+describe("acceptance: only the preview's host", () => {
+  const preview = "pr-7.preview.example.com";
+  const hostile = ["argo-server.argo.svc.cluster.local", "kubernetes.default.svc", "169.254.169.254.nip.io", "pr-8.preview.example.com"];
+
+  it("refuses every endpoint on another host before any request: exit 2, naming each such host", async () => {
+    const s = await serve(() => ({}));
+    const urls = {
+      ns: "impl-pr-7", release: "app-pr-7",
+      hosts: [preview, `api.${preview}`, hostile[3]],
+      endpoints: [
+        { host: preview, path: "/", url: `http://${preview}/` },
+        { host: hostile[0], path: "/", url: `http://${hostile[0]}/` },
+        { host: hostile[1], path: "/api", url: `https://${hostile[1]}/api` },
+        { host: hostile[2], path: "/latest/meta-data/", url: `http://${hostile[2]}/latest/meta-data/` },
+        { host: `X${preview}`.toUpperCase(), path: "/", url: `http://X${preview}/` },
+      ],
+    };
+    // connect_to sends every request to the test server, so a request to any host would be seen there.
+    const r = await runAcceptance(template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
+    expect(r.code).toBe(2);
+    expect(s.received).toEqual([]);
+    const refused = [hostile[0], hostile[1], hostile[2], `x${preview}`, hostile[3]];
+    expect(r.stderr.trim().split("\n")).toEqual(refused.map(
+      (h) => `ERROR: host: urls.json names ${h}, which is not the preview host ${preview} or under it (*.${preview}); acceptance requests only the preview, so nothing was requested`,
+    ));
+    expect(r.report).toMatchObject({ verdict: "error", judged: false, checks: [] });
+    for (const h of refused) expect(r.summary).toContain(h);
+  });
+
+  it("refuses an endpoint whose url leaves the preview even when its host field names the preview", async () => {
+    const s = await serve(() => ({}));
+    const urls = { ns: "impl-pr-7", release: "app-pr-7", hosts: [], endpoints: [{ host: preview, path: "/", url: `http://${preview}.evil.example/` }] };
+    const r = await runAcceptance(template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`ERROR: host: urls.json names ${preview}.evil.example, which is not the preview host`);
+    expect(s.received).toEqual([]);
+  });
+
+  it("tests the preview's host and hosts under it, and carries discovery's warnings into the report", async () => {
+    const s = await serve(() => ({}));
+    const warning = `ingress host ${hostile[0]} (Ingress argo) is not the preview host ${preview} or under it: left out, acceptance does not request it`;
+    const urls = {
+      ns: "impl-pr-7", release: "app-pr-7", hosts: [preview, `api.${preview}`],
+      endpoints: [{ host: preview, path: "/", url: `http://${preview}/` }, { host: `api.${preview}`, path: "/v1", url: `http://api.${preview}/v1` }],
+      warnings: [warning],
+    };
+    const r = await runAcceptance(template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(new Set(s.received.map((x) => x.host))).toEqual(new Set([preview, `api.${preview}`]));
+    expect(r.report.warnings).toContain(warning);
+    expect(r.summary).toContain(`> **Warning:** ${warning}`);
+  });
+
+  it("refuses a host input that is not a lowercase DNS name", async () => {
+    const s = await serve(() => ({}));
+    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, host: "" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ERROR: host: must be the preview's host/m);
+    expect(s.received).toEqual([]);
   });
 });
 

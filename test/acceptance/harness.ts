@@ -190,6 +190,12 @@ export interface AcceptanceOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * The preview host a run gets when the test gives none: the loopback servers' URLs are on 127.0.0.1,
+ * so that is their "preview". Tests of hostnames (TLS, connect_to, foreign hosts) give `host` themselves.
+ */
+export const LOOPBACK_HOST = "127.0.0.1";
+
 /** Runs the rendered acceptance template against `urls` (the urls.json object, or raw text). */
 export async function runAcceptance(
   template: ITemplate,
@@ -201,7 +207,7 @@ export async function runAcceptance(
   const file = path.join(dir, "urls.json");
   writeFileSync(file, typeof urls === "string" ? urls : JSON.stringify(urls));
   const r = await runScriptTemplate(template, {
-    parameters,
+    parameters: { host: LOOPBACK_HOST, ...parameters },
     artifacts: { "deploy-urls": file },
     pathPrepend: options.pathPrepend,
     standInEnv: options.env,

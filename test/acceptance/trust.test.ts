@@ -130,12 +130,12 @@ describe("acceptance: per-phase timing", () => {
     const pki = makeTestPki([host]);
     const s = await serve(() => ({}), pki);
     const urls = { ns: "impl-pr-11", release: "app-pr-11", hosts: [host], endpoints: [] };
-    const trusted = await runAcceptance(template, urls, { ...BASE, ready_consecutive: "1", connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
+    const trusted = await runAcceptance(template, urls, { ...BASE, host, ready_consecutive: "1", connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
     expect(trusted.code).toBe(0);
     expect(trusted.report.phases.tls.min_ms).toBeGreaterThan(0);
     for (const row of rows(trusted.log, "measure")) expect(Number(row[LOG.tls])).toBeGreaterThan(0);
 
-    const untrusted = await runAcceptance(template, urls, { ...BASE, ready_timeout_s: "1", connect_to: `127.0.0.1:${s.port}` });
+    const untrusted = await runAcceptance(template, urls, { ...BASE, host, ready_timeout_s: "1", connect_to: `127.0.0.1:${s.port}` });
     expect(untrusted.code).toBe(2);
     expect(new Set(rows(untrusted.log, "ready").map((p) => p[LOG.result]))).toEqual(new Set(["tls"]));
   });

@@ -195,7 +195,9 @@ describe("the implementation-dag WorkflowTemplate", () => {
   it("gives acceptance every input from set-params' outputs, through the preview template, and no default of its own", () => {
     const acceptance = wt.spec.templates!.find((t) => t.name === "acceptance")!;
     const inputs = (acceptance.inputs?.parameters ?? []).map((p) => p.name);
-    expect(inputs).toHaveLength(15);
+    // The preview's host (bounding what it may request) and the 15 settings.
+    expect(inputs).toHaveLength(16);
+    expect(inputs[0]).toBe("host");
     expect((acceptance.inputs?.parameters ?? []).filter((p) => p.value !== undefined || p.default !== undefined)).toEqual([]);
     const task = pipelineTasks().find((t) => t.name === "acceptance")!;
     const handedOn = Object.fromEntries(dagTasks()[1].arguments!.parameters!.map((p) => [p.name, p.value]));
