@@ -7,6 +7,7 @@ import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/con
 import { GitHubApps } from "./components/github-apps";
 import { RepositoryHardening } from "./components/repository-hardening";
 import { PreviewGuardrails } from "./components/guardrails";
+import { AcceptanceNetwork } from "./components/acceptance-network";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
 import { AdmissionFence } from "./components/admission";
 import { Rbac } from "./components/rbac";
@@ -38,6 +39,7 @@ export default async function main() {
   const guardrails = new PreviewGuardrails("preview-guardrails", { config: cfg });
   const dag = new ImplementationDag(PROJECT, { config: cfg });
   const rbac = new Rbac("rbac", { config: cfg });
+  const acceptanceNetwork = new AcceptanceNetwork("acceptance-network", { config: cfg });
   new AdmissionFence("admission-fence", { config: cfg });
   const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
   const teardown = new PreviewTeardown("preview-teardown", { config: cfg });
@@ -56,6 +58,7 @@ export default async function main() {
     workflowTemplate: dag.templateName,
     namespace: dag.namespace,
     guardrailsConfigMap: guardrails.configMapName,
+    acceptanceNetworkPolicy: acceptanceNetwork.policyName ?? "",
     serviceAccounts: rbac.serviceAccounts,
     ttlCronWorkflow: ttl.cronWorkflowName,
     previewTeardownTemplate: teardown.templateName,

@@ -420,6 +420,23 @@ const artifactRepositorySchema = z
   })
   .strict();
 
+/**
+ * The egress of acceptance pods (NetworkPolicy implementation-dag-acceptance in the workflows
+ * namespace): DNS, the ingress controller, and what Argo's executor in the same pod must reach.
+ */
+const acceptanceNetworkSchema = z
+  .object({
+    enabled: z.boolean().default(true)
+      .describe("Render the NetworkPolicy that limits acceptance pods' egress to DNS, the ingress controller (namespace `deploy.ingressNamespace`) and `executorEgress`. Off: acceptance may reach anything the cluster lets pods reach."),
+    ingressPodSelector: podSelector.default({ "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" })
+      .describe("Labels of the ingress controller's pods in `deploy.ingressNamespace` (matchLabels; `{}`: every pod of that namespace). Defaults to ingress-nginx's controller."),
+    ingressPorts: z.array(egressPort).min(1).default([{ port: 80, protocol: "TCP" }, { port: 443, protocol: "TCP" }])
+      .describe("Ports of the controller's pods acceptance may reach (the pods' ports, which a Service's port is translated to), as `{port, endPort?, protocol?}`."),
+    executorEgress: z.array(egressRuleSchema).default([])
+      .describe("What Argo's executor (the init and wait containers of the acceptance pod, which share its network) must reach: the Kubernetes API server's addresses and port (e.g. `{cidr: 10.0.0.1/32, ports: [{port: 6443}]}`) and the artifact repository (a CIDR, or `{namespace, podSelector?, ports?}` for an in-cluster one). Each entry as in `egress`. Empty: nothing more, which a cluster that enforces NetworkPolicy for the API server will need filled in."),
+  })
+  .strict();
+
 /** The schema of the whole stack config (the part under `implementation-dag:`). */
 export const configSchema = z
   .object({
@@ -447,6 +464,7 @@ export const configSchema = z
     egress: z.array(egressRuleSchema).default([])
       .describe("What previews may reach besides DNS and their own namespace (default deny): each entry either `{cidr, except?, ports}` or `{namespace, podSelector?, ports?}`, ports as `{port, endPort?, protocol?}`. Rendered into the NetworkPolicy allow-configured-egress of every preview."),
     deploy: deploySchema.default(deploySchema.parse({})),
+    acceptanceNetwork: acceptanceNetworkSchema.default(acceptanceNetworkSchema.parse({})),
     github: githubSchema,
     links: linksSchema.default(linksSchema.parse({})),
     artifactRepository: artifactRepositorySchema.default(artifactRepositorySchema.parse({})),
