@@ -400,22 +400,86 @@ describe("github_request", () => {
     expect(r.stderr).not.toContain(token);
   });
 
-  const refused: Array<[string, string]> = [
-    ["a merge of the pull request", "PUT /repos/acme/app/pulls/7/merge '{}'"],
-    ["a branch merge", "POST /repos/acme/app/merges '{}'"],
-    ["an update of the PR branch", "PUT /repos/acme/app/pulls/7/update-branch '{}'"],
-    ["GraphQL", "POST /graphql '{\"query\":\"{viewer{login}}\"}'"],
-    ["a path with '..'", "GET /repos/acme/app/../other"],
-    ["a full URL", "GET https://example.com/x"],
+  // The merge, push and GraphQL look-alikes a path guard must not let through: each is compared
+  // after percent-decoding and case-folding, and refused before anything reaches GitHub.
+  const refused: Array<[string, string, string]> = [
+    ["a merge of the pull request", "PUT", "/repos/acme/app/pulls/7/merge"],
+    ["a merge in upper case", "PUT", "/repos/acme/app/pulls/7/MERGE"],
+    ["a merge with one letter percent-encoded", "PUT", "/repos/acme/app/pulls/7/%6Derge"],
+    ["a merge fully percent-encoded in lower-case hex", "PUT", "/repos/acme/app/pulls/7/%6d%65%72%67%65"],
+    ["a merge behind an encoded slash", "PUT", "/repos/acme/app/pulls/7%2Fmerge"],
+    ["a merge with a trailing slash", "PUT", "/repos/acme/app/pulls/7/merge/"],
+    ["a merge sent with a lower-case method", "put", "/repos/acme/app/pulls/7/merge"],
+    ["a merge reached through '..'", "POST", "/repos/acme/app/pulls/7/reviews/../merge"],
+    ["a merge reached through an encoded '..'", "POST", "/repos/acme/app/pulls/7/reviews/%2E%2E/merge"],
+    ["a branch merge", "POST", "/repos/acme/app/merges"],
+    ["a branch merge in mixed case", "POST", "/repos/acme/app/Merges"],
+    ["an update of the PR branch", "PUT", "/repos/acme/app/pulls/7/update-branch"],
+    ["an update of the PR branch in mixed case", "PUT", "/repos/acme/app/pulls/7/Update-Branch"],
+    ["GraphQL", "POST", "/graphql"],
+    ["GraphQL percent-encoded", "POST", "/%67raphql"],
+    ["GraphQL in mixed case", "POST", "/GraphQL"],
+    ["a push by moving a ref", "PATCH", "/repos/acme/app/git/refs/heads/main"],
+    ["a new ref", "POST", "/repos/acme/app/git/refs"],
+    ["a ref deleted", "DELETE", "/repos/acme/app/git/refs/heads/main"],
+    ["a commit through the contents API", "PUT", "/repos/acme/app/contents/README.md"],
+    ["a repository dispatch", "POST", "/repos/acme/app/dispatches"],
+    ["a workflow dispatch", "POST", "/repos/acme/app/actions/workflows/ci.yml/dispatches"],
+    ["auto-merge settings of the repository", "PATCH", "/repos/acme/app"],
+    ["a used route with a method it is not used with", "PUT", "/repos/acme/app/pulls/7/reviews"],
+    ["a doubly encoded path", "GET", "/repos/acme/app/pulls/%2537"],
+    ["an encoded NUL", "GET", "/repos/acme/app/pulls/7%00"],
+    ["a path with '..'", "GET", "/repos/acme/app/../other"],
   ];
-  for (const [what, args] of refused) {
-    it(`refuses ${what} before sending anything`, async () => {
-      const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request ${args}`);
+  for (const [what, method, route] of refused) {
+    it(`refuses ${what} (${method} ${route}) before sending anything, naming the route`, async () => {
+      const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request ${method} '${route}' '{}'`);
       expect(r.code).not.toBe(0);
-      expect(r.stderr.trim()).toBe("ERROR: github_request: PATH must be a REST path starting with '/' (no GraphQL, no merge endpoints, no '..')");
+      expect(r.stderr.trim()).toBe(`ERROR: github: refused ${method.toUpperCase()} ${route}: not a request this pipeline makes (not on lib/github.sh's allowlist); nothing was sent`);
       expect(gh.requests).toEqual([]);
     });
   }
+
+  it("refuses a full URL before sending anything", async () => {
+    const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET https://example.com/x`);
+    expect(r.stderr.trim()).toBe("ERROR: github_request: PATH must be a REST path starting with '/'");
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("refuses a REST path against a base URL that is the GraphQL endpoint, in any case or encoding", async () => {
+    for (const base of [`${gh.url}/graphql`, `${gh.url}/%47raphQL`]) {
+      const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET /repos/acme/app/pulls/7`, { GITHUB_API_URL: base });
+      expect(r.stderr.trim(), base).toContain("ERROR: github: refused GET /repos/acme/app/pulls/7: not a request");
+    }
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("refuses any GraphQL request but the read-only pull request states query, at the transport", async () => {
+    const mutation = JSON.stringify({ query: "mutation { mergePullRequest(input: {pullRequestId: \"x\"}) { clientMutationId } }", variables: {} });
+    const smuggled = JSON.stringify({
+      query: "query PreviewPullRequestStates($owner: String!, $name: String!, $n0: Int!) { repository(owner: $owner, name: $name) { p0: pullRequest(number: $n0) { number state } } } mutation M { updateRef(input: {}) { clientMutationId } }",
+      variables: { owner: "acme", name: "app", n0: 7 },
+    });
+    for (const body of [mutation, smuggled]) {
+      const r = await run(`auth=$(_github_auth_file ghs_x)\n_github_http POST "" '${body}' "$auth"`, { GITHUB_API_URL: `${gh.url}/graphql` });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim()).toBe("ERROR: github: refused POST to the GraphQL endpoint: only the read-only pull request states query is sent (no mutation); nothing was sent");
+    }
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("guards the transport too: a token request's own path cannot be bent to another route", async () => {
+    const r = await run(`auth=$(_github_auth_file ghs_x)\n_github_http PUT /repos/acme/app/pulls/7/merge '{}' "$auth"`);
+    expect(r.stderr.trim()).toBe("ERROR: github: refused PUT /repos/acme/app/pulls/7/merge: not a request this pipeline makes (not on lib/github.sh's allowlist); nothing was sent");
+    expect(gh.requests).toEqual([]);
+  });
+
+  it("sends a used route whatever the case of its method, and percent-encoded, as GitHub routes it", async () => {
+    const r = await run(`${TOKEN}github_request get /repos/acme/app/pulls/%37 | jq -r .head.sha`);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe(SHA);
+    expect(gh.requests.at(-1)).toMatchObject({ method: "GET" });
+  });
 
   it("refuses a body that is not JSON", async () => {
     const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request POST /repos/acme/app/pulls/7/reviews 'event=APPROVE'`);

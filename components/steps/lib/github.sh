@@ -28,8 +28,13 @@
 #       GITHUB_STATUS survives only when the function runs in the current shell: redirect the body
 #       to a file (`github_request GET "$p" >"$f"`) rather than capturing it with $(...) when the
 #       caller needs the status.
-#       REST only: GraphQL and any path with a `merge`/`merges` segment or an `update-*` segment
-#       are refused before anything is sent (the pipeline never merges).
+#       Only the requests this pipeline makes are sent: METHOD and PATH must be on _GITHUB_ROUTES
+#       (below), compared after percent-decoding PATH once and case-folding both. Anything else
+#       (any other endpoint in any case or encoding, a doubly encoded '%25', a '.' or '..'
+#       segment; test/github/github-lib.test.ts lists the look-alikes) is refused before it is
+#       sent: `ERROR: github: refused METHOD PATH: not a request this pipeline makes ...`. The same
+#       guard sits in the transport (_github_http), so the token and installation look-ups and
+#       lib/deployments.sh's one GraphQL query (checked to be exactly that read-only query) pass it too.
 #
 # Env:
 #   GITHUB_API_URL               REST base URL, http(s), no whitespace (GitHub Enterprise Server:
@@ -155,28 +160,84 @@ github_app_jwt() {
   printf '%s.%s\n' "$signing_input" "$signature"
 }
 
-# Whether PATH is one github_request may call: a REST path, never GraphQL, never a merge.
-_github_path_allowed() {
-  local path="$1" segment rest
+# The requests this pipeline makes, and nothing else: "METHOD ROUTE-REGEX" pairs, the regex matched
+# against the path without its query, percent-decoded once and lower-cased (so a path in upper
+# case or percent-encoded is compared as what GitHub would route it to). {owner}/{repo} are GitHub
+# names; every other segment is a fixed word or a number. The one GraphQL request (lib/deployments.sh's
+# pull request states) is sent with an empty path and checked by _github_graphql_allowed instead.
+_GITHUB_OWNER_REPO='/repos/[a-z0-9-]+/[a-z0-9._-]+'
+_GITHUB_ROUTES=(
+  "GET ^/app$"                                                    # the app's slug, for messages
+  "POST ^/app/installations/[0-9]+/access_tokens$"                # a narrowed installation token
+  "GET ^${_GITHUB_OWNER_REPO}/installation$"                      # which installation covers a repository
+  "GET ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+$"                      # deploy, approve: the PR's head
+  "GET ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+/reviews$"              # approve: reviews already posted
+  "POST ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+/reviews$"             # approve: the review
+  "GET ^${_GITHUB_OWNER_REPO}/commits/[0-9a-f]{7,40}$"            # deploy: an abbreviated commit
+  "GET ^${_GITHUB_OWNER_REPO}/deployments$"                       # deployment_find
+  "POST ^${_GITHUB_OWNER_REPO}/deployments$"                      # deployment_create
+  "GET ^${_GITHUB_OWNER_REPO}/deployments/[0-9]+/statuses$"       # deployment_find
+  "POST ^${_GITHUB_OWNER_REPO}/deployments/[0-9]+/statuses$"      # deployment_status
+)
+
+# Prints the route of PATH as it is compared: no query, percent-decoded once, lower-cased. Prints
+# nothing when the decoded route holds anything but letters, digits, '.', '_', '-' and '/' (a '%'
+# left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route has those.
+_github_route_of() { # PATH
+  jq -rn --arg p "$1" '
+    $p | sub("\\?.*$"; "")
+    | gsub("%(?<h>[0-9A-Fa-f]{2})"; (.h | ascii_downcase | explode
+        | map(if . >= 97 then . - 87 else . - 48 end) | [.[0] * 16 + .[1]] | implode))
+    | ascii_downcase
+    | if test("^/[a-z0-9._/-]*$") then . else empty end' 2>/dev/null
+}
+
+# Whether METHOD PATH is on the allowlist. PATH must look like a REST path (no scheme, no '#', no
+# whitespace), and its decoded route must have no '.' or '..' segment and match a route.
+_github_route_allowed() { # METHOD PATH
+  local method="${1^^}" path="$2" route entry
   [[ $path =~ ^/[A-Za-z0-9._~%/=\&,:+-]*(\?[A-Za-z0-9._~%=\&,:+-]*)?$ ]] || return 1
-  rest="${path%%\?*}"
-  [[ $rest != */../* && $rest != */.. ]] || return 1
-  while [[ -n $rest ]]; do
-    segment="${rest%%/*}"
-    case "$segment" in
-      graphql | merge | merges | update-*) return 1 ;;
-    esac
-    [[ $rest == */* ]] || break
-    rest="${rest#*/}"
+  route=$(_github_route_of "$path") || return 1
+  [[ -n $route && $route != */./* && $route != */. && $route != */../* && $route != */.. && $route != *//* ]] || return 1
+  for entry in "${_GITHUB_ROUTES[@]}"; do
+    if [[ $method == "${entry%% *}" && $route =~ ${entry#* } ]]; then return 0; fi
   done
-  return 0
+  return 1
+}
+
+# Whether BODY is the one GraphQL request this pipeline sends: lib/deployments.sh's read-only
+# pull request states query, its text exactly the fixed shape (no mutation, no other field), its
+# variables strings and numbers only.
+_github_graphql_allowed() { # BODY
+  jq -e '
+    type == "object" and (keys == ["query", "variables"])
+    and (.variables | type == "object" and all(.[]; type == "string" or type == "number"))
+    and (.query | type == "string" and test("^query PreviewPullRequestStates\\(\\$owner: String!, \\$name: String!(, \\$n[0-9]+: Int!)*\\) \\{ repository\\(owner: \\$owner, name: \\$name\\) \\{ p[0-9]+: pullRequest\\(number: \\$n[0-9]+\\) \\{ number state \\}( p[0-9]+: pullRequest\\(number: \\$n[0-9]+\\) \\{ number state \\})* \\} \\}$"))' \
+    >/dev/null 2>&1 <<<"$1"
+}
+
+# Refuses, before anything is sent, a request off the allowlist, naming it. An empty PATH is the
+# GraphQL endpoint (GITHUB_API_URL set to it for that call): only the fixed read-only query passes.
+# A REST path against a base URL ending in /graphql (in any case or encoding) is refused too.
+_github_guard() { # METHOD PATH BODY BASE
+  local method="$1" path="$2" body="$3" base_path
+  if [[ -z $path ]]; then
+    if [[ $method == POST ]] && _github_graphql_allowed "$body"; then return 0; fi
+    _github_fail github "refused $method to the GraphQL endpoint: only the read-only pull request states query is sent (no mutation); nothing was sent"
+    return 1
+  fi
+  base_path=$(_github_route_of "/${4#*://*/}") || base_path=""
+  if _github_route_allowed "$method" "$path" && [[ $base_path != */graphql ]]; then return 0; fi
+  _github_fail github "refused ${method} ${path//[^A-Za-z0-9._~%\/=&,:+?-]/?}: not a request this pipeline makes (not on lib/github.sh's allowlist); nothing was sent"
+  return 1
 }
 
 # One HTTP exchange with retries. AUTH_FILE holds the Authorization header line.
 _github_http() { # METHOD PATH BODY AUTH_FILE
-  local method="$1" path="$2" body="$3" auth_file="$4"
+  local method="${1^^}" path="$2" body="$3" auth_file="$4"
   local base attempts base_ms max_wait connect_timeout max_time
   base=$(_github_api_url) || return 1
+  _github_guard "$method" "$path" "$body" "$base" || return 1
   attempts=$(_github_int_setting GITHUB_RETRY_ATTEMPTS 5 1 10) || return 1
   base_ms=$(_github_int_setting GITHUB_RETRY_BASE_MS 1000 0 60000) || return 1
   max_wait=$(_github_int_setting GITHUB_RETRY_MAX_WAIT_SECONDS 60 1 3600) || return 1
@@ -286,12 +347,12 @@ _github_auth_file() { # TOKEN
 }
 
 _github_check_request() { # METHOD PATH BODY
-  if ! [[ $1 =~ ^(GET|POST|PATCH|PUT|DELETE)$ ]]; then
-    _github_fail github_request "METHOD must be GET, POST, PATCH, PUT or DELETE"
+  if ! [[ $1 =~ ^[A-Za-z]{1,16}$ ]]; then
+    _github_fail github_request "METHOD must be an HTTP method (GET or POST: the only ones this pipeline uses)"
     return 1
   fi
-  if ! _github_path_allowed "$2"; then
-    _github_fail github_request "PATH must be a REST path starting with '/' (no GraphQL, no merge endpoints, no '..')"
+  if ! [[ $2 == /* ]]; then
+    _github_fail github_request "PATH must be a REST path starting with '/'"
     return 1
   fi
   if [[ -n $3 ]] && ! jq -e 'type == "object" or type == "array"' >/dev/null 2>&1 <<<"$3"; then
@@ -305,6 +366,8 @@ github_request() {
   # shellcheck disable=SC2034 # read by the scripts that use this library
   GITHUB_STATUS=""
   _github_check_request "$method" "$path" "$body" || return 1
+  # Methods are compared and sent in upper case; _github_http refuses what is off the allowlist.
+  method="${method^^}"
   if ! [[ ${GITHUB_TOKEN-} =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
     _github_fail GITHUB_TOKEN "must be set to a token (see github_installation_token)"
     return 1
