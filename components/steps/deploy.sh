@@ -18,13 +18,17 @@
 #      implementation-dag/deployment and implementation-dag/environment-url) for cleanup, the
 #      sweeper and preview-teardown to update. A GitHub failure there is a WARNING, never a failed
 #      deploy (the annotation is then emptied, so no later step updates an older run's deployment).
+#      The same annotate records HOST as implementation-dag/host: the admission fence lets the
+#      chart's Ingresses serve only that host or names under it.
 #   3. `helm upgrade --install` with a short-lived token of preview-deployer, so the chart works
-#      inside the guardrails and cannot rewrite them. A release left pending-install,
-#      pending-upgrade or pending-rollback by a killed step (the per-PR mutex means no other run is
-#      at it) is first rolled back to its last deployed revision, or uninstalled when it never
-#      deployed; evidence/recovery.json records what was found and done. On failure: evidence (helm
-#      status and history, events, describe and last logs of pods that are not ready) before
-#      exiting 1.
+#      inside the guardrails and cannot rewrite them. helm reads the token from a kubeconfig file
+#      of this step's scratch directory (mode 0600, removed once helm is done), never from its
+#      arguments, which every process of the pod can read in /proc/<pid>/cmdline. A release left
+#      pending-install, pending-upgrade or pending-rollback by a killed step (the per-PR mutex
+#      means no other run is at it) is first rolled back to its last deployed revision, or
+#      uninstalled when it never deployed; evidence/recovery.json records what was found and done.
+#      On failure: evidence (helm status and history, events, describe and last logs of pods that
+#      are not ready) before exiting 1.
 #   4. marks the namespace with the deployed commit and this workflow, and discovers the URLs from
 #      the namespace's Ingresses: only hosts equal to HOST or under it (the others are warnings).
 #
@@ -58,7 +62,10 @@
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE
 #                             the GitHub App, read and validated by lib/github.sh
 #   OUTPUT_DIR                absolute directory the outputs are written to
-#   TMPDIR                    scratch space for the checkout (default /tmp)
+#   TMPDIR                    scratch space for the checkout and helm's kubeconfig (default /tmp)
+#   KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT
+#                             the API server, as every pod gets them (default kubernetes.default.svc
+#                             and 443); helm's kubeconfig points there with the pod's CA
 #
 # Writes in OUTPUT_DIR: commit (the full 40-hex SHA deployed), urls.json (see lib/discovery.sh),
 # evidence/ (helm-upgrade.log always; recovery.json after recovering a pending release; on failure
@@ -359,7 +366,8 @@ fi
 unset GITHUB_TOKEN
 # Recorded even when empty: a reused namespace must not keep an older run's deployment.
 kubectl annotate namespace "$ns" --overwrite "implementation-dag/deployment=$deployment_id" \
-  "implementation-dag/environment-url=$environment_url" >/dev/null || die ns "cannot annotate namespace $ns"
+  "implementation-dag/environment-url=$environment_url" "implementation-dag/host=$host" >/dev/null ||
+  die ns "cannot annotate namespace $ns"
 
 # A RoleBinding in the preview namespace to one of this stack's ClusterRoles, named as the role.
 role_binding() { # CLUSTER_ROLE SUBJECTS_JSON
@@ -392,6 +400,26 @@ if ! kube_token=$(kubectl create token preview-deployer -n "$ns" --duration="$to
   ! [[ $kube_token =~ ^[A-Za-z0-9._-]+$ ]]; then
   die ns "cannot create a token of preview-deployer in $ns"
 fi
+# helm gets the token in a kubeconfig only this step can read: an argument would show in
+# /proc/<pid>/cmdline to every process of the pod.
+api_host=${KUBERNETES_SERVICE_HOST:-kubernetes.default.svc}
+api_port=${KUBERNETES_SERVICE_PORT:-443}
+if ! [[ $api_host =~ ^[A-Za-z0-9.:-]+$ && $api_port =~ ^[0-9]{1,5}$ ]]; then
+  die KUBERNETES_SERVICE_HOST "the API server's address ($api_host:$api_port) is not a host and a port"
+fi
+[[ $api_host != *:* ]] || api_host="[$api_host]"
+kubeconfig="$work/kubeconfig"
+(
+  umask 077
+  printf '%s\n' "apiVersion: v1" "kind: Config" "clusters:" "- name: in-cluster" "  cluster:" \
+    "    server: https://$api_host:$api_port" \
+    "    certificate-authority: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt" \
+    "users:" "- name: preview-deployer" "  user:" "    token: $kube_token" \
+    "contexts:" "- name: preview-deployer" "  context:" "    cluster: in-cluster" "    user: preview-deployer" \
+    "    namespace: $ns" "current-context: preview-deployer" >"$kubeconfig"
+) || die ns "cannot write helm's kubeconfig"
+chmod 600 "$kubeconfig" || die ns "cannot make helm's kubeconfig private"
+unset kube_token
 
 # Everything that can explain a failed release, for the step's evidence artifact and its log.
 collect_evidence() {
@@ -427,7 +455,7 @@ collect_evidence() {
 # A release left pending by a killed step blocks every later upgrade ("another operation is in
 # progress"). The per-PR mutex means no other run is at it: roll back to the last deployed
 # revision, or uninstall a release that never deployed, and record it.
-if ! pending=$(helm list -n "$ns" --kube-token "$kube_token" --pending --filter "^${release}\$" -o json); then
+if ! pending=$(helm list -n "$ns" --kubeconfig "$kubeconfig" --pending --filter "^${release}\$" -o json); then
   die helm "cannot list the releases of $ns"
 fi
 pending_status=$(jq -r --arg release "$release" '[.[]? | select(.name == $release)] | first | .status // ""' <<<"$pending" 2>/dev/null) ||
@@ -435,20 +463,20 @@ pending_status=$(jq -r --arg release "$release" '[.[]? | select(.name == $releas
 case "$pending_status" in
   "") ;;
   pending-install | pending-upgrade | pending-rollback)
-    history=$(helm history "$release" -n "$ns" --kube-token "$kube_token" -o json) || die helm "cannot read the history of $release"
+    history=$(helm history "$release" -n "$ns" --kubeconfig "$kubeconfig" -o json) || die helm "cannot read the history of $release"
     revision=$(jq -r '([.[] | select(.status == "deployed")] | max_by(.revision) | .revision)
       // ([.[] | select(.status == "superseded")] | max_by(.revision) | .revision) // ""' <<<"$history" 2>/dev/null) ||
       die helm "helm history printed no JSON list of revisions"
     if [[ $revision =~ ^[1-9][0-9]*$ ]]; then
       action=rollback
       echo "release $release is $pending_status (a killed step left it): rolling back to revision $revision"
-      helm rollback "$release" "$revision" -n "$ns" --kube-token "$kube_token" --timeout "$helm_timeout" ||
+      helm rollback "$release" "$revision" -n "$ns" --kubeconfig "$kubeconfig" --timeout "$helm_timeout" ||
         die helm "rollback of $release to revision $revision failed"
     else
       action=uninstall
       revision=""
       echo "release $release is $pending_status and never deployed: uninstalling it"
-      helm uninstall "$release" -n "$ns" --kube-token "$kube_token" --timeout "$helm_timeout" ||
+      helm uninstall "$release" -n "$ns" --kubeconfig "$kubeconfig" --timeout "$helm_timeout" ||
         die helm "uninstall of the never-deployed $release failed"
     fi
     jq -n --arg release "$release" --arg found "$pending_status" --arg action "$action" --arg revision "$revision" \
@@ -459,14 +487,14 @@ case "$pending_status" in
 esac
 
 echo "helm upgrade --install $release (timeout $helm_timeout)"
-if ! helm upgrade --install "$release" "$chart_dir" -n "$ns" --kube-token "$kube_token" \
+if ! helm upgrade --install "$release" "$chart_dir" -n "$ns" --kubeconfig "$kubeconfig" \
   -f "$values" --set-string "image.tag=$image_tag" --set-string "ingress.host=$host" \
   --wait --timeout "$helm_timeout" 2>&1 | tee "$evidence/helm-upgrade.log"; then
-  unset kube_token
+  rm -f "$kubeconfig"
   collect_evidence
   die helm "release $release did not become ready in $ns; evidence in $evidence"
 fi
-unset kube_token
+rm -f "$kubeconfig"
 
 # ---- 4. what was deployed, and where ----
 

@@ -58,13 +58,13 @@ const git = [
   "git -C <work>/checkout rev-parse HEAD",
 ];
 const helmUpgrade = (chart = "<work>/checkout/charts/app", values = "<work>/checkout/charts/app/values-preview.yaml") =>
-  `helm upgrade --install ${RELEASE} ${chart} -n ${NS} --kube-token ${KUBE_TOKEN} -f ${values} ` +
+  `helm upgrade --install ${RELEASE} ${chart} -n ${NS} --kubeconfig <work>/kubeconfig -f ${values} ` +
   `--set-string image.tag=pr-42 --set-string ingress.host=${HOST} --wait --timeout 5m`;
 /** The GitHub deployment's id and the preview URL, recorded on the namespace. */
 const deploymentRecord = (id = "<id>") =>
-  `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployment=${id} implementation-dag/environment-url=https://${HOST}/`;
+  `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployment=${id} implementation-dag/environment-url=https://${HOST}/ implementation-dag/host=${HOST}`;
 /** The check for a release a killed step left pending. */
-const pendingCheck = `helm list -n ${NS} --kube-token ${KUBE_TOKEN} --pending --filter ^${RELEASE}$ -o json`;
+const pendingCheck = `helm list -n ${NS} --kubeconfig <work>/kubeconfig --pending --filter ^${RELEASE}$ -o json`;
 const guardrailsAndChart = (verb: "create" | "apply") => [
   deploymentRecord(),
   `kubectl ${verb} -n ${NS} -f -`,
@@ -93,6 +93,34 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     const resolved = new Set(r.trim().split("\n"));
     if (tools === "busybox") expect([...resolved]).toEqual(["/usr/bin/busybox"]);
     else expect(resolved.has("/usr/bin/busybox")).toBe(false);
+  });
+
+  it("gives helm the deployer's token only in a kubeconfig file of mode 0600, never in any tool's argv or env, and removes the file after", async () => {
+    const world = newWorld();
+    const { r, calls } = await deploy(world, { tools });
+    expect(r.code).toBe(0);
+    // The stand-in read the token from the kubeconfig and refused one readable by others.
+    expect(world.helmAuth).toEqual([
+      { verb: "list", token: KUBE_TOKEN, mode: 0o600 },
+      { verb: "upgrade", token: KUBE_TOKEN, mode: 0o600 },
+    ]);
+    expect(calls.length).toBeGreaterThan(5);
+    for (const call of calls) {
+      expect(call.args.join(" "), `${call.tool} argv`).not.toContain(KUBE_TOKEN);
+      expect(Object.values(call.env).join("\n"), `${call.tool} env`).not.toContain(KUBE_TOKEN);
+    }
+    const upgrade = calls.find((c) => c.tool === "helm" && c.args[0] === "upgrade");
+    const kubeconfig = upgrade?.args[upgrade.args.indexOf("--kubeconfig") + 1] ?? "";
+    expect(kubeconfig).toMatch(/\/deploy\.[A-Za-z0-9]{6}\/kubeconfig$/);
+    expect(existsSync(kubeconfig)).toBe(false);
+  });
+
+  it("a failed release removes the kubeconfig before collecting evidence, which runs as the step itself", async () => {
+    const world = newWorld({ helmFails: true, pods: [pod("app-1", false)] });
+    const { r, calls } = await deploy(world, { tools });
+    expect(r.code).toBe(1);
+    expect(world.helmAuth?.map((h) => [h.verb, h.token])).toEqual([["list", KUBE_TOKEN], ["upgrade", KUBE_TOKEN], ["status", null], ["history", null]]);
+    for (const call of calls) expect(call.args.join(" ")).not.toContain(KUBE_TOKEN);
   });
 
   it("creates a new preview: namespace, bindings, guardrails, deployer, then the chart as the deployer", async () => {

@@ -3,9 +3,10 @@
  * app and one PR, a small stateful fake cluster behind the kubectl, helm and git stand-ins, the
  * guardrail files as the ConfigMap mounts them, and a directory of busybox applets.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
@@ -128,6 +129,11 @@ export interface World {
   appliedDirs: Array<Record<string, string>>;
   /** A release a killed step left pending, with its revisions (`helm history -o json`). */
   pendingRelease?: { status: string; history: Array<{ revision: number; status: string; description?: string }> };
+  /**
+   * Who each helm call ran as, in order: the token of the kubeconfig it was given (`--kubeconfig`
+   * or KUBECONFIG) and that file's permission bits, or `null` (the pod's own service account).
+   */
+  helmAuth?: Array<{ verb: string; token: string | null; mode: number | null }>;
 }
 
 /** A world with nothing in the cluster yet. */
@@ -154,6 +160,29 @@ export function previewNamespace(extra: { labels?: Record<string, string>; annot
 }
 
 const ok = (stdout = ""): ToolReply => ({ stdout });
+
+/**
+ * The kubeconfig a helm call names (`--kubeconfig PATH`, `--kubeconfig=PATH`, else KUBECONFIG), read
+ * as helm reads it: the current context's user's token. Stricter than helm, which only warns: a file
+ * readable by group or others is refused, and a token helm could not authenticate with is
+ * Unauthorized, as the API server answers.
+ */
+export function helmKubeconfig(call: ToolCall): { token: string | null; mode: number | null } | { error: string } {
+  const a = call.args;
+  const i = a.findIndex((x) => x === "--kubeconfig" || x.startsWith("--kubeconfig="));
+  const file = i < 0 ? call.env.KUBECONFIG : a[i].includes("=") ? a[i].slice(a[i].indexOf("=") + 1) : a[i + 1];
+  if (!file) return { token: null, mode: null };
+  const where = path.resolve(call.cwd, file);
+  if (!existsSync(where)) return { error: `Error: Kubernetes cluster unreachable: stat ${file}: no such file or directory\n` };
+  const mode = statSync(where).mode & 0o777;
+  if ((mode & 0o077) !== 0) return { error: `stand-in helm: the kubeconfig ${file} is readable by others (mode ${mode.toString(8)}); it holds a token\n` };
+  type Kubeconfig = { "current-context"?: string; contexts?: Array<{ name: string; context?: { user?: string } }>; users?: Array<{ name: string; user?: { token?: string } }> };
+  const config = parseYaml(readFileSync(where, "utf8")) as Kubeconfig | null;
+  const context = config?.contexts?.find((c) => c.name === config["current-context"])?.context;
+  const token = config?.users?.find((u) => u.name === context?.user)?.user?.token;
+  if (token !== KUBE_TOKEN) return { error: "Error: Kubernetes cluster unreachable: Unauthorized\n" };
+  return { token, mode };
+}
 
 /** The stand-ins' handler: answers kubectl, helm and git against the world. */
 export function worldHandler(world: World): (call: ToolCall) => ToolReply {
@@ -182,6 +211,9 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
       return { stderr: `unexpected git ${joined}\n`, code: 97 };
     }
     if (call.tool === "helm") {
+      const auth = helmKubeconfig(call);
+      if ("error" in auth) return { stderr: auth.error, code: 1 };
+      (world.helmAuth ??= []).push({ verb: a[0] ?? "", token: auth.token, mode: auth.mode });
       if (a[0] === "upgrade") return world.helmFails ? { stdout: "Release \"x\" does not exist. Installing it now.\n", stderr: "Error: context deadline exceeded\n", code: 1 } : ok("Release has been upgraded. Happy Helming!\n");
       if (a[0] === "list" && a.includes("--pending")) {
         const p = world.pendingRelease;
