@@ -367,6 +367,8 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
   const GLOBAL = acceptanceDefaults(parseConfig(flat).acceptance);
   const light = setParamsTemplate(parseConfig(flat));
   const STACK = acceptanceDefaults(parseConfig(preview).acceptance);
+  /** acceptance's own input beside the settings: the preview's host, which bounds what it requests. */
+  const PREVIEW_HOST = "pr-7.preview.example.com";
   let acceptance: ITemplate;
   beforeAll(async () => {
     acceptance = templateNamed(implementationDag(await previewRender()), "acceptance");
@@ -408,7 +410,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     // acceptance, given the same text: it checks its inputs before reading urls.json (here not JSON).
     const dir = mkdtempSync(path.join(tmpdir(), "rules-urls-"));
     writeFileSync(path.join(dir, "urls.json"), "not json");
-    const ac = await runScriptTemplate(acceptance, { parameters: { ...GLOBAL, [input]: text }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
+    const ac = await runScriptTemplate(acceptance, { parameters: { ...GLOBAL, host: PREVIEW_HOST, [input]: text }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
     expect(ac.code).toBe(2);
     const refusedByAcceptance = new RegExp(`^ERROR: ${input}: `, "m").test(ac.stderr);
     expect(refusedByAcceptance, ac.stderr).toBe(!valid && !lenient);
@@ -440,7 +442,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     // acceptance refuses the same inputs before sending anything (an endpoint that would refuse connections).
     const dir = mkdtempSync(path.join(tmpdir(), "budget-urls-"));
     writeFileSync(path.join(dir, "urls.json"), JSON.stringify({ ns: "impl-pr-7", release: "app-pr-7", hosts: ["127.0.0.1"], endpoints: [{ host: "127.0.0.1", path: "/", url: "http://127.0.0.1:1/" }] }));
-    const ac = await runScriptTemplate(acceptance, { parameters: { ...STACK, ...entry }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
+    const ac = await runScriptTemplate(acceptance, { parameters: { ...STACK, host: "127.0.0.1", ...entry }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
     expect(ac.code).toBe(2);
     expect(ac.stderr.split(": ")[1]).toBe(sp.stderr.split(": ")[1]);
   });
