@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { RenderedResource, Render } from "../scripts/offline-render";
+import { MERGE_VECTORS } from "../components/no-merge";
 import { previewRender } from "../test/helpers/render";
 import {
   githubAppSecretsAreSecret, leastPrivilegeRoles, noClusterWideSecretReads, noExpressionsInExecutableText,
@@ -66,6 +67,17 @@ describe("the policy pack", () => {
     const r = wtResource();
     spec(r).templates.find((t) => t.name === "approve")!.script!.source += '\ncurl -X PUT "$API/repos/$OWNER/$REPO/pulls/$PR/merge"\n';
     expect(await violations(noMergeVectors, [r])).toEqual([expect.stringMatching(/^REST merge of a pull request .* at spec\.templates\[\d+\]\.script\.source: curl -X PUT/)]);
+  });
+
+  it("no-merge-vectors flags every merge or push vector in a workflow's script, as written, upper-cased and percent-encoded", async () => {
+    const spellings = [(l: string) => l, (l: string) => l.toUpperCase(), (l: string) => l.replace(/[a-z]/gi, (c) => `%${c.charCodeAt(0).toString(16)}`)];
+    for (const v of MERGE_VECTORS) {
+      for (const spell of spellings) {
+        const wt = { type: "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate", name: "x", inputs: { spec: { templates: [{ name: "t", script: { source: `set -euo pipefail\n${spell(v.example)}\n` } }] } } };
+        const found = await violations(noMergeVectors, [wt]);
+        expect(found.some((m) => m.startsWith(`${v.name} at spec.templates[0].script.source`)), `${v.name}: ${spell(v.example)}`).toBe(true);
+      }
+    }
   });
 
   it("no-merge-vectors flags a deployment request without auto_merge: false", async () => {

@@ -96,7 +96,7 @@ const readsSecrets = (rule: IPolicyRule) =>
 /** No merge endpoint, mutation or push in any Argo workflow object. */
 export const noMergeVectors: ResourceValidationPolicy = {
   name: "no-merge-vectors",
-  description: "No Argo workflow object may contain a merge endpoint, merge mutation or push: the pipeline approves, a human merges.",
+  description: "No Argo workflow object may contain a merge endpoint, merge or ref mutation, commit by API, dispatch or push, in any case or encoding: the pipeline approves, a human merges.",
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     if (!(args.type in WORKFLOW_TYPES)) return;

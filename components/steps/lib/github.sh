@@ -166,6 +166,7 @@ github_app_jwt() {
 # names; every other segment is a fixed word or a number. The one GraphQL request (lib/deployments.sh's
 # pull request states) is sent with an empty path and checked by _github_graphql_allowed instead.
 _GITHUB_OWNER_REPO='/repos/[a-z0-9-]+/[a-z0-9._-]+'
+_GITHUB_DEPLOYMENTS="${_GITHUB_OWNER_REPO}/deployments"
 _GITHUB_ROUTES=(
   "GET ^/app$"                                                    # the app's slug, for messages
   "POST ^/app/installations/[0-9]+/access_tokens$"                # a narrowed installation token
@@ -174,10 +175,10 @@ _GITHUB_ROUTES=(
   "GET ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+/reviews$"              # approve: reviews already posted
   "POST ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+/reviews$"             # approve: the review
   "GET ^${_GITHUB_OWNER_REPO}/commits/[0-9a-f]{7,40}$"            # deploy: an abbreviated commit
-  "GET ^${_GITHUB_OWNER_REPO}/deployments$"                       # deployment_find
-  "POST ^${_GITHUB_OWNER_REPO}/deployments$"                      # deployment_create
-  "GET ^${_GITHUB_OWNER_REPO}/deployments/[0-9]+/statuses$"       # deployment_find
-  "POST ^${_GITHUB_OWNER_REPO}/deployments/[0-9]+/statuses$"      # deployment_status
+  "GET ^${_GITHUB_DEPLOYMENTS}$"                                  # deployment_find
+  "POST ^${_GITHUB_DEPLOYMENTS}$"                                 # deployment_create
+  "GET ^${_GITHUB_DEPLOYMENTS}/[0-9]+/statuses$"                  # deployment_find
+  "POST ^${_GITHUB_DEPLOYMENTS}/[0-9]+/statuses$"                 # deployment_status
 )
 
 # Prints the route of PATH as it is compared: no query, percent-decoded once, lower-cased. Prints
