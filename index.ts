@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, StackConfig } from "./components/config";
 import { GitHubApps } from "./components/github-apps";
-import { RepositoryHardening } from "./components/repository-hardening";
+import { hardeningEnabled, hardeningWarning, RepositoryHardening } from "./components/repository-hardening";
 import { PreviewGuardrails } from "./components/guardrails";
 import { AcceptanceNetwork } from "./components/acceptance-network";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
@@ -52,7 +52,7 @@ export default async function main() {
       qa: secretConfig.requireSecret("qaPrivateKey"),
     },
   });
-  const hardening = cfg.github.hardenRepositories ? new RepositoryHardening("repository-hardening", { config: cfg }) : undefined;
+  const hardening = hardeningEnabled(cfg.github) ? new RepositoryHardening("repository-hardening", { config: cfg }) : undefined;
 
   return {
     workflowTemplate: dag.templateName,
@@ -64,6 +64,8 @@ export default async function main() {
     previewTeardownTemplate: teardown.templateName,
     githubAppSecrets: githubApps.secretNames,
     hardenedRepositories: hardening?.repositories ?? [],
+    // Empty unless hardening was turned off explicitly: then it says what is left unguarded.
+    repositoryHardeningWarning: hardeningWarning(cfg.github) ?? "",
     submitCommand: submitCommand(cfg),
   };
 }

@@ -380,14 +380,15 @@ const githubSchema = z
       .strict()
       .describe("App ids (and optional installation ids) of the three apps; the private keys are secret config (`rexPrivateKey`, ...)."),
     environmentPrefix: z.string().regex(/^[a-z0-9-]*$/).default("pr-").describe("Prefix of the GitHub deployment environment (`pr-<N>`)."),
-    hardenRepositories: z.boolean().default(false).describe("Manage repository hardening with @pulumi/github (opt-in)."),
+    hardenRepositories: z.boolean().nullable().default(null)
+      .describe("Repository hardening with @pulumi/github (a required human review, no auto-merge). Absent (null): on when repositories are listed; false turns it off, shown as a warning in the outputs and `npm start`."),
     repositories: z
       .array(z.object({
         owner: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/, "must be a GitHub owner name"),
         repo: z.string().regex(/^(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/, "must be a GitHub repository name"),
       }).strict())
       .default([])
-      .describe("Repositories the pipeline serves (hardened when hardenRepositories is true)."),
+      .describe("Repositories the pipeline serves (hardened unless hardenRepositories is false)."),
   })
   .strict()
   .superRefine((github, ctx) => {

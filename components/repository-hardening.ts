@@ -1,5 +1,6 @@
 /**
- * Repository hardening (opt-in: `github.hardenRepositories`): for each repository the pipeline
+ * Repository hardening (on by default when `github.repositories` lists any; `github.hardenRepositories:
+ * false` turns it off, and the stack then says so in a warning output): for each repository the pipeline
  * serves (`github.repositories`), a repository ruleset on the default branch that makes a human's
  * review the gate the QA app's approval can never be:
  * - changes arrive only through pull requests with at least one approving review;
@@ -23,6 +24,27 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as github from "@pulumi/github";
 import type { StackConfig } from "./config";
+
+/**
+ * Whether the stack hardens the repositories it serves: `github.hardenRepositories` when it is set,
+ * otherwise on as soon as `github.repositories` lists any (secure by default; off only explicitly).
+ */
+export function hardeningEnabled(github: Pick<StackConfig["github"], "hardenRepositories" | "repositories">): boolean {
+  return github.hardenRepositories ?? github.repositories.length > 0;
+}
+
+/**
+ * The warning a stack carries when hardening was turned off explicitly (`hardenRepositories: false`),
+ * naming the repositories left without it; undefined when hardening is on or was never asked about.
+ * The rex and clippy apps hold `contents: write`, so without a required human review only the
+ * repositories' own settings stand between them and a merge.
+ */
+export function hardeningWarning(github: Pick<StackConfig["github"], "hardenRepositories" | "repositories">): string | undefined {
+  if (github.hardenRepositories !== false) return undefined;
+  const served = github.repositories.map((r) => `${r.owner}/${r.repo}`);
+  const which = served.length > 0 ? served.join(", ") : "the repositories the apps are installed on";
+  return `repository hardening is off (github.hardenRepositories: false): ${which} get no required human review and no auto-merge check from this stack; the apps with contents: write are stopped from merging only by those repositories' own rules`;
+}
 
 /** The ruleset's name on every hardened repository. */
 export const RULESET_NAME = "implementation-dag: human review before changes land";

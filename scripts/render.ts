@@ -55,6 +55,8 @@ export function summarize(render: Render): string {
     walk(dag.tasks, "  ");
     if (spec.onExit) lines.push(`  onExit: ${spec.onExit}`);
   }
+  const hardening = render.outputs.repositoryHardeningWarning;
+  if (typeof hardening === "string" && hardening !== "") lines.push("", `WARNING: ${hardening}`);
   return lines.join("\n");
 }
 

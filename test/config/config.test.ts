@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, configSchema, parseConfig } from "../../components/config";
+import { hardeningEnabled } from "../../components/repository-hardening";
 import { PROJECT_ROOT, readStackConfig, renderStack } from "../../scripts/offline-render";
 
 const preview = () => readStackConfig("preview");
@@ -65,6 +66,22 @@ describe("stack config", () => {
     expect(cfg.stepResources).toEqual({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "4Gi" } });
     expect(cfg.agent.templateName).toBe("coderun-template");
     expect(cfg.deploy.helmTimeout).toBe("5m");
+  });
+
+  it("leaves hardenRepositories unset when the stack does not say, so hardening follows the repositories listed", () => {
+    const github = JSON.parse(preview()["implementation-dag:github"] as string) as Record<string, unknown>;
+    delete github.hardenRepositories;
+    const cfg = parseConfig({ ...preview(), "implementation-dag:github": JSON.stringify(github) });
+    expect(cfg.github.hardenRepositories).toBeNull();
+    expect(hardeningEnabled(cfg.github)).toBe(true);
+    expect(hardeningEnabled(parseConfig({ ...preview(), "implementation-dag:github": JSON.stringify({ ...github, repositories: [] }) }).github)).toBe(false);
+    expect(hardeningEnabled(parseConfig(preview()).github)).toBe(false);
+  });
+
+  it("refuses hardenRepositories: true without repositories, naming the key", () => {
+    const github = JSON.parse(preview()["implementation-dag:github"] as string) as Record<string, unknown>;
+    expect(problemsOf({ ...preview(), "implementation-dag:github": JSON.stringify({ ...github, hardenRepositories: true, repositories: [] }) }))
+      .toEqual(["implementation-dag:github.repositories: must list the repositories to harden when hardenRepositories is true"]);
   });
 
   it("refuses a workflow deadline below the sum of the steps' deadlines, named with every other bad key", () => {

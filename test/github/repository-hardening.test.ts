@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
-import { autoMergeProblem, hardeningRuleset, providerBaseUrl, RULESET_NAME } from "../../components/repository-hardening";
+import { autoMergeProblem, hardeningEnabled, hardeningRuleset, hardeningWarning, providerBaseUrl, RULESET_NAME } from "../../components/repository-hardening";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
 
 const previewGithub = () => parseConfig(readStackConfig("preview")).github;
@@ -8,10 +8,18 @@ const previewGithub = () => parseConfig(readStackConfig("preview")).github;
 const hardened = (repositories: Array<{ owner: string; repo: string }>, apiUrl = "https://api.github.com") =>
   renderStack({ overrides: { github: { ...previewGithub(), hardenRepositories: true, repositories, apiUrl } } });
 
+/** The preview stack's github config without `hardenRepositories`: the default decides. */
+const unset = () => {
+  const { hardenRepositories: _explicit, ...rest } = previewGithub();
+  return rest;
+};
+
 let plain: Render;
 let render: Render;
+let byDefault: Render;
 beforeAll(async () => {
   plain = await renderStack();
+  byDefault = await renderStack({ overrides: { github: unset() } });
   render = await hardened([
     { owner: "example-org", repo: "example-app" },
     { owner: "example-org", repo: "other-app" },
@@ -23,11 +31,31 @@ const rulesets = (r: Render) => r.resources.filter((x) => x.type === "github:ind
 const providers = (r: Render) => r.resources.filter((x) => x.type === "pulumi:providers:github");
 
 describe("repository hardening", () => {
-  it("is off unless the stack opts in", () => {
+  it("is on by default when repositories are listed, with no warning", () => {
+    expect(unset()).not.toHaveProperty("hardenRepositories");
+    expect(rulesets(byDefault).map((r) => r.inputs.repository)).toEqual(["example-app"]);
+    expect(byDefault.outputs.hardenedRepositories).toEqual(["example-org/example-app"]);
+    expect(byDefault.outputs.repositoryHardeningWarning).toBe("");
+  });
+
+  it("is off only when the stack says hardenRepositories: false, and then the outputs carry a warning naming the repositories", () => {
     expect(previewGithub().hardenRepositories).toBe(false);
     expect(rulesets(plain)).toEqual([]);
     expect(plain.resources.filter((x) => x.type.startsWith("github:") || x.type === "pulumi:providers:github")).toEqual([]);
     expect(plain.outputs.hardenedRepositories).toEqual([]);
+    expect(plain.outputs.repositoryHardeningWarning).toBe(
+      "repository hardening is off (github.hardenRepositories: false): example-org/example-app get no required human review and no auto-merge check from this stack; the apps with contents: write are stopped from merging only by those repositories' own rules");
+  });
+
+  it("decides on or off from the config: explicit value first, else whether repositories are listed", () => {
+    const repos = [{ owner: "o", repo: "r" }];
+    expect(hardeningEnabled({ hardenRepositories: null, repositories: repos })).toBe(true);
+    expect(hardeningEnabled({ hardenRepositories: null, repositories: [] })).toBe(false);
+    expect(hardeningEnabled({ hardenRepositories: false, repositories: repos })).toBe(false);
+    expect(hardeningEnabled({ hardenRepositories: true, repositories: repos })).toBe(true);
+    expect(hardeningWarning({ hardenRepositories: null, repositories: repos })).toBeUndefined();
+    expect(hardeningWarning({ hardenRepositories: true, repositories: repos })).toBeUndefined();
+    expect(hardeningWarning({ hardenRepositories: false, repositories: [] })).toContain("the repositories the apps are installed on get no required human review");
   });
 
   it("puts one ruleset on the default branch of each served repository", () => {

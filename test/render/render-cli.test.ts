@@ -59,6 +59,12 @@ describe("npm run render", () => {
     expect(stdout).toContain("onExit: exit-handler");
   });
 
+  it("prints the repository hardening warning in the summary and the outputs when the stack turns hardening off", () => {
+    // The preview stack lists example-org/example-app and says hardenRepositories: false.
+    expect(stdout).toContain("\nWARNING: repository hardening is off (github.hardenRepositories: false): example-org/example-app get no required human review");
+    expect(JSON.parse(readFileSync(path.join(out, "outputs.json"), "utf8")).repositoryHardeningWarning).toMatch(/^repository hardening is off/);
+  });
+
   it("refuses an unknown argument", async () => {
     await expect(run(["--out", out, "--bogus"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("unknown argument") });
   });
