@@ -180,6 +180,8 @@ export class FakeCluster {
   async handle(call: ToolCall): Promise<ToolReply> {
     const line = [call.tool, ...call.args].join(" ");
     try {
+      // A token on a command line is readable by every process of the pod (/proc/<pid>/cmdline).
+      if ([...this.tokens.keys()].some((t) => call.args.some((a) => a.includes(t)))) throw new Error("a service-account token in argv");
       if (call.tool === "kubectl") return await this.kubectl(call);
       if (call.tool === "helm") return await this.helmCall(call);
       throw new Error("no such tool in the fake cluster");
@@ -485,10 +487,30 @@ export class FakeCluster {
     }
   }
 
+  /**
+   * Who a helm call runs as: the token of the kubeconfig it names (`--kubeconfig`, else KUBECONFIG),
+   * or `undefined` (the pod's own service account). helm has no token flag here: a token on the
+   * command line is what the step must never do. A kubeconfig readable by others, or one without a
+   * token for its current context, is refused.
+   */
+  private helmIdentity(call: ToolCall, p: Parsed): { token: string | undefined } | { error: string } {
+    const file = one(p, "--kubeconfig") ?? call.env.KUBECONFIG;
+    if (!file) return { token: undefined };
+    const where = path.resolve(call.cwd, file);
+    if (!existsSync(where)) return { error: `Error: Kubernetes cluster unreachable: stat ${file}: no such file or directory\n` };
+    if ((statSync(where).mode & 0o077) !== 0) return { error: `fake cluster: the kubeconfig ${file} is readable by others; it holds a token\n` };
+    type Kubeconfig = { "current-context"?: string; contexts?: Array<{ name: string; context?: { user?: string } }>; users?: Array<{ name: string; user?: { token?: string } }> };
+    const config = parseAllDocuments(readFileSync(where, "utf8"))[0]?.toJSON() as Kubeconfig | null;
+    const user = config?.contexts?.find((c) => c.name === config["current-context"])?.context?.user;
+    const token = config?.users?.find((u) => u.name === user)?.user?.token;
+    if (!token) return { error: "Error: Kubernetes cluster unreachable: Unauthorized\n" };
+    return { token };
+  }
+
   private async hUpgrade(call: ToolCall, args: string[]): Promise<ToolReply> {
     const p = parseArgs(
       args,
-      ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kube-token", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
+      ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kubeconfig", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
       ["-i", "--install", "--wait", "--atomic", "--rollback-on-failure", "--create-namespace", "--reset-values", "--reuse-values", "--debug", "--wait-for-jobs", "--kube-insecure-skip-tls-verify"],
     );
     if (!isTrue(p, "--install") && !isTrue(p, "-i")) throw new Error("helm upgrade without --install is not understood");
@@ -499,7 +521,9 @@ export class FakeCluster {
     if (isTrue(p, "--create-namespace")) throw new Error("helm upgrade --create-namespace: the deploy step creates the namespace itself");
     const output = one(p, "-o", "--output");
     if (output !== undefined && output !== "json") throw new Error(`helm upgrade -o ${output} not understood`);
-    const token = one(p, "--kube-token");
+    const auth = this.helmIdentity(call, p);
+    if ("error" in auth) return { stderr: auth.error, code: 1 };
+    const token = auth.token;
     if (token !== undefined) {
       const who = this.tokens.get(token);
       if (!who) return { stderr: "Error: Kubernetes cluster unreachable: Unauthorized\n", code: 1 };
@@ -559,7 +583,7 @@ export class FakeCluster {
   }
 
   private hUninstall(call: ToolCall, args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "--timeout", "--kube-token"], ["--ignore-not-found", "--wait"]);
+    const p = parseArgs(args, ["-n", "--namespace", "--timeout", "--kubeconfig"], ["--ignore-not-found", "--wait"]);
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm uninstall: expected RELEASE --namespace NS");
@@ -578,7 +602,7 @@ export class FakeCluster {
   }
 
   private hList(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kube-token"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]);
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kubeconfig"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]);
     if (p.positional.length > 0) throw new Error("helm list: no positional arguments");
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
@@ -611,7 +635,7 @@ export class FakeCluster {
   }
 
   private hStatus(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "--kube-token"], []);
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "--kubeconfig"], []);
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm status: expected RELEASE --namespace NS");
