@@ -131,6 +131,11 @@ describe("acceptance: figures", () => {
     expect(r.code).toBe(0);
     expect(r.report.summary.p95_ms).toBeGreaterThanOrEqual(30);
     expectServerTimes(r.report.summary, s, 30);
+    // The figures are curl's own measurements (time_total, as logged), not the process's wall time.
+    const measured = totals(r.log).sort((a, b) => a - b);
+    expect(measured).toHaveLength(20);
+    expect(r.report.summary.p50_ms).toBe(measured[9]);
+    expect(r.report.summary.p95_ms).toBe(measured[18]);
   });
 
   it("takes p50 and p95 by nearest rank: 100..180 ms and one 900 ms give 140 and 900", async () => {
@@ -143,9 +148,7 @@ describe("acceptance: figures", () => {
     expect(r.report.summary.p50_ms).toBe(sorted[4]);
     expect(r.report.summary.p95_ms).toBe(sorted[9]);
     expect(r.report.summary.p50_ms).toBeGreaterThanOrEqual(140);
-    expect(r.report.summary.p50_ms).toBeLessThan(150 + 40);
     expect(r.report.summary.p95_ms).toBeGreaterThanOrEqual(900);
-    expect(r.report.summary.p95_ms).toBeLessThan(900 + 60);
     // 900 > 800: the p95 threshold fails; with n < 20 the summary says p95 is the slowest request.
     expect(r.code).toBe(1);
     expect(r.report.checks.find((c: { name: string; scope: string }) => c.name === "p95_ms" && c.scope === "overall"))

@@ -113,10 +113,14 @@ export function expectServerTimes(reported: { p50_ms: number; p95_ms: number }, 
   const truth = server.received.map((r) => r.durationMs ?? NaN);
   if (truth.some(Number.isNaN)) throw new Error("the server has not answered every request");
   if (reported.p50_ms < delayMs) throw new Error(`p50 ${reported.p50_ms} ms is below the server's delay of ${delayMs} ms`);
+  if (reported.p95_ms < reported.p50_ms) throw new Error(`p95 ${reported.p95_ms} ms is below p50 ${reported.p50_ms} ms`);
+  // A client cannot have waited less than the server took to answer (1 ms for clock granularity).
+  // Upper bounds depend on how loaded the machine is, so none is asserted here: that the figures
+  // are curl's own is shown by comparing them with the request log (see the figures tests).
   const p50 = nearestRank(truth, 50);
   const p95 = nearestRank(truth, 95);
-  if (reported.p50_ms > p50 + 10) throw new Error(`p50 ${reported.p50_ms} ms is more than 10 ms above the server's own p50 ${p50.toFixed(3)} ms`);
-  if (reported.p95_ms > p95 + 30) throw new Error(`p95 ${reported.p95_ms} ms is more than 30 ms above the server's own p95 ${p95.toFixed(3)} ms`);
+  if (reported.p50_ms < p50 - 1) throw new Error(`p50 ${reported.p50_ms} ms is below the server's own p50 ${p50.toFixed(3)} ms`);
+  if (reported.p95_ms < p95 - 1) throw new Error(`p95 ${reported.p95_ms} ms is below the server's own p95 ${p95.toFixed(3)} ms`);
 }
 
 /** A port on 127.0.0.1 nothing listens on (it was free a moment ago). */
