@@ -23,6 +23,7 @@ export const FILE_OF_COMPONENT: Record<string, string> = {
   "implementation-dag:index:PreviewGuardrails": "guardrails.yaml",
   "implementation-dag:index:GitHubApps": "github-app-secrets.yaml",
   "implementation-dag:index:PreviewTeardown": "preview-teardown.yaml",
+  "implementation-dag:index:AcceptanceNetwork": "acceptance-network.yaml",
 };
 
 const HEADER = [
