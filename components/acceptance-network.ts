@@ -16,14 +16,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import type { StackConfig } from "./config";
-import { CLUSTER_DNS, egressRule } from "./guardrails";
+import { DNS_EGRESS_RULE, egressRule } from "./guardrails";
+import { COMMON_LABELS } from "./workflow/spec-defaults";
 import { ACCEPTANCE_POD_LABEL } from "./workflow/acceptance";
 
 /** Name of the NetworkPolicy, in the workflows namespace. */
 export const ACCEPTANCE_NETWORK_POLICY = "implementation-dag-acceptance";
-
-/** Selects a namespace by its immutable name label (set by the API server on every namespace). */
-const namespaceNamed = (name: string) => ({ matchLabels: { "kubernetes.io/metadata.name": name } });
 
 /**
  * Builds the NetworkPolicy of acceptance pods from config, or `undefined` when
@@ -38,28 +36,14 @@ export function buildAcceptanceNetworkPolicy(cfg: StackConfig): INetworkPolicy |
     metadata: {
       name: ACCEPTANCE_NETWORK_POLICY,
       namespace: cfg.namespace,
-      labels: {
-        "app.kubernetes.io/name": "implementation-dag",
-        "app.kubernetes.io/part-of": "implementation-dag",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/component": "acceptance",
-      },
+      labels: { ...COMMON_LABELS, "app.kubernetes.io/component": "acceptance" },
     },
     spec: {
       podSelector: { matchLabels: { ...ACCEPTANCE_POD_LABEL } },
       policyTypes: ["Egress"],
       egress: [
-        {
-          to: [{ namespaceSelector: namespaceNamed(CLUSTER_DNS.namespace), podSelector: { matchLabels: { ...CLUSTER_DNS.podLabels } } }],
-          ports: [
-            { protocol: "UDP", port: 53 },
-            { protocol: "TCP", port: 53 },
-          ],
-        },
-        {
-          to: [{ namespaceSelector: namespaceNamed(cfg.deploy.ingressNamespace), podSelector: { matchLabels: { ...n.ingressPodSelector } } }],
-          ports: n.ingressPorts.map((p) => ({ protocol: p.protocol, port: p.port, ...(p.endPort !== undefined ? { endPort: p.endPort } : {}) })),
-        },
+        structuredClone(DNS_EGRESS_RULE),
+        egressRule({ namespace: cfg.deploy.ingressNamespace, podSelector: n.ingressPodSelector, ports: n.ingressPorts }),
         ...n.executorEgress.map(egressRule),
       ],
     },

@@ -42,7 +42,7 @@ const GUARDRAIL_LABELS = {
 const metadata = (name: string) => ({ name, labels: { ...GUARDRAIL_LABELS } });
 
 /** Selects a namespace by its immutable name label (set by the API server on every namespace). */
-const namespaceNamed = (name: string) => ({ matchLabels: { "kubernetes.io/metadata.name": name } });
+export const namespaceNamed = (name: string) => ({ matchLabels: { "kubernetes.io/metadata.name": name } });
 
 /** The NetworkPolicy carrying the egress config allows (`egress`): empty, it allows nothing. */
 export const CONFIGURED_EGRESS_POLICY = "allow-configured-egress";
@@ -62,6 +62,15 @@ export function egressRule(rule: EgressRule): NetworkPolicyEgressRule {
       : [{ namespaceSelector: namespaceNamed(rule.namespace), podSelector: { matchLabels: { ...(rule.podSelector ?? {}) } } }];
   return { to, ...(ports.length > 0 ? { ports } : {}) };
 }
+
+/** Egress to the cluster DNS (UDP and TCP 53): what every policy that denies egress still allows. */
+export const DNS_EGRESS_RULE: NetworkPolicyEgressRule = {
+  to: [{ namespaceSelector: namespaceNamed(CLUSTER_DNS.namespace), podSelector: { matchLabels: { ...CLUSTER_DNS.podLabels } } }],
+  ports: [
+    { protocol: "UDP", port: 53 },
+    { protocol: "TCP", port: 53 },
+  ],
+};
 
 /** The guardrail objects of a preview namespace, without a namespace. */
 export interface Guardrails {
@@ -129,15 +138,7 @@ export function buildGuardrails(cfg: StackConfig): Guardrails {
     policy("allow-dns", {
       podSelector: {},
       policyTypes: ["Egress"],
-      egress: [
-        {
-          to: [{ namespaceSelector: namespaceNamed(CLUSTER_DNS.namespace), podSelector: { matchLabels: { ...CLUSTER_DNS.podLabels } } }],
-          ports: [
-            { protocol: "UDP", port: 53 },
-            { protocol: "TCP", port: 53 },
-          ],
-        },
-      ],
+      egress: [structuredClone(DNS_EGRESS_RULE)],
     }),
     policy("allow-from-ingress-controller", {
       podSelector: {},
