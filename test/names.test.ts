@@ -4,7 +4,7 @@ import {
   imageTag, PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
 } from "../components/names";
 import { runScriptTemplate } from "./helpers/argo-step";
-import { busyboxApplets } from "./helpers/busybox";
+import { busyboxDir } from "./helpers/busybox";
 import { implementationDag, previewRender, templateNamed } from "./helpers/render";
 
 /** One table for both implementations of the naming rules: TypeScript and set-params.sh (lib/names.sh). */
@@ -64,7 +64,7 @@ describe("naming rules", () => {
   });
 
   it("derives the same names with the step image's busybox tools", async () => {
-    const tools = busyboxApplets(["tr", "sha256sum", "cut", "mkdir"]);
+    const tools = busyboxDir(["tr", "sha256sum", "cut", "mkdir"]);
     for (const c of CASES) {
       const r = await runScriptTemplate(setParams, {
         parameters: { ...defaults, owner: c.owner, repo: c.repo, pr: c.pr, domain: c.domain, imageTag: c.tag },

@@ -6,9 +6,6 @@
  * before each namespace list call lets a test change the cluster between two of them, as a run of
  * the pipeline racing the sweeper would.
  */
-import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
 import type { ToolCall, ToolReply } from "../helpers/stand-ins";
 
 /** A namespace as the API returns it (only the fields the scripts read). */
@@ -201,10 +198,4 @@ export class FakeCluster {
 }
 
 /** A directory of busybox applets (symlinks) to put first on PATH: the Alpine step image's tools. */
-export function busyboxDir(applets: string[]): string {
-  const busybox = ["/usr/bin/busybox", "/bin/busybox"].find((p) => existsSync(p));
-  if (!busybox) throw new Error("busybox is not installed (apt-get install busybox; .ci/run installs it)");
-  const dir = mkdtempSync(path.join(tmpdir(), "busybox-"));
-  for (const applet of applets) symlinkSync(busybox, path.join(dir, applet));
-  return dir;
-}
+export { busyboxDir } from "../helpers/busybox";
