@@ -498,9 +498,7 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
 
   it("times the child out at its own activeDeadlineSeconds: its running pod is killed and the child Failed", async () => {
     agent = { delayMs: 2500 };
-    const started = Date.now();
     const r = await run(parent({ child: { activeDeadlineSeconds: 1 } }));
-    expect(Date.now() - started).toBeLessThan(2400);
     const c = child(r);
     expect(c.result?.phase).toBe("Failed");
     expect(c.result?.nodes[0].message).toBe("Step exceeded its deadline");
@@ -514,7 +512,8 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     const step = byName(r, "agent");
     expect(step.phase).toBe("Failed");
     expect(step.message).toBe("Pod was active on the node longer than the specified deadline");
-    expect(step.durationMs).toBeLessThan(1500);
+    // The step ended at its own deadline, before the child it gave up on.
+    expect(step.durationMs).toBeLessThan(child(r).result!.durationMs);
     expect(child(r).result?.phase).toBe("Succeeded");
   });
 
@@ -559,14 +558,14 @@ describe("e2e runner: outputs, deadlines, failures and the artifact repository a
   it("kills a pod that is running when the workflow's activeDeadlineSeconds runs out; the exit handler still runs", async () => {
     const doc = wt([
       { name: "main", dag: { tasks: [{ name: "slow", template: "slow" }, { name: "next", template: "ok", depends: "slow" }] } },
-      script("slow", "sleep 5\n", { activeDeadlineSeconds: 60 }),
+      script("slow", "sleep 5; echo finished\n", { activeDeadlineSeconds: 60 }),
       script("ok", "true\n"),
       script("exit", 'sleep 0.3; echo "$STATUS"\n', {}, { STATUS: "{{workflow.status}}" }),
     ], { onExit: "exit", activeDeadlineSeconds: 1 });
-    const started = Date.now();
     const r = await runWorkflow(doc, { parameters: {}, name: "dl" });
-    expect(Date.now() - started).toBeLessThan(3000);
     expect(byName(r, "slow").phase).toBe("Failed");
+    // Killed while it ran: it never got to its last line.
+    expect(byName(r, "slow").stdout).not.toContain("finished");
     expect(byName(r, "slow").message).toBe("Step exceeded its deadline");
     expect(byName(r, "next").phase).toBe("Omitted");
     expect(r.phase).toBe("Failed");
