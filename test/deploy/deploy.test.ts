@@ -39,14 +39,16 @@ afterEach(async () => {
 afterAll(() => gh.close());
 
 /** Runs the deploy step against a world; returns the result and the normalised call lines. */
-async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; tools?: "gnu" | "busybox" } = {}) {
+/** Runs deploy against `world`; `env` replaces env values the step would get (its settings from config). */
+async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; tools?: "gnu" | "busybox"; env?: Record<string, string> } = {}) {
   gh.requests.length = 0;
+  await standIns?.close();
   standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
   const r = await runScriptTemplate(template, {
     parameters: { ...PARAMETERS, ...options.parameters },
     workflow: { name: WORKFLOW },
     pathPrepend: options.tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
-    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails },
+    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, ...options.env },
   });
   return { r, lines: normalised(standIns.lines(), guardrails), calls: standIns.calls };
 }
@@ -388,49 +390,26 @@ describe("deploy (pod runner): inputs and sources", () => {
   });
 
   it("refuses a bad instance or ClusterRole name from env before fetching or changing anything, naming each", async () => {
-    gh.requests.length = 0;
-    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(newWorld()));
-    const r = await runScriptTemplate(template, {
-      parameters: PARAMETERS,
-      workflow: { name: WORKFLOW },
-      pathPrepend: [standIns.dir],
-      standInEnv: {
-        ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails,
-        PREVIEW_INSTANCE: "Argo", DEPLOYER_CLUSTER_ROLE: "cluster-admin", GUARDRAILS_CLUSTER_ROLE: "cluster-admin",
-      },
-    });
+    const { r, lines } = await deploy(newWorld(), { env: { PREVIEW_INSTANCE: "Argo", DEPLOYER_CLUSTER_ROLE: "cluster-admin", GUARDRAILS_CLUSTER_ROLE: "cluster-admin" } });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toEqual([
       "ERROR: PREVIEW_INSTANCE: must be a DNS-1123 label",
       "ERROR: GUARDRAILS_CLUSTER_ROLE: must not be DEPLOYER_CLUSTER_ROLE",
     ]);
-    expect(standIns.lines()).toEqual([]);
+    expect(lines).toEqual([]);
     expect(gh.requests).toEqual([]);
-    await standIns.close();
-    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(newWorld()));
-    const empty = await runScriptTemplate(template, {
-      parameters: PARAMETERS,
-      workflow: { name: WORKFLOW },
-      pathPrepend: [standIns.dir],
-      standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, DEPLOYER_CLUSTER_ROLE: "", GUARDRAILS_CLUSTER_ROLE: "x/y" },
-    });
-    expect(empty.code).toBe(1);
-    expect(empty.stderr.trim().split("\n")).toEqual([
+    const empty = await deploy(newWorld(), { env: { DEPLOYER_CLUSTER_ROLE: "", GUARDRAILS_CLUSTER_ROLE: "x/y" } });
+    expect(empty.r.code).toBe(1);
+    expect(empty.r.stderr.trim().split("\n")).toEqual([
       "ERROR: DEPLOYER_CLUSTER_ROLE: must be a ClusterRole's name (a DNS-1123 subdomain)",
       "ERROR: GUARDRAILS_CLUSTER_ROLE: must be a ClusterRole's name (a DNS-1123 subdomain)",
     ]);
-    expect(standIns.lines()).toEqual([]);
+    expect(empty.lines).toEqual([]);
   });
 
   it("binds the ClusterRoles its env names: nothing in the script names one", async () => {
     const world = newWorld();
-    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
-    const r = await runScriptTemplate(template, {
-      parameters: PARAMETERS,
-      workflow: { name: WORKFLOW },
-      pathPrepend: [standIns.dir],
-      standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, DEPLOYER_CLUSTER_ROLE: "role-d", GUARDRAILS_CLUSTER_ROLE: "role-g", PREVIEW_INSTANCE: "team-c" },
-    });
+    const { r } = await deploy(world, { env: { DEPLOYER_CLUSTER_ROLE: "role-d", GUARDRAILS_CLUSTER_ROLE: "role-g", PREVIEW_INSTANCE: "team-c" } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const bindings = world.applied.filter((o) => o.kind === "RoleBinding");
@@ -466,17 +445,10 @@ describe("deploy (pod runner): inputs and sources", () => {
   });
 
   it("stops before the cluster when the app has no installation token for the repository", async () => {
-    gh.requests.length = 0;
-    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(newWorld()));
-    const r = await runScriptTemplate(template, {
-      parameters: PARAMETERS,
-      workflow: { name: WORKFLOW },
-      pathPrepend: [standIns.dir],
-      standInEnv: { ...standIns.env, ...github.env, GITHUB_INSTALLATION_ID: "999999", GUARDRAILS_DIR: guardrails },
-    });
+    const { r, lines } = await deploy(newWorld(), { env: { GITHUB_INSTALLATION_ID: "999999" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`ERROR: github: no read-only installation token for ${OWNER}/${REPO}\n`);
-    expect(standIns.lines()).toEqual([]);
+    expect(lines).toEqual([]);
     expect(r.outputs).toEqual({});
   });
 
