@@ -99,115 +99,103 @@ function ourServiceAccounts(cfg: StackConfig) {
 
 /** The namespace policy. */
 export function namespacePolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicy",
-    metadata: { name: namespacePolicyName(cfg), labels: { ...COMMON_LABELS } },
-    spec: {
-      failurePolicy: "Fail",
-      matchConstraints: {
-        resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["namespaces"] }],
-      },
-      matchConditions: ourServiceAccounts(cfg),
-      variables: [
-        { name: "name", expression: "request.operation == 'DELETE' ? oldObject.metadata.name : object.metadata.name" },
-        { name: "oldPreview", expression: `request.operation != 'CREATE' && ${hasPreviewLabel("oldObject")}` },
-        { name: "newPreview", expression: `request.operation != 'DELETE' && ${hasPreviewLabel("object")}` },
-        { name: "oldOurs", expression: `request.operation != 'CREATE' && ${ofInstance("oldObject", cfg)}` },
-        { name: "newOurs", expression: `request.operation != 'DELETE' && ${ofInstance("object", cfg)}` },
-        // A preview made before the instance label existed: no instance label at all, and the
-        // repository deploy recorded on it (deploy adopts it only for that repository).
-        {
-          name: "adoptable",
-          expression:
-            `request.operation == 'UPDATE' && !(${hasLabel("oldObject", INSTANCE_LABEL)}) && has(oldObject.metadata.annotations) && ` +
-            `'${REPOSITORY_ANNOTATION}' in oldObject.metadata.annotations && oldObject.metadata.annotations['${REPOSITORY_ANNOTATION}'] != ''`,
-        },
-      ],
-      validations: [
-        {
-          expression: `variables.name.matches('${PREVIEW_NAMESPACE_PATTERN}')`,
-          message: "implementation-dag may only create, change or delete preview namespaces (impl-<owner>-<repo>-<hash>-pr-<N> or impl-pr-<N>)",
-          reason: "Forbidden",
-        },
-        {
-          expression: "(request.operation == 'CREATE' || variables.oldPreview) && (request.operation == 'DELETE' || variables.newPreview)",
-          message: "implementation-dag may only touch namespaces labelled preview=true, and may not remove that label",
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            "(request.operation == 'CREATE' || variables.oldOurs || variables.adoptable) && (request.operation == 'DELETE' || variables.newOurs)",
-          message:
-            `implementation-dag (instance ${stackInstance(cfg)}) may only touch preview namespaces labelled ${INSTANCE_LABEL}=${stackInstance(cfg)} ` +
-            `(or adopt one without that label that records its repository), and may not change or remove that label`,
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            `request.operation == 'DELETE' || ${PSS_MODES}.all(m, has(object.metadata.labels) && ` +
-            "('pod-security.kubernetes.io/' + m) in object.metadata.labels && " +
-            "object.metadata.labels['pod-security.kubernetes.io/' + m] == 'restricted')",
-          message: "a preview namespace must keep pod-security.kubernetes.io/enforce, audit and warn at restricted",
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            `request.operation == 'DELETE' || !has(object.metadata.labels) || ${PSS_MODES}.all(m, ` +
-            "!(('pod-security.kubernetes.io/' + m + '-version') in object.metadata.labels) || " +
-            "object.metadata.labels['pod-security.kubernetes.io/' + m + '-version'] == 'latest')",
-          message: "a preview namespace may not pin an older Pod Security policy version",
-          reason: "Forbidden",
-        },
-      ],
+  return failClosedPolicy(namespacePolicyName(cfg), {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["namespaces"] }],
     },
-  };
+    matchConditions: ourServiceAccounts(cfg),
+    variables: [
+      { name: "name", expression: "request.operation == 'DELETE' ? oldObject.metadata.name : object.metadata.name" },
+      { name: "oldPreview", expression: `request.operation != 'CREATE' && ${hasPreviewLabel("oldObject")}` },
+      { name: "newPreview", expression: `request.operation != 'DELETE' && ${hasPreviewLabel("object")}` },
+      { name: "oldOurs", expression: `request.operation != 'CREATE' && ${ofInstance("oldObject", cfg)}` },
+      { name: "newOurs", expression: `request.operation != 'DELETE' && ${ofInstance("object", cfg)}` },
+      // A preview made before the instance label existed: no instance label at all, and the
+      // repository deploy recorded on it (deploy adopts it only for that repository).
+      {
+        name: "adoptable",
+        expression:
+          `request.operation == 'UPDATE' && !(${hasLabel("oldObject", INSTANCE_LABEL)}) && has(oldObject.metadata.annotations) && ` +
+          `'${REPOSITORY_ANNOTATION}' in oldObject.metadata.annotations && oldObject.metadata.annotations['${REPOSITORY_ANNOTATION}'] != ''`,
+      },
+    ],
+    validations: [
+      {
+        expression: `variables.name.matches('${PREVIEW_NAMESPACE_PATTERN}')`,
+        message: "implementation-dag may only create, change or delete preview namespaces (impl-<owner>-<repo>-<hash>-pr-<N> or impl-pr-<N>)",
+        reason: "Forbidden",
+      },
+      {
+        expression: "(request.operation == 'CREATE' || variables.oldPreview) && (request.operation == 'DELETE' || variables.newPreview)",
+        message: "implementation-dag may only touch namespaces labelled preview=true, and may not remove that label",
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          "(request.operation == 'CREATE' || variables.oldOurs || variables.adoptable) && (request.operation == 'DELETE' || variables.newOurs)",
+        message:
+          `implementation-dag (instance ${stackInstance(cfg)}) may only touch preview namespaces labelled ${INSTANCE_LABEL}=${stackInstance(cfg)} ` +
+          `(or adopt one without that label that records its repository), and may not change or remove that label`,
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          `request.operation == 'DELETE' || ${PSS_MODES}.all(m, has(object.metadata.labels) && ` +
+          "('pod-security.kubernetes.io/' + m) in object.metadata.labels && " +
+          "object.metadata.labels['pod-security.kubernetes.io/' + m] == 'restricted')",
+        message: "a preview namespace must keep pod-security.kubernetes.io/enforce, audit and warn at restricted",
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          `request.operation == 'DELETE' || !has(object.metadata.labels) || ${PSS_MODES}.all(m, ` +
+          "!(('pod-security.kubernetes.io/' + m + '-version') in object.metadata.labels) || " +
+          "object.metadata.labels['pod-security.kubernetes.io/' + m + '-version'] == 'latest')",
+        message: "a preview namespace may not pin an older Pod Security policy version",
+        reason: "Forbidden",
+      },
+    ],
+  });
 }
 
 /** The RoleBinding policy. */
 export function roleBindingPolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
   const ours = celList([cfg.serviceAccounts.steps, cfg.serviceAccounts.sweeper]);
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicy",
-    metadata: { name: roleBindingPolicyName(cfg), labels: { ...COMMON_LABELS } },
-    spec: {
-      failurePolicy: "Fail",
-      matchConstraints: {
-        resourceRules: [{ apiGroups: ["rbac.authorization.k8s.io"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["rolebindings"] }],
-      },
-      matchConditions: ourServiceAccounts(cfg),
-      variables: [{ name: "binding", expression: "request.operation == 'DELETE' ? oldObject : object" }],
-      validations: [
-        {
-          expression: `namespaceObject.metadata.name.matches('${PREVIEW_NAMESPACE_PATTERN}') && ${hasPreviewLabel("namespaceObject")}`,
-          message: "implementation-dag may only bind roles inside preview namespaces (impl-<owner>-<repo>-<hash>-pr-<N> or impl-pr-<N>) labelled preview=true",
-          reason: "Forbidden",
-        },
-        {
-          expression: ofInstance("namespaceObject", cfg),
-          message: `implementation-dag (instance ${stackInstance(cfg)}) may only bind roles inside preview namespaces labelled ${INSTANCE_LABEL}=${stackInstance(cfg)}`,
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            "variables.binding.roleRef.apiGroup == 'rbac.authorization.k8s.io' && variables.binding.roleRef.kind == 'ClusterRole' && " +
-            `variables.binding.roleRef.name in ${celList([deployerClusterRole(cfg), guardrailsClusterRole(cfg)])}`,
-          message: `implementation-dag may only bind the ClusterRoles ${deployerClusterRole(cfg)} and ${guardrailsClusterRole(cfg)}`,
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            // `namespace` is a CEL reserved word: index syntax, never a field selection.
-            "!has(variables.binding.subjects) || variables.binding.subjects.all(s, s.kind == 'ServiceAccount' && (" +
-            `('namespace' in s && s['namespace'] == '${cfg.namespace}' && s.name in ${ours}) || ` +
-            `((!('namespace' in s) || s['namespace'] == namespaceObject.metadata.name) && s.name == '${PREVIEW_DEPLOYER_SA}')))`,
-          message: `implementation-dag may only bind its own service accounts and the namespace's ${PREVIEW_DEPLOYER_SA}`,
-          reason: "Forbidden",
-        },
-      ],
+  return failClosedPolicy(roleBindingPolicyName(cfg), {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: ["rbac.authorization.k8s.io"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["rolebindings"] }],
     },
-  };
+    matchConditions: ourServiceAccounts(cfg),
+    variables: [{ name: "binding", expression: "request.operation == 'DELETE' ? oldObject : object" }],
+    validations: [
+      {
+        expression: `namespaceObject.metadata.name.matches('${PREVIEW_NAMESPACE_PATTERN}') && ${hasPreviewLabel("namespaceObject")}`,
+        message: "implementation-dag may only bind roles inside preview namespaces (impl-<owner>-<repo>-<hash>-pr-<N> or impl-pr-<N>) labelled preview=true",
+        reason: "Forbidden",
+      },
+      {
+        expression: ofInstance("namespaceObject", cfg),
+        message: `implementation-dag (instance ${stackInstance(cfg)}) may only bind roles inside preview namespaces labelled ${INSTANCE_LABEL}=${stackInstance(cfg)}`,
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          "variables.binding.roleRef.apiGroup == 'rbac.authorization.k8s.io' && variables.binding.roleRef.kind == 'ClusterRole' && " +
+          `variables.binding.roleRef.name in ${celList([deployerClusterRole(cfg), guardrailsClusterRole(cfg)])}`,
+        message: `implementation-dag may only bind the ClusterRoles ${deployerClusterRole(cfg)} and ${guardrailsClusterRole(cfg)}`,
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          // `namespace` is a CEL reserved word: index syntax, never a field selection.
+          "!has(variables.binding.subjects) || variables.binding.subjects.all(s, s.kind == 'ServiceAccount' && (" +
+          `('namespace' in s && s['namespace'] == '${cfg.namespace}' && s.name in ${ours}) || ` +
+          `((!('namespace' in s) || s['namespace'] == namespaceObject.metadata.name) && s.name == '${PREVIEW_DEPLOYER_SA}')))`,
+        message: `implementation-dag may only bind its own service accounts and the namespace's ${PREVIEW_DEPLOYER_SA}`,
+        reason: "Forbidden",
+      },
+    ],
+  });
 }
 
 /**
@@ -227,71 +215,65 @@ export function agentWorkflowsPolicy(cfg: StackConfig): IValidatingAdmissionPoli
   const serviceAccount = cfg.agent.serviceAccountName
     ? `has(${spec}.serviceAccountName) && ${spec}.serviceAccountName == '${cfg.agent.serviceAccountName}'`
     : `!has(${spec}.serviceAccountName)`;
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicy",
-    metadata: { name: agentWorkflowsPolicyName(cfg), labels: { ...COMMON_LABELS } },
-    spec: {
-      failurePolicy: "Fail",
-      matchConstraints: {
-        // Every version: a later Argo API version must not be a way around the fence.
-        resourceRules: [{ apiGroups: ["argoproj.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["workflows"] }],
-      },
-      matchConditions: [
-        { name: "implementation-dag-agents", expression: `request.userInfo.username == '${serviceAccountUser(cfg, cfg.serviceAccounts.agents)}'` },
-      ],
-      validations: [
-        {
-          // object.metadata's namespace may be absent on create; the request's namespace is the truth.
-          expression: `namespaceObject.metadata.name == '${cfg.namespace}'`,
-          message: `the agents may only create Workflows in ${cfg.namespace}`,
-          reason: "Forbidden",
-        },
-        {
-          expression: `has(${spec}) && ${spec}.all(k, k in ${celList([...AGENT_WORKFLOW_SPEC_KEYS])})`,
-          message: `an agent Workflow's spec may only hold ${AGENT_WORKFLOW_SPEC_KEYS.join(", ")}`,
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            `has(${ref}) && ${ref}.all(k, k in ['name', 'clusterScope']) && ` +
-            `${ref}.name == '${cfg.agent.templateName}' && ${clusterScope}`,
-          message: `an agent Workflow must reference the ${cfg.agent.clusterScope ? "ClusterWorkflowTemplate" : "WorkflowTemplate"} ${cfg.agent.templateName}`,
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            `!has(${spec}.arguments) || (${spec}.arguments.all(k, k == 'parameters') && ` +
-            `(!has(${spec}.arguments.parameters) || ${spec}.arguments.parameters.all(p, ` +
-            `p.all(k, k in ['name', 'value']) && p.name in ${celList([...CODERUN_PARAMETERS])})))`,
-          message: "an agent Workflow may only pass the agent template's parameters, by value",
-          reason: "Forbidden",
-        },
-        {
-          expression: serviceAccount,
-          message: cfg.agent.serviceAccountName
-            ? `an agent Workflow must run as ${cfg.agent.serviceAccountName}`
-            : "an agent Workflow must run as the agent template's own service account (no serviceAccountName)",
-          reason: "Forbidden",
-        },
-        {
-          expression: `!has(${spec}.serviceAccountName) || !(${spec}.serviceAccountName in ${ours})`,
-          message: "an agent Workflow may never run as one of implementation-dag's service accounts",
-          reason: "Forbidden",
-        },
-        {
-          expression: `!has(${spec}.shutdown) || ${spec}.shutdown in ['Stop', 'Terminate']`,
-          message: "an agent Workflow's shutdown may only be Stop or Terminate",
-          reason: "Forbidden",
-        },
-        {
-          expression: `has(${spec}.activeDeadlineSeconds) && ${spec}.activeDeadlineSeconds > 0`,
-          message: "an agent Workflow must carry a positive activeDeadlineSeconds",
-          reason: "Forbidden",
-        },
-      ],
+  return failClosedPolicy(agentWorkflowsPolicyName(cfg), {
+    matchConstraints: {
+      // Every version: a later Argo API version must not be a way around the fence.
+      resourceRules: [{ apiGroups: ["argoproj.io"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["workflows"] }],
     },
-  };
+    matchConditions: [
+      { name: "implementation-dag-agents", expression: `request.userInfo.username == '${serviceAccountUser(cfg, cfg.serviceAccounts.agents)}'` },
+    ],
+    validations: [
+      {
+        // object.metadata's namespace may be absent on create; the request's namespace is the truth.
+        expression: `namespaceObject.metadata.name == '${cfg.namespace}'`,
+        message: `the agents may only create Workflows in ${cfg.namespace}`,
+        reason: "Forbidden",
+      },
+      {
+        expression: `has(${spec}) && ${spec}.all(k, k in ${celList([...AGENT_WORKFLOW_SPEC_KEYS])})`,
+        message: `an agent Workflow's spec may only hold ${AGENT_WORKFLOW_SPEC_KEYS.join(", ")}`,
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          `has(${ref}) && ${ref}.all(k, k in ['name', 'clusterScope']) && ` +
+          `${ref}.name == '${cfg.agent.templateName}' && ${clusterScope}`,
+        message: `an agent Workflow must reference the ${cfg.agent.clusterScope ? "ClusterWorkflowTemplate" : "WorkflowTemplate"} ${cfg.agent.templateName}`,
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          `!has(${spec}.arguments) || (${spec}.arguments.all(k, k == 'parameters') && ` +
+          `(!has(${spec}.arguments.parameters) || ${spec}.arguments.parameters.all(p, ` +
+          `p.all(k, k in ['name', 'value']) && p.name in ${celList([...CODERUN_PARAMETERS])})))`,
+        message: "an agent Workflow may only pass the agent template's parameters, by value",
+        reason: "Forbidden",
+      },
+      {
+        expression: serviceAccount,
+        message: cfg.agent.serviceAccountName
+          ? `an agent Workflow must run as ${cfg.agent.serviceAccountName}`
+          : "an agent Workflow must run as the agent template's own service account (no serviceAccountName)",
+        reason: "Forbidden",
+      },
+      {
+        expression: `!has(${spec}.serviceAccountName) || !(${spec}.serviceAccountName in ${ours})`,
+        message: "an agent Workflow may never run as one of implementation-dag's service accounts",
+        reason: "Forbidden",
+      },
+      {
+        expression: `!has(${spec}.shutdown) || ${spec}.shutdown in ['Stop', 'Terminate']`,
+        message: "an agent Workflow's shutdown may only be Stop or Terminate",
+        reason: "Forbidden",
+      },
+      {
+        expression: `has(${spec}.activeDeadlineSeconds) && ${spec}.activeDeadlineSeconds > 0`,
+        message: "an agent Workflow must carry a positive activeDeadlineSeconds",
+        reason: "Forbidden",
+      },
+    ],
+  });
 }
 
 /**
@@ -309,64 +291,68 @@ export const PREVIEW_DEPLOYER_USER_PATTERN = `^system:serviceaccount:${PREVIEW_N
 export function previewChartsPolicy(cfg: StackConfig): IValidatingAdmissionPolicy {
   const isKind = (kind: string) => `object.kind == '${kind}'`;
   const allowedHost = (h: string) => `(variables.host != '' && (${h} == variables.host || ${h}.endsWith('.' + variables.host)))`;
+  return failClosedPolicy(previewChartsPolicyName(cfg), {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: ["*"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["*"], scope: "Namespaced" }],
+    },
+    matchConditions: [
+      { name: "implementation-dag-preview-deployers", expression: `request.userInfo.username.matches('${PREVIEW_DEPLOYER_USER_PATTERN}')` },
+    ],
+    variables: [
+      {
+        name: "host",
+        expression:
+          `has(namespaceObject.metadata.annotations) && '${HOST_ANNOTATION}' in namespaceObject.metadata.annotations ? ` +
+          `namespaceObject.metadata.annotations['${HOST_ANNOTATION}'] : ''`,
+      },
+      { name: "spec", expression: "has(object.spec) ? object.spec : {}" },
+    ],
+    validations: [
+      {
+        expression:
+          `!(${isKind("Ingress")}) || ((!has(variables.spec.rules) || variables.spec.rules.all(r, has(r.host) && ${allowedHost("r.host")})) && ` +
+          `(!has(variables.spec.tls) || variables.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, ${allowedHost("h")}))))`,
+        message:
+          `a preview's Ingress may only serve the preview's host (the namespace's ${HOST_ANNOTATION} annotation) or a name under it; ` +
+          "every rule needs such a host and every TLS host must be one",
+        reason: "Forbidden",
+      },
+      {
+        expression: `!(${isKind("Ingress")}) || !has(variables.spec.defaultBackend)`,
+        message: "a preview's Ingress may not set a defaultBackend (it would answer for hosts that are not the preview's)",
+        reason: "Forbidden",
+      },
+      {
+        expression: `!(${isKind("Service")}) || !has(variables.spec.type) || variables.spec.type != 'ExternalName'`,
+        message: "a preview may not create a Service of type ExternalName (a name the ingress controller would proxy to outside the preview)",
+        reason: "Forbidden",
+      },
+      {
+        expression: `!(${isKind("Service")}) || !has(variables.spec.externalIPs) || size(variables.spec.externalIPs) == 0`,
+        message: "a preview's Service may not set externalIPs (CVE-2020-8554: it would capture traffic meant for those addresses)",
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          "!has(object.metadata.finalizers) || object.metadata.finalizers.all(f, " +
+          `f in ${celList([...SYSTEM_FINALIZERS])} || ` +
+          "(request.operation == 'UPDATE' && has(oldObject.metadata.finalizers) && f in oldObject.metadata.finalizers))",
+        message:
+          `a preview's chart may not set finalizers (only ${SYSTEM_FINALIZERS.join(", ")}, or one the object already carried): ` +
+          "a finalizer nobody removes leaves the namespace Terminating for good",
+        reason: "Forbidden",
+      },
+    ],
+  });
+}
+
+/** A ValidatingAdmissionPolicy of ours: our labels, and an expression that errors denies (failurePolicy Fail). */
+function failClosedPolicy(name: string, spec: Omit<NonNullable<IValidatingAdmissionPolicy["spec"]>, "failurePolicy">): IValidatingAdmissionPolicy {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
-    metadata: { name: previewChartsPolicyName(cfg), labels: { ...COMMON_LABELS } },
-    spec: {
-      failurePolicy: "Fail",
-      matchConstraints: {
-        resourceRules: [{ apiGroups: ["*"], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["*"], scope: "Namespaced" }],
-      },
-      matchConditions: [
-        { name: "implementation-dag-preview-deployers", expression: `request.userInfo.username.matches('${PREVIEW_DEPLOYER_USER_PATTERN}')` },
-      ],
-      variables: [
-        {
-          name: "host",
-          expression:
-            `has(namespaceObject.metadata.annotations) && '${HOST_ANNOTATION}' in namespaceObject.metadata.annotations ? ` +
-            `namespaceObject.metadata.annotations['${HOST_ANNOTATION}'] : ''`,
-        },
-        { name: "spec", expression: "has(object.spec) ? object.spec : {}" },
-      ],
-      validations: [
-        {
-          expression:
-            `!(${isKind("Ingress")}) || ((!has(variables.spec.rules) || variables.spec.rules.all(r, has(r.host) && ${allowedHost("r.host")})) && ` +
-            `(!has(variables.spec.tls) || variables.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, ${allowedHost("h")}))))`,
-          message:
-            `a preview's Ingress may only serve the preview's host (the namespace's ${HOST_ANNOTATION} annotation) or a name under it; ` +
-            "every rule needs such a host and every TLS host must be one",
-          reason: "Forbidden",
-        },
-        {
-          expression: `!(${isKind("Ingress")}) || !has(variables.spec.defaultBackend)`,
-          message: "a preview's Ingress may not set a defaultBackend (it would answer for hosts that are not the preview's)",
-          reason: "Forbidden",
-        },
-        {
-          expression: `!(${isKind("Service")}) || !has(variables.spec.type) || variables.spec.type != 'ExternalName'`,
-          message: "a preview may not create a Service of type ExternalName (a name the ingress controller would proxy to outside the preview)",
-          reason: "Forbidden",
-        },
-        {
-          expression: `!(${isKind("Service")}) || !has(variables.spec.externalIPs) || size(variables.spec.externalIPs) == 0`,
-          message: "a preview's Service may not set externalIPs (CVE-2020-8554: it would capture traffic meant for those addresses)",
-          reason: "Forbidden",
-        },
-        {
-          expression:
-            "!has(object.metadata.finalizers) || object.metadata.finalizers.all(f, " +
-            `f in ${celList([...SYSTEM_FINALIZERS])} || ` +
-            "(request.operation == 'UPDATE' && has(oldObject.metadata.finalizers) && f in oldObject.metadata.finalizers))",
-          message:
-            `a preview's chart may not set finalizers (only ${SYSTEM_FINALIZERS.join(", ")}, or one the object already carried): ` +
-            "a finalizer nobody removes leaves the namespace Terminating for good",
-          reason: "Forbidden",
-        },
-      ],
-    },
+    metadata: { name, labels: { ...COMMON_LABELS } },
+    spec: { failurePolicy: "Fail", ...spec },
   };
 }
 
