@@ -40,9 +40,9 @@ fi
 stop_on_bad_inputs
 
 id=$(preview_id "$naming" "$owner" "$repo" "$pr")
-ns="impl-${id}"
-mutex="implementation-dag-${id}"
-repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
+ns=$(preview_namespace "$id")
+mutex=$(preview_mutex "$id")
+repository=$(repository_key "$owner" "$repo")
 
 mkdir -p "$output_dir"
 printf '%s' "$ns" >"$output_dir/ns"

@@ -299,7 +299,7 @@ fi
 
 stop_on_bad_inputs
 
-repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
+repository=$(repository_key "$owner" "$repo")
 
 # The run's acceptance settings: a threshold given at submit, else the repository's entry, else the
 # global setting; each checked as acceptance would, so a bad table stops the run here.
@@ -320,12 +320,12 @@ acceptance_budget
 
 # The naming rules (the same as components/names.ts).
 id=$(preview_id "$naming" "$owner" "$repo" "$pr")
-ns="impl-${id}"
+ns=$(preview_namespace "$id")
 host="${id}.${domain}"
 if ((${#host} > 253)); then
   die domain "is too long for the preview host ${id}.<domain> (at most 253 characters)"
 fi
-mutex="implementation-dag-${id}"
+mutex=$(preview_mutex "$id")
 suffix="-pr-${pr}"
 name=$(printf '%s' "$repo" | tr '[:upper:]' '[:lower:]')
 name=${name//[^a-z0-9-]/-}

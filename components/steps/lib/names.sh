@@ -11,6 +11,10 @@
 #       ends (`repo` when nothing is left): one repository's PR never shares a name with another's.
 #       SCHEME `pr-number`: pr-<PR> (one repository per install).
 #       The caller validates OWNER, REPO and PR first.
+#   preview_namespace ID     prints the preview's namespace: impl-<ID>
+#   preview_mutex ID         prints the mutex one run of the preview holds: implementation-dag-<ID>
+#   repository_key OWNER REPO
+#       prints <owner>/<repo> lowercased: the preview's owner as its namespace records it
 #
 # Tools: tr, sha256sum, cut (GNU or busybox).
 
@@ -34,3 +38,9 @@ preview_id() { # SCHEME OWNER REPO PR
   while [[ $slug == *- ]]; do slug=${slug%-}; done
   printf '%s%s' "${slug:-repo}" "$tail"
 }
+
+preview_namespace() { printf 'impl-%s' "$1"; }
+
+preview_mutex() { printf 'implementation-dag-%s' "$1"; }
+
+repository_key() { printf '%s/%s' "$1" "$2" | tr '[:upper:]' '[:lower:]'; }
