@@ -488,8 +488,6 @@ export type StackConfig = z.infer<typeof configSchema>;
 
 /** Secret config keys: set with `pulumi config set --secret <key> < file`. */
 export const SECRET_KEYS = ["rexPrivateKey", "clippyPrivateKey", "qaPrivateKey"] as const;
-/** One of the secret config keys. */
-export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /** Bad stack config: `problems` lists every bad key with its rule; `message` lists them all. */
 export class ConfigError extends Error {
