@@ -347,7 +347,7 @@ export function previewChartsPolicy(cfg: StackConfig): IValidatingAdmissionPolic
 }
 
 /** A ValidatingAdmissionPolicy of ours: our labels, and an expression that errors denies (failurePolicy Fail). */
-function failClosedPolicy(name: string, spec: Omit<NonNullable<IValidatingAdmissionPolicy["spec"]>, "failurePolicy">): IValidatingAdmissionPolicy {
+export function failClosedPolicy(name: string, spec: Omit<NonNullable<IValidatingAdmissionPolicy["spec"]>, "failurePolicy">): IValidatingAdmissionPolicy {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
