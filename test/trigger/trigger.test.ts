@@ -1,7 +1,4 @@
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import Ajv, { type ValidateFunction } from "ajv";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
@@ -12,10 +9,11 @@ import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregi
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import { ConfigError, parseConfig } from "../../components/config";
 import { triggerUser, triggerWorkflowsPolicyName, TRIGGER_RULES } from "../../components/trigger";
-import { PROJECT_ROOT, readStackConfig, renderStack, type KubeObject, type Render } from "../../scripts/offline-render";
+import { readStackConfig, renderStack, type KubeObject, type Render } from "../../scripts/offline-render";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { runScriptTemplate } from "../helpers/argo-step";
 import { admit, type Obj } from "../helpers/admission";
+import { argoEventsValidator } from "../helpers/argo-events-schema";
 import { filterData, gjsonGet, SensorModel, type Fired, type Json, type SensorSpec } from "../helpers/argo-events";
 import { pullRequestEvent, type PullRequestAction, type PullRequestEventOptions } from "../helpers/github-webhooks";
 
@@ -30,23 +28,6 @@ function triggerOverrides(trigger: Record<string, unknown>): Record<string, unkn
   const github = JSON.parse(readStackConfig("preview")["implementation-dag:github"]) as { repositories: Array<{ owner: string; repo: string }> };
   github.repositories = [{ owner: "example-org", repo: "example-app" }, { owner: "example-org", repo: "example-api" }];
   return { github, trigger: { enabled: true, agentAppSlugs: SLUGS, ...trigger } };
-}
-
-/** The vendored Sensor schema, made strict: a field the schema does not know is an error, not silently pruned. */
-function sensorValidator(): ValidateFunction {
-  const schema = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "test/schemas/argo-events-sensor.schema.json"), "utf8")) as {
-    definitions: Record<string, { properties?: object; additionalProperties?: unknown }>;
-  };
-  for (const def of Object.values(schema.definitions)) if (def.properties && def.additionalProperties === undefined) def.additionalProperties = false;
-  const ajv = new Ajv({ strict: true, allowUnionTypes: true, allErrors: true });
-  // Kubernetes' annotations of the schema, not constraints.
-  ajv.addVocabulary(["x-kubernetes-group-version-kind", "x-kubernetes-list-map-keys", "x-kubernetes-list-type", "x-kubernetes-map-type",
-    "x-kubernetes-patch-merge-key", "x-kubernetes-patch-strategy", "x-kubernetes-unions"]);
-  ajv.addFormat("int32", { type: "number", validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
-  ajv.addFormat("int64", { type: "number", validate: (n: number) => Number.isInteger(n) });
-  ajv.addFormat("int64-or-string", true);
-  ajv.addFormat("date-time", true);
-  return ajv.compile(schema);
 }
 
 const sensorOf = (render: Render): KubeObject => {
@@ -143,7 +124,7 @@ describe("trigger: rendered when enabled", () => {
 
   it("renders a Sensor the Argo Events schema accepts, in the workflows namespace", () => {
     const sensor = sensorOf(render);
-    const validate = sensorValidator();
+    const validate = argoEventsValidator("Sensor");
     expect(validate(sensor), JSON.stringify(validate.errors)).toBe(true);
     expect(sensor.metadata).toMatchObject({ name: "implementation-dag", namespace: "argo" });
   });
@@ -151,7 +132,7 @@ describe("trigger: rendered when enabled", () => {
   it("the strict schema catches a misspelt field (the check can fail)", () => {
     const sensor = structuredClone(sensorOf(render)) as unknown as { spec: { dependencies: Array<{ filters: object }> } };
     sensor.spec.dependencies[0].filters = { datas: [] };
-    expect(sensorValidator()(sensor)).toBe(false);
+    expect(argoEventsValidator("Sensor")(sensor)).toBe(false);
   });
 
   it("runs the Sensor under its own account, allowed only to create and list Workflows and get WorkflowTemplates in the workflows namespace", () => {
