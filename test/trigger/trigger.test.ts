@@ -14,6 +14,8 @@ import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { runScriptTemplate } from "../helpers/argo-step";
 import { admit, type Obj } from "../helpers/admission";
 import { argoEventsValidator } from "../helpers/argo-events-schema";
+import { lintRbac } from "../security/rbac-lint";
+import { deployerClusterRole, guardrailsClusterRole } from "../../components/rbac";
 import { filterData, gjsonGet, SensorModel, type Fired, type Json, type SensorSpec } from "../helpers/argo-events";
 import { pullRequestEvent, type PullRequestAction, type PullRequestEventOptions } from "../helpers/github-webhooks";
 
@@ -152,6 +154,8 @@ describe("trigger: rendered when enabled", () => {
       subjects: [{ kind: "ServiceAccount", name: "implementation-dag-trigger", namespace: "argo" }],
     });
     expect(render.manifests.filter((m) => m.kind === "ClusterRoleBinding" && JSON.stringify(m).includes("implementation-dag-trigger"))).toEqual([]);
+    const cfg = previewConfig();
+    expect(lintRbac(render.manifests, [deployerClusterRole(cfg), guardrailsClusterRole(cfg)])).toEqual([]);
   });
 
   it("puts the Sensor and its account in trigger.namespace, the Workflows and the Role in the workflows namespace", async () => {
