@@ -256,7 +256,7 @@ const serviceAccountsSchema = z
       .describe("Service account of Argo's executor in steps that run without a token (only reports task results)."),
     sweeper: dnsLabel("serviceAccounts.sweeper").default("implementation-dag-sweeper").describe("Service account of the TTL sweeper."),
     agents: dnsLabel("serviceAccounts.agents").default("implementation-dag-agents")
-      .describe("Service account of the agent steps: the only one that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
+      .describe("Service account of the agent steps: the only step account that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
   })
   .strict();
 
