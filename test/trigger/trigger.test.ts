@@ -249,9 +249,17 @@ describe("trigger: which events start what (no label configured)", () => {
 });
 
 describe("trigger: which events start what (label configured)", () => {
+  let render: Render;
   let sensor: SensorSpec;
   beforeAll(async () => {
-    sensor = sensorOf(await renderStack({ overrides: triggerOverrides({ label: "preview" }) })) as unknown as SensorSpec;
+    render = await renderStack({ overrides: triggerOverrides({ label: "preview" }) });
+    sensor = sensorOf(render) as unknown as SensorSpec;
+  });
+
+  it("says in the stack outputs that the label starts runs", () => {
+    expect(String(render.outputs.runsStart)).toMatch(
+      /^Sensor argo\/implementation-dag submits implementation-dag when a non-draft pull request of .* is labelled preview, or carrying it and reopened, marked ready or pushed to /,
+    );
   });
 
   const rows: Row[] = [
