@@ -39,13 +39,16 @@ import type { IValidatingAdmissionPolicy } from "kubernetes-models/admissionregi
 import type { IValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import type { StackConfig } from "./config";
 import { denyBinding, failClosedPolicy } from "./admission";
-import { clusterScopedName } from "./rbac";
+import { clusterScopedName, stackInstance } from "./rbac";
 import { PREVIEW_TEARDOWN_NAME, PREVIEW_TEARDOWN_PARAMETERS } from "./preview-teardown";
 import { WORKFLOW_TEMPLATE_NAME } from "./workflow";
 import { COMMON_LABELS } from "./workflow/spec-defaults";
 
-/** Name of the Sensor. */
-export const SENSOR_NAME = "implementation-dag";
+/**
+ * Name of the Sensor: `implementation-dag-<instance>`, so that two stacks whose Sensors share one
+ * `trigger.namespace` (beside one EventSource) do not collide.
+ */
+export const sensorName = (cfg: StackConfig): string => `implementation-dag-${stackInstance(cfg)}`;
 
 /** Role (in the workflows namespace) of the Sensor's account. */
 export const TRIGGER_ROLE = "implementation-dag-trigger";
@@ -240,7 +243,7 @@ export function buildSensor(cfg: StackConfig): Sensor {
   return {
     apiVersion: "argoproj.io/v1alpha1",
     kind: "Sensor",
-    metadata: { name: SENSOR_NAME, namespace: sensorNamespace(cfg), labels: { ...COMMON_LABELS } },
+    metadata: { name: sensorName(cfg), namespace: sensorNamespace(cfg), labels: { ...COMMON_LABELS } },
     spec: {
       eventBusName: cfg.trigger.eventBusName,
       template: {
@@ -351,7 +354,7 @@ export function howRunsStart(cfg: StackConfig, submitCommand: string): string {
   const when = cfg.trigger.label === ""
     ? "opened, reopened, marked ready or pushed to"
     : `labelled ${cfg.trigger.label}, or carrying it and reopened, marked ready or pushed to`;
-  return `Sensor ${sensorNamespace(cfg)}/${SENSOR_NAME} submits ${WORKFLOW_TEMPLATE_NAME} when a non-draft pull request of ${repositories} is ${when} ` +
+  return `Sensor ${sensorNamespace(cfg)}/${sensorName(cfg)} submits ${WORKFLOW_TEMPLATE_NAME} when a non-draft pull request of ${repositories} is ${when} ` +
     `(not by ${agentBotLogins(cfg).join(", ")}), and ${PREVIEW_TEARDOWN_NAME} when one closes; by hand: ${submitCommand}`;
 }
 
@@ -396,7 +399,7 @@ export class Trigger extends pulumi.ComponentResource {
           break;
       }
     }
-    this.sensor = `${sensorNamespace(cfg)}/${SENSOR_NAME}`;
+    this.sensor = `${sensorNamespace(cfg)}/${sensorName(cfg)}`;
     this.registerOutputs({ sensor: this.sensor });
   }
 }

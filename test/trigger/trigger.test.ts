@@ -128,7 +128,7 @@ describe("trigger: rendered when enabled", () => {
     const sensor = sensorOf(render);
     const validate = argoEventsValidator("Sensor");
     expect(validate(sensor), JSON.stringify(validate.errors)).toBe(true);
-    expect(sensor.metadata).toMatchObject({ name: "implementation-dag", namespace: "argo" });
+    expect(sensor.metadata).toMatchObject({ name: "implementation-dag-argo", namespace: "argo" });
   });
 
   it("the strict schema catches a misspelt field (the check can fail)", () => {
@@ -160,7 +160,7 @@ describe("trigger: rendered when enabled", () => {
 
   it("puts the Sensor and its account in trigger.namespace, the Workflows and the Role in the workflows namespace", async () => {
     const other = await renderStack({ overrides: triggerOverrides({ namespace: "argo-events" }) });
-    expect(sensorOf(other).metadata.namespace).toBe("argo-events");
+    expect(sensorOf(other).metadata).toMatchObject({ name: "implementation-dag-argo", namespace: "argo-events" });
     expect(objectsOf(other, "ServiceAccount", "implementation-dag-trigger")[0].metadata.namespace).toBe("argo-events");
     expect(objectsOf(other, "RoleBinding", "implementation-dag-trigger")[0]).toMatchObject({
       metadata: { namespace: "argo" }, subjects: [{ namespace: "argo-events" }],
@@ -177,9 +177,9 @@ describe("trigger: rendered when enabled", () => {
   });
 
   it("says how runs start in the stack outputs", () => {
-    expect(render.outputs.triggerSensor).toBe("argo/implementation-dag");
+    expect(render.outputs.triggerSensor).toBe("argo/implementation-dag-argo");
     expect(render.outputs.runsStart).toBe(
-      `Sensor argo/implementation-dag submits implementation-dag when a non-draft pull request of ${APP}, ${API} is opened, reopened, marked ready or pushed to ` +
+      `Sensor argo/implementation-dag-argo submits implementation-dag when a non-draft pull request of ${APP}, ${API} is opened, reopened, marked ready or pushed to ` +
         `(not by acme-rex[bot], acme-clippy[bot], acme-qa[bot]), and preview-teardown when one closes; by hand: ${String(render.outputs.submitCommand)}`,
     );
   });
@@ -258,7 +258,7 @@ describe("trigger: which events start what (label configured)", () => {
 
   it("says in the stack outputs that the label starts runs", () => {
     expect(String(render.outputs.runsStart)).toMatch(
-      /^Sensor argo\/implementation-dag submits implementation-dag when a non-draft pull request of .* is labelled preview, or carrying it and reopened, marked ready or pushed to /,
+      /^Sensor argo\/implementation-dag-argo submits implementation-dag when a non-draft pull request of .* is labelled preview, or carrying it and reopened, marked ready or pushed to /,
     );
   });
 
