@@ -25,8 +25,8 @@
  * trigger names its one dependency.
  *
  * The Sensor's account may create Workflows in the workflows namespace and read WorkflowTemplates
- * (the `argo submit` the Sensor runs validates the Workflow against its template, then lists what it
- * created); an admission policy holds what it creates to a reference to one of the two templates
+ * (the `argo submit` the Sensor runs validates the Workflow against its template; Argo Events then
+ * lists Workflows by its labels to find the one it created); an admission policy holds what it creates to a reference to one of the two templates
  * with parameters by value.
  */
 import * as pulumi from "@pulumi/pulumi";
