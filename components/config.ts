@@ -256,7 +256,7 @@ const serviceAccountsSchema = z
       .describe("Service account of Argo's executor in steps that run without a token (only reports task results)."),
     sweeper: dnsLabel("serviceAccounts.sweeper").default("implementation-dag-sweeper").describe("Service account of the TTL sweeper."),
     agents: dnsLabel("serviceAccounts.agents").default("implementation-dag-agents")
-      .describe("Service account of the agent steps: the only one that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
+      .describe("Service account of the agent steps: the only step account that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
   })
   .strict();
 
@@ -438,6 +438,46 @@ const acceptanceNetworkSchema = z
   })
   .strict();
 
+/** A GitHub App's slug: its pushes come from the login `<slug>[bot]`. */
+const appSlug = z.string().regex(/^([a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)?$/, "must be empty or a GitHub App slug: lowercase letters, digits and '-' (as in https://github.com/apps/<slug>)");
+
+/**
+ * The Argo Events trigger (components/trigger.ts): a Sensor that starts runs from pull request
+ * webhooks. Off unless `enabled`; the cross-key rules (repositories listed, the agents' slugs known)
+ * are checked at the config's top level, where `github` is visible.
+ */
+const triggerSchema = z
+  .object({
+    enabled: z.boolean().default(false)
+      .describe("Render the Argo Events Sensor that submits implementation-dag for pull requests of `github.repositories` and preview-teardown when they close (docs/trigger.md), its service account, Role and admission policy. Needs Argo Events and a GitHub EventSource in `trigger.namespace`."),
+    namespace: z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, "must be empty or a DNS-1123 label").default("")
+      .describe("Namespace of the Sensor, its service account, the EventSource and the EventBus; empty: the workflows namespace (`namespace`). The Workflows are always created in `namespace`."),
+    eventBusName: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("default").describe("The EventBus the Sensor reads."),
+    eventSource: z
+      .object({
+        name: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("github").describe("The GitHub EventSource's name."),
+        eventName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "must be an EventSource event name (letters, digits, '.', '_', '-')").default("pull-requests")
+          .describe("The key under the EventSource's `spec.github` that receives the `pull_request` webhooks."),
+      })
+      .strict()
+      .default({ name: "github", eventName: "pull-requests" }),
+    label: z.string().regex(/^([A-Za-z0-9][A-Za-z0-9 ._:/-]{0,49})?$/, "must be empty or a GitHub label of at most 50 letters, digits, spaces and . _ : / -")
+      .default("")
+      .describe("A label a pull request must carry to run: adding it starts a run, and a labelled PR runs again when reopened, marked ready or pushed to. Empty: every (non-draft) PR runs when opened, reopened, marked ready or pushed to."),
+    agentAppSlugs: z
+      .object({
+        rex: appSlug.default("").describe("Slug of the implement agent's GitHub App."),
+        clippy: appSlug.default("").describe("Slug of the clippy-format agent's GitHub App."),
+        qa: appSlug.default("").describe("Slug of the qa-testing agent's GitHub App."),
+      })
+      .strict()
+      .default({ rex: "", clippy: "", qa: "" })
+      .describe("The agents' GitHub App slugs (https://github.com/apps/<slug>): pushes by `<slug>[bot]` start no run, or every agent commit would start a new one. Required when `enabled`."),
+    serviceAccountName: dnsLabel("trigger.serviceAccountName").default("implementation-dag-trigger")
+      .describe("Service account of the Sensor: creates Workflows of the two templates only (RBAC and an admission policy)."),
+  })
+  .strict();
+
 /** The schema of the whole stack config (the part under `implementation-dag:`). */
 export const configSchema = z
   .object({
@@ -469,9 +509,29 @@ export const configSchema = z
     github: githubSchema,
     links: linksSchema.default(linksSchema.parse({})),
     artifactRepository: artifactRepositorySchema.default(artifactRepositorySchema.parse({})),
+    trigger: triggerSchema.default(triggerSchema.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.trigger.enabled) {
+      // The Sensor starts runs only for listed repositories; with none it would start nothing.
+      if (cfg.github.repositories.length === 0) {
+        ctx.addIssue({ code: "custom", path: ["github", "repositories"], message: "must list the repositories whose pull requests start runs when trigger.enabled is true" });
+      }
+      for (const agent of ["rex", "clippy", "qa"] as const) {
+        if (cfg.trigger.agentAppSlugs[agent] === "") {
+          ctx.addIssue({
+            code: "custom",
+            path: ["trigger", "agentAppSlugs", agent],
+            message: `must name the ${agent} agent's GitHub App slug when trigger.enabled is true: its pushes (as <slug>[bot]) must not start runs`,
+          });
+        }
+      }
+    }
+    const triggerAccount = cfg.trigger.serviceAccountName;
+    if (cfg.trigger.enabled && (Object.values(cfg.serviceAccounts).includes(triggerAccount) || triggerAccount === cfg.agent.serviceAccountName)) {
+      ctx.addIssue({ code: "custom", path: ["trigger", "serviceAccountName"], message: "must be an account of its own, not one of the pipeline's or the agents'" });
+    }
     // An agent's child Workflow would run with that account's rights: never one of the pipeline's own.
     const ours = Object.values(cfg.serviceAccounts);
     if (cfg.agent.serviceAccountName !== "" && ours.includes(cfg.agent.serviceAccountName)) {
