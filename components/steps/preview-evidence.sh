@@ -115,7 +115,7 @@ read_log() {
     return 0
   fi
   errors_seen=$((errors_seen + 1))
-  { printf 'kubectl logs %s -c %s %s failed:\n' "$1" "$2" "${*:4}"; cat "$err"; } >>"$evidence/logs/$1/$2.error.txt"
+  { printf 'kubectl logs %s -c %s%s failed:\n' "$1" "$2" "${4:+ $4}"; cat "$err"; } >>"$evidence/logs/$1/$2.error.txt"
 }
 while IFS=$'\t' read -r pod container restarts; do
   if ! is_object_name "$pod" || ! is_dns_label "$container"; then
