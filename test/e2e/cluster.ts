@@ -566,7 +566,7 @@ export class FakeCluster {
     }
     let lines = [`${container}: started ${c.image}`];
     const tail = one(p, "--tail");
-    if (tail !== undefined && Number(tail) >= 0) lines = lines.slice(-Number(tail) || lines.length);
+    if (tail !== undefined && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));
     let text = lines.map((l) => `${l}\n`).join("");
     const limit = one(p, "--limit-bytes");
     if (limit !== undefined && Number(limit) > 0) text = Buffer.from(text).subarray(0, Number(limit)).toString("utf8");
