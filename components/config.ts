@@ -44,7 +44,7 @@ export const DEFAULT_STEP_IMAGE = "docker.io/alpine/k8s:1.32.3";
 const imagesSchema = z
   .object({
     setParams: image.default(DEFAULT_STEP_IMAGE).describe("Image of the set-params step."),
-    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps (needs kubectl, helm, git, curl, jq)."),
+    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps and of preview-evidence (needs kubectl, helm, git, curl, jq)."),
     acceptance: image.default(DEFAULT_STEP_IMAGE).describe("Image of the acceptance step (needs curl and jq)."),
     approve: image.default(DEFAULT_STEP_IMAGE).describe("Image of the approve step (needs curl, jq, openssl)."),
     cleanup: image.default(DEFAULT_STEP_IMAGE).describe("Image of the cleanup exit handler (needs kubectl, helm)."),
