@@ -117,6 +117,8 @@ read_log() {
   errors_seen=$((errors_seen + 1))
   { printf 'kubectl logs %s -c %s%s failed:\n' "$1" "$2" "${4:+ $4}"; cat "$err"; } >>"$evidence/logs/$1/$2.error.txt"
 }
+# Empty names are left out of the loop: a tab is whitespace to read, so an empty field would shift
+# the next one.
 while IFS=$'\t' read -r pod container restarts; do
   if ! is_object_name "$pod" || ! is_dns_label "$container"; then
     unnamed=$((unnamed + 1))
@@ -129,7 +131,7 @@ while IFS=$'\t' read -r pod container restarts; do
   if [[ $restarts =~ ^[1-9][0-9]*$ ]]; then
     read_log "$pod" "$container" "$evidence/logs/$pod/$container.previous.log" --previous
   fi
-done < <(jq -r '.[] | [.pod, .container, (.restartCount | tostring)] | @tsv' "$evidence/pods.json")
+done < <(jq -r '.[] | select(.pod != "" and .container != "") | [.pod, .container, (.restartCount | tostring)] | @tsv' "$evidence/pods.json")
 rm -f "$pods_raw" "$events_raw" "$TMPDIR/preview-evidence-logs.err"
 
 containers=$(jq 'length' "$evidence/pods.json")
