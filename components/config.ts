@@ -44,7 +44,7 @@ export const DEFAULT_STEP_IMAGE = "docker.io/alpine/k8s:1.32.3";
 const imagesSchema = z
   .object({
     setParams: image.default(DEFAULT_STEP_IMAGE).describe("Image of the set-params step."),
-    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps (needs kubectl, helm, git, curl, jq)."),
+    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps and of preview-evidence (needs kubectl, helm, git, curl, jq)."),
     acceptance: image.default(DEFAULT_STEP_IMAGE).describe("Image of the acceptance step (needs curl and jq)."),
     approve: image.default(DEFAULT_STEP_IMAGE).describe("Image of the approve step (needs curl, jq, openssl)."),
     cleanup: image.default(DEFAULT_STEP_IMAGE).describe("Image of the cleanup exit handler (needs kubectl, helm)."),
@@ -214,19 +214,20 @@ const acceptanceSchema = z
 
 /** The steps the workflow's deadline must cover, each by its own deadline key (in run order). */
 export const BUDGETED_DEADLINES = [
-  "setParamsSeconds", "implementSeconds", "clippyFormatSeconds", "qaTestingSeconds", "deploySeconds", "acceptanceSeconds", "approveSeconds",
+  "setParamsSeconds", "implementSeconds", "clippyFormatSeconds", "qaTestingSeconds", "deploySeconds", "acceptanceSeconds", "evidenceSeconds", "approveSeconds",
 ] as const;
 
 const deadlinesSchema = z
   .object({
     workflowSeconds: z.number().int().positive().default(9000)
-      .describe("The workflow's activeDeadlineSeconds: at least the sum of every step's deadline (set-params, the three agents, deploy, acceptance, approve)."),
+      .describe("The workflow's activeDeadlineSeconds: at least the sum of every step's deadline (set-params, the three agents, deploy, acceptance, preview-evidence, approve)."),
     setParamsSeconds: z.number().int().positive().default(120).describe("Deadline of set-params."),
     implementSeconds: z.number().int().min(300).default(2400).describe("Deadline of the implement agent (Rex): its child Workflow stops 60 s before."),
     clippyFormatSeconds: z.number().int().min(300).default(1800).describe("Deadline of the clippy-format agent (Clippy): its child Workflow stops 60 s before."),
     qaTestingSeconds: z.number().int().min(300).default(2400).describe("Deadline of the qa-testing agent (QA): its child Workflow stops 60 s before."),
     deploySeconds: z.number().int().positive().default(600).describe("Deadline of deploy: the Helm timeout plus room for scheduling and evidence."),
     acceptanceSeconds: z.number().int().positive().default(300).describe("Deadline of acceptance: the seed's 3 minutes plus room for scheduling."),
+    evidenceSeconds: z.number().int().positive().default(120).describe("Deadline of preview-evidence (the preview's pods, events and logs after acceptance)."),
     approveSeconds: z.number().int().positive().default(180).describe("Deadline of approve."),
     cleanupSeconds: z.number().int().positive().default(300).describe("Deadline of the cleanup exit handler."),
   })
@@ -356,6 +357,19 @@ const deploySchema = z
       })
       .strict()
       .default({ apiVersion: "taskmaster.io/v1", statusField: "status.phase", successValues: ["Succeeded"], failureValues: ["Failed", "Error"] }),
+  })
+  .strict();
+
+/**
+ * What preview-evidence keeps of the preview after acceptance: the last lines of every container's
+ * log, each log bounded in bytes too (a single line can be huge).
+ */
+const evidenceSchema = z
+  .object({
+    logLines: z.number().int().min(1).max(10000).default(200)
+      .describe("Last lines of each container's log preview-evidence archives (kubectl logs --tail)."),
+    logBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(262144)
+      .describe("At most this many bytes of each container's log (kubectl logs --limit-bytes)."),
   })
   .strict();
 
@@ -505,6 +519,7 @@ export const configSchema = z
     egress: z.array(egressRuleSchema).default([])
       .describe("What previews may reach besides DNS and their own namespace (default deny): each entry either `{cidr, except?, ports}` or `{namespace, podSelector?, ports?}`, ports as `{port, endPort?, protocol?}`. Rendered into the NetworkPolicy allow-configured-egress of every preview."),
     deploy: deploySchema.default(deploySchema.parse({})),
+    evidence: evidenceSchema.default(evidenceSchema.parse({})),
     acceptanceNetwork: acceptanceNetworkSchema.default(acceptanceNetworkSchema.parse({})),
     github: githubSchema,
     links: linksSchema.default(linksSchema.parse({})),
