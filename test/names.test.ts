@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import {
-  imageTag, PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
+  PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
 } from "../components/names";
 import { runScriptTemplate } from "./helpers/argo-step";
 import { busyboxDir } from "./helpers/busybox";
@@ -55,7 +55,7 @@ describe("naming rules", () => {
       host: previewHost("repository", c.owner, c.repo, c.pr, c.domain),
       mutex: previewMutex("repository", c.owner, c.repo, c.pr),
       repository: repositoryKey(c.owner, c.repo),
-      image_tag: imageTag(c.pr, c.tag),
+      image_tag: c.tag,
       "service-id": serviceId(c.repo),
     });
     expect(r.outputs.host).toBe(`${ns.slice("impl-".length)}.${c.domain}`);
