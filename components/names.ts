@@ -97,7 +97,7 @@ export const IMAGE_TAG_PLACEHOLDERS = ["{sha}", "{sha12}", "{sha7}"] as const;
 
 /**
  * An image tag pattern: letters, digits, '_', '.', '-' and at least one placeholder, no other
- * braces (the same rule as lib/names.sh's is_image_tag_pattern). A pattern without a placeholder
+ * braces (the same rule as lib/image.sh's is_image_tag_pattern). A pattern without a placeholder
  * would name one mutable tag for every commit, which is what deriving the tag avoids.
  */
 export const IMAGE_TAG_PATTERN = /^[A-Za-z0-9_.-]*(\{(sha|sha12|sha7)\}[A-Za-z0-9_.-]*)+$/;
@@ -106,7 +106,7 @@ export const IMAGE_TAG_PATTERN = /^[A-Za-z0-9_.-]*(\{(sha|sha12|sha7)\}[A-Za-z0-
 export const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
- * The image tag of a commit by `pattern` (lib/names.sh's image_tag_for_commit): `{sha}` becomes the
+ * The image tag of a commit by `pattern` (lib/image.sh's image_tag_for_commit): `{sha}` becomes the
  * 40-hex SHA, `{sha12}` and `{sha7}` its first 12 and 7 digits. The caller validates both.
  */
 export function imageTagForCommit(pattern: string, sha: string): string {

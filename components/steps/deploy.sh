@@ -6,7 +6,7 @@
 #      the chart's directory. Then the image: the tag is IMAGE_TAG when given (pulled Always: a
 #      tag someone gave may be pushed again), else IMAGE_TAG_PATTERN applied to the commit (pulled
 #      IfNotPresent: it names one build), and deploy waits, bounded by BUILD_TIMEOUT_SECONDS, until
-#      the commit's build (BUILD_KIND, BUILD_NAME) succeeded (lib/build.sh); a failed or missing
+#      the commit's build (BUILD_KIND, BUILD_NAME) succeeded (lib/image.sh); a failed or missing
 #      build fails deploy. Nothing in the cluster changes before all of that succeeded.
 #   2. in namespace NS: the Namespace (created labelled implementation-dag/instance=PREVIEW_INSTANCE;
 #      reused when it carries preview=true and this instance's label; adopted, i.e. given the label,
@@ -46,7 +46,7 @@
 #   IMAGE_TAG                 empty (the tag is derived from the commit by IMAGE_TAG_PATTERN) or the
 #                             image tag deployed, pulled Always (a valid image tag)
 #   IMAGE_TAG_PATTERN         the tag of a commit: letters, digits, '_', '.', '-' with at least one
-#                             of {sha}, {sha12}, {sha7} (lib/names.sh is_image_tag_pattern)
+#                             of {sha}, {sha12}, {sha7} (lib/image.sh is_image_tag_pattern)
 #   BUILD_KIND                what the commit's build reports: check-run, status or none (no wait)
 #   BUILD_NAME                the check run's name or the status's context (letters, digits, ' ',
 #                             '.', '_', '/', ':', '(', ')', '+', '-', at most 100)

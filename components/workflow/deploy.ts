@@ -29,7 +29,7 @@ export const DEPLOY_GITHUB_SECRET = `github-app-${DEPLOY_GITHUB_APP}`;
 /** Where deploy's pod holds the app's private key. */
 export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
 /** Shell libraries the deploy script uses. */
-export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "names", "build"];
+export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "image"];
 /** Name of the resource template of the `docsrun` runner. */
 export const DOCSRUN_TEMPLATE = "deploy-docsrun";
 /** Name of the discovery step of the `docsrun` runner (and of its script). */

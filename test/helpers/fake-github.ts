@@ -270,6 +270,9 @@ function nullableAlternatives(node: unknown): void {
   if (typeof node !== "object" || node === null) return;
   const schema = node as Record<string, unknown>;
   for (const value of Object.values(schema)) nullableAlternatives(value);
+  // A nullable enum (a check run's `conclusion` before it completes): GitHub sends null, which
+  // OpenAPI 3.0.3 admits only when the enum lists it, as the description does not.
+  if (schema.nullable === true && Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum = [...(schema.enum as unknown[]), null];
   if (schema.nullable !== true || "type" in schema) return;
   delete schema.nullable;
   if (Array.isArray(schema.anyOf)) schema.anyOf = [...(schema.anyOf as unknown[]), NULL_ONLY];

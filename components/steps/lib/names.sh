@@ -44,27 +44,3 @@ preview_namespace() { printf 'impl-%s' "$1"; }
 preview_mutex() { printf 'implementation-dag-%s' "$1"; }
 
 repository_key() { printf '%s/%s' "$1" "$2" | tr '[:upper:]' '[:lower:]'; }
-
-# The image tag of a commit (the same rule as components/names.ts's imageTagForCommit).
-#   is_image_tag_pattern PATTERN
-#       true when PATTERN is letters, digits, '_', '.', '-' and at least one of the placeholders
-#       {sha} (the full 40-hex SHA), {sha12} and {sha7} (its first 12 and 7 digits), no other braces,
-#       and the tag it makes of a 40-hex SHA is a valid image tag (at most 128, not starting with
-#       '.' or '-').
-#   image_tag_for_commit PATTERN SHA
-#       prints PATTERN with its placeholders replaced by SHA (40 lowercase hex; the caller validates).
-# shellcheck disable=SC2034 # read by the scripts that use this library
-readonly RULE_IMAGE_TAG_PATTERN="must be letters, digits, '_', '.', '-' with at least one placeholder {sha}, {sha12} or {sha7}, making a valid image tag (at most 128 characters, not starting with '.' or '-')"
-
-image_tag_for_commit() { # PATTERN SHA
-  local tag=$1
-  tag=${tag//\{sha12\}/${2:0:12}}
-  tag=${tag//\{sha7\}/${2:0:7}}
-  tag=${tag//\{sha\}/$2}
-  printf '%s' "$tag"
-}
-
-is_image_tag_pattern() { # PATTERN
-  [[ $1 =~ ^[A-Za-z0-9_.-]*(\{(sha|sha12|sha7)\}[A-Za-z0-9_.-]*)+$ ]] || return 1
-  [[ $(image_tag_for_commit "$1" 0000000000000000000000000000000000000000) =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]
-}

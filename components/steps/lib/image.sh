@@ -1,8 +1,17 @@
 # shellcheck shell=bash
-# lib/build.sh: waits until a commit's build succeeded, so deploy never asks the cluster for an image
-# that does not exist yet. Needs lib/github.sh and a GITHUB_TOKEN that may read the build: `checks:
-# read` for a check run, `statuses: read` for a commit status.
+# lib/image.sh: the image deploy installs is the commit's. Its tag is made from the deployed commit
+# (the same rule as components/names.ts's imageTagForCommit; test/names.test.ts holds both to one
+# table), and deploy waits until the commit's build succeeded, so it never asks the cluster for an
+# image that does not exist yet. The wait needs lib/github.sh and a GITHUB_TOKEN that may read the
+# build: `checks: read` for a check run, `statuses: read` for a commit status.
 #
+#   is_image_tag_pattern PATTERN
+#       true when PATTERN is letters, digits, '_', '.', '-' and at least one of the placeholders
+#       {sha} (the full 40-hex SHA), {sha12} and {sha7} (its first 12 and 7 digits), no other braces,
+#       and the tag it makes of a 40-hex SHA is a valid image tag (at most 128, not starting with
+#       '.' or '-'). RULE_IMAGE_TAG_PATTERN says so in words.
+#   image_tag_for_commit PATTERN SHA
+#       prints PATTERN with its placeholders replaced by SHA (40 lowercase hex; the caller validates).
 #   build_judge KIND NAME
 #       reads GitHub's answer on stdin (KIND check-run: GET .../commits/SHA/check-runs, KIND status:
 #       GET .../commits/SHA/status) and prints `<verdict><TAB><what was seen>`, verdict one of
@@ -18,6 +27,22 @@
 #       returns 1. The caller validates every argument.
 #
 # Tools: jq, date, sleep (GNU or busybox).
+
+# shellcheck disable=SC2034 # read by the scripts that use this library
+readonly RULE_IMAGE_TAG_PATTERN="must be letters, digits, '_', '.', '-' with at least one placeholder {sha}, {sha12} or {sha7}, making a valid image tag (at most 128 characters, not starting with '.' or '-')"
+
+image_tag_for_commit() { # PATTERN SHA
+  local tag=$1
+  tag=${tag//\{sha12\}/${2:0:12}}
+  tag=${tag//\{sha7\}/${2:0:7}}
+  tag=${tag//\{sha\}/$2}
+  printf '%s' "$tag"
+}
+
+is_image_tag_pattern() { # PATTERN
+  [[ $1 =~ ^[A-Za-z0-9_.-]*(\{(sha|sha12|sha7)\}[A-Za-z0-9_.-]*)+$ ]] || return 1
+  [[ $(image_tag_for_commit "$1" 0000000000000000000000000000000000000000) =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]
+}
 
 build_judge() { # KIND NAME
   if [[ $1 == check-run ]]; then
