@@ -125,6 +125,8 @@ export interface World {
   pods: object[];
   /** Whether `helm upgrade` fails. */
   helmFails?: boolean;
+  /** The commit the fake checkout is at (what `git rev-parse HEAD` answers); defaults to HEAD_SHA. */
+  head?: string;
   /** Whether `git fetch` fails. */
   fetchFails?: boolean;
   /** Files added to the checkout after the chart (path → content, or `{ symlink }`). */
@@ -213,7 +215,7 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
         }
         return ok();
       }
-      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${HEAD_SHA}\n`);
+      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${world.head ?? HEAD_SHA}\n`);
       return { stderr: `unexpected git ${joined}\n`, code: 97 };
     }
     if (call.tool === "helm") {
