@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # deploy: turns a PR into a running preview environment and writes where it lives.
-#   1. resolves the commit (the PR head when COMMIT is empty) and fetches OWNER/REPO at it with a
-#      read-only GitHub App installation token; takes the chart from that checkout, or pulls it
-#      when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root, else in
-#      the chart's directory. Then the image: the tag is IMAGE_TAG when given (pulled Always: a
-#      tag someone gave may be pushed again), else IMAGE_TAG_PATTERN applied to the commit (pulled
-#      IfNotPresent: it names one build), and deploy waits, bounded by BUILD_TIMEOUT_SECONDS, until
-#      the commit's build (BUILD_KIND, BUILD_NAME) succeeded (lib/image.sh); a failed or missing
-#      build fails deploy. Nothing in the cluster changes before all of that succeeded.
+#   1. resolves the commit (the PR head when COMMIT is empty) with a read-only GitHub App
+#      installation token. The image: its tag is IMAGE_TAG when given (pulled Always: a tag someone
+#      gave may be pushed again), else IMAGE_TAG_PATTERN applied to the commit (pulled IfNotPresent:
+#      it names one build); then deploy waits, bounded by BUILD_TIMEOUT_SECONDS, until the commit's
+#      build (BUILD_KIND, BUILD_NAME) succeeded (lib/image.sh): a failed or missing build fails
+#      deploy. Then it fetches OWNER/REPO at the commit; takes the chart from that checkout, or
+#      pulls it when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root,
+#      else in the chart's directory. Nothing in the cluster changes before all of that succeeded.
 #   2. in namespace NS: the Namespace (created labelled implementation-dag/instance=PREVIEW_INSTANCE;
 #      reused when it carries preview=true and this instance's label; adopted, i.e. given the label,
 #      when it carries preview=true, no instance label and this repository's
@@ -24,9 +24,10 @@
 #      deploy (the annotation is then emptied, so no later step updates an older run's deployment).
 #      The same annotate records HOST as implementation-dag/host: the admission fence lets the
 #      chart's Ingresses serve only that host or names under it.
-#   3. `helm upgrade --install` (image.tag, image.pullPolicy and ingress.host set) with a short-lived token of preview-deployer, so the chart works
-#      inside the guardrails and cannot rewrite them. helm reads the token from a kubeconfig file
-#      of this step's scratch directory (mode 0600, removed once helm is done), never from its
+#   3. `helm upgrade --install` (setting image.tag, image.pullPolicy and ingress.host) with a
+#      short-lived token of preview-deployer, so the chart works inside the guardrails and cannot
+#      rewrite them. helm reads the token from a kubeconfig file of this step's scratch directory
+#      (mode 0600, removed once helm is done), never from its
 #      arguments, which every process of the pod can read in /proc/<pid>/cmdline. A release left
 #      pending-install, pending-upgrade or pending-rollback by a killed step (the per-PR mutex
 #      means no other run is at it) is first rolled back to its last deployed revision, or
@@ -109,7 +110,7 @@ github_web_url=$(value GITHUB_WEB_URL)
 environment_prefix=$(value ENVIRONMENT_PREFIX)
 argo_ui_url=$(value ARGO_UI_URL)
 output_dir=$(value OUTPUT_DIR)
-# ---- the image and its build (issue 17: the image is the commit's) ----
+# The image and its build: the tag deployed is the commit's, and so is the build waited for.
 image_tag_pattern=$(value IMAGE_TAG_PATTERN)
 build_kind=$(value BUILD_KIND)
 build_name=$(value BUILD_NAME)
