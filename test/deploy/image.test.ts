@@ -4,7 +4,7 @@
  * tag `Always`, and waits for the commit's build before anything in the cluster changes. A rerun on
  * a new commit renders a different pod template with the real helm, so it rolls out.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -220,5 +220,32 @@ describe("a rerun on a new commit rolls out (the real helm)", () => {
     expect(templateA).not.toEqual(templateB);
     expect(templateA.spec!.containers[0]).toMatchObject({ image: `ghcr.io/example-org/example-app:sha-${HEAD_SHA.slice(0, 12)}`, imagePullPolicy: "IfNotPresent" });
     expect(templateB.spec!.containers[0]).toMatchObject({ image: `ghcr.io/example-org/example-app:sha-${b.slice(0, 12)}`, imagePullPolicy: "IfNotPresent" });
+  });
+});
+
+describe("lib/image.sh build_judge: GitHub's answer to a verdict", () => {
+  const judge = (kind: string, name: string, answer: unknown) =>
+    execFileSync("bash", ["-c", 'set -euo pipefail; source "$1"; build_judge "$2" "$3"', "-", path.join(PROJECT_ROOT, "components", "steps", "lib", "image.sh"), kind, name],
+      { input: JSON.stringify(answer), encoding: "utf8" });
+  const run = (name: string, status: string, conclusion: string | null = null) => ({ name, status, conclusion });
+
+  it.each([
+    ["no run of that name", [run("lint", "completed", "success")], "missing\tno check run named build\n"],
+    ["a run still queued", [run("build", "queued")], "pending\tqueued\n"],
+    ["every run a success", [run("build", "completed", "success"), run("build", "completed", "success")], "success\tcompleted (success), completed (success)\n"],
+    ["one success, one still running", [run("build", "completed", "success"), run("build", "in_progress")], "pending\tcompleted (success), in_progress\n"],
+    ["a neutral conclusion (no image known to be pushed)", [run("build", "completed", "neutral")], "failure\tcompleted (neutral)\n"],
+    ["a failure beside a success", [run("build", "completed", "success"), run("build", "completed", "failure")], "failure\tcompleted (success), completed (failure)\n"],
+  ])("check runs: %s", (_what, runs, verdict) => {
+    expect(judge("check-run", "build", { total_count: runs.length, check_runs: runs })).toBe(verdict);
+  });
+
+  it.each([
+    ["no such context", [{ context: "ci/lint", state: "success" }], "missing\tno status with context ci/image\n"],
+    ["pending", [{ context: "ci/image", state: "pending", description: "" }], "pending\tpending\n"],
+    ["success", [{ context: "ci/image", state: "success", description: "pushed" }], "success\tsuccess (pushed)\n"],
+    ["failure", [{ context: "ci/image", state: "failure" }], "failure\tfailure\n"],
+  ])("commit statuses: %s", (_what, statuses, verdict) => {
+    expect(judge("status", "ci/image", { state: "pending", statuses })).toBe(verdict);
   });
 });
