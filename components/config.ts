@@ -7,7 +7,7 @@
  * same message: every bad key and why, not only the first.
  */
 import { z } from "zod";
-import { NAMING_SCHEMES } from "./names";
+import { IMAGE_TAG, IMAGE_TAG_PATTERN, imageTagForCommit, NAMING_SCHEMES } from "./names";
 
 /** The Pulumi project name; config keys are `implementation-dag:<key>`. */
 export const PROJECT = "implementation-dag";
@@ -225,7 +225,8 @@ const deadlinesSchema = z
     implementSeconds: z.number().int().min(300).default(2400).describe("Deadline of the implement agent (Rex): its child Workflow stops 60 s before."),
     clippyFormatSeconds: z.number().int().min(300).default(1800).describe("Deadline of the clippy-format agent (Clippy): its child Workflow stops 60 s before."),
     qaTestingSeconds: z.number().int().min(300).default(2400).describe("Deadline of the qa-testing agent (QA): its child Workflow stops 60 s before."),
-    deploySeconds: z.number().int().positive().default(600).describe("Deadline of deploy: the Helm timeout plus room for scheduling and evidence."),
+    deploySeconds: z.number().int().positive().default(1200)
+      .describe("Deadline of deploy: the wait for the commit's build (`deploy.build.timeoutSeconds`) plus the Helm timeout plus room for the checkout, scheduling and evidence."),
     acceptanceSeconds: z.number().int().positive().default(300).describe("Deadline of acceptance: the seed's 3 minutes plus room for scheduling."),
     evidenceSeconds: z.number().int().positive().default(120).describe("Deadline of preview-evidence (the preview's pods, events and logs after acceptance)."),
     approveSeconds: z.number().int().positive().default(180).describe("Deadline of approve."),
@@ -340,6 +341,35 @@ const egressRuleSchema = z.union([
   }).strict(),
 ]);
 
+/** A check run's name or a commit status's context: what the build's CI reports itself as. */
+const BUILD_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._\/:()+-]{0,99}$/;
+
+/**
+ * The build deploy waits for before helm runs: the commit's image must exist before the chart asks
+ * for it (lib/github.sh reads it with the QA app's read-only token).
+ */
+const buildSchema = z
+  .object({
+    kind: z.enum(["check-run", "status", "none"]).default("check-run")
+      .describe("What the commit's build reports: `check-run` (a check run, e.g. a GitHub Actions job, read with `checks: read`), `status` (a commit status context, read with `statuses: read`) or `none` (do not wait: the image tag must exist when deploy runs)."),
+    name: z.string().regex(BUILD_NAME, "must be a check run name or status context: letters, digits, ' ', '.', '_', '/', ':', '(', ')', '+', '-', at most 100, starting with a letter or digit")
+      .default("build").describe("The check run's name (exact) or the status's context."),
+    timeoutSeconds: z.number().int().min(1).max(86400).default(600)
+      .describe("How long deploy waits for a successful build; it fails when none succeeded by then. With `deploy.helmTimeout` and 60 s of room it must fit in `deadlines.deploySeconds`."),
+    pollSeconds: z.number().int().min(1).max(300).default(15).describe("Seconds between two looks at the build."),
+  })
+  .strict()
+  .refine((b) => b.pollSeconds <= b.timeoutSeconds, { message: "must not exceed timeoutSeconds", path: ["pollSeconds"] });
+
+/** Seconds of deploy's deadline kept beyond the build wait and helm's timeout: the checkout, the namespace, evidence. */
+export const DEPLOY_ROOM_SECONDS = 60;
+
+/** Seconds of a helm duration such as 5m or 1h30m (deploy.helmTimeout's grammar). */
+export function helmDurationSeconds(duration: string): number {
+  const m = /^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$/.exec(duration);
+  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+}
+
 const deploySchema = z
   .object({
     runner: z.enum(["pod", "docsrun"]).default("pod").describe("How deploy runs: `pod` (a script step) or `docsrun` (the seed's DocsRun CR)."),
@@ -348,6 +378,12 @@ const deploySchema = z
     ingressNamespace: dnsLabel("deploy.ingressNamespace").default("ingress-nginx").describe("Namespace of the ingress controller allowed into previews."),
     ingressClass: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("nginx")
       .describe("IngressClass the previews are served through (the chart's values select it; `npm run doctor` checks it exists)."),
+    imageTagPattern: z.string()
+      .refine((p) => IMAGE_TAG_PATTERN.test(p) && IMAGE_TAG.test(imageTagForCommit(p, "0".repeat(40))),
+        "must be letters, digits, '_', '.', '-' with at least one placeholder {sha}, {sha12} or {sha7}, making a valid image tag (at most 128 characters, not starting with '.' or '-')")
+      .default("sha-{sha12}")
+      .describe("The image tag deployed when the `imageTag` parameter is empty, made from the deployed commit: `{sha}` (40 hex), `{sha12}`, `{sha7}` (its first hex digits). Such a tag names one build, so it is pulled `IfNotPresent`; an `imageTag` given at submit is pulled `Always`."),
+    build: buildSchema.default(buildSchema.parse({})),
     docsrun: z
       .object({
         apiVersion: z.string().default("taskmaster.io/v1").describe("apiVersion of the DocsRun CR."),
@@ -546,6 +582,16 @@ export const configSchema = z
     const triggerAccount = cfg.trigger.serviceAccountName;
     if (cfg.trigger.enabled && (Object.values(cfg.serviceAccounts).includes(triggerAccount) || triggerAccount === cfg.agent.serviceAccountName)) {
       ctx.addIssue({ code: "custom", path: ["trigger", "serviceAccountName"], message: "must be an account of its own, not one of the pipeline's or the agents'" });
+    }
+    // deploy waits for the build, then runs helm: both inside the step's deadline.
+    const wait = cfg.deploy.build.kind === "none" ? 0 : cfg.deploy.build.timeoutSeconds;
+    const needed = wait + helmDurationSeconds(cfg.deploy.helmTimeout) + DEPLOY_ROOM_SECONDS;
+    if (needed > cfg.deadlines.deploySeconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["deploy", "build", "timeoutSeconds"],
+        message: `with deploy.helmTimeout (${cfg.deploy.helmTimeout}) and ${DEPLOY_ROOM_SECONDS} s of room needs ${needed} s, more than deadlines.deploySeconds (${cfg.deadlines.deploySeconds}): lower deploy.build.timeoutSeconds or deploy.helmTimeout, or raise deadlines.deploySeconds`,
+      });
     }
     // An agent's child Workflow would run with that account's rights: never one of the pipeline's own.
     const ours = Object.values(cfg.serviceAccounts);

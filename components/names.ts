@@ -89,7 +89,23 @@ export function previewHost(scheme: NamingScheme, owner: string, repo: string, p
   return `${previewId(scheme, owner, repo, pr)}.${domain}`;
 }
 
-/** The image tag deployed: the given one, or `pr-<N>` when empty. */
-export function imageTag(pr: string, given: string): string {
-  return given === "" ? `pr-${pr}` : given;
+/** The placeholders of `deploy.imageTagPattern`: the deployed commit's full SHA and its 7 or 12 first hex digits. */
+export const IMAGE_TAG_PLACEHOLDERS = ["{sha}", "{sha12}", "{sha7}"] as const;
+
+/**
+ * An image tag pattern: letters, digits, '_', '.', '-' and at least one placeholder, no other
+ * braces (the same rule as lib/image.sh's is_image_tag_pattern). A pattern without a placeholder
+ * would name one mutable tag for every commit, which is what deriving the tag avoids.
+ */
+export const IMAGE_TAG_PATTERN = /^[A-Za-z0-9_.-]*(\{(sha|sha12|sha7)\}[A-Za-z0-9_.-]*)+$/;
+
+/** A valid image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'. */
+export const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * The image tag of a commit by `pattern` (lib/image.sh's image_tag_for_commit): `{sha}` becomes the
+ * 40-hex SHA, `{sha12}` and `{sha7}` its first 12 and 7 digits. The caller validates both.
+ */
+export function imageTagForCommit(pattern: string, sha: string): string {
+  return pattern.replaceAll("{sha12}", sha.slice(0, 12)).replaceAll("{sha7}", sha.slice(0, 7)).replaceAll("{sha}", sha);
 }

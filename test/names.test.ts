@@ -1,8 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import {
-  imageTag, PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
+  IMAGE_TAG, IMAGE_TAG_PATTERN, imageTagForCommit, PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
 } from "../components/names";
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { PROJECT_ROOT } from "../scripts/offline-render";
 import { runScriptTemplate } from "./helpers/argo-step";
 import { busyboxDir } from "./helpers/busybox";
 import { implementationDag, previewRender, templateNamed } from "./helpers/render";
@@ -55,7 +58,7 @@ describe("naming rules", () => {
       host: previewHost("repository", c.owner, c.repo, c.pr, c.domain),
       mutex: previewMutex("repository", c.owner, c.repo, c.pr),
       repository: repositoryKey(c.owner, c.repo),
-      image_tag: imageTag(c.pr, c.tag),
+      image_tag: c.tag,
       "service-id": serviceId(c.repo),
     });
     expect(r.outputs.host).toBe(`${ns.slice("impl-".length)}.${c.domain}`);
@@ -91,5 +94,32 @@ describe("naming rules", () => {
       ns: `impl-pr-${c.pr}`, host: `pr-${c.pr}.${c.domain}`, mutex: `implementation-dag-pr-${c.pr}`,
       release: releaseName(c.repo, c.pr), repository: repositoryKey(c.owner, c.repo),
     });
+  });
+});
+
+/** One table for both implementations of the image tag of a commit: names.ts and lib/image.sh. */
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+const TAG_CASES: Array<{ pattern: string; tag: string | null }> = [
+  { pattern: "sha-{sha12}", tag: "sha-0123456789ab" },
+  { pattern: "{sha}", tag: SHA },
+  { pattern: "git-{sha7}.{sha12}_{sha}", tag: `git-0123456.0123456789ab_${SHA}` },
+  { pattern: "{sha7}-{sha7}", tag: "0123456-0123456" },
+  { pattern: "pr-42", tag: null },
+  { pattern: "", tag: null },
+  { pattern: "sha-{sha8}", tag: null },
+  { pattern: "-{sha}", tag: null },
+  { pattern: ".{sha}", tag: null },
+  { pattern: "a/{sha}", tag: null },
+  { pattern: "{sha}{sha}{sha}{sha}", tag: null },
+  { pattern: "{SHA}", tag: null },
+];
+
+describe("image tag of a commit", () => {
+  it.each(TAG_CASES)("TypeScript and lib/image.sh agree on $pattern", ({ pattern, tag }) => {
+    const valid = IMAGE_TAG_PATTERN.test(pattern) && IMAGE_TAG.test(imageTagForCommit(pattern, "0".repeat(40)));
+    expect(valid ? imageTagForCommit(pattern, SHA) : null).toBe(tag);
+    const shell = execFileSync("bash", ["-c", 'set -euo pipefail; source "$1"; if is_image_tag_pattern "$2"; then image_tag_for_commit "$2" "$3"; else printf "<invalid>"; fi',
+      "-", path.join(PROJECT_ROOT, "components", "steps", "lib", "image.sh"), pattern, SHA], { encoding: "utf8" });
+    expect(shell).toBe(tag ?? "<invalid>");
   });
 });

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # deploy: turns a PR into a running preview environment and writes where it lives.
-#   1. resolves the commit (the PR head when COMMIT is empty) and fetches OWNER/REPO at it with a
-#      read-only GitHub App installation token; takes the chart from that checkout, or pulls it
-#      when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root, else in
-#      the chart's directory. Nothing in the cluster changes before all of that succeeded.
+#   1. resolves the commit (the PR head when COMMIT is empty) with a read-only GitHub App
+#      installation token. The image: its tag is IMAGE_TAG when given (pulled Always: a tag someone
+#      gave may be pushed again), else IMAGE_TAG_PATTERN applied to the commit (pulled IfNotPresent:
+#      it names one build); then deploy waits, bounded by BUILD_TIMEOUT_SECONDS, until the commit's
+#      build (BUILD_KIND, BUILD_NAME) succeeded (lib/image.sh): a failed or missing build fails
+#      deploy. Then it fetches OWNER/REPO at the commit; takes the chart from that checkout, or
+#      pulls it when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root,
+#      else in the chart's directory. Nothing in the cluster changes before all of that succeeded.
 #   2. in namespace NS: the Namespace (created labelled implementation-dag/instance=PREVIEW_INSTANCE;
 #      reused when it carries preview=true and this instance's label; adopted, i.e. given the label,
 #      when it carries preview=true, no instance label and this repository's
@@ -20,9 +24,10 @@
 #      deploy (the annotation is then emptied, so no later step updates an older run's deployment).
 #      The same annotate records HOST as implementation-dag/host: the admission fence lets the
 #      chart's Ingresses serve only that host or names under it.
-#   3. `helm upgrade --install` with a short-lived token of preview-deployer, so the chart works
-#      inside the guardrails and cannot rewrite them. helm reads the token from a kubeconfig file
-#      of this step's scratch directory (mode 0600, removed once helm is done), never from its
+#   3. `helm upgrade --install` (setting image.tag, image.pullPolicy and ingress.host) with a
+#      short-lived token of preview-deployer, so the chart works inside the guardrails and cannot
+#      rewrite them. helm reads the token from a kubeconfig file of this step's scratch directory
+#      (mode 0600, removed once helm is done), never from its
 #      arguments, which every process of the pod can read in /proc/<pid>/cmdline. A release left
 #      pending-install, pending-upgrade or pending-rollback by a killed step (the per-PR mutex
 #      means no other run is at it) is first rolled back to its last deployed revision, or
@@ -39,7 +44,15 @@
 #                             impl-<owner>-<repo>-<hash>-pr-<PR>
 #   RELEASE                   the Helm release: a DNS-1123 label of at most 53 ending in -pr-<PR>
 #   HOST                      the preview host (set-params' host), a lowercase DNS name
-#   IMAGE_TAG                 the image tag deployed (a valid, non-empty image tag)
+#   IMAGE_TAG                 empty (the tag is derived from the commit by IMAGE_TAG_PATTERN) or the
+#                             image tag deployed, pulled Always (a valid image tag)
+#   IMAGE_TAG_PATTERN         the tag of a commit: letters, digits, '_', '.', '-' with at least one
+#                             of {sha}, {sha12}, {sha7} (lib/image.sh is_image_tag_pattern)
+#   BUILD_KIND                what the commit's build reports: check-run, status or none (no wait)
+#   BUILD_NAME                the check run's name or the status's context (letters, digits, ' ',
+#                             '.', '_', '/', ':', '(', ')', '+', '-', at most 100)
+#   BUILD_TIMEOUT_SECONDS     how long to wait for a successful build: an integer 1-86400
+#   BUILD_POLL_SECONDS        seconds between two looks: an integer 1-300, at most the timeout
 #   CHART_PATH                a relative path in the repository without '.'/'..' segments, or an
 #                             oci:// reference (a trailing :<version> pins the chart version)
 #   VALUES_FILE               a relative path without '.'/'..' segments
@@ -97,6 +110,22 @@ github_web_url=$(value GITHUB_WEB_URL)
 environment_prefix=$(value ENVIRONMENT_PREFIX)
 argo_ui_url=$(value ARGO_UI_URL)
 output_dir=$(value OUTPUT_DIR)
+# The image and its build: the tag deployed is the commit's, and so is the build waited for.
+image_tag_pattern=$(value IMAGE_TAG_PATTERN)
+build_kind=$(value BUILD_KIND)
+build_name=$(value BUILD_NAME)
+build_timeout=$(value BUILD_TIMEOUT_SECONDS)
+build_poll=$(value BUILD_POLL_SECONDS)
+is_image_tag_pattern "$image_tag_pattern" || bad IMAGE_TAG_PATTERN "$RULE_IMAGE_TAG_PATTERN"
+[[ $build_kind =~ ^(check-run|status|none)$ ]] || bad BUILD_KIND "must be check-run, status or none"
+if ! [[ $build_name =~ ^[A-Za-z0-9][A-Za-z0-9\ ._/:()+-]{0,99}$ ]]; then
+  bad BUILD_NAME "must be a check run name or status context: letters, digits, ' ', '.', '_', '/', ':', '(', ')', '+', '-', at most 100, starting with a letter or digit"
+fi
+if ! [[ $build_timeout =~ ^[1-9][0-9]{0,4}$ ]] || ((build_timeout > 86400)); then
+  bad BUILD_TIMEOUT_SECONDS "must be an integer from 1 to 86400"
+elif ! [[ $build_poll =~ ^[1-9][0-9]{0,2}$ ]] || ((build_poll > 300 || build_poll > build_timeout)); then
+  bad BUILD_POLL_SECONDS "must be an integer from 1 to 300, at most BUILD_TIMEOUT_SECONDS"
+fi
 
 is_github_owner "$owner" || bad owner "$RULE_OWNER"
 is_github_repo "$repo" || bad repo "$RULE_REPO"
@@ -114,8 +143,8 @@ fi
 if ! is_dns_name "$host" || { is_preview_namespace "$ns" "$pr" && [[ $host != "${ns#impl-}."* ]]; }; then
   bad host "must be the preview's host <id>.<domain> (the namespace impl-<id> gives the id), a lowercase DNS name"
 fi
-if ! [[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
-  bad image_tag "must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
+if ! [[ $image_tag =~ ^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]]; then
+  bad image_tag "must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
 fi
 if [[ $chart_path == oci://* ]]; then
   # oci://<registry>/<path>/<chart>[:<version>]; a ':' before the last '/' is the registry's port.
@@ -189,7 +218,13 @@ trap 'rm -rf "$work"' EXIT
 echo "deploy: $owner/$repo#$pr into namespace $ns as release $release"
 # The token stays a shell variable (lib/github.sh reads it); no tool gets it in its environment.
 unset GITHUB_TOKEN
-if ! GITHUB_TOKEN=$(github_installation_token "$owner" "$repo" '{"contents":"read","pull_requests":"read"}'); then
+# Read-only, and only what this run reads: the build's checks or statuses besides the code and the PR.
+read_permissions='{"contents":"read","pull_requests":"read"}'
+case "$build_kind" in
+  check-run) read_permissions='{"contents":"read","pull_requests":"read","checks":"read"}' ;;
+  status) read_permissions='{"contents":"read","pull_requests":"read","statuses":"read"}' ;;
+esac
+if ! GITHUB_TOKEN=$(github_installation_token "$owner" "$repo" "$read_permissions"); then
   die github "no read-only installation token for $owner/$repo"
 fi
 
@@ -211,6 +246,20 @@ if ! [[ $sha =~ ^[0-9a-f]{40}$ ]]; then
   die commit "GitHub named no full commit SHA for $what of $owner/$repo"
 fi
 echo "commit: $sha ($what)"
+
+# The image of this commit: a rerun on a new commit renders a new pod template, so it rolls out.
+if [[ -n $image_tag ]]; then
+  pull_policy=Always
+  echo "image tag: $image_tag (given; pulled Always)"
+else
+  image_tag=$(image_tag_for_commit "$image_tag_pattern" "$sha")
+  pull_policy=IfNotPresent
+  echo "image tag: $image_tag (of commit $sha by $image_tag_pattern; pulled IfNotPresent)"
+fi
+# The build of this commit must have succeeded before the chart asks for its image.
+if [[ $build_kind != none ]]; then
+  build_wait "$owner" "$repo" "$sha" "$build_kind" "$build_name" "$build_timeout" "$build_poll" || exit 1
+fi
 
 # The token reaches git through its environment only: never in argv, never in .git/config.
 checkout="$work/checkout"
@@ -488,7 +537,7 @@ esac
 
 echo "helm upgrade --install $release (timeout $helm_timeout)"
 if ! helm upgrade --install "$release" "$chart_dir" -n "$ns" --kubeconfig "$kubeconfig" \
-  -f "$values" --set-string "image.tag=$image_tag" --set-string "ingress.host=$host" \
+  -f "$values" --set-string "image.tag=$image_tag" --set-string "image.pullPolicy=$pull_policy" --set-string "ingress.host=$host" \
   --wait --timeout "$helm_timeout" 2>&1 | tee "$evidence/helm-upgrade.log"; then
   rm -f "$kubeconfig"
   collect_evidence

@@ -11,7 +11,8 @@
 #   DOMAIN                 preview domain: a lowercase DNS name of at least two labels
 #   CHART_PATH             a relative path without '..' segments, or an oci:// reference
 #   VALUES_FILE            a relative path without '..' segments
-#   IMAGE_TAG              empty (meaning pr-<PR>) or a valid image tag
+#   IMAGE_TAG              empty (deploy derives the tag from the commit it deploys, by the stack's
+#                          deploy.imageTagPattern) or a valid image tag (then pulled Always)
 #   MIN_SUCCESS_PCT        empty (the repository's setting, else the stack's) or a percentage 0-100
 #                          (a fraction between 0 and 1 is ambiguous and refused)
 #   MAX_P95_MS             empty (as above) or a positive integer of milliseconds, at most 7 digits
@@ -39,7 +40,7 @@
 # Writes, one value per file in OUTPUT_DIR: ns (impl-<id>), release (<repo>-pr-<PR>, a DNS-1123
 # label of at most 53), host (<id>.<DOMAIN>), mutex (implementation-dag-<id>), repository
 # (<owner>/<repo> lowercased: the preview's owner, as annotated on its namespace), domain,
-# image_tag, commit (lowercased, or empty), where <id> is lib/names.sh's preview_id of
+# image_tag (as given, or empty: deploy derives it from the deployed commit), commit (lowercased, or empty), where <id> is lib/names.sh's preview_id of
 # (NAMING, owner, repo, PR);
 # and the validated values later tasks take instead of the raw parameters: owner, repo, pr,
 # chartPath, valuesFile; every input of acceptance (min_success_pct, max_p95_ms,
@@ -254,7 +255,7 @@ if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._/:-]+$ ]] && ! is_relative_path "$char
 fi
 is_relative_path "$values_file" || bad valuesFile "$RULE_RELATIVE_PATH"
 if ! [[ $image_tag =~ ^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]]; then
-  bad imageTag "must be empty (meaning pr-<pr>) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
+  bad imageTag "must be empty (the tag is derived from the deployed commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
 fi
 # A threshold given at submit wins over the stack config's, checked by the same rule.
 [[ -z $min_success_pct ]] || check_acceptance min_success_pct "$min_success_pct"
@@ -333,7 +334,6 @@ name=${name:0:$((53 - ${#suffix}))}
 while [[ $name == -* ]]; do name=${name#-}; done
 while [[ $name == *- ]]; do name=${name%-}; done
 release="${name:-app}${suffix}"
-tag=${image_tag:-pr-${pr}}
 commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
 # What the agents are given (the agent template's parameter names).
 if [[ -z $service ]]; then
@@ -353,7 +353,7 @@ printf '%s' "$host" >"$output_dir/host"
 printf '%s' "$mutex" >"$output_dir/mutex"
 printf '%s' "$repository" >"$output_dir/repository"
 printf '%s' "$domain" >"$output_dir/domain"
-printf '%s' "$tag" >"$output_dir/image_tag"
+printf '%s' "$image_tag" >"$output_dir/image_tag"
 printf '%s' "$commit" >"$output_dir/commit"
 printf '%s' "$owner" >"$output_dir/owner"
 printf '%s' "$repo" >"$output_dir/repo"
@@ -376,4 +376,4 @@ printf '%s' "$docs_branch" >"$output_dir/docs-branch"
 printf '%s' "$task_requirements" >"$output_dir/task-requirements"
 
 printf 'namespace: %s\nrelease:   %s\nhost:      %s\nmutex:     %s\nimage tag: %s\ncommit:    %s\n' \
-  "$ns" "$release" "$host" "$mutex" "$tag" "${commit:-<PR head>}"
+  "$ns" "$release" "$host" "$mutex" "${image_tag:-<derived from the deployed commit>}" "${commit:-<PR head>}"

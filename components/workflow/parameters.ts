@@ -16,7 +16,7 @@ export function workflowParameters(cfg: StackConfig): IParameter[] {
     { name: "domain", value: cfg.domain, description: "Preview domain: the app is served at pr-<pr>.<domain>." },
     { name: "chartPath", value: cfg.chartPath, description: "Chart path in the repository, or an oci:// reference." },
     { name: "valuesFile", value: cfg.valuesFile, description: "Values file, relative to the repository root or else to the chart." },
-    { name: "imageTag", value: "", description: "Image tag to deploy; empty means pr-<pr>." },
+    { name: "imageTag", value: "", description: "Image tag to deploy, pulled Always; empty: derived from the deployed commit by the stack's deploy.imageTagPattern." },
     // Empty: the run's repository's setting (stack config acceptance.repositories), else the global one;
     // set-params resolves them. A value given at submit wins over both.
     { name: "min_success_pct", value: "", description: "Acceptance: minimum share of successful requests, in percent (0-100); empty: the repository's setting, else the stack's." },

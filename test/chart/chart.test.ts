@@ -43,7 +43,7 @@ async function runHelm(args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 /** The deploy step's values: the preview file plus the two values it sets. */
-const previewArgs = (tag = "pr-42") => ["-f", PREVIEW_VALUES, "--set-string", `image.tag=${tag}`, "--set-string", `ingress.host=${HOST}`];
+const previewArgs = (tag = "sha-0123456789ab") => ["-f", PREVIEW_VALUES, "--set-string", `image.tag=${tag}`, "--set-string", `ingress.host=${HOST}`];
 
 async function renderPreview(extra: string[] = []): Promise<Manifest[]> {
   const r = await runHelm(["template", RELEASE, CHART, "-n", NS, ...previewArgs(), ...extra]);
@@ -72,7 +72,7 @@ describe("charts/app", () => {
     expect(ingress.spec.ingressClassName).toBe("nginx");
     const deployment = objects.find((o) => o.kind === "Deployment")!;
     expect(deployment.spec.replicas).toBe(1);
-    expect(deployment.spec.template.spec.containers.map((c: { image: string }) => c.image)).toEqual(["ghcr.io/example-org/example-app:pr-42"]);
+    expect(deployment.spec.template.spec.containers.map((c: { image: string }) => c.image)).toEqual(["ghcr.io/example-org/example-app:sha-0123456789ab"]);
   });
 
   it("keeps a numeric-looking image tag a string", async () => {

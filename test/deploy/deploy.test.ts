@@ -15,7 +15,7 @@ import { implementationDag, previewRender, templateNamed } from "../helpers/rend
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
   busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, githubWorld, guardrailsDir, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
-  KUBE_TOKEN, newWorld, normalised, NS, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  HEAD_TAG, KUBE_TOKEN, newWorld, normalised, NS, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
 } from "./fixtures";
 
 let template: ITemplate;
@@ -61,7 +61,7 @@ const git = [
 ];
 const helmUpgrade = (chart = "<work>/checkout/charts/app", values = "<work>/checkout/charts/app/values-preview.yaml") =>
   `helm upgrade --install ${RELEASE} ${chart} -n ${NS} --kubeconfig <work>/kubeconfig -f ${values} ` +
-  `--set-string image.tag=pr-42 --set-string ingress.host=${HOST} --wait --timeout 5m`;
+  `--set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --wait --timeout 5m`;
 /** The GitHub deployment's id and the preview URL, recorded on the namespace. */
 const deploymentRecord = (id = "<id>") =>
   `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployment=${id} implementation-dag/environment-url=https://${HOST}/ implementation-dag/host=${HOST}`;
@@ -73,7 +73,7 @@ const guardrailsAndChart = (verb: "create" | "apply") => [
   `kubectl ${verb} -n ${NS} -f -`,
   `kubectl apply -n ${NS} -f <guardrails>`,
   `kubectl apply -n ${NS} -f -`,
-  `kubectl create token preview-deployer -n ${NS} --duration=600s`,
+  `kubectl create token preview-deployer -n ${NS} --duration=1200s`,
   pendingCheck,
 ];
 /** The reuse's relabelling: this run, this stack's instance, Pod Security. */
@@ -176,19 +176,21 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(Object.keys(world.appliedDirs[0]).sort()).toEqual(["limitrange.yaml", "networkpolicy.yaml", "resourcequota.yaml"]);
     expect(world.appliedDirs[0]["resourcequota.yaml"]).toContain("services.loadbalancers");
 
-    // GitHub: one token narrowed to the repository and read-only, then the PR's head; then one
-    // narrowed to deployments:write for the deployment and its in_progress status.
+    // GitHub: one token narrowed to the repository and read-only, then the PR's head and its build;
+    // then one narrowed to deployments:write for the deployment and its in_progress status.
     expect(gh.violations).toEqual([]);
     const deployment = gh.deployments(OWNER, REPO).at(-1)!;
     expect(gh.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
       "POST /app/installations/200003/access_tokens",
       `GET /repos/${OWNER}/${REPO}/pulls/42`,
+      `GET /repos/${OWNER}/${REPO}/commits/${HEAD_SHA}/check-runs`,
       "POST /app/installations/200003/access_tokens",
       `POST /repos/${OWNER}/${REPO}/deployments`,
       `POST /repos/${OWNER}/${REPO}/deployments/${deployment.id}/statuses`,
     ]);
-    expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read" } });
-    expect(gh.requests[2].body).toEqual({ repositories: [REPO], permissions: { deployments: "write" } });
+    expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read", checks: "read" } });
+    expect(gh.requests[2].query).toEqual({ check_name: "build", filter: "latest", per_page: "100" });
+    expect(gh.requests[3].body).toEqual({ repositories: [REPO], permissions: { deployments: "write" } });
     expect(gh.writes().map((q) => q.body)).toEqual([
       {
         ref: HEAD_SHA, environment: "pr-42", auto_merge: false, required_contexts: [], transient_environment: true,
@@ -382,7 +384,7 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.stderr.trim().split("\n")).toEqual([
       "ERROR: ns: must be the preview namespace of PR 42 (impl-pr-42, or impl-<owner>-<repo>-<hash>-pr-42)",
       "ERROR: release: must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>",
-      "ERROR: image_tag: must be an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
+      "ERROR: image_tag: must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
       "ERROR: valuesFile: must be a relative path without '.' or '..' segments",
     ]);
     expect(lines).toEqual([]);
@@ -422,13 +424,13 @@ describe("deploy (pod runner): inputs and sources", () => {
   it("deploys a given full commit without asking GitHub for the PR head", async () => {
     const sha = "fedcba9876543210fedcba9876543210fedcba98";
     const world = newWorld();
-    gh.requests.length = 0;
+    gh.addCheckRun(OWNER, REPO, sha, "build", { status: "completed", conclusion: "success" });
     const { r, lines } = await deploy(world, { parameters: { commit: sha.toUpperCase() } });
     // The fake checkout answers rev-parse with HEAD_SHA: a checkout at another commit is refused.
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: commit: the checkout is at ${HEAD_SHA}, not at ${sha}\n`);
     expect(lines[1]).toContain(`.git ${sha}`);
-    expect(gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens"]);
+    expect(gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/${sha}/check-runs`]);
     expect(lines.some((l) => l.startsWith("kubectl"))).toBe(false);
   });
 

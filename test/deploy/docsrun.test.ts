@@ -80,7 +80,7 @@ describe("deploy with the docsrun runner", () => {
       successCondition: "status.phase == Succeeded",
       failureCondition: "status.phase in (Failed,Error)",
     });
-    expect(r.activeDeadlineSeconds).toBe(600);
+    expect(r.activeDeadlineSeconds).toBe(1200);
     const cfg = parseConfig({
       ...readStackConfig("preview"),
       "implementation-dag:deploy": JSON.stringify({ runner: "docsrun", docsrun: { statusField: "status.state", successValues: ["Done", "Complete"], failureValues: ["Broken"] } }),

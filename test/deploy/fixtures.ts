@@ -29,11 +29,15 @@ export const GUARDRAILS_ROLE = "implementation-dag-argo-guardrails";
 /** The token `kubectl create token` answers with. */
 export const KUBE_TOKEN = "eyJhbGciOi.preview-deployer.token";
 export const CHART_DIR = path.join(PROJECT_ROOT, "charts", "app");
+/** The check run the preview stack's deploy waits for (deploy.build.name). */
+export const BUILD_NAME = "build";
+/** The image tag of HEAD_SHA by the preview stack's deploy.imageTagPattern (sha-{sha12}). */
+export const HEAD_TAG = `sha-${HEAD_SHA.slice(0, 12)}`;
 
-/** The deploy template's parameters for PR 42, as the DAG passes them. */
+/** The deploy template's parameters for PR 42, as the DAG passes them (no tag given: derived from the commit). */
 export const PARAMETERS = {
   owner: OWNER, repo: REPO, pr: PR, commit: "", ns: NS, release: RELEASE, host: HOST,
-  image_tag: "pr-42", chartPath: "charts/app", valuesFile: "values-preview.yaml",
+  image_tag: "", chartPath: "charts/app", valuesFile: "values-preview.yaml",
 };
 
 /** The guardrail files of the preview stack, written as the ConfigMap mount shows them. */
@@ -63,10 +67,12 @@ export async function githubWorld(): Promise<{ gh: FakeGitHub; keyFile: string; 
   const gh = await startFakeGitHub({
     apps: [{
       appId: "100003", slug: "qa", publicKey: key.publicKey,
-      installations: [{ id: 200003, owner: OWNER, repositories: [REPO], permissions: { contents: "read", pull_requests: "write", deployments: "write" } }],
+      installations: [{ id: 200003, owner: OWNER, repositories: [REPO], permissions: { contents: "read", pull_requests: "write", deployments: "write", checks: "read", statuses: "read" } }],
     }],
   });
   gh.addPull({ owner: OWNER, repo: REPO, number: Number(PR), headSha: HEAD_SHA });
+  // The repository's CI built the head: the preview stack's deploy waits for check run `build`.
+  gh.addCheckRun(OWNER, REPO, HEAD_SHA, BUILD_NAME, { status: "completed", conclusion: "success" });
   return {
     gh,
     keyFile,
@@ -119,6 +125,8 @@ export interface World {
   pods: object[];
   /** Whether `helm upgrade` fails. */
   helmFails?: boolean;
+  /** The commit the fake checkout is at (what `git rev-parse HEAD` answers); defaults to HEAD_SHA. */
+  head?: string;
   /** Whether `git fetch` fails. */
   fetchFails?: boolean;
   /** Files added to the checkout after the chart (path → content, or `{ symlink }`). */
@@ -207,7 +215,7 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
         }
         return ok();
       }
-      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${HEAD_SHA}\n`);
+      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${world.head ?? HEAD_SHA}\n`);
       return { stderr: `unexpected git ${joined}\n`, code: 97 };
     }
     if (call.tool === "helm") {

@@ -14,7 +14,7 @@ import type { FakeGitHub } from "../helpers/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
-  busyboxDir, githubWorld, guardrailsDir, HEAD_SHA, HOST, newWorld, normalised, NS, OWNER, PARAMETERS,
+  busyboxDir, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, normalised, NS, OWNER, PARAMETERS,
   previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
 } from "./fixtures";
 
@@ -53,7 +53,7 @@ async function deploy(world: World, tools: "gnu" | "busybox" = "gnu") {
 const PENDING = `helm list -n ${NS} --kubeconfig <work>/kubeconfig --pending --filter ^${RELEASE}$ -o json`;
 const HISTORY = `helm history ${RELEASE} -n ${NS} --kubeconfig <work>/kubeconfig -o json`;
 const UPGRADE = `helm upgrade --install ${RELEASE} <work>/checkout/charts/app -n ${NS} --kubeconfig <work>/kubeconfig ` +
-  `-f <work>/checkout/charts/app/values-preview.yaml --set-string image.tag=pr-42 --set-string ingress.host=${HOST} --wait --timeout 5m`;
+  `-f <work>/checkout/charts/app/values-preview.yaml --set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --wait --timeout 5m`;
 const rollback = (revision: number) => `helm rollback ${RELEASE} ${revision} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 const UNINSTALL = `helm uninstall ${RELEASE} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 

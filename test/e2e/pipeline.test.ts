@@ -96,13 +96,14 @@ describe("the whole pipeline, offline", () => {
 
     // The names set-params derived, and nothing else, in every kubectl, helm and git call.
     expect(node(r, "set-params").outputs.parameters).toMatchObject({
-      ns: nsOf(123), release: "example-app-pr-123", host: hostOf(123), image_tag: "pr-123",
+      ns: nsOf(123), release: "example-app-pr-123", host: hostOf(123), image_tag: "",
     });
     const used = namesUsed(callsBefore);
     expect(used.namespaces).toEqual(new Set([nsOf(123)]));
     expect([...used.releases].filter((x) => x !== nsOf(123))).toEqual(["example-app-pr-123"]);
     expect(used.hosts).toEqual(new Set([hostOf(123)]));
-    expect(used.tags).toEqual(new Set(["pr-123"]));
+    // No tag given: deploy derived it from the PR head it deployed, after that commit's build succeeded.
+    expect(used.tags).toEqual(new Set([`sha-${world.headOf(123).slice(0, 12)}`]));
     // ... and in every GitHub call.
     const ghPaths = world.github.requests.slice(ghBefore).map((q) => q.path);
     for (const p of ghPaths.filter((x) => x.startsWith("/repos/"))) {

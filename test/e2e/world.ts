@@ -165,6 +165,8 @@ export class World {
   /** How the preview app answers; a test replaces it. */
   respond: (host: string, path: string) => AppReply = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
   private runs = 0;
+  /** The build deploy waits for (the stack's deploy.build): the world's CI publishes it green for every head. */
+  private build: { kind: "check-run" | "status" | "none"; name: string } = { kind: "check-run", name: "build" };
 
   private constructor(
     /** The stack's render the workflow template comes from. */
@@ -191,13 +193,13 @@ export class World {
     const github = JSON.parse(stack["implementation-dag:github"]) as { apps: Record<string, { appId: string; installationId: string }> } & Record<string, unknown>;
     const acceptance = JSON.parse(stack["implementation-dag:acceptance"]) as Record<string, unknown>;
     const namespace = stack["implementation-dag:namespace"];
-    const deploy = JSON.parse(stack["implementation-dag:deploy"]) as { runner: string; docsrun: World["docsrun"] } & Record<string, unknown>;
+    const deploy = JSON.parse(stack["implementation-dag:deploy"]) as { runner: string; docsrun: World["docsrun"]; build?: World["build"] } & Record<string, unknown>;
 
     // The three apps as the stack config names them; what each is granted follows the README.
     const grants: Record<string, Record<string, "read" | "write">> = {
       rex: { contents: "write", pull_requests: "write", metadata: "read" },
       clippy: { contents: "write", pull_requests: "write", metadata: "read" },
-      qa: { contents: "read", pull_requests: "write", deployments: "write", statuses: "write", metadata: "read" },
+      qa: { contents: "read", pull_requests: "write", deployments: "write", statuses: "write", checks: "read", metadata: "read" },
     };
     const repositories = options.repositories ?? [{ owner: OWNER, repo: REPO }, { owner: OWNER, repo: OTHER_REPO }];
     const owners = [...new Set(repositories.map((r) => r.owner))];
@@ -265,6 +267,7 @@ export class World {
       };
     }
     world = new World(render, gh, standIns, app, dir, secrets, configMaps, { ...standIns.env, CURL_CA_BUNDLE: tls.caFile }, webUrl, deploy.docsrun);
+    world.build = { kind: deploy.build?.kind ?? "check-run", name: deploy.build?.name ?? "build" };
     if (options.state) world.importState(options.state);
     return world;
   }
@@ -300,6 +303,9 @@ export class World {
     const sha = createHash("sha1").update(`head of ${owner}/${repo}#${pr}`).digest("hex");
     this.commits.set(sha, { owner, repo, pr });
     this.github.addPull({ owner, repo, number: pr, headSha: sha });
+    // The repository's CI built the head's image: deploy waits for exactly this before helm runs.
+    if (this.build.kind === "check-run") this.github.addCheckRun(owner, repo, sha, this.build.name, { status: "completed", conclusion: "success" });
+    if (this.build.kind === "status") this.github.addCommitStatus(owner, repo, sha, this.build.name, "success");
     return sha;
   }
 

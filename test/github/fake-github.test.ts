@@ -24,7 +24,7 @@ beforeEach(async () => {
     apps: [{
       appId: "100003", slug: "qa", publicKey: qaKey.publicKey,
       installations: [
-        { id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read", deployments: "write" } },
+        { id: 200003, owner: "acme", repositories: ["app", "other"], permissions: { pull_requests: "write", contents: "read", deployments: "write", checks: "read", statuses: "read" } },
         { id: 200004, owner: "Globex", repositories: ["site"], permissions: { pull_requests: "read" } },
       ],
     }],
@@ -218,6 +218,41 @@ describe("fake GitHub", () => {
     expect((await call("GET", "/repos/acme/app/commits/abc1234", withContents)).status).toBe(200);
     const without = await token({ pull_requests: "read" });
     expect((await call("GET", "/repos/acme/app/commits/abc1234", without)).status).toBe(403);
+  });
+
+  it("serves a commit's check runs by name, the latest per app, moving each through its states per read, behind checks:read", async () => {
+    const sha = "ab".repeat(20);
+    gh.addCheckRun("acme", "app", sha, "build", { status: "completed", conclusion: "failure" });
+    gh.addCheckRun("acme", "app", sha, "build", { status: "queued" }, { status: "completed", conclusion: "success" });
+    gh.addCheckRun("acme", "app", sha, "lint", { status: "completed", conclusion: "success" });
+    const t = await token({ checks: "read" });
+    const read = async (query: string) => {
+      const res = await call("GET", `/repos/acme/app/commits/${sha}/check-runs${query}`, t);
+      const body = (await res.json()) as { total_count: number; check_runs: Array<{ name: string; status: string; conclusion: string | null }> };
+      return [res.status, body.total_count, body.check_runs.map((r) => [r.name, r.status, r.conclusion])];
+    };
+    expect(await read("?check_name=build&filter=latest")).toEqual([200, 1, [["build", "queued", null]]]);
+    expect(await read("?check_name=build")).toEqual([200, 1, [["build", "completed", "success"]]]);
+    expect(await read("?check_name=build&filter=all")).toEqual([200, 2, [["build", "completed", "failure"], ["build", "completed", "success"]]]);
+    expect((await call("GET", `/repos/acme/app/commits/${sha}/check-runs?filter=newest`, t)).status).toBe(422);
+    expect((await call("GET", `/repos/acme/app/commits/${sha}/check-runs`, await token({ contents: "read" }))).status).toBe(403);
+    expect(gh.violations).toEqual([expect.stringContaining("fails GitHub's description of checks/list-for-ref")]);
+  });
+
+  it("serves a commit's combined status, the latest per context, behind statuses:read", async () => {
+    const sha = "cd".repeat(20);
+    gh.addCommitStatus("acme", "app", sha, "ci/image", "pending", "success");
+    gh.addCommitStatus("acme", "app", sha, "ci/lint", "error");
+    const t = await token({ statuses: "read" });
+    const read = async () => {
+      const res = await call("GET", `/repos/acme/app/commits/${sha}/status`, t);
+      const body = (await res.json()) as { state: string; statuses: Array<{ context: string; state: string }> };
+      return [res.status, body.state, body.statuses.map((x) => [x.context, x.state])];
+    };
+    expect(await read()).toEqual([200, "failure", [["ci/image", "pending"], ["ci/lint", "error"]]]);
+    expect(await read()).toEqual([200, "failure", [["ci/image", "success"], ["ci/lint", "error"]]]);
+    expect((await call("GET", `/repos/acme/app/commits/${sha}/status`, await token({ checks: "read" }))).status).toBe(403);
+    expect(gh.violations).toEqual([]);
   });
 
   it("serves the API under a GitHub Enterprise Server prefix", async () => {

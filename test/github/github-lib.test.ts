@@ -481,6 +481,17 @@ describe("github_request", () => {
     expect(gh.requests.at(-1)).toMatchObject({ method: "GET" });
   });
 
+  it("sends deploy's reads of a commit's build (check runs, combined status), and only by full SHA", async () => {
+    const sha = "0123456789abcdef0123456789abcdef01234567";
+    const r = await run(`${TOKEN}GITHUB_ALLOW_STATUS=403 github_request GET "/repos/acme/app/commits/${sha}/check-runs?check_name=build&filter=latest" >/dev/null
+GITHUB_ALLOW_STATUS=403 github_request GET /repos/acme/app/commits/${sha}/status >/dev/null
+github_request GET /repos/acme/app/commits/0123456/check-runs || true`);
+    // Both reached GitHub (which answers 403: this token was not given checks or statuses read).
+    expect(gh.requests.slice(1).map((q) => [q.operationId, q.status])).toEqual([["checks/list-for-ref", 403], ["repos/get-combined-status-for-ref", 403]]);
+    expect(r.stderr.trim()).toBe("ERROR: github: refused GET /repos/acme/app/commits/0123456/check-runs: not a request this pipeline makes (not on lib/github.sh's allowlist); nothing was sent");
+    expect(gh.violations).toEqual([]);
+  });
+
   it("refuses a body that is not JSON", async () => {
     const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request POST /repos/acme/app/pulls/7/reviews 'event=APPROVE'`);
     expect(r.stderr.trim()).toBe("ERROR: github_request: BODY_JSON must be a JSON object or array");

@@ -190,6 +190,15 @@ export interface FakeDeployment {
   statuses: Array<{ id: number; state: string; environment_url?: string; log_url?: string; description?: string }>;
 }
 
+/** A check run's state: its status and, once completed, its conclusion (GitHub's enums). */
+export interface FakeCheckRunState {
+  status: "queued" | "in_progress" | "completed" | "waiting" | "requested" | "pending";
+  conclusion?: "success" | "failure" | "neutral" | "cancelled" | "skipped" | "timed_out" | "action_required";
+}
+
+/** A commit status's state (GitHub's combined status reports the latest one per context). */
+export type FakeCommitStatusState = "pending" | "success" | "failure" | "error";
+
 /** What a custom handler answers. */
 export interface HandlerReply {
   status: number;
@@ -233,6 +242,8 @@ const BUILT_IN_PERMISSIONS: Record<string, Array<[string, PermissionLevel]>> = {
   "repos/create-deployment-status": [["deployments", "write"]],
   "repos/list-deployment-statuses": [["deployments", "read"]],
   "repos/create-commit-status": [["statuses", "write"]],
+  "checks/list-for-ref": [["checks", "read"]],
+  "repos/get-combined-status-for-ref": [["statuses", "read"]],
 };
 
 /** A fresh RSA key pair for a fake app: the private key as GitHub hands it out (PKCS#1 PEM). */
@@ -259,6 +270,9 @@ function nullableAlternatives(node: unknown): void {
   if (typeof node !== "object" || node === null) return;
   const schema = node as Record<string, unknown>;
   for (const value of Object.values(schema)) nullableAlternatives(value);
+  // A nullable enum (a check run's `conclusion` before it completes): GitHub sends null, which
+  // OpenAPI 3.0.3 admits only when the enum lists it, as the description does not.
+  if (schema.nullable === true && Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum = [...(schema.enum as unknown[]), null];
   if (schema.nullable !== true || "type" in schema) return;
   delete schema.nullable;
   if (Array.isArray(schema.anyOf)) schema.anyOf = [...(schema.anyOf as unknown[]), NULL_ONLY];
@@ -313,6 +327,17 @@ export interface FakeGitHub {
    * oldest first (default none).
    */
   addDeployment(owner: string, repo: string, deployment: { sha: string; environment: string; task?: string; payload?: Record<string, unknown>; states?: string[] }): number;
+  /**
+   * Adds a check run of a commit (40-hex SHA) named `name`, by the app `app` (default
+   * `github-actions`); returns its id. The run is at the first of `states` and moves on to the next
+   * each time a request lists it (a build that progresses while deploy polls), staying at the last.
+   */
+  addCheckRun(owner: string, repo: string, sha: string, name: string, ...states: FakeCheckRunState[]): number;
+  /**
+   * Sets a commit status of a commit (40-hex SHA) with `context`, moving through `states` as
+   * {@link addCheckRun}'s runs do, one step each time the commit's combined status is read.
+   */
+  addCommitStatus(owner: string, repo: string, sha: string, context: string, ...states: FakeCommitStatusState[]): void;
   /** GraphQL requests received (all), or queries answered for one repository. */
   graphqlQueries(owner?: string, repo?: string): number;
   /**
@@ -345,6 +370,9 @@ export interface FakeGitHubState {
   reviews: Array<[string, FakeReview[]]>;
   comments: Array<[string, FakeComment[]]>;
   deployments: Array<[string, FakeDeployment[]]>;
+  /** Check runs and commit statuses per `<owner>/<repo>@<sha>` (absent in states saved before builds were served). */
+  checkRuns?: Array<[string, Array<{ id: number; name: string; app: string; states: FakeCheckRunState[]; startedAt: string }>]>;
+  commitStatuses?: Array<[string, Array<{ id: number; context: string; states: FakeCommitStatusState[]; at: string }>]>;
   nextId: number;
 }
 
@@ -379,6 +407,9 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
   const reviews = new Map<string, FakeReview[]>();
   const comments = new Map<string, FakeComment[]>();
   const deployments = new Map<string, FakeDeployment[]>();
+  /** Check runs and commit statuses per `<owner>/<repo>@<sha>`, each with the states it moves through. */
+  const checkRuns = new Map<string, Array<{ id: number; name: string; app: string; states: FakeCheckRunState[]; startedAt: string }>>();
+  const commitStatuses = new Map<string, Array<{ id: number; context: string; states: FakeCommitStatusState[]; at: string }>>();
   const queues = new Map<string, ScriptedReply[]>();
   const custom = new Map<string, { handler: OperationHandler; permission?: [string, PermissionLevel] }>();
   const grants = new Map<string, Grant>();
@@ -743,6 +774,58 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
         d.statuses.push(s);
         return { status: 201, body: fromExample(operationId, 201, (ex) => ({ ...ex, id: s.id, state: s.state })) };
       }
+      case "checks/list-for-ref": {
+        const ref = params.ref.toLowerCase();
+        const all = checkRuns.get(`${repoKey(owner, repo)}@${ref}`) ?? [];
+        const named = all.filter((r) => query.check_name === undefined || r.name === query.check_name);
+        // filter=latest (GitHub's default): the most recent run of each name per app.
+        const runs = query.filter === "all" ? named : named.filter((r) => !named.some((o) => o.id > r.id && o.name === r.name && o.app === r.app));
+        const answered = runs.map((r) => ({ r, state: r.states[0] }));
+        for (const r of runs) if (r.states.length > 1) r.states.shift();
+        return {
+          status: 200,
+          body: fromExample(operationId, 200, (ex) => {
+            const item = (ex.check_runs as Array<Record<string, unknown>> | undefined)?.[0] ?? {};
+            return {
+              total_count: answered.length,
+              check_runs: answered.map(({ r, state }) => ({
+                ...item,
+                id: r.id,
+                head_sha: ref,
+                name: r.name,
+                status: state.status,
+                conclusion: state.status === "completed" ? state.conclusion ?? "success" : null,
+                started_at: r.startedAt,
+                completed_at: state.status === "completed" ? new Date().toISOString() : null,
+                app: { ...(item.app as Record<string, unknown>), slug: r.app },
+                pull_requests: [],
+              })),
+            };
+          }),
+        };
+      }
+      case "repos/get-combined-status-for-ref": {
+        const ref = params.ref.toLowerCase();
+        const list = commitStatuses.get(`${repoKey(owner, repo)}@${ref}`) ?? [];
+        const states = list.map((c) => ({ c, state: c.states[0] }));
+        for (const c of list) if (c.states.length > 1) c.states.shift();
+        // GitHub's combined state: failure when any is failure or error, pending when any is pending or none exists.
+        const combined = states.some((x) => x.state === "failure" || x.state === "error") ? "failure"
+          : states.length === 0 || states.some((x) => x.state === "pending") ? "pending" : "success";
+        return {
+          status: 200,
+          body: fromExample(operationId, 200, (ex) => {
+            const item = (ex.statuses as Array<Record<string, unknown>> | undefined)?.[0] ?? {};
+            return {
+              ...ex,
+              state: combined,
+              sha: ref,
+              total_count: states.length,
+              statuses: states.map(({ c, state }) => ({ ...item, id: c.id, context: c.context, state, description: `Build ${state}`, created_at: c.at, updated_at: c.at })),
+            };
+          }),
+        };
+      }
       case "repos/create-commit-status":
         return { status: 201, body: fromExample(operationId, 201, (ex) => ({ ...ex, id: nextId++, state: body.state, context: body.context ?? "default" })) };
     }
@@ -956,6 +1039,20 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       deployments.set(repoKey(owner, repo), [...(deployments.get(repoKey(owner, repo)) ?? []), d]);
       return d.id;
     },
+    addCheckRun(owner, repo, sha, name, ...states) {
+      if (!/^[0-9a-f]{40}$/.test(sha) || states.length === 0) throw new Error("addCheckRun: a 40-hex SHA and at least one state");
+      const key = `${repoKey(owner, repo)}@${sha}`;
+      const run = { id: nextId++, name, app: "github-actions", states: [...states], startedAt: new Date().toISOString() };
+      checkRuns.set(key, [...(checkRuns.get(key) ?? []), run]);
+      return run.id;
+    },
+    addCommitStatus(owner, repo, sha, context, ...states) {
+      if (!/^[0-9a-f]{40}$/.test(sha) || states.length === 0) throw new Error("addCommitStatus: a 40-hex SHA and at least one state");
+      const key = `${repoKey(owner, repo)}@${sha}`;
+      // The combined status holds the latest status of each context.
+      const others = (commitStatuses.get(key) ?? []).filter((c) => c.context !== context);
+      commitStatuses.set(key, [...others, { id: nextId++, context, states: [...states], at: new Date().toISOString() }]);
+    },
     graphqlQueries: (owner, repo) => (owner === undefined ? graphqlCount.get("all") ?? 0 : graphqlCount.get(repoKey(owner, repo ?? "")) ?? 0),
     enqueue(operationId, ...replies) {
       if (operationId !== "graphql" && !api.getOperation(operationId)) throw new Error(`enqueue: ${operationId} is not a GitHub operation`);
@@ -969,7 +1066,8 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
     writes: () => requests.filter((r) => r.method !== "GET" && r.operationId !== "apps/create-installation-access-token" && r.operationId !== "graphql"),
     tokens: () => [...grants.values()].map((g) => ({ installationId: g.installationId, repositories: [...g.repositories], permissions: { ...g.permissions } })),
     exportState: () => structuredClone({
-      pulls: [...pulls.values()], reviews: [...reviews.entries()], comments: [...comments.entries()], deployments: [...deployments.entries()], nextId,
+      pulls: [...pulls.values()], reviews: [...reviews.entries()], comments: [...comments.entries()], deployments: [...deployments.entries()],
+      checkRuns: [...checkRuns.entries()], commitStatuses: [...commitStatuses.entries()], nextId,
     }),
     importState(state) {
       const copy = structuredClone(state);
@@ -981,6 +1079,10 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       for (const [k, v] of copy.comments) comments.set(k, v);
       deployments.clear();
       for (const [k, v] of copy.deployments) deployments.set(k, v);
+      checkRuns.clear();
+      for (const [k, v] of copy.checkRuns ?? []) checkRuns.set(k, v);
+      commitStatuses.clear();
+      for (const [k, v] of copy.commitStatuses ?? []) commitStatuses.set(k, v);
       nextId = Math.max(nextId, copy.nextId);
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -55,7 +55,8 @@ describe("set-params", () => {
       mutex: "implementation-dag-example-org-example-app-v2-ca2f7ec19c-pr-123",
       repository: "example-org/example_app.v2",
       domain: "preview.example.com",
-      image_tag: "pr-123",
+      // empty: deploy derives the tag from the commit it deploys (no mutable pr-<N> tag)
+      image_tag: "",
       commit: "",
       // the validated values, passed on unchanged
       owner: "example-org",
@@ -117,6 +118,13 @@ describe("set-params", () => {
       { parameters: { ...VALID } },
     );
     expect(ghes.outputs["repository-url"]).toBe("https://ghe.example.com/example-org/Example_App.v2");
+  });
+
+  it("passes no tag on when none is given: deploy derives it from the commit it resolves", async () => {
+    const r = await run({ imageTag: "" });
+    expect(r.code).toBe(0);
+    expect(r.outputs.image_tag).toBe("");
+    expect(r.stdout).toContain("image tag: <derived from the deployed commit>");
   });
 
   it("keeps a given image tag and lowercases a given commit", async () => {

@@ -175,6 +175,8 @@ _GITHUB_ROUTES=(
   "GET ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+/reviews$"              # approve: reviews already posted
   "POST ^${_GITHUB_OWNER_REPO}/pulls/[0-9]+/reviews$"             # approve: the review
   "GET ^${_GITHUB_OWNER_REPO}/commits/[0-9a-f]{7,40}$"            # deploy: an abbreviated commit
+  "GET ^${_GITHUB_OWNER_REPO}/commits/[0-9a-f]{40}/check-runs$"   # deploy: the commit's build (lib/image.sh)
+  "GET ^${_GITHUB_OWNER_REPO}/commits/[0-9a-f]{40}/status$"       # deploy: the commit's build (lib/image.sh)
   "GET ^${_GITHUB_DEPLOYMENTS}$"                                  # deployment_find
   "POST ^${_GITHUB_DEPLOYMENTS}$"                                 # deployment_create
   "GET ^${_GITHUB_DEPLOYMENTS}/[0-9]+/statuses$"                  # deployment_find
