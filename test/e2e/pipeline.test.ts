@@ -130,7 +130,8 @@ describe("the whole pipeline, offline", () => {
     expect(evidence.stdout).toMatch(new RegExp(`^preview-evidence: ${nsOf(123)}: \\d+ containers in \\d+ pods, 0 restarts, [1-9]\\d* events; logs of \\d+ containers`));
     expect(node(r, "approve").inputs.artifacts["preview-evidence"]).toBeDefined();
     expect(reviews[0].body).toContain(`Commit \`${head}\`, from these images`);
-    const row = /^\| `(example-app-pr-123-[0-9a-f]{10}-[0-9a-f]{5})` \| `app` \| `([^`]+:pr-123)` \| `(sha256:[0-9a-f]{64})` \|$/m.exec(reviews[0].body);
+    // The image is the commit's: tagged sha-<12 hex of the head> (deploy.imageTagPattern's default).
+    const row = new RegExp(`^\\| \`(example-app-pr-123-[0-9a-f]{10}-[0-9a-f]{5})\` \\| \`app\` \\| \`([^\`]+:sha-${head.slice(0, 12)})\` \\| \`(sha256:[0-9a-f]{64})\` \\|$`, "m").exec(reviews[0].body);
     expect(row, reviews[0].body).not.toBeNull();
     // The digest is the one the fake node reports for that image (test/e2e/cluster.ts runPods).
     expect(row![3]).toBe(`sha256:${createHash("sha256").update(row![2]).digest("hex")}`);
