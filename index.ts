@@ -13,6 +13,7 @@ import { AdmissionFence } from "./components/admission";
 import { Rbac } from "./components/rbac";
 import { TtlCleanup } from "./components/ttl-cleanup";
 import { PreviewTeardown } from "./components/preview-teardown";
+import { Uninstall, uninstallCommand } from "./components/uninstall";
 
 /** Reads the stack config; bad config stops the program with one message naming every bad key. */
 function readConfig(): StackConfig {
@@ -43,6 +44,7 @@ export default async function main() {
   new AdmissionFence("admission-fence", { config: cfg });
   const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
   const teardown = new PreviewTeardown("preview-teardown", { config: cfg });
+  const uninstall = new Uninstall("uninstall", { config: cfg });
   const secretConfig = new pulumi.Config(PROJECT);
   const githubApps = new GitHubApps("github-apps", {
     config: cfg,
@@ -67,5 +69,8 @@ export default async function main() {
     // Empty unless hardening was turned off explicitly: then it says what is left unguarded.
     repositoryHardeningWarning: hardeningWarning(cfg.github) ?? "",
     submitCommand: submitCommand(cfg),
+    uninstallTemplate: uninstall.templateName,
+    // Tears every preview of this stack down: run it, then `pulumi destroy`.
+    uninstallCommand: uninstallCommand(cfg),
   };
 }
