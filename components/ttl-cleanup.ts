@@ -7,7 +7,8 @@
  * rule and checks a repository-named preview's annotation against its name with lib/names.sh, and
  * reads each preview again right before deleting it, leaving one a run changed meanwhile alone. It
  * lists only this stack's previews (label `implementation-dag/instance` = the workflows namespace):
- * a second stack on the cluster sweeps its own.
+ * a second stack on the cluster sweeps its own. The same template in mode `all` is the uninstall
+ * (`components/uninstall.ts`): {@link ttlSweepTemplate} builds both.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";

@@ -54,11 +54,13 @@ export interface FakeWorkflow {
 
 /**
  * A Workflow of `template` in `namespace` as Argo leaves it: in `phase`, labelled with its template
- * and, once finished, `workflows.argoproj.io/completed=true`; `picked: false` is one the controller
+ * (`…/cluster-workflow-template` for a ClusterWorkflowTemplate, `clusterScope`) and
+ * `workflows.argoproj.io/completed` (`true` once finished); `picked: false` is one the controller
  * has not processed yet (no labels, no status).
  */
-export function workflow(name: string, template: string, phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Error", opts: { namespace?: string; picked?: boolean } = {}): FakeWorkflow {
+export function workflow(name: string, template: string, phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Error", opts: { namespace?: string; picked?: boolean; clusterScope?: boolean } = {}): FakeWorkflow {
   const picked = opts.picked ?? true;
+  const templateLabel = opts.clusterScope ? "workflows.argoproj.io/cluster-workflow-template" : "workflows.argoproj.io/workflow-template";
   const completed = phase === "Succeeded" || phase === "Failed" || phase === "Error";
   return {
     apiVersion: "argoproj.io/v1alpha1",
@@ -66,9 +68,9 @@ export function workflow(name: string, template: string, phase: "Pending" | "Run
     metadata: {
       name,
       namespace: opts.namespace ?? INSTANCE,
-      ...(picked ? { labels: { "workflows.argoproj.io/workflow-template": template, "workflows.argoproj.io/phase": phase, "workflows.argoproj.io/completed": String(completed) } } : {}),
+      ...(picked ? { labels: { [templateLabel]: template, "workflows.argoproj.io/phase": phase, "workflows.argoproj.io/completed": String(completed) } } : {}),
     },
-    spec: { workflowTemplateRef: { name: template } },
+    spec: { workflowTemplateRef: { name: template, ...(opts.clusterScope ? { clusterScope: true } : {}) } },
     ...(picked ? { status: { phase } } : {}),
   };
 }

@@ -6,9 +6,11 @@
  * label or age; another instance's preview and non-preview namespaces stay untouched; a run of the
  * pipeline in progress makes it refuse, changing nothing; one started meanwhile makes it fail.
  */
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WorkflowTemplate, type IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
@@ -18,6 +20,8 @@ import { findMergeVectorsIn } from "../../components/no-merge";
 import { lintWorkflowSpec } from "../../components/workflow/lint";
 import type { Render } from "../../scripts/offline-render";
 import { manifestFiles } from "../../scripts/manifests";
+import { TEARDOWN_LIBRARIES } from "../../components/ttl-cleanup";
+import { stepSource } from "../../components/workflow/script-template";
 import { asArgoModel } from "../helpers/argo-schema";
 import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
@@ -320,5 +324,47 @@ describe("the uninstall, run for real", () => {
     expect(r.code).toBe(0);
     expect(report(r).deleted.map((e) => e.namespace)).toEqual(DELETED);
     expect([...cluster.namespaces.keys()].sort()).toEqual([ns("api", 4), ns("web", 9), "kube-public", "team-payments"].sort());
+  });
+});
+
+describe("lib/teardown.sh teardown_pipeline_runs", () => {
+  /** Runs it with the libraries the uninstall is given, `kubectl` answered by `cluster`. */
+  async function runs(cluster: FakeCluster): Promise<{ code: number; stdout: string }> {
+    standIns = await startStandIns(["kubectl"], cluster.handle);
+    const source = stepSource("ttl-sweep", TEARDOWN_LIBRARIES);
+    const libs = source.slice(0, source.indexOf("# ---- end lib/teardown.sh ----"));
+    const env = { ...process.env, ...standIns.env, PATH: `${standIns.dir}:${process.env.PATH}` };
+    return promisify(execFile)("bash", ["-c", `set -euo pipefail\n${libs}\nteardown_pipeline_runs argo implementation-dag`], { env }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+  }
+
+  it("names the unfinished runs of the template, sorted: by its reference or by Argo's label, not a ClusterWorkflowTemplate of the same name", async () => {
+    const cluster = new FakeCluster();
+    const labelOnly = workflow("implementation-dag-b-labelled", "implementation-dag", "Running");
+    delete labelOnly.spec.workflowTemplateRef;
+    const clusterScoped = workflow("cluster-scoped-run", "implementation-dag", "Running", { clusterScope: true });
+    cluster.workflows = [
+      workflow("implementation-dag-c-running", "implementation-dag", "Running"),
+      labelOnly,
+      workflow("implementation-dag-a-new", "implementation-dag", "Pending", { picked: false }),
+      workflow("implementation-dag-done", "implementation-dag", "Succeeded"),
+      workflow("implementation-dag-errored", "implementation-dag", "Error"),
+      workflow("preview-teardown-x", "preview-teardown", "Running"),
+      clusterScoped,
+      workflow("implementation-dag-other-ns", "implementation-dag", "Running", { namespace: "argo-team-b" }),
+    ];
+    expect(await runs(cluster)).toEqual({ code: 0, stdout: "implementation-dag-a-new\nimplementation-dag-b-labelled\nimplementation-dag-c-running\n" });
+    expect(standIns!.lines()).toEqual([RUNS]);
+  });
+
+  it("prints nothing when none is unfinished, and fails when the runs cannot be listed", async () => {
+    const cluster = new FakeCluster();
+    cluster.workflows = [workflow("implementation-dag-done", "implementation-dag", "Succeeded")];
+    expect(await runs(cluster)).toEqual({ code: 0, stdout: "" });
+    await standIns?.close();
+    cluster.workflowListFailure = "Error from server (Forbidden): workflows.argoproj.io is forbidden";
+    expect((await runs(cluster)).code).toBe(1);
   });
 });

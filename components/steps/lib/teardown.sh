@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# lib/teardown.sh: tearing one preview down, the same way for the TTL sweeper and preview-teardown.
+# lib/teardown.sh: tearing one preview down, the same way for the TTL sweeper, the uninstall (the
+# sweeper's script in mode all) and preview-teardown.
 # Needs lib/names.sh, lib/github.sh and lib/deployments.sh before it (lib/rules.sh is always first).
 #
 # Functions:
