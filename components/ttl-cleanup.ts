@@ -30,8 +30,8 @@ export const TTL_CRON_WORKFLOW_NAME = "implementation-dag-ttl-sweep";
 /** Name of the artifact the sweeper archives its report as. */
 export const TTL_REPORT_ARTIFACT = "ttl-report";
 
-/** Deadline of one sweep: generous, since each deletion may wait on a Helm hook. */
-const SWEEP_DEADLINE_SECONDS = 1800;
+/** Deadline of one sweep (and of the uninstall): generous, since each deletion may wait on a Helm hook. */
+export const SWEEP_DEADLINE_SECONDS = 1800;
 
 /**
  * Where the report is archived: a key-only artifact under the configured key prefix, one per sweep

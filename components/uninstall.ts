@@ -22,14 +22,14 @@ import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { StackConfig } from "./config";
 import { scratchVolume } from "./pod-security";
-import { SWEEP_TEMPLATE_NAME, ttlSweepTemplate } from "./ttl-cleanup";
+import { SWEEP_DEADLINE_SECONDS, SWEEP_TEMPLATE_NAME, ttlSweepTemplate } from "./ttl-cleanup";
 import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
 
 /** Name of the WorkflowTemplate. */
 export const UNINSTALL_TEMPLATE_NAME = "implementation-dag-uninstall";
 
 /** The sweep template's own deadline, plus room for the pod to start and the report to be archived. */
-const UNINSTALL_DEADLINE_SECONDS = 1800 + 60;
+const UNINSTALL_DEADLINE_SECONDS = SWEEP_DEADLINE_SECONDS + 60;
 
 /** The one command that tears every preview of the stack down, waiting for the end (non-zero unless it succeeded). */
 export function uninstallCommand(cfg: StackConfig): string {

@@ -206,7 +206,8 @@ export class FakeCluster {
         const selects = labelSelector(a[5]);
         if (!selects) return { stderr: `fake cluster: label selector ${a[5]} not understood\n`, code: 97 };
         const items = this.workflows.filter((w) => w.metadata.namespace === a[3] && selects(w.metadata.labels ?? {}));
-        return { stdout: JSON.stringify({ apiVersion: "argoproj.io/v1alpha1", kind: "WorkflowList", items }) };
+        // kubectl prints any list it fetched as a v1 List.
+        return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
       }
       if (line === "kubectl get persistentvolumes -o json") {
         if (this.volumeListFailure) return { stderr: `${this.volumeListFailure}\n`, code: 1 };
