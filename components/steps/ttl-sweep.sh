@@ -60,7 +60,9 @@
 # the Workflows of PIPELINE_TEMPLATE in WORKFLOWS_NAMESPACE that have not finished (lib/teardown.sh
 # teardown_pipeline_runs): a run in progress could deploy a preview again after the uninstall, so
 # then it refuses, names the runs and changes nothing. It lists them again at the end and fails,
-# naming them, when one started meanwhile (run the uninstall again once it is stopped or done).
+# naming them, when one started meanwhile (run the uninstall again once it is stopped or done), and
+# then lists the namespaces again and fails, naming them, when a preview not in its listing exists
+# (deployed by a run that started and ended while it worked).
 # Another instance's namespaces and non-preview names are left alone as in the sweep.
 #
 # Times are compared as strings: both sides are exactly YYYY-MM-DDTHH:MM:SSZ (validated), which sorts
@@ -459,11 +461,24 @@ jq -r '
   (.github.warnings[] | "  WARNING \(.)")' \
   "${report_dir}/report.json" | tee "${report_dir}/report.txt"
 
-# A run submitted during the uninstall could deploy a preview again: say so, and fail.
+# A run submitted during the uninstall could deploy a preview again: say so, and fail. Runs first,
+# then the namespaces: a run that ended before the first check left its preview for the second.
 if [[ $mode == all && $dry_run == false ]]; then
   runs=$(pipeline_runs "whether a run started during the uninstall is unknown")
   if [[ -n $runs ]]; then
     die runs "run(s) of ${pipeline_template} started during the uninstall and could deploy a preview again: ${runs}. Stop them (argo stop -n ${workflows_namespace} NAME), then uninstall again"
+  fi
+  if ! kubectl get namespaces -l "$selector" -o json >"${work}/after.json" ||
+    ! jq -r --arg instance "$instance" ".items[] | select((${OURS}) and .metadata.deletionTimestamp == null) | .metadata.name" \
+      "${work}/after.json" >"${work}/after.txt"; then
+    die kubectl "listing the namespaces labelled ${selector} again failed: whether a preview appeared during the uninstall is unknown"
+  fi
+  appeared=()
+  while IFS= read -r ns; do
+    if teardown_preview_pr "$ns" >/dev/null && ! grep -qxF "=${ns}" <(cut -f1 "$listing"); then appeared+=("$ns"); fi
+  done <"${work}/after.txt"
+  if ((${#appeared[@]} > 0)); then
+    die previews "preview(s) deployed during the uninstall, by a run that has ended since: ${appeared[*]}. Uninstall again"
   fi
 fi
 if ((failures > 0)); then

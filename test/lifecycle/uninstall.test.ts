@@ -207,7 +207,8 @@ describe("the uninstall, run for real", () => {
     expect(standIns!.lines()).toEqual([
       RUNS, LIST, PV_LIST,
       ...DELETED.flatMap((n) => TEARDOWN(n, releases[n])),
-      RUNS,
+      // The runs again, then the namespaces again: nothing appeared meanwhile.
+      RUNS, LIST,
     ]);
     // Left: the preview already being deleted, another instance's, and the two namespaces that are no previews of ours.
     expect([...cluster.namespaces.keys()].sort()).toEqual([ns("api", 4), ns("web", 9), "kube-public", "team-payments"].sort());
@@ -271,6 +272,18 @@ describe("the uninstall, run for real", () => {
     expect(report(r).deleted.map((e) => e.namespace)).toEqual(DELETED);
   });
 
+  it("fails, naming it, when a preview appeared during the uninstall (deployed by a run that came and went)", async () => {
+    const { cluster } = world();
+    const late = ns("web", 12);
+    cluster.beforeWorkflowList = (call, c) => {
+      if (call === 2) c.namespaces.set(late, preview("web", 12, undefined, { expiresInHours: 48 }));
+    };
+    const r = await uninstall(cluster);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ERROR: previews: preview(s) deployed during the uninstall, by a run that has ended since: ${late}. Uninstall again\n`);
+    expect(standIns!.lines().slice(-2)).toEqual([RUNS, LIST]);
+  });
+
   it("refuses when the runs cannot be listed, changing nothing", async () => {
     const { cluster } = world();
     cluster.workflowListFailure = 'Error from server (Forbidden): workflows.argoproj.io is forbidden';
@@ -317,7 +330,7 @@ describe("the uninstall, run for real", () => {
   });
 
   it("does the same with the step image's busybox tools", async () => {
-    const box = busyboxDir(["date", "mktemp", "mkdir", "rm", "tee", "cat", "sort", "tr", "head", "sha256sum", "cut"]);
+    const box = busyboxDir(["date", "mktemp", "mkdir", "rm", "tee", "cat", "sort", "tr", "head", "sha256sum", "cut", "grep"]);
     const { cluster } = world();
     const r = await uninstall(cluster, { pathPrepend: [box] });
     expect(r.stderr).toBe("");
