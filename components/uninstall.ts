@@ -9,8 +9,10 @@
  * stack's previews and non-preview namespaces are left alone, as by the sweeper.
  *
  * A run of the pipeline still in progress could deploy a preview again after the uninstall, so the
- * uninstall refuses while one is (naming them, nothing changed), and fails, naming it, when one
- * started while it ran. It runs as the sweeper's service account: the sweeper's namespace rights
+ * uninstall refuses while one is (naming them, nothing changed), and fails, naming them, when one
+ * started while it ran or a preview its listing did not have appeared meanwhile. It neither waits
+ * for runs nor stops them: that is the operator's decision, and stopping would need more than the
+ * `list` right it has. It runs as the sweeper's service account: the sweeper's namespace rights
  * (fenced by the admission policies to this stack's previews) and Helm through the deployer binding
  * in each preview suffice; the one right added is `list` on Workflows in the workflows namespace
  * (`SWEEPER_RUNS_RULES` in `rbac.ts`). The sweeper's CronWorkflow is left running: both only delete
