@@ -13,6 +13,7 @@ import { AdmissionFence } from "./components/admission";
 import { Rbac } from "./components/rbac";
 import { TtlCleanup } from "./components/ttl-cleanup";
 import { PreviewTeardown } from "./components/preview-teardown";
+import { howRunsStart, Trigger } from "./components/trigger";
 import { Uninstall, uninstallCommand } from "./components/uninstall";
 
 /** Reads the stack config; bad config stops the program with one message naming every bad key. */
@@ -54,6 +55,8 @@ export default async function main() {
       qa: secretConfig.requireSecret("qaPrivateKey"),
     },
   });
+  // Opt-in: the Argo Events Sensor that starts runs from pull request webhooks.
+  const trigger = cfg.trigger.enabled ? new Trigger("trigger", { config: cfg }) : undefined;
   const hardening = hardeningEnabled(cfg.github) ? new RepositoryHardening("repository-hardening", { config: cfg }) : undefined;
 
   return {
@@ -69,6 +72,8 @@ export default async function main() {
     // Empty unless hardening was turned off explicitly: then it says what is left unguarded.
     repositoryHardeningWarning: hardeningWarning(cfg.github) ?? "",
     submitCommand: submitCommand(cfg),
+    triggerSensor: trigger?.sensor ?? "",
+    runsStart: howRunsStart(cfg, submitCommand(cfg)),
     uninstallTemplate: uninstall.templateName,
     // Tears every preview of this stack down: run it, then `pulumi destroy`.
     uninstallCommand: uninstallCommand(cfg),

@@ -199,7 +199,7 @@ export function roleBindingPolicy(cfg: StackConfig): IValidatingAdmissionPolicy 
 }
 
 /**
- * The agent Workflows policy. The agents' service account is the only one that may create
+ * The agent Workflows policy. The agents' service account is the only step account that may create
  * Workflows; this holds it to exactly the child Workflow `agentWorkflowManifest` renders: in the
  * workflows namespace, a `workflowTemplateRef` to the agent template and nothing it could run
  * itself, parameters by value only (no `valueFrom` reading ConfigMaps through the controller), a
@@ -347,7 +347,7 @@ export function previewChartsPolicy(cfg: StackConfig): IValidatingAdmissionPolic
 }
 
 /** A ValidatingAdmissionPolicy of ours: our labels, and an expression that errors denies (failurePolicy Fail). */
-function failClosedPolicy(name: string, spec: Omit<NonNullable<IValidatingAdmissionPolicy["spec"]>, "failurePolicy">): IValidatingAdmissionPolicy {
+export function failClosedPolicy(name: string, spec: Omit<NonNullable<IValidatingAdmissionPolicy["spec"]>, "failurePolicy">): IValidatingAdmissionPolicy {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",

@@ -44,7 +44,7 @@ export const DEFAULT_STEP_IMAGE = "docker.io/alpine/k8s:1.32.3";
 const imagesSchema = z
   .object({
     setParams: image.default(DEFAULT_STEP_IMAGE).describe("Image of the set-params step."),
-    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps (needs kubectl, helm, git, curl, jq)."),
+    deploy: image.default(DEFAULT_STEP_IMAGE).describe("Image of the deploy steps and of preview-evidence (needs kubectl, helm, git, curl, jq)."),
     acceptance: image.default(DEFAULT_STEP_IMAGE).describe("Image of the acceptance step (needs curl and jq)."),
     approve: image.default(DEFAULT_STEP_IMAGE).describe("Image of the approve step (needs curl, jq, openssl)."),
     cleanup: image.default(DEFAULT_STEP_IMAGE).describe("Image of the cleanup exit handler (needs kubectl, helm)."),
@@ -214,19 +214,20 @@ const acceptanceSchema = z
 
 /** The steps the workflow's deadline must cover, each by its own deadline key (in run order). */
 export const BUDGETED_DEADLINES = [
-  "setParamsSeconds", "implementSeconds", "clippyFormatSeconds", "qaTestingSeconds", "deploySeconds", "acceptanceSeconds", "approveSeconds",
+  "setParamsSeconds", "implementSeconds", "clippyFormatSeconds", "qaTestingSeconds", "deploySeconds", "acceptanceSeconds", "evidenceSeconds", "approveSeconds",
 ] as const;
 
 const deadlinesSchema = z
   .object({
     workflowSeconds: z.number().int().positive().default(9000)
-      .describe("The workflow's activeDeadlineSeconds: at least the sum of every step's deadline (set-params, the three agents, deploy, acceptance, approve)."),
+      .describe("The workflow's activeDeadlineSeconds: at least the sum of every step's deadline (set-params, the three agents, deploy, acceptance, preview-evidence, approve)."),
     setParamsSeconds: z.number().int().positive().default(120).describe("Deadline of set-params."),
     implementSeconds: z.number().int().min(300).default(2400).describe("Deadline of the implement agent (Rex): its child Workflow stops 60 s before."),
     clippyFormatSeconds: z.number().int().min(300).default(1800).describe("Deadline of the clippy-format agent (Clippy): its child Workflow stops 60 s before."),
     qaTestingSeconds: z.number().int().min(300).default(2400).describe("Deadline of the qa-testing agent (QA): its child Workflow stops 60 s before."),
     deploySeconds: z.number().int().positive().default(600).describe("Deadline of deploy: the Helm timeout plus room for scheduling and evidence."),
     acceptanceSeconds: z.number().int().positive().default(300).describe("Deadline of acceptance: the seed's 3 minutes plus room for scheduling."),
+    evidenceSeconds: z.number().int().positive().default(120).describe("Deadline of preview-evidence (the preview's pods, events and logs after acceptance)."),
     approveSeconds: z.number().int().positive().default(180).describe("Deadline of approve."),
     cleanupSeconds: z.number().int().positive().default(300).describe("Deadline of the cleanup exit handler."),
   })
@@ -256,7 +257,7 @@ const serviceAccountsSchema = z
       .describe("Service account of Argo's executor in steps that run without a token (only reports task results)."),
     sweeper: dnsLabel("serviceAccounts.sweeper").default("implementation-dag-sweeper").describe("Service account of the TTL sweeper."),
     agents: dnsLabel("serviceAccounts.agents").default("implementation-dag-agents")
-      .describe("Service account of the agent steps: the only one that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
+      .describe("Service account of the agent steps: the only step account that may create Workflows (the agents' child Workflows, in the workflows namespace)."),
   })
   .strict();
 
@@ -359,6 +360,19 @@ const deploySchema = z
   })
   .strict();
 
+/**
+ * What preview-evidence keeps of the preview after acceptance: the last lines of every container's
+ * log, each log bounded in bytes too (a single line can be huge).
+ */
+const evidenceSchema = z
+  .object({
+    logLines: z.number().int().min(1).max(10000).default(200)
+      .describe("Last lines of each container's log preview-evidence archives (kubectl logs --tail)."),
+    logBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(262144)
+      .describe("At most this many bytes of each container's log (kubectl logs --limit-bytes)."),
+  })
+  .strict();
+
 const appIds = z
   .object({
     appId: z.string().regex(/^([0-9]+|Iv[0-9A-Za-z.]+)$/, "must be a numeric app id or a client id").describe("The app's id or client id."),
@@ -438,6 +452,46 @@ const acceptanceNetworkSchema = z
   })
   .strict();
 
+/** A GitHub App's slug: its pushes come from the login `<slug>[bot]`. */
+const appSlug = z.string().regex(/^([a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)?$/, "must be empty or a GitHub App slug: lowercase letters, digits and '-' (as in https://github.com/apps/<slug>)");
+
+/**
+ * The Argo Events trigger (components/trigger.ts): a Sensor that starts runs from pull request
+ * webhooks. Off unless `enabled`; the cross-key rules (repositories listed, the agents' slugs known)
+ * are checked at the config's top level, where `github` is visible.
+ */
+const triggerSchema = z
+  .object({
+    enabled: z.boolean().default(false)
+      .describe("Render the Argo Events Sensor that submits implementation-dag for pull requests of `github.repositories` and preview-teardown when they close (docs/trigger.md), its service account, Role and admission policy. Needs Argo Events and a GitHub EventSource in `trigger.namespace`."),
+    namespace: z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, "must be empty or a DNS-1123 label").default("")
+      .describe("Namespace of the Sensor, its service account, the EventSource and the EventBus; empty: the workflows namespace (`namespace`). The Workflows are always created in `namespace`."),
+    eventBusName: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("default").describe("The EventBus the Sensor reads."),
+    eventSource: z
+      .object({
+        name: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("github").describe("The GitHub EventSource's name."),
+        eventName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "must be an EventSource event name (letters, digits, '.', '_', '-')").default("pull-requests")
+          .describe("The key under the EventSource's `spec.github` that receives the `pull_request` webhooks."),
+      })
+      .strict()
+      .default({ name: "github", eventName: "pull-requests" }),
+    label: z.string().regex(/^([A-Za-z0-9][A-Za-z0-9 ._:/-]{0,49})?$/, "must be empty or a GitHub label of at most 50 letters, digits, spaces and . _ : / -")
+      .default("")
+      .describe("A label a pull request must carry to run: adding it starts a run, and a labelled PR runs again when reopened, marked ready or pushed to. Empty: every (non-draft) PR runs when opened, reopened, marked ready or pushed to."),
+    agentAppSlugs: z
+      .object({
+        rex: appSlug.default("").describe("Slug of the implement agent's GitHub App."),
+        clippy: appSlug.default("").describe("Slug of the clippy-format agent's GitHub App."),
+        qa: appSlug.default("").describe("Slug of the qa-testing agent's GitHub App."),
+      })
+      .strict()
+      .default({ rex: "", clippy: "", qa: "" })
+      .describe("The agents' GitHub App slugs (https://github.com/apps/<slug>): pushes by `<slug>[bot]` start no run, or every agent commit would start a new one. Required when `enabled`."),
+    serviceAccountName: dnsLabel("trigger.serviceAccountName").default("implementation-dag-trigger")
+      .describe("Service account of the Sensor: creates Workflows of the two templates only (RBAC and an admission policy)."),
+  })
+  .strict();
+
 /** The schema of the whole stack config (the part under `implementation-dag:`). */
 export const configSchema = z
   .object({
@@ -465,13 +519,34 @@ export const configSchema = z
     egress: z.array(egressRuleSchema).default([])
       .describe("What previews may reach besides DNS and their own namespace (default deny): each entry either `{cidr, except?, ports}` or `{namespace, podSelector?, ports?}`, ports as `{port, endPort?, protocol?}`. Rendered into the NetworkPolicy allow-configured-egress of every preview."),
     deploy: deploySchema.default(deploySchema.parse({})),
+    evidence: evidenceSchema.default(evidenceSchema.parse({})),
     acceptanceNetwork: acceptanceNetworkSchema.default(acceptanceNetworkSchema.parse({})),
     github: githubSchema,
     links: linksSchema.default(linksSchema.parse({})),
     artifactRepository: artifactRepositorySchema.default(artifactRepositorySchema.parse({})),
+    trigger: triggerSchema.default(triggerSchema.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.trigger.enabled) {
+      // The Sensor starts runs only for listed repositories; with none it would start nothing.
+      if (cfg.github.repositories.length === 0) {
+        ctx.addIssue({ code: "custom", path: ["github", "repositories"], message: "must list the repositories whose pull requests start runs when trigger.enabled is true" });
+      }
+      for (const agent of ["rex", "clippy", "qa"] as const) {
+        if (cfg.trigger.agentAppSlugs[agent] === "") {
+          ctx.addIssue({
+            code: "custom",
+            path: ["trigger", "agentAppSlugs", agent],
+            message: `must name the ${agent} agent's GitHub App slug when trigger.enabled is true: its pushes (as <slug>[bot]) must not start runs`,
+          });
+        }
+      }
+    }
+    const triggerAccount = cfg.trigger.serviceAccountName;
+    if (cfg.trigger.enabled && (Object.values(cfg.serviceAccounts).includes(triggerAccount) || triggerAccount === cfg.agent.serviceAccountName)) {
+      ctx.addIssue({ code: "custom", path: ["trigger", "serviceAccountName"], message: "must be an account of its own, not one of the pipeline's or the agents'" });
+    }
     // An agent's child Workflow would run with that account's rights: never one of the pipeline's own.
     const ours = Object.values(cfg.serviceAccounts);
     if (cfg.agent.serviceAccountName !== "" && ours.includes(cfg.agent.serviceAccountName)) {
@@ -488,8 +563,6 @@ export type StackConfig = z.infer<typeof configSchema>;
 
 /** Secret config keys: set with `pulumi config set --secret <key> < file`. */
 export const SECRET_KEYS = ["rexPrivateKey", "clippyPrivateKey", "qaPrivateKey"] as const;
-/** One of the secret config keys. */
-export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /** Bad stack config: `problems` lists every bad key with its rule; `message` lists them all. */
 export class ConfigError extends Error {

@@ -27,9 +27,6 @@ export const REPOSITORY_HASH_LENGTH = 10;
  */
 export const PREVIEW_NAMESPACE_PATTERN = `^impl-([a-z0-9-]+-[0-9a-f]{${REPOSITORY_HASH_LENGTH}}-)?pr-[1-9][0-9]{0,8}$`;
 
-/** A PR number: a positive integer, no leading zero, at most 9 digits. */
-export const PR_NUMBER = /^[1-9][0-9]{0,8}$/;
-
 /** Helm's limit on a release name. */
 export const RELEASE_MAX = 53;
 

@@ -1,7 +1,7 @@
 /**
  * `preview-teardown`: a WorkflowTemplate (parameters `owner`, `repo`, `pr`) that tears one PR's
- * preview down at once, for teams that wire a webhook on `pull_request` `closed` (docs/preview-lifecycle.md
- * shows an Argo Events Sensor). The TTL sweeper does the same for closed or merged PRs on its
+ * preview down at once, for a webhook on `pull_request` `closed` (the trigger's Argo Events Sensor,
+ * components/trigger.ts, submits it). The TTL sweeper does the same for closed or merged PRs on its
  * schedule; this is the immediate path. Two steps, as the pipeline does it:
  *   1. `preview-names` validates the parameters and derives the preview's namespace, mutex and
  *      repository once, with set-params' rules (lib/names.sh under the configured `naming`); it needs

@@ -38,7 +38,7 @@ export function stackInstance(cfg: StackConfig): string {
  * What each cluster-scoped object of the stack is for. No purpose ends in `-<another purpose>`, so
  * `<instance>-<purpose>` never reads the same for two instances (see {@link clusterScopedName}).
  */
-export const CLUSTER_SCOPED_PURPOSES = ["deployer", "guardrails", "steps", "sweeper", "namespaces", "rolebindings", "agent-workflows", "preview-charts"] as const;
+export const CLUSTER_SCOPED_PURPOSES = ["deployer", "guardrails", "steps", "sweeper", "namespaces", "rolebindings", "agent-workflows", "preview-charts", "trigger-workflows"] as const;
 /** One of {@link CLUSTER_SCOPED_PURPOSES}. */
 export type ClusterScopedPurpose = (typeof CLUSTER_SCOPED_PURPOSES)[number];
 

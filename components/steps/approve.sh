@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # approve: after acceptance passed, the QA GitHub App approves the pull request, pinned to the commit
-# that was deployed and tested, with the evidence in the review's body. It never merges: its token
+# that was deployed and tested, with the evidence in the review's body: the acceptance summary, the
+# image digests the preview's pods ran (so the approval names commit and digests) and links to the
+# archived acceptance report and preview evidence (pod logs, events, restarts). It never merges: its token
 # is narrowed to this one repository and to pull_requests:write, and the QA app has no
 # contents:write at all.
 #
 # Decisions (each also written to OUTPUT_DIR/decision; "error" when the step failed before one):
-#   refused           report.json missing, unreadable, or its verdict is not "pass"; or the PR is not
-#                     open. Exit 1 with the reason. When acceptance did not pass, nothing is sent to
+#   refused           report.json missing, unreadable, or its verdict is not "pass"; or the preview
+#                     evidence does not name the image digest of every container of the running
+#                     pods (pods.json missing or unreadable, no running container, or one without
+#                     a sha256 digest): an approval that cannot say what ran is not given; or the
+#                     PR is not open. Exit 1 with the reason. When acceptance did not pass, nothing is sent to
 #                     GitHub at all.
 #   already-approved  the app already approved this commit: nothing is written. Exit 0.
 #   head-moved        the PR head is no longer the tested commit: a COMMENT review pinned to the
@@ -20,10 +25,16 @@
 #   HOST                the preview's host name (a lowercase DNS name)
 #   REPORT_DIR          acceptance's evidence: report.json (top-level "verdict": "pass"|"fail"|"error")
 #                       and summary.md (the figures, used as the review's body)
+#   EVIDENCE_DIR        preview-evidence's artifact: pods.json (a list of {pod, phase, container, init,
+#                       image, digest, restartCount, ...}). Pod and container names, images and digests
+#                       reach the body only when they match the Kubernetes name, image reference and
+#                       sha256 digest patterns; anything else is shown as "(not shown)".
 #   WORKFLOW_NAME, WORKFLOW_NAMESPACE  this workflow (DNS-1123 names), for the Argo UI link
 #   ARGO_UI_URL         empty or the Argo UI base URL (link: <url>/workflows/<ns>/<name>)
 #   ARTIFACTS_URL       empty or the base URL archived artifacts are browsed under
 #   ARTIFACTS_LOCATION  the key prefix this workflow's artifacts are archived under (relative path)
+#   REPORT_ARCHIVE_KEY, EVIDENCE_ARCHIVE_KEY  empty or the archive keys (relative paths) of the
+#                       acceptance report and the preview evidence, linked under ARTIFACTS_URL
 #   OUTPUT_DIR          where decision, review_url and approve/review.md are written
 #   TMPDIR              a private writable directory for GitHub's answers
 #   GITHUB_API_URL, GITHUB_APP_ID, GITHUB_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY_FILE (or
@@ -51,6 +62,9 @@ workflow_namespace=$(value WORKFLOW_NAMESPACE)
 argo_ui_url=$(value ARGO_UI_URL)
 artifacts_url=$(value ARTIFACTS_URL)
 artifacts_location=$(value ARTIFACTS_LOCATION)
+report_key=$(value REPORT_ARCHIVE_KEY)
+evidence_key=$(value EVIDENCE_ARCHIVE_KEY)
+evidence_dir=$(value EVIDENCE_DIR)
 output_dir=$(value OUTPUT_DIR)
 
 is_github_owner "$owner" || die owner "$RULE_OWNER"
@@ -64,8 +78,11 @@ is_dns_label "$workflow_namespace" || die WORKFLOW_NAMESPACE "$RULE_DNS_LABEL"
 is_url_or_empty "$argo_ui_url" || die ARGO_UI_URL "$RULE_URL_OR_EMPTY"
 is_url_or_empty "$artifacts_url" || die ARTIFACTS_URL "$RULE_URL_OR_EMPTY"
 [[ -z $artifacts_location ]] || is_relative_path "$artifacts_location" || die ARTIFACTS_LOCATION "$RULE_RELATIVE_PATH"
+[[ -z $report_key ]] || is_relative_path "$report_key" || die REPORT_ARCHIVE_KEY "$RULE_RELATIVE_PATH"
+[[ -z $evidence_key ]] || is_relative_path "$evidence_key" || die EVIDENCE_ARCHIVE_KEY "$RULE_RELATIVE_PATH"
 [[ -n $output_dir && -d $output_dir ]] || mkdir -p "$output_dir" 2>/dev/null || die OUTPUT_DIR "must be a writable directory"
 [[ -n $report_dir ]] || die REPORT_DIR "must name the directory of acceptance's evidence"
+[[ -n $evidence_dir ]] || die EVIDENCE_DIR "must name the directory of preview-evidence's artifact"
 [[ -n ${TMPDIR-} && -d ${TMPDIR-} && -w ${TMPDIR-} ]] || die TMPDIR "must be a writable directory"
 
 mkdir -p "$output_dir/approve"
@@ -99,8 +116,34 @@ if [[ ! -s $summary ]]; then
   die acceptance-report "summary.md is missing or empty; an approval without its evidence is refused"
 fi
 
+# ---- What ran: the image digest of every container of the running pods. ----
+pods_file="$evidence_dir/pods.json"
+running=$(jq -c 'if type == "array" then [.[] | select(type == "object" and .phase == "Running" and .init != true)] else error("not a list") end' \
+  "$pods_file" 2>/dev/null) || {
+  decide refused
+  die preview-evidence "pods.json is missing or unreadable; refusing to approve without naming the images that ran"
+}
+if [[ $(jq 'length' <<<"$running") == 0 ]]; then
+  decide refused
+  die preview-evidence "pods.json names no container of a running pod; refusing to approve without naming the images that ran"
+fi
+undigested=$(jq -r '[.[] | select((.digest | type) != "string" or (.digest | test("^sha256:[0-9a-f]{64}$") | not))] | length' <<<"$running")
+if ((undigested > 0)); then
+  decide refused
+  die preview-evidence "$undigested container(s) of running pods have no sha256 image digest (imageID); refusing to approve without naming the images that ran"
+fi
+restarts=$(jq -r '[.[] | select(type == "object") | .restartCount | select(type == "number")] | add // 0' "$pods_file")
+# One row per running container, at most 20, so the body stays under GitHub's 65536 characters.
+# Names, images and digests come from the PR's chart: a value enters the Markdown (inside
+# backticks) only when it matches its pattern, which has no backtick, pipe or space.
+images_table=$(jq -r '
+  def shown(re): if type == "string" and test(re) then "`" + . + "`" else "(not shown)" end;
+  .[:20][] | "| \(.pod | shown("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")) | \(.container | shown("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")) | \(.image | shown("^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")) | \(.digest | shown("^sha256:[0-9a-f]{64}$")) |"' <<<"$running")
+running_count=$(jq 'length' <<<"$running")
+if ((running_count > 20)); then images_table+=$'\n'"_(the first 20 of $running_count containers; all are in the archived pods.json)_"; fi
+
 # GitHub takes review bodies up to 65536 characters; the archived artifacts keep the whole summary.
-max_summary=60000
+max_summary=50000
 summary_text=$(head -c "$max_summary" "$summary")
 if (($(wc -c <"$summary") > max_summary)); then
   summary_text+=$'\n\n_(summary truncated; the full report is in the archived artifacts)_'
@@ -111,12 +154,35 @@ workflow_link=""
 [[ -z $argo_ui_url ]] || workflow_link="${argo_ui_url%/}/workflows/$workflow_namespace/$workflow_name"
 artifacts_link=""
 if [[ -n $artifacts_url && -n $artifacts_location ]]; then artifacts_link="${artifacts_url%/}/$artifacts_location/"; fi
+report_link=""
+evidence_link=""
+if [[ -n $artifacts_url && -n $report_key ]]; then report_link="${artifacts_url%/}/$report_key"; fi
+if [[ -n $artifacts_url && -n $evidence_key ]]; then evidence_link="${artifacts_url%/}/$evidence_key"; fi
+
+what_ran() {
+  printf '### What ran
+
+'
+  printf 'Commit `%s`, from these images (the digests the running pods report):
+
+' "$commit"
+  printf '| pod | container | image | digest |
+|---|---|---|---|
+%s
+
+' "$images_table"
+  printf 'Restarts of the preview'"'"'s containers: %s.
+
+' "$restarts"
+}
 
 evidence_links() {
   printf '### Evidence\n\n'
   printf -- '- Preview: %s\n' "$preview_url"
   if [[ -n $workflow_link ]]; then printf -- '- Workflow: %s\n' "$workflow_link"; fi
   if [[ -n $artifacts_link ]]; then printf -- '- Archived evidence (acceptance report, responses, request log, deploy evidence): %s\n' "$artifacts_link"; fi
+  if [[ -n $report_link ]]; then printf -- '- Acceptance report: %s\n' "$report_link"; fi
+  if [[ -n $evidence_link ]]; then printf -- '- Preview evidence (pod logs, events, restarts, image digests): %s\n' "$evidence_link"; fi
   printf -- '- Tested commit: `%s`\n\n' "$commit"
   printf '_This approval by the QA app is evidence for a human reviewer, not a substitute for one: '
   printf 'the pipeline never merges, and a person with write access decides._\n'
@@ -231,6 +297,7 @@ if [[ $head_sha != "$commit" ]]; then
     printf 'The head of this pull request moved to `%s` after the pipeline deployed and tested `%s`. ' "$head_sha" "$commit"
     printf 'The QA app does not approve code it has not tested; a new run for the new head will do that.\n\n'
     printf 'What was tested:\n\n%s\n\n' "$summary_text"
+    what_ran
     evidence_links
     marker head-moved
   } >"$body_file"
@@ -252,6 +319,7 @@ fi
 {
   printf '## QA acceptance passed for `%s`\n\n' "$commit"
   printf '%s\n\n' "$summary_text"
+  what_ran
   evidence_links
   marker approved
 } >"$body_file"

@@ -84,6 +84,9 @@ export function repositoryAcceptanceTable(a: AcceptanceConfig): Record<string, P
   return Object.fromEntries(Object.entries(a.repositories).map(([repository, settings]) => [repository.toLowerCase(), acceptanceInputsOf(settings)]));
 }
 
+/** The jq programs acceptance.sh runs: the figures and verdict, and the Markdown summary. */
+export const ACCEPTANCE_PROGRAMS = ["acceptance-figures.jq", "acceptance-summary.jq"];
+
 /**
  * Builds the acceptance template: every input reaches the script through env only, the pod has no
  * Kubernetes token (acceptance only speaks HTTP to the preview), and it carries
@@ -92,6 +95,8 @@ export function repositoryAcceptanceTable(a: AcceptanceConfig): Record<string, P
 export function acceptanceTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
     name: "acceptance",
+    // The gate's arithmetic: jq programs in files of their own, tested with fixed samples.
+    libraries: ACCEPTANCE_PROGRAMS,
     image: cfg.images.acceptance,
     deadlineSeconds: cfg.deadlines.acceptanceSeconds,
     inputs: {

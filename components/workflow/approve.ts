@@ -1,12 +1,14 @@
 /**
  * `approve`: posts the QA App's review with `event: APPROVE`, pinned to the tested commit, its body
- * the acceptance evidence. Never merges. Runs without a Kubernetes token; the QA app's ids come from
+ * the acceptance evidence and the image digests the preview's pods ran (preview-evidence's
+ * `pods.json`), with links to both archived artifacts. Never merges. Runs without a Kubernetes token; the QA app's ids come from
  * its Secret as env, its private key as a read-only file mounted from the same Secret.
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { GITHUB_APP_SECRET_KEYS, githubAppSecretName } from "../github-apps";
 import { archiveLocation } from "./archive";
+import { PREVIEW_EVIDENCE_ARTIFACT, PREVIEW_EVIDENCE_TEMPLATE } from "./preview-evidence";
 import { input, INPUT_DIR, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
 /** Where the QA app's private key is mounted in the approve pod (read-only, outside the scratch volume). */
@@ -15,6 +17,17 @@ export const QA_KEY_DIR = "/etc/implementation-dag/github-app";
 export const QA_KEY_FILE = `${QA_KEY_DIR}/${GITHUB_APP_SECRET_KEYS.privateKey}`;
 /** Name of the approve template's volume holding the key. */
 const KEY_VOLUME = "github-app-qa";
+
+/** Where approve's pod holds preview-evidence's artifact. */
+const EVIDENCE_DIR = `${INPUT_DIR}/${PREVIEW_EVIDENCE_ARTIFACT}`;
+
+/**
+ * The archive key (relative to the artifacts browse URL) of one step's output artifact, as
+ * `withArchivedArtifacts` stores it; empty when nothing is archived (storage `none`).
+ */
+function archivedKey(cfg: StackConfig, template: string, artifact: string): string {
+  return cfg.artifactRepository.storage === "none" ? "" : `${archiveLocation(cfg)}/${template}/${artifact}.tgz`;
+}
 
 /** Builds the approve template. */
 export function approveTemplate(cfg: StackConfig): ITemplate {
@@ -27,7 +40,10 @@ export function approveTemplate(cfg: StackConfig): ITemplate {
     deadlineSeconds: cfg.deadlines.approveSeconds,
     inputs: {
       parameters: inputParameters("owner", "repo", "pr", "commit", "host"),
-      artifacts: [{ name: "acceptance-report", path: `${INPUT_DIR}/acceptance` }],
+      artifacts: [
+        { name: "acceptance-report", path: `${INPUT_DIR}/acceptance` },
+        { name: PREVIEW_EVIDENCE_ARTIFACT, path: EVIDENCE_DIR },
+      ],
     },
     env: {
       OWNER: input("owner"),
@@ -36,11 +52,14 @@ export function approveTemplate(cfg: StackConfig): ITemplate {
       COMMIT: input("commit"),
       HOST: input("host"),
       REPORT_DIR: `${INPUT_DIR}/acceptance`,
+      EVIDENCE_DIR,
       WORKFLOW_NAME: "{{workflow.name}}",
       WORKFLOW_NAMESPACE: "{{workflow.namespace}}",
       ARGO_UI_URL: cfg.links.argoUiUrl,
       ARTIFACTS_URL: cfg.links.artifactsUrl,
       ARTIFACTS_LOCATION: cfg.artifactRepository.storage === "none" ? "" : archiveLocation(cfg),
+      REPORT_ARCHIVE_KEY: archivedKey(cfg, "acceptance", "acceptance-report"),
+      EVIDENCE_ARCHIVE_KEY: archivedKey(cfg, PREVIEW_EVIDENCE_TEMPLATE, PREVIEW_EVIDENCE_ARTIFACT),
       GITHUB_API_URL: cfg.github.apiUrl,
       GITHUB_APP_PRIVATE_KEY_FILE: QA_KEY_FILE,
     },

@@ -16,6 +16,7 @@ import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
 import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
 import { workflowParameters } from "./parameters";
+import { PREVIEW_EVIDENCE_ARTIFACT, PREVIEW_EVIDENCE_INPUTS, PREVIEW_EVIDENCE_TEMPLATE, previewEvidenceTemplate } from "./preview-evidence";
 import { input, inputParameters, taskOutput, workflowParam } from "./script-template";
 import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";
 import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./spec-defaults";
@@ -25,6 +26,16 @@ export const WORKFLOW_TEMPLATE_NAME = "implementation-dag";
 
 /** The pipeline's tasks in the order they run, each after the one before (the rest inside `preview`). */
 export const PIPELINE = ["set-params", "implement", "clippy-format", "qa-testing", "deploy", "acceptance", "approve"] as const;
+
+/**
+ * `preview-evidence` runs beside the chain: after acceptance whatever acceptance's outcome (not after
+ * a failed deploy, which keeps its own failure evidence), and approve waits for it. approve stays a
+ * child of acceptance, so a failed acceptance still fails the DAG: Argo's assessDAGPhase gives an
+ * omitted target (approve) its parents' branch phase, Failed or Error first.
+ */
+export const PREVIEW_EVIDENCE_DEPENDS = "deploy.Succeeded && (acceptance.Succeeded || acceptance.Failed || acceptance.Errored)";
+/** approve's condition: acceptance passed and the evidence of what ran is there. */
+export const APPROVE_DEPENDS = `acceptance.Succeeded && ${PREVIEW_EVIDENCE_TEMPLATE}.Succeeded`;
 
 /** Labels on everything the project renders. */
 export { COMMON_LABELS } from "./spec-defaults";
@@ -63,7 +74,10 @@ export function dagTasks(_cfg: StackConfig): IDAGTask[] {
   ];
 }
 
-/** The preview template's tasks: a chain, each task running only when the one before succeeded. */
+/**
+ * The preview template's tasks: a chain, each task running only when the one before succeeded, and
+ * preview-evidence after acceptance whether it passed or failed (see {@link PREVIEW_EVIDENCE_DEPENDS}).
+ */
 export function previewTasks(_cfg: StackConfig): IDAGTask[] {
   const fromInputs = (name: string) => ({ name, value: input(name) });
   return [
@@ -86,9 +100,15 @@ export function previewTasks(_cfg: StackConfig): IDAGTask[] {
       },
     },
     {
+      name: PREVIEW_EVIDENCE_TEMPLATE,
+      template: PREVIEW_EVIDENCE_TEMPLATE,
+      depends: PREVIEW_EVIDENCE_DEPENDS,
+      arguments: { parameters: PREVIEW_EVIDENCE_INPUTS.map(fromInputs) },
+    },
+    {
       name: "approve",
       template: "approve",
-      depends: succeeded("acceptance"),
+      depends: APPROVE_DEPENDS,
       arguments: {
         parameters: [
           fromInputs("owner"),
@@ -98,7 +118,10 @@ export function previewTasks(_cfg: StackConfig): IDAGTask[] {
           { name: "commit", value: "{{tasks.deploy.outputs.parameters.commit}}" },
           fromInputs("host"),
         ],
-        artifacts: [{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }],
+        artifacts: [
+          { name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" },
+          { name: PREVIEW_EVIDENCE_ARTIFACT, from: `{{tasks.${PREVIEW_EVIDENCE_TEMPLATE}.outputs.artifacts.${PREVIEW_EVIDENCE_ARTIFACT}}}` },
+        ],
       },
     },
   ];
@@ -156,6 +179,7 @@ export function buildWorkflowTemplate(cfg: StackConfig): IWorkflowTemplate {
           setParamsTemplate(cfg),
           ...deployTemplates(cfg),
           acceptanceTemplate(cfg),
+          previewEvidenceTemplate(cfg),
           approveTemplate(cfg),
           cleanupTemplate(cfg),
         ]),

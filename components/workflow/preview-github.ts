@@ -20,11 +20,6 @@ export const PREVIEW_GITHUB_KEY_VOLUME = "preview-github-app";
 /** Shell libraries of a step that talks to GitHub about deployments. */
 export const PREVIEW_GITHUB_LIBRARIES = ["github", "deployments"];
 
-/** The GitHub deployment environment of PR `pr`: `<github.environmentPrefix><pr>`. */
-export function deploymentEnvironment(cfg: StackConfig, pr: string | number): string {
-  return `${cfg.github.environmentPrefix}${pr}`;
-}
-
 /** Env, secret env, mounts and volumes of the app, for `scriptTemplate`. */
 export function previewGitHubApp(cfg: StackConfig): {
   env: Record<string, string>;

@@ -25,9 +25,11 @@ export const INPUT_DIR = `${SCRATCH_DIR}/inputs`;
 export const RULES_LIBRARY = "rules";
 
 /**
- * The text of `components/steps/<file>.sh`, embedded verbatim as a template's `source`. Shared shell
- * libraries (`components/steps/lib/<name>.sh`, `lib/rules.sh` always first) are inserted right
- * after the script's `set -euo pipefail` line, so the step runs as one self-contained file.
+ * The text of `components/steps/<file>.sh`, embedded verbatim as a template's `source`. Shared
+ * libraries (`components/steps/lib/<name>`, `lib/rules.sh` always first) are inserted right after
+ * the script's `set -euo pipefail` line, so the step runs as one self-contained file: a shell library
+ * (`<name>` or `<name>.sh`) as its text, a jq program (`<name>.jq`) as the shell variable
+ * {@link jqProgramVariable}(`<name>`) holding the program's text.
  */
 export function stepSource(file: string, extraLibraries: string[] = []): string {
   const script = readFileSync(path.join(STEPS_DIR, `${file}.sh`), "utf8");
@@ -35,12 +37,39 @@ export function stepSource(file: string, extraLibraries: string[] = []): string 
   const marker = "\nset -euo pipefail\n";
   const at = script.indexOf(marker);
   if (at < 0) throw new Error(`components/steps/${file}.sh: no 'set -euo pipefail' line to insert libraries after`);
-  const libs = libraries.map((lib) => {
-    const text = readFileSync(path.join(STEPS_DIR, "lib", `${lib}.sh`), "utf8");
-    return `# ---- lib/${lib}.sh ----\n${text.replace(/^# shellcheck shell=bash\n/, "")}# ---- end lib/${lib}.sh ----\n`;
-  });
+  const libs = libraries.map((lib) => (lib.endsWith(".jq") ? embeddedJqProgram(lib.slice(0, -3)) : embeddedShellLibrary(lib)));
   const end = at + marker.length;
   return script.slice(0, end) + libs.join("") + script.slice(end);
+}
+
+function embeddedShellLibrary(lib: string): string {
+  const name = lib.replace(/\.sh$/, "");
+  const text = readFileSync(path.join(STEPS_DIR, "lib", `${name}.sh`), "utf8");
+  return `# ---- lib/${name}.sh ----\n${text.replace(/^# shellcheck shell=bash\n/, "")}# ---- end lib/${name}.sh ----\n`;
+}
+
+/** The shell variable a step reads the jq program `lib/<name>.jq` from: `acceptance-figures` -> `ACCEPTANCE_FIGURES_JQ`. */
+export const jqProgramVariable = (name: string): string => `${name.toUpperCase().replace(/-/g, "_")}_JQ`;
+
+/**
+ * The text of the jq program `lib/<name>.jq` with each `include "<module>";` line replaced by the
+ * module `lib/<module>.jq` (the step runs without the library directory, so nothing is left to jq's
+ * search path).
+ */
+export function jqProgram(name: string, including: string[] = []): string {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`jq program name ${JSON.stringify(name)}: lowercase letters, digits and '-' only`);
+  if (including.includes(name)) throw new Error(`lib/${name}.jq includes itself: ${[...including, name].join(" -> ")}`);
+  const text = readFileSync(path.join(STEPS_DIR, "lib", `${name}.jq`), "utf8");
+  return text.replace(/^include "([^"]*)";$/gm, (_, module: string) => jqProgram(module, [...including, name]).replace(/\n$/, ""));
+}
+
+/** `lib/<name>.jq` as a quoted here-document read into {@link jqProgramVariable}(name), verbatim. */
+function embeddedJqProgram(name: string): string {
+  const variable = jqProgramVariable(name);
+  const program = jqProgram(name);
+  const delimiter = `END_OF_${variable}`;
+  if (program.split("\n").includes(delimiter)) throw new Error(`lib/${name}.jq holds the line ${delimiter}`);
+  return `# ---- lib/${name}.jq ----\nIFS= read -r -d '' ${variable} <<'${delimiter}' || true\n${program}${program.endsWith("\n") ? "" : "\n"}${delimiter}\n# ---- end lib/${name}.jq ----\n`;
 }
 
 /** Environment every step shares: a writable HOME and TMPDIR on the scratch volume. */
@@ -58,7 +87,7 @@ export interface ScriptStep {
   name: string;
   /** Script file under `components/steps/` (without `.sh`). Defaults to the template name. */
   file?: string;
-  /** Shell libraries under `components/steps/lib/` (without `.sh`) the script uses. */
+  /** Libraries under `components/steps/lib/` the script uses: shell (without `.sh`) or jq programs (`<name>.jq`). */
   libraries?: string[];
   /** Container image, pinned. */
   image: string;

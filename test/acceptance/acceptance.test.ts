@@ -190,9 +190,9 @@ describe("acceptance: figures", () => {
     expect(r.report.summary).toMatchObject({ total_requests: 4, successful_requests: 3, failed_requests: 1 });
     expect(r.report.summary.failures_by_cause).toEqual({ timeout: 1 });
     const timedOut = r.log.find((row) => row[LOG.result] === "timeout")!;
-    // curl enforces --max-time to within a few milliseconds.
+    // curl enforces --max-time: it gave up long before the server would have answered.
     expect(Number(timedOut[LOG.total])).toBeGreaterThanOrEqual(290);
-    expect(Number(timedOut[LOG.total])).toBeLessThan(2000);
+    expect(Number(timedOut[LOG.total])).toBeLessThan(5000);
   });
 
   it("judges each endpoint as well as the whole: one broken endpoint among good ones fails", async () => {

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import type { TLSSocket } from "node:tls";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import { STEPS_DIR } from "../../components/workflow/script-template";
 
 /** What a loopback server answers to one request. */
 export interface Answer {
@@ -97,10 +98,15 @@ export async function startServer(handler: Handler, tls?: { key: string; cert: s
   };
 }
 
-/** Nearest-rank percentile of `values` (any order). */
+/**
+ * Nearest-rank percentile of `values` (any order), computed by the gate's own definition
+ * (components/steps/lib/percentiles.jq), so a comparison with a server's known answers uses the rank
+ * the report uses.
+ */
 export function nearestRank(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.max(1, Math.ceil((p * s.length) / 100)) - 1];
+  const program = 'include "percentiles"; ($v | sort) as $s | $s[rank($p; $s | length) - 1]';
+  const args = ["-n", "-L", path.join(STEPS_DIR, "lib"), "--argjson", "v", JSON.stringify(values), "--argjson", "p", String(p), program];
+  return Number(execFileSync("jq", args, { encoding: "utf8" }));
 }
 
 /**

@@ -12,7 +12,7 @@ import { parseConfig } from "../../components/config";
 import { acceptanceDefaults } from "../../components/workflow/acceptance";
 import { readStackConfig } from "../../scripts/offline-render";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "./harness";
+import { closedPort, expectServerTimes, LOG, makeTestPki, nearestRank, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "./harness";
 
 /** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */
 const STACK = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
@@ -104,8 +104,11 @@ describe("acceptance: per-phase timing", () => {
       expect(p.n).toBe(20);
       expectServerTimes(p, s, 30);
     }
-    expect(connect.p95_ms).toBeLessThan(20);
-    expect(dns.p95_ms).toBeLessThan(20);
+    // The phase figures are the nearest ranks of the logged timers (how fast loopback is is the
+    // machine's business, not the test's).
+    const measured = rows(r.log, "measure");
+    expect(dns.p95_ms).toBe(nearestRank(measured.map((row) => Number(row[LOG.dns])), 95));
+    expect(connect.p95_ms).toBe(nearestRank(measured.map((row) => Number(row[LOG.connect])), 95));
     expect(tls.max_ms).toBe(0);
     // Each request: server <= ttfb <= total, and the judged figure is `server`.
     for (const row of rows(r.log, "measure")) {
@@ -168,10 +171,14 @@ describe("acceptance: open model", () => {
     const closed = await serve(stalling());
     const c = await runAcceptance(template, urlsFor(`${closed.origin}/`), { ...BASE, ready_consecutive: "0", requests_per_endpoint: "100", concurrency: "1", timeout_ms: "1500", max_p99_ms: "500" });
     expect(c.report.load).toMatchObject({ model: "closed", requests_per_endpoint: 100, concurrency: 1 });
-    // One request waited the whole second, the rest did not: the closed model's p99 misses it.
+    // One request waited the whole second, the rest did not: the closed model's p99 misses it. The
+    // open model above saw the stall in many requests (its p99 is one of them).
+    const slow = (x: typeof c) => rows(x.log, "measure").filter((row) => Number(row[LOG.latency]) >= 500).length;
+    expect(slow(c)).toBe(1);
+    expect(slow(o)).toBeGreaterThanOrEqual(5);
     expect(c.report.summary.max_ms).toBeGreaterThanOrEqual(1000);
-    expect(c.report.summary.p99_ms).toBeLessThan(300);
-    expect(c.code).toBe(0);
+    expect(c.report.summary.p99_ms).toBeLessThan(c.report.summary.max_ms);
+    expect(c.report.summary.p99_ms).toBe(nearestRank(rows(c.log, "measure").map((row) => Number(row[LOG.latency])), 99));
   });
 
   it("schedules starts on a fixed grid and records each start's lag", async () => {

@@ -59,6 +59,25 @@ function report(verdict: string | undefined, options: { summary?: string | null 
   return dir;
 }
 
+const DIGEST = `sha256:${"ab".repeat(32)}`;
+const IMAGE = "ghcr.io/example-org/example-app:sha-c0ffee000000";
+/** A container as preview-evidence's pods.json lists it. */
+function container(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    pod: "example-app-pr-42-7d9f8c6b5d-x2k9q", phase: "Running", container: "app", init: false, image: IMAGE,
+    imageID: `ghcr.io/example-org/example-app@${DIGEST}`, digest: DIGEST, ready: true, restartCount: 0, state: "running",
+    waitingReason: "", lastTermination: null, ...fields,
+  };
+}
+
+/** A preview-evidence directory as the step writes it (pods.json only matters to approve); null: no pods.json. */
+function evidence(pods: unknown[] | string | null = [container({ restartCount: 1 }), container({ pod: "example-app-pr-42-7d9f8c6b5d-p7w2m", restartCount: 2 })]): string {
+  const dir = mkdtempSync(path.join(work, "evidence-"));
+  if (pods !== null) writeFileSync(path.join(dir, "pods.json"), typeof pods === "string" ? pods : JSON.stringify(pods));
+  writeFileSync(path.join(dir, "events.json"), "[]");
+  return dir;
+}
+
 function busyboxDir(): string {
   const dir = path.join(work, "busybox");
   mkdirSync(dir, { recursive: true });
@@ -77,6 +96,7 @@ interface Options {
   parameters?: Record<string, string>;
   verdict?: string;
   reportDir?: string;
+  evidenceDir?: string;
   commit?: string;
   env?: Record<string, string>;
   pathPrepend?: string[];
@@ -85,7 +105,7 @@ interface Options {
 function approve(options: Options = {}): Promise<StepResult> {
   return runScriptTemplate(template, {
     parameters: { owner: OWNER, repo: REPO, pr: String(PR), commit: options.commit ?? TESTED, host: "pr-42.preview.example.com", ...options.parameters },
-    artifacts: { "acceptance-report": options.reportDir ?? report(options.verdict ?? "pass") },
+    artifacts: { "acceptance-report": options.reportDir ?? report(options.verdict ?? "pass"), "preview-evidence": options.evidenceDir ?? evidence() },
     workflow: WORKFLOW,
     pathPrepend: options.pathPrepend,
     standInEnv: {
@@ -123,6 +143,23 @@ describe("approve", () => {
     expect(review.body).toContain(
       "https://argo.example.com/artifacts/implementation-dag/example-org/example-app/pr-42/implementation-dag-x7k2p/");
     expect(review.body).toContain("evidence for a human reviewer, not a substitute for one");
+    // The approval names the commit and the image digests the running pods reported, and links the
+    // archived acceptance report and preview evidence (logs, events, restarts).
+    expect(review.body).toContain([
+      "### What ran",
+      "",
+      `Commit \`${TESTED}\`, from these images (the digests the running pods report):`,
+      "",
+      "| pod | container | image | digest |",
+      "|---|---|---|---|",
+      `| \`example-app-pr-42-7d9f8c6b5d-x2k9q\` | \`app\` | \`${IMAGE}\` | \`${DIGEST}\` |`,
+      `| \`example-app-pr-42-7d9f8c6b5d-p7w2m\` | \`app\` | \`${IMAGE}\` | \`${DIGEST}\` |`,
+      "",
+      "Restarts of the preview's containers: 3.",
+    ].join("\n"));
+    const archive = "https://argo.example.com/artifacts/implementation-dag/example-org/example-app/pr-42/implementation-dag-x7k2p";
+    expect(review.body).toContain(`- Acceptance report: ${archive}/acceptance/acceptance-report.tgz\n`);
+    expect(review.body).toContain(`- Preview evidence (pod logs, events, restarts, image digests): ${archive}/preview-evidence/preview-evidence.tgz\n`);
     expect(readFileSync(path.join(r.root, "outputs/approve/review.md"), "utf8")).toBe(review.body);
     expect(JSON.parse(readFileSync(path.join(r.root, "outputs/approve/result.json"), "utf8"))).toEqual({
       decision: "approved", commit: TESTED, head: TESTED, review_url: r.outputs.review_url,
@@ -156,6 +193,34 @@ describe("approve", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("ERROR: acceptance-report: report.json is missing; refusing to approve\n");
     expect(gh.requests).toEqual([]);
+  });
+
+  const noDigest = [
+    ["pods.json is missing", null, "pods.json is missing or unreadable"],
+    ["pods.json is not a list", "{\"items\": []}", "pods.json is missing or unreadable"],
+    ["no pod is running", [container({ phase: "Pending" })], "pods.json names no container of a running pod"],
+    ["only an init container ran", [container({ init: true })], "pods.json names no container of a running pod"],
+    ["a running container has no digest", [container(), container({ container: "sidecar", imageID: "", digest: "" })], "1 container(s) of running pods have no sha256 image digest (imageID)"],
+    ["a digest is not sha256 hex", [container({ digest: "sha256:ZZ" })], "1 container(s) of running pods have no sha256 image digest (imageID)"],
+  ] as const;
+  for (const [what, pods, why] of noDigest) {
+    it(`refuses when it cannot name what ran (${what}), and sends nothing`, async () => {
+      const r = await approve({ evidenceDir: evidence(pods === null ? null : typeof pods === "string" ? pods : [...pods]) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^ERROR: preview-evidence: ${why.replace(/[()]/g, "\\$&")}.*; refusing to approve without naming the images that ran\n$`));
+      expect(r.outputs.decision).toBe("refused");
+      expect(gh.requests).toEqual([]);
+    });
+  }
+
+  it("renders names and images from the PR's chart only when they are plain names, never as Markdown", async () => {
+    const hostile = "evil.example/x:1`|[click](https://evil.example)";
+    const r = await approve({ evidenceDir: evidence([container({ image: hostile }), container({ container: "<img src=x>", pod: "p|q" })]) });
+    const review = expectApproved(r);
+    expect(review.body).toContain(`| \`example-app-pr-42-7d9f8c6b5d-x2k9q\` | \`app\` | (not shown) | \`${DIGEST}\` |\n`);
+    expect(review.body).toContain(`| (not shown) | (not shown) | \`${IMAGE}\` | \`${DIGEST}\` |\n`);
+    expect(review.body).not.toContain("evil.example");
+    expect(review.body).not.toContain("<img");
   });
 
   it("refuses a report.json without a verdict, and sends nothing", async () => {
@@ -224,6 +289,8 @@ describe("approve", () => {
     expect(reviews.map((x) => [x.state, x.commitId])).toEqual([["COMMENTED", TESTED]]);
     expect(reviews[0].body).toContain(`QA acceptance passed for \`${TESTED}\`, which is no longer the head`);
     expect(reviews[0].body).toContain(`moved to \`${NEWER}\``);
+    // What was tested includes the images that ran.
+    expect(reviews[0].body).toContain(`| \`example-app-pr-42-7d9f8c6b5d-x2k9q\` | \`app\` | \`${IMAGE}\` | \`${DIGEST}\` |`);
     expect(reviews[0].body).toContain(SUMMARY.trim());
 
     const again = await approve();

@@ -100,10 +100,10 @@ describe("stack config", () => {
     ]);
     expect(problems.find((p) => p.includes("workflowSeconds"))).toBe(
       "implementation-dag:deadlines.workflowSeconds: must be at least the sum of the steps' deadlines " +
-        "(setParamsSeconds + implementSeconds + clippyFormatSeconds + qaTestingSeconds + deploySeconds + acceptanceSeconds + approveSeconds = 7800); got 1800",
+        "(setParamsSeconds + implementSeconds + clippyFormatSeconds + qaTestingSeconds + deploySeconds + acceptanceSeconds + evidenceSeconds + approveSeconds = 7920); got 1800",
     );
     // Exactly the sum is enough.
-    expect(parseConfig({ ...preview(), "implementation-dag:deadlines": JSON.stringify({ workflowSeconds: 7800 }) }).deadlines.workflowSeconds).toBe(7800);
+    expect(parseConfig({ ...preview(), "implementation-dag:deadlines": JSON.stringify({ workflowSeconds: 7920 }) }).deadlines.workflowSeconds).toBe(7920);
   });
 
   it("refuses to run the agents' child Workflows as one of the pipeline's own service accounts", () => {

@@ -3,13 +3,16 @@
  * labels, annotations, creation and deletion), the objects applied into them, service-account
  * tokens, and Helm releases whose objects are rendered by the real helm (`helm template`) from the
  * chart and values the step passed — so URL discovery reads the Ingresses the chart would really
- * create.
+ * create. A release's Deployments run: their pods appear (and replace the previous revision's) as
+ * the controllers would make them, running and ready, each container with the image digest the
+ * node reports, a `Started` event, and a log ({@link runPods}, `kubectl logs`).
  *
  * It answers exactly the command lines the step scripts use, parsed flag by flag against a table per
  * command; any other command line, flag or form fails loudly (exit 97, the line on stderr) and is
  * listed in {@link FakeCluster.unknown}, so a test can never pass on a command the fake guessed at.
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -244,6 +247,7 @@ export class FakeCluster {
       case "annotate":
       case "label": return this.kMeta(call, verb, rest);
       case "delete": return this.kDelete(call, rest);
+      case "logs": return this.kLogs(rest);
       case "patch": return this.kPatch(rest);
       case "apply":
       case "create": return verb === "create" && rest[0] === "token" ? this.kToken(call, rest.slice(1)) : this.kApply(call, verb, rest);
@@ -483,6 +487,103 @@ export class FakeCluster {
     return { stdout: lines.map((l) => `${l}\n`).join("") };
   }
 
+  // -- the controllers: a release's Deployments run as pods -------------------------------------
+
+  /**
+   * What the Deployment and ReplicaSet controllers and the kubelet make of a release: the pods of
+   * the Deployments `before` had are gone (garbage-collected with their ReplicaSets), and each
+   * Deployment `after` has runs `spec.replicas` (default 1) pods named `<deployment>-<template hash>-<5>`,
+   * Running and Ready, each container started once with the digest the node pulled
+   * (`status.containerStatuses[].imageID`, `<repository>@sha256:<hex>`), plus a `Started` event per
+   * container. Deterministic: the same template gives the same names and digests.
+   */
+  private runPods(namespace: string, before: KubeObj[], after: KubeObj[]): void {
+    const hash = (text: string, n: number) => createHash("sha256").update(text).digest("hex").slice(0, n);
+    const deployments = (objs: KubeObj[]) => objs.filter((o) => o.kind === "Deployment");
+    const gone = new Set(deployments(before).map((d) => d.metadata.name));
+    const owner = (o: KubeObj) => ((o.metadata.ownerReferences as Array<{ name: string }> | undefined) ?? [])[0]?.name ?? "";
+    const list = (this.objects.get(namespace) ?? []).filter((o) => !(o.kind === "Pod" && [...gone].some((d) => owner(o).startsWith(`${d}-`))));
+    const at = now();
+    type Container = { name: string; image: string };
+    for (const d of deployments(after)) {
+      const spec = d.spec as { replicas?: number; template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: Container[]; initContainers?: Container[] } } };
+      const template = spec.template ?? {};
+      const templateHash = hash(JSON.stringify(template), 10);
+      const replicaSet = `${d.metadata.name}-${templateHash}`;
+      const status = (c: Container, init: boolean) => ({
+        name: c.name,
+        image: c.image,
+        imageID: `${c.image.replace(/[:@][^/]*$/, "")}@sha256:${createHash("sha256").update(c.image).digest("hex")}`,
+        ready: !init,
+        restartCount: 0,
+        started: !init,
+        state: init ? { terminated: { exitCode: 0, reason: "Completed", startedAt: at, finishedAt: at } } : { running: { startedAt: at } },
+        lastState: {},
+      });
+      for (let i = 0; i < (spec.replicas ?? 1); i++) {
+        const name = `${replicaSet}-${hash(`${replicaSet}/${i}`, 5)}`;
+        const containers = template.spec?.containers ?? [];
+        const initContainers = template.spec?.initContainers ?? [];
+        list.push({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: {
+            name, namespace, labels: { ...(template.metadata?.labels ?? {}), "pod-template-hash": templateHash },
+            ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: replicaSet, controller: true, blockOwnerDeletion: true }],
+            creationTimestamp: at,
+          },
+          spec: template.spec ?? {},
+          status: {
+            phase: "Running",
+            conditions: [{ type: "Ready", status: "True" }],
+            ...(initContainers.length > 0 ? { initContainerStatuses: initContainers.map((c) => status(c, true)) } : {}),
+            containerStatuses: containers.map((c) => status(c, false)),
+          },
+        });
+        for (const c of containers) {
+          list.push({
+            apiVersion: "v1", kind: "Event",
+            metadata: { name: `${name}.${hash(`${name}/${c.name}`, 16)}`, namespace, creationTimestamp: at },
+            involvedObject: { apiVersion: "v1", kind: "Pod", name, namespace, fieldPath: `spec.containers{${c.name}}` },
+            reason: "Started", message: `Started container ${c.name}`, type: "Normal", count: 1,
+            firstTimestamp: at, lastTimestamp: at, source: { component: "kubelet" },
+          });
+        }
+      }
+    }
+    this.objects.set(namespace, list);
+  }
+
+  /**
+   * `kubectl logs POD -n NS -c CONTAINER [--tail=N] [--limit-bytes=B] [--previous]`: a container's
+   * log is one line per start (`<container>: started <image>`), bounded as kubectl bounds it.
+   */
+  private kLogs(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace", "-c", "--container", "--tail", "--limit-bytes"], ["-p", "--previous"]);
+    const [pod, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    const container = one(p, "-c", "--container");
+    if (!pod || more.length > 0 || !namespace || !container) throw new Error("kubectl logs: expected POD -n NS -c CONTAINER");
+    const o = (this.objects.get(namespace) ?? []).find((x) => x.kind === "Pod" && x.metadata.name === pod);
+    if (!o) return notFound("pods", pod);
+    type Status = { name: string; image: string; restartCount: number };
+    const status = o.status as { containerStatuses?: Status[]; initContainerStatuses?: Status[] } | undefined;
+    const c = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])].find((x) => x.name === container);
+    if (!c) return { stderr: `error: container ${container} is not valid for pod ${pod}
+`, code: 1 };
+    if (isTrue(p, "--previous") || isTrue(p, "-p")) {
+      return { stderr: `Error from server (BadRequest): previous terminated container "${container}" in pod "${pod}" not found
+`, code: 1 };
+    }
+    let lines = [`${container}: started ${c.image}`];
+    const tail = one(p, "--tail");
+    if (tail !== undefined && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));
+    let text = lines.map((l) => `${l}\n`).join("");
+    const limit = one(p, "--limit-bytes");
+    if (limit !== undefined && Number(limit) > 0) text = Buffer.from(text).subarray(0, Number(limit)).toString("utf8");
+    return { stdout: text };
+  }
+
   // -- helm ------------------------------------------------------------------------------------
 
   private async helmCall(call: ToolCall): Promise<ToolReply> {
@@ -582,6 +683,7 @@ export class FakeCluster {
     list.push(...objects);
     this.objects.set(namespace, list);
     this.releases.set(key, { name: release, namespace, revision, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
+    this.runPods(namespace, previous?.objects ?? [], objects);
     this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
     if (output === "json") {
       return { stdout: `${JSON.stringify({ name: release, namespace, version: revision, info: { status: "deployed" }, chart: { metadata: chartMeta } })}\n` };
@@ -607,6 +709,7 @@ export class FakeCluster {
     }
     const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
     this.objects.set(namespace, list);
+    this.runPods(namespace, r.objects, []);
     this.releases.delete(key);
     this.record({ verb: "uninstall", kind: "Release", namespace, name: release }, call.tool);
     return { stdout: `release "${release}" uninstalled\n` };

@@ -1,5 +1,6 @@
 /**
- * End to end: a failure at each stage of the rendered workflow stops everything downstream, posts no
+ * End to end: a failure at each stage of the rendered workflow stops everything downstream (but
+ * preview-evidence, which records the preview after acceptance whatever its outcome), posts no
  * approval, fails the workflow, and cleanup removes the preview where it existed and touches nothing
  * where it did not.
  */
@@ -84,6 +85,13 @@ describe("a failure at each stage", () => {
       ]));
       expect(node(r, "preview").phase).toBe("Failed");
     }
+    // preview-evidence runs after acceptance whatever acceptance's outcome (so after a failed
+    // acceptance, and after an approve that then fails), never when deploy did not succeed; it
+    // does not rescue the run: approve stays omitted after a failed acceptance, the workflow fails.
+    const evidence = r.nodes.find((x) => x.displayName === "preview-evidence");
+    const evidenceRan = at > PIPELINE.indexOf("deploy");
+    expect(evidence?.phase, logs(r)).toBe(at === 0 ? undefined : evidenceRan ? "Succeeded" : "Omitted");
+    if (evidenceRan) expect(evidence?.stdout).toMatch(new RegExp(`^preview-evidence: ${nsOf(c.pr)}: \\d+ containers in \\d+ pods, 0 restarts, [1-9]\\d* events; logs of`));
     // Omitted tasks never ran: no pod, no agent call.
     for (const n of tasks(r).slice(at + 1)) expect(n.outputs.exitCode).toBeUndefined();
     const failed = tasks(r)[at];

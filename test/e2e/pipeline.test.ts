@@ -4,6 +4,7 @@
  * the other. A failure at every stage: failures.test.ts.
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
@@ -58,7 +59,7 @@ function namesUsed(from: number): { namespaces: Set<string>; releases: Set<strin
 }
 
 describe("the whole pipeline, offline", () => {
-  it("success: the seven tasks run once each in order, one approval pinned to the tested commit, the preview kept", async () => {
+  it("success: the seven tasks run once each in order, preview-evidence beside them, one approval pinned to the tested commit, the preview kept", async () => {
     const callsBefore = world.standIns.calls.length;
     const ghBefore = world.github.requests.length;
     const r = await world.run({ pr: 123 });
@@ -120,6 +121,19 @@ describe("the whole pipeline, offline", () => {
     expect(node(r, "deploy").outputs.parameters.commit).toBe(head);
     const reviews = world.github.reviews(OWNER, REPO, 123);
     expect(reviews.map((x) => [x.state, x.commitId, x.login])).toEqual([["APPROVED", head, "implementation-dag-qa[bot]"]]);
+    // Between acceptance and approve, preview-evidence archived what ran (the artifact passes to
+    // approve as files); the approval names the commit and the digest the running pod reported, and
+    // links the archived evidence.
+    const evidence = node(r, "preview-evidence");
+    expect(evidence.phase, logs(r)).toBe("Succeeded");
+    expect(evidence.stdout).toMatch(new RegExp(`^preview-evidence: ${nsOf(123)}: \\d+ containers in \\d+ pods, 0 restarts, [1-9]\\d* events; logs of \\d+ containers`));
+    expect(node(r, "approve").inputs.artifacts["preview-evidence"]).toBeDefined();
+    expect(reviews[0].body).toContain(`Commit \`${head}\`, from these images`);
+    const row = /^\| `(example-app-pr-123-[0-9a-f]{10}-[0-9a-f]{5})` \| `app` \| `([^`]+:pr-123)` \| `(sha256:[0-9a-f]{64})` \|$/m.exec(reviews[0].body);
+    expect(row, reviews[0].body).not.toBeNull();
+    // The digest is the one the fake node reports for that image (test/e2e/cluster.ts runPods).
+    expect(row![3]).toBe(`sha256:${createHash("sha256").update(row![2]).digest("hex")}`);
+    expect(reviews[0].body).toContain(`/pr-123/${r.name}/preview-evidence/preview-evidence.tgz`);
     expect(world.github.writes().filter((q) => q.path.endsWith("/reviews"))).toHaveLength(1);
     // Apart from the preview's deployment and its statuses, the review is the only write to GitHub.
     const allWrites = world.github.writes();

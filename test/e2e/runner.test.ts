@@ -112,6 +112,49 @@ describe("e2e runner", () => {
     expect(failed.phase).toBe("Failed");
   });
 
+  it("judges a DAG as assessDAGPhase does: a task that handles a failure runs, an omitted target after it still fails the DAG", async () => {
+    // The preview's own shape: evidence after acceptance whatever its outcome, approve only after both succeeded.
+    const doc = (failA: boolean) => wt([
+      {
+        name: "main",
+        dag: {
+          tasks: [
+            { name: "a", template: failA ? "fail" : "add-a", arguments: { parameters: [{ name: "in", value: "" }] } },
+            { name: "e", template: "add-b", depends: "a.Succeeded || a.Failed || a.Errored" },
+            { name: "p", template: "add-c", depends: "a.Succeeded && e.Succeeded" },
+          ],
+        },
+      },
+      append("a"), append("b"), append("c"),
+      script("fail", "exit 1\n", { inputs: { parameters: [{ name: "in" }] } }),
+    ]);
+    const failed = await runWorkflow(doc(true), { parameters: {} });
+    expect([byName(failed, "a").phase, byName(failed, "e").phase, byName(failed, "p").phase]).toEqual(["Failed", "Succeeded", "Omitted"]);
+    expect(failed.phase).toBe("Failed");
+    const ok = await runWorkflow(doc(false), { parameters: {} });
+    expect([byName(ok, "e").phase, byName(ok, "p").phase, ok.phase]).toEqual(["Succeeded", "Succeeded", "Succeeded"]);
+  });
+
+  it("gives a skipped target its dependencies' failure, as assessDAGPhase does: the DAG fails", async () => {
+    // A Skipped node is not Completed, so Argo carries the branch phase (here a's Failed) through it.
+    const doc = wt([
+      {
+        name: "main",
+        dag: {
+          tasks: [
+            { name: "a", template: "fail", arguments: { parameters: [{ name: "in", value: "" }] } },
+            { name: "b", template: "add-b", depends: "a.Failed", when: "1 == 2" },
+          ],
+        },
+      },
+      append("b"),
+      script("fail", "exit 1\n", { inputs: { parameters: [{ name: "in" }] } }),
+    ]);
+    const r = await runWorkflow(doc, { parameters: {} });
+    expect([byName(r, "a").phase, byName(r, "b").phase]).toEqual(["Failed", "Skipped"]);
+    expect(r.phase).toBe("Failed");
+  });
+
   it("reports Error when a step exits 0 without its declared output, and the exit handler sees Error", async () => {
     const doc = wt([
       { name: "main", dag: { tasks: [{ name: "a", template: "silent" }] } },

@@ -27,8 +27,10 @@
  *   `workflow/artifactrepositories`).
  * - DAG tasks run when their `depends` / `dependencies` are fulfilled; a false `depends` makes the
  *   task Omitted ("omitted: depends condition not met"), a false `when` makes it Skipped
- *   (`workflow/controller/dag.go`). An Omitted target inherits the worst phase of its dependencies,
- *   so a failure anywhere fails the DAG (`assessDAGPhase`).
+ *   (`workflow/controller/dag.go`). An Omitted or Skipped target inherits the worst phase of its
+ *   dependencies (Failed or Error first), so a failure anywhere fails the DAG (`assessDAGPhase`);
+ *   a task that ran has its own phase, so a branch that handles a failure (`a.Failed`) and
+ *   succeeds is Succeeded.
  * - Substitution as `workflow/common/util.go` (`ProcessArgs`, `SubstituteParams`): input parameters
  *   take their argument or else their default, then the whole template is substituted, globals first
  *   and inputs second, both leaving unknown tags in place. So a global output that was never set —
@@ -1187,7 +1189,9 @@ class Execution {
         const { task: resolved, artifacts } = this.resolveTask(task, { ...base, ...scope, ...this.globals }, artifactScope, nodeName);
         if (resolved.when !== undefined && !evaluateWhen(resolved.when)) {
           byName.set(task.name, this.skipped(nodeName, task.name, templateName, "Skipped", `when '${resolved.when}' evaluated false`, n));
-          effective.set(task.name, "Skipped");
+          // A skipped node did not complete either: it too carries its dependencies' branch phase
+          // (assessDAGPhase overwrites the branch phase only with a Completed node's own).
+          effective.set(task.name, deps.map((d) => effective.get(d)!).find((p) => p === "Failed" || p === "Error") ?? "Skipped");
           return;
         }
         const child = await this.execute(resolved, nodeName, task.name, n, { ...globals, ...this.globals }, artifacts, ctx);

@@ -82,7 +82,7 @@ describe("npm run simulate", () => {
     expect(report.nodes.map((n) => [n.name, n.phase])).toEqual([
       [expect.stringMatching(/^implementation-dag-pr951-/), "Failed"],
       ["set-params", "Succeeded"], ["preview", "Failed"], ["implement", "Succeeded"], ["clippy-format", "Failed"],
-      ["qa-testing", "Omitted"], ["deploy", "Omitted"], ["acceptance", "Omitted"], ["approve", "Omitted"],
+      ["qa-testing", "Omitted"], ["deploy", "Omitted"], ["acceptance", "Omitted"], ["preview-evidence", "Omitted"], ["approve", "Omitted"],
       [expect.stringMatching(/\.onExit$/), "Succeeded"], ["[0]", "Succeeded"], ["stop-agents", "Succeeded"], ["cleanup", "Succeeded"],
     ]);
     // The agent step is a resource step of its own; the agent ran in a child Workflow of coderun-template.

@@ -41,7 +41,7 @@ describe("cluster-scoped names", () => {
     expect(CLUSTER_SCOPED_PURPOSES.map((p) => clusterScopedName(cfgA, p))).toEqual([
       "implementation-dag-argo-deployer", "implementation-dag-argo-guardrails", "implementation-dag-argo-steps",
       "implementation-dag-argo-sweeper", "implementation-dag-argo-namespaces", "implementation-dag-argo-rolebindings",
-      "implementation-dag-argo-agent-workflows", "implementation-dag-argo-preview-charts",
+      "implementation-dag-argo-agent-workflows", "implementation-dag-argo-preview-charts", "implementation-dag-argo-trigger-workflows",
     ]);
     expect(clusterScopedName(cfgB, "deployer")).toBe("implementation-dag-argo-team-b-deployer");
   });

@@ -44,18 +44,26 @@ describe("the implementation-dag WorkflowTemplate", () => {
     expect(wt.spec).toMatchObject({ entrypoint: "dag", onExit: "exit-handler" });
   });
 
-  it("runs the seven tasks as one chain, each only after the one before succeeded", () => {
+  it("runs the seven tasks as one chain, each only after the one before succeeded, and preview-evidence after acceptance whatever its outcome", () => {
     expect(dagTasks().map((t) => [t.name, t.template, t.depends])).toEqual([
       ["set-params", "set-params", undefined],
       ["preview", "preview", "set-params.Succeeded"],
     ]);
-    const tasks = pipelineTasks();
-    expect(tasks.map((t) => t.name)).toEqual([...PIPELINE]);
+    const all = pipelineTasks();
+    expect(all.map((t) => t.name)).toEqual([...PIPELINE.slice(0, -1), "preview-evidence", "approve"]);
+    const tasks = all.filter((t) => t.name !== "preview-evidence");
     tasks.forEach((task, i) => {
       // The first task of the preview template runs when the template does: after set-params.
+      if (task.name === "approve") return;
       expect(taskDependencies(task)).toEqual(i < 2 ? [] : [PIPELINE[i - 1]]);
       if (i > 1) expect(task.depends).toBe(`${PIPELINE[i - 1]}.Succeeded`);
     });
+    // Evidence after a passed, failed or errored acceptance, never after a failed deploy; approve
+    // only when acceptance passed and the evidence is there. approve stays a child of acceptance,
+    // so an omitted approve after a failed acceptance still fails the DAG (assessDAGPhase).
+    const byName = Object.fromEntries(all.map((t) => [t.name, t]));
+    expect(byName["preview-evidence"].depends).toBe("deploy.Succeeded && (acceptance.Succeeded || acceptance.Failed || acceptance.Errored)");
+    expect(byName.approve.depends).toBe("acceptance.Succeeded && preview-evidence.Succeeded");
   });
 
   it("holds the preview's mutex from set-params, taken after set-params validated the names it comes from", () => {
@@ -181,7 +189,11 @@ describe("the implementation-dag WorkflowTemplate", () => {
     }
     expect(args("approve").host).toBe("{{inputs.parameters.host}}");
     expect(byName.acceptance.arguments!.artifacts).toEqual([{ name: "deploy-urls", from: "{{tasks.deploy.outputs.artifacts.deploy-urls}}" }]);
-    expect(byName.approve.arguments!.artifacts).toEqual([{ name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" }]);
+    expect(byName.approve.arguments!.artifacts).toEqual([
+      { name: "acceptance-report", from: "{{tasks.acceptance.outputs.artifacts.acceptance-report}}" },
+      { name: "preview-evidence", from: "{{tasks.preview-evidence.outputs.artifacts.preview-evidence}}" },
+    ]);
+    expect(args("preview-evidence")).toEqual({ pr: "{{inputs.parameters.pr}}", ns: "{{inputs.parameters.ns}}" });
     const setParams = wt.spec.templates!.find((t) => t.name === "set-params")!;
     expect(setParams.outputs!.parameters!.map((p) => [p.name, p.globalName])).toEqual([
       ...["ns", "release", "host", "domain", "image_tag", "commit", "mutex", "repository"].map((n) => [n, n]),
