@@ -14,6 +14,7 @@ import { Rbac } from "./components/rbac";
 import { TtlCleanup } from "./components/ttl-cleanup";
 import { PreviewTeardown } from "./components/preview-teardown";
 import { howRunsStart, Trigger } from "./components/trigger";
+import { Uninstall, uninstallCommand } from "./components/uninstall";
 
 /** Reads the stack config; bad config stops the program with one message naming every bad key. */
 function readConfig(): StackConfig {
@@ -44,6 +45,7 @@ export default async function main() {
   new AdmissionFence("admission-fence", { config: cfg });
   const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
   const teardown = new PreviewTeardown("preview-teardown", { config: cfg });
+  const uninstall = new Uninstall("uninstall", { config: cfg });
   const secretConfig = new pulumi.Config(PROJECT);
   const githubApps = new GitHubApps("github-apps", {
     config: cfg,
@@ -72,5 +74,8 @@ export default async function main() {
     submitCommand: submitCommand(cfg),
     triggerSensor: trigger?.sensor ?? "",
     runsStart: howRunsStart(cfg, submitCommand(cfg)),
+    uninstallTemplate: uninstall.templateName,
+    // Tears every preview of this stack down: run it, then `pulumi destroy`.
+    uninstallCommand: uninstallCommand(cfg),
   };
 }

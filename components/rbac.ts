@@ -60,6 +60,8 @@ export const guardrailsClusterRole = (cfg: StackConfig): string => clusterScoped
 export const EXECUTOR_ROLE = "implementation-dag-executor";
 /** Role (in the workflows namespace) of the agent steps: creating and following their child Workflows. */
 export const AGENTS_ROLE = "implementation-dag-agents";
+/** Role (in the workflows namespace) of the sweeper's account: finding the pipeline's runs in progress. */
+export const SWEEPER_RUNS_ROLE = "implementation-dag-sweeper-runs";
 /** Role (in the workflows namespace) for the DocsRun runner. */
 export const DOCSRUN_ROLE = "implementation-dag-docsrun";
 
@@ -116,6 +118,16 @@ export function stepsRules(cfg: StackConfig): IPolicyRule[] {
 export const SWEEPER_RULES: IPolicyRule[] = [
   { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "delete"] },
   { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["list"] },
+];
+
+/**
+ * The uninstall (`components/uninstall.ts`, run as the sweeper's account) lists the workflows
+ * namespace's unfinished Workflows to refuse while a run of the pipeline could still deploy a
+ * preview. `list` only, in the workflows namespace only: it can neither read one by name nor change,
+ * create or stop any.
+ */
+export const SWEEPER_RUNS_RULES: IPolicyRule[] = [
+  { apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["list"] },
 ];
 
 /** Argo's executor (the `wait` container) reports each step's outputs as a WorkflowTaskResult. */
@@ -208,6 +220,8 @@ export function buildRbac(cfg: StackConfig): RbacObject[] {
     role(EXECUTOR_ROLE, EXECUTOR_RULES),
     // Every pod of ours runs Argo's executor: under its own service account, or the executor one.
     roleBinding(EXECUTOR_ROLE, [sa(steps), sa(sweeper), sa(executor), sa(agents)]),
+    role(SWEEPER_RUNS_ROLE, SWEEPER_RUNS_RULES),
+    roleBinding(SWEEPER_RUNS_ROLE, [sa(sweeper)]),
     role(AGENTS_ROLE, AGENTS_RULES),
     roleBinding(AGENTS_ROLE, [sa(agents)]),
   ];

@@ -7,7 +7,8 @@
  * rule and checks a repository-named preview's annotation against its name with lib/names.sh, and
  * reads each preview again right before deleting it, leaving one a run changed meanwhile alone. It
  * lists only this stack's previews (label `implementation-dag/instance` = the workflows namespace):
- * a second stack on the cluster sweeps its own.
+ * a second stack on the cluster sweeps its own. The same template in mode `all` is the uninstall
+ * (`components/uninstall.ts`): {@link ttlSweepTemplate} builds both.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
@@ -21,6 +22,7 @@ import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./wo
 import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
 import { keyOnlyLocation } from "./workflow/archive";
 import { input, OUTPUT_DIR, scriptTemplate } from "./workflow/script-template";
+import { WORKFLOW_TEMPLATE_NAME } from "./workflow";
 
 /** Name of the CronWorkflow (and of its template). */
 export const TTL_CRON_WORKFLOW_NAME = "implementation-dag-ttl-sweep";
@@ -28,8 +30,8 @@ export const TTL_CRON_WORKFLOW_NAME = "implementation-dag-ttl-sweep";
 /** Name of the artifact the sweeper archives its report as. */
 export const TTL_REPORT_ARTIFACT = "ttl-report";
 
-/** Deadline of one sweep: generous, since each deletion may wait on a Helm hook. */
-const SWEEP_DEADLINE_SECONDS = 1800;
+/** Deadline of one sweep (and of the uninstall): generous, since each deletion may wait on a Helm hook. */
+export const SWEEP_DEADLINE_SECONDS = 1800;
 
 /**
  * Where the report is archived: a key-only artifact under the configured key prefix, one per sweep
@@ -43,17 +45,34 @@ export function ttlReportLocation(cfg: StackConfig): Partial<IArtifact> {
 /** Shell libraries of the sweeper (and of preview-teardown's teardown step): lib/teardown.sh needs the others. */
 export const TEARDOWN_LIBRARIES = [...PREVIEW_GITHUB_LIBRARIES, "names", "teardown"];
 
-/** The sweep template: the script step, its `dryRun` input, and the archived report. */
-export function ttlSweepTemplate(cfg: StackConfig): ITemplate {
+/**
+ * What the sweep script is run for: `ttl` is the TTL sweep; `all` is the uninstall, which tears every
+ * preview of this stack down and refuses while a run of the pipeline is in progress (see
+ * `components/uninstall.ts`).
+ */
+export type SweepMode = "ttl" | "all";
+
+/** Name of the sweep's template for each mode. */
+export const SWEEP_TEMPLATE_NAME: Record<SweepMode, string> = { ttl: "ttl-sweep", all: "uninstall" };
+
+/**
+ * The sweep template: the script step (`components/steps/ttl-sweep.sh`), its `dryRun` input, and the
+ * archived report. `mode` defaults to `ttl`; `all` runs the same script and libraries as the
+ * uninstall, which also needs the pipeline's WorkflowTemplate name to find its runs in progress.
+ */
+export function ttlSweepTemplate(cfg: StackConfig, mode: SweepMode = "ttl"): ITemplate {
   const github = previewGitHubApp(cfg);
   return scriptTemplate(cfg, {
-    name: "ttl-sweep",
+    name: SWEEP_TEMPLATE_NAME[mode],
+    file: "ttl-sweep",
     image: cfg.images.sweeper,
     libraries: TEARDOWN_LIBRARIES,
     deadlineSeconds: SWEEP_DEADLINE_SECONDS,
     inputs: { parameters: [{ name: "dryRun", value: "false", enum: ["true", "false"] }] },
     env: {
       DRY_RUN: input("dryRun"),
+      MODE: mode,
+      ...(mode === "all" ? { PIPELINE_TEMPLATE: WORKFLOW_TEMPLATE_NAME } : {}),
       // Only this stack's previews: another stack on the cluster sweeps its own.
       PREVIEW_INSTANCE: stackInstance(cfg),
       MAX_AGE_HOURS: String(cfg.ttl.maxAgeHours),

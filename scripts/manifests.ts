@@ -25,6 +25,7 @@ export const FILE_OF_COMPONENT: Record<string, string> = {
   "implementation-dag:index:PreviewTeardown": "preview-teardown.yaml",
   "implementation-dag:index:AcceptanceNetwork": "acceptance-network.yaml",
   "implementation-dag:index:Trigger": "trigger.yaml",
+  "implementation-dag:index:Uninstall": "uninstall.yaml",
 };
 
 const HEADER = [

@@ -18,6 +18,11 @@
  * is read from FILE when it exists and written back after the run, so a sequence of runs — two
  * repositories' PR 5, a failure after a success — shares one cluster.
  *
+ * `npm run simulate -- --uninstall [--state FILE] [--json]` runs the stack's
+ * `implementation-dag-uninstall` in the world instead (with `--state`, the world earlier runs left)
+ * and prints its tree and report, then what is left: namespaces, releases and every deployment's
+ * states (with `--json`: `{phase, nodes, cluster, github: {deployments}}`).
+ *
  * Exit status: 0 when the simulation ran, whatever the workflow's phase; 1 when Argo's validation
  * would refuse the submission, or the runner met something it cannot execute (or the world could
  * not start); 2 for bad arguments.
@@ -27,7 +32,8 @@ import { formatTree, InvalidSpecError, RunnerError } from "../test/e2e/runner";
 import { arrangeFailure, OTHER_REPO, OWNER, REPO, World, type Repository, type Stage, type WorldState } from "../test/e2e/world";
 import { PIPELINE } from "../components/workflow";
 
-const USAGE = `usage: npm run simulate -- [--owner O] [--repo R] --pr N [--fail-at ${PIPELINE.join("|")}] [--state FILE] [--json]`;
+const USAGE = `usage: npm run simulate -- [--owner O] [--repo R] --pr N [--fail-at ${PIPELINE.join("|")}] [--state FILE] [--json]
+       npm run simulate -- --uninstall [--state FILE] [--json]`;
 
 /** The command line, parsed. */
 export interface SimulateArgs {
@@ -130,8 +136,68 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
   return 0;
 }
 
+/** `--uninstall [--state FILE] [--json]`, parsed. */
+export interface SimulateUninstallArgs {
+  /** Where the world is read from (when it exists) and written back to. */
+  state?: string;
+  json: boolean;
+}
+
+/** Parses an uninstall simulation's arguments: undefined without `--uninstall`; throws naming a bad one. */
+export function parseUninstallArgs(argv: string[]): SimulateUninstallArgs | undefined {
+  if (!argv.includes("--uninstall")) return undefined;
+  let json = false;
+  let state: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--uninstall") continue;
+    if (a === "--json") json = true;
+    else if (a === "--state") {
+      const v = argv[++i] ?? "";
+      if (v === "" || v.startsWith("--")) throw new Error("--state: needs a file");
+      state = v;
+    } else throw new Error(`--uninstall takes only --state and --json (got '${a}')`);
+  }
+  return { json, ...(state ? { state } : {}) };
+}
+
+/**
+ * Runs `implementation-dag-uninstall` in `world` and writes its report with `write`. Returns the exit
+ * status as {@link simulate} does.
+ */
+export async function simulateUninstall(args: SimulateUninstallArgs, world: World, write: (text: string) => void, writeError: (text: string) => void): Promise<number> {
+  let result;
+  try {
+    result = await world.uninstall();
+  } catch (e) {
+    const why = e instanceof InvalidSpecError ? "Argo refuses the submission (invalid spec)" : e instanceof RunnerError ? "the runner cannot execute this" : "failed";
+    writeError(`simulate: ${why}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  const deployments = world.repositories().flatMap(({ owner, repo }) => world.github.deployments(owner, repo).map((d) => ({
+    repository: `${owner}/${repo}`, environment: d.environment, states: d.statuses.map((x) => x.state),
+  })));
+  if (args.json) {
+    write(`${JSON.stringify({
+      phase: result.phase,
+      nodes: result.nodes.map((n) => ({ name: n.displayName, template: n.templateName, phase: n.phase })),
+      cluster: {
+        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.name, labels: n.labels, annotations: n.annotations, phase: n.phase })),
+        releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
+      },
+      github: { deployments },
+    }, null, 2)}\n`);
+    return 0;
+  }
+  write(formatTree(result));
+  for (const n of result.nodes.filter((x) => x.type === "Pod")) write(`\n--- ${n.displayName}\n${`${n.stdout ?? ""}${n.stderr ?? ""}`.trimEnd()}\n`);
+  write(`\ncluster: namespaces ${[...world.cluster.namespaces.keys()].join(", ") || "(none)"}; releases ${world.cluster.releaseNames().join(", ") || "(none)"}\n`);
+  write(`github: ${deployments.map((d) => `${d.repository} ${d.environment}: ${d.states.join(" -> ")}`).join("; ") || "no deployment"}\n`);
+  return 0;
+}
+
 /** The repositories the world serves: the defaults, the state's and this run's. */
-export function repositoriesOf(args: SimulateArgs, state?: WorldState): Repository[] {
+export function repositoriesOf(args: Partial<SimulateArgs>, state?: WorldState): Repository[] {
   const all: Repository[] = [
     { owner: OWNER, repo: REPO }, { owner: OWNER, repo: OTHER_REPO },
     ...(state?.commits ?? []).map(([, c]) => ({ owner: c.owner, repo: c.repo })),
@@ -142,9 +208,11 @@ export function repositoriesOf(args: SimulateArgs, state?: WorldState): Reposito
 }
 
 async function main(): Promise<number> {
-  let args: SimulateArgs;
+  let args: SimulateArgs | SimulateUninstallArgs;
+  let uninstall: SimulateUninstallArgs | undefined;
   try {
-    args = parseSimulateArgs(process.argv.slice(2));
+    uninstall = parseUninstallArgs(process.argv.slice(2));
+    args = uninstall ?? parseSimulateArgs(process.argv.slice(2));
   } catch (e) {
     process.stderr.write(`simulate: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
@@ -158,9 +226,11 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const world = await World.start({ state, repositories: repositoriesOf(args, state) });
+  const world = await World.start({ state, repositories: repositoriesOf(uninstall ? {} : args, state) });
   try {
-    const code = await simulate(args, world, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    const write = (t: string) => process.stdout.write(t);
+    const writeError = (t: string) => process.stderr.write(t);
+    const code = uninstall ? await simulateUninstall(uninstall, world, write, writeError) : await simulate(args as SimulateArgs, world, write, writeError);
     if (args.state) writeFileSync(args.state, `${JSON.stringify(world.exportState())}\n`);
     return code;
   } finally {

@@ -52,11 +52,28 @@
 # namespaces (either scheme) that no longer exist are reported, never deleted. With DRY_RUN=true
 # nothing is changed and nothing is re-read: the report says what would be deleted.
 #
+# MODE=all is the uninstall (WorkflowTemplate implementation-dag-uninstall, run before `pulumi destroy`):
+# the same listing, re-read and teardown, but every preview namespace of this instance goes, whatever
+# its expiry, preview.keep label or PR state (GitHub is not asked for PR states), and one that changed
+# between the listing and the re-read goes too (the reason says what changed); one already being
+# deleted is left to finish and only its deployment is marked inactive. Before anything else it lists
+# the Workflows of PIPELINE_TEMPLATE in WORKFLOWS_NAMESPACE that have not finished (lib/teardown.sh
+# teardown_pipeline_runs): a run in progress could deploy a preview again after the uninstall, so
+# then it refuses, names the runs and changes nothing. It lists them again at the end and fails,
+# naming them, when one started meanwhile (run the uninstall again once it is stopped or done), and
+# then lists the namespaces again and fails, naming them, when a preview not in its listing exists
+# (deployed by a run that started and ended while it worked).
+# Another instance's namespaces and non-preview names are left alone as in the sweep.
+#
 # Times are compared as strings: both sides are exactly YYYY-MM-DDTHH:MM:SSZ (validated), which sorts
 # like the instants it names, and `date -u -d @EPOCH` (GNU and busybox alike) makes the "now" side.
 #
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
 #   DRY_RUN                    true (report only) or false
+#   MODE                       ttl (the sweep) or all (the uninstall: every preview of this instance)
+#   PIPELINE_TEMPLATE          MODE=all only: name of the pipeline's WorkflowTemplate (an object name)
+#   WORKFLOWS_NAMESPACE        MODE=all: the workflows namespace, where its runs are listed (a DNS
+#                              label); otherwise optional, for the log_url below
 #   PREVIEW_INSTANCE           this stack's instance (its workflows namespace; a DNS label): only
 #                              namespaces labelled implementation-dag/instance=<it> are swept
 #   MAX_AGE_HOURS              an integer 1-99999: age after which a namespace without expiry is an orphan
@@ -67,7 +84,7 @@
 #                              preview names its repository
 #   ARGO_UI_URL, WORKFLOWS_NAMESPACE, WORKFLOW_NAME  optional: the log_url of the inactive status
 #
-# Writes OUTPUT_DIR/ttl-report/report.json ({generatedAt, dryRun, maxAgeHours, terminatingLimitMinutes,
+# Writes OUTPUT_DIR/ttl-report/report.json ({generatedAt, mode, dryRun, maxAgeHours, terminatingLimitMinutes,
 # deleted: [...], kept: [...], failed: [...], each entry {namespace, reason, expiresAt, createdAt,
 # repository, prState}; stuck: [{namespace, deletingSince, finalizers, conditions}];
 # releasedVolumes: [{name, claim, reclaimPolicy, storageClass, since}]; github: {queries, unavailable:
@@ -77,6 +94,7 @@ set -euo pipefail
 export LC_ALL=C
 
 dry_run=$(value DRY_RUN)
+mode=$(value MODE)
 instance=$(value PREVIEW_INSTANCE)
 max_age_hours=$(value MAX_AGE_HOURS)
 terminating_limit=$(value TERMINATING_LIMIT_MINUTES)
@@ -86,6 +104,16 @@ case "$dry_run" in
   true | false) ;;
   *) die DRY_RUN "must be true or false" ;;
 esac
+case "$mode" in
+  ttl | all) ;;
+  *) die MODE "must be ttl or all" ;;
+esac
+if [[ $mode == all ]]; then
+  pipeline_template=$(value PIPELINE_TEMPLATE)
+  workflows_namespace=$(value WORKFLOWS_NAMESPACE)
+  is_object_name "$pipeline_template" || die PIPELINE_TEMPLATE "must be a Kubernetes object name"
+  is_dns_label "$workflows_namespace" || die WORKFLOWS_NAMESPACE "$RULE_DNS_LABEL"
+fi
 if ! [[ $max_age_hours =~ ^[1-9][0-9]{0,4}$ ]]; then
   die MAX_AGE_HOURS "must be an integer from 1 to 99999"
 fi
@@ -146,6 +174,22 @@ warnings="${work}/warnings.txt"
 : >"$unavailable"
 : >"$warnings"
 
+# The uninstall refuses while a run of the pipeline is under way: it could deploy a preview again.
+# Prints the runs' names joined by ", "; dies when they cannot be listed.
+pipeline_runs() {
+  local runs
+  if ! runs=$(teardown_pipeline_runs "$workflows_namespace" "$pipeline_template"); then
+    die kubectl "listing the Workflows of ${pipeline_template} in ${workflows_namespace} failed; $1"
+  fi
+  printf '%s' "${runs//$'\n'/, }"
+}
+if [[ $mode == all ]]; then
+  runs=$(pipeline_runs "nothing was changed")
+  if [[ -n $runs ]]; then
+    die runs "run(s) of ${pipeline_template} still in progress, which could deploy a preview again after the uninstall: ${runs}. Wait for them to finish or stop them (argo stop -n ${workflows_namespace} NAME), then uninstall again; nothing was changed"
+  fi
+fi
+
 # The one namespace list call: the sweep's decisions are taken on it.
 listing="${work}/namespaces.tsv"
 if ! kubectl get namespaces -l "$selector" -o json >"${work}/namespaces.json"; then
@@ -192,7 +236,8 @@ fi
 declare -A pr_state=() deployment_of=() repository_of=() pending=()
 while IFS=$'\t' read -r -u 3 ns _ deleting _ _ _ _ repository deployment; do
   ns=${ns#=} deleting=${deleting#=} repository=${repository#=} deployment=${deployment#=}
-  [[ -z $deleting ]] || continue
+  # The uninstall also marks the deployment of a preview already being deleted inactive.
+  [[ -z $deleting || $mode == all ]] || continue
   pr=$(teardown_preview_pr "$ns") || continue
   [[ $repository =~ $REPOSITORY ]] || continue
   repository=${repository,,}
@@ -207,6 +252,8 @@ done 3<"$listing"
 
 queries=0
 mapfile -t repositories < <(printf '%s\n' "${!pending[@]}" | sort)
+# The uninstall deletes every preview whatever its PR's state: GitHub is not asked.
+[[ $mode == ttl ]] || repositories=()
 for repository in "${repositories[@]}"; do
   [[ -n $repository ]] || continue
   read -r -a numbers <<<"${pending[$repository]}"
@@ -272,7 +319,10 @@ sweep() {
     return
   fi
   changed=$(changes "$line" "$current")
-  if [[ -n $changed ]]; then
+  if [[ -n $changed && $mode == all ]]; then
+    # Still this instance's preview (the re-read selects by its labels): the uninstall takes it all the same.
+    reason="${reason} (changed since the listing: ${changed})"
+  elif [[ -n $changed ]]; then
     record keep "$ns" "$reason, but changed since the listing (${changed}): left for the next sweep" "$expires" "$created" "$repository" "$state"
     return
   fi
@@ -288,7 +338,13 @@ sweep() {
   else
     record delete "$ns" "$reason" "$expires" "$created" "$repository" "$state"
   fi
-  if ! teardown_deactivate "${repository_of[$ns]-}" "${deployment_of[$ns]-}" "Preview deleted: ${reason:0:100}" 2>"${work}/github.err"; then
+  deactivate "$ns" "Preview deleted: ${reason:0:100}"
+}
+
+# Marks the GitHub deployment the listing recorded for NS inactive; a failure is a warning.
+deactivate() {
+  local ns=$1 description=$2
+  if ! teardown_deactivate "${repository_of[$ns]-}" "${deployment_of[$ns]-}" "$description" 2>"${work}/github.err"; then
     cat "${work}/github.err" >&2
     echo "$ns: the GitHub deployment ${deployment_of[$ns]-} of ${repository_of[$ns]-} was not marked inactive" >>"$warnings"
   fi
@@ -330,6 +386,9 @@ while IFS= read -r -u 3 line; do
     else
       record keep "$ns" "already being deleted" "$expires" "$created" "$repository" "$state"
     fi
+    if [[ $mode == all && $dry_run == false ]]; then deactivate "$ns" "Preview deleted: uninstall"; fi
+  elif [[ $mode == all ]]; then
+    sweep "$ns" "uninstall: every preview of instance ${instance} goes" "$expires" "$created" "$repository" "$state" "$line"
   elif [[ $state == CLOSED || $state == MERGED ]]; then
     what=closed
     [[ $state == CLOSED ]] || what=merged
@@ -370,13 +429,13 @@ if [[ -s $unavailable ]]; then
 fi
 
 jq -n \
-  --arg now "$now" --argjson dryRun "$dry_run" --argjson maxAgeHours "$((10#$max_age_hours))" \
+  --arg now "$now" --arg mode "$mode" --argjson dryRun "$dry_run" --argjson maxAgeHours "$((10#$max_age_hours))" \
   --argjson terminatingLimitMinutes "$((10#$terminating_limit))" --argjson queries "$queries" \
   --rawfile decisions "$decisions" --rawfile unavailable "$unavailable" --rawfile warnings "$warnings" \
   --slurpfile stuck "$stuck" --slurpfile released "$released" '
   [ $decisions | split("\n")[] | select(length > 0) | split("\t")
     | {action: .[0], namespace: .[1], reason: .[2], expiresAt: .[3], createdAt: .[4], repository: .[5], prState: .[6]} ] as $all
-  | { generatedAt: $now, dryRun: $dryRun, maxAgeHours: $maxAgeHours, terminatingLimitMinutes: $terminatingLimitMinutes,
+  | { generatedAt: $now, mode: $mode, dryRun: $dryRun, maxAgeHours: $maxAgeHours, terminatingLimitMinutes: $terminatingLimitMinutes,
       deleted: [ $all[] | select(.action == "delete") | del(.action) ],
       kept:    [ $all[] | select(.action == "keep")   | del(.action) ],
       failed:  [ $all[] | select(.action == "failed") | del(.action) ],
@@ -388,7 +447,7 @@ jq -n \
   >"${report_dir}/report.json"
 
 jq -r '
-  "TTL sweep at \(.generatedAt)\(if .dryRun then " (dry run: nothing deleted)" else "" end)",
+  "\(if .mode == "all" then "Uninstall" else "TTL sweep" end) at \(.generatedAt)\(if .dryRun then " (dry run: nothing deleted)" else "" end)",
   "deleted: \(.deleted | length), kept: \(.kept | length), failed: \(.failed | length)",
   (.deleted[] | "  delete \(.namespace): \(.reason)"),
   (.failed[]  | "  FAILED \(.namespace): \(.reason)"),
@@ -402,6 +461,26 @@ jq -r '
   (.github.warnings[] | "  WARNING \(.)")' \
   "${report_dir}/report.json" | tee "${report_dir}/report.txt"
 
+# A run submitted during the uninstall could deploy a preview again: say so, and fail. Runs first,
+# then the namespaces: a run that ended before the first check left its preview for the second.
+if [[ $mode == all && $dry_run == false ]]; then
+  runs=$(pipeline_runs "whether a run started during the uninstall is unknown")
+  if [[ -n $runs ]]; then
+    die runs "run(s) of ${pipeline_template} started during the uninstall and could deploy a preview again: ${runs}. Stop them (argo stop -n ${workflows_namespace} NAME), then uninstall again"
+  fi
+  if ! kubectl get namespaces -l "$selector" -o json >"${work}/after.json" ||
+    ! jq -r --arg instance "$instance" ".items[] | select((${OURS}) and .metadata.deletionTimestamp == null) | .metadata.name" \
+      "${work}/after.json" >"${work}/after.txt"; then
+    die kubectl "listing the namespaces labelled ${selector} again failed: whether a preview appeared during the uninstall is unknown"
+  fi
+  appeared=()
+  while IFS= read -r ns; do
+    if teardown_preview_pr "$ns" >/dev/null && ! grep -qxF "=${ns}" <(cut -f1 "$listing"); then appeared+=("$ns"); fi
+  done <"${work}/after.txt"
+  if ((${#appeared[@]} > 0)); then
+    die previews "preview(s) deployed during the uninstall, by a run that has ended since: ${appeared[*]}. Uninstall again"
+  fi
+fi
 if ((failures > 0)); then
   die sweep "${failures} namespace(s) could not be cleaned completely; see the report"
 fi

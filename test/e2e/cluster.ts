@@ -139,6 +139,7 @@ const KINDS: Record<string, string> = {
   pod: "Pod", pods: "Pod", po: "Pod",
   event: "Event", events: "Event", ev: "Event",
   workflow: "Workflow", workflows: "Workflow", wf: "Workflow", "workflows.argoproj.io": "Workflow",
+  persistentvolume: "PersistentVolume", persistentvolumes: "PersistentVolume", pv: "PersistentVolume",
 };
 
 /** A JSONPath of the simple forms kubectl scripts use: `{.a.b}`, `{.a.b\.c}`, `{.items[*].a.b}`. */
@@ -287,7 +288,7 @@ export class FakeCluster {
   }
 
   private kGet(call: ToolCall, args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-l", "--selector", "--sort-by"], ["--ignore-not-found", "-A", "--all-namespaces"]);
+    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-l", "--selector", "--sort-by", "--field-selector"], ["--ignore-not-found", "-A", "--all-namespaces"]);
     const [resource, name, ...more] = p.positional;
     if (more.length > 0 || !resource) throw new Error("kubectl get: expected RESOURCE [NAME]");
     const kind = KINDS[resource.toLowerCase()];
@@ -295,14 +296,24 @@ export class FakeCluster {
     const output = one(p, "-o", "--output");
     const selector = one(p, "-l", "--selector");
     const ignore = isTrue(p, "--ignore-not-found");
+    // Only the field selector the scripts use: one object by name, within a list call.
+    const fields = one(p, "--field-selector");
+    const fieldName = fields === undefined ? undefined : /^metadata\.name=([a-z0-9.-]+)$/.exec(fields)?.[1];
+    if (fields !== undefined && (fieldName === undefined || name)) throw new Error(`kubectl get --field-selector ${fields} not understood`);
+    const byField = (n: string) => fieldName === undefined || n === fieldName;
     if (kind === "Namespace") {
       if (name) {
         const ns = this.namespaces.get(name);
         if (!ns) return ignore ? { stdout: "" } : notFound("namespaces", name);
         return { stdout: this.format([this.namespaceObject(ns)], output, true, "namespace") };
       }
-      const items = [...this.namespaces.values()].filter((n) => this.selects(n.labels, selector)).map((n) => this.namespaceObject(n));
+      const items = [...this.namespaces.values()].filter((n) => byField(n.name) && this.selects(n.labels, selector)).map((n) => this.namespaceObject(n));
       return { stdout: this.format(items, output, false, "namespace") };
+    }
+    // Cluster-scoped; this cluster has no storage, so no PersistentVolume.
+    if (kind === "PersistentVolume") {
+      if (name) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
+      return { stdout: this.format([], output, false, resource) };
     }
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
@@ -314,7 +325,7 @@ export class FakeCluster {
       if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
       return { stdout: this.format([o], output, true, resource) };
     }
-    const items = pool.filter((o) => this.selects(o.metadata.labels ?? {}, selector));
+    const items = pool.filter((o) => byField(o.metadata.name) && this.selects(o.metadata.labels ?? {}, selector));
     if (items.length === 0 && output === undefined) {
       return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
     }

@@ -251,6 +251,17 @@ describe("e2e runner", () => {
     await expect(runWorkflow(doc, { parameters: {} })).rejects.toThrow(/required/);
   });
 
+  it("refuses a workflow argument outside its enum at submit, as argo submit does, and runs one inside it", async () => {
+    const withEnum = () => {
+      const doc = chain();
+      (doc.spec as { arguments: { parameters: Json[] } }).arguments.parameters[0].enum = [">", "<"];
+      return doc;
+    };
+    await expect(runWorkflow(withEnum(), { parameters: { start: "x" } })).rejects.toThrow(
+      new InvalidSpecError("spec.arguments.start.value should be present in spec.arguments.start.enum list"));
+    expect((await runWorkflow(withEnum(), { parameters: { start: "<" } })).phase).toBe("Succeeded");
+  });
+
   it("records resource templates and judges them by their own conditions", async () => {
     const doc = (extra: Json, tmplExtra: Json = {}) => wt([
       { name: "main", dag: { tasks: [{ name: "cr", template: "cr", arguments: { parameters: [{ name: "n", value: "{{workflow.parameters.n}}" }] } }] } },

@@ -122,7 +122,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   artifactRepositoryRef: { configMap: "executed", key: "executed" },
   mutex: { name: "executed" },
   arguments: { parameters: "executed" },
-  workflowParameter: { name: "executed", value: "executed", description: "inert" },
+  workflowParameter: { name: "executed", value: "executed", description: "inert", enum: "executed: the value must be one of it (validate.go, validateArgumentsValues)" },
   template: {
     name: "executed",
     synchronization: "executed: mutexes (substituted with the template's inputs), held while its node runs (synchronization/mutex.go; template-level locks)",
@@ -161,7 +161,7 @@ export const UNDERSTOOD: Record<string, Record<string, string>> = {
   secretVolume: { secretName: "executed", items: "executed", defaultMode: "inert", optional: "executed" },
   keyToPath: { key: "executed", path: "executed", mode: "inert" },
   inputs: { parameters: "executed", artifacts: "executed" },
-  inputParameter: { name: "executed", value: "executed: the default", description: "inert" },
+  inputParameter: { name: "executed", value: "executed: the default", description: "inert", enum: "inert: Argo checks enums of the workflow's arguments at submit, not of template inputs at run time" },
   inputArtifact: { name: "executed", path: "executed", optional: "executed" },
   outputs: { parameters: "executed", artifacts: "executed" },
   outputParameter: { name: "executed", valueFrom: "executed", globalName: "executed", description: "inert" },
@@ -478,7 +478,7 @@ export interface RunWorkflowOptions {
 // Template and scope helpers.
 // ---------------------------------------------------------------------------------------------
 
-interface Param { name: string; value?: string; default?: string; valueFrom?: Obj; globalName?: string }
+interface Param { name: string; value?: string; default?: string; valueFrom?: Obj; globalName?: string; enum?: string[] }
 interface Art { name: string; path?: string; optional?: boolean; from?: string }
 interface OutParam extends Param { valueFrom?: { path?: string; jsonPath?: string; parameter?: string; default?: string } }
 interface Task {
@@ -1342,6 +1342,10 @@ function resolveParameters(declared: Param[], given: Record<string, string>): Re
   for (const p of declared) {
     const value = given[p.name] ?? p.value;
     if (value === undefined) throw new InvalidSpecError(`spec.arguments.${p.name}.value is required`);
+    if (p.enum !== undefined && p.enum.length === 0) throw new InvalidSpecError(`spec.arguments.${p.name}.enum should contain at least one value`);
+    if (p.enum !== undefined && !p.enum.includes(String(value))) {
+      throw new InvalidSpecError(`spec.arguments.${p.name}.value should be present in spec.arguments.${p.name}.enum list`);
+    }
     parameters[p.name] = String(value);
   }
   return parameters;

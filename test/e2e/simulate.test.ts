@@ -3,7 +3,7 @@
  * ran, 1 when Argo would refuse the submission or the runner cannot execute the template).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSimulateArgs, repositoriesOf, simulate } from "../../scripts/simulate";
+import { parseSimulateArgs, parseUninstallArgs, repositoriesOf, simulate, simulateUninstall } from "../../scripts/simulate";
 import { templateNamed } from "../helpers/render";
 import { nsOf, OTHER_REPO, OWNER, REPO, World } from "./world";
 
@@ -129,6 +129,27 @@ describe("npm run simulate", () => {
     } finally {
       deploy.script.env.pop();
     }
+  });
+
+  it("reads --uninstall with --state and --json only, and names a bad argument", () => {
+    expect(parseUninstallArgs(["--pr", "5"])).toBeUndefined();
+    expect(parseUninstallArgs(["--uninstall"])).toEqual({ json: false });
+    expect(parseUninstallArgs(["--state", "/tmp/w.json", "--uninstall", "--json"])).toEqual({ json: true, state: "/tmp/w.json" });
+    expect(() => parseUninstallArgs(["--uninstall", "--pr", "5"])).toThrow(/--uninstall takes only --state and --json \(got '--pr'\)/);
+    expect(() => parseUninstallArgs(["--uninstall", "--state"])).toThrow(/--state: needs a file/);
+  });
+
+  it("--uninstall runs implementation-dag-uninstall in the world and prints its tree, its report and what is left", async () => {
+    const { code, out } = await capture((w, e) => simulateUninstall({ json: false }, world, w, e));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^Status: +Succeeded$/m);
+    expect(out).toMatch(/^Uninstall at .*\ndeleted: \d+, kept: \d+, failed: 0$/m);
+    expect(out).toMatch(/^cluster: namespaces .*; releases \(none\)$/m);
+    const json = await capture((w, e) => simulateUninstall({ json: true }, world, w, e));
+    const report = JSON.parse(json.out) as { phase: string; nodes: Array<{ name: string }>; cluster: { namespaces: unknown[]; releases: unknown[] }; github: { deployments: unknown[] } };
+    expect(report.phase).toBe("Succeeded");
+    expect(report.nodes.map((n) => n.name)).toEqual([expect.stringMatching(/^implementation-dag-uninstall-/)]);
+    expect(report.cluster.releases).toEqual([]);
   });
 
   it("exits 1 when the runner meets a field it does not understand", async () => {

@@ -34,6 +34,7 @@ import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../
 import { implementationDag } from "../helpers/render";
 import { PIPELINE } from "../../components/workflow";
 import { previewHost, previewNamespace } from "../../components/names";
+import { UNINSTALL_TEMPLATE_NAME } from "../../components/uninstall";
 import { FakeCluster, type FakeClusterState, type KubeObj } from "./cluster";
 import { AGENT_TASKS } from "../../components/workflow/agents";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, coderunTemplate } from "./coderun-template";
@@ -380,6 +381,23 @@ export class World {
     for (const part of parts.slice(1, -1)) at = (at[part] = {}) as Record<string, unknown>;
     at[parts[parts.length - 1]] = phase;
     return { ...cr, status };
+  }
+
+  /**
+   * Runs the stack's `implementation-dag-uninstall` WorkflowTemplate in this world, as
+   * `argo submit --from workflowtemplate/implementation-dag-uninstall --wait` would.
+   */
+  async uninstall(parameters: Record<string, string> = {}): Promise<WorkflowResult> {
+    const template = this.render.manifests.find((m) => m.kind === "WorkflowTemplate" && m.metadata.name === UNINSTALL_TEMPLATE_NAME);
+    if (!template) throw new Error(`the render has no WorkflowTemplate ${UNINSTALL_TEMPLATE_NAME}`);
+    return runWorkflow(template, {
+      name: `${UNINSTALL_TEMPLATE_NAME}-${++this.runs}`,
+      parameters,
+      secrets: this.secrets,
+      configMaps: this.configMaps,
+      pathPrepend: [this.standIns.dir],
+      standInEnv: this.standInEnv,
+    });
   }
 
   /** Stand-in calls of `tools` since index `from`, as command lines. */

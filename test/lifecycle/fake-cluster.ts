@@ -43,6 +43,38 @@ export function volume(name: string, namespace: string, claim: string, phase: Fa
   };
 }
 
+/** An Argo Workflow (only the fields the uninstall reads). */
+export interface FakeWorkflow {
+  apiVersion: "argoproj.io/v1alpha1";
+  kind: "Workflow";
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  spec: { workflowTemplateRef?: { name: string; clusterScope?: boolean } };
+  status?: { phase?: string };
+}
+
+/**
+ * A Workflow of `template` in `namespace` as Argo leaves it: in `phase`, labelled with its template
+ * (`…/cluster-workflow-template` for a ClusterWorkflowTemplate, `clusterScope`) and
+ * `workflows.argoproj.io/completed` (`true` once finished); `picked: false` is one the controller
+ * has not processed yet (no labels, no status).
+ */
+export function workflow(name: string, template: string, phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Error", opts: { namespace?: string; picked?: boolean; clusterScope?: boolean } = {}): FakeWorkflow {
+  const picked = opts.picked ?? true;
+  const templateLabel = opts.clusterScope ? "workflows.argoproj.io/cluster-workflow-template" : "workflows.argoproj.io/workflow-template";
+  const completed = phase === "Succeeded" || phase === "Failed" || phase === "Error";
+  return {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: {
+      name,
+      namespace: opts.namespace ?? INSTANCE,
+      ...(picked ? { labels: { [templateLabel]: template, "workflows.argoproj.io/phase": phase, "workflows.argoproj.io/completed": String(completed) } } : {}),
+    },
+    spec: { workflowTemplateRef: { name: template, ...(opts.clusterScope ? { clusterScope: true } : {}) } },
+    ...(picked ? { status: { phase } } : {}),
+  };
+}
+
 /** `YYYY-MM-DDTHH:MM:SSZ`, `hours` from now (negative: in the past). */
 export function utcIn(hours: number, from = Date.now()): string {
   return new Date(from + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -124,6 +156,14 @@ export class FakeCluster {
   volumes: FakeVolume[] = [];
   /** When set, the PersistentVolume list call fails with this message. */
   volumeListFailure?: string;
+  /** Argo Workflows of the cluster, in any namespace. */
+  workflows: FakeWorkflow[] = [];
+  /** Workflow list calls answered so far. */
+  workflowListCalls = 0;
+  /** Runs before the cluster answers the `call`-th Workflow list call (a run submitted meanwhile). */
+  beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
+  /** When set, the Workflow list call fails with this message. */
+  workflowListFailure?: string;
 
   constructor(namespaces: FakeNamespace[] = [], releases: Record<string, string[]> = {}) {
     for (const ns of namespaces) this.namespaces.set(ns.metadata.name, structuredClone(ns));
@@ -158,6 +198,15 @@ export class FakeCluster {
         const selects = labelSelector(a[3]);
         if (!selects) return { stderr: `fake cluster: label selector ${a[3]} not understood\n`, code: 97 };
         const items = [...this.namespaces.values()].filter((n) => n.metadata.name === name && (this.listIgnoresSelector || selects(n.metadata.labels ?? {})));
+        return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
+      }
+      if (a.length === 8 && a[0] === "get" && a[1] === "workflows" && a[2] === "-n" && a[4] === "-l" && a[6] === "-o" && a[7] === "json") {
+        this.beforeWorkflowList?.(++this.workflowListCalls, this);
+        if (this.workflowListFailure) return { stderr: `${this.workflowListFailure}\n`, code: 1 };
+        const selects = labelSelector(a[5]);
+        if (!selects) return { stderr: `fake cluster: label selector ${a[5]} not understood\n`, code: 97 };
+        const items = this.workflows.filter((w) => w.metadata.namespace === a[3] && selects(w.metadata.labels ?? {}));
+        // kubectl prints any list it fetched as a v1 List.
         return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
       }
       if (line === "kubectl get persistentvolumes -o json") {

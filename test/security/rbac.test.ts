@@ -71,8 +71,8 @@ describe("the RBAC objects", () => {
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
-      "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:Role",
-      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:Role",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
     ].sort());
     const models: Record<string, (o: never) => { validate(): void }> = {
       ServiceAccount: (o) => new ServiceAccount(o), Secret: (o) => new Secret(o), ClusterRole: (o) => new ClusterRole(o),
@@ -146,6 +146,22 @@ describe("the RBAC objects", () => {
     });
   });
 
+  it("let the sweeper's account only list Workflows, in the workflows namespace (the uninstall's check for runs in progress)", () => {
+    expect(objectsOf(render, "Role", "implementation-dag-sweeper-runs")).toEqual([
+      expect.objectContaining({
+        metadata: expect.objectContaining({ namespace: "argo" }),
+        rules: [{ apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["list"] }],
+      }),
+    ]);
+    expect(objectsOf(render, "RoleBinding", "implementation-dag-sweeper-runs")).toEqual([
+      expect.objectContaining({
+        metadata: expect.objectContaining({ namespace: "argo" }),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "implementation-dag-sweeper-runs" },
+        subjects: [{ kind: "ServiceAccount", name: "implementation-dag-sweeper", namespace: "argo" }],
+      }),
+    ]);
+  });
+
   it("let Argo's executor in every pod of ours (the agent steps' included) only report task results", () => {
     expect(rulesOf("Role", "implementation-dag-executor")).toEqual([{ apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] }]);
     expect(objectsOf(render, "RoleBinding", "implementation-dag-executor")[0]).toMatchObject({
@@ -169,9 +185,10 @@ describe("the RBAC objects", () => {
         subjects: [{ kind: "ServiceAccount", name: "implementation-dag-agents", namespace: "argo" }],
       }),
     ]);
-    // Whatever binds a role that touches workflows binds it to the agents alone.
+    // Whatever binds a role that does more than list workflows binds it to the agents alone.
     const touchesWorkflows = (rules: IPolicyRule[] | undefined) =>
-      (rules ?? []).some((r) => (r.apiGroups ?? []).some((g) => g === "argoproj.io" || g === "*") && (r.resources ?? []).some((x) => x === "workflows" || x === "*"));
+      (rules ?? []).some((r) => (r.apiGroups ?? []).some((g) => g === "argoproj.io" || g === "*") && (r.resources ?? []).some((x) => x === "workflows" || x === "*")
+        && (r.verbs ?? []).some((v) => v !== "list"));
     const workflowRoles = render.manifests.filter((m) => (m.kind === "Role" || m.kind === "ClusterRole") && touchesWorkflows((m as RoleLike).rules));
     expect(workflowRoles.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(["Role implementation-dag-agents"]);
     const bindingsOfIt = [...objectsOf(render, "RoleBinding"), ...objectsOf(render, "ClusterRoleBinding")] as unknown as Array<IRoleBinding | IClusterRoleBinding>;

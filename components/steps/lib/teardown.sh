@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# lib/teardown.sh: tearing one preview down, the same way for the TTL sweeper and preview-teardown.
+# lib/teardown.sh: tearing one preview down, the same way for the TTL sweeper, the uninstall (the
+# sweeper's script in mode all) and preview-teardown.
 # Needs lib/names.sh, lib/github.sh and lib/deployments.sh before it (lib/rules.sh is always first).
 #
 # Functions:
@@ -25,6 +26,14 @@
 #       REPOSITORY, i.e. owner/repo, minted once per repository and reused). Empty arguments: nothing
 #       to do. Returns non-zero, after printing why, when GitHub did not take it; callers report that
 #       and go on. Reads ARGO_UI_URL, WORKFLOWS_NAMESPACE and WORKFLOW_NAME (optional) for log_url.
+#   teardown_pipeline_runs WORKFLOWS_NAMESPACE TEMPLATE
+#       prints the names of the Workflows in WORKFLOWS_NAMESPACE made from the WorkflowTemplate
+#       TEMPLATE (spec.workflowTemplateRef, or the workflows.argoproj.io/workflow-template label
+#       Argo sets) that have not finished, one a line, sorted; nothing when there is none. One list
+#       call selecting `workflows.argoproj.io/completed!=true`: Argo labels a workflow completed=true
+#       when it finishes, and a workflow its controller has not picked up yet has no such label, which
+#       `!=` selects too. Returns 1 when the Workflows cannot be listed. Run before and after the
+#       uninstall: a run in progress could deploy a preview again once its namespace is gone.
 
 declare -A _teardown_tokens=()
 
@@ -79,4 +88,14 @@ teardown_deactivate() {
     log_url="${ARGO_UI_URL%/}/workflows/${WORKFLOWS_NAMESPACE}/${WORKFLOW_NAME}"
   fi
   GITHUB_TOKEN=$token deployment_status "$owner" "$repo" "$id" inactive "" "$log_url" "$description"
+}
+
+teardown_pipeline_runs() { # WORKFLOWS_NAMESPACE TEMPLATE
+  local ns="${1-}" template="${2-}" listing
+  listing=$(kubectl get workflows -n "$ns" -l 'workflows.argoproj.io/completed!=true' -o json) || return 1
+  # shellcheck disable=SC2016 # a jq program: $t is jq's
+  jq -r --arg t "$template" '.items[]
+    | select(((.spec.workflowTemplateRef // {}) as $ref | $ref.name == $t and ($ref.clusterScope // false) == false)
+        or (.metadata.labels // {})["workflows.argoproj.io/workflow-template"] == $t)
+    | .metadata.name' <<<"$listing" | sort
 }
