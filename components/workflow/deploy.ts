@@ -29,7 +29,7 @@ export const DEPLOY_GITHUB_SECRET = `github-app-${DEPLOY_GITHUB_APP}`;
 /** Where deploy's pod holds the app's private key. */
 export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
 /** Shell libraries the deploy script uses. */
-export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery"];
+export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "chart-contract"];
 /** Name of the resource template of the `docsrun` runner. */
 export const DOCSRUN_TEMPLATE = "deploy-docsrun";
 /** Name of the discovery step of the `docsrun` runner (and of its script). */
@@ -72,6 +72,8 @@ export function deployEnv(cfg: StackConfig): Record<string, string> {
     IMAGE_TAG: input("image_tag"),
     CHART_PATH: input("chartPath"),
     VALUES_FILE: input("valuesFile"),
+    // The chart's values select the IngressClass doctor checks: deploy gives it as ingress.className.
+    INGRESS_CLASS: cfg.deploy.ingressClass,
     WORKFLOW_NAME: "{{workflow.name}}",
     HELM_TIMEOUT: cfg.deploy.helmTimeout,
     TOKEN_DURATION: deployTokenDuration(cfg),

@@ -81,3 +81,14 @@ chart_contract_check() { # CHART_DIR VALUES_FILE RELEASE NAMESPACE HOST IMAGE_TA
   rm -rf "$scratch"
   [[ ! -s $report ]] || chart_contract_refuse "$report"
 }
+
+# deploy's gate, before anything in the cluster changes: the check against the guardrails'
+# LimitRange (GUARDRAILS_DIR/limitrange.yaml), its failures kept as EVIDENCE_DIR/chart-contract.txt;
+# stops the step (die) when the chart fails it.
+chart_contract_gate() { # CHART_DIR VALUES_FILE RELEASE NAMESPACE HOST IMAGE_TAG PULL_POLICY INGRESS_CLASS GUARDRAILS_DIR EVIDENCE_DIR
+  echo "chart contract: checking the chart with the overrides it is installed with"
+  if ! chart_contract_check "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9/limitrange.yaml" "${10}/chart-contract.txt"; then
+    die chart "the chart does not meet the chart contract (docs/chart-contract.md): change what is listed above (also in evidence/chart-contract.txt); nothing was installed"
+  fi
+  echo "chart contract: met"
+}
