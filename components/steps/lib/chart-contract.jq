@@ -76,7 +76,8 @@ def restricted:
 
 # Each container against the LimitRange: the limit it ends up with (its own, else the default) at
 # most max, the request it ends up with (its own, else its limit, else the default request) at most
-# its limit and at most max. [problem, fix].
+# that limit, and its own request at most max (one taken from its limit is reported as the limit).
+# [problem, fix].
 def fits($limits):
   containers_of[]
   | . as $c
@@ -98,7 +99,7 @@ def fits($limits):
       else empty end),
       (if $request != null and $limit != null and ($request | quantity) > ($limit | quantity) then
         ["\($at): requests.\($r) \($request) is above its limit \($limit)", "set resources.requests.\($r) to at most its limit"]
-      elif $request != null and ($request | quantity) > ($lr.max[$r] | quantity) then
+      elif $own_request != null and ($own_request | quantity) > ($lr.max[$r] | quantity) then
         ["\($at): requests.\($r) \($request) is above the LimitRange max \($lr.max[$r])", "set resources.requests.\($r) to at most \($lr.max[$r])"]
       else empty end)
     end);
