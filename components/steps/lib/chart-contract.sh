@@ -21,7 +21,12 @@ chart_contract_refuse() { # REPORT
   {
     echo "The chart does not meet the chart contract (docs/chart-contract.md); what to change:"
     while IFS= read -r line; do
-      printf '  - %s\n' "$line"
+      # helm's and kubectl's own words, indented under the failure they explain, get no bullet.
+      if [[ $line == "    "* ]]; then
+        printf '  %s\n' "$line"
+      else
+        printf '  - %s\n' "$line"
+      fi
     done <"$1"
   } >&2
   return 1
