@@ -347,7 +347,7 @@ const deploySchema = z
       .default("5m").describe("`helm upgrade --wait --timeout`."),
     ingressNamespace: dnsLabel("deploy.ingressNamespace").default("ingress-nginx").describe("Namespace of the ingress controller allowed into previews."),
     ingressClass: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("nginx")
-      .describe("IngressClass the previews are served through (the chart's values select it; `npm run doctor` checks it exists)."),
+      .describe("IngressClass the previews are served through: deploy gives it to the chart as `ingress.className` (`npm run doctor` checks it exists)."),
     docsrun: z
       .object({
         apiVersion: z.string().default("taskmaster.io/v1").describe("apiVersion of the DocsRun CR."),

@@ -286,7 +286,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     ]);
     const evidence = r.artifacts["deploy-evidence"];
     expect(filesIn(evidence)).toEqual([
-      "events.txt", "helm-history.txt", "helm-status.txt", "helm-upgrade.log",
+      "chart-contract.txt", "events.txt", "helm-history.txt", "helm-status.txt", "helm-upgrade.log",
       `pod-${RELEASE}-5d9f-crash.describe.txt`, `pod-${RELEASE}-5d9f-crash.log`, `pod-${RELEASE}-5d9f-crash.previous.log`,
       `pod-${RELEASE}-5d9f-pending.describe.txt`, `pod-${RELEASE}-5d9f-pending.log`,
       "pods.json",
