@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import { SYSTEM_FINALIZERS } from "../../components/admission";
+import { DEPLOYER_RULES } from "../../components/rbac";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails } from "../../components/guardrails";
 import { STEPS_DIR, stepSource, jqProgramVariable } from "../../components/workflow/script-template";
@@ -18,12 +19,13 @@ import { restrictedViolations } from "./restricted";
 
 const PROGRAM = path.join(STEPS_DIR, "lib", "chart-contract.jq");
 const HOST = "pr-42.preview.example.com";
+const NS = "impl-pr-42";
 const TAG = "pr-42";
 const limitRange = buildGuardrails(parseConfig(readStackConfig("preview"))).limitRange;
 
 /** The jq program's failures for these objects. */
 function judge(objects: object[], args: { pullPolicy?: string; ingressClass?: string } = {}): string[] {
-  const out = execFileSync("jq", ["-r", "--arg", "host", HOST, "--arg", "tag", TAG, "--arg", "pull_policy", args.pullPolicy ?? "",
+  const out = execFileSync("jq", ["-r", "--arg", "namespace", NS, "--arg", "host", HOST, "--arg", "tag", TAG, "--arg", "pull_policy", args.pullPolicy ?? "",
     "--arg", "ingress_class", args.ingressClass ?? "", "--argjson", "limit_range", JSON.stringify(limitRange), "-f", PROGRAM],
   { input: JSON.stringify(objects), encoding: "utf8", cwd: PROJECT_ROOT });
   return out.split("\n").filter(Boolean);
@@ -87,11 +89,11 @@ describe("the Pod Security rules of the chart contract and of restricted.ts", ()
   it("finds pod templates in every kind that makes pods", () => {
     const bad = mutate((s) => (s.hostNetwork = true));
     const objects = [
-      { kind: "Pod", metadata: { name: "p" }, spec: bad },
-      { kind: "StatefulSet", metadata: { name: "s" }, spec: { template: { spec: bad } } },
-      { kind: "DaemonSet", metadata: { name: "d" }, spec: { template: { spec: bad } } },
-      { kind: "Job", metadata: { name: "j" }, spec: { template: { spec: bad } } },
-      { kind: "CronJob", metadata: { name: "c" }, spec: { jobTemplate: { spec: { template: { spec: bad } } } } },
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: bad },
+      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "s" }, spec: { template: { spec: bad } } },
+      { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "d" }, spec: { template: { spec: bad } } },
+      { apiVersion: "batch/v1", kind: "Job", metadata: { name: "j" }, spec: { template: { spec: bad } } },
+      { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "c" }, spec: { jobTemplate: { spec: { template: { spec: bad } } } } },
       deployment(base), ownIngress,
     ];
     expect(judge(objects).map((l) => l.replace(/: uses host namespaces\. Fix: .*$/, ""))).toEqual(["Pod/p", "StatefulSet/s", "DaemonSet/d", "Job/j", "CronJob/c"]);
@@ -102,6 +104,33 @@ describe("the chart contract's jq program", () => {
   it("knows the admission policy's system finalizers", () => {
     const line = readFileSync(PROGRAM, "utf8").split("\n").find((l) => l.startsWith("def system_finalizers:"))!;
     expect(JSON.parse(line.replace(/^def system_finalizers: /, "").replace(/;$/, ""))).toEqual([...SYSTEM_FINALIZERS]);
+  });
+
+  it("knows what the preview's deployer may create (DEPLOYER_RULES)", () => {
+    /** The kind of each resource DEPLOYER_RULES names. */
+    const KIND: Record<string, string> = {
+      configmaps: "ConfigMap", secrets: "Secret", services: "Service", persistentvolumeclaims: "PersistentVolumeClaim", serviceaccounts: "ServiceAccount",
+      pods: "Pod", deployments: "Deployment", statefulsets: "StatefulSet", daemonsets: "DaemonSet", jobs: "Job", cronjobs: "CronJob", ingresses: "Ingress",
+      horizontalpodautoscalers: "HorizontalPodAutoscaler", poddisruptionbudgets: "PodDisruptionBudget", roles: "Role", rolebindings: "RoleBinding",
+    };
+    const creatable = DEPLOYER_RULES.filter((r) => r.verbs.includes("create"))
+      .flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).map((res) => `${g}/${KIND[res] ?? `<no kind for ${res}>`}`)));
+    const line = readFileSync(PROGRAM, "utf8").split("\n").find((l) => l.startsWith("def deployer_kinds:"))!;
+    expect((JSON.parse(line.replace(/^def deployer_kinds: /, "").replace(/;$/, "")) as string[]).sort()).toEqual(creatable.sort());
+  });
+
+  it("refuses what the preview's deployer may not create, and objects placed outside the preview namespace", () => {
+    expect(judge([
+      deployment(base), ownIngress,
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "admin-too" } },
+      { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "allow-all" } },
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "elsewhere", namespace: "kube-system" } },
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "here", namespace: NS } },
+    ]).map((l) => l.replace(/ \(the preview's deployer may create only [^)]*\)/, " (…)"))).toEqual([
+      "ClusterRole/admin-too: is a rbac.authorization.k8s.io ClusterRole (…). Fix: leave it out of the chart (or ask the platform team to allow it)",
+      "NetworkPolicy/allow-all: is a networking.k8s.io NetworkPolicy (…). Fix: leave it out of the chart (or ask the platform team to allow it)",
+      `ConfigMap/elsewhere: is placed in namespace kube-system, outside the preview's (${NS}). Fix: remove metadata.namespace, or take it from .Release.Namespace`,
+    ]);
   });
 
   it("passes a chart of one restricted Deployment and the preview's Ingress", () => {

@@ -80,6 +80,10 @@ const RULES: Array<[string, () => string, string]> = [
   ["no NodePort", () => fixtureValues((o) => (o[1].spec.type = "NodePort")), "Service/app: is of type NodePort"],
   ["no ExternalName", () => fixtureValues((o) => (o[1].spec = { type: "ExternalName", externalName: "example.com" })), "Service/app: is of type ExternalName"],
   ["no externalIPs", () => fixtureValues((o) => (o[1].spec.externalIPs = ["10.0.0.1"])), "Service/app: sets externalIPs"],
+  ["only what the deployer may create", () => fixtureValues((o) => o.push({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "x" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" }, subjects: [] })),
+    "ClusterRoleBinding/x: is a rbac.authorization.k8s.io ClusterRoleBinding (the preview's deployer may create only ConfigMap, Secret,"],
+  ["inside the preview namespace", () => fixtureValues((o) => (o[1].metadata.namespace = "default")),
+    "Service/app: is placed in namespace default, outside the preview's (impl-pr-42). Fix:"],
   ["no finalizers", () => fixtureValues((o) => (o[1].metadata.finalizers = ["example.com/hold"])), "Service/app: sets the finalizer example.com/hold"],
 ];
 

@@ -2,7 +2,8 @@
 # lib/chart-contract.sh runs it; stepSource embeds it into the steps that use that library.
 #
 # Input:  every object `helm template` rendered with the pipeline's overrides, as one JSON array.
-# Args:   $host           the preview host the chart was rendered with (ingress.host)
+# Args:   $namespace      the preview namespace the chart is installed into
+#         $host           the preview host the chart was rendered with (ingress.host)
 #         $tag            the image tag it was rendered with (image.tag)
 #         $pull_policy    the image pull policy it was rendered with (image.pullPolicy); "": not checked
 #         $ingress_class  the IngressClass it was rendered with (ingress.className); "": not checked
@@ -16,6 +17,9 @@
 
 # components/admission.ts SYSTEM_FINALIZERS (a test keeps the two equal).
 def system_finalizers: ["kubernetes.io/pvc-protection", "foregroundDeletion", "orphan"];
+# What the preview's deployer may create, as <group>/<Kind>: components/rbac.ts DEPLOYER_RULES (a
+# test keeps the two equal). helm installs the chart as that deployer, so anything else is forbidden.
+def deployer_kinds: ["/ConfigMap", "/Secret", "/Service", "/PersistentVolumeClaim", "/ServiceAccount", "/Pod", "apps/Deployment", "apps/StatefulSet", "apps/DaemonSet", "batch/Job", "batch/CronJob", "networking.k8s.io/Ingress", "autoscaling/HorizontalPodAutoscaler", "policy/PodDisruptionBudget", "rbac.authorization.k8s.io/Role", "rbac.authorization.k8s.io/RoleBinding"];
 # The volume types Pod Security "restricted" allows.
 def allowed_volumes: ["configMap", "emptyDir", "secret", "projected", "downwardAPI", "persistentVolumeClaim", "ephemeral", "csi"];
 
@@ -138,6 +142,18 @@ def service_checks:
       fail($w; "sets externalIPs (it would capture traffic meant for those addresses)"; "remove spec.externalIPs")
     else empty end);
 
+# Where helm would create the object, and whether the deployer may: [problem, fix].
+def placement:
+  ((.apiVersion // "") | if contains("/") then split("/")[0] else "" end) as $group
+  | "\($group)/\(.kind // "")" as $kind
+  | (if deployer_kinds | index([$kind]) then empty
+     else ["is a \(if $group == "" then "" else "\($group) " end)\(.kind // "?") (the preview's deployer may create only \(deployer_kinds | map(split("/")[1]) | join(", ")))",
+       "leave it out of the chart (or ask the platform team to allow it)"]
+     end),
+    (if (.metadata.namespace? // $namespace) != $namespace then
+      ["is placed in namespace \(.metadata.namespace), outside the preview's (\($namespace))", "remove metadata.namespace, or take it from .Release.Namespace"]
+     else empty end);
+
 def finalizer_checks:
   where as $w
   | (.metadata.finalizers // [])[] | select(. as $f | system_finalizers | index([$f]) | not)
@@ -147,7 +163,8 @@ def finalizer_checks:
 | map(select(type == "object")) as $objects
 | ($objects[] | (
     where as $w
-    | (pod_spec | (restricted, fits($limits)) | fail($w; .[0]; .[1])),
+    | (placement | fail($w; .[0]; .[1])),
+      (pod_spec | (restricted, fits($limits)) | fail($w; .[0]; .[1])),
       (select(.kind == "Ingress") | ingress_checks),
       (select(.kind == "Service") | service_checks),
       finalizer_checks

@@ -77,7 +77,7 @@ chart_contract_check() { # CHART_DIR VALUES_FILE RELEASE NAMESPACE HOST IMAGE_TA
     rm -rf "$scratch"
     return 1
   fi
-  if ! jq -r --arg host "$host" --arg tag "$tag" --arg pull_policy "$pull_policy" --arg ingress_class "$ingress_class" \
+  if ! jq -r --arg namespace "$namespace" --arg host "$host" --arg tag "$tag" --arg pull_policy "$pull_policy" --arg ingress_class "$ingress_class" \
     --argjson limit_range "$limit_range" "$CHART_CONTRACT_JQ" "$scratch/objects.array.json" >>"$report" 2>"$scratch/jq.txt"; then
     echo "chart contract: the check itself failed on the rendered objects: $(cat "$scratch/jq.txt")" >&2
     rm -rf "$scratch"
