@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { parseConfig, type StackConfig } from "../components/config";
 import { buildGuardrails } from "../components/guardrails";
 import { imageTag, previewHost, previewNamespace, releaseName } from "../components/names";
+import { CHART_CONTRACT_LIBRARIES } from "../components/workflow/deploy";
 import { stepSource } from "../components/workflow/script-template";
 import { readStackConfig } from "./offline-render";
 import { clusterTool } from "./tools";
@@ -108,7 +109,7 @@ function main(argv: string[]): number {
     const limitRange = path.join(work, "limitrange.json");
     writeFileSync(limitRange, JSON.stringify(buildGuardrails(cfg).limitRange));
     const script = path.join(work, "check-chart.sh");
-    writeFileSync(script, stepSource("check-chart", ["chart-contract.jq", "chart-contract"]));
+    writeFileSync(script, stepSource("check-chart", CHART_CONTRACT_LIBRARIES));
     const tools = [clusterTool("helm"), clusterTool("kubectl")].map((t) => path.dirname(t));
     const env = { ...process.env, ...checkChartEnv(args, cfg, { limitRange, report: path.join(work, "report.txt") }) };
     env.PATH = [...new Set(tools), process.env.PATH ?? ""].join(path.delimiter);

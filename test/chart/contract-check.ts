@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails } from "../../components/guardrails";
+import { CHART_CONTRACT_LIBRARIES } from "../../components/workflow/deploy";
 import { stepSource } from "../../components/workflow/script-template";
 import { readStackConfig } from "../../scripts/offline-render";
 import { realTool } from "../helpers/tools";
@@ -34,7 +35,7 @@ export function previewLimitRangeFile(): string {
 export async function runContractCheck(env: Record<string, string>, options: { pathPrepend?: string[] } = {}): Promise<ContractRun> {
   const dir = mkdtempSync(path.join(tmpdir(), "contract-check-"));
   const script = path.join(dir, "check-chart.sh");
-  writeFileSync(script, stepSource("check-chart", ["chart-contract"]));
+  writeFileSync(script, stepSource("check-chart", CHART_CONTRACT_LIBRARIES));
   const report = path.join(dir, "report.txt");
   const tools = [path.dirname(realTool("helm")), path.dirname(realTool("kubectl"))];
   const child = spawn("bash", [script], {

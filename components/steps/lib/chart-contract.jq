@@ -1,5 +1,5 @@
 # lib/chart-contract.jq: the chart contract (docs/chart-contract.md) judged on a rendered chart.
-# lib/chart-contract.sh runs it; stepSource embeds it into the steps that use that library.
+# lib/chart-contract.sh runs it; stepSource embeds it as CHART_CONTRACT_JQ into the steps that list it.
 #
 # Input:  every object `helm template` rendered with the pipeline's overrides, as one JSON array.
 # Args:   $namespace      the preview namespace the chart is installed into

@@ -2,8 +2,8 @@
 # lib/chart-contract.sh: the chart contract (docs/chart-contract.md), checked before anything is
 # installed. Needs helm, kubectl and jq, and no cluster: `helm lint` and `helm template` run with the
 # pipeline's overrides, `kubectl label --local -o json` turns the rendered YAML into JSON offline
-# (the step image has no yq), and lib/chart-contract.jq judges the objects. stepSource embeds that
-# jq program as CHART_CONTRACT_JQ right before this file.
+# (the step image has no yq), and lib/chart-contract.jq judges the objects: stepSource embeds that
+# jq program as CHART_CONTRACT_JQ when a step lists it before this library (CHART_CONTRACT_LIBRARIES).
 #
 # chart_contract_check CHART_DIR VALUES_FILE RELEASE NAMESPACE HOST IMAGE_TAG PULL_POLICY INGRESS_CLASS LIMITRANGE_FILE REPORT
 #   VALUES_FILE, PULL_POLICY and INGRESS_CLASS may be empty (no values file; not passed, not checked).
@@ -11,7 +11,7 @@
 #   Writes REPORT: one line per failure (`<where>: <what is wrong>. Fix: <what to change>`), or
 #   nothing when the chart meets the contract; prints the failures to stderr too.
 #   Returns 0 when the chart meets the contract, 1 when it does not or cannot be checked.
-# shellcheck disable=SC2154 # CHART_CONTRACT_JQ is set by stepSource, right before this file
+# shellcheck disable=SC2154 # CHART_CONTRACT_JQ is set by stepSource, right before this file (CHART_CONTRACT_LIBRARIES)
 
 # The label `kubectl label --local` must set to print the objects; never written anywhere.
 CHART_CONTRACT_LABEL="implementation-dag/chart-contract=checked"
