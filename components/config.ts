@@ -377,7 +377,7 @@ const deploySchema = z
       .default("5m").describe("`helm upgrade --wait --timeout`."),
     ingressNamespace: dnsLabel("deploy.ingressNamespace").default("ingress-nginx").describe("Namespace of the ingress controller allowed into previews."),
     ingressClass: z.string().regex(OBJECT_NAME, "must be a Kubernetes object name").default("nginx")
-      .describe("IngressClass the previews are served through (the chart's values select it; `npm run doctor` checks it exists)."),
+      .describe("IngressClass the previews are served through: deploy gives it to the chart as `ingress.className` (`npm run doctor` checks it exists)."),
     imageTagPattern: z.string()
       .refine((p) => IMAGE_TAG_PATTERN.test(p) && IMAGE_TAG.test(imageTagForCommit(p, "0".repeat(40))),
         "must be letters, digits, '_', '.', '-' with at least one placeholder {sha}, {sha12} or {sha7}, making a valid image tag (at most 128 characters, not starting with '.' or '-')")

@@ -7,7 +7,9 @@
 #      build (BUILD_KIND, BUILD_NAME) succeeded (lib/image.sh): a failed or missing build fails
 #      deploy. Then it fetches OWNER/REPO at the commit; takes the chart from that checkout, or
 #      pulls it when CHART_PATH is an oci:// reference; finds VALUES_FILE in the checkout's root,
-#      else in the chart's directory. Nothing in the cluster changes before all of that succeeded.
+#      else in the chart's directory. Then checks the chart against the chart contract
+#      (docs/chart-contract.md, lib/chart-contract.sh) with the overrides helm gets below, and stops
+#      with what to change when it fails. Nothing in the cluster changes before all of that succeeded.
 #   2. in namespace NS: the Namespace (created labelled implementation-dag/instance=PREVIEW_INSTANCE;
 #      reused when it carries preview=true and this instance's label; adopted, i.e. given the label,
 #      when it carries preview=true, no instance label and this repository's
@@ -53,6 +55,7 @@
 #                             '.', '_', '/', ':', '(', ')', '+', '-', at most 100)
 #   BUILD_TIMEOUT_SECONDS     how long to wait for a successful build: an integer 1-86400
 #   BUILD_POLL_SECONDS        seconds between two looks: an integer 1-300, at most the timeout
+#   INGRESS_CLASS             the IngressClass given to the chart as ingress.className (an object name)
 #   CHART_PATH                a relative path in the repository without '.'/'..' segments, or an
 #                             oci:// reference (a trailing :<version> pins the chart version)
 #   VALUES_FILE               a relative path without '.'/'..' segments
@@ -81,7 +84,7 @@
 #                             and 443); helm's kubeconfig points there with the pod's CA
 #
 # Writes in OUTPUT_DIR: commit (the full 40-hex SHA deployed), urls.json (see lib/discovery.sh),
-# evidence/ (helm-upgrade.log always; recovery.json after recovering a pending release; on failure
+# evidence/ (chart-contract.txt: the chart contract's failures, empty when it passed; helm-upgrade.log; recovery.json after recovering a pending release; on failure
 # helm-status.txt, helm-history.txt, events.txt, pods.json, pod-<name>.describe.txt, pod-<name>.log).
 set -euo pipefail
 export LC_ALL=C
@@ -94,6 +97,7 @@ ns=$(value NS)
 release=$(value RELEASE)
 host=$(value HOST)
 image_tag=$(value IMAGE_TAG)
+ingress_class=$(value INGRESS_CLASS)
 chart_path=$(value CHART_PATH)
 values_file=$(value VALUES_FILE)
 workflow_name=$(value WORKFLOW_NAME)
@@ -146,6 +150,7 @@ fi
 if ! [[ $image_tag =~ ^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]]; then
   bad image_tag "must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
 fi
+is_object_name "$ingress_class" || bad INGRESS_CLASS "must be an IngressClass name (a DNS-1123 subdomain)"
 if [[ $chart_path == oci://* ]]; then
   # oci://<registry>/<path>/<chart>[:<version>]; a ':' before the last '/' is the registry's port.
   last=${chart_path##*/}
@@ -327,6 +332,8 @@ else
   die valuesFile "$values_file is neither in the root of $owner/$repo at $sha nor in the chart's directory"
 fi
 echo "chart: $chart_path; values: $values_file"
+# The chart contract, with the overrides helm gets below (image.pullPolicy: not passed yet, so not checked).
+chart_contract_gate "$chart_dir" "$values" "$release" "$ns" "$host" "$image_tag" "$pull_policy" "$ingress_class" "$guardrails_dir" "$evidence"
 
 # ---- 2. the namespace and its guardrails ----
 
@@ -538,7 +545,7 @@ esac
 echo "helm upgrade --install $release (timeout $helm_timeout)"
 if ! helm upgrade --install "$release" "$chart_dir" -n "$ns" --kubeconfig "$kubeconfig" \
   -f "$values" --set-string "image.tag=$image_tag" --set-string "image.pullPolicy=$pull_policy" --set-string "ingress.host=$host" \
-  --wait --timeout "$helm_timeout" 2>&1 | tee "$evidence/helm-upgrade.log"; then
+  --set-string "ingress.className=$ingress_class" --wait --timeout "$helm_timeout" 2>&1 | tee "$evidence/helm-upgrade.log"; then
   rm -f "$kubeconfig"
   collect_evidence
   die helm "release $release did not become ready in $ns; evidence in $evidence"

@@ -28,8 +28,10 @@ export const DEPLOY_GITHUB_APP = "qa";
 export const DEPLOY_GITHUB_SECRET = `github-app-${DEPLOY_GITHUB_APP}`;
 /** Where deploy's pod holds the app's private key. */
 export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
+/** The chart contract check (docs/chart-contract.md): its jq program, then the shell library that runs it. deploy and `npm run check-chart` embed both. */
+export const CHART_CONTRACT_LIBRARIES = ["chart-contract.jq", "chart-contract"];
 /** Shell libraries the deploy script uses. */
-export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "image"];
+export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "image", ...CHART_CONTRACT_LIBRARIES];
 /** Name of the resource template of the `docsrun` runner. */
 export const DOCSRUN_TEMPLATE = "deploy-docsrun";
 /** Name of the discovery step of the `docsrun` runner (and of its script). */
@@ -78,6 +80,8 @@ export function deployEnv(cfg: StackConfig): Record<string, string> {
     BUILD_NAME: cfg.deploy.build.name,
     BUILD_TIMEOUT_SECONDS: String(cfg.deploy.build.timeoutSeconds),
     BUILD_POLL_SECONDS: String(cfg.deploy.build.pollSeconds),
+    // The chart's values select the IngressClass doctor checks: deploy gives it as ingress.className.
+    INGRESS_CLASS: cfg.deploy.ingressClass,
     WORKFLOW_NAME: "{{workflow.name}}",
     HELM_TIMEOUT: cfg.deploy.helmTimeout,
     TOKEN_DURATION: deployTokenDuration(cfg),

@@ -39,7 +39,10 @@ export function stepSource(file: string, extraLibraries: string[] = []): string 
   if (at < 0) throw new Error(`components/steps/${file}.sh: no 'set -euo pipefail' line to insert libraries after`);
   const libs = libraries.map((lib) => (lib.endsWith(".jq") ? embeddedJqProgram(lib.slice(0, -3)) : embeddedShellLibrary(lib)));
   const end = at + marker.length;
-  return script.slice(0, end) + libs.join("") + script.slice(end);
+  const source = script.slice(0, end) + libs.join("") + script.slice(end);
+  // Argo substitutes `{{…}}` textually: a source holding one would run whatever a parameter says.
+  if (source.includes("{{")) throw new Error(`components/steps/${file}.sh: its source (with its libraries) contains '{{'`);
+  return source;
 }
 
 function embeddedShellLibrary(lib: string): string {

@@ -15,6 +15,7 @@ import { parseConfig } from "../../components/config";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { admit, type Obj } from "../helpers/admission";
 import { realTool } from "../helpers/tools";
+import { previewLimitRangeFile, runContractCheck } from "./contract-check";
 
 const CHART = path.join(PROJECT_ROOT, "test", "chart", "fixtures", "hostile");
 const NS = "impl-pr-42";
@@ -84,5 +85,19 @@ describe("a hostile chart rendered with the real helm", () => {
     for (const object of objects) {
       expect(admit(policy, { user: "system:serviceaccount:ingress-nginx:ingress-nginx", operation: "CREATE", object, namespaceObject: previewNamespace }).matched).toBe(false);
     }
+  });
+
+  it("is refused before any run by the chart contract check, object for object as admission refuses it", async () => {
+    const r = await runContractCheck({
+      CHART_DIR: CHART, VALUES_FILE: "", RELEASE: "hostile-pr-42", NS, HOST, IMAGE_TAG: "pr-42", IMAGE_PULL_POLICY: "", INGRESS_CLASS: "nginx",
+      LIMITRANGE_FILE: previewLimitRangeFile(),
+    });
+    expect(r.code).toBe(1);
+    const refused = Object.entries(EXPECTED).filter(([, reason]) => reason !== null).map(([key]) => key);
+    expect([...new Set(r.report.map((l) => l.slice(0, l.indexOf(": "))))].sort()).toEqual([...refused, "the chart"].sort());
+    // The chart makes no pod, so no image carries the tag: the one failure admission has no say in.
+    expect(r.report.filter((l) => l.startsWith("the chart: "))).toEqual([
+      "the chart: no container image ends with :pr-42 (the tag given as image.tag). Fix: take the image's tag from .Values.image.tag",
+    ]);
   });
 });

@@ -42,14 +42,19 @@ export function quantity(q: string): number {
 
 const ALLOWED_VOLUMES = ["configMap", "emptyDir", "secret", "projected", "downwardAPI", "persistentVolumeClaim", "ephemeral", "csi"];
 
-/** Why a pod spec would not be admitted under Pod Security "restricted", or lacks requests/limits; empty when fine. */
+/**
+ * Why a pod spec would not be admitted under Pod Security "restricted", or lacks requests/limits; empty
+ * when fine. components/steps/lib/chart-contract.jq applies the same rules with the same words, in the
+ * same order (test/chart/contract-rules.test.ts holds the two to one table).
+ */
 export function restrictedViolations(spec: IPodSpec): string[] {
   const problems: string[] = [];
   const pod = spec.securityContext ?? {};
   if (spec.hostNetwork || spec.hostPID || spec.hostIPC) problems.push("uses host namespaces");
   for (const v of spec.volumes ?? []) {
     const type = Object.keys(v).find((k) => k !== "name");
-    if (!type || !ALLOWED_VOLUMES.includes(type)) problems.push(`volume ${v.name} is of type ${type}`);
+    // A volume that names no type is an emptyDir (the API server defaults it so).
+    if (type && !ALLOWED_VOLUMES.includes(type)) problems.push(`volume ${v.name} is of type ${type}`);
   }
   const containers: IContainer[] = [...(spec.initContainers ?? []), ...spec.containers];
   for (const c of containers) {
@@ -66,6 +71,7 @@ export function restrictedViolations(spec: IPodSpec): string[] {
     for (const kind of ["requests", "limits"] as const) {
       for (const r of ["cpu", "memory"]) if (!c.resources?.[kind]?.[r]) problems.push(`${at}: no ${kind}.${r}`);
     }
+    if ((c.ports ?? []).some((p) => p.hostPort)) problems.push(`${at}: uses a hostPort`);
   }
   return problems;
 }

@@ -15,7 +15,7 @@ import { implementationDag, previewRender, templateNamed } from "../helpers/rend
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
   busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, githubWorld, guardrailsDir, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
-  HEAD_TAG, KUBE_TOKEN, newWorld, normalised, NS, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  clusterLines, HEAD_TAG, KUBE_TOKEN, newWorld, NS, offlineLines, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
 } from "./fixtures";
 
 let template: ITemplate;
@@ -50,7 +50,8 @@ async function deploy(world: World, options: { parameters?: Partial<typeof PARAM
     pathPrepend: options.tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
     standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, ...options.env },
   });
-  return { r, lines: normalised(standIns.lines(), guardrails), calls: standIns.calls };
+  // The chart contract's offline calls (real helm and kubectl, no cluster) are listed apart.
+  return { r, lines: clusterLines(standIns.calls, guardrails), offline: offlineLines(standIns.calls, guardrails), calls: standIns.calls };
 }
 
 const git = [
@@ -61,7 +62,7 @@ const git = [
 ];
 const helmUpgrade = (chart = "<work>/checkout/charts/app", values = "<work>/checkout/charts/app/values-preview.yaml") =>
   `helm upgrade --install ${RELEASE} ${chart} -n ${NS} --kubeconfig <work>/kubeconfig -f ${values} ` +
-  `--set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --wait --timeout 5m`;
+  `--set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --set-string ingress.className=nginx --wait --timeout 5m`;
 /** The GitHub deployment's id and the preview URL, recorded on the namespace. */
 const deploymentRecord = (id = "<id>") =>
   `kubectl annotate namespace ${NS} --overwrite implementation-dag/deployment=${id} implementation-dag/environment-url=https://${HOST}/ implementation-dag/host=${HOST}`;
@@ -287,7 +288,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     ]);
     const evidence = r.artifacts["deploy-evidence"];
     expect(filesIn(evidence)).toEqual([
-      "events.txt", "helm-history.txt", "helm-status.txt", "helm-upgrade.log",
+      "chart-contract.txt", "events.txt", "helm-history.txt", "helm-status.txt", "helm-upgrade.log",
       `pod-${RELEASE}-5d9f-crash.describe.txt`, `pod-${RELEASE}-5d9f-crash.log`, `pod-${RELEASE}-5d9f-crash.previous.log`,
       `pod-${RELEASE}-5d9f-pending.describe.txt`, `pod-${RELEASE}-5d9f-pending.log`,
       "pods.json",

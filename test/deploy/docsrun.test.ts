@@ -20,7 +20,7 @@ import { runScriptTemplate, substitute } from "../helpers/argo-step";
 import { implementationDag, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
-  busyboxDir, CHART_INGRESS, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
+  busyboxDir, CHART_INGRESS, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
   worldHandler, type World,
 } from "./fixtures";
 import { asArgoModel } from "../helpers/argo-schema";
@@ -169,7 +169,7 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
     });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    expect(standIns.lines().filter((l) => !l.startsWith("git"))[0]).toBe(`kubectl get namespace ${NS} -o json --ignore-not-found`);
+    expect(clusterLines(standIns.calls, guardrails).filter((l) => !l.startsWith("git"))[0]).toBe(`kubectl get namespace ${NS} -o json --ignore-not-found`);
     expect(standIns.lines()).toContain(`kubectl annotate namespace ${NS} --overwrite implementation-dag/deployed-commit=${HEAD_SHA} implementation-dag/deployed-workflow=${WORKFLOW}`);
     await standIns.close();
 

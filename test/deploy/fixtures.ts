@@ -3,6 +3,7 @@
  * app and one PR, a small stateful fake cluster behind the kubectl, helm and git stand-ins, the
  * guardrail files as the ConfigMap mounts them, and a directory of busybox applets.
  */
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -12,6 +13,7 @@ import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
 import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+import { realTool } from "../helpers/tools";
 
 export const OWNER = "example-org";
 export const REPO = "example-app";
@@ -192,6 +194,21 @@ export function helmKubeconfig(call: ToolCall): { token: string | null; mode: nu
   return { token, mode };
 }
 
+/**
+ * Whether a call needs no cluster, so the real tool answers it: `helm lint`, `helm template` and
+ * `kubectl label --local` (what the chart contract check runs before deploy touches the cluster).
+ */
+export function isOfflineCall(call: ToolCall): boolean {
+  if (call.tool === "helm") return call.args[0] === "lint" || call.args[0] === "template";
+  return call.tool === "kubectl" && call.args[0] === "label" && call.args.includes("--local");
+}
+
+/** What the real helm or kubectl answers to a call, run in the call's directory with its env and stdin. */
+export function realToolReply(call: ToolCall): ToolReply {
+  const r = spawnSync(realTool(call.tool as "helm" | "kubectl"), call.args, { cwd: call.cwd, env: call.env, input: call.stdin, encoding: "utf8" });
+  return { stdout: r.stdout, stderr: r.stderr, code: r.status ?? 1 };
+}
+
 /** The stand-ins' handler: answers kubectl, helm and git against the world. */
 export function worldHandler(world: World): (call: ToolCall) => ToolReply {
   return (call) => {
@@ -218,6 +235,8 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
       if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${world.head ?? HEAD_SHA}\n`);
       return { stderr: `unexpected git ${joined}\n`, code: 97 };
     }
+    // The chart contract's calls need no cluster: the real helm and kubectl answer them, as in the pod.
+    if (isOfflineCall(call)) return realToolReply(call);
     if (call.tool === "helm") {
       const auth = helmKubeconfig(call);
       if ("error" in auth) return { stderr: auth.error, code: 1 };
@@ -286,6 +305,22 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
 export function normalised(lines: string[], guardrails: string): string[] {
   return lines.map((l) => l.replaceAll(guardrails, "<guardrails>").replace(/\/\S*?\/deploy\.[A-Za-z0-9]{6}/g, "<work>")
     .replace(/implementation-dag\/deployment=\d+/, "implementation-dag/deployment=<id>"));
+}
+
+/** A call as a `tool arg arg…` line. */
+const lineOf = (call: ToolCall): string => [call.tool, ...call.args].join(" ");
+
+/**
+ * The calls that reach the (fake) cluster, as normalised lines: every call but the chart contract's
+ * offline ones ({@link isOfflineCall}), which {@link offlineLines} lists.
+ */
+export function clusterLines(calls: ToolCall[], guardrails: string, tools?: string[]): string[] {
+  return normalised(calls.filter((c) => !isOfflineCall(c) && (!tools || tools.includes(c.tool))).map(lineOf), guardrails);
+}
+
+/** The chart contract's offline calls, as normalised lines (its scratch directory as `<contract>`). */
+export function offlineLines(calls: ToolCall[], guardrails: string): string[] {
+  return normalised(calls.filter(isOfflineCall).map(lineOf), guardrails).map((l) => l.replace(/\/\S*?\/chart-contract\.[A-Za-z0-9]{6}/g, "<contract>"));
 }
 
 /** The files below a directory, relative (for evidence assertions). */

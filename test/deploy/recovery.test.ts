@@ -14,7 +14,7 @@ import type { FakeGitHub } from "../helpers/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import {
-  busyboxDir, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, normalised, NS, OWNER, PARAMETERS,
+  busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, PARAMETERS,
   previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
 } from "./fixtures";
 
@@ -47,13 +47,13 @@ async function deploy(world: World, tools: "gnu" | "busybox" = "gnu") {
     pathPrepend: tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
     standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails },
   });
-  return { r, helm: normalised(standIns.lines(["helm"]), guardrails) };
+  return { r, helm: clusterLines(standIns.calls, guardrails, ["helm"]) };
 }
 
 const PENDING = `helm list -n ${NS} --kubeconfig <work>/kubeconfig --pending --filter ^${RELEASE}$ -o json`;
 const HISTORY = `helm history ${RELEASE} -n ${NS} --kubeconfig <work>/kubeconfig -o json`;
 const UPGRADE = `helm upgrade --install ${RELEASE} <work>/checkout/charts/app -n ${NS} --kubeconfig <work>/kubeconfig ` +
-  `-f <work>/checkout/charts/app/values-preview.yaml --set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --wait --timeout 5m`;
+  `-f <work>/checkout/charts/app/values-preview.yaml --set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --set-string ingress.className=nginx --wait --timeout 5m`;
 const rollback = (revision: number) => `helm rollback ${RELEASE} ${revision} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 const UNINSTALL = `helm uninstall ${RELEASE} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 
