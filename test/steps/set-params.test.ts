@@ -330,12 +330,11 @@ describe("set-params: the run's acceptance settings", () => {
 /**
  * One table of per-repository values, judged three times: by the stack config's schema (zod), by
  * set-params (the rendered value in its table) and by acceptance (the same text as its input). zod
- * and set-params must agree on every row, and acceptance must accept whatever set-params passes on;
- * `lenient` marks a row acceptance accepts although the other two refuse (it reads blanks, a
- * trailing comma and an empty value kindly, but nothing reaches it that way).
+ * set-params and acceptance give the same verdict on every row: the three apply the one rule of
+ * components/parameters.ts.
  */
 describe("set-params, zod and acceptance: one rule per acceptance setting", () => {
-  type Row = [key: string, value: unknown, valid: boolean, lenient?: "lenient"];
+  type Row = [key: string, value: unknown, valid: boolean];
   const TABLE: Row[] = [
     ["minSuccessPct", 95, true], ["minSuccessPct", 0, true], ["minSuccessPct", 100, true], ["minSuccessPct", 99.5, true],
     ["minSuccessPct", 0.95, false], ["minSuccessPct", 101, false], ["minSuccessPct", -1, false],
@@ -347,10 +346,10 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     ["readyConsecutive", 0, true], ["readyConsecutive", 100, true], ["readyConsecutive", 101, false], ["readyConsecutive", -1, false],
     ["readyTimeoutSeconds", 1, true], ["readyTimeoutSeconds", 170, true], ["readyTimeoutSeconds", 0, false], ["readyTimeoutSeconds", 171, false],
     ["durationSeconds", 1, true], ["durationSeconds", 170, true], ["durationSeconds", 0, false], ["durationSeconds", 171, false],
-    ["judge", "ttfb", true], ["judge", "server", true], ["judge", "p95", false], ["judge", "", false, "lenient"],
+    ["judge", "ttfb", true], ["judge", "server", true], ["judge", "p95", false], ["judge", "", false],
     ["expect", "2xx,3xx", true], ["expect", "<500", true], ["expect", "200-204,301", true], ["expect", "<101", true],
     ["expect", "2xx;3xx", false], ["expect", "<100", false], ["expect", "500-400", false], ["expect", "6xx", false], ["expect", ",2xx", false],
-    ["expect", "2xx,", false, "lenient"], ["expect", "2xx, 3xx", false, "lenient"], ["expect", "", false, "lenient"],
+    ["expect", "2xx,", false], ["expect", "2xx, 3xx", false], ["expect", "", false],
     ["paths", { "/healthz": "200", "/api/*": "<500" }, true], ["paths", {}, true],
     ["paths", { healthz: "200" }, false], ["paths", { "/a": "<100" }, false], ["paths", { "/a**": "200" }, false], ["paths", { "/a": 200 }, false],
     ["paths", { "/a": "500-400" }, false],
@@ -387,7 +386,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     expect(new Set(TABLE.map(([key]) => key))).toEqual(new Set(Object.keys(SETTING_INPUT)));
   });
 
-  it.each(TABLE)("%s = %j: valid %s for zod, set-params and acceptance", async (key, value, valid, lenient) => {
+  it.each(TABLE)("%s = %j: valid %s for zod, set-params and acceptance", async (key, value, valid) => {
     const input = SETTING_INPUT[key];
     // zod, on the stack config, names the repository's key.
     let problems: string[] = [];
@@ -421,7 +420,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     const ac = await runScriptTemplate(acceptance, { parameters: { ...GLOBAL, host: PREVIEW_HOST, [input]: text }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
     expect(ac.code).toBe(2);
     const refusedByAcceptance = new RegExp(`^ERROR: ${input}: `, "m").test(ac.stderr);
-    expect(refusedByAcceptance, ac.stderr).toBe(!valid && !lenient);
+    expect(refusedByAcceptance, ac.stderr).toBe(!valid);
     if (!refusedByAcceptance) expect(ac.stderr).toContain("ERROR: deploy-urls: is not urls.json");
   });
 
