@@ -7,15 +7,20 @@
  * `npm run parameters`) and the parameter tables of README.md and docs/acceptance.md (same command).
  *
  * ## Adding a parameter
- * 1. Add an entry to {@link PARAMETERS}: `name`, `env`, `rule` (clauses below; a predicate only when a
+ * 1. Add an entry to {@link PARAMETERS}: `name`, `env`, `rule` (clauses; a predicate only where a
  *    regular expression cannot say it, written twice side by side in {@link PREDICATES}: TypeScript for
- *    zod, shell for the steps), `description`, where it comes from (`submit` with a `default`, and/or a
- *    stack `config` key) and the step that reads it (`step`).
- * 2. Run `npm run parameters` (the shell rules and the docs tables), `npm run manifests` and
+ *    zod, shell for the steps), `description`, `submit` with its `default` (a workflow parameter)
+ *    and/or a stack `config` key, `output` when the step knows it by another name, and `step`: the
+ *    step that reads it (`deploy`, `acceptance`, `agents`; `set-params` when only set-params uses it).
+ * 2. Run `npm run parameters` (lib/parameter-rules.sh and the docs tables), `npm run manifests` and
  *    `npm run docs:config`.
- * 3. Read the env in the step that uses it. set-params validates it (`check_parameter`) and passes it on
- *    by itself; the step's template gets it as an input and in its env from this table.
- * A config key also needs its zod schema in components/config.ts, refined with {@link ruleRefinement}.
+ * 3. Read its env in the step's script. Nothing else changes: the WorkflowTemplate declares it,
+ *    set-params takes it as an input, checks it by the rule (`check_parameter`) and passes it on as
+ *    its output, the DAG hands that output to the step, whose template declares the input and sets
+ *    the env (deploy and acceptance from this table; an agent parameter must be one the platform's
+ *    agent template reads, CODERUN_PARAMETERS). A value derived from it is set-params.sh's to write.
+ * A stack config key also needs its zod schema in components/config.ts, refined with
+ * {@link ruleRefinement} so that zod applies the same rule.
  */
 import type { IParameter } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Parameter";
 import type { StackConfig } from "./config";
@@ -92,7 +97,7 @@ export const PARAMETERS: readonly Parameter[] = [
     rule: [{ pattern: "^[1-9][0-9]{0,8}$", message: "must be a positive integer without a leading zero, at most 9 digits" }] },
   { name: "commit", env: "COMMIT", submit: true, step: "deploy", default: () => "", description: "Commit to test; empty means the PR head.",
     rule: [{ pattern: "^([0-9a-fA-F]{7,40})?$", message: "must be empty (the PR head) or 7 to 40 hexadecimal digits" }] },
-  { name: "domain", env: "DOMAIN", submit: true, step: "deploy", default: (cfg) => cfg.domain, config: { key: "domain" },
+  { name: "domain", env: "DOMAIN", submit: true, step: "set-params", default: (cfg) => cfg.domain, config: { key: "domain" },
     description: "Preview domain: the app is served at <id>.<domain>.",
     rule: [{ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$", maxLength: 194,
       message: "must be a lowercase DNS name of at least two labels, at most 194 characters (the preview host adds a label of up to 58)" }] },
@@ -341,6 +346,7 @@ export function parameterRulesShell(): string {
     "#   PARAMETERS_SUBMITTED                 the workflow parameters, in order",
     "#   PARAMETERS_FILLED                    those whose empty value set-params fills in",
     "#   PARAMETERS_ACCEPTANCE                acceptance's settings, in order",
+    "#   PARAMETERS_CONFIGURED                those of them the stack config sets (set-params resolves them)",
     "#   PARAMETER_OUTPUT[NAME]               the set-params output NAME is passed on as",
     "# shellcheck disable=SC2034 # the arrays are read by the steps this file is inserted into",
     "",
@@ -375,6 +381,7 @@ export function parameterRulesShell(): string {
   lines.push(`PARAMETERS_SUBMITTED=(${list(SUBMITTED)})`);
   lines.push(`PARAMETERS_FILLED=(${list(PARAMETERS.filter((p) => p.submit && p.whenEmpty !== undefined).map((p) => p.name))})`);
   lines.push(`PARAMETERS_ACCEPTANCE=(${list(ACCEPTANCE_SETTINGS)})`);
+  lines.push(`PARAMETERS_CONFIGURED=(${list(PARAMETERS.filter((p) => p.step === "acceptance" && p.config !== undefined).map((p) => p.name))})`);
   lines.push(`declare -A PARAMETER_ENV=(${PARAMETERS.map((p) => `[${p.name}]=${p.env}`).join(" ")})`);
   lines.push(`declare -A PARAMETER_OUTPUT=(${PARAMETERS.filter((p) => outputName(p) !== undefined).map((p) => `[${p.name}]=${outputName(p)}`).join(" ")})`);
   return `${lines.join("\n")}\n`;

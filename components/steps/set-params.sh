@@ -81,7 +81,7 @@ resolve_acceptance() {
        | if $entry | has($k) then [$k, "acceptance.repositories \($repository)", $entry[$k]] else [$k, "acceptance", $global[$k]] end
        | if (.[2] | type) == "string" then .
          else ["!", (if .[1] == "acceptance" then "ACCEPTANCE_GLOBAL" else "ACCEPTANCE_REPOSITORIES" end), "\(.[0]) of \(.[1]) must be text"] end)
-    | @tsv' --args "${PARAMETERS_ACCEPTANCE[@]}"
+    | @tsv' --args "${PARAMETERS_CONFIGURED[@]}"
 }
 
 # Each parameter is read exactly as given: command substitution would drop trailing newlines, and
