@@ -47,7 +47,9 @@ export function parameterTable(): string {
 /** docs/acceptance.md's table of the settings set-params resolves for acceptance. */
 export function acceptanceTable(): string {
   const rows = PARAMETERS.filter((p) => p.step === "acceptance").map((p) => {
-    const from = `\`${p.config!.key}\` (${code(configDefault(p) ?? "")})${p.submit ? "; the workflow parameter wins when given" : ""}`;
+    const setting = p.config ? `\`${p.config.key}\` (${code(configDefault(p) ?? "")})` : "—";
+    const submitted = p.submit ? (p.config ? "; the workflow parameter wins when given" : " (the workflow parameter; README's table)") : "";
+    const from = `${setting}${submitted}`;
     return `| \`${p.name}\` (\`${p.env}\`) | ${from} | ${cell(p.description)} Rule: ${cell(ruleText(p))}. |`;
   });
   return ["| input (env) | stack setting (global default) | meaning and rule |", "|---|---|---|", ...rows].join("\n");
