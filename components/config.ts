@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { IMAGE_TAG, IMAGE_TAG_PATTERN, imageTagForCommit, NAMING_SCHEMES } from "./names";
-import { ruleRefinement } from "./parameters";
+import { configDescription, ruleRefinement } from "./parameters";
 
 /** The Pulumi project name; config keys are `implementation-dag:<key>`. */
 export const PROJECT = "implementation-dag";
@@ -91,26 +91,26 @@ const agentSchema = z
  */
 const acceptanceSettings = {
   minSuccessPct: z.number().superRefine(ruleRefinement("min_success_pct"))
-    .default(95).describe("Minimum share of successful requests, in percent; a `min_success_pct` given at submit wins."),
-  maxP95Ms: z.number().superRefine(ruleRefinement("max_p95_ms")).default(2000).describe("Maximum p95 latency in milliseconds; a `max_p95_ms` given at submit wins."),
-  requestsPerEndpoint: z.number().superRefine(ruleRefinement("requests_per_endpoint")).default(10).describe("Closed model: requests sent to each endpoint; a `requests_per_endpoint` given at submit wins."),
-  concurrency: z.number().superRefine(ruleRefinement("concurrency")).default(4).describe("Requests in flight per endpoint."),
-  timeoutMs: z.number().superRefine(ruleRefinement("timeout_ms")).default(10000).describe("Bound of each request (`curl --max-time`)."),
+    .default(95).describe(configDescription("min_success_pct")),
+  maxP95Ms: z.number().superRefine(ruleRefinement("max_p95_ms")).default(2000).describe(configDescription("max_p95_ms")),
+  requestsPerEndpoint: z.number().superRefine(ruleRefinement("requests_per_endpoint")).default(10).describe(configDescription("requests_per_endpoint")),
+  concurrency: z.number().superRefine(ruleRefinement("concurrency")).default(4).describe(configDescription("concurrency")),
+  timeoutMs: z.number().superRefine(ruleRefinement("timeout_ms")).default(10000).describe(configDescription("timeout_ms")),
   readyConsecutive: z.number().superRefine(ruleRefinement("ready_consecutive")).default(3)
-    .describe("Expected answers in a row that make an endpoint ready before measuring (0: do not wait)."),
+    .describe(configDescription("ready_consecutive")),
   readyTimeoutSeconds: z.number().superRefine(ruleRefinement("ready_timeout_s")).default(120)
-    .describe("How long acceptance waits for readiness; an endpoint not ready by then is an error (exit 2)."),
+    .describe(configDescription("ready_timeout_s")),
   judge: z.string().superRefine(ruleRefinement("judge")).default("total")
-    .describe("Latency the thresholds judge: total, ttfb (time to first byte) or server (first byte minus pre-transfer)."),
-  maxP99Ms: z.number().superRefine(ruleRefinement("max_p99_ms")).default(0).describe("Maximum p99 latency in milliseconds; 0: not checked."),
+    .describe(configDescription("judge")),
+  maxP99Ms: z.number().superRefine(ruleRefinement("max_p99_ms")).default(0).describe(configDescription("max_p99_ms")),
   expect: z.string().superRefine(ruleRefinement("expect")).default("2xx,3xx")
-    .describe("Status rule of a success where `paths` says nothing (`<500` is the seed's lenient rule)."),
+    .describe(configDescription("expect")),
   paths: z.record(z.string(), z.string()).superRefine(ruleRefinement("paths"))
-    .default({}).describe("Status rule per path (exact, or a prefix ending in *), e.g. {\"/healthz\": \"200\", \"/api/*\": \"<500\"}."),
-  insecure: z.boolean().default(false).describe("Skip TLS verification of the preview (off: a bad certificate fails acceptance)."),
+    .default({}).describe(configDescription("paths")),
+  insecure: z.boolean().superRefine(ruleRefinement("insecure")).default(false).describe(configDescription("insecure")),
   rate: z.number().superRefine(ruleRefinement("rate")).default(0)
-    .describe("Open model: requests started per second per endpoint, measured from each scheduled start; 0: closed model (`concurrency`)."),
-  durationSeconds: z.number().superRefine(ruleRefinement("duration_s")).default(10).describe("Open model: length of the schedule in seconds."),
+    .describe(configDescription("rate")),
+  durationSeconds: z.number().superRefine(ruleRefinement("duration_s")).default(10).describe(configDescription("duration_s")),
 };
 type AcceptanceSettings = typeof acceptanceSettings;
 const acceptanceSettingsSchema = z.object(acceptanceSettings);
@@ -157,7 +157,7 @@ const acceptanceSchema = z
     ...acceptanceSettings,
     connectTo: z.string().superRefine(ruleRefinement("connect_to"))
       .default("")
-      .describe("In-cluster address (host:port) of the ingress controller to send requests to, keeping Host and TLS name; empty: plain DNS."),
+      .describe(configDescription("connect_to")),
     repositories: z.record(z.string(), repositoryAcceptanceSchema).default({})
       .describe("Settings per repository, keyed by `owner/repo` (matched case-insensitively), e.g. {\"example-org/api\": {\"maxP95Ms\": 500, \"paths\": {\"/healthz\": \"200\"}}}: any key above but `connectTo`, each left out taking the global value. Resolved by set-params for the run's repository; a parameter given at submit still wins."),
   })

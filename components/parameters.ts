@@ -98,7 +98,7 @@ export const PARAMETERS: readonly Parameter[] = [
   { name: "commit", env: "COMMIT", submit: true, step: "deploy", default: () => "", description: "Commit to test; empty means the PR head.",
     rule: [{ pattern: "^([0-9a-fA-F]{7,40})?$", message: "must be empty (the PR head) or 7 to 40 hexadecimal digits" }] },
   { name: "domain", env: "DOMAIN", submit: true, step: "set-params", default: (cfg) => cfg.domain, config: { key: "domain" },
-    description: "Preview domain: the app is served at <id>.<domain>.",
+    description: "Preview domain: the app is served at `<id>.<domain>`.",
     rule: [{ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$", maxLength: 194,
       message: "must be a lowercase DNS name of at least two labels, at most 194 characters (the preview host adds a label of up to 58)" }] },
   { name: "chartPath", env: "CHART_PATH", submit: true, step: "deploy", default: (cfg) => cfg.chartPath, config: { key: "chartPath" },
@@ -134,7 +134,7 @@ export const PARAMETERS: readonly Parameter[] = [
     rule: [{ pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", message: "must be a model name: letters, digits, '.', '_', ':', '/', '-', at most 128, starting with a letter or digit" }] },
   { name: "docsRepository", env: "DOCS_REPOSITORY", submit: true, step: "agents", default: (cfg) => cfg.agent.docsRepository,
     whenEmpty: "the PR's repository", config: { key: "agent.docsRepository" }, output: "docs-repository-url",
-    description: "Agents: the docs repository as <owner>/<repo> (passed on as docs-repository-url).",
+    description: "Agents: the docs repository as `<owner>/<repo>` (passed on as `docs-repository-url`).",
     rule: [{ predicate: "githubRepository", message: "must be <owner>/<repo> by the owner and repo rules" }] },
   { name: "docsProjectDirectory", env: "DOCS_PROJECT_DIRECTORY", submit: true, step: "agents", default: (cfg) => cfg.agent.docsProjectDirectory,
     config: { key: "agent.docsProjectDirectory" }, output: "docs-project-directory",
@@ -314,6 +314,15 @@ export function ruleRefinement(name: ParameterName): (value: unknown, ctx: { add
     const problem = ruleProblem(name, text(value), p.whenEmpty !== undefined);
     if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
   };
+}
+
+/**
+ * The stack config's description of the key a parameter defaults from (the README's config
+ * reference): the table's description, naming the input it becomes.
+ */
+export function configDescription(name: ParameterName): string {
+  const p = parameter(name);
+  return `${p.description} Becomes the input \`${p.name}\`${p.submit ? ", which a value given at submit overrides" : ""}.`;
 }
 
 /** The workflow parameters (`spec.arguments.parameters`), in the table's order, with their defaults. */

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { configSchema } from "../components/config";
+import { configSchema, type StackConfig } from "../components/config";
 import { type Parameter, PARAMETERS, parameterRulesShell } from "../components/parameters";
 
 const ROOT = path.join(__dirname, "..");
@@ -17,7 +17,9 @@ export const markers = (name: string): [string, string] => [
   `<!-- ${name}:end -->`,
 ];
 
-const cell = (s: string): string => s.replace(/\|/g, "\\|");
+/** A table cell: `|` escaped, and `<` outside code spans (`<owner>` would read as an HTML tag). */
+const cell = (s: string): string =>
+  s.replace(/\|/g, "\\|").split("`").map((part, i) => (i % 2 === 0 ? part.replace(/</g, "&lt;") : part)).join("`");
 const code = (s: string): string => (s === "" ? '`""`' : `\`${s}\``);
 
 type Shape = Record<string, { parse: (v: unknown) => unknown }>;
@@ -31,13 +33,28 @@ function configDefault(p: Parameter): string | undefined {
   return (p.config.text ?? String)(value);
 }
 
+/** The stack config of the schema's defaults (a key without one, such as `github`, left out). */
+function defaultConfig(): StackConfig {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(configSchema.shape as unknown as Shape)) {
+    try {
+      out[key] = schema.parse(undefined);
+    } catch {
+      // a required key: no default to show
+    }
+  }
+  return out as unknown as StackConfig;
+}
+
 /** What a value must be, in words: the messages of its clauses. */
 const ruleText = (p: Parameter): string => p.rule.map((c) => c.message).join("; and it ");
 
 /** The README's table of workflow parameters. */
 export function parameterTable(): string {
+  const defaults = defaultConfig();
   const rows = PARAMETERS.filter((p) => p.submit).map((p) => {
-    const def = p.default === undefined ? "(required)" : p.config ? `config \`${p.config.key}\` (${code(configDefault(p) ?? "")})` : code("");
+    const value = p.default?.(defaults);
+    const def = value === undefined ? "(required)" : p.config && value === configDefault(p) ? `config \`${p.config.key}\` (${code(value)})` : code(value);
     const empty = p.whenEmpty !== undefined ? ` Empty: ${p.whenEmpty}.` : "";
     return `| \`${p.name}\` | ${def} | ${cell(p.description)}${cell(empty)} Rule: ${cell(ruleText(p))}. |`;
   });
