@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { parseConfig } from "../../components/config";
+import { PARAMETERS } from "../../components/parameters";
 import { ACCEPTANCE_INPUTS, acceptanceDefaults } from "../../components/workflow/acceptance";
 import { setParamsTemplate } from "../../components/workflow/set-params";
 import { readStackConfig } from "../../scripts/offline-render";
@@ -358,11 +359,9 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     ["rate", 1000.5, false], ["rate", 1.0005, false], ["rate", -1, false],
   ];
 
-  const SETTING_INPUT: Record<string, string> = {
-    minSuccessPct: "min_success_pct", maxP95Ms: "max_p95_ms", maxP99Ms: "max_p99_ms", requestsPerEndpoint: "requests_per_endpoint",
-    concurrency: "concurrency", timeoutMs: "timeout_ms", readyConsecutive: "ready_consecutive", readyTimeoutSeconds: "ready_timeout_s",
-    durationSeconds: "duration_s", judge: "judge", expect: "expect", paths: "paths", insecure: "insecure", rate: "rate",
-  };
+  /** Each per-repository setting's input: the parameter table's `acceptance.<key>` entries. */
+  const SETTING_INPUT: Record<string, string> = Object.fromEntries(PARAMETERS.filter((p) => p.config?.key.startsWith("acceptance.") && p.name !== "connect_to")
+    .map((p) => [p.config!.key.slice("acceptance.".length), p.name]));
   const preview = readStackConfig("preview");
   const stackOwn = JSON.parse(preview["implementation-dag:acceptance"]) as Record<string, unknown>;
   /**

@@ -10,8 +10,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
-import { PARAMETERS, ruleProblem, SUBMITTED, workflowParameters } from "../../components/parameters";
+import { outputName, PARAMETERS, ruleProblem, SUBMITTED, workflowParameters } from "../../components/parameters";
 import { acceptanceDefaults, acceptanceTemplate } from "../../components/workflow/acceptance";
+import { deployEnv } from "../../components/workflow/deploy";
 import { dagTasks } from "../../components/workflow/index";
 import { SET_PARAMS_PASSED, setParamsTemplate } from "../../components/workflow/set-params";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
@@ -90,12 +91,14 @@ describe("the parameter table", () => {
     }
   });
 
-  it("is what the WorkflowTemplate, set-params and acceptance take: names, env and outputs", () => {
+  it("is what the WorkflowTemplate, set-params, deploy and acceptance take: names, env and outputs", () => {
     expect(workflowParameters(CONFIG).map((p) => p.name)).toEqual(SUBMITTED);
     expect((SET_PARAMS.inputs?.parameters ?? []).map((p) => p.name)).toEqual(SUBMITTED);
     const setParamsEnv = new Map((SET_PARAMS.script?.env ?? []).map((e) => [e.name, e.value]));
     const acceptanceEnv = new Map((ACCEPTANCE.script?.env ?? []).map((e) => [e.name, e.value]));
+    const deploy = deployEnv(CONFIG);
     for (const p of PARAMETERS) {
+      if (p.step === "deploy") expect(deploy[p.env], p.name).toBe(`{{inputs.parameters.${outputName(p)}}}`);
       if (p.submit) expect(setParamsEnv.get(p.env), p.name).toBe(`{{inputs.parameters.${p.name}}}`);
       if (p.step === "acceptance") {
         expect(acceptanceEnv.get(p.env), p.name).toBe(`{{inputs.parameters.${p.name}}}`);
