@@ -103,13 +103,16 @@ export const PARAMETERS: readonly Parameter[] = [
       message: "must be a lowercase DNS name of at least two labels, at most 194 characters (the preview host adds a label of up to 58)" }] },
   { name: "chartPath", env: "CHART_PATH", submit: true, step: "deploy", default: (cfg) => cfg.chartPath, config: { key: "chartPath" },
     description: "Chart path in the repository, or an oci:// reference.",
-    rule: [{ predicate: "chartPath", message: "must be a relative path without '.' or '..' segments, or an oci:// reference" }] },
+    rule: [
+      { predicate: "ociReference", message: "must be an oci:// reference: oci://<registry>/<path>/<chart>[:<version>]" },
+      { predicate: "chartPath", message: "must be a relative path without '.' or '..' segments, or an oci:// reference" },
+    ] },
   { name: "valuesFile", env: "VALUES_FILE", submit: true, step: "deploy", default: (cfg) => cfg.valuesFile, config: { key: "valuesFile" },
     description: "Values file, relative to the repository root or else to the chart.",
     rule: [{ predicate: "relativePath", message: "must be a relative path without '.' or '..' segments" }] },
   { name: "imageTag", env: "IMAGE_TAG", submit: true, step: "deploy", default: () => "", output: "image_tag",
     description: "Image tag to deploy, pulled Always; empty: derived from the deployed commit by the stack's deploy.imageTagPattern.",
-    rule: [{ pattern: "^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", message: "must be empty (the tag is derived from the deployed commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'" }] },
+    rule: [{ pattern: "^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", message: "must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'" }] },
   { name: "min_success_pct", env: "MIN_SUCCESS_PCT", submit: true, step: "acceptance", default: () => "", whenEmpty: "the repository's setting, else the stack's",
     config: { key: "acceptance.minSuccessPct" },
     description: "Acceptance: minimum share of successful requests, **a percentage 0-100**. A value between 0 and 1 (e.g. `0.95`) is ambiguous and refused.",
@@ -145,7 +148,7 @@ export const PARAMETERS: readonly Parameter[] = [
   { name: "docsBranch", env: "DOCS_BRANCH", submit: true, step: "agents", default: (cfg) => cfg.agent.docsBranch,
     config: { key: "agent.docsBranch" }, output: "docs-branch", description: "Agents: the branch of the docs repository.",
     rule: [{ pattern: "^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$", refuse: "([.][.]|//|/$|[.]$|[.]lock$)",
-      message: "must be a git branch name: letters, digits, '.', '_', '/', '-', without '..', '//', or a trailing '/', '.' or '.lock'" }] },
+      message: "must be a branch name: letters, digits, '.', '_', '/', '-', without '..', '//', or a trailing '/', '.' or '.lock'" }] },
   { name: "continueSession", env: "CONTINUE_SESSION", submit: true, step: "agents", default: (cfg) => String(cfg.agent.continueSession),
     config: { key: "agent.continueSession" }, output: "continue-session", description: "Agents: continue the previous session (true or false).", rule: TRUE_FALSE },
   { name: "overwriteMemory", env: "OVERWRITE_MEMORY", submit: true, step: "agents", default: (cfg) => String(cfg.agent.overwriteMemory),
@@ -225,8 +228,20 @@ const REPO = new RegExp(PARAMETERS[1].rule[0].pattern!);
 export const PREDICATES = {
   relativePath: { ts: isRelativePath, sh: "is_relative_path \"$1\"" },
   repoDirectory: { ts: (s: string) => s === "." || isRelativePath(s), sh: "[[ $1 == . ]] || is_relative_path \"$1\"" },
-  chartPath: { ts: (s: string) => /^oci:\/\/[A-Za-z0-9._/:-]+$/.test(s) || isRelativePath(s),
-    sh: "local oci='^oci://[A-Za-z0-9._/:-]+$'\n  [[ $1 =~ $oci ]] || is_relative_path \"$1\"" },
+  chartPath: { ts: (s: string) => s.startsWith("oci://") || isRelativePath(s), sh: "[[ $1 == oci://* ]] || is_relative_path \"$1\"" },
+  // oci://<registry>/<path>/<chart>[:<version>] (a ':' before the last '/' is the registry's port), as helm pulls it; holds for anything else.
+  ociReference: {
+    ts: (s: string) => {
+      if (!s.startsWith("oci://")) return true;
+      const name = s.slice(s.lastIndexOf("/") + 1).split(":")[0];
+      return /^oci:\/\/[A-Za-z0-9._:-]+(\/[A-Za-z0-9._-]+)*\/[A-Za-z0-9._-]+(:[A-Za-z0-9][A-Za-z0-9._+-]*)?$/.test(s) && name !== "." && name !== "..";
+    },
+    sh: [
+      "[[ $1 == oci://* ]] || return 0",
+      "local re='^oci://[A-Za-z0-9._:-]+(/[A-Za-z0-9._-]+)*/[A-Za-z0-9._-]+(:[A-Za-z0-9][A-Za-z0-9._+-]*)?$' last=${1##*/}",
+      "[[ $1 =~ $re && ${last%%:*} != . && ${last%%:*} != .. ]]",
+    ].join("\n  "),
+  },
   githubRepository: {
     ts: (s: string) => { const [o, r, ...rest] = s.split("/"); return rest.length === 0 && r !== undefined && OWNER.test(o) && !o.includes("--") && REPO.test(r) && r !== "." && r !== ".."; },
     sh: "[[ $1 == */* ]] && is_github_owner \"${1%%/*}\" && is_github_repo \"${1#*/}\"",
@@ -356,6 +371,7 @@ export function parameterRulesShell(): string {
     "#   PARAMETERS_FILLED                    those whose empty value set-params fills in",
     "#   PARAMETERS_ACCEPTANCE                acceptance's settings, in order",
     "#   PARAMETERS_CONFIGURED                those of them the stack config sets (set-params resolves them)",
+    "#   PARAMETERS_DEPLOY                    the parameters deploy reads, each as input PARAMETER_OUTPUT[NAME]",
     "#   PARAMETER_OUTPUT[NAME]               the set-params output NAME is passed on as",
     "# shellcheck disable=SC2034 # the arrays are read by the steps this file is inserted into",
     "",
@@ -390,6 +406,7 @@ export function parameterRulesShell(): string {
   lines.push(`PARAMETERS_SUBMITTED=(${list(SUBMITTED)})`);
   lines.push(`PARAMETERS_FILLED=(${list(PARAMETERS.filter((p) => p.submit && p.whenEmpty !== undefined).map((p) => p.name))})`);
   lines.push(`PARAMETERS_ACCEPTANCE=(${list(ACCEPTANCE_SETTINGS)})`);
+  lines.push(`PARAMETERS_DEPLOY=(${list(PARAMETERS.filter((p) => p.step === "deploy").map((p) => p.name))})`);
   lines.push(`PARAMETERS_CONFIGURED=(${list(PARAMETERS.filter((p) => p.step === "acceptance" && p.config !== undefined).map((p) => p.name))})`);
   lines.push(`declare -A PARAMETER_ENV=(${PARAMETERS.map((p) => `[${p.name}]=${p.env}`).join(" ")})`);
   lines.push(`declare -A PARAMETER_OUTPUT=(${PARAMETERS.filter((p) => outputName(p) !== undefined).map((p) => `[${p.name}]=${outputName(p)}`).join(" ")})`);

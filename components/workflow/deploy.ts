@@ -33,7 +33,7 @@ export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
 /** The chart contract check (docs/chart-contract.md): its jq program, then the shell library that runs it. deploy and `npm run check-chart` embed both. */
 export const CHART_CONTRACT_LIBRARIES = ["chart-contract.jq", "chart-contract"];
 /** Shell libraries the deploy script uses. */
-export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "image", ...CHART_CONTRACT_LIBRARIES];
+export const DEPLOY_LIBRARIES = ["parameter-rules", "github", "deployments", "discovery", "image", ...CHART_CONTRACT_LIBRARIES];
 /** Name of the resource template of the `docsrun` runner. */
 export const DOCSRUN_TEMPLATE = "deploy-docsrun";
 /** Name of the discovery step of the `docsrun` runner (and of its script). */

@@ -44,6 +44,9 @@ const ROWS: Row[] = [
   // installed, then every run failed.
   ["chartPath", "charts/app", true], ["chartPath", "oci://ghcr.io/example-org/chart", true], ["chartPath", "charts/./app", false],
   ["chartPath", "../x", false], ["chartPath", "/abs", false],
+  // set-params accepted oci:// references that deploy refuses (after the agents had run).
+  ["chartPath", "oci://registry.local:5000/charts/app:1.2.3", true], ["chartPath", "oci://registry.local", false],
+  ["chartPath", "oci://ghcr.io//app", false], ["chartPath", "oci://ghcr.io/charts/..", false], ["chartPath", "oci://ghcr.io/charts/app:", false],
   ["valuesFile", "values-preview.yaml", true], ["valuesFile", "./values.yaml", false],
   ["imageTag", "", true], ["imageTag", "v1.2_3", true], ["imageTag", "a/b", false], ["imageTag", ".x", false],
   // A threshold given at submit is judged as acceptance judges it: 05 used to pass set-params.

@@ -10,6 +10,7 @@
 #   PARAMETERS_FILLED                    those whose empty value set-params fills in
 #   PARAMETERS_ACCEPTANCE                acceptance's settings, in order
 #   PARAMETERS_CONFIGURED                those of them the stack config sets (set-params resolves them)
+#   PARAMETERS_DEPLOY                    the parameters deploy reads, each as input PARAMETER_OUTPUT[NAME]
 #   PARAMETER_OUTPUT[NAME]               the set-params output NAME is passed on as
 # shellcheck disable=SC2034 # the arrays are read by the steps this file is inserted into
 
@@ -22,8 +23,13 @@ parameter_is_repoDirectory() {
 }
 
 parameter_is_chartPath() {
-  local oci='^oci://[A-Za-z0-9._/:-]+$'
-  [[ $1 =~ $oci ]] || is_relative_path "$1"
+  [[ $1 == oci://* ]] || is_relative_path "$1"
+}
+
+parameter_is_ociReference() {
+  [[ $1 == oci://* ]] || return 0
+  local re='^oci://[A-Za-z0-9._:-]+(/[A-Za-z0-9._-]+)*/[A-Za-z0-9._-]+(:[A-Za-z0-9][A-Za-z0-9._+-]*)?$' last=${1##*/}
+  [[ $1 =~ $re && ${last%%:*} != . && ${last%%:*} != .. ]]
 }
 
 parameter_is_githubRepository() {
@@ -86,13 +92,14 @@ parameter_problem() { # NAME VALUE
       if ! { { re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$' && [[ $v =~ $re ]]; } && ((${#v} <= 194)); }; then PARAMETER_PROBLEM='must be a lowercase DNS name of at least two labels, at most 194 characters (the preview host adds a label of up to 58)'; return; fi
       ;;
     chartPath)
+      if ! { parameter_is_ociReference "$v"; }; then PARAMETER_PROBLEM='must be an oci:// reference: oci://<registry>/<path>/<chart>[:<version>]'; return; fi
       if ! { parameter_is_chartPath "$v"; }; then PARAMETER_PROBLEM='must be a relative path without '\''.'\'' or '\''..'\'' segments, or an oci:// reference'; return; fi
       ;;
     valuesFile)
       if ! { parameter_is_relativePath "$v"; }; then PARAMETER_PROBLEM='must be a relative path without '\''.'\'' or '\''..'\'' segments'; return; fi
       ;;
     imageTag)
-      if ! { { re='^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$' && [[ $v =~ $re ]]; }; }; then PARAMETER_PROBLEM='must be empty (the tag is derived from the deployed commit) or an image tag: letters, digits, '\''_'\'', '\''.'\'', '\''-'\'', at most 128, not starting with '\''.'\'' or '\''-'\'''; return; fi
+      if ! { { re='^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$' && [[ $v =~ $re ]]; }; }; then PARAMETER_PROBLEM='must be empty (derived from the commit) or an image tag: letters, digits, '\''_'\'', '\''.'\'', '\''-'\'', at most 128, not starting with '\''.'\'' or '\''-'\'''; return; fi
       ;;
     min_success_pct)
       if ! { { re='^(100([.]0+)?|[1-9]?[0-9]([.][0-9]+)?)$' && [[ $v =~ $re ]]; }; }; then PARAMETER_PROBLEM='must be a percentage from 0 to 100 (digits, no leading zero)'; return; fi
@@ -123,7 +130,7 @@ parameter_problem() { # NAME VALUE
       if ! { parameter_is_repoDirectory "$v"; }; then PARAMETER_PROBLEM='must be '\''.'\'' (the repository'\''s root) or a relative path without '\''.'\'' or '\''..'\'' segments'; return; fi
       ;;
     docsBranch)
-      if ! { { re='^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$' && [[ $v =~ $re ]]; } && { re='([.][.]|//|/$|[.]$|[.]lock$)' && ! [[ $v =~ $re ]]; }; }; then PARAMETER_PROBLEM='must be a git branch name: letters, digits, '\''.'\'', '\''_'\'', '\''/'\'', '\''-'\'', without '\''..'\'', '\''//'\'', or a trailing '\''/'\'', '\''.'\'' or '\''.lock'\'''; return; fi
+      if ! { { re='^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$' && [[ $v =~ $re ]]; } && { re='([.][.]|//|/$|[.]$|[.]lock$)' && ! [[ $v =~ $re ]]; }; }; then PARAMETER_PROBLEM='must be a branch name: letters, digits, '\''.'\'', '\''_'\'', '\''/'\'', '\''-'\'', without '\''..'\'', '\''//'\'', or a trailing '\''/'\'', '\''.'\'' or '\''.lock'\'''; return; fi
       ;;
     continueSession)
       if ! { { re='^(true|false)$' && [[ $v =~ $re ]]; }; }; then PARAMETER_PROBLEM='must be true or false'; return; fi
@@ -182,6 +189,7 @@ check_parameter() { # NAME VALUE [SUFFIX]
 PARAMETERS_SUBMITTED=(owner repo pr commit domain chartPath valuesFile imageTag min_success_pct max_p95_ms requests_per_endpoint taskId service model docsRepository docsProjectDirectory workingDirectory docsBranch continueSession overwriteMemory taskRequirements)
 PARAMETERS_FILLED=(min_success_pct max_p95_ms requests_per_endpoint taskId service docsRepository)
 PARAMETERS_ACCEPTANCE=(min_success_pct max_p95_ms requests_per_endpoint max_p99_ms judge concurrency timeout_ms expect paths insecure connect_to ready_consecutive ready_timeout_s rate duration_s)
+PARAMETERS_DEPLOY=(owner repo pr commit chartPath valuesFile imageTag)
 PARAMETERS_CONFIGURED=(min_success_pct max_p95_ms requests_per_endpoint max_p99_ms judge concurrency timeout_ms expect paths insecure connect_to ready_consecutive ready_timeout_s rate duration_s)
 declare -A PARAMETER_ENV=([owner]=OWNER [repo]=REPO [pr]=PR [commit]=COMMIT [domain]=DOMAIN [chartPath]=CHART_PATH [valuesFile]=VALUES_FILE [imageTag]=IMAGE_TAG [min_success_pct]=MIN_SUCCESS_PCT [max_p95_ms]=MAX_P95_MS [requests_per_endpoint]=REQUESTS_PER_ENDPOINT [taskId]=TASK_ID [service]=SERVICE [model]=MODEL [docsRepository]=DOCS_REPOSITORY [docsProjectDirectory]=DOCS_PROJECT_DIRECTORY [workingDirectory]=WORKING_DIRECTORY [docsBranch]=DOCS_BRANCH [continueSession]=CONTINUE_SESSION [overwriteMemory]=OVERWRITE_MEMORY [taskRequirements]=TASK_REQUIREMENTS [max_p99_ms]=MAX_P99_MS [judge]=JUDGE [concurrency]=CONCURRENCY [timeout_ms]=TIMEOUT_MS [expect]=EXPECT [paths]=PATHS [insecure]=INSECURE [connect_to]=CONNECT_TO [ready_consecutive]=READY_CONSECUTIVE [ready_timeout_s]=READY_TIMEOUT_S [rate]=RATE [duration_s]=DURATION_S)
 declare -A PARAMETER_OUTPUT=([owner]=owner [repo]=repo [pr]=pr [commit]=commit [domain]=domain [chartPath]=chartPath [valuesFile]=valuesFile [imageTag]=image_tag [min_success_pct]=min_success_pct [max_p95_ms]=max_p95_ms [requests_per_endpoint]=requests_per_endpoint [taskId]=task-id [service]=service-id [model]=model [docsRepository]=docs-repository-url [docsProjectDirectory]=docs-project-directory [workingDirectory]=working-directory [docsBranch]=docs-branch [continueSession]=continue-session [overwriteMemory]=overwrite-memory [taskRequirements]=task-requirements [max_p99_ms]=max_p99_ms [judge]=judge [concurrency]=concurrency [timeout_ms]=timeout_ms [expect]=expect [paths]=paths [insecure]=insecure [connect_to]=connect_to [ready_consecutive]=ready_consecutive [ready_timeout_s]=ready_timeout_s [rate]=rate [duration_s]=duration_s)
