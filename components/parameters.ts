@@ -198,7 +198,7 @@ export const PARAMETERS: readonly Parameter[] = [
 export type ParameterName = string;
 
 /** The table entry of `name`; throws for a name it does not hold. */
-export function parameter(name: ParameterName): Parameter {
+function parameter(name: ParameterName): Parameter {
   const p = PARAMETERS.find((x) => x.name === name);
   if (!p) throw new Error(`no parameter ${name} in components/parameters.ts`);
   return p;
