@@ -8,12 +8,12 @@
  */
 import { z } from "zod";
 import { IMAGE_TAG, IMAGE_TAG_PATTERN, imageTagForCommit, NAMING_SCHEMES } from "./names";
+import { configDescription, ruleRefinement } from "./parameters";
 
 /** The Pulumi project name; config keys are `implementation-dag:<key>`. */
 export const PROJECT = "implementation-dag";
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 /** An image reference pinned by a tag other than `latest` or by a sha256 digest. */
 const PINNED_IMAGE =
   /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
@@ -21,9 +21,6 @@ const OBJECT_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
 const HELM_DURATION = /^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/;
 const CRON = /^(\S+\s+){4}\S+$/;
-/** An HTTP status rule: items NNN, Nxx, NNN-NNN or <NNN separated by commas (the acceptance step's grammar). */
-const STATUS_RULE = /^([1-5]xx|[1-5][0-9]{2}|[1-5][0-9]{2}-[1-5][0-9]{2}|<[1-6][0-9]{2})(,([1-5]xx|[1-5][0-9]{2}|[1-5][0-9]{2}-[1-5][0-9]{2}|<[1-6][0-9]{2}))*$/;
-const RELATIVE_PATH = /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._/-]+$/;
 
 const dnsLabel = (what: string) =>
   z.string().regex(DNS_LABEL, `${what} must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)`);
@@ -54,8 +51,6 @@ const imagesSchema = z
 
 /** A GitHub App's name as the agent template knows it (e.g. `rex`, or the platform's `5DLabs-Rex`). */
 const githubAppName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, "must be a GitHub App name: letters, digits, '-', '_', at most 63 characters");
-/** A relative directory inside a repository; `.` is the root. */
-const repoDirectory = z.string().regex(/^(\.|(?!\/)(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._/-]{1,255})$/, "must be '.' or a relative path without '.' or '..' segments");
 
 const agentSchema = z
   .object({
@@ -73,67 +68,49 @@ const agentSchema = z
       .strict()
       .default({ rex: "rex", clippy: "clippy", qa: "qa" })
       .describe("The `github-app` each agent's child Workflow is given."),
-    model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, "must be a model name: letters, digits, '.', '_', ':', '/', '-', at most 128")
+    model: z.string().superRefine(ruleRefinement("model"))
       .default("claude-sonnet-4-20250514").describe("Default of the `model` workflow parameter."),
-    service: z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, "must be empty or a DNS-1123 label").default("")
+    service: z.string().superRefine(ruleRefinement("service")).default("")
       .describe("Default of the `service` workflow parameter (`service-id`); empty: the repository's name as a DNS label."),
-    docsRepository: z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/(?!\.\.?$)[A-Za-z0-9._-]{1,100})?$/, "must be empty or <owner>/<repo>").default("")
+    docsRepository: z.string().superRefine(ruleRefinement("docsRepository")).default("")
       .describe("Default of `docsRepository` (`docs-repository-url`): <owner>/<repo>; empty: the pull request's repository."),
-    docsProjectDirectory: repoDirectory.default("docs").describe("Default of `docsProjectDirectory` (`docs-project-directory`)."),
-    workingDirectory: repoDirectory.default(".").describe("Default of `workingDirectory` (`working-directory`)."),
-    docsBranch: z.string().regex(/^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/, "must be a git branch name")
-      .refine((s) => !s.endsWith("/") && !s.endsWith("."), "must be a git branch name")
+    docsProjectDirectory: z.string().superRefine(ruleRefinement("docsProjectDirectory")).default("docs").describe("Default of `docsProjectDirectory` (`docs-project-directory`)."),
+    workingDirectory: z.string().superRefine(ruleRefinement("workingDirectory")).default(".").describe("Default of `workingDirectory` (`working-directory`)."),
+    docsBranch: z.string().superRefine(ruleRefinement("docsBranch"))
       .default("main").describe("Default of `docsBranch` (`docs-branch`)."),
     continueSession: z.boolean().default(false).describe("Default of `continueSession` (`continue-session`)."),
     overwriteMemory: z.boolean().default(false).describe("Default of `overwriteMemory` (`overwrite-memory`)."),
   })
   .strict();
 
-/** The status items a rule is made of (the acceptance step's grammar, `rule_ranges` in acceptance.sh). */
-const STATUS_ITEM = /^([1-5]xx|[1-5][0-9]{2}|[1-5][0-9]{2}-[1-5][0-9]{2}|<[1-6][0-9]{2})$/;
-/** Whether every item of a status rule names at least one status: `NNN-MMM` with NNN <= MMM, `<NNN` above 100. */
-function statusItemsHold(rule: string): boolean {
-  return rule.split(",").every((item) => {
-    if (!STATUS_ITEM.test(item)) return false;
-    if (item.startsWith("<")) return Number(item.slice(1)) > 100;
-    const [lo, hi] = item.split("-");
-    return hi === undefined || Number(lo) <= Number(hi);
-  });
-}
-const statusRule = z.string().regex(STATUS_RULE, "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas")
-  .refine(statusItemsHold, "must name at least one status with each item (NNN-MMM with NNN <= MMM, <NNN above 100)");
-
-/** Most digits a millisecond limit may have (the step's rule). */
-const MAX_MS = 9_999_999;
-
 /**
- * The acceptance settings a repository may set too, each with its rule and global default. A
- * repository's entry takes the same rules without the defaults ({@link repositoryAcceptanceSchema}):
- * one definition of each rule, which the step scripts (set-params, acceptance) apply alike.
+ * The acceptance settings a repository may set too, each with its global default. Each rule is the
+ * table's (components/parameters.ts, via `ruleRefinement`), the one the step scripts (set-params,
+ * acceptance) apply through lib/parameter-rules.sh. A repository's entry takes the same rules without
+ * the defaults ({@link repositoryAcceptanceSchema}).
  */
 const acceptanceSettings = {
-  minSuccessPct: z.number().min(0).max(100)
-    .refine((n) => n === 0 || n >= 1, "is a percentage (0-100); a value between 0 and 1 is ambiguous")
-    .default(95).describe("Minimum share of successful requests, in percent; a `min_success_pct` given at submit wins."),
-  maxP95Ms: z.number().int().positive().max(MAX_MS).default(2000).describe("Maximum p95 latency in milliseconds; a `max_p95_ms` given at submit wins."),
-  requestsPerEndpoint: z.number().int().min(1).max(10000).default(10).describe("Closed model: requests sent to each endpoint; a `requests_per_endpoint` given at submit wins."),
-  concurrency: z.number().int().min(1).max(64).default(4).describe("Requests in flight per endpoint."),
-  timeoutMs: z.number().int().min(100).max(60000).default(10000).describe("Bound of each request (`curl --max-time`)."),
-  readyConsecutive: z.number().int().min(0).max(100).default(3)
-    .describe("Expected answers in a row that make an endpoint ready before measuring (0: do not wait)."),
-  readyTimeoutSeconds: z.number().int().min(1).max(170).default(120)
-    .describe("How long acceptance waits for readiness; an endpoint not ready by then is an error (exit 2)."),
-  judge: z.enum(["total", "ttfb", "server"]).default("total")
-    .describe("Latency the thresholds judge: total, ttfb (time to first byte) or server (first byte minus pre-transfer)."),
-  maxP99Ms: z.number().int().min(0).max(MAX_MS).default(0).describe("Maximum p99 latency in milliseconds; 0: not checked."),
-  expect: statusRule.default("2xx,3xx")
-    .describe("Status rule of a success where `paths` says nothing (`<500` is the seed's lenient rule)."),
-  paths: z.record(z.string().regex(/^\/[A-Za-z0-9._~!$&'()+,;=:@%/?-]*\*?$/, "must be a path starting with / (a trailing * makes it a prefix)"), statusRule)
-    .default({}).describe("Status rule per path (exact, or a prefix ending in *), e.g. {\"/healthz\": \"200\", \"/api/*\": \"<500\"}."),
-  insecure: z.boolean().default(false).describe("Skip TLS verification of the preview (off: a bad certificate fails acceptance)."),
-  rate: z.number().min(0).max(1000).refine((n) => /^[0-9]+(\.[0-9]{1,3})?$/.test(String(n)), "must have at most 3 decimals").default(0)
-    .describe("Open model: requests started per second per endpoint, measured from each scheduled start; 0: closed model (`concurrency`)."),
-  durationSeconds: z.number().int().min(1).max(170).default(10).describe("Open model: length of the schedule in seconds."),
+  minSuccessPct: z.number().superRefine(ruleRefinement("min_success_pct"))
+    .default(95).describe(configDescription("min_success_pct")),
+  maxP95Ms: z.number().superRefine(ruleRefinement("max_p95_ms")).default(2000).describe(configDescription("max_p95_ms")),
+  requestsPerEndpoint: z.number().superRefine(ruleRefinement("requests_per_endpoint")).default(10).describe(configDescription("requests_per_endpoint")),
+  concurrency: z.number().superRefine(ruleRefinement("concurrency")).default(4).describe(configDescription("concurrency")),
+  timeoutMs: z.number().superRefine(ruleRefinement("timeout_ms")).default(10000).describe(configDescription("timeout_ms")),
+  readyConsecutive: z.number().superRefine(ruleRefinement("ready_consecutive")).default(3)
+    .describe(configDescription("ready_consecutive")),
+  readyTimeoutSeconds: z.number().superRefine(ruleRefinement("ready_timeout_s")).default(120)
+    .describe(configDescription("ready_timeout_s")),
+  judge: z.string().superRefine(ruleRefinement("judge")).default("total")
+    .describe(configDescription("judge")),
+  maxP99Ms: z.number().superRefine(ruleRefinement("max_p99_ms")).default(0).describe(configDescription("max_p99_ms")),
+  expect: z.string().superRefine(ruleRefinement("expect")).default("2xx,3xx")
+    .describe(configDescription("expect")),
+  paths: z.record(z.string(), z.string()).superRefine(ruleRefinement("paths"))
+    .default({}).describe(configDescription("paths")),
+  insecure: z.boolean().superRefine(ruleRefinement("insecure")).default(false).describe(configDescription("insecure")),
+  rate: z.number().superRefine(ruleRefinement("rate")).default(0)
+    .describe(configDescription("rate")),
+  durationSeconds: z.number().superRefine(ruleRefinement("duration_s")).default(10).describe(configDescription("duration_s")),
 };
 type AcceptanceSettings = typeof acceptanceSettings;
 const acceptanceSettingsSchema = z.object(acceptanceSettings);
@@ -178,10 +155,9 @@ const GITHUB_REPOSITORY = /^[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/(?!\.\.
 const acceptanceSchema = z
   .object({
     ...acceptanceSettings,
-    connectTo: z.string().regex(/^([A-Za-z0-9.-]+:[0-9]{1,5})?$/, "must be empty or host:port")
-      .refine((s) => s === "" || (Number(s.split(":")[1]) >= 1 && Number(s.split(":")[1]) <= 65535), "must have a port from 1 to 65535")
+    connectTo: z.string().superRefine(ruleRefinement("connect_to"))
       .default("")
-      .describe("In-cluster address (host:port) of the ingress controller to send requests to, keeping Host and TLS name; empty: plain DNS."),
+      .describe(configDescription("connect_to")),
     repositories: z.record(z.string(), repositoryAcceptanceSchema).default({})
       .describe("Settings per repository, keyed by `owner/repo` (matched case-insensitively), e.g. {\"example-org/api\": {\"maxP95Ms\": 500, \"paths\": {\"/healthz\": \"200\"}}}: any key above but `connectTo`, each left out taking the global value. Resolved by set-params for the run's repository; a parameter given at submit still wins."),
   })
@@ -534,12 +510,12 @@ export const configSchema = z
     namespace: dnsLabel("namespace").default("argo").describe("Namespace the workflows run in."),
     naming: z.enum(NAMING_SCHEMES).default("repository")
       .describe("How previews are named: `repository` (namespace impl-<id>, host <id>.<domain>, id = <owner>-<repo>-<hash>-pr-<N>, so many repositories share the cluster) or `pr-number` (impl-pr-<N>, pr-<N>.<domain>: one repository per install)."),
-    domain: z.string().regex(DNS_NAME, "must be a lowercase DNS name with at least two labels").refine((d) => d.length <= 194, "must be at most 194 characters (the preview host adds a label of up to 58)")
+    domain: z.string().superRefine(ruleRefinement("domain"))
       .default("preview.example.com")
       .describe("Default preview domain: previews are served at <id>.<domain> (see `naming`)."),
-    chartPath: z.string().regex(/^(oci:\/\/[A-Za-z0-9._/:-]+|(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+)$/, "must be a relative path without '..' or an oci:// reference")
+    chartPath: z.string().superRefine(ruleRefinement("chartPath"))
       .default("charts/app").describe("Default chart path in the repository, or an oci:// reference."),
-    valuesFile: z.string().regex(RELATIVE_PATH, "must be a relative path without '..'").default("values-preview.yaml")
+    valuesFile: z.string().superRefine(ruleRefinement("valuesFile")).default("values-preview.yaml")
       .describe("Default values file, relative to the repository root or else to the chart."),
     images: imagesSchema.default(imagesSchema.parse({})),
     agent: agentSchema.default(agentSchema.parse({})),

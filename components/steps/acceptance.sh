@@ -20,26 +20,11 @@
 #                          that produced urls.json is the pull request's, so any other host is refused
 #                          before any request (exit 2, each such host named).
 #   REPORT_DIR             absolute directory the evidence is written to
-#   MIN_SUCCESS_PCT        minimum share of successful requests, a percentage 0-100 (a value between
-#                          0 and 1 is ambiguous and refused)
-#   MAX_P95_MS             maximum p95 of the judged latency, positive integer of milliseconds
-#   MAX_P99_MS             empty (not checked) or maximum p99 of the judged latency, milliseconds
-#   JUDGE                  which latency the thresholds judge: total (default), ttfb (time to first
-#                          byte) or server (first byte minus pre-transfer: the server's own time)
-#   REQUESTS_PER_ENDPOINT  requests sent to each endpoint, 1-10000
-#   CONCURRENCY            requests in flight per endpoint, 1-64
-#   TIMEOUT_MS             bound of each request (curl --max-time), 100-60000 ms
-#   EXPECT                 status rule of a success for paths not listed in PATHS (default 2xx,3xx):
-#                          comma-separated items NNN, Nxx, NNN-NNN or <NNN (`<500` = the seed's rule)
-#   PATHS                  empty, or a JSON object from a path ("/x", or a prefix "/api/*") to a rule
-#   INSECURE               true|false: skip TLS verification
-#   CONNECT_TO             empty, or host:port every request is sent to, keeping the URL's Host header
-#                          and TLS server name (curl --connect-to), e.g. the ingress controller's Service
-#   READY_CONSECUTIVE      0-100: answers as expected in a row that make an endpoint ready (0: no wait)
-#   READY_TIMEOUT_S        1-170: how long to wait for readiness; an endpoint not ready by then is an error
-#   RATE                   empty (closed model) or requests started per second per endpoint (open
-#                          model), a number up to 1000 with at most 3 decimals
-#   DURATION_S             1-170: length of the open-model schedule in seconds (used with RATE)
+#   MIN_SUCCESS_PCT, MAX_P95_MS, MAX_P99_MS, JUDGE, REQUESTS_PER_ENDPOINT, CONCURRENCY, TIMEOUT_MS, EXPECT,
+#   PATHS, INSECURE, CONNECT_TO, READY_CONSECUTIVE, READY_TIMEOUT_S, RATE, DURATION_S
+#                          the settings as set-params resolved them. Each one's meaning and rule is
+#                          defined once, in components/parameters.ts (docs/acceptance.md's table), and
+#                          checked here by check_parameter of lib/parameter-rules.sh, generated from it
 #   STEP_IMAGE             the step's image, recorded in the report (not validated beyond being text)
 #   TMPDIR                 scratch directory (absolute)
 #
@@ -78,11 +63,6 @@ ready_timeout_s=$(value READY_TIMEOUT_S)
 rate=$(value RATE)
 duration_s=$(value DURATION_S)
 step_image=$(value STEP_IMAGE)
-: "${expect:=2xx,3xx}"
-: "${judge:=total}"
-: "${ready_consecutive:=3}"
-: "${ready_timeout_s:=120}"
-: "${duration_s:=10}"
 : "${tmp_root:=/tmp}"
 
 safe_path='^/[A-Za-z0-9._/-]*$'
@@ -115,83 +95,31 @@ rule_ranges() {
 is_dns_name "$preview_host" || bad host "must be the preview's host (set-params' host), a lowercase DNS name"
 if [[ $report_dir != /* ]]; then bad REPORT_DIR "must be an absolute directory path"; fi
 if ! [[ $tmp_root =~ $safe_path ]]; then bad TMPDIR "must be an absolute path of letters, digits, '.', '_', '-', '/'"; fi
-if ! [[ $min_success_pct =~ ^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)$ ]]; then
-  bad min_success_pct "must be a percentage from 0 to 100 (digits, no leading zero)"
-elif [[ $min_success_pct =~ ^0\.[0-9]*[1-9] ]]; then
-  bad min_success_pct "is a percentage (0-100); $min_success_pct between 0 and 1 is ambiguous (a fraction where a percentage belongs)"
-fi
-if ! [[ $max_p95_ms =~ ^[1-9][0-9]{0,6}$ ]]; then
-  bad max_p95_ms "must be a positive integer of milliseconds (at most 7 digits)"
-fi
-if ! [[ $max_p99_ms =~ ^([1-9][0-9]{0,6})?$ ]]; then
-  bad max_p99_ms "must be empty or a positive integer of milliseconds (at most 7 digits)"
-fi
-if [[ $judge != total && $judge != ttfb && $judge != server ]]; then
-  bad judge "must be total, ttfb or server"
-fi
-if ! [[ $ready_consecutive =~ ^[0-9]{1,3}$ ]] || ((10#$ready_consecutive > 100)); then
-  bad ready_consecutive "must be an integer from 0 (no readiness wait) to 100"
-fi
-if ! [[ $ready_timeout_s =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$ready_timeout_s > BUDGET_S)); then
-  bad ready_timeout_s "must be an integer of seconds from 1 to $BUDGET_S"
-fi
+# The settings: each by its rule in lib/parameter-rules.sh (components/parameters.ts), the rule
+# set-params and the stack config's schema apply too, so nothing reaches here that they let through
+# and this refuses. The raw env is checked (an empty value is not defaulted here: set-params fills
+# every setting in).
+for name in "${PARAMETERS_ACCEPTANCE[@]}"; do
+  check_parameter "$name" "$(value "${PARAMETER_ENV[$name]}")"
+done
 rate_milli=0
-if [[ -n $rate ]]; then
-  if ! [[ $rate =~ ^([0-9]{1,4})(\.([0-9]{1,3}))?$ ]]; then
-    bad rate "must be empty (closed model) or requests per second, a number up to 1000 with at most 3 decimals"
-  else
-    frac=${BASH_REMATCH[3]}000
-    rate_milli=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
-    if ((rate_milli < 1 || rate_milli > 1000000)); then
-      bad rate "must be more than 0 and at most 1000 requests per second"
-    fi
-  fi
+if [[ $rate =~ ^([0-9]{1,4})(\.([0-9]{1,3}))?$ ]]; then
+  frac=${BASH_REMATCH[3]}000
+  rate_milli=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
 fi
-if ! [[ $duration_s =~ ^[1-9][0-9]{0,2}$ ]] || ((10#$duration_s > BUDGET_S)); then
-  bad duration_s "must be an integer of seconds from 1 to $BUDGET_S"
-fi
-if ! [[ $requests_per_endpoint =~ ^[1-9][0-9]{0,4}$ ]] || ((10#$requests_per_endpoint > 10000)); then
-  bad requests_per_endpoint "must be an integer from 1 to 10000"
-fi
-if ! [[ $concurrency =~ ^[1-9][0-9]?$ ]] || ((10#$concurrency > 64)); then
-  bad concurrency "must be an integer from 1 to 64"
-fi
-if ! [[ $timeout_ms =~ ^[1-9][0-9]{2,4}$ ]] || ((10#$timeout_ms < 100 || 10#$timeout_ms > 60000)); then
-  bad timeout_ms "must be an integer of milliseconds from 100 to 60000"
-fi
-if ! default_ranges=$(rule_ranges "$expect"); then
-  bad expect "must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas (e.g. 2xx,3xx or <500)"
-fi
-if [[ $insecure != true && $insecure != false ]]; then
-  bad insecure "must be true or false"
-fi
-if [[ -n $connect_to ]]; then
-  if ! [[ $connect_to =~ ^([A-Za-z0-9.-]+):([0-9]{1,5})$ ]] || ((10#${BASH_REMATCH[2]} < 1 || 10#${BASH_REMATCH[2]} > 65535)); then
-    bad connect_to "must be empty or host:port (port 1-65535)"
-  fi
-fi
-# PATHS: a JSON object from path (or prefix ending in *) to a status rule.
+default_ranges=$(rule_ranges "$expect") || true
+# PATHS (valid by now, or reported above): a JSON object from path (or prefix ending in *) to a status rule.
 path_keys=()
 path_ranges=()
-if [[ -n $paths_json ]]; then
-  if ! command -v jq >/dev/null 2>&1; then
-    : # reported below with the other tools
-  elif ! path_tsv=$(jq -r 'if type == "object" then to_entries[] | [.key, (.value | if type == "string" then . else "" end)] | @tsv else error("not an object") end' <<<"$paths_json" 2>/dev/null); then
-    bad paths "must be empty or a JSON object from a path to a status rule, e.g. {\"/health\": \"200\", \"/api/*\": \"<500\"}"
-  else
-    while IFS=$'\t' read -r key rule; do
-      [[ -n $key || -n $rule ]] || continue
-      prefix=${key%\*}
-      if ! [[ $prefix =~ $path_key_re ]] || [[ $prefix == *\** ]]; then
-        bad paths "key '$key' must be a path starting with / (a trailing * makes it a prefix)"
-      elif ! r=$(rule_ranges "$rule"); then
-        bad paths "rule of '$key' must be status items NNN, Nxx, NNN-NNN or <NNN separated by commas"
-      else
-        path_keys+=("$key")
-        path_ranges+=("$r")
-      fi
-    done <<<"$path_tsv"
-  fi
+if [[ -n $paths_json ]] && command -v jq >/dev/null 2>&1 &&
+  path_tsv=$(jq -r 'if type == "object" then to_entries[] | [.key, (.value | if type == "string" then . else "" end)] | @tsv else error("not an object") end' <<<"$paths_json" 2>/dev/null); then
+  while IFS=$'\t' read -r key rule; do
+    [[ -n $key || -n $rule ]] || continue
+    if r=$(rule_ranges "$rule"); then
+      path_keys+=("$key")
+      path_ranges+=("$r")
+    fi
+  done <<<"$path_tsv"
 fi
 
 for tool in curl jq; do

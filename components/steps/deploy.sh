@@ -39,7 +39,9 @@
 #   4. marks the namespace with the deployed commit and this workflow, and discovers the URLs from
 #      the namespace's Ingresses: only hosts equal to HOST or under it (the others are warnings).
 #
-# Env (each validated before anything is fetched or changed; every bad one is reported):
+# Env (each validated before anything is fetched or changed; every bad one is reported; OWNER, REPO,
+# PR, COMMIT, IMAGE_TAG, CHART_PATH and VALUES_FILE by the rules set-params applied to them,
+# lib/parameter-rules.sh generated from components/parameters.ts):
 #   OWNER, REPO, PR           the PR's coordinates (GitHub owner, repository, PR number)
 #   COMMIT                    empty (the PR head) or 7-40 hex digits; deployed as its full SHA
 #   NS                        the preview namespace (set-params' ns): impl-pr-<PR>, or
@@ -131,12 +133,6 @@ elif ! [[ $build_poll =~ ^[1-9][0-9]{0,2}$ ]] || ((build_poll > 300 || build_pol
   bad BUILD_POLL_SECONDS "must be an integer from 1 to 300, at most BUILD_TIMEOUT_SECONDS"
 fi
 
-is_github_owner "$owner" || bad owner "$RULE_OWNER"
-is_github_repo "$repo" || bad repo "$RULE_REPO"
-is_pr_number "$pr" || bad pr "$RULE_PR"
-if ! [[ $commit =~ ^([0-9a-fA-F]{7,40})?$ ]]; then
-  bad commit "must be empty (the PR head) or 7 to 40 hexadecimal digits"
-fi
 if ! is_preview_namespace "$ns" "$pr"; then
   bad ns "must be the preview namespace of PR $pr (impl-pr-$pr, or impl-<owner>-<repo>-<hash>-pr-$pr)"
 fi
@@ -147,21 +143,13 @@ fi
 if ! is_dns_name "$host" || { is_preview_namespace "$ns" "$pr" && [[ $host != "${ns#impl-}."* ]]; }; then
   bad host "must be the preview's host <id>.<domain> (the namespace impl-<id> gives the id), a lowercase DNS name"
 fi
-if ! [[ $image_tag =~ ^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$ ]]; then
-  bad image_tag "must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
-fi
+# The parameters set-params passed on (owner, repo, pr, commit, image_tag, chartPath, valuesFile), by
+# the rules set-params applied to them (lib/parameter-rules.sh, from components/parameters.ts).
+for name in "${PARAMETERS_DEPLOY[@]}"; do
+  parameter_problem "$name" "$(value "${PARAMETER_ENV[$name]}")"
+  [[ -z $PARAMETER_PROBLEM ]] || bad "${PARAMETER_OUTPUT[$name]}" "$PARAMETER_PROBLEM"
+done
 is_object_name "$ingress_class" || bad INGRESS_CLASS "must be an IngressClass name (a DNS-1123 subdomain)"
-if [[ $chart_path == oci://* ]]; then
-  # oci://<registry>/<path>/<chart>[:<version>]; a ':' before the last '/' is the registry's port.
-  last=${chart_path##*/}
-  if ! [[ $chart_path =~ ^oci://[A-Za-z0-9._:-]+(/[A-Za-z0-9._-]+)*/[A-Za-z0-9._-]+(:[A-Za-z0-9][A-Za-z0-9._+-]*)?$ ]] ||
-    [[ ${last%%:*} == . || ${last%%:*} == .. ]]; then
-    bad chartPath "must be an oci:// reference: oci://<registry>/<path>/<chart>[:<version>]"
-  fi
-elif ! is_relative_path "$chart_path"; then
-  bad chartPath "must be a relative path without '.' or '..' segments, or an oci:// reference"
-fi
-is_relative_path "$values_file" || bad valuesFile "$RULE_RELATIVE_PATH"
 if ! is_dns_label "$workflow_name"; then
   bad WORKFLOW_NAME "must be a DNS-1123 label of at most 63 characters (it becomes a label value)"
 fi

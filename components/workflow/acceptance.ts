@@ -10,70 +10,48 @@
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
+import { ACCEPTANCE_SETTINGS, PARAMETERS } from "../parameters";
 import { input, INPUT_DIR, inputParameters, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "./script-template";
 
-/** The acceptance inputs that are workflow parameters too: a value given at submit wins over the config's. */
-export const ACCEPTANCE_THRESHOLDS = ["min_success_pct", "max_p95_ms", "requests_per_endpoint"] as const;
-
-/** Every input of the acceptance template, in the order a person reads them; set-params outputs each one. */
-export const ACCEPTANCE_INPUTS = [
-  ...ACCEPTANCE_THRESHOLDS, "max_p99_ms", "judge", "concurrency", "timeout_ms", "expect", "paths", "insecure", "connect_to",
-  "ready_consecutive", "ready_timeout_s", "rate", "duration_s",
-] as const;
+/** Every setting of acceptance (components/parameters.ts), in the table's order; set-params outputs each one. */
+export const ACCEPTANCE_INPUTS = ACCEPTANCE_SETTINGS;
 
 /**
  * The acceptance template's inputs: the preview's `host` (set-params' output, which every endpoint must
  * be on or under), then the settings.
  */
-export const ACCEPTANCE_TEMPLATE_INPUTS = ["host", ...ACCEPTANCE_INPUTS] as const;
+export const ACCEPTANCE_TEMPLATE_INPUTS = ["host", ...ACCEPTANCE_INPUTS];
 
 /** Label on acceptance pods: the NetworkPolicy of the pipeline's namespace selects them by it. */
 export const ACCEPTANCE_POD_LABEL = { "implementation-dag/step": "acceptance" } as const;
 
-/** One acceptance input. */
-export type AcceptanceInput = (typeof ACCEPTANCE_INPUTS)[number];
+/** One acceptance input (a name of {@link ACCEPTANCE_INPUTS}). */
+export type AcceptanceInput = string;
 
 type AcceptanceConfig = StackConfig["acceptance"];
 /** The settings a repository may set: every global key but `connectTo` and `repositories`, each optional. */
 export type RepositoryAcceptance = AcceptanceConfig["repositories"][string];
-type Setting = keyof RepositoryAcceptance;
+
+/** The settings a repository may set, each with its table entry (config key `acceptance.<key>`). */
+const SETTINGS = PARAMETERS.filter((p) => p.step === "acceptance" && p.config?.key.startsWith("acceptance."))
+  .map((p) => ({ key: p.config!.key.slice("acceptance.".length), name: p.name, text: p.config!.text ?? String }));
 
 /**
- * Each setting's input and how its config value becomes the input's text: a number that means "off"
- * (`rate` 0, `maxP99Ms` 0) and an empty `paths` become the empty string the script reads as off.
+ * The inputs a (partial) set of settings gives, as the texts set-params and acceptance read: the
+ * table's `config.text` of each (a number that means "off" and an empty `paths` become empty).
  */
-const SETTING_INPUTS: { [K in Setting]-?: [AcceptanceInput, (value: NonNullable<RepositoryAcceptance[K]>) => string] } = {
-  minSuccessPct: ["min_success_pct", String],
-  maxP95Ms: ["max_p95_ms", String],
-  requestsPerEndpoint: ["requests_per_endpoint", String],
-  maxP99Ms: ["max_p99_ms", (ms) => (ms > 0 ? String(ms) : "")],
-  judge: ["judge", String],
-  concurrency: ["concurrency", String],
-  timeoutMs: ["timeout_ms", String],
-  expect: ["expect", String],
-  paths: ["paths", (paths) => (Object.keys(paths).length > 0 ? JSON.stringify(paths) : "")],
-  insecure: ["insecure", String],
-  readyConsecutive: ["ready_consecutive", String],
-  readyTimeoutSeconds: ["ready_timeout_s", String],
-  rate: ["rate", (rate) => (rate > 0 ? String(rate) : "")],
-  durationSeconds: ["duration_s", String],
-};
-
-/** The inputs a (partial) set of settings gives, as the texts set-params and acceptance read. */
-export function acceptanceInputsOf(settings: RepositoryAcceptance): Partial<Record<AcceptanceInput, string>> {
+export function acceptanceInputsOf(settings: RepositoryAcceptance | AcceptanceConfig): Partial<Record<AcceptanceInput, string>> {
   const inputs: Partial<Record<AcceptanceInput, string>> = {};
-  for (const key of Object.keys(SETTING_INPUTS) as Setting[]) {
-    const value = settings[key];
-    if (value === undefined) continue;
-    const [name, render] = SETTING_INPUTS[key] as [AcceptanceInput, (v: unknown) => string];
-    inputs[name] = render(value);
+  const given = settings as Record<string, unknown>;
+  for (const { key, name, text } of SETTINGS) {
+    if (given[key] !== undefined) inputs[name] = text(given[key]);
   }
   return inputs;
 }
 
 /** Every acceptance input from the global settings (`acceptance.*`, `connectTo` included). */
 export function acceptanceDefaults(a: AcceptanceConfig): Record<AcceptanceInput, string> {
-  return { ...acceptanceInputsOf(a), connect_to: a.connectTo } as Record<AcceptanceInput, string>;
+  return acceptanceInputsOf(a) as Record<AcceptanceInput, string>;
 }
 
 /**
@@ -96,7 +74,7 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
     name: "acceptance",
     // The gate's arithmetic: jq programs in files of their own, tested with fixed samples.
-    libraries: ACCEPTANCE_PROGRAMS,
+    libraries: ["parameter-rules", ...ACCEPTANCE_PROGRAMS],
     image: cfg.images.acceptance,
     deadlineSeconds: cfg.deadlines.acceptanceSeconds,
     inputs: {
@@ -107,21 +85,8 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
     env: {
       URLS_FILE: `${INPUT_DIR}/urls.json`,
       HOST: input("host"),
-      MIN_SUCCESS_PCT: input("min_success_pct"),
-      MAX_P95_MS: input("max_p95_ms"),
-      MAX_P99_MS: input("max_p99_ms"),
-      JUDGE: input("judge"),
-      REQUESTS_PER_ENDPOINT: input("requests_per_endpoint"),
-      CONCURRENCY: input("concurrency"),
-      TIMEOUT_MS: input("timeout_ms"),
-      EXPECT: input("expect"),
-      PATHS: input("paths"),
-      INSECURE: input("insecure"),
-      CONNECT_TO: input("connect_to"),
-      READY_CONSECUTIVE: input("ready_consecutive"),
-      READY_TIMEOUT_S: input("ready_timeout_s"),
-      RATE: input("rate"),
-      DURATION_S: input("duration_s"),
+      // Every setting under its env name (components/parameters.ts), as set-params resolved it.
+      ...Object.fromEntries(PARAMETERS.filter((p) => p.step === "acceptance").map((p) => [p.env, input(p.name)])),
       // Recorded in report.json so that a figure can be reproduced with the same curl.
       STEP_IMAGE: cfg.images.acceptance,
       REPORT_DIR: `${OUTPUT_DIR}/acceptance`,

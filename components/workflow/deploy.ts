@@ -12,15 +12,17 @@ import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
 import type { IVolume } from "kubernetes-models/v1/Volume";
 import type { IVolumeMount } from "kubernetes-models/v1/VolumeMount";
 import type { StackConfig } from "../config";
+import { outputName, PARAMETERS } from "../parameters";
 import { GUARDRAILS_CONFIGMAP, GUARDRAILS_MOUNT_PATH } from "../guardrails";
 import { deployerClusterRole, guardrailsClusterRole, stackInstance } from "../rbac";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchMount, scratchVolume, SCRATCH_DIR, stepResources } from "../pod-security";
 import { input, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, stepSource } from "./script-template";
 
-/** Inputs of the deploy template. */
-export const DEPLOY_INPUTS = [
-  "owner", "repo", "pr", "commit", "ns", "release", "host", "image_tag", "chartPath", "valuesFile",
-] as const;
+/** The parameters deploy reads (components/parameters.ts), each under set-params' output name. */
+const DEPLOY_PARAMETERS = PARAMETERS.filter((p) => p.step === "deploy").map((p) => ({ env: p.env, input: outputName(p)! }));
+
+/** Inputs of the deploy template: its parameters, then the names set-params derived. */
+export const DEPLOY_INPUTS = [...DEPLOY_PARAMETERS.map((p) => p.input), "ns", "release", "host"];
 
 /** The GitHub App whose read-only installation token fetches the chart: the QA app's. */
 export const DEPLOY_GITHUB_APP = "qa";
@@ -31,7 +33,7 @@ export const DEPLOY_GITHUB_KEY_DIR = "/etc/implementation-dag/github-app";
 /** The chart contract check (docs/chart-contract.md): its jq program, then the shell library that runs it. deploy and `npm run check-chart` embed both. */
 export const CHART_CONTRACT_LIBRARIES = ["chart-contract.jq", "chart-contract"];
 /** Shell libraries the deploy script uses. */
-export const DEPLOY_LIBRARIES = ["github", "deployments", "discovery", "image", ...CHART_CONTRACT_LIBRARIES];
+export const DEPLOY_LIBRARIES = ["parameter-rules", "github", "deployments", "discovery", "image", ...CHART_CONTRACT_LIBRARIES];
 /** Name of the resource template of the `docsrun` runner. */
 export const DOCSRUN_TEMPLATE = "deploy-docsrun";
 /** Name of the discovery step of the `docsrun` runner (and of its script). */
@@ -64,16 +66,10 @@ export function deployTokenDuration(cfg: StackConfig): string {
 /** The deploy script's plain env: inputs by Argo reference, everything else from config. */
 export function deployEnv(cfg: StackConfig): Record<string, string> {
   return {
-    OWNER: input("owner"),
-    REPO: input("repo"),
-    PR: input("pr"),
-    COMMIT: input("commit"),
+    ...Object.fromEntries(DEPLOY_PARAMETERS.map((p) => [p.env, input(p.input)])),
     NS: input("ns"),
     RELEASE: input("release"),
     HOST: input("host"),
-    IMAGE_TAG: input("image_tag"),
-    CHART_PATH: input("chartPath"),
-    VALUES_FILE: input("valuesFile"),
     // The image is the commit's: its tag when none is given, and the build deploy waits for.
     IMAGE_TAG_PATTERN: cfg.deploy.imageTagPattern,
     BUILD_KIND: cfg.deploy.build.kind,

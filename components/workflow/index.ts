@@ -15,7 +15,7 @@ import { approveTemplate } from "./approve";
 import { withArchivedArtifacts } from "./archive";
 import { cleanupTemplate } from "./cleanup";
 import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
-import { workflowParameters } from "./parameters";
+import { workflowParameters } from "../parameters";
 import { PREVIEW_EVIDENCE_ARTIFACT, PREVIEW_EVIDENCE_INPUTS, PREVIEW_EVIDENCE_TEMPLATE, previewEvidenceTemplate } from "./preview-evidence";
 import { input, inputParameters, taskOutput, workflowParam } from "./script-template";
 import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";

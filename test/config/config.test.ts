@@ -135,9 +135,9 @@ describe("stack config", () => {
 
     it("names the repository and the key of every bad per-repository value", () => {
       expect(problemsOf(acceptance({ "Example-Org/app": { maxP95Ms: 0, judge: "p95" }, "example-org/api": { expect: "500-400" } })).sort()).toEqual([
-        "implementation-dag:acceptance.repositories.Example-Org/app.judge: Invalid option: expected one of \"total\"|\"ttfb\"|\"server\"",
-        "implementation-dag:acceptance.repositories.Example-Org/app.maxP95Ms: Too small: expected number to be >0",
-        "implementation-dag:acceptance.repositories.example-org/api.expect: must name at least one status with each item (NNN-MMM with NNN <= MMM, <NNN above 100)",
+        "implementation-dag:acceptance.repositories.Example-Org/app.judge: must be total, ttfb or server",
+        "implementation-dag:acceptance.repositories.Example-Org/app.maxP95Ms: must be a positive integer of milliseconds (at most 7 digits)",
+        "implementation-dag:acceptance.repositories.example-org/api.expect: must be status items NNN, Nxx, NNN-MMM (NNN <= MMM) or <NNN (above 100) separated by commas (e.g. 2xx,3xx or <500)",
       ]);
     });
 
@@ -175,13 +175,13 @@ describe("stack config", () => {
       ]);
       // A value that breaks its own rule is reported once, by its rule, not again as a budget.
       expect(problemsOf(acceptance({ "example-org/app": { timeoutMs: 99 } }))).toEqual([
-        "implementation-dag:acceptance.repositories.example-org/app.timeoutMs: Too small: expected number to be >=100",
+        "implementation-dag:acceptance.repositories.example-org/app.timeoutMs: must be an integer of milliseconds from 100 to 60000",
       ]);
     });
 
     it("refuses a global connectTo port acceptance would refuse", () => {
       expect(problemsOf(withKey("acceptance", { connectTo: "ingress:0" }))).toEqual([
-        "implementation-dag:acceptance.connectTo: must have a port from 1 to 65535",
+        "implementation-dag:acceptance.connectTo: must be empty or host:port (port 1-65535)",
       ]);
     });
   });

@@ -385,8 +385,9 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.stderr.trim().split("\n")).toEqual([
       "ERROR: ns: must be the preview namespace of PR 42 (impl-pr-42, or impl-<owner>-<repo>-<hash>-pr-42)",
       "ERROR: release: must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>",
-      "ERROR: image_tag: must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
+      // In the order of components/parameters.ts.
       "ERROR: valuesFile: must be a relative path without '.' or '..' segments",
+      "ERROR: image_tag: must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
     ]);
     expect(lines).toEqual([]);
     expect(gh.requests).toEqual([]);

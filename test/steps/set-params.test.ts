@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { parseConfig } from "../../components/config";
+import { PARAMETERS } from "../../components/parameters";
 import { ACCEPTANCE_INPUTS, acceptanceDefaults } from "../../components/workflow/acceptance";
 import { setParamsTemplate } from "../../components/workflow/set-params";
 import { readStackConfig } from "../../scripts/offline-render";
@@ -330,12 +331,11 @@ describe("set-params: the run's acceptance settings", () => {
 /**
  * One table of per-repository values, judged three times: by the stack config's schema (zod), by
  * set-params (the rendered value in its table) and by acceptance (the same text as its input). zod
- * and set-params must agree on every row, and acceptance must accept whatever set-params passes on;
- * `lenient` marks a row acceptance accepts although the other two refuse (it reads blanks, a
- * trailing comma and an empty value kindly, but nothing reaches it that way).
+ * set-params and acceptance give the same verdict on every row: the three apply the one rule of
+ * components/parameters.ts.
  */
 describe("set-params, zod and acceptance: one rule per acceptance setting", () => {
-  type Row = [key: string, value: unknown, valid: boolean, lenient?: "lenient"];
+  type Row = [key: string, value: unknown, valid: boolean];
   const TABLE: Row[] = [
     ["minSuccessPct", 95, true], ["minSuccessPct", 0, true], ["minSuccessPct", 100, true], ["minSuccessPct", 99.5, true],
     ["minSuccessPct", 0.95, false], ["minSuccessPct", 101, false], ["minSuccessPct", -1, false],
@@ -347,10 +347,10 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     ["readyConsecutive", 0, true], ["readyConsecutive", 100, true], ["readyConsecutive", 101, false], ["readyConsecutive", -1, false],
     ["readyTimeoutSeconds", 1, true], ["readyTimeoutSeconds", 170, true], ["readyTimeoutSeconds", 0, false], ["readyTimeoutSeconds", 171, false],
     ["durationSeconds", 1, true], ["durationSeconds", 170, true], ["durationSeconds", 0, false], ["durationSeconds", 171, false],
-    ["judge", "ttfb", true], ["judge", "server", true], ["judge", "p95", false], ["judge", "", false, "lenient"],
+    ["judge", "ttfb", true], ["judge", "server", true], ["judge", "p95", false], ["judge", "", false],
     ["expect", "2xx,3xx", true], ["expect", "<500", true], ["expect", "200-204,301", true], ["expect", "<101", true],
     ["expect", "2xx;3xx", false], ["expect", "<100", false], ["expect", "500-400", false], ["expect", "6xx", false], ["expect", ",2xx", false],
-    ["expect", "2xx,", false, "lenient"], ["expect", "2xx, 3xx", false, "lenient"], ["expect", "", false, "lenient"],
+    ["expect", "2xx,", false], ["expect", "2xx, 3xx", false], ["expect", "", false],
     ["paths", { "/healthz": "200", "/api/*": "<500" }, true], ["paths", {}, true],
     ["paths", { healthz: "200" }, false], ["paths", { "/a": "<100" }, false], ["paths", { "/a**": "200" }, false], ["paths", { "/a": 200 }, false],
     ["paths", { "/a": "500-400" }, false],
@@ -359,11 +359,9 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     ["rate", 1000.5, false], ["rate", 1.0005, false], ["rate", -1, false],
   ];
 
-  const SETTING_INPUT: Record<string, string> = {
-    minSuccessPct: "min_success_pct", maxP95Ms: "max_p95_ms", maxP99Ms: "max_p99_ms", requestsPerEndpoint: "requests_per_endpoint",
-    concurrency: "concurrency", timeoutMs: "timeout_ms", readyConsecutive: "ready_consecutive", readyTimeoutSeconds: "ready_timeout_s",
-    durationSeconds: "duration_s", judge: "judge", expect: "expect", paths: "paths", insecure: "insecure", rate: "rate",
-  };
+  /** Each per-repository setting's input: the parameter table's `acceptance.<key>` entries. */
+  const SETTING_INPUT: Record<string, string> = Object.fromEntries(PARAMETERS.filter((p) => p.config?.key.startsWith("acceptance.") && p.name !== "connect_to")
+    .map((p) => [p.config!.key.slice("acceptance.".length), p.name]));
   const preview = readStackConfig("preview");
   const stackOwn = JSON.parse(preview["implementation-dag:acceptance"]) as Record<string, unknown>;
   /**
@@ -387,7 +385,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     expect(new Set(TABLE.map(([key]) => key))).toEqual(new Set(Object.keys(SETTING_INPUT)));
   });
 
-  it.each(TABLE)("%s = %j: valid %s for zod, set-params and acceptance", async (key, value, valid, lenient) => {
+  it.each(TABLE)("%s = %j: valid %s for zod, set-params and acceptance", async (key, value, valid) => {
     const input = SETTING_INPUT[key];
     // zod, on the stack config, names the repository's key.
     let problems: string[] = [];
@@ -421,7 +419,7 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     const ac = await runScriptTemplate(acceptance, { parameters: { ...GLOBAL, host: PREVIEW_HOST, [input]: text }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
     expect(ac.code).toBe(2);
     const refusedByAcceptance = new RegExp(`^ERROR: ${input}: `, "m").test(ac.stderr);
-    expect(refusedByAcceptance, ac.stderr).toBe(!valid && !lenient);
+    expect(refusedByAcceptance, ac.stderr).toBe(!valid);
     if (!refusedByAcceptance) expect(ac.stderr).toContain("ERROR: deploy-urls: is not urls.json");
   });
 
