@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // The offline render runs once here and reaches every file through provide/inject.
+    globalSetup: ["test/global-setup.ts"],
   },
 });
