@@ -50,16 +50,8 @@ export function guardrailsDir(): string {
   return dir;
 }
 
-/** A directory of busybox applets, to put first on PATH. */
-export function busyboxDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "busybox-"));
-  const applets = [
-    "base64", "basename", "cat", "cp", "cut", "date", "dirname", "env", "expr", "find", "grep", "head", "id", "ls", "mkdir",
-    "mktemp", "mv", "readlink", "rm", "sed", "sleep", "sort", "stat", "tail", "tee", "timeout", "touch", "tr", "uniq", "wc",
-  ];
-  for (const applet of applets) symlinkSync("/usr/bin/busybox", path.join(dir, applet));
-  return dir;
-}
+/** The one directory of busybox applets (test/helpers/busybox.ts), to put first on PATH. */
+export { busyboxDir } from "../helpers/busybox";
 
 /** The fake GitHub with the QA app installed on the example repository and PR 42 open. */
 export async function githubWorld(): Promise<{ gh: FakeGitHub; keyFile: string; env: Record<string, string> }> {
