@@ -9,22 +9,32 @@ import type { KubeObject, Render } from "../../scripts/offline-render";
 
 let preview: Promise<Render> | undefined;
 
+/** Freezes a value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
 /**
  * The preview stack's render. Under vitest it is the suite's one render (test/global-setup.ts);
- * a test file that runs without that setup, and a script, render it themselves, once. Each file
- * gets its own copy, so a test that edits it cannot change what another file reads.
+ * a test file that runs without that setup, and a script, render it themselves, once. The files
+ * of a worker share it (vitest.config.mts: `isolate: false`), so it is frozen: a test that edits
+ * it throws instead of changing what another file reads (copy it with `structuredClone` first).
  */
 export function previewRender(): Promise<Render> {
   return (preview ??= (async () => {
     if (process.env.VITEST) {
       const { inject } = await import("vitest");
       const given = inject("previewRender");
-      if (given !== undefined) return structuredClone(given);
+      if (given !== undefined) return deepFreeze(given);
     }
     // Imported here, not above: the Pulumi runtime takes seconds to load, and a file that reads
     // only the suite's render never needs it.
     const { renderStack } = await import("../../scripts/offline-render");
-    return renderStack();
+    return deepFreeze(await renderStack());
   })());
 }
 
