@@ -201,8 +201,58 @@ export function realToolReply(call: ToolCall): ToolReply {
   return { stdout: r.stdout, stderr: r.stderr, code: r.status ?? 1 };
 }
 
+/** Answers of the real tools to the example chart's offline calls, by {@link offlineCallKey}. */
+const offlineAnswers = new Map<string, ToolReply>();
+/** A run's own directories under the system's temporary directory (`/tmp/step-deploy-x1y2z3`). */
+const RUN_DIR = new RegExp(`${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/[^/\\s"']+`, "g");
+
+/**
+ * What decides an offline call's answer, with the run's directories as `<dir1>`, `<dir2>`… (in the
+ * order the arguments name them): the tool, its arguments, its directory, its stdin, the helm and
+ * kube settings of its env, and the content of each file it reads (`-f FILE`). The chart itself is
+ * not part of the key: only calls on the unchanged example chart are cached (see worldHandler).
+ */
+function offlineCallKey(call: ToolCall): { key: string; dirs: string[] } {
+  const dirs = [...new Set([...call.args, call.cwd].flatMap((a) => a.match(RUN_DIR) ?? []))];
+  const named = (text: string) => dirs.reduce((t, d, i) => t.replaceAll(d, `<dir${i + 1}>`), text);
+  const files = call.args.flatMap((a, i) => (call.args[i - 1] === "-f" && a !== "-" && existsSync(path.resolve(call.cwd, a)) ? [named(readFileSync(path.resolve(call.cwd, a), "utf8"))] : []));
+  const settings = Object.entries(call.env).filter(([k]) => /^(HELM_|KUBE)/.test(k)).sort();
+  return { key: JSON.stringify([call.tool, call.args.map(named), named(call.cwd), named(call.stdin), settings.map(([k, v]) => [k, named(v)]), files]), dirs };
+}
+
+/**
+ * The real tool's answer to an offline call, computed once per distinct call: the deploy tests run
+ * the same chart contract check on the same example chart dozens of times, and only the run's
+ * directories differ. The answer is stored with those directories named and given back with the
+ * new run's.
+ */
+function cachedRealToolReply(call: ToolCall): ToolReply {
+  const { key, dirs } = offlineCallKey(call);
+  let answer = offlineAnswers.get(key);
+  if (!answer) {
+    const real = realToolReply(call);
+    const named = (text = "") => dirs.reduce((t, d, i) => t.replaceAll(d, `<dir${i + 1}>`), text);
+    answer = { stdout: named(real.stdout), stderr: named(real.stderr), code: real.code };
+    offlineAnswers.set(key, answer);
+  }
+  const back = (text = "") => dirs.reduce((t, d, i) => t.replaceAll(`<dir${i + 1}>`, d), text);
+  return { stdout: back(answer.stdout), stderr: back(answer.stderr), code: answer.code };
+}
+
+/** Options of {@link worldHandler}. */
+export interface WorldHandlerOptions {
+  /**
+   * How the chart contract's offline calls are answered: `real` runs the real helm and kubectl for
+   * every call (the tests about the contract); `cached` (the default) runs them once per distinct
+   * call on the unchanged example chart and replays that answer, and runs them for real whenever
+   * the world adds files to the checkout.
+   */
+  contract?: "real" | "cached";
+}
+
 /** The stand-ins' handler: answers kubectl, helm and git against the world. */
-export function worldHandler(world: World): (call: ToolCall) => ToolReply {
+export function worldHandler(world: World, options: WorldHandlerOptions = {}): (call: ToolCall) => ToolReply {
+  const cache = (options.contract ?? "cached") === "cached" && Object.keys(world.extraFiles ?? {}).length === 0;
   return (call) => {
     const a = call.args;
     const joined = a.join(" ");
@@ -228,7 +278,7 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
       return { stderr: `unexpected git ${joined}\n`, code: 97 };
     }
     // The chart contract's calls need no cluster: the real helm and kubectl answer them, as in the pod.
-    if (isOfflineCall(call)) return realToolReply(call);
+    if (isOfflineCall(call)) return cache ? cachedRealToolReply(call) : realToolReply(call);
     if (call.tool === "helm") {
       const auth = helmKubeconfig(call);
       if ("error" in auth) return { stderr: auth.error, code: 1 };
