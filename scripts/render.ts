@@ -48,7 +48,7 @@ export function summarize(render: Render): string {
         const what = task.templateRef ? `${task.templateRef.name}/${task.templateRef.template}` : task.template;
         const inner = task.template ? byName.get(task.template) : undefined;
         const lock = inner?.synchronization?.mutexes?.length ? " (holds the preview's mutex)" : "";
-        lines.push(`${indent}${task.name.padEnd(16 - indent.length + 2)} ${(task.depends ? `after ${task.depends}` : "first").padEnd(28)} runs ${what}${lock}`);
+        lines.push(`${indent}${task.name.padEnd(20 - indent.length)} runs ${`${what}${lock}`.padEnd(42)} ${task.depends ? `after ${task.depends}` : "first"}`);
         if (inner?.dag) walk(inner.dag.tasks, `${indent}  `);
       }
     };

@@ -59,7 +59,7 @@ fi
 [[ $report_file == /* ]] || bad REPORT_FILE "must be an absolute file path"
 stop_on_bad_inputs
 
-echo "checking $chart_dir${values_file:+ with $values_file}: image.tag=$image_tag ingress.host=$host${pull_policy:+ image.pullPolicy=$pull_policy}${ingress_class:+ ingress.className=$ingress_class}"
+echo "checking $chart_dir${values_file:+ with $values_file}: image.tag=$image_tag${pull_policy:+ image.pullPolicy=$pull_policy} ingress.host=$host${ingress_class:+ ingress.className=$ingress_class}"
 chart_contract_check "$chart_dir" "$values_file" "$release" "$ns" "$host" "$image_tag" "$pull_policy" "$ingress_class" \
   "$limitrange_file" "$report_file" || exit 1
 echo "the chart meets the chart contract"

@@ -60,7 +60,7 @@ describe("npm run check-chart", () => {
     const env = checkChartEnv({ chart: stock, stack: "preview", owner: "acme", repo: "shop" }, cfg, { limitRange: "/l", report: "/r" });
     expect(env).toMatchObject({ IMAGE_TAG: "sha-0123456789ab", IMAGE_PULL_POLICY: "IfNotPresent", INGRESS_CLASS: cfg.deploy.ingressClass, RELEASE: "shop-pr-1" });
     expect(env.HOST.endsWith(`-pr-1.${cfg.domain}`)).toBe(true);
-    expect(r.stdout).toContain(`image.tag=sha-0123456789ab ingress.host=${env.HOST} image.pullPolicy=IfNotPresent ingress.className=${cfg.deploy.ingressClass}`);
+    expect(r.stdout).toContain(`image.tag=sha-0123456789ab image.pullPolicy=IfNotPresent ingress.host=${env.HOST} ingress.className=${cfg.deploy.ingressClass}`);
   });
 
   it.each([

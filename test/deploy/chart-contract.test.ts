@@ -20,7 +20,7 @@ import { implementationDag, previewRender, templateNamed } from "../helpers/rend
 import { startStandIns, type StandIns } from "../helpers/stand-ins";
 import { realTool } from "../helpers/tools";
 import {
-  busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HOST, isOfflineCall, newWorld, NS, offlineLines, OWNER, PARAMETERS,
+  busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, isOfflineCall, newWorld, NS, offlineLines, OWNER, PARAMETERS,
   RELEASE, REPO, WORKFLOW, worldHandler, type World,
 } from "./fixtures";
 
@@ -76,7 +76,7 @@ const git = [
 ];
 /** The check's calls for a chart and values file of the checkout, with the IngressClass given. */
 const checkCalls = (chart: string, values: string, ingressClass = "nginx") => {
-  const overrides = `-f <work>/checkout/${values} --set-string image.tag=pr-42 --set-string ingress.host=${HOST} --set-string ingress.className=${ingressClass}`;
+  const overrides = `-f <work>/checkout/${values} --set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --set-string ingress.className=${ingressClass}`;
   return [
     `helm lint <work>/checkout/${chart} ${overrides}`,
     `helm template ${RELEASE} <work>/checkout/${chart} --namespace ${NS} ${overrides}`,
@@ -130,7 +130,7 @@ describe("deploy and the IngressClass", () => {
     expect(offline).toEqual(checkCalls("charts/app", "charts/app/values-preview.yaml", "internal-nginx"));
     expect(cluster.filter((l) => l.startsWith("helm upgrade"))).toEqual([
       `helm upgrade --install ${RELEASE} <work>/checkout/charts/app -n ${NS} --kubeconfig <work>/kubeconfig -f <work>/checkout/charts/app/values-preview.yaml ` +
-        `--set-string image.tag=pr-42 --set-string ingress.host=${HOST} --set-string ingress.className=internal-nginx --wait --timeout 5m`,
+        `--set-string image.tag=${HEAD_TAG} --set-string image.pullPolicy=IfNotPresent --set-string ingress.host=${HOST} --set-string ingress.className=internal-nginx --wait --timeout 5m`,
     ]);
   });
 

@@ -12,7 +12,8 @@ import { parseConfig } from "../../components/config";
 import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
-import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+import { isOfflineCall, type ToolCall, type ToolReply } from "../helpers/stand-ins";
+export { isOfflineCall };
 import { realTool } from "../helpers/tools";
 
 export const OWNER = "example-org";
@@ -186,14 +187,6 @@ export function helmKubeconfig(call: ToolCall): { token: string | null; mode: nu
   return { token, mode };
 }
 
-/**
- * Whether a call needs no cluster, so the real tool answers it: `helm lint`, `helm template` and
- * `kubectl label --local` (what the chart contract check runs before deploy touches the cluster).
- */
-export function isOfflineCall(call: ToolCall): boolean {
-  if (call.tool === "helm") return call.args[0] === "lint" || call.args[0] === "template";
-  return call.tool === "kubectl" && call.args[0] === "label" && call.args.includes("--local");
-}
 
 /** What the real helm or kubectl answers to a call, run in the call's directory with its env and stdin. */
 export function realToolReply(call: ToolCall): ToolReply {

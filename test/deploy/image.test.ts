@@ -78,7 +78,7 @@ describe("deploy: the image tag is the commit's", () => {
     const { r, upgrade } = await deploy(newWorld());
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(setStrings(upgrade)).toEqual([`image.tag=sha-${HEAD_SHA.slice(0, 12)}`, "image.pullPolicy=IfNotPresent", `ingress.host=${HOST}`]);
+    expect(setStrings(upgrade)).toEqual([`image.tag=sha-${HEAD_SHA.slice(0, 12)}`, "image.pullPolicy=IfNotPresent", `ingress.host=${HOST}`, "ingress.className=nginx"]);
     expect(r.stdout).toContain(`image tag: ${HEAD_TAG} (of commit ${HEAD_SHA} by sha-{sha12}; pulled IfNotPresent)`);
   });
 
@@ -94,7 +94,7 @@ describe("deploy: the image tag is the commit's", () => {
     expect(r.code).toBe(0);
     expect(lines).toContain(
       `helm upgrade --install ${RELEASE} <work>/checkout/charts/app -n ${NS} --kubeconfig <work>/kubeconfig -f <work>/checkout/charts/app/values-preview.yaml ` +
-      `--set-string image.tag=v1.2.3 --set-string image.pullPolicy=Always --set-string ingress.host=${HOST} --wait --timeout 5m`,
+      `--set-string image.tag=v1.2.3 --set-string image.pullPolicy=Always --set-string ingress.host=${HOST} --set-string ingress.className=nginx --wait --timeout 5m`,
     );
   });
 

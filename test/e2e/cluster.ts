@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+import { isOfflineCall, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 import { realTool } from "../helpers/tools";
 
 /** A Kubernetes object as the fake stores it. */
@@ -186,6 +186,8 @@ export class FakeCluster {
     try {
       // A token on a command line is readable by every process of the pod (/proc/<pid>/cmdline).
       if ([...this.tokens.keys()].some((t) => call.args.some((a) => a.includes(t)))) throw new Error("a service-account token in argv");
+      // What needs no cluster (the chart contract's lint, render and YAML-to-JSON) the real tools answer.
+      if (isOfflineCall(call)) return await realToolReply(call);
       if (call.tool === "kubectl") return await this.kubectl(call);
       if (call.tool === "helm") return await this.helmCall(call);
       throw new Error("no such tool in the fake cluster");
@@ -659,7 +661,8 @@ export class FakeCluster {
     const chartDir = path.resolve(call.cwd, chart);
     let rendered: string;
     try {
-      const r = await exec(realTool("helm"), ["template", release, chartDir, "--namespace", namespace, ...resolvedValueArgs], { encoding: "utf8", maxBuffer: 32 << 20 });
+      // helm upgrade --install leaves the chart's test hooks to `helm test`: --skip-tests renders what it installs.
+      const r = await exec(realTool("helm"), ["template", release, chartDir, "--namespace", namespace, "--skip-tests", ...resolvedValueArgs], { encoding: "utf8", maxBuffer: 32 << 20 });
       rendered = r.stdout;
     } catch (e) {
       const err = e as { stderr?: string };
@@ -759,5 +762,16 @@ export class FakeCluster {
     if (output === "json") return { stdout: `${JSON.stringify({ name: r.name, namespace: r.namespace, version: r.revision, info: { status: r.status } })}\n` };
     if (output !== undefined) throw new Error(`helm status -o ${output} not understood`);
     return { stdout: `NAME: ${r.name}\nNAMESPACE: ${r.namespace}\nSTATUS: ${r.status}\nREVISION: ${r.revision}\n` };
+  }
+}
+
+/** What the real helm or kubectl answers to a call that needs no cluster, in the call's directory and env. */
+async function realToolReply(call: ToolCall): Promise<ToolReply> {
+  try {
+    const r = await exec(realTool(call.tool as "helm" | "kubectl"), call.args, { cwd: call.cwd, env: call.env, encoding: "utf8", maxBuffer: 32 << 20 });
+    return { stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; code?: number };
+    return { stdout: err.stdout ?? "", stderr: err.stderr ?? String(e), code: typeof err.code === "number" ? err.code : 1 };
   }
 }

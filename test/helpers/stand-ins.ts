@@ -102,3 +102,12 @@ export async function startStandIns(tools: string[], handler: ToolHandler): Prom
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/**
+ * Whether a call needs no cluster, so the real tool answers it: `helm lint`, `helm template` and
+ * `kubectl label --local` (what the chart contract check runs before deploy touches the cluster).
+ */
+export function isOfflineCall(call: ToolCall): boolean {
+  if (call.tool === "helm") return call.args[0] === "lint" || call.args[0] === "template";
+  return call.tool === "kubectl" && call.args[0] === "label" && call.args.includes("--local");
+}

@@ -38,8 +38,9 @@ chart_contract_check() { # CHART_DIR VALUES_FILE RELEASE NAMESPACE HOST IMAGE_TA
   scratch=$(mktemp -d "${TMPDIR:-/tmp}/chart-contract.XXXXXX") || return 1
   : >"$report"
   # The same overrides deploy installs with.
-  overrides=(--set-string "image.tag=$tag" --set-string "ingress.host=$host")
+  overrides=(--set-string "image.tag=$tag")
   [[ -z $pull_policy ]] || overrides+=(--set-string "image.pullPolicy=$pull_policy")
+  overrides+=(--set-string "ingress.host=$host")
   [[ -z $ingress_class ]] || overrides+=(--set-string "ingress.className=$ingress_class")
   [[ -z $values ]] || overrides=(-f "$values" "${overrides[@]}")
 
