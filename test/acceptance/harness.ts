@@ -4,7 +4,7 @@
  * `acceptance` template as Argo would against a given urls.json.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -164,20 +164,8 @@ export function makeTestPki(names: string[]): TestPki {
   return { caFile: f("ca.pem"), key: readFileSync(f("server.key"), "utf8"), cert: readFileSync(f("server.pem"), "utf8") };
 }
 
-/**
- * A directory of symlinks to busybox, one per applet busybox offers, to put first on PATH: every
- * tool the step calls then is busybox's, except bash, curl and jq (which busybox does not provide).
- */
-export function busyboxDir(): string {
-  const dir = path.join(mkdtempSync(path.join(tmpdir(), "busybox-")), "bin");
-  mkdirSync(dir);
-  const applets = execFileSync("/usr/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  for (const applet of applets) {
-    if (["bash", "curl", "jq", "openssl"].includes(applet)) continue;
-    symlinkSync("/usr/bin/busybox", path.join(dir, applet));
-  }
-  return dir;
-}
+/** The one directory of busybox applets (test/helpers/busybox.ts): every applet busybox offers. */
+export { busyboxDir } from "../helpers/busybox";
 
 /** What one acceptance run produced. */
 export interface AcceptanceRun extends StepResult {

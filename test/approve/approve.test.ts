@@ -4,13 +4,14 @@
  * the public key, merge routes refused.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import { busyboxDir } from "../helpers/busybox";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 
@@ -75,19 +76,6 @@ function evidence(pods: unknown[] | string | null = [container({ restartCount: 1
   const dir = mkdtempSync(path.join(work, "evidence-"));
   if (pods !== null) writeFileSync(path.join(dir, "pods.json"), typeof pods === "string" ? pods : JSON.stringify(pods));
   writeFileSync(path.join(dir, "events.json"), "[]");
-  return dir;
-}
-
-function busyboxDir(): string {
-  const dir = path.join(work, "busybox");
-  mkdirSync(dir, { recursive: true });
-  for (const applet of ["date", "tr", "sed", "head", "tail", "cat", "rm", "mkdir", "mktemp", "sleep", "wc", "mv", "cut"]) {
-    try {
-      symlinkSync("/usr/bin/busybox", path.join(dir, applet));
-    } catch {
-      // already there
-    }
-  }
   return dir;
 }
 

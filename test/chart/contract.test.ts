@@ -26,7 +26,7 @@ let busybox: string;
 beforeAll(() => {
   limitRange = previewLimitRangeFile();
   scratch = mkdtempSync(path.join(tmpdir(), "contract-test-"));
-  busybox = busyboxDir(["cat", "cp", "grep", "head", "mkdir", "mktemp", "rm", "sed", "tr"]);
+  busybox = busyboxDir();
 });
 
 /** The check's env for a chart (and values file) rendered as PR 42's preview. */

@@ -57,7 +57,8 @@ afterAll(() => github.gh.close());
 
 async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; tools?: "gnu" | "busybox"; env?: Record<string, string> } = {}) {
   github.gh.requests.length = 0;
-  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
+  // About the contract: every check runs the real helm and kubectl, never a replayed answer.
+  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world, { contract: "real" }));
   const r = await runScriptTemplate(template, {
     parameters: { ...PARAMETERS, ...options.parameters },
     workflow: { name: WORKFLOW },

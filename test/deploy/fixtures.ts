@@ -3,7 +3,6 @@
  * app and one PR, a small stateful fake cluster behind the kubectl, helm and git stand-ins, the
  * guardrail files as the ConfigMap mounts them, and a directory of busybox applets.
  */
-import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -14,7 +13,7 @@ import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
 import { isOfflineCall, type ToolCall, type ToolReply } from "../helpers/stand-ins";
 export { isOfflineCall };
-import { realTool } from "../helpers/tools";
+import { cachedRealToolReply, realToolReply } from "../helpers/tools";
 
 export const OWNER = "example-org";
 export const REPO = "example-app";
@@ -51,16 +50,8 @@ export function guardrailsDir(): string {
   return dir;
 }
 
-/** A directory of busybox applets, to put first on PATH. */
-export function busyboxDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "busybox-"));
-  const applets = [
-    "base64", "basename", "cat", "cp", "cut", "date", "dirname", "env", "expr", "find", "grep", "head", "id", "ls", "mkdir",
-    "mktemp", "mv", "readlink", "rm", "sed", "sleep", "sort", "stat", "tail", "tee", "timeout", "touch", "tr", "uniq", "wc",
-  ];
-  for (const applet of applets) symlinkSync("/usr/bin/busybox", path.join(dir, applet));
-  return dir;
-}
+/** The one directory of busybox applets (test/helpers/busybox.ts), to put first on PATH. */
+export { busyboxDir } from "../helpers/busybox";
 
 /** The fake GitHub with the QA app installed on the example repository and PR 42 open. */
 export async function githubWorld(): Promise<{ gh: FakeGitHub; keyFile: string; env: Record<string, string> }> {
@@ -196,14 +187,22 @@ export function helmKubeconfig(call: ToolCall): { token: string | null; mode: nu
 }
 
 
-/** What the real helm or kubectl answers to a call, run in the call's directory with its env and stdin. */
-export function realToolReply(call: ToolCall): ToolReply {
-  const r = spawnSync(realTool(call.tool as "helm" | "kubectl"), call.args, { cwd: call.cwd, env: call.env, input: call.stdin, encoding: "utf8" });
-  return { stdout: r.stdout, stderr: r.stderr, code: r.status ?? 1 };
+export { realToolReply };
+
+/** Options of {@link worldHandler}. */
+export interface WorldHandlerOptions {
+  /**
+   * How the chart contract's offline calls are answered: `real` runs the real helm and kubectl for
+   * every call (the tests about the contract); `cached` (the default) runs them once per distinct
+   * call on the unchanged example chart and replays that answer, and runs them for real whenever
+   * the world adds files to the checkout.
+   */
+  contract?: "real" | "cached";
 }
 
 /** The stand-ins' handler: answers kubectl, helm and git against the world. */
-export function worldHandler(world: World): (call: ToolCall) => ToolReply {
+export function worldHandler(world: World, options: WorldHandlerOptions = {}): (call: ToolCall) => ToolReply {
+  const cache = (options.contract ?? "cached") === "cached" && Object.keys(world.extraFiles ?? {}).length === 0;
   return (call) => {
     const a = call.args;
     const joined = a.join(" ");
@@ -229,7 +228,7 @@ export function worldHandler(world: World): (call: ToolCall) => ToolReply {
       return { stderr: `unexpected git ${joined}\n`, code: 97 };
     }
     // The chart contract's calls need no cluster: the real helm and kubectl answer them, as in the pod.
-    if (isOfflineCall(call)) return realToolReply(call);
+    if (isOfflineCall(call)) return cache ? cachedRealToolReply(call) : realToolReply(call);
     if (call.tool === "helm") {
       const auth = helmKubeconfig(call);
       if ("error" in auth) return { stderr: auth.error, code: 1 };

@@ -25,6 +25,7 @@ import {
   privateKeyProblem,
   readStackConfigForDoctor,
   systemKubectl,
+  type Kubectl,
   toRead,
   workflowParameterReads,
   type CheckResult,
@@ -521,15 +522,25 @@ afterEach(async () => {
   standIns = undefined;
 });
 
-/** Runs the doctor's `main` with the stand-in kubectl first on PATH, answering `script`. */
+/**
+ * Runs the doctor's `main` with a kubectl answering `script` in this process. `main` sees kubectl
+ * only through the {@link Kubectl} function, so this is what a process would give it; the real
+ * child process (`systemKubectl`: argv, exit codes, a missing kubectl) is what the
+ * "scripts/doctor.ts as npm runs it" tests below run, against the stand-in kubectl.
+ */
 async function doctor(script: Script, argv: string[] = ["--stack", "test"], project = projectWith()) {
-  standIns = await startStandIns(["kubectl"], answer(script));
-  const env = { ...process.env, ...standIns.env, PATH: `${standIns.dir}${path.delimiter}${process.env.PATH ?? ""}` };
+  const answers = answer(script);
+  const argvs: string[][] = [];
+  const kubectl: Kubectl = async (args) => {
+    argvs.push([...args]);
+    const reply = await answers({ tool: "kubectl", args: [...args], stdin: "", cwd: project, env: {} });
+    return { code: reply.code ?? 0, stdout: reply.stdout ?? "", stderr: reply.stderr ?? "" };
+  };
   let stdout = "";
   let stderr = "";
-  const code = await main(argv, { projectRoot: project, kubectl: systemKubectl(env), stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  const calls = standIns.lines();
-  for (const c of standIns.calls) expect(READS.has(c.args[0] === "config" ? c.args.slice(0, 2).join(" ") : c.args[0]), `kubectl ${c.args.join(" ")} is no read`).toBe(true);
+  const code = await main(argv, { projectRoot: project, kubectl, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  const calls = argvs.map((args) => ["kubectl", ...args].join(" "));
+  for (const args of argvs) expect(READS.has(args[0] === "config" ? args.slice(0, 2).join(" ") : args[0]), `kubectl ${args.join(" ")} is no read`).toBe(true);
   return { code, stdout, stderr, calls };
 }
 
@@ -801,23 +812,26 @@ describe("scripts/doctor.ts as npm runs it", () => {
     expect(r.code).toBe(1);
   });
 
+  // The two runs above are the program as npm runs it (tsx, exit codes, the kubectl on PATH); what
+  // follows needs no process of its own, so it calls main in this process.
   it("exits 2 on an unknown argument, naming it, without calling kubectl", async () => {
-    standIns = await startStandIns(["kubectl"], answer(healthyCluster()));
-    const r = await run(["--stack", "preview", "--verbose"], { ...process.env, ...standIns.env, PATH: `${standIns.dir}${path.delimiter}${process.env.PATH ?? ""}` });
+    const r = await doctor(healthyCluster(), ["--stack", "preview", "--verbose"], PROJECT_ROOT);
     expect(r.stderr).toBe('ERROR: unknown argument "--verbose"\nusage: npm run doctor [-- --stack NAME] [--json]\n');
-    expect(standIns.calls).toEqual([]);
+    expect(r.calls).toEqual([]);
     expect(r.code).toBe(2);
   });
 
   it("fails every check, saying so, when no kubectl is on PATH", async () => {
-    const r = await run(["--json"], { ...process.env, PATH: mkdtempSync(path.join(tmpdir(), "empty-path-")) });
-    const results = JSON.parse(r.stdout) as CheckResult[];
+    let stdout = "";
+    const kubectl = systemKubectl({ ...process.env, PATH: mkdtempSync(path.join(tmpdir(), "empty-path-")) });
+    const code = await main(["--json"], { projectRoot: PROJECT_ROOT, kubectl, stdout: (s) => (stdout += s), stderr: () => undefined });
+    const results = JSON.parse(stdout) as CheckResult[];
     expect(results[0]).toEqual({
       check: "kubernetes",
       ok: false,
       detail: "kubectl got no server version: kubectl not found on PATH",
       fix: "install kubectl and put it on PATH",
     });
-    expect(r.code).toBe(1);
+    expect(code).toBe(1);
   });
 });

@@ -3,12 +3,13 @@
  * with busybox's.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { STEPS_DIR } from "../../components/workflow/script-template";
+import { busyboxDir } from "../helpers/busybox";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
 
 const LIB = path.join(STEPS_DIR, "lib", "github.sh");
@@ -17,20 +18,6 @@ const key = generateAppKey();
 const work = mkdtempSync(path.join(tmpdir(), "github-lib-"));
 const keyFile = path.join(work, "app.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
-
-/** A directory of busybox applets, to run the library with busybox's tools instead of GNU's. */
-function busyboxDir(): string {
-  const dir = path.join(work, "busybox");
-  mkdirSync(dir, { recursive: true });
-  for (const applet of ["date", "tr", "sed", "head", "tail", "cat", "rm", "mkdir", "mktemp", "sleep", "cut", "grep"]) {
-    try {
-      symlinkSync("/usr/bin/busybox", path.join(dir, applet));
-    } catch {
-      // already there
-    }
-  }
-  return dir;
-}
 
 interface Run {
   code: number;

@@ -294,6 +294,26 @@ function githubDescription(): Document {
   return structuredClone(definition);
 }
 
+let backend: Promise<OpenAPIBackend> | undefined;
+/**
+ * The router and validator of GitHub's description, built once per process: they hold no state of
+ * a fake (no handlers are registered), and building them reads and clones a 10 MB description and
+ * compiles validators, which every fake of a test file would otherwise repeat.
+ */
+function githubBackend(): Promise<OpenAPIBackend> {
+  backend ??= (async () => {
+    const api = new OpenAPIBackend({
+      definition: githubDescription(),
+      quick: true,
+      validate: true,
+      ajvOpts: { logger: false, validateFormats: false },
+    });
+    await api.init();
+    return api;
+  })();
+  return backend;
+}
+
 const levelAllows = (granted: PermissionLevel | undefined, needed: PermissionLevel) =>
   granted === "write" || (granted === "read" && needed === "read");
 
@@ -393,13 +413,7 @@ const STATUS_TEXT: Record<number, string> = {
 /** Starts a fake GitHub on 127.0.0.1 (random port). */
 export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeGitHub> {
   const prefix = (options.apiPrefix ?? "").replace(/\/$/, "");
-  const api = new OpenAPIBackend({
-    definition: githubDescription(),
-    quick: true,
-    validate: true,
-    ajvOpts: { logger: false, validateFormats: false },
-  });
-  await api.init();
+  const api = await githubBackend();
 
   const requests: RecordedRequest[] = [];
   const violations: string[] = [];

@@ -1,16 +1,41 @@
 /**
  * The render every test reads: the real program under Pulumi's mocks for the preview stack, once
- * per test file.
+ * per suite (test/global-setup.ts renders it and hands it to every test file), or once per process
+ * outside vitest (scripts/bench-acceptance.ts).
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
-import { renderStack, type KubeObject, type Render } from "../../scripts/offline-render";
+import type { KubeObject, Render } from "../../scripts/offline-render";
 
 let preview: Promise<Render> | undefined;
 
-/** The preview stack's render (cached per test file). */
+/** Freezes a value and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/**
+ * The preview stack's render. Under vitest it is the suite's one render (test/global-setup.ts);
+ * a test file that runs without that setup, and a script, render it themselves, once. The files
+ * of a worker share it (vitest.config.mts: `isolate: false`), so it is frozen: a test that edits
+ * it throws instead of changing what another file reads (copy it with `structuredClone` first).
+ */
 export function previewRender(): Promise<Render> {
-  return (preview ??= renderStack());
+  return (preview ??= (async () => {
+    if (process.env.VITEST) {
+      const { inject } = await import("vitest");
+      const given = inject("previewRender");
+      if (given !== undefined) return deepFreeze(given);
+    }
+    // Imported here, not above: the Pulumi runtime takes seconds to load, and a file that reads
+    // only the suite's render never needs it.
+    const { renderStack } = await import("../../scripts/offline-render");
+    return deepFreeze(await renderStack());
+  })());
 }
 
 /** The rendered objects of a kind (optionally of a name). */

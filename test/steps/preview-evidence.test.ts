@@ -112,7 +112,7 @@ afterEach(async () => {
 
 async function evidence(options: { parameters?: Record<string, string>; env?: Record<string, string>; pods?: ToolReply; busybox?: boolean } = {}): Promise<StepResult> {
   kube = await startStandIns(["kubectl"], apiServer({ pods: options.pods }));
-  const busybox = options.busybox ? [busyboxDir(["mkdir", "rm", "cat"])] : [];
+  const busybox = options.busybox ? [busyboxDir()] : [];
   return runScriptTemplate(template, {
     parameters: { pr: "42", ns: NS, ...options.parameters },
     pathPrepend: [kube.dir, ...busybox],
