@@ -13,12 +13,12 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
-import { implementationDag, previewRender, templateNamed } from "../test/helpers/render";
+import { implementationDag, templateNamed } from "../simulator/render";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { nearestRank, runAcceptance, urlsFor } from "../test/acceptance/harness";
+import { nearestRank, runAcceptance, urlsFor } from "../simulator/acceptance-harness";
 import { parseConfig } from "../components/config";
 import { acceptanceDefaults } from "../components/workflow/acceptance";
-import { readStackConfig } from "./offline-render";
+import { readStackConfig, renderStack } from "./offline-render";
 
 /** Acceptance's inputs as the preview stack gives them (the step carries no defaults of its own). */
 const STACK_ACCEPTANCE = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
@@ -124,7 +124,7 @@ const within = (reported: number, truth: number) => Math.abs(reported - truth) <
 const fmt = (x: number) => x.toFixed(1).padStart(8);
 
 async function main(): Promise<void> {
-  const template = templateNamed(implementationDag(await previewRender()), "acceptance");
+  const template = templateNamed(implementationDag(await renderStack()), "acceptance");
   const rows: Row[] = [];
   // A known spread: 10, 20, ..., 100 ms in turn, and one request in twenty at 300 ms.
   const spread = Array.from({ length: 20 }, (_, i) => (i === 19 ? 300 : 10 * ((i % 10) + 1)));

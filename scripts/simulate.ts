@@ -28,8 +28,8 @@
  * not start); 2 for bad arguments.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { formatTree, InvalidSpecError, RunnerError } from "../test/e2e/runner";
-import { arrangeFailure, OTHER_REPO, OWNER, REPO, World, type Repository, type Stage, type WorldState } from "../test/e2e/world";
+import { formatTree, InvalidSpecError, RunnerError } from "../simulator/runner";
+import { arrangeFailure, OTHER_REPO, OWNER, REPO, World, type Repository, type Stage, type WorldState } from "../simulator/world";
 import { PIPELINE } from "../components/workflow";
 
 const USAGE = `usage: npm run simulate -- [--owner O] [--repo R] --pr N [--fail-at ${PIPELINE.join("|")}] [--state FILE] [--json]

@@ -6,7 +6,7 @@ import {
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../scripts/offline-render";
-import { runScriptTemplate } from "./helpers/argo-step";
+import { runScriptTemplate } from "../simulator/argo-step";
 import { busyboxDir } from "./helpers/busybox";
 import { implementationDag, previewRender, templateNamed } from "./helpers/render";
 

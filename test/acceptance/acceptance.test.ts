@@ -12,7 +12,7 @@ import { findMergeVectors } from "../../components/no-merge";
 import { ACCEPTANCE_POD_LABEL, acceptanceDefaults } from "../../components/workflow/acceptance";
 import { readStackConfig } from "../../scripts/offline-render";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "./harness";
+import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "../../simulator/acceptance-harness";
 
 /** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */
 const STACK = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);

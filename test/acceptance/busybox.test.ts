@@ -8,7 +8,8 @@ import { parseConfig } from "../../components/config";
 import { acceptanceDefaults } from "../../components/workflow/acceptance";
 import { readStackConfig } from "../../scripts/offline-render";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { busyboxDir, closedPort, expectServerTimes, LOG, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "./harness";
+import { busyboxDir } from "../helpers/busybox";
+import { closedPort, expectServerTimes, LOG, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "../../simulator/acceptance-harness";
 
 /** As in acceptance.test.ts: readiness off where a test counts the requests a server received. */
 /** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */

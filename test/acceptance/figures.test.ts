@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { jqProgram, stepSource, STEPS_DIR } from "../../components/workflow/script-template";
 import { ACCEPTANCE_PROGRAMS } from "../../components/workflow/acceptance";
-import { nearestRank } from "./harness";
+import { nearestRank } from "../../simulator/acceptance-harness";
 
 const LIB = path.join(STEPS_DIR, "lib");
 

@@ -10,9 +10,9 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { busyboxDir } from "../helpers/busybox";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 
 const OWNER = "example-org";

@@ -18,7 +18,7 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
-import { realTool } from "../helpers/tools";
+import { realTool } from "../../simulator/tools";
 import { podsOf, quantity, restrictedViolations, type Manifest } from "./restricted";
 
 const CHART = path.join(PROJECT_ROOT, "charts", "app");

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
 import { checkChartEnv, parseCheckChartArgs } from "../../scripts/check-chart";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
-import { realTool } from "../helpers/tools";
+import { realTool } from "../../simulator/tools";
 
 const TSX = path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
 const CHART = path.join(PROJECT_ROOT, "charts", "app");

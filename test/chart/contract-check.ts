@@ -13,7 +13,7 @@ import { buildGuardrails } from "../../components/guardrails";
 import { CHART_CONTRACT_LIBRARIES } from "../../components/workflow/deploy";
 import { stepSource } from "../../components/workflow/script-template";
 import { readStackConfig } from "../../scripts/offline-render";
-import { realTool } from "../helpers/tools";
+import { realTool } from "../../simulator/tools";
 
 /** What one run of the check did. */
 export interface ContractRun {

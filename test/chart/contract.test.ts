@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify } from "yaml";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
 import { busyboxDir } from "../helpers/busybox";
-import { realTool } from "../helpers/tools";
+import { realTool } from "../../simulator/tools";
 import { previewLimitRangeFile, runContractCheck } from "./contract-check";
 
 const FIXTURE = path.join(PROJECT_ROOT, "test", "chart", "fixtures", "contract");

@@ -14,7 +14,7 @@ import { HOST_ANNOTATION, previewChartsPolicy } from "../../components/admission
 import { parseConfig } from "../../components/config";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { admit, type Obj } from "../helpers/admission";
-import { realTool } from "../helpers/tools";
+import { realTool } from "../../simulator/tools";
 import { previewLimitRangeFile, runContractCheck } from "./contract-check";
 
 const CHART = path.join(PROJECT_ROOT, "test", "chart", "fixtures", "hostile");

@@ -15,10 +15,10 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import { deployEnv } from "../../components/workflow/deploy";
 import { parseConfig } from "../../components/config";
 import { readStackConfig } from "../../scripts/offline-render";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
-import { realTool } from "../helpers/tools";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
+import { realTool } from "../../simulator/tools";
 import {
   busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, isOfflineCall, newWorld, NS, offlineLines, OWNER, PARAMETERS,
   RELEASE, REPO, WORKFLOW, worldHandler, type World,

@@ -9,10 +9,10 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
-import type { FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
+import type { FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, githubWorld, guardrailsDir, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
   clusterLines, HEAD_TAG, KUBE_TOKEN, newWorld, NS, offlineLines, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,

@@ -16,9 +16,9 @@ import { lintWorkflowSpec } from "../../components/workflow/lint";
 import { stepSource } from "../../components/workflow/script-template";
 import { readFileSync } from "node:fs";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
-import { runScriptTemplate, substitute } from "../helpers/argo-step";
+import { runScriptTemplate, substitute } from "../../simulator/argo-step";
 import { implementationDag, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   busyboxDir, CHART_INGRESS, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
   worldHandler, type World,

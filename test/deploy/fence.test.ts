@@ -13,9 +13,9 @@ import { namespacePolicy, roleBindingPolicy } from "../../components/admission";
 import { deployerClusterRole, guardrailsClusterRole, INSTANCE_LABEL } from "../../components/rbac";
 import { readStackConfig, renderStack } from "../../scripts/offline-render";
 import { admit, type Obj } from "../helpers/admission";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns } from "../helpers/stand-ins";
+import { startStandIns } from "../../simulator/stand-ins";
 import { DEPLOYER_ROLE, githubWorld, GUARDRAILS_ROLE, guardrailsDir, newWorld, PARAMETERS, previewNamespace, WORKFLOW, worldHandler, type World } from "./fixtures";
 
 const STEPS_USER = "system:serviceaccount:argo:implementation-dag";

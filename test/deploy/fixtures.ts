@@ -10,10 +10,10 @@ import { parse as parseYaml } from "yaml";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
-import { isOfflineCall, type ToolCall, type ToolReply } from "../helpers/stand-ins";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { isOfflineCall, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
 export { isOfflineCall };
-import { cachedRealToolReply, realToolReply } from "../helpers/tools";
+import { cachedRealToolReply, realToolReply } from "../../simulator/tools";
 
 export const OWNER = "example-org";
 export const REPO = "example-app";

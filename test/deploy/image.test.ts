@@ -12,11 +12,11 @@ import { parseAllDocuments } from "yaml";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
-import { runScriptTemplate } from "../helpers/argo-step";
-import type { FakeCheckRunState, FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate } from "../../simulator/argo-step";
+import type { FakeCheckRunState, FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns, type ToolCall } from "../helpers/stand-ins";
-import { realTool } from "../helpers/tools";
+import { startStandIns, type StandIns, type ToolCall } from "../../simulator/stand-ins";
+import { realTool } from "../../simulator/tools";
 import {
   BUILD_NAME, busyboxDir, CHART_DIR, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, normalised, NS, OWNER, PARAMETERS, PR,
   RELEASE, REPO, WORKFLOW, worldHandler, type World,

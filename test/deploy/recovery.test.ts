@@ -9,10 +9,10 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate } from "../helpers/argo-step";
-import type { FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate } from "../../simulator/argo-step";
+import type { FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, PARAMETERS,
   previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,

@@ -32,7 +32,7 @@ import {
   type Read,
 } from "../../scripts/doctor";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   agentTemplate, appSecret, ARGO_DEPLOYMENTS, artifactConfigMap, answer, deploymentList, EC_KEY, FILLED_IN, forbidden, FULL_CRDS,
   fullCrd, healthyCluster, minimalCrd, MINIO_REPOSITORY, notFound, reply, RSA_KEY, versionJson, type Script,

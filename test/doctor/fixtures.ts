@@ -6,7 +6,7 @@
  * test instead of getting a kind answer.
  */
 import { generateKeyPairSync } from "node:crypto";
-import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+import type { ToolCall, ToolReply } from "../../simulator/stand-ins";
 
 /** An RSA private key in GitHub's format (PKCS#1 PEM), made once per test file. */
 export const RSA_KEY = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();

@@ -4,8 +4,8 @@
  * the URLs in a step of its own. The world plays the DocsRun controller the seed assumes.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { NodeResult, WorkflowResult } from "./runner";
-import { arrangeFailure, nsOf, OWNER, REPO, World } from "./world";
+import type { NodeResult, WorkflowResult } from "../../simulator/runner";
+import { arrangeFailure, nsOf, OWNER, REPO, World } from "../../simulator/world";
 
 let world: World;
 beforeAll(async () => {

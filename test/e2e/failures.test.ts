@@ -8,8 +8,8 @@ import { existsSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL } from "../../components/workflow/agents";
-import type { NodeResult, WorkflowResult } from "./runner";
-import { arrangeFailure, nsOf, OWNER, REPO, World, type Stage } from "./world";
+import type { NodeResult, WorkflowResult } from "../../simulator/runner";
+import { arrangeFailure, nsOf, OWNER, REPO, World, type Stage } from "../../simulator/world";
 
 let world: World;
 beforeAll(async () => {

@@ -9,8 +9,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../../components/workflow/agents";
-import type { NodeResult, WorkflowResult } from "./runner";
-import { hostOf, nsOf, OTHER_REPO, OWNER, REPO, World } from "./world";
+import type { NodeResult, WorkflowResult } from "../../simulator/runner";
+import { hostOf, nsOf, OTHER_REPO, OWNER, REPO, World } from "../../simulator/world";
 
 let world: World;
 beforeAll(async () => {
@@ -133,7 +133,7 @@ describe("the whole pipeline, offline", () => {
     // The image is the commit's: tagged sha-<12 hex of the head> (deploy.imageTagPattern's default).
     const row = new RegExp(`^\\| \`(example-app-pr-123-[0-9a-f]{10}-[0-9a-f]{5})\` \\| \`app\` \\| \`([^\`]+:sha-${head.slice(0, 12)})\` \\| \`(sha256:[0-9a-f]{64})\` \\|$`, "m").exec(reviews[0].body);
     expect(row, reviews[0].body).not.toBeNull();
-    // The digest is the one the fake node reports for that image (test/e2e/cluster.ts runPods).
+    // The digest is the one the fake node reports for that image (simulator/cluster.ts runPods).
     expect(row![3]).toBe(`sha256:${createHash("sha256").update(row![2]).digest("hex")}`);
     expect(reviews[0].body).toContain(`/pr-123/${r.name}/preview-evidence/preview-evidence.tgz`);
     expect(world.github.writes().filter((q) => q.path.endsWith("/reviews"))).toHaveLength(1);

@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AGENT_TASKS, CODERUN_PARAMETERS } from "../../components/workflow/agents";
 import { implementationDag, previewRender } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
-import { agentParameters, agentWorkflow, CODERUN_AGENT, CODERUN_ENTRYPOINT, CODERUN_TEMPLATE, coderunTemplate } from "./coderun-template";
-import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "./runner";
-import { evaluateDepends, evaluateWhen, failedRequirement, matchesCondition } from "./argo-semantics";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
+import { agentParameters, agentWorkflow, CODERUN_AGENT, CODERUN_ENTRYPOINT, CODERUN_TEMPLATE, coderunTemplate } from "../../simulator/coderun-template";
+import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "../../simulator/runner";
+import { evaluateDepends, evaluateWhen, failedRequirement, matchesCondition } from "../../simulator/argo-semantics";
 
 type Json = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSimulateArgs, parseUninstallArgs, repositoriesOf, simulate, simulateUninstall } from "../../scripts/simulate";
 import { templateNamed } from "../helpers/render";
-import { nsOf, OTHER_REPO, OWNER, REPO, World } from "./world";
+import { nsOf, OTHER_REPO, OWNER, REPO, World } from "../../simulator/world";
 
 let world: World;
 beforeAll(async () => {

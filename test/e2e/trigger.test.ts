@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readStackConfig, renderStack } from "../../scripts/offline-render";
 import { SensorModel, type SensorSpec } from "../helpers/argo-events";
 import { pullRequestEvent } from "../helpers/github-webhooks";
-import { OWNER, REPO, World } from "./world";
+import { OWNER, REPO, World } from "../../simulator/world";
 
 let world: World;
 let sensor: SensorSpec;

@@ -5,8 +5,8 @@
  * and every deployment `inactive`; a namespace that is not a preview stays.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WorkflowResult } from "./runner";
-import { nsOf, OTHER_REPO, OWNER, REPO, World } from "./world";
+import type { WorkflowResult } from "../../simulator/runner";
+import { nsOf, OTHER_REPO, OWNER, REPO, World } from "../../simulator/world";
 
 let world: World;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SignJWT, importPKCS8 } from "jose";
 import { createPrivateKey } from "node:crypto";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 
 const SHA = "a".repeat(40);
 const qaKey = generateAppKey();

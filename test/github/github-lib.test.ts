@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { STEPS_DIR } from "../../components/workflow/script-template";
 import { busyboxDir } from "../helpers/busybox";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 
 const LIB = path.join(STEPS_DIR, "lib", "github.sh");
 const SHA = "b".repeat(40);

@@ -10,10 +10,10 @@ import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate } from "../helpers/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate } from "../../simulator/argo-step";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { FakeCluster, previewNamespace, utcIn } from "../lifecycle/fake-cluster";
 
 const SHA = "a".repeat(40);

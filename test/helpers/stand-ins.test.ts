@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { startStandIns, type StandIns } from "./stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 
 let standIns: StandIns | undefined;
 afterAll(() => standIns?.close());

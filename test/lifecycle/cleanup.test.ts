@@ -1,8 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { previewNamespace as previewNamespaceName } from "../../components/names";
 import { busyboxDir, FakeCluster, previewNamespace as fakeNamespace, utcIn, type FakeNamespace } from "./fake-cluster";
 

@@ -6,7 +6,7 @@
  * before each namespace list call lets a test change the cluster between two of them, as a run of
  * the pipeline racing the sweeper would.
  */
-import type { ToolCall, ToolReply } from "../helpers/stand-ins";
+import type { ToolCall, ToolReply } from "../../simulator/stand-ins";
 
 /** A namespace as the API returns it (only the fields the scripts read). */
 export interface FakeNamespace {

@@ -13,10 +13,10 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { previewNamespace as previewName } from "../../components/names";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace, utcIn, volume, type FakeNamespace } from "./fake-cluster";
 
 const OWNER = "acme";

@@ -11,10 +11,10 @@ import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { STEPS_DIR } from "../../components/workflow/script-template";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace } from "./fake-cluster";
 
 const OWNER = "example-org";

@@ -14,10 +14,10 @@ import { WorkflowTemplate, type IWorkflowTemplate } from "@kubernetes-models/arg
 import { previewMutex, previewNamespace as previewName, repositoryKey, type NamingScheme } from "../../components/names";
 import { lintWorkflowSpec } from "../../components/workflow/lint";
 import { renderStack, type Render } from "../../scripts/offline-render";
-import { runScriptTemplate, substitute, type StepResult } from "../helpers/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate, substitute, type StepResult } from "../../simulator/argo-step";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, objectsOf, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace } from "./fake-cluster";
 
 const OWNER = "example-org";

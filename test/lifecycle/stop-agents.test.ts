@@ -5,9 +5,9 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
+import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
 
 const UID = "0b7c2d9e-1f3a-4c5b-8d6e-7f8091a2b3c4";
 const OTHER_UID = "99999999-1f3a-4c5b-8d6e-7f8091a2b3c4";

@@ -8,9 +8,9 @@ import { promisify } from "node:util";
 import { PREVIEW_NAMESPACE_PATTERN, previewNamespace as previewName, repositoryKey } from "../../components/names";
 import { stepSource } from "../../components/workflow/script-template";
 import { TEARDOWN_LIBRARIES } from "../../components/ttl-cleanup";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace, utcIn, type FakeNamespace } from "./fake-cluster";
 
 const MAX_AGE_HOURS = 168; // the preview stack's ttl.maxAgeHours

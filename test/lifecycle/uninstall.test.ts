@@ -23,10 +23,10 @@ import { manifestFiles } from "../../scripts/manifests";
 import { TEARDOWN_LIBRARIES } from "../../components/ttl-cleanup";
 import { stepSource } from "../../components/workflow/script-template";
 import { asArgoModel } from "../helpers/argo-schema";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../helpers/fake-github";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
+import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../helpers/stand-ins";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace, utcIn, workflow, type FakeNamespace } from "./fake-cluster";
 
 const OWNER = "acme";

@@ -9,10 +9,10 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { asArgoModel } from "../helpers/argo-schema";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { busyboxDir } from "../helpers/busybox";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../helpers/stand-ins";
+import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
 
 const NS = "impl-pr-42";
 const RS = "example-app-pr-42-7d9f8c6b5d";

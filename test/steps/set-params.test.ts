@@ -8,7 +8,7 @@ import { PARAMETERS } from "../../components/parameters";
 import { ACCEPTANCE_INPUTS, acceptanceDefaults } from "../../components/workflow/acceptance";
 import { setParamsTemplate } from "../../components/workflow/set-params";
 import { readStackConfig } from "../../scripts/offline-render";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 
 const VALID = {

@@ -11,7 +11,7 @@ import { ConfigError, parseConfig } from "../../components/config";
 import { triggerUser, triggerWorkflowsPolicyName, TRIGGER_RULES } from "../../components/trigger";
 import { readStackConfig, renderStack, type KubeObject, type Render } from "../../scripts/offline-render";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 import { admit, type Obj } from "../helpers/admission";
 import { argoEventsValidator } from "../helpers/argo-events-schema";
 import { lintRbac } from "../security/rbac-lint";

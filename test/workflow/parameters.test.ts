@@ -17,7 +17,7 @@ import { dagTasks } from "../../components/workflow/index";
 import { SET_PARAMS_PASSED, setParamsTemplate } from "../../components/workflow/set-params";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { generatedFiles } from "../../scripts/parameters";
-import { runScriptTemplate } from "../helpers/argo-step";
+import { runScriptTemplate } from "../../simulator/argo-step";
 
 const PREVIEW = readStackConfig("preview");
 const CONFIG = parseConfig(PREVIEW);

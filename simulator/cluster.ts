@@ -17,8 +17,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import { isOfflineCall, type ToolCall, type ToolReply } from "../helpers/stand-ins";
-import { cachedRealToolReply, realTool } from "../helpers/tools";
+import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
+import { cachedRealToolReply, realTool } from "./tools";
 
 /** A Kubernetes object as the fake stores it. */
 export interface KubeObj {

@@ -60,7 +60,7 @@
  * - `steps` templates run group by group (a failed step stops the later groups); a steps or dag
  *   template's outputs come from its children (`valueFrom.parameter`, artifact `from`).
  * - Pods: a script's scratch emptyDir is a fresh host directory (the harness in
- *   `test/helpers/argo-step.ts` re-roots `/tmp` there); other mounts (configMap and secret volumes
+ *   `simulator/argo-step.ts` re-roots `/tmp` there); other mounts (configMap and secret volumes
  *   from the options, emptyDirs) become directories inside it, and env values under a mount path follow.
  *   Artifacts pass between nodes as files. Identity is recorded (each pod's service account, the
  *   creator of each child Workflow), not enforced: RBAC has its own tests.
@@ -73,8 +73,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate } from "../helpers/argo-step";
-import { SCRATCH_DIR } from "../../components/pod-security";
+import { runScriptTemplate } from "./argo-step";
+import { SCRATCH_DIR } from "../components/pod-security";
 import {
   dependsTasks, evaluateDepends, evaluateWhen, failedRequirement, fulfilled, jsonPathValue, matchesCondition, replaceInJson, tagsIn,
   type NodePhase,

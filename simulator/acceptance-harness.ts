@@ -1,6 +1,6 @@
 /**
  * What the acceptance tests share: loopback HTTP(S) servers whose answers the test controls, a test
- * CA made with the real openssl, a directory of busybox applets, and one call that runs the rendered
+ * CA made with the real openssl, and one call that runs the rendered
  * `acceptance` template as Argo would against a given urls.json.
  */
 import { execFileSync } from "node:child_process";
@@ -12,8 +12,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { TLSSocket } from "node:tls";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate, type StepResult } from "../helpers/argo-step";
-import { STEPS_DIR } from "../../components/workflow/script-template";
+import { runScriptTemplate, type StepResult } from "./argo-step";
+import { STEPS_DIR } from "../components/workflow/script-template";
 
 /** What a loopback server answers to one request. */
 export interface Answer {
@@ -164,8 +164,6 @@ export function makeTestPki(names: string[]): TestPki {
   return { caFile: f("ca.pem"), key: readFileSync(f("server.key"), "utf8"), cert: readFileSync(f("server.pem"), "utf8") };
 }
 
-/** The one directory of busybox applets (test/helpers/busybox.ts): every applet busybox offers. */
-export { busyboxDir } from "../helpers/busybox";
 
 /** What one acceptance run produced. */
 export interface AcceptanceRun extends StepResult {

@@ -13,7 +13,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, wri
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { SCRATCH_DIR } from "../../components/pod-security";
+import { SCRATCH_DIR } from "../components/pod-security";
 
 /** The workflow-level values a template may reference. */
 export interface WorkflowContext {

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { layerTool, type ClusterTool } from "../../scripts/tools";
+import { layerTool, type ClusterTool } from "../scripts/tools";
 import type { ToolCall, ToolReply } from "./stand-ins";
 
 /** Path of the real binary `helm` or `kubectl`, extracting it on first use. */

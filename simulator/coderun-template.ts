@@ -7,7 +7,7 @@
  * `templateRef` from a workflow that lacks them fails Argo's validation.
  *
  * The agent itself is the recording stand-in command {@link CODERUN_AGENT} (see
- * `test/helpers/stand-ins.ts`): the test process decides its outcome (exit code, delay, what it
+ * `simulator/stand-ins.ts`): the test process decides its outcome (exit code, delay, what it
  * prints) and sees the parameters it was given in its environment ({@link agentParameters}).
  *
  * One thing is the stand-in's own: the step saves the agent's summary (its stdout) as the output
@@ -16,9 +16,9 @@
  * executor does for a missing output (`SaveParameters`). That is how a test makes an agent's
  * Workflow error rather than fail.
  */
-import { SCRATCH_DIR } from "../../components/pod-security";
-import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
-import type { ToolCall } from "../helpers/stand-ins";
+import { SCRATCH_DIR } from "../components/pod-security";
+import { CODERUN_PARAMETERS } from "../components/workflow/agents";
+import type { ToolCall } from "./stand-ins";
 
 /** The template's name, as the stack config names it (`agent.templateName`). */
 export const CODERUN_TEMPLATE = "coderun-template";
