@@ -11,7 +11,7 @@ import { AcceptanceNetwork } from "./components/acceptance-network";
 import { ImplementationDag, WORKFLOW_TEMPLATE_NAME } from "./components/workflow";
 import { AdmissionFence } from "./components/admission";
 import { Rbac } from "./components/rbac";
-import { TtlCleanup } from "./components/ttl-cleanup";
+import { TtlSweeper } from "./components/ttl-sweeper";
 import { PreviewTeardown } from "./components/preview-teardown";
 import { howRunsStart, Trigger } from "./components/trigger";
 import { Uninstall, uninstallCommand } from "./components/uninstall";
@@ -43,7 +43,9 @@ export default async function main() {
   const rbac = new Rbac("rbac", { config: cfg });
   const acceptanceNetwork = new AcceptanceNetwork("acceptance-network", { config: cfg });
   new AdmissionFence("admission-fence", { config: cfg });
-  const ttl = new TtlCleanup("ttl-cleanup", { config: cfg });
+  // Formerly "ttl-cleanup" of type TtlCleanup: the alias keeps an installed stack's sweeper (and its
+  // children) in place instead of replacing them.
+  const ttl = new TtlSweeper("ttl-sweeper", { config: cfg }, { aliases: [{ name: "ttl-cleanup", type: "implementation-dag:index:TtlCleanup" }] });
   const teardown = new PreviewTeardown("preview-teardown", { config: cfg });
   const uninstall = new Uninstall("uninstall", { config: cfg });
   const secretConfig = new pulumi.Config(PROJECT);

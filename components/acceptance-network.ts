@@ -17,7 +17,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import type { StackConfig } from "./config";
 import { DNS_EGRESS_RULE, egressRule } from "./guardrails";
-import { COMMON_LABELS } from "./workflow/spec-defaults";
+import { COMMON_LABELS } from "./argo/spec-defaults";
 import { ACCEPTANCE_POD_LABEL } from "./workflow/acceptance";
 
 /** Name of the NetworkPolicy, in the workflows namespace. */

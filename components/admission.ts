@@ -35,7 +35,7 @@ import type { StackConfig } from "./config";
 import { clusterScopedName, deployerClusterRole, guardrailsClusterRole, INSTANCE_LABEL, serviceAccountUser, stackInstance } from "./rbac";
 import { CODERUN_PARAMETERS } from "./workflow/agents";
 import { PREVIEW_NAMESPACE_PATTERN } from "./names";
-import { COMMON_LABELS } from "./workflow/spec-defaults";
+import { COMMON_LABELS } from "./argo/spec-defaults";
 
 /** Name of the policy (and binding) fencing namespaces. */
 export const namespacePolicyName = (cfg: StackConfig): string => clusterScopedName(cfg, "namespaces");

@@ -22,12 +22,12 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "./config";
 import { stackInstance } from "./rbac";
 import { scratchVolume } from "./pod-security";
-import { TEARDOWN_LIBRARIES } from "./ttl-cleanup";
-import { COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
-import { previewGitHubApp } from "./workflow/preview-github";
+import { TEARDOWN_LIBRARIES } from "./ttl-sweeper";
+import { COMMON_LABELS, workflowSpecDefaults } from "./argo/spec-defaults";
+import { previewGitHubApp } from "./argo/preview-github";
 import {
   input, inputParameters, outputParameter, scriptTemplate, taskOutput, withoutServiceAccountToken, workflowParam,
-} from "./workflow/script-template";
+} from "./argo/script-template";
 
 /** Name of the WorkflowTemplate (and of its entrypoint). */
 export const PREVIEW_TEARDOWN_NAME = "preview-teardown";

@@ -17,7 +17,7 @@ import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v
 import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
 import type { ISubject } from "kubernetes-models/rbac.authorization.k8s.io/v1/Subject";
 import type { StackConfig } from "./config";
-import { COMMON_LABELS } from "./workflow/spec-defaults";
+import { COMMON_LABELS } from "./argo/spec-defaults";
 
 /**
  * The label deploy puts on every preview namespace it creates or adopts: the instance (stack) the

@@ -42,7 +42,7 @@ import { denyBinding, failClosedPolicy } from "./admission";
 import { clusterScopedName, stackInstance } from "./rbac";
 import { PREVIEW_TEARDOWN_NAME, PREVIEW_TEARDOWN_PARAMETERS } from "./preview-teardown";
 import { WORKFLOW_TEMPLATE_NAME } from "./workflow";
-import { COMMON_LABELS } from "./workflow/spec-defaults";
+import { COMMON_LABELS } from "./argo/spec-defaults";
 
 /**
  * Name of the Sensor: `implementation-dag-<instance>`, so that two stacks whose Sensors share one

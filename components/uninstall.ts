@@ -24,8 +24,8 @@ import * as k8s from "@pulumi/kubernetes";
 import type { IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import type { StackConfig } from "./config";
 import { scratchVolume } from "./pod-security";
-import { SWEEP_DEADLINE_SECONDS, SWEEP_TEMPLATE_NAME, ttlSweepTemplate } from "./ttl-cleanup";
-import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
+import { SWEEP_DEADLINE_SECONDS, SWEEP_TEMPLATE_NAME, ttlSweepTemplate } from "./ttl-sweeper";
+import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./argo/spec-defaults";
 
 /** Name of the WorkflowTemplate. */
 export const UNINSTALL_TEMPLATE_NAME = "implementation-dag-uninstall";

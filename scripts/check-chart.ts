@@ -20,7 +20,7 @@ import { parseConfig, type StackConfig } from "../components/config";
 import { buildGuardrails } from "../components/guardrails";
 import { imageTagForCommit, previewHost, previewNamespace, releaseName } from "../components/names";
 import { CHART_CONTRACT_LIBRARIES } from "../components/workflow/deploy";
-import { stepSource } from "../components/workflow/script-template";
+import { stepSource } from "../components/argo/script-template";
 import { readStackConfig } from "./offline-render";
 import { clusterTool } from "./tools";
 

@@ -19,7 +19,7 @@ export const FILE_OF_COMPONENT: Record<string, string> = {
   "implementation-dag:index:ImplementationDag": "implementation-dag.yaml",
   "implementation-dag:index:Rbac": "rbac.yaml",
   "implementation-dag:index:AdmissionFence": "admission.yaml",
-  "implementation-dag:index:TtlCleanup": "ttl-cleanup.yaml",
+  "implementation-dag:index:TtlSweeper": "ttl-sweeper.yaml",
   "implementation-dag:index:PreviewGuardrails": "guardrails.yaml",
   "implementation-dag:index:GitHubApps": "github-app-secrets.yaml",
   "implementation-dag:index:PreviewTeardown": "preview-teardown.yaml",

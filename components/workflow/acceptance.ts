@@ -11,7 +11,7 @@
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { ACCEPTANCE_SETTINGS, PARAMETERS } from "../parameters";
-import { input, INPUT_DIR, inputParameters, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "./script-template";
+import { input, INPUT_DIR, inputParameters, OUTPUT_DIR, scriptTemplate, withoutServiceAccountToken } from "../argo/script-template";
 
 /** Every setting of acceptance (components/parameters.ts), in the table's order; set-params outputs each one. */
 export const ACCEPTANCE_INPUTS = ACCEPTANCE_SETTINGS;

@@ -11,7 +11,7 @@
 import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/DAGTask";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
-import { input, inputParameters, scriptTemplate } from "./script-template";
+import { input, inputParameters, scriptTemplate } from "../argo/script-template";
 import { statusCondition } from "./deploy";
 
 /**

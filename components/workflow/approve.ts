@@ -7,9 +7,9 @@
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { GITHUB_APP_SECRET_KEYS, githubAppSecretName } from "../github-apps";
-import { archiveLocation } from "./archive";
+import { archiveLocation } from "../argo/archive";
 import { PREVIEW_EVIDENCE_ARTIFACT, PREVIEW_EVIDENCE_TEMPLATE } from "./preview-evidence";
-import { input, INPUT_DIR, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, withoutServiceAccountToken } from "./script-template";
+import { input, INPUT_DIR, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, withoutServiceAccountToken } from "../argo/script-template";
 
 /** Where the QA app's private key is mounted in the approve pod (read-only, outside the scratch volume). */
 export const QA_KEY_DIR = "/etc/implementation-dag/github-app";

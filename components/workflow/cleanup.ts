@@ -10,8 +10,8 @@
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { stackInstance } from "../rbac";
-import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./preview-github";
-import { scriptTemplate } from "./script-template";
+import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "../argo/preview-github";
+import { scriptTemplate } from "../argo/script-template";
 
 /** Builds the cleanup template (`components/steps/cleanup.sh`). It runs with the steps' service account. */
 export function cleanupTemplate(cfg: StackConfig): ITemplate {

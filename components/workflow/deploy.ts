@@ -16,7 +16,7 @@ import { outputName, PARAMETERS } from "../parameters";
 import { GUARDRAILS_CONFIGMAP, GUARDRAILS_MOUNT_PATH } from "../guardrails";
 import { deployerClusterRole, guardrailsClusterRole, stackInstance } from "../rbac";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchMount, scratchVolume, SCRATCH_DIR, stepResources } from "../pod-security";
-import { input, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, stepSource } from "./script-template";
+import { input, inputParameters, OUTPUT_DIR, outputParameter, scriptTemplate, stepSource } from "../argo/script-template";
 
 /** The parameters deploy reads (components/parameters.ts), each under set-params' output name. */
 const DEPLOY_PARAMETERS = PARAMETERS.filter((p) => p.step === "deploy").map((p) => ({ env: p.env, input: outputName(p)! }));

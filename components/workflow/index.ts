@@ -12,14 +12,14 @@ import { scratchVolume } from "../pod-security";
 import { ACCEPTANCE_INPUTS, ACCEPTANCE_TEMPLATE_INPUTS, acceptanceTemplate } from "./acceptance";
 import { AGENT_INPUTS, AGENT_TASKS, agentTask, agentTemplates, STOP_AGENTS_TEMPLATE, stopAgentsTemplate } from "./agents";
 import { approveTemplate } from "./approve";
-import { withArchivedArtifacts } from "./archive";
+import { withArchivedArtifacts } from "../argo/archive";
 import { cleanupTemplate } from "./cleanup";
 import { DEPLOY_INPUTS, deployTemplates, deployVolumes } from "./deploy";
 import { workflowParameters } from "../parameters";
 import { PREVIEW_EVIDENCE_ARTIFACT, PREVIEW_EVIDENCE_INPUTS, PREVIEW_EVIDENCE_TEMPLATE, previewEvidenceTemplate } from "./preview-evidence";
-import { input, inputParameters, taskOutput, workflowParam } from "./script-template";
+import { input, inputParameters, taskOutput, workflowParam } from "../argo/script-template";
 import { SET_PARAMS_INPUTS, setParamsTemplate } from "./set-params";
-import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./spec-defaults";
+import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "../argo/spec-defaults";
 
 /** Name of the WorkflowTemplate. */
 export const WORKFLOW_TEMPLATE_NAME = "implementation-dag";
@@ -38,7 +38,7 @@ export const PREVIEW_EVIDENCE_DEPENDS = "deploy.Succeeded && (acceptance.Succeed
 export const APPROVE_DEPENDS = `acceptance.Succeeded && ${PREVIEW_EVIDENCE_TEMPLATE}.Succeeded`;
 
 /** Labels on everything the project renders. */
-export { COMMON_LABELS } from "./spec-defaults";
+export { COMMON_LABELS } from "../argo/spec-defaults";
 
 const succeeded = (task: string) => `${task}.Succeeded`;
 

@@ -7,7 +7,7 @@
  */
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
-import { input, inputParameters, OUTPUT_DIR, scriptTemplate } from "./script-template";
+import { input, inputParameters, OUTPUT_DIR, scriptTemplate } from "../argo/script-template";
 
 /** Name of the template, of its DAG task and of its script. */
 export const PREVIEW_EVIDENCE_TEMPLATE = "preview-evidence";

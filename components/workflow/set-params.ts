@@ -12,7 +12,7 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "../config";
 import { outputName, PARAMETERS, SUBMITTED } from "../parameters";
 import { acceptanceDefaults, repositoryAcceptanceTable } from "./acceptance";
-import { input, inputParameters, outputParameter, scriptTemplate, withoutServiceAccountToken } from "./script-template";
+import { input, inputParameters, outputParameter, scriptTemplate, withoutServiceAccountToken } from "../argo/script-template";
 
 /** The names set-params derives; every later task reads them from its outputs. */
 export const SET_PARAMS_OUTPUTS = ["ns", "release", "host", "domain", "image_tag", "commit", "mutex", "repository"] as const;

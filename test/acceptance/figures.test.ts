@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { jqProgram, stepSource, STEPS_DIR } from "../../components/workflow/script-template";
+import { jqProgram, stepSource, STEPS_DIR } from "../../components/argo/script-template";
 import { ACCEPTANCE_PROGRAMS } from "../../components/workflow/acceptance";
 import { nearestRank } from "../../simulator/acceptance-harness";
 

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
 import { findDeploymentsWithoutAutoMergeOff, findDeploymentsWithoutAutoMergeOffIn, findMergeVectors, findMergeVectorsIn, MERGE_VECTORS, normalizeForScan } from "../../components/no-merge";
-import { STEPS_DIR } from "../../components/workflow/script-template";
+import { STEPS_DIR } from "../../components/argo/script-template";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
 import { previewRender } from "../helpers/render";
 

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails } from "../../components/guardrails";
 import { CHART_CONTRACT_LIBRARIES } from "../../components/workflow/deploy";
-import { stepSource } from "../../components/workflow/script-template";
+import { stepSource } from "../../components/argo/script-template";
 import { readStackConfig } from "../../scripts/offline-render";
 import { realTool } from "../../simulator/tools";
 

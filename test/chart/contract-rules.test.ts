@@ -14,7 +14,7 @@ import { DEPLOYER_RULES } from "../../components/rbac";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails } from "../../components/guardrails";
 import { CHART_CONTRACT_LIBRARIES } from "../../components/workflow/deploy";
-import { STEPS_DIR, stepSource, jqProgramVariable } from "../../components/workflow/script-template";
+import { STEPS_DIR, stepSource, jqProgramVariable } from "../../components/argo/script-template";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { restrictedViolations } from "./restricted";
 

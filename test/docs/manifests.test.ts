@@ -20,7 +20,7 @@ describe("manifests/ (npm run manifests)", () => {
     expect(kinds("implementation-dag.yaml")).toEqual(["WorkflowTemplate"]);
     expect(kinds("rbac.yaml")).toEqual(expect.arrayContaining(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]));
     expect(kinds("admission.yaml")).toEqual(expect.arrayContaining(["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]));
-    expect(kinds("ttl-cleanup.yaml")).toContain("CronWorkflow");
+    expect(kinds("ttl-sweeper.yaml")).toContain("CronWorkflow");
     const secrets = parseAllDocuments(readFileSync(path.join(MANIFESTS_DIR, "github-app-secrets.yaml"), "utf8")).map((d) => d.toJS() as { stringData: Record<string, string> });
     expect(secrets).toHaveLength(3);
     for (const s of secrets) expect(Object.values(s.stringData)).toEqual(["[secret]", "[secret]", "[secret]"]);

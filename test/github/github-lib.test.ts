@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
-import { STEPS_DIR } from "../../components/workflow/script-template";
+import { STEPS_DIR } from "../../components/argo/script-template";
 import { busyboxDir } from "../helpers/busybox";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { STEPS_DIR } from "../../components/workflow/script-template";
+import { STEPS_DIR } from "../../components/argo/script-template";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WorkflowTemplate, type IWorkflowTemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/WorkflowTemplate";
 import { previewMutex, previewNamespace as previewName, repositoryKey, type NamingScheme } from "../../components/names";
-import { lintWorkflowSpec } from "../../components/workflow/lint";
+import { lintWorkflowSpec } from "../../components/argo/lint";
 import { renderStack, type Render } from "../../scripts/offline-render";
 import { runScriptTemplate, substitute, type StepResult } from "../../simulator/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";

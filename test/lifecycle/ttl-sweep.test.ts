@@ -6,8 +6,8 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { PREVIEW_NAMESPACE_PATTERN, previewNamespace as previewName, repositoryKey } from "../../components/names";
-import { stepSource } from "../../components/workflow/script-template";
-import { TEARDOWN_LIBRARIES } from "../../components/ttl-cleanup";
+import { stepSource } from "../../components/argo/script-template";
+import { TEARDOWN_LIBRARIES } from "../../components/ttl-sweeper";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";

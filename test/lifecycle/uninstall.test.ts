@@ -17,11 +17,11 @@ import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.i
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { previewNamespace as previewName } from "../../components/names";
 import { findMergeVectorsIn } from "../../components/no-merge";
-import { lintWorkflowSpec } from "../../components/workflow/lint";
+import { lintWorkflowSpec } from "../../components/argo/lint";
 import type { Render } from "../../scripts/offline-render";
 import { manifestFiles } from "../../scripts/manifests";
-import { TEARDOWN_LIBRARIES } from "../../components/ttl-cleanup";
-import { stepSource } from "../../components/workflow/script-template";
+import { TEARDOWN_LIBRARIES } from "../../components/ttl-sweeper";
+import { stepSource } from "../../components/argo/script-template";
 import { asArgoModel } from "../helpers/argo-schema";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { STEPS_DIR } from "../../components/workflow/script-template";
+import { STEPS_DIR } from "../../components/argo/script-template";
 
 /** Every step script and shell library. */
 function shellFiles(dir = STEPS_DIR): string[] {

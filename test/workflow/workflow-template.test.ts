@@ -7,8 +7,8 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import { parseConfig } from "../../components/config";
 import { findMergeVectors, findMergeVectorsIn } from "../../components/no-merge";
 import { buildWorkflowTemplate, PIPELINE } from "../../components/workflow";
-import { lintWorkflowSpec, taskDependencies } from "../../components/workflow/lint";
-import { STEPS_DIR } from "../../components/workflow/script-template";
+import { lintWorkflowSpec, taskDependencies } from "../../components/argo/lint";
+import { STEPS_DIR } from "../../components/argo/script-template";
 import { readStackConfig, type Render } from "../../scripts/offline-render";
 import { asArgoModel } from "../helpers/argo-schema";
 import { implementationDag, previewRender } from "../helpers/render";

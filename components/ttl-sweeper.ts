@@ -18,14 +18,14 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import type { StackConfig } from "./config";
 import { stackInstance } from "./rbac";
 import { scratchVolume } from "./pod-security";
-import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./workflow/spec-defaults";
-import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./workflow/preview-github";
-import { keyOnlyLocation } from "./workflow/archive";
-import { input, OUTPUT_DIR, scriptTemplate } from "./workflow/script-template";
+import { artifactRepositoryRef, COMMON_LABELS, workflowSpecDefaults } from "./argo/spec-defaults";
+import { previewGitHubApp, PREVIEW_GITHUB_LIBRARIES } from "./argo/preview-github";
+import { keyOnlyLocation } from "./argo/archive";
+import { input, OUTPUT_DIR, scriptTemplate } from "./argo/script-template";
 import { WORKFLOW_TEMPLATE_NAME } from "./workflow";
 
 /** Name of the CronWorkflow (and of its template). */
-export const TTL_CRON_WORKFLOW_NAME = "implementation-dag-ttl-sweep";
+export const TTL_SWEEPER_NAME = "implementation-dag-ttl-sweep";
 
 /** Name of the artifact the sweeper archives its report as. */
 export const TTL_REPORT_ARTIFACT = "ttl-report";
@@ -91,11 +91,11 @@ export function ttlSweepTemplate(cfg: StackConfig, mode: SweepMode = "ttl"): ITe
 }
 
 /** Builds the TTL CronWorkflow from typed config. */
-export function buildTtlCronWorkflow(cfg: StackConfig): ICronWorkflow {
+export function buildTtlSweeperCronWorkflow(cfg: StackConfig): ICronWorkflow {
   return {
     apiVersion: "argoproj.io/v1alpha1",
     kind: "CronWorkflow",
-    metadata: { name: TTL_CRON_WORKFLOW_NAME, namespace: cfg.namespace, labels: { ...COMMON_LABELS } },
+    metadata: { name: TTL_SWEEPER_NAME, namespace: cfg.namespace, labels: { ...COMMON_LABELS } },
     spec: {
       // Argo >= 3.6 (and v4) take a list; v4 removed the singular `schedule`.
       schedules: [cfg.ttl.schedule],
@@ -118,22 +118,22 @@ export function buildTtlCronWorkflow(cfg: StackConfig): ICronWorkflow {
   };
 }
 
-/** Arguments of {@link TtlCleanup}. */
-export interface TtlCleanupArgs {
+/** Arguments of {@link TtlSweeper}. */
+export interface TtlSweeperArgs {
   /** The typed stack config. */
   config: StackConfig;
 }
 
 /** Registers the TTL sweeper CronWorkflow. */
-export class TtlCleanup extends pulumi.ComponentResource {
+export class TtlSweeper extends pulumi.ComponentResource {
   /** The CronWorkflow's name. */
   public readonly cronWorkflowName: pulumi.Output<string>;
 
-  constructor(name: string, args: TtlCleanupArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("implementation-dag:index:TtlCleanup", name, {}, opts);
-    const cron = buildTtlCronWorkflow(args.config);
+  constructor(name: string, args: TtlSweeperArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("implementation-dag:index:TtlSweeper", name, {}, opts);
+    const cron = buildTtlSweeperCronWorkflow(args.config);
     const resource = new k8s.apiextensions.CustomResource(
-      TTL_CRON_WORKFLOW_NAME,
+      TTL_SWEEPER_NAME,
       cron as unknown as k8s.apiextensions.CustomResourceArgs,
       { parent: this },
     );

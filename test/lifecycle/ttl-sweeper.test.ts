@@ -3,7 +3,7 @@ import { CronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1al
 import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
 import { findMergeVectorsIn } from "../../components/no-merge";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../../components/pod-security";
-import { lintWorkflowSpec } from "../../components/workflow/lint";
+import { lintWorkflowSpec } from "../../components/argo/lint";
 import { renderStack, type Render } from "../../scripts/offline-render";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 
@@ -15,10 +15,10 @@ beforeAll(async () => {
 });
 
 describe("the TTL CronWorkflow", () => {
-  it("is the only CronWorkflow, registered under its TtlCleanup component", () => {
+  it("is the only CronWorkflow, registered under its TtlSweeper component", () => {
     expect(objectsOf(render, "CronWorkflow")).toHaveLength(1);
     const resource = render.resources.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:CronWorkflow");
-    const component = render.resources.find((r) => r.type === "implementation-dag:index:TtlCleanup");
+    const component = render.resources.find((r) => r.type === "implementation-dag:index:TtlSweeper");
     expect(component).toBeDefined();
     expect(resource?.parent).toBe(component?.urn);
     expect(cron.metadata).toMatchObject({ name: "implementation-dag-ttl-sweep", namespace: "argo" });
