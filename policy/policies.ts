@@ -16,7 +16,7 @@ import type { IWorkflowSpec } from "@kubernetes-models/argo-workflows/argoproj.i
 import type { IPolicyRule } from "kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule";
 import { GUARDRAIL_FILES, GUARDRAILS_CONFIGMAP } from "../components/guardrails";
 import { findDeploymentsWithoutAutoMergeOffIn, findMergeVectorsIn } from "../components/no-merge";
-import { executableText } from "../components/workflow/lint";
+import { executableText } from "../components/argo/lint";
 
 /** Type tokens of Argo objects that carry workflow templates. */
 const WORKFLOW_TYPES: Record<string, (props: Record<string, unknown>) => IWorkflowSpec | undefined> = {

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import type { TLSSocket } from "node:tls";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate, type StepResult } from "./argo-step";
-import { STEPS_DIR } from "../components/workflow/script-template";
+import { STEPS_DIR } from "../components/argo/script-template";
 
 /** What a loopback server answers to one request. */
 export interface Answer {
