@@ -10,33 +10,21 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { beforeAll, describe, expect, it } from "vitest";
 import { deployEnv } from "../../components/workflow/deploy";
 import { parseConfig } from "../../components/config";
 import { readStackConfig } from "../../scripts/offline-render";
-import { runScriptTemplate } from "../../simulator/argo-step";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { realTool } from "../../simulator/tools";
 import {
-  busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, isOfflineCall, newWorld, NS, offlineLines, OWNER, PARAMETERS,
-  RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  HEAD_SHA, HEAD_TAG, HOST, isOfflineCall, newWorld, NS, OWNER, RELEASE, REPO, type World,
+  DeployRunOptions, useDeployStep,
 } from "./fixtures";
 
-let template: ITemplate;
-let guardrails: string;
-let busybox: string;
-let github: Awaited<ReturnType<typeof githubWorld>>;
-let standIns: StandIns | undefined;
+const step = useDeployStep();
 /** A stock `helm create` chart's files (path under the repository → content), made by the real helm. */
 let stockChart: Record<string, string>;
 
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "deploy");
-  guardrails = guardrailsDir();
-  busybox = busyboxDir();
-  github = await githubWorld();
+beforeAll(() => {
   const dir = mkdtempSync(path.join(tmpdir(), "stock-chart-"));
   execFileSync(realTool("helm"), ["create", path.join(dir, "stock")], { env: { ...process.env, HOME: dir } });
   stockChart = {};
@@ -49,23 +37,11 @@ beforeAll(async () => {
   };
   walk("stock");
 });
-afterEach(async () => {
-  await standIns?.close();
-  standIns = undefined;
-});
-afterAll(() => github.gh.close());
 
-async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; tools?: "gnu" | "busybox"; env?: Record<string, string> } = {}) {
-  github.gh.requests.length = 0;
+async function deploy(world: World, options: DeployRunOptions = {}) {
   // About the contract: every check runs the real helm and kubectl, never a replayed answer.
-  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world, { contract: "real" }));
-  const r = await runScriptTemplate(template, {
-    parameters: { ...PARAMETERS, ...options.parameters },
-    workflow: { name: WORKFLOW },
-    pathPrepend: options.tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
-    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, ...options.env },
-  });
-  return { r, calls: standIns.calls, cluster: clusterLines(standIns.calls, guardrails), offline: offlineLines(standIns.calls, guardrails) };
+  const { r, calls, cluster, offline } = await step.run(world, { ...options, contract: "real" });
+  return { r, calls, cluster, offline };
 }
 
 const git = [
@@ -107,7 +83,7 @@ describe.each(["gnu", "busybox"] as const)("deploy's chart contract check (%s to
     expect(cluster).toEqual(git);
     expect(offline).toEqual(checkCalls("charts/stock", "charts/stock/values.yaml"));
     expect(world.applied).toEqual([]);
-    expect(github.gh.writes()).toEqual([]);
+    expect(step.gh.writes()).toEqual([]);
     const report = readFileSync(path.join(r.artifacts["deploy-evidence"], "chart-contract.txt"), "utf8").trim().split("\n");
     const deployment = `Deployment/${RELEASE}-stock`;
     expect(report).toEqual(expect.arrayContaining([

@@ -7,51 +7,20 @@
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import type { FakeGitHub } from "../../simulator/fake-github";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../../simulator/stand-ins";
+import { describe, expect, it } from "vitest";
+import { type StepResult } from "../../simulator/argo-step";
 import {
-  busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, githubWorld, guardrailsDir, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
-  clusterLines, HEAD_TAG, KUBE_TOKEN, newWorld, NS, offlineLines, OWNER, PARAMETERS, pod, previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
+  HEAD_TAG, KUBE_TOKEN, newWorld, NS, OWNER, pod, previewNamespace, RELEASE, REPO, WORKFLOW, type World,
+  DeployRunOptions, useDeployStep,
 } from "./fixtures";
 
-let template: ITemplate;
-let guardrails: string;
-let busybox: string;
-let github: Awaited<ReturnType<typeof githubWorld>>;
-let gh: FakeGitHub;
-let standIns: StandIns | undefined;
+const step = useDeployStep();
 
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "deploy");
-  guardrails = guardrailsDir();
-  busybox = busyboxDir();
-  github = await githubWorld();
-  gh = github.gh;
-});
-afterEach(async () => {
-  await standIns?.close();
-  standIns = undefined;
-});
-afterAll(() => gh.close());
-
-/** Runs the deploy step against a world; returns the result and the normalised call lines. */
-/** Runs deploy against `world`; `env` replaces env values the step would get (its settings from config). */
-async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; tools?: "gnu" | "busybox"; env?: Record<string, string> } = {}) {
-  gh.requests.length = 0;
-  await standIns?.close();
-  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
-  const r = await runScriptTemplate(template, {
-    parameters: { ...PARAMETERS, ...options.parameters },
-    workflow: { name: WORKFLOW },
-    pathPrepend: options.tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
-    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, ...options.env },
-  });
-  // The chart contract's offline calls (real helm and kubectl, no cluster) are listed apart.
-  return { r, lines: clusterLines(standIns.calls, guardrails), offline: offlineLines(standIns.calls, guardrails), calls: standIns.calls };
+/** Runs the deploy step against a world; the chart contract's offline calls are listed apart. */
+async function deploy(world: World, options: DeployRunOptions = {}) {
+  const { r, cluster, offline, calls } = await step.run(world, options);
+  return { r, lines: cluster, offline, calls };
 }
 
 const git = [
@@ -89,7 +58,7 @@ const urlsOf = (r: StepResult) => JSON.parse(readFileSync(r.artifacts["deploy-ur
 
 describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (tools) => {
   it(`finds the ${tools} tools first on PATH`, async () => {
-    const dirs = tools === "busybox" ? [busybox] : [];
+    const dirs = tools === "busybox" ? [busyboxDir()] : [];
     const r = await new Promise<string>((resolve, reject) =>
       execFile("bash", ["-c", 'for t in tr sed mktemp readlink base64 tee head find; do readlink -f "$(command -v "$t")"; done'],
         { env: { ...process.env, PATH: [...dirs, process.env.PATH].join(":") } }, (e, out) => (e ? reject(e) : resolve(out))));
@@ -179,9 +148,9 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
 
     // GitHub: one token narrowed to the repository and read-only, then the PR's head and its build;
     // then one narrowed to deployments:write for the deployment and its in_progress status.
-    expect(gh.violations).toEqual([]);
-    const deployment = gh.deployments(OWNER, REPO).at(-1)!;
-    expect(gh.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
+    expect(step.gh.violations).toEqual([]);
+    const deployment = step.gh.deployments(OWNER, REPO).at(-1)!;
+    expect(step.gh.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
       "POST /app/installations/200003/access_tokens",
       `GET /repos/${OWNER}/${REPO}/pulls/42`,
       `GET /repos/${OWNER}/${REPO}/commits/${HEAD_SHA}/check-runs`,
@@ -189,10 +158,10 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
       `POST /repos/${OWNER}/${REPO}/deployments`,
       `POST /repos/${OWNER}/${REPO}/deployments/${deployment.id}/statuses`,
     ]);
-    expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read", checks: "read" } });
-    expect(gh.requests[2].query).toEqual({ check_name: "build", filter: "latest", per_page: "100" });
-    expect(gh.requests[3].body).toEqual({ repositories: [REPO], permissions: { deployments: "write" } });
-    expect(gh.writes().map((q) => q.body)).toEqual([
+    expect(step.gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read", checks: "read" } });
+    expect(step.gh.requests[2].query).toEqual({ check_name: "build", filter: "latest", per_page: "100" });
+    expect(step.gh.requests[3].body).toEqual({ repositories: [REPO], permissions: { deployments: "write" } });
+    expect(step.gh.writes().map((q) => q.body)).toEqual([
       {
         ref: HEAD_SHA, environment: "pr-42", auto_merge: false, required_contexts: [], transient_environment: true,
         production_environment: false, task: "deploy:preview", description: `implementation-dag ${WORKFLOW}`, payload: { workflow: WORKFLOW },
@@ -203,7 +172,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
       annotations: { "implementation-dag/deployment": String(deployment.id), "implementation-dag/environment-url": `https://${HOST}/` },
     });
     // The token reaches git through its environment only, for the fetch only.
-    const token = (gh.requests[0].response as { token: string }).token;
+    const token = (step.gh.requests[0].response as { token: string }).token;
     const fetch = calls[1];
     expect(fetch.args.join(" ")).not.toContain(token);
     expect(fetch.env.GIT_CONFIG_KEY_0).toBe("http.extraHeader");
@@ -359,7 +328,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
   });
 
   it("refuses a chart with a symlink out of the repository before touching the cluster", async () => {
-    const world = newWorld({ extraFiles: { "charts/app/templates/key.yaml": { symlink: github.keyFile } } });
+    const world = newWorld({ extraFiles: { "charts/app/templates/key.yaml": { symlink: step.keyFile } } });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("ERROR: chartPath: charts/app holds a symlink that leads out of the repository (templates/key.yaml); refusing it\n");
@@ -390,7 +359,7 @@ describe("deploy (pod runner): inputs and sources", () => {
       "ERROR: image_tag: must be empty (derived from the commit) or an image tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'",
     ]);
     expect(lines).toEqual([]);
-    expect(gh.requests).toEqual([]);
+    expect(step.gh.requests).toEqual([]);
   });
 
   it("refuses a bad instance or ClusterRole name from env before fetching or changing anything, naming each", async () => {
@@ -401,7 +370,7 @@ describe("deploy (pod runner): inputs and sources", () => {
       "ERROR: GUARDRAILS_CLUSTER_ROLE: must not be DEPLOYER_CLUSTER_ROLE",
     ]);
     expect(lines).toEqual([]);
-    expect(gh.requests).toEqual([]);
+    expect(step.gh.requests).toEqual([]);
     const empty = await deploy(newWorld(), { env: { DEPLOYER_CLUSTER_ROLE: "", GUARDRAILS_CLUSTER_ROLE: "x/y" } });
     expect(empty.r.code).toBe(1);
     expect(empty.r.stderr.trim().split("\n")).toEqual([
@@ -420,30 +389,30 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(bindings.map((b) => [(b.metadata as { name: string }).name, (b.roleRef as { name: string }).name])).toEqual([["role-g", "role-g"], ["role-d", "role-d"]]);
     expect((world.applied[0].metadata as { labels: Record<string, string> }).labels["implementation-dag/instance"]).toBe("team-c");
     // The guardrail templates' ConfigMap (namespaced, in the workflows namespace) is no ClusterRole.
-    expect((template.script?.source ?? "").replaceAll("ConfigMap implementation-dag-guardrails", "")).not.toMatch(/implementation-dag-(deployer|guardrails|argo)/);
+    expect((step.template.script?.source ?? "").replaceAll("ConfigMap implementation-dag-guardrails", "")).not.toMatch(/implementation-dag-(deployer|guardrails|argo)/);
   });
 
   it("deploys a given full commit without asking GitHub for the PR head", async () => {
     const sha = "fedcba9876543210fedcba9876543210fedcba98";
     const world = newWorld();
-    gh.addCheckRun(OWNER, REPO, sha, "build", { status: "completed", conclusion: "success" });
+    step.gh.addCheckRun(OWNER, REPO, sha, "build", { status: "completed", conclusion: "success" });
     const { r, lines } = await deploy(world, { parameters: { commit: sha.toUpperCase() } });
     // The fake checkout answers rev-parse with HEAD_SHA: a checkout at another commit is refused.
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: commit: the checkout is at ${HEAD_SHA}, not at ${sha}\n`);
     expect(lines[1]).toContain(`.git ${sha}`);
-    expect(gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/${sha}/check-runs`]);
+    expect(step.gh.requests.map((q) => q.path)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/${sha}/check-runs`]);
     expect(lines.some((l) => l.startsWith("kubectl"))).toBe(false);
   });
 
   it("resolves a short commit to its full SHA through GitHub", async () => {
-    gh.handle("repos/get-commit", ({ params }) =>
+    step.gh.handle("repos/get-commit", ({ params }) =>
       params.ref === "0123456" ? { status: 200, body: { sha: HEAD_SHA } } : { status: 404, body: { message: "No commit found for SHA" } }, ["contents", "read"]);
     const { r, lines } = await deploy(newWorld(), { parameters: { commit: "0123456" } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(gh.requests.map((q) => q.path).slice(0, 2)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/0123456`]);
-    expect(gh.deployments(OWNER, REPO).at(-1)!.sha).toBe(HEAD_SHA);
+    expect(step.gh.requests.map((q) => q.path).slice(0, 2)).toEqual(["/app/installations/200003/access_tokens", `/repos/${OWNER}/${REPO}/commits/0123456`]);
+    expect(step.gh.deployments(OWNER, REPO).at(-1)!.sha).toBe(HEAD_SHA);
     expect(lines[1]).toContain(`.git ${HEAD_SHA}`);
     expect(r.outputs.commit).toBe(HEAD_SHA);
   });
@@ -493,14 +462,12 @@ describe("deploy (pod runner): inputs and sources", () => {
   });
 
   it("refuses a chart with a symlink out of the repository, so the chart cannot read the pod's secrets", async () => {
-    for (const target of [github.keyFile, "/var/run/secrets/kubernetes.io/serviceaccount/token", "../../../../etc/passwd"]) {
+    for (const target of [step.keyFile, "/var/run/secrets/kubernetes.io/serviceaccount/token", "../../../../etc/passwd"]) {
       const world = newWorld({ extraFiles: { "charts/app/files/key.pem": { symlink: target } } });
       const { r, lines } = await deploy(world);
       expect(r.code, target).toBe(1);
       expect(r.stderr, target).toBe("ERROR: chartPath: charts/app holds a symlink that leads out of the repository (files/key.pem); refusing it\n");
       expect(lines, target).toEqual(git);
-      await standIns!.close();
-      standIns = undefined;
     }
   });
 
@@ -539,8 +506,6 @@ describe("deploy (pod runner): inputs and sources", () => {
       expect(r.code, chartPath).toBe(1);
       expect(r.stderr, chartPath).toBe("ERROR: chartPath: must be an oci:// reference: oci://<registry>/<path>/<chart>[:<version>]\n");
       expect(lines, chartPath).toEqual([]);
-      await standIns!.close();
-      standIns = undefined;
     }
   });
 
@@ -624,7 +589,6 @@ describe("deploy (pod runner): inputs and sources", () => {
     expect(r.code).toBe(0);
     expect(filesIn(r.root).filter((f) => f.startsWith("deploy."))).toEqual([]);
     expect(existsSync(path.join(r.root, "outputs", "urls.json"))).toBe(true);
-    await standIns!.close();
     const failed = await deploy(newWorld({ helmFails: true }));
     expect(failed.r.code).toBe(1);
     expect(filesIn(failed.r.root).filter((f) => f.startsWith("deploy."))).toEqual([]);

@@ -7,11 +7,16 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { afterAll, afterEach, beforeAll } from "vitest";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { parseConfig } from "../../components/config";
 import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
-import { isOfflineCall, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
+import { isOfflineCall, startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
+import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
+import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { busyboxDir } from "../helpers/busybox";
 export { isOfflineCall };
 import { cachedRealToolReply, realToolReply } from "../../simulator/tools";
 
@@ -318,4 +323,82 @@ export function offlineLines(calls: ToolCall[], guardrails: string): string[] {
 /** The files below a directory, relative (for evidence assertions). */
 export function filesIn(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+/** How a test runs the deploy step: its inputs beside the fixture's, and where its tools come from. */
+export interface DeployRunOptions {
+  /** Parameters replacing the fixture's ({@link PARAMETERS}). */
+  parameters?: Partial<typeof PARAMETERS>;
+  /** Env replacing what the step gets from config. */
+  env?: Record<string, string>;
+  /** GNU tools (the default) or busybox applets first on PATH. */
+  tools?: "gnu" | "busybox";
+  /** `real`: the chart contract's offline calls always run the real tools, never a replayed answer. */
+  contract?: "real";
+}
+
+/** One run of the deploy step and the calls it made. */
+export interface DeployRun {
+  r: StepResult;
+  /** Every call to the stand-ins, in order. */
+  calls: ToolCall[];
+  /** The calls that reach the (fake) cluster or git, as normalised lines. */
+  cluster: string[];
+  /** The chart contract's offline calls, as normalised lines. */
+  offline: string[];
+  /** Every call, as normalised lines. */
+  all: string[];
+  /** The `helm upgrade --install` call, if one was made. */
+  upgrade?: ToolCall;
+}
+
+/**
+ * Registers what a deploy test file needs (the rendered deploy template, the guardrails, the fake
+ * GitHub of the QA app, stand-ins closed after each test) and returns how to run the step once
+ * against a world, as Argo would.
+ */
+export function useDeployStep() {
+  let template: ITemplate;
+  let guardrails: string;
+  let github: Awaited<ReturnType<typeof githubWorld>>;
+  let standIns: StandIns | undefined;
+  beforeAll(async () => {
+    template = templateNamed(implementationDag(await previewRender()), "deploy");
+    guardrails = guardrailsDir();
+    github = await githubWorld();
+  });
+  afterEach(async () => {
+    await standIns?.close();
+    standIns = undefined;
+  });
+  afterAll(() => github.gh.close());
+  return {
+    /** The fake GitHub. */
+    get gh(): FakeGitHub { return github.gh; },
+    /** The fake GitHub's env for the step (API URL, app id, key file). */
+    get githubEnv(): Record<string, string> { return github.env; },
+    /** The QA app's private key file (a path outside the repository). */
+    get keyFile(): string { return github.keyFile; },
+    /** The guardrails directory the step reads. */
+    get guardrails(): string { return guardrails; },
+    /** The rendered deploy template. */
+    get template(): ITemplate { return template; },
+    /** Runs deploy against `world`; GitHub's request log starts empty. */
+    async run(world: World, options: DeployRunOptions = {}): Promise<DeployRun> {
+      github.gh.requests.length = 0;
+      await standIns?.close();
+      standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world, options.contract ? { contract: options.contract } : {}));
+      const r = await runScriptTemplate(template, {
+        parameters: { ...PARAMETERS, ...options.parameters },
+        workflow: { name: WORKFLOW },
+        pathPrepend: options.tools === "busybox" ? [busyboxDir(), standIns.dir] : [standIns.dir],
+        standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, ...options.env },
+      });
+      const calls = standIns.calls;
+      return {
+        r, calls, cluster: clusterLines(calls, guardrails), offline: offlineLines(calls, guardrails), all: normalised(calls.map(lineOf), guardrails),
+        upgrade: calls.find((c) => c.tool === "helm" && c.args[0] === "upgrade"),
+      };
+    },
+  };
 }

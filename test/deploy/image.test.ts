@@ -7,54 +7,25 @@
 import { execFile, execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
-import { runScriptTemplate } from "../../simulator/argo-step";
-import type { FakeCheckRunState, FakeGitHub } from "../../simulator/fake-github";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns, type ToolCall } from "../../simulator/stand-ins";
+import type { FakeCheckRunState } from "../../simulator/fake-github";
+import { type ToolCall } from "../../simulator/stand-ins";
 import { realTool } from "../../simulator/tools";
 import {
-  BUILD_NAME, busyboxDir, CHART_DIR, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, normalised, NS, OWNER, PARAMETERS, PR,
-  RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  BUILD_NAME, CHART_DIR, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, PR,
+  RELEASE, REPO, type World,
+  DeployRunOptions, useDeployStep,
 } from "./fixtures";
 
-let template: ITemplate;
-let guardrails: string;
-let busybox: string;
-let github: Awaited<ReturnType<typeof githubWorld>>;
-let gh: FakeGitHub;
-let standIns: StandIns | undefined;
-
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "deploy");
-  guardrails = guardrailsDir();
-  busybox = busyboxDir();
-  github = await githubWorld();
-  gh = github.gh;
-});
-afterEach(async () => {
-  await standIns?.close();
-  standIns = undefined;
-});
-afterAll(() => gh.close());
+const step = useDeployStep();
 
 /** Runs deploy against `world`; `env` replaces env values the step gets from config. */
-async function deploy(world: World, options: { parameters?: Partial<typeof PARAMETERS>; env?: Record<string, string>; tools?: "gnu" | "busybox" } = {}) {
-  gh.requests.length = 0;
-  await standIns?.close();
-  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
-  const r = await runScriptTemplate(template, {
-    parameters: { ...PARAMETERS, ...options.parameters },
-    workflow: { name: WORKFLOW },
-    pathPrepend: options.tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
-    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails, ...options.env },
-  });
-  const calls = standIns.calls;
-  return { r, lines: normalised(standIns.lines(), guardrails), calls, upgrade: calls.find((c) => c.tool === "helm" && c.args[0] === "upgrade") };
+async function deploy(world: World, options: DeployRunOptions = {}) {
+  const { r, all, calls, upgrade } = await step.run(world, options);
+  return { r, lines: all, calls, upgrade };
 }
 
 /** The values an upgrade call sets (`--set-string k=v`), in order. */
@@ -65,13 +36,13 @@ const setStrings = (call: ToolCall | undefined) =>
 let commits = 0;
 function newHead(...states: FakeCheckRunState[]): string {
   const sha = (++commits).toString(16).padStart(2, "0").repeat(20);
-  gh.movePullHead(OWNER, REPO, Number(PR), sha);
-  if (states.length > 0) gh.addCheckRun(OWNER, REPO, sha, BUILD_NAME, ...states);
+  step.gh.movePullHead(OWNER, REPO, Number(PR), sha);
+  if (states.length > 0) step.gh.addCheckRun(OWNER, REPO, sha, BUILD_NAME, ...states);
   return sha;
 }
-afterEach(() => gh.movePullHead(OWNER, REPO, Number(PR), HEAD_SHA));
+afterEach(() => step.gh.movePullHead(OWNER, REPO, Number(PR), HEAD_SHA));
 
-const checkRunReads = (sha: string) => gh.requests.filter((q) => q.path === `/repos/${OWNER}/${REPO}/commits/${sha}/check-runs`);
+const checkRunReads = (sha: string) => step.gh.requests.filter((q) => q.path === `/repos/${OWNER}/${REPO}/commits/${sha}/check-runs`);
 
 describe("deploy: the image tag is the commit's", () => {
   it("derives the tag from the deployed commit by deploy.imageTagPattern and pulls it IfNotPresent", async () => {
@@ -113,7 +84,7 @@ describe("deploy: the image tag is the commit's", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("ERROR: IMAGE_TAG_PATTERN: must be letters, digits, '_', '.', '-' with at least one placeholder {sha}, {sha12} or {sha7}");
     expect(lines).toEqual([]);
-    expect(gh.requests).toEqual([]);
+    expect(step.gh.requests).toEqual([]);
   });
 });
 
@@ -127,7 +98,7 @@ describe.each(["gnu", "busybox"] as const)("deploy: waits for the commit's build
     expect(r.stdout).toContain(`build: waiting for the check run 'build' of commit ${sha}: queued`);
     expect(r.stdout).toContain(`build: waiting for the check run 'build' of commit ${sha}: in_progress`);
     expect(setStrings(upgrade)[0]).toBe(`image.tag=sha-${sha.slice(0, 12)}`);
-    expect(gh.violations).toEqual([]);
+    expect(step.gh.violations).toEqual([]);
   });
 
   it("fails on a failed build, naming the check, the commit and what it saw, with nothing changed in the cluster", async () => {
@@ -136,7 +107,7 @@ describe.each(["gnu", "busybox"] as const)("deploy: waits for the commit's build
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: build: the check run 'build' of commit ${sha} in ${OWNER}/${REPO} did not succeed: completed (failure); no image to deploy\n`);
     expect(lines).toEqual([]);
-    expect(gh.writes()).toEqual([]);
+    expect(step.gh.writes()).toEqual([]);
   });
 });
 
@@ -148,7 +119,7 @@ describe("deploy: a build that never succeeds", () => {
     expect(r.stderr).toBe(`ERROR: build: no successful check run 'build' for commit ${sha} in ${OWNER}/${REPO} within 2 s; last seen: no check run named build\n`);
     expect(checkRunReads(sha).length).toBeGreaterThanOrEqual(2);
     expect(lines).toEqual([]);
-    expect(gh.writes()).toEqual([]);
+    expect(step.gh.writes()).toEqual([]);
   });
 
   it("fails on any conclusion but success: a cancelled or skipped build pushed no image", async () => {
@@ -163,18 +134,18 @@ describe("deploy: a build that never succeeds", () => {
 
   it("waits for a commit status instead with deploy.build.kind status, with a statuses:read token", async () => {
     const sha = newHead();
-    gh.addCommitStatus(OWNER, REPO, sha, "ci/image", "pending", "success");
+    step.gh.addCommitStatus(OWNER, REPO, sha, "ci/image", "pending", "success");
     const { r } = await deploy(newWorld({ head: sha }), { env: { BUILD_KIND: "status", BUILD_NAME: "ci/image", BUILD_POLL_SECONDS: "1" } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read", statuses: "read" } });
-    expect(gh.requests.filter((q) => q.path === `/repos/${OWNER}/${REPO}/commits/${sha}/status`)).toHaveLength(2);
-    expect(gh.violations).toEqual([]);
+    expect(step.gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read", statuses: "read" } });
+    expect(step.gh.requests.filter((q) => q.path === `/repos/${OWNER}/${REPO}/commits/${sha}/status`)).toHaveLength(2);
+    expect(step.gh.violations).toEqual([]);
   });
 
   it("fails on a commit status in error, naming the context", async () => {
     const sha = newHead();
-    gh.addCommitStatus(OWNER, REPO, sha, "ci/image", "error");
+    step.gh.addCommitStatus(OWNER, REPO, sha, "ci/image", "error");
     const { r, lines } = await deploy(newWorld({ head: sha }), { env: { BUILD_KIND: "status", BUILD_NAME: "ci/image" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: build: the commit status 'ci/image' of commit ${sha} in ${OWNER}/${REPO} did not succeed: error (Build error); no image to deploy\n`);
@@ -185,7 +156,7 @@ describe("deploy: a build that never succeeds", () => {
     const sha = newHead();
     const { r } = await deploy(newWorld({ head: sha }), { env: { BUILD_KIND: "none" } });
     expect(r.code).toBe(0);
-    expect(gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read" } });
+    expect(step.gh.requests[0].body).toEqual({ repositories: [REPO], permissions: { contents: "read", pull_requests: "read" } });
     expect(checkRunReads(sha)).toEqual([]);
   });
 
@@ -196,7 +167,7 @@ describe("deploy: a build that never succeeds", () => {
     expect(r.stderr).toContain("ERROR: BUILD_NAME: must be a check run name or status context");
     expect(r.stderr).toContain("ERROR: BUILD_POLL_SECONDS: must be an integer from 1 to 300, at most BUILD_TIMEOUT_SECONDS");
     expect(lines).toEqual([]);
-    expect(gh.requests).toEqual([]);
+    expect(step.gh.requests).toEqual([]);
   });
 });
 

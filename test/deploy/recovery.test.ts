@@ -7,47 +7,17 @@
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { runScriptTemplate } from "../../simulator/argo-step";
-import type { FakeGitHub } from "../../simulator/fake-github";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns } from "../../simulator/stand-ins";
+import { describe, expect, it } from "vitest";
 import {
-  busyboxDir, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, PARAMETERS,
-  previewNamespace, RELEASE, REPO, WORKFLOW, worldHandler, type World,
+  clusterLines, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, previewNamespace, RELEASE, REPO, type World,
+  useDeployStep,
 } from "./fixtures";
 
-let template: ITemplate;
-let guardrails: string;
-let busybox: string;
-let github: Awaited<ReturnType<typeof githubWorld>>;
-let gh: FakeGitHub;
-let standIns: StandIns | undefined;
-
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "deploy");
-  guardrails = guardrailsDir();
-  busybox = busyboxDir();
-  github = await githubWorld();
-  gh = github.gh;
-});
-afterEach(async () => {
-  await standIns?.close();
-  standIns = undefined;
-});
-afterAll(() => gh.close());
+const step = useDeployStep();
 
 async function deploy(world: World, tools: "gnu" | "busybox" = "gnu") {
-  gh.requests.length = 0;
-  standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
-  const r = await runScriptTemplate(template, {
-    parameters: PARAMETERS,
-    workflow: { name: WORKFLOW },
-    pathPrepend: tools === "busybox" ? [busybox, standIns.dir] : [standIns.dir],
-    standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails },
-  });
-  return { r, helm: clusterLines(standIns.calls, guardrails, ["helm"]) };
+  const { r, calls } = await step.run(world, { tools });
+  return { r, helm: clusterLines(calls, step.guardrails, ["helm"]) };
 }
 
 const PENDING = `helm list -n ${NS} --kubeconfig <work>/kubeconfig --pending --filter ^${RELEASE}$ -o json`;
@@ -96,26 +66,26 @@ describe("deploy recovers a release a killed step left pending", () => {
 
 describe("deploy's record on the PR", () => {
   it("a GitHub failure while recording the deployment is a warning: deploy succeeds and records no deployment id", async () => {
-    gh.enqueue("repos/create-deployment", ...Array.from({ length: 5 }, () => ({ status: 502 })));
+    step.gh.enqueue("repos/create-deployment", ...Array.from({ length: 5 }, () => ({ status: 502 })));
     const world = newWorld({ namespace: previewNamespace({ annotations: { "implementation-dag/deployment": "999" } }) });
-    const before = gh.deployments(OWNER, REPO).length;
+    const before = step.gh.deployments(OWNER, REPO).length;
     const { r } = await deploy(world);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^WARNING: github: no deployment recorded for example-org\/example-app@[0-9a-f]{40} in pr-42; deploy goes on without one$/m);
-    expect(gh.deployments(OWNER, REPO)).toHaveLength(before);
+    expect(step.gh.deployments(OWNER, REPO)).toHaveLength(before);
     // The older run's deployment id is not left for cleanup to update.
     expect((world.namespace!.metadata as { annotations: Record<string, string> }).annotations["implementation-dag/deployment"]).toBe("");
     expect(r.outputs.commit).toBe(HEAD_SHA);
   });
 
   it("a 5xx on the in_progress status is a warning; the deployment stays recorded", async () => {
-    gh.enqueue("repos/create-deployment-status", ...Array.from({ length: 5 }, () => ({ status: 503 })));
+    step.gh.enqueue("repos/create-deployment-status", ...Array.from({ length: 5 }, () => ({ status: 503 })));
     const world = newWorld();
     const { r } = await deploy(world);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^WARNING: github: deployment \d+: status in_progress not recorded; deploy goes on$/m);
-    const id = gh.deployments(OWNER, REPO).at(-1)!.id;
+    const id = step.gh.deployments(OWNER, REPO).at(-1)!.id;
     expect((world.namespace!.metadata as { annotations: Record<string, string> }).annotations["implementation-dag/deployment"]).toBe(String(id));
-    expect(gh.violations).toEqual([]);
+    expect(step.gh.violations).toEqual([]);
   });
 });
