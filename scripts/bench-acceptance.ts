@@ -3,9 +3,9 @@
  * method (`date` around each curl) against loopback servers whose latencies are known, and prints
  * what each reports next to the true values, with the wall time.
  *
- * Goals (issue 4): reported p50/p95 within 5 ms or 5% of the truth; 200 requests to a 50 ms
- * endpoint at concurrency 10 measured in at most 1.3 s. Issue 11 adds the open model against closed
- * models on a server that stalls once: reported against true p50/p95/p99.
+ * Goals: reported p50/p95 within 5 ms or 5% of the truth; 200 requests to a 50 ms endpoint at
+ * concurrency 10 measured in at most 1.3 s. Then the open model against the closed one on a server
+ * that stalls once: reported against true p50/p95/p99.
  *
  * BENCH_QUICK=1 runs only the 10-request loads of the first table (a quick look, about 20 s).
  */

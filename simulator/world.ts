@@ -3,7 +3,7 @@
  * - a stateful stand-in cluster behind recording `kubectl` and `helm` ({@link FakeCluster});
  * - a recording `git` that serves the repository: the fetched commit holds this project's example
  *   chart (`charts/app`), so deploy installs what the chart would really create;
- * - the recording fake GitHub (issue 5) with the three apps of the stack config;
+ * - the recording fake GitHub with the three apps of the stack config;
  * - the platform's agent template: the stand-in `coderun-template` (./coderun-template.ts), which
  *   the agents' child Workflows run; its agent is the recording `coderun-agent`, whose outcome each
  *   run scripts per agent (exit code, summary, delay) and whose parameters the world records;

@@ -1,7 +1,6 @@
 /**
- * Issue 11: readiness before measuring, per-phase timing with a selectable judged figure, three
- * outcomes, and the open model measured from each scheduled start, against loopback servers with known
- * behaviour.
+ * Readiness before measuring, per-phase timing with a selectable judged figure, three outcomes, and
+ * the open model measured from each scheduled start, against loopback servers with known behaviour.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
