@@ -134,7 +134,7 @@ elif ! [[ $build_poll =~ ^[1-9][0-9]{0,2}$ ]] || ((build_poll > 300 || build_pol
 fi
 
 if ! is_preview_namespace "$ns" "$pr"; then
-  bad ns "must be the preview namespace of PR $pr (impl-pr-$pr, or impl-<owner>-<repo>-<hash>-pr-$pr)"
+  bad ns "$(rule_preview_namespace "$pr")"
 fi
 if ! is_dns_label "$release" || ((${#release} > 53)) || [[ $release != *"-pr-$pr" ]]; then
   bad release "must be a DNS-1123 label of at most 53 characters ending in -pr-<pr>"

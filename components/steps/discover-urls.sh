@@ -27,7 +27,7 @@ output_dir=$(value OUTPUT_DIR)
 
 is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! is_preview_namespace "$ns" "$pr"; then
-  bad ns "must be the preview namespace of PR $pr (impl-pr-$pr, or impl-<owner>-<repo>-<hash>-pr-$pr)"
+  bad ns "$(rule_preview_namespace "$pr")"
 fi
 if ! is_dns_label "$release" || ((${#release} > 53)); then
   bad release "must be a DNS-1123 label of at most 53 characters"

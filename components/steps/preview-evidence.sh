@@ -46,7 +46,7 @@ output_dir=$(value OUTPUT_DIR)
 
 is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! is_preview_namespace "$ns" "$pr"; then
-  bad ns "must be the preview namespace of PR $pr (impl-pr-$pr, or impl-<owner>-<repo>-<hash>-pr-$pr)"
+  bad ns "$(rule_preview_namespace "$pr")"
 fi
 if ! [[ $log_lines =~ ^[1-9][0-9]{0,4}$ ]] || ((log_lines > 10000)); then
   bad LOG_LINES "must be an integer from 1 to 10000"

@@ -42,6 +42,9 @@ is_pr_number() { [[ $1 =~ ^[1-9][0-9]{0,8}$ ]]; }
 is_preview_namespace() { # NS PR
   [[ $1 =~ ^impl-([a-z0-9]([a-z0-9-]*[a-z0-9])?-[0-9a-f]{10}-)?pr-[1-9][0-9]{0,8}$ && $1 == *"-pr-$2" ]] && ((${#1} <= 63))
 }
+rule_preview_namespace() { # PR: is_preview_namespace's rule in words
+  printf 'must be the preview namespace of PR %s (impl-pr-%s, or impl-<owner>-<repo>-<hash>-pr-%s)' "$1" "$1" "$1"
+}
 
 RULE_DNS_LABEL="must be a DNS-1123 label"
 is_dns_label() { [[ $1 =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; }
