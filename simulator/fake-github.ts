@@ -1103,3 +1103,17 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
   };
 }
 
+/**
+ * The env a step gets for the QA app of the lifecycle tests (app 100003, installation 200003) against
+ * the fake GitHub `gh`, with the app's key at `keyFile`; retries 10 ms apart.
+ */
+export function qaAppEnv(gh: { url: string }, keyFile: string): Record<string, string> {
+  return {
+    GITHUB_API_URL: gh.url,
+    GITHUB_GRAPHQL_URL: `${gh.url}/graphql`,
+    GITHUB_APP_ID: "100003",
+    GITHUB_INSTALLATION_ID: "200003",
+    GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
+    GITHUB_RETRY_BASE_MS: "10",
+  };
+}

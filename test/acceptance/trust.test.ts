@@ -176,7 +176,6 @@ describe("acceptance: open model", () => {
     expect(slow(c)).toBe(1);
     expect(slow(o)).toBeGreaterThanOrEqual(5);
     expect(c.report.summary.max_ms).toBeGreaterThanOrEqual(1000);
-    expect(c.report.summary.p99_ms).toBeLessThan(c.report.summary.max_ms);
     expect(c.report.summary.p99_ms).toBe(nearestRank(rows(c.log, "measure").map((row) => Number(row[LOG.latency])), 99));
   });
 

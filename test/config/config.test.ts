@@ -4,22 +4,14 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, configSchema, parseConfig } from "../../components/config";
+import { configSchema, parseConfig } from "../../components/config";
 import { hardeningEnabled } from "../../components/repository-hardening";
 import { PROJECT_ROOT, readStackConfig, renderStack } from "../../scripts/offline-render";
+import { problemsOf } from "../helpers/config";
 
 const preview = () => readStackConfig("preview");
 const withKey = (key: string, value: unknown) => ({ ...preview(), [`implementation-dag:${key}`]: typeof value === "string" ? value : JSON.stringify(value) });
 
-function problemsOf(flat: Record<string, string>): string[] {
-  try {
-    parseConfig(flat);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  return [];
-}
 
 describe("stack config", () => {
   it("accepts the preview stack and lists every key of the schema in it", () => {

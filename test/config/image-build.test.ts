@@ -3,7 +3,8 @@
  * `deploy.build`, and the rule that the wait and helm's timeout fit in deploy's deadline.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../components/config";
+import { parseConfig } from "../../components/config";
+import { problemsOf } from "../helpers/config";
 import { readStackConfig } from "../../scripts/offline-render";
 
 const preview = () => readStackConfig("preview");
@@ -15,15 +16,6 @@ const withDeploy = (deploy: Record<string, unknown>, deadlines: Record<string, n
   "implementation-dag:deadlines": JSON.stringify({ ...previewDeadlines(), ...deadlines }),
 });
 
-function problemsOf(flat: Record<string, string>): string[] {
-  try {
-    parseConfig(flat);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  return [];
-}
 
 describe("deploy.imageTagPattern and deploy.build", () => {
   it("defaults to a tag of the commit and a check run named build, waited for up to 10 minutes", () => {

@@ -14,7 +14,7 @@ import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.i
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { previewNamespace as previewName } from "../../components/names";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace, utcIn, volume, type FakeNamespace } from "./fake-cluster";
@@ -72,12 +72,7 @@ async function sweep(cluster: FakeCluster, opts: { dryRun?: string; pathPrepend?
     pathPrepend: [standIns.dir, ...(opts.pathPrepend ?? [])],
     standInEnv: {
       ...standIns.env,
-      GITHUB_API_URL: gh.url,
-      GITHUB_GRAPHQL_URL: `${gh.url}/graphql`,
-      GITHUB_APP_ID: "100003",
-      GITHUB_INSTALLATION_ID: "200003",
-      GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
-      GITHUB_RETRY_BASE_MS: "10",
+      ...qaAppEnv(gh, keyFile),
     },
     timeoutMs: 200_000,
   });

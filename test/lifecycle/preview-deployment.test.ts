@@ -12,7 +12,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { STEPS_DIR } from "../../components/argo/script-template";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace } from "./fake-cluster";
@@ -53,12 +53,7 @@ afterEach(async () => {
 
 /** What a pod gets from Secret github-app-qa, pointed at the fake (short backoff for the 5xx cases). */
 const appEnv = () => ({
-  GITHUB_API_URL: gh.url,
-  GITHUB_GRAPHQL_URL: `${gh.url}/graphql`,
-  GITHUB_APP_ID: "100003",
-  GITHUB_INSTALLATION_ID: "200003",
-  GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
-  GITHUB_RETRY_BASE_MS: "10",
+  ...qaAppEnv(gh, keyFile),
 });
 
 /** Runs BODY in bash after lib/github.sh and lib/deployments.sh, as a step would. */

@@ -24,7 +24,7 @@ import { TEARDOWN_LIBRARIES } from "../../components/ttl-sweeper";
 import { stepSource } from "../../components/argo/script-template";
 import { asArgoModel } from "../helpers/argo-schema";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir, FakeCluster, previewNamespace, utcIn, workflow, type FakeNamespace } from "./fake-cluster";
@@ -125,12 +125,7 @@ async function uninstall(cluster: FakeCluster, opts: { dryRun?: string; pathPrep
     pathPrepend: [standIns.dir, ...(opts.pathPrepend ?? [])],
     standInEnv: {
       ...standIns.env,
-      GITHUB_API_URL: gh.url,
-      GITHUB_GRAPHQL_URL: `${gh.url}/graphql`,
-      GITHUB_APP_ID: "100003",
-      GITHUB_INSTALLATION_ID: "200003",
-      GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
-      GITHUB_RETRY_BASE_MS: "10",
+      ...qaAppEnv(gh, keyFile),
     },
   });
 }
