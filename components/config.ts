@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { IMAGE_TAG, IMAGE_TAG_PATTERN, imageTagForCommit, NAMING_SCHEMES } from "./names";
-import { configDescription, ruleRefinement } from "./parameters";
+import { ACCEPTANCE_BUDGET_SECONDS, configDescription, ruleRefinement } from "./parameters";
 
 /** The Pulumi project name; config keys are `implementation-dag:<key>`. */
 export const PROJECT = "implementation-dag";
@@ -127,14 +127,13 @@ const repositoryAcceptanceSchema = z
   )
   .strict();
 
-/** Seconds the acceptance step may spend on readiness and measurement (the seed's 3 minutes, less room to start and report). */
-export const ACCEPTANCE_BUDGET_SECONDS = 170;
-
 /**
- * The acceptance step's budget rule (acceptance.sh, set-params.sh): readiness (`readyTimeoutSeconds`,
- * unless `readyConsecutive` is 0) plus the measurement's worst case (closed model:
+ * The acceptance step's budget rule, zod's copy of the steps' `acceptance_budget_problem`
+ * (lib/acceptance-budget.sh; one test table holds both): readiness (`readyTimeoutSeconds`, unless
+ * `readyConsecutive` is 0) plus the measurement's worst case (closed model:
  * ceil(requestsPerEndpoint / concurrency) × timeoutMs; open model: durationSeconds + timeoutMs) must
- * fit in {@link ACCEPTANCE_BUDGET_SECONDS}. Returns what breaks it, or undefined.
+ * fit in {@link ACCEPTANCE_BUDGET_SECONDS}, and an open-model schedule must hold a request. Returns
+ * what breaks it, or undefined.
  */
 function acceptanceBudgetProblem(a: z.infer<typeof acceptanceSettingsSchema>): string | undefined {
   const readyMs = a.readyConsecutive > 0 ? a.readyTimeoutSeconds * 1000 : 0;

@@ -81,7 +81,14 @@ export interface Parameter {
 }
 
 const INT_MS: Clause[] = [{ pattern: "^[1-9][0-9]{0,6}$", message: "must be a positive integer of milliseconds (at most 7 digits)" }];
-const SECONDS_1_170: Clause[] = [{ pattern: "^[1-9][0-9]{0,2}$", min: 1, max: 170, message: "must be an integer of seconds from 1 to 170" }];
+/**
+ * Seconds the acceptance step may spend on readiness and measurement (the seed's 3 minutes, less room
+ * to start and to write the report): zod's budget rule (components/config.ts) and the steps'
+ * (lib/acceptance-budget.sh, which reads it from the generated lib/parameter-rules.sh).
+ */
+export const ACCEPTANCE_BUDGET_SECONDS = 170;
+
+const SECONDS_IN_BUDGET: Clause[] = [{ pattern: "^[1-9][0-9]{0,2}$", min: 1, max: ACCEPTANCE_BUDGET_SECONDS, message: `must be an integer of seconds from 1 to ${ACCEPTANCE_BUDGET_SECONDS}` }];
 const TRUE_FALSE: Clause[] = [{ pattern: "^(true|false)$", message: "must be true or false" }];
 const STATUS_RULE_MESSAGE = "must be status items NNN, Nxx, NNN-MMM (NNN <= MMM) or <NNN (above 100) separated by commas (e.g. 2xx,3xx or <500)";
 const REPO_DIRECTORY: Clause[] = [{ predicate: "repoDirectory", message: "must be '.' (the repository's root) or a relative path without '.' or '..' segments" }];
@@ -186,12 +193,12 @@ export const PARAMETERS: readonly Parameter[] = [
     description: "Readiness: an endpoint is ready after this many expected answers **in a row**. `0` skips the wait.",
     rule: [{ pattern: "^(0|[1-9][0-9]{0,2})$", min: 0, max: 100, message: "must be an integer from 0 (no readiness wait) to 100" }] },
   { name: "ready_timeout_s", env: "READY_TIMEOUT_S", submit: false, step: "acceptance", config: { key: "acceptance.readyTimeoutSeconds" },
-    description: "Readiness: how long to wait, in seconds. An endpoint not ready by then is an **error**.", rule: SECONDS_1_170 },
+    description: "Readiness: how long to wait, in seconds. An endpoint not ready by then is an **error**.", rule: SECONDS_IN_BUDGET },
   { name: "rate", env: "RATE", submit: false, step: "acceptance", config: { key: "acceptance.rate", text: EMPTY_IS_OFF },
     description: "**Open model**: requests *started* per second per endpoint, on a fixed schedule whatever earlier requests are doing. Empty (config 0): the closed model.",
     rule: [{ pattern: "^([0-9]{1,4}([.][0-9]{1,3})?)?$", predicate: "rate", message: "must be empty (closed model) or requests per second, more than 0 and at most 1000, with at most 3 decimals" }] },
   { name: "duration_s", env: "DURATION_S", submit: false, step: "acceptance", config: { key: "acceptance.durationSeconds" },
-    description: "Open model: length of the schedule in seconds (`rate × duration_s` requests per endpoint).", rule: SECONDS_1_170 },
+    description: "Open model: length of the schedule in seconds (`rate × duration_s` requests per endpoint).", rule: SECONDS_IN_BUDGET },
 ];
 
 /** A parameter's name. */
@@ -373,6 +380,7 @@ export function parameterRulesShell(): string {
     "#   PARAMETERS_CONFIGURED                those of them the stack config sets (set-params resolves them)",
     "#   PARAMETERS_DEPLOY                    the parameters deploy reads, each as input PARAMETER_OUTPUT[NAME]",
     "#   PARAMETER_OUTPUT[NAME]               the set-params output NAME is passed on as",
+    "#   ACCEPTANCE_BUDGET_SECONDS            what acceptance may spend on readiness and measurement (lib/acceptance-budget.sh)",
     "# shellcheck disable=SC2034 # the arrays are read by the steps this file is inserted into",
     "",
   ];
@@ -409,6 +417,7 @@ export function parameterRulesShell(): string {
   lines.push(`PARAMETERS_DEPLOY=(${list(PARAMETERS.filter((p) => p.step === "deploy").map((p) => p.name))})`);
   lines.push(`PARAMETERS_CONFIGURED=(${list(PARAMETERS.filter((p) => p.step === "acceptance" && p.config !== undefined).map((p) => p.name))})`);
   lines.push(`declare -A PARAMETER_ENV=(${PARAMETERS.map((p) => `[${p.name}]=${p.env}`).join(" ")})`);
+  lines.push(`ACCEPTANCE_BUDGET_SECONDS=${ACCEPTANCE_BUDGET_SECONDS}`);
   lines.push(`declare -A PARAMETER_OUTPUT=(${PARAMETERS.filter((p) => outputName(p) !== undefined).map((p) => `[${p.name}]=${outputName(p)}`).join(" ")})`);
   return `${lines.join("\n")}\n`;
 }

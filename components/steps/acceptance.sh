@@ -38,7 +38,6 @@ set -euo pipefail
 export LC_ALL=C
 
 readonly MAX_ENDPOINTS=100
-readonly BUDGET_S=170 # the seed's 3 minutes, less room to start and to write the report
 readonly KEEP_BYTES=65536
 readonly LATE_US=100000   # an open-model start this far behind its schedule is late
 readonly MAX_IN_FLIGHT=256 # open model: curl processes that may run at once, all endpoints together
@@ -99,14 +98,14 @@ if ! [[ $tmp_root =~ $safe_path ]]; then bad TMPDIR "must be an absolute path of
 # set-params and the stack config's schema apply too, so nothing reaches here that they let through
 # and this refuses. The raw env is checked (an empty value is not defaulted here: set-params fills
 # every setting in).
+declare -A settings=()
 for name in "${PARAMETERS_ACCEPTANCE[@]}"; do
-  check_parameter "$name" "$(value "${PARAMETER_ENV[$name]}")"
+  settings[$name]=$(value "${PARAMETER_ENV[$name]}")
+  check_parameter "$name" "${settings[$name]}"
 done
-rate_milli=0
-if [[ $rate =~ ^([0-9]{1,4})(\.([0-9]{1,3}))?$ ]]; then
-  frac=${BASH_REMATCH[3]}000
-  rate_milli=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
-fi
+acceptance_rate_milli "$rate"
+# shellcheck disable=SC2153 # set by acceptance_rate_milli (lib/acceptance-budget.sh)
+rate_milli=$RATE_MILLI
 default_ranges=$(rule_ranges "$expect") || true
 # PATHS (valid by now, or reported above): a JSON object from path (or prefix ending in *) to a status rule.
 path_keys=()
@@ -240,24 +239,18 @@ dur_s=$((10#$duration_s))
 if ((rate_milli > 0)); then
   model=open
   scheduled=$((rate_milli * dur_s / 1000))
-  ((scheduled >= 1)) || error_exit "ERROR: rate: $rate per second for $dur_s s schedules no request"
   # Every scheduled request may still be running when the next starts, until its timeout.
   in_flight=$(((rate_milli * t_ms + 999999) / 1000000 + 1))
-  if ((in_flight * endpoints > MAX_IN_FLIGHT)); then
+  if ((scheduled >= 1 && in_flight * endpoints > MAX_IN_FLIGHT)); then
     error_exit "ERROR: rate: $rate per second with timeout_ms $t_ms may keep $((in_flight * endpoints)) requests in flight over $endpoints endpoints; at most $MAX_IN_FLIGHT (lower rate or timeout_ms)"
   fi
-  worst_ms=$((dur_s * 1000 + t_ms))
-  what="duration_s: a $dur_s s schedule plus timeout_ms $t_ms"
 else
   model=closed
   scheduled=$n
-  rounds=$(((n + c - 1) / c))
-  worst_ms=$((rounds * t_ms))
-  what="requests_per_endpoint: $n requests at concurrency $c with timeout_ms $t_ms"
 fi
-if ((ready_s * 1000 + worst_ms > BUDGET_S * 1000)); then
-  error_exit "ERROR: ${what%%:*}: ${what#*: } may take $((worst_ms / 1000)) s after up to ${ready_s} s of readiness (ready_timeout_s); the step must finish within ${BUDGET_S} s (lower ready_timeout_s or timeout_ms, or send fewer requests)"
-fi
+# The rule set-params applied already (lib/acceptance-budget.sh), held again here: the settings are this step's inputs.
+acceptance_budget_problem settings
+[[ -z $BUDGET_PROBLEM ]] || error_exit "ERROR: $BUDGET_INPUT: $BUDGET_PROBLEM"
 
 # ---- setup -----------------------------------------------------------------------------------
 work=$(mktemp -d "$tmp_root/acceptance.XXXXXX")

@@ -39,31 +39,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-# acceptance_budget: acceptance.sh's budget rule on the resolved settings, so a combination acceptance
-# would refuse stops the run here: readiness (ready_timeout_s, unless ready_consecutive is 0) plus the
-# measurement's worst case (closed: ceil(requests_per_endpoint / concurrency) x timeout_ms; open:
-# duration_s + timeout_ms) must fit in 170 s, and an open-model schedule must hold a request.
-acceptance_budget() {
-  local n=$((10#${acceptance[requests_per_endpoint]})) c=$((10#${acceptance[concurrency]})) t_ms=$((10#${acceptance[timeout_ms]}))
-  local ready_s=$((10#${acceptance[ready_timeout_s]})) dur_s=$((10#${acceptance[duration_s]})) rate=${acceptance[rate]} worst_ms what
-  ((10#${acceptance[ready_consecutive]} > 0)) || ready_s=0
-  if [[ -n $rate ]]; then
-    [[ $rate =~ ^([0-9]+)(\.([0-9]+))?$ ]]
-    local frac=${BASH_REMATCH[3]}000
-    local rate_milli=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
-    ((rate_milli * dur_s / 1000 >= 1)) || die rate "$rate per second for $dur_s s (duration_s) schedules no request"
-    worst_ms=$((dur_s * 1000 + t_ms))
-    what="duration_s: a $dur_s s schedule plus timeout_ms $t_ms"
-  else
-    local rounds=$(((n + c - 1) / c))
-    worst_ms=$((rounds * t_ms))
-    what="requests_per_endpoint: $n requests at concurrency $c with timeout_ms $t_ms"
-  fi
-  if ((ready_s * 1000 + worst_ms > 170000)); then
-    die "${what%%:*}" "${what#*: } may take $((worst_ms / 1000)) s after up to ${ready_s} s of readiness (ready_timeout_s); acceptance must finish within 170 s (lower ready_timeout_s or timeout_ms, or send fewer requests)"
-  fi
-}
-
 is_json_object() { jq -en --argjson v "$1" '$v | type == "object"' >/dev/null 2>&1; }
 
 # resolve_acceptance REPOSITORY GLOBAL TABLE (JSON objects): prints, per acceptance input, a line
@@ -148,7 +123,9 @@ while IFS=$'\t' read -r input where setting; do
   fi
 done <<<"$settings"
 stop_on_bad_inputs
-acceptance_budget
+# acceptance's budget rule (lib/acceptance-budget.sh) on them, so a run acceptance would refuse stops here.
+acceptance_budget_problem acceptance
+[[ -z $BUDGET_PROBLEM ]] || die "$BUDGET_INPUT" "$BUDGET_PROBLEM"
 
 # The naming rules (the same as components/names.ts).
 id=$(preview_id "$naming" "$owner" "$repo" "$pr")

@@ -74,7 +74,7 @@ export function acceptanceTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
     name: "acceptance",
     // The gate's arithmetic: jq programs in files of their own, tested with fixed samples.
-    libraries: ["parameter-rules", ...ACCEPTANCE_PROGRAMS],
+    libraries: ["parameter-rules", "acceptance-budget", ...ACCEPTANCE_PROGRAMS],
     image: cfg.images.acceptance,
     deadlineSeconds: cfg.deadlines.acceptanceSeconds,
     inputs: {

@@ -33,7 +33,7 @@ export const SET_PARAMS_PASSED = [
 export function setParamsTemplate(cfg: StackConfig): ITemplate {
   return scriptTemplate(cfg, {
     name: "set-params",
-    libraries: ["names", "parameter-rules"],
+    libraries: ["names", "parameter-rules", "acceptance-budget"],
     image: cfg.images.setParams,
     deadlineSeconds: cfg.deadlines.setParamsSeconds,
     inputs: { parameters: inputParameters(...SET_PARAMS_INPUTS) },

@@ -12,6 +12,7 @@
 #   PARAMETERS_CONFIGURED                those of them the stack config sets (set-params resolves them)
 #   PARAMETERS_DEPLOY                    the parameters deploy reads, each as input PARAMETER_OUTPUT[NAME]
 #   PARAMETER_OUTPUT[NAME]               the set-params output NAME is passed on as
+#   ACCEPTANCE_BUDGET_SECONDS            what acceptance may spend on readiness and measurement (lib/acceptance-budget.sh)
 # shellcheck disable=SC2034 # the arrays are read by the steps this file is inserted into
 
 parameter_is_relativePath() {
@@ -192,4 +193,5 @@ PARAMETERS_ACCEPTANCE=(min_success_pct max_p95_ms requests_per_endpoint max_p99_
 PARAMETERS_DEPLOY=(owner repo pr commit chartPath valuesFile imageTag)
 PARAMETERS_CONFIGURED=(min_success_pct max_p95_ms requests_per_endpoint max_p99_ms judge concurrency timeout_ms expect paths insecure connect_to ready_consecutive ready_timeout_s rate duration_s)
 declare -A PARAMETER_ENV=([owner]=OWNER [repo]=REPO [pr]=PR [commit]=COMMIT [domain]=DOMAIN [chartPath]=CHART_PATH [valuesFile]=VALUES_FILE [imageTag]=IMAGE_TAG [min_success_pct]=MIN_SUCCESS_PCT [max_p95_ms]=MAX_P95_MS [requests_per_endpoint]=REQUESTS_PER_ENDPOINT [taskId]=TASK_ID [service]=SERVICE [model]=MODEL [docsRepository]=DOCS_REPOSITORY [docsProjectDirectory]=DOCS_PROJECT_DIRECTORY [workingDirectory]=WORKING_DIRECTORY [docsBranch]=DOCS_BRANCH [continueSession]=CONTINUE_SESSION [overwriteMemory]=OVERWRITE_MEMORY [taskRequirements]=TASK_REQUIREMENTS [max_p99_ms]=MAX_P99_MS [judge]=JUDGE [concurrency]=CONCURRENCY [timeout_ms]=TIMEOUT_MS [expect]=EXPECT [paths]=PATHS [insecure]=INSECURE [connect_to]=CONNECT_TO [ready_consecutive]=READY_CONSECUTIVE [ready_timeout_s]=READY_TIMEOUT_S [rate]=RATE [duration_s]=DURATION_S)
+ACCEPTANCE_BUDGET_SECONDS=170
 declare -A PARAMETER_OUTPUT=([owner]=owner [repo]=repo [pr]=pr [commit]=commit [domain]=domain [chartPath]=chartPath [valuesFile]=valuesFile [imageTag]=image_tag [min_success_pct]=min_success_pct [max_p95_ms]=max_p95_ms [requests_per_endpoint]=requests_per_endpoint [taskId]=task-id [service]=service-id [model]=model [docsRepository]=docs-repository-url [docsProjectDirectory]=docs-project-directory [workingDirectory]=working-directory [docsBranch]=docs-branch [continueSession]=continue-session [overwriteMemory]=overwrite-memory [taskRequirements]=task-requirements [max_p99_ms]=max_p99_ms [judge]=judge [concurrency]=concurrency [timeout_ms]=timeout_ms [expect]=expect [paths]=paths [insecure]=insecure [connect_to]=connect_to [ready_consecutive]=ready_consecutive [ready_timeout_s]=ready_timeout_s [rate]=rate [duration_s]=duration_s)
