@@ -366,13 +366,12 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
   const stackOwn = JSON.parse(preview["implementation-dag:acceptance"]) as Record<string, unknown>;
   /**
    * Global settings so light that any one valid value fits the 3-minute budget (one request, no
-   * readiness, 100 ms timeouts), so each row judges its value's own rule; the budget has its own rows.
+   * readiness, 100 ms timeouts), so each row judges its value's own rule; the budget has its own table (acceptance-budget.test.ts).
    */
   const own = { ...stackOwn, requestsPerEndpoint: 1, concurrency: 64, timeoutMs: 100, readyConsecutive: 0, readyTimeoutSeconds: 1 };
   const flat = { ...preview, "implementation-dag:acceptance": JSON.stringify(own) };
   const GLOBAL = acceptanceDefaults(parseConfig(flat).acceptance);
   const light = setParamsTemplate(parseConfig(flat));
-  const STACK = acceptanceDefaults(parseConfig(preview).acceptance);
   /** acceptance's own input beside the settings: the preview's host, which bounds what it requests. */
   const PREVIEW_HOST = "pr-7.preview.example.com";
   let acceptance: ITemplate;
@@ -421,35 +420,5 @@ describe("set-params, zod and acceptance: one rule per acceptance setting", () =
     const refusedByAcceptance = new RegExp(`^ERROR: ${input}: `, "m").test(ac.stderr);
     expect(refusedByAcceptance, ac.stderr).toBe(!valid);
     if (!refusedByAcceptance) expect(ac.stderr).toContain("ERROR: deploy-urls: is not urls.json");
-  });
-
-  it.each([
-    ["the preview stack's load", {}, true],
-    ["20 requests at concurrency 4 with 10 s timeouts after 120 s of readiness: exactly 170 s", { requestsPerEndpoint: 20 }, true],
-    ["21 requests at concurrency 4 with 10 s timeouts after 120 s of readiness: 180 s", { requestsPerEndpoint: 21 }, false],
-    ["the same load without readiness", { requestsPerEndpoint: 21, readyConsecutive: 0 }, true],
-    ["an open model of 150 s plus a 10 s timeout after 120 s of readiness", { rate: 1, durationSeconds: 150 }, false],
-    ["an open model of 40 s plus a 10 s timeout after 120 s of readiness", { rate: 1, durationSeconds: 40 }, true],
-    ["an open model whose schedule holds no request", { rate: 0.05, durationSeconds: 10 }, false],
-  ] as Array<[string, Record<string, number>, boolean]>)("budget: %s, judged alike by zod, set-params and acceptance", async (_what, settings, fits) => {
-    let problems: string[] = [];
-    try {
-      parseConfig({ ...preview, "implementation-dag:acceptance": JSON.stringify({ ...stackOwn, repositories: { "Example-Org/Example_App.v2": settings } }) });
-    } catch (e) {
-      problems = (e as { problems?: string[] }).problems ?? [String(e)];
-    }
-    expect(problems.map((p) => p.split(": ")[0])).toEqual(fits ? [] : ["implementation-dag:acceptance.repositories.Example-Org/Example_App.v2"]);
-
-    const entry = Object.fromEntries(Object.entries(settings).map(([key, value]) => [SETTING_INPUT[key], key === "rate" && value === 0 ? "" : String(value)]));
-    const replaced = template.script!.env!.map((e) => (e.name === "ACCEPTANCE_REPOSITORIES" ? { ...e, value: JSON.stringify({ "example-org/example_app.v2": entry }) } : e));
-    const sp = await runScriptTemplate({ ...template, script: { ...template.script!, env: replaced } }, { parameters: { ...VALID } });
-    expect(sp.code, sp.stderr).toBe(fits ? 0 : 1);
-    if (fits) return;
-    // acceptance refuses the same inputs before sending anything (an endpoint that would refuse connections).
-    const dir = mkdtempSync(path.join(tmpdir(), "budget-urls-"));
-    writeFileSync(path.join(dir, "urls.json"), JSON.stringify({ ns: "impl-pr-7", release: "app-pr-7", hosts: ["127.0.0.1"], endpoints: [{ host: "127.0.0.1", path: "/", url: "http://127.0.0.1:1/" }] }));
-    const ac = await runScriptTemplate(acceptance, { parameters: { ...STACK, host: "127.0.0.1", ...entry }, artifacts: { "deploy-urls": path.join(dir, "urls.json") } });
-    expect(ac.code).toBe(2);
-    expect(ac.stderr.split(": ")[1]).toBe(sp.stderr.split(": ")[1]);
   });
 });
