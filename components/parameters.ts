@@ -11,14 +11,16 @@
  *    regular expression cannot say it, written twice side by side in {@link PREDICATES}: TypeScript for
  *    zod, shell for the steps), `description`, `submit` with its `default` (a workflow parameter)
  *    and/or a stack `config` key, `output` when the step knows it by another name, and `step`: the
- *    step that reads it (`deploy`, `acceptance`, `agents`; `set-params` when only set-params uses it).
- * 2. Run `npm run parameters` (lib/parameter-rules.sh and the docs tables), `npm run manifests` and
- *    `npm run docs:config`.
+ *    step that reads it (`deploy`, `acceptance`, `agents`; `set-params` when only set-params uses it),
+ *    with, for `agents`, its `agentOrder` among the agent template's parameters.
+ * 2. Run `npm run parameters` (lib/parameter-rules.sh, the docs tables, the README's agents' child
+ *    parameters), `npm run manifests` and `npm run docs:config`.
  * 3. Read its env in the step's script. Nothing else changes: the WorkflowTemplate declares it,
  *    set-params takes it as an input, checks it by the rule (`check_parameter`) and passes it on as
  *    its output, the DAG hands that output to the step, whose template declares the input and sets
- *    the env (deploy and acceptance from this table; an agent parameter must be one the platform's
- *    agent template reads, CODERUN_PARAMETERS). A value derived from it is set-params.sh's to write.
+ *    the env (deploy and acceptance from this table); an agent parameter, which must be one the
+ *    platform's agent template reads, reaches every child Workflow under its output name. A value
+ *    derived from it is set-params.sh's to write.
  * A stack config key also needs its zod schema in components/config.ts, refined with
  * {@link ruleRefinement} so that zod applies the same rule.
  */
@@ -78,6 +80,13 @@ export interface Parameter {
   output?: string | null;
   /** The step that reads it after set-params. */
   step: Step;
+  /**
+   * A parameter of the agents (`step: "agents"`): its place, from 1, among the parameters the
+   * platform's agent template reads, which every child Workflow is given in that order under their
+   * output names (CODERUN_PARAMETERS in components/workflow/agents.ts, which places the two that are
+   * no entry here).
+   */
+  agentOrder?: number;
 }
 
 const INT_MS: Clause[] = [{ pattern: "^[1-9][0-9]{0,6}$", message: "must be a positive integer of milliseconds (at most 7 digits)" }];
@@ -133,34 +142,34 @@ export const PARAMETERS: readonly Parameter[] = [
     whenEmpty: "the repository's setting, else the stack's", config: { key: "acceptance.requestsPerEndpoint" },
     description: "Acceptance, closed model: requests sent to each endpoint.",
     rule: [{ pattern: "^[1-9][0-9]{0,4}$", min: 1, max: 10000, message: "must be an integer from 1 to 10000" }] },
-  { name: "taskId", env: "TASK_ID", submit: true, step: "agents", default: () => "", whenEmpty: "the PR number", output: "task-id",
+  { name: "taskId", env: "TASK_ID", submit: true, step: "agents", agentOrder: 1, default: () => "", whenEmpty: "the PR number", output: "task-id",
     description: "Agents: the task id (task-id).",
     rule: [{ pattern: "^[1-9][0-9]{0,8}$", message: "must be a positive integer without a leading zero, at most 9 digits" }] },
-  { name: "service", env: "SERVICE", submit: true, step: "agents", default: (cfg) => cfg.agent.service, whenEmpty: "the repository's name as a DNS label",
+  { name: "service", env: "SERVICE", submit: true, step: "agents", agentOrder: 2, default: (cfg) => cfg.agent.service, whenEmpty: "the repository's name as a DNS label",
     config: { key: "agent.service" }, output: "service-id", description: "Agents: the service id (service-id).",
     rule: [{ pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", message: "must be a DNS-1123 label: lowercase letters, digits, '-', at most 63" }] },
-  { name: "model", env: "MODEL", submit: true, step: "agents", default: (cfg) => cfg.agent.model, config: { key: "agent.model" },
+  { name: "model", env: "MODEL", submit: true, step: "agents", agentOrder: 8, default: (cfg) => cfg.agent.model, config: { key: "agent.model" },
     description: "Agents: the model the agents use.",
     rule: [{ pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", message: "must be a model name: letters, digits, '.', '_', ':', '/', '-', at most 128, starting with a letter or digit" }] },
-  { name: "docsRepository", env: "DOCS_REPOSITORY", submit: true, step: "agents", default: (cfg) => cfg.agent.docsRepository,
+  { name: "docsRepository", env: "DOCS_REPOSITORY", submit: true, step: "agents", agentOrder: 4, default: (cfg) => cfg.agent.docsRepository,
     whenEmpty: "the PR's repository", config: { key: "agent.docsRepository" }, output: "docs-repository-url",
     description: "Agents: the docs repository as `<owner>/<repo>` (passed on as `docs-repository-url`).",
     rule: [{ predicate: "githubRepository", message: "must be <owner>/<repo> by the owner and repo rules" }] },
-  { name: "docsProjectDirectory", env: "DOCS_PROJECT_DIRECTORY", submit: true, step: "agents", default: (cfg) => cfg.agent.docsProjectDirectory,
+  { name: "docsProjectDirectory", env: "DOCS_PROJECT_DIRECTORY", submit: true, step: "agents", agentOrder: 5, default: (cfg) => cfg.agent.docsProjectDirectory,
     config: { key: "agent.docsProjectDirectory" }, output: "docs-project-directory",
     description: "Agents: the docs project directory in the docs repository.", rule: REPO_DIRECTORY },
-  { name: "workingDirectory", env: "WORKING_DIRECTORY", submit: true, step: "agents", default: (cfg) => cfg.agent.workingDirectory,
+  { name: "workingDirectory", env: "WORKING_DIRECTORY", submit: true, step: "agents", agentOrder: 6, default: (cfg) => cfg.agent.workingDirectory,
     config: { key: "agent.workingDirectory" }, output: "working-directory",
     description: "Agents: the working directory in the repository ('.' is its root).", rule: REPO_DIRECTORY },
-  { name: "docsBranch", env: "DOCS_BRANCH", submit: true, step: "agents", default: (cfg) => cfg.agent.docsBranch,
+  { name: "docsBranch", env: "DOCS_BRANCH", submit: true, step: "agents", agentOrder: 11, default: (cfg) => cfg.agent.docsBranch,
     config: { key: "agent.docsBranch" }, output: "docs-branch", description: "Agents: the branch of the docs repository.",
     rule: [{ pattern: "^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$", refuse: "([.][.]|//|/$|[.]$|[.]lock$)",
       message: "must be a branch name: letters, digits, '.', '_', '/', '-', without '..', '//', or a trailing '/', '.' or '.lock'" }] },
-  { name: "continueSession", env: "CONTINUE_SESSION", submit: true, step: "agents", default: (cfg) => String(cfg.agent.continueSession),
+  { name: "continueSession", env: "CONTINUE_SESSION", submit: true, step: "agents", agentOrder: 9, default: (cfg) => String(cfg.agent.continueSession),
     config: { key: "agent.continueSession" }, output: "continue-session", description: "Agents: continue the previous session (true or false).", rule: TRUE_FALSE },
-  { name: "overwriteMemory", env: "OVERWRITE_MEMORY", submit: true, step: "agents", default: (cfg) => String(cfg.agent.overwriteMemory),
+  { name: "overwriteMemory", env: "OVERWRITE_MEMORY", submit: true, step: "agents", agentOrder: 10, default: (cfg) => String(cfg.agent.overwriteMemory),
     config: { key: "agent.overwriteMemory" }, output: "overwrite-memory", description: "Agents: overwrite the agents' memory (true or false).", rule: TRUE_FALSE },
-  { name: "taskRequirements", env: "TASK_REQUIREMENTS", submit: true, step: "agents", default: () => "", output: "task-requirements",
+  { name: "taskRequirements", env: "TASK_REQUIREMENTS", submit: true, step: "agents", agentOrder: 12, default: () => "", output: "task-requirements",
     description: "Agents: the task's requirements, base64-encoded (task-requirements); empty: none.",
     rule: [{ pattern: "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", maxLength: 65536,
       message: "must be empty or base64 (A-Z, a-z, 0-9, '+', '/', padded with '='), at most 65536 characters" }] },

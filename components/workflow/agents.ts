@@ -12,18 +12,43 @@ import type { IDAGTask } from "@kubernetes-models/argo-workflows/argoproj.io/v1a
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { StackConfig } from "../config";
 import { input, inputParameters, scriptTemplate } from "../argo/script-template";
+import { outputName, PARAMETERS } from "../parameters";
 import { statusCondition } from "./deploy";
 
 /**
- * The workflow parameters the platform's agent template reads, in its order. Each child Workflow is
- * given every one; `github-app` comes from config per agent, the others from set-params' outputs
- * (of the same name), validated there.
+ * The agent template's parameters that are no entry of the parameter table, each with its place (from
+ * 1) among the parameters the template reads and, for the README, its value: set-params derives
+ * `repository-url`; `github-app` is the stack config's, per agent (`agent.githubApps`).
  */
-export const CODERUN_PARAMETERS = [
-  "task-id", "service-id", "repository-url", "docs-repository-url", "docs-project-directory",
-  "working-directory", "github-app", "model", "continue-session", "overwrite-memory", "docs-branch",
-  "task-requirements",
+export const AGENT_OWN_PARAMETERS = [
+  { name: "repository-url", agentOrder: 3, value: "`<github.webUrl>/<owner>/<repo>`, made by set-params from `owner` and `repo`" },
+  { name: "github-app", agentOrder: 7 },
 ] as const;
+
+/**
+ * The workflow parameters the platform's agent template reads, in its order. Each child Workflow is
+ * given every one: the parameter table's agent entries under their output names (set-params'
+ * outputs, validated there), each at its `agentOrder`, and {@link AGENT_OWN_PARAMETERS} at theirs.
+ */
+export const CODERUN_PARAMETERS: readonly string[] = inAgentOrder([
+  ...PARAMETERS.filter((p) => p.step === "agents" || p.agentOrder !== undefined).map((p) => {
+    const name = outputName(p);
+    if (p.step !== "agents" || p.agentOrder === undefined || name === undefined) {
+      throw new Error(`components/parameters.ts: ${p.name}: an agent parameter has step "agents", an agentOrder and an output`);
+    }
+    return { name, agentOrder: p.agentOrder };
+  }),
+  ...AGENT_OWN_PARAMETERS,
+]);
+
+/** The names of `placed` by their `agentOrder`, which must number them 1, 2, 3, … without a gap or a repeat. */
+export function inAgentOrder(placed: ReadonlyArray<{ name: string; agentOrder: number }>): string[] {
+  const sorted = [...placed].sort((a, b) => a.agentOrder - b.agentOrder);
+  sorted.forEach((p, i) => {
+    if (p.agentOrder !== i + 1) throw new Error(`the agent template's parameters: ${p.name} has agentOrder ${p.agentOrder}, expected ${i + 1} (a gap or a repeat)`);
+  });
+  return sorted.map((p) => p.name);
+}
 
 /** The agent template's parameters that set-params validates and derives (all but `github-app`). */
 export const AGENT_INPUTS = CODERUN_PARAMETERS.filter((p) => p !== "github-app");

@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
 import { outputName, PARAMETERS, ruleProblem, SUBMITTED, workflowParameters } from "../../components/parameters";
 import { acceptanceDefaults, acceptanceTemplate } from "../../components/workflow/acceptance";
+import { AGENT_OWN_PARAMETERS, CODERUN_PARAMETERS, inAgentOrder } from "../../components/workflow/agents";
 import { deployEnv } from "../../components/workflow/deploy";
 import { dagTasks } from "../../components/workflow/index";
 import { SET_PARAMS_PASSED, setParamsTemplate } from "../../components/workflow/set-params";
@@ -110,6 +111,16 @@ describe("the parameter table", () => {
     }
     const setParamsTask = dagTasks(CONFIG).find((t) => t.name === "set-params");
     expect(setParamsTask?.arguments?.parameters).toEqual(SUBMITTED.map((name) => ({ name, value: `{{workflow.parameters.${name}}}` })));
+  });
+
+  it("gives the agent template's parameters by agentOrder: every agent entry under its output name, and the two that are no entry", () => {
+    const agents = PARAMETERS.filter((p) => p.step === "agents");
+    expect(agents.map((p) => CODERUN_PARAMETERS.indexOf(outputName(p)!) + 1)).toEqual(agents.map((p) => p.agentOrder));
+    expect(AGENT_OWN_PARAMETERS.map((p) => CODERUN_PARAMETERS.indexOf(p.name) + 1)).toEqual(AGENT_OWN_PARAMETERS.map((p) => p.agentOrder));
+    expect(CODERUN_PARAMETERS).toHaveLength(agents.length + AGENT_OWN_PARAMETERS.length);
+    expect(inAgentOrder([{ name: "b", agentOrder: 2 }, { name: "a", agentOrder: 1 }])).toEqual(["a", "b"]);
+    expect(() => inAgentOrder([{ name: "a", agentOrder: 1 }, { name: "c", agentOrder: 3 }])).toThrow(/c has agentOrder 3, expected 2/);
+    expect(() => inAgentOrder([{ name: "a", agentOrder: 1 }, { name: "b", agentOrder: 1 }])).toThrow(/b has agentOrder 1, expected 2/);
   });
 
   it("states every verdict of the value table", () => {
