@@ -78,6 +78,8 @@ export interface Parameter {
   config?: { key: string; text?: (value: unknown) => string };
   /** set-params' output it is passed on as (the step's input name); `null`: not passed on as such. */
   output?: string | null;
+  /** What set-params passes on, in words, when it is not the value as checked (the README's agents table). */
+  passedOn?: string;
   /** The step that reads it after set-params. */
   step: Step;
   /**
@@ -153,6 +155,7 @@ export const PARAMETERS: readonly Parameter[] = [
     rule: [{ pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", message: "must be a model name: letters, digits, '.', '_', ':', '/', '-', at most 128, starting with a letter or digit" }] },
   { name: "docsRepository", env: "DOCS_REPOSITORY", submit: true, step: "agents", agentOrder: 4, default: (cfg) => cfg.agent.docsRepository,
     whenEmpty: "the PR's repository", config: { key: "agent.docsRepository" }, output: "docs-repository-url",
+    passedOn: "`<github.webUrl>/<docsRepository>`",
     description: "Agents: the docs repository as `<owner>/<repo>` (passed on as `docs-repository-url`).",
     rule: [{ predicate: "githubRepository", message: "must be <owner>/<repo> by the owner and repo rules" }] },
   { name: "docsProjectDirectory", env: "DOCS_PROJECT_DIRECTORY", submit: true, step: "agents", agentOrder: 5, default: (cfg) => cfg.agent.docsProjectDirectory,

@@ -89,7 +89,7 @@ const submitted = (name: string) => SUBMITTED.includes(name);
 const rowProblem = ([name, value]: Row) => ruleProblem(name, value, submitted(name));
 
 describe("the parameter table", () => {
-  it("generates lib/parameter-rules.sh, the README's and docs/acceptance.md's tables as checked in (npm run parameters)", () => {
+  it("generates lib/parameter-rules.sh, the README's tables and agents' child-Workflow sketch, and docs/acceptance.md's table as checked in (npm run parameters)", () => {
     for (const { file, text } of generatedFiles()) {
       expect(readFileSync(path.join(PROJECT_ROOT, file), "utf8"), `${file}: run npm run parameters`).toBe(text);
     }
