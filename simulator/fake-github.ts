@@ -46,7 +46,7 @@ import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { decodeProtectedHeader, jwtVerify } from "jose";
-import { OpenAPIBackend, type Document } from "openapi-backend";
+import { OpenAPIBackend, type Document, type Operation } from "openapi-backend";
 
 /** A GitHub App permission level. */
 export type PermissionLevel = "read" | "write";
@@ -309,9 +309,21 @@ function githubBackend(): Promise<OpenAPIBackend> {
       ajvOpts: { logger: false, validateFormats: false },
     });
     await api.init();
+    // The description never changes after init, but openapi-backend rebuilds its flat list of
+    // ~1,000 operations on every lookup (twice per route match): keep the first list.
+    const operations = api.router.getOperations();
+    api.router.getOperations = () => operations;
     return api;
   })();
   return backend;
+}
+
+/** Route matches by `METHOD path` (paths repeat across requests and tests; a match tries ~1,000 templates). */
+const routes = new Map<string, Operation | undefined>();
+function matchRoute(api: OpenAPIBackend, method: string, path: string): Operation | undefined {
+  const key = `${method} ${path}`;
+  if (!routes.has(key)) routes.set(key, api.router.matchOperation({ method, path, headers: {} }));
+  return routes.get(key);
 }
 
 const levelAllows = (granted: PermissionLevel | undefined, needed: PermissionLevel) =>
@@ -954,7 +966,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       return { record, reply: graphql(record.body, record.auth) };
     }
 
-    const operation = api.router.matchOperation({ method, path, headers, query });
+    const operation = matchRoute(api, method, path);
     if (!operation) return fail(404, "Not Found", "no such route in GitHub's REST description");
     const operationId = operation.operationId!;
     record.operationId = operationId;
