@@ -5,52 +5,31 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
 import { findMergeVectors } from "../../components/no-merge";
 import { ACCEPTANCE_POD_LABEL, acceptanceDefaults } from "../../components/workflow/acceptance";
-import { readStackConfig } from "../../scripts/offline-render";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, startServer, urlsFor, type Handler, type Loopback } from "../../simulator/acceptance-harness";
+import { closedPort, expectServerTimes, LOG, makeTestPki, runAcceptance, urlsFor, type Handler } from "../../simulator/acceptance-harness";
+import { BASE, useAcceptanceStep } from "./step";
 
-/** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */
-const STACK = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
-/**
- * Thresholds and counts of a plain run. Readiness is off here (ready_consecutive 0) because these tests
- * count the requests a server received and time its answers by arrival; readiness has its own tests.
- */
-const BASE = { ...STACK, min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000", ready_consecutive: "0" };
 
-let template: ITemplate;
-const servers: Loopback[] = [];
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "acceptance");
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function serve(handler: Handler, tls?: { key: string; cert: string }): Promise<Loopback> {
-  const s = await startServer(handler, tls);
-  servers.push(s);
-  return s;
-}
+const step = useAcceptanceStep();
+const serve = step.serve;
 
 const totals = (log: string[][]) => log.filter((r) => r[LOG.phase] === "measure").map((r) => Number(r[LOG.total]));
 
 describe("acceptance: the rendered template", () => {
   it("passes every value through env, never {{…}} in the source, and holds no merge vector", () => {
-    const source = template.script!.source!;
+    const source = step.template.script!.source!;
     expect(source).not.toContain("{{");
-    expect(findMergeVectors(JSON.stringify(template))).toEqual([]);
-    const env = Object.fromEntries((template.script!.env ?? []).map((e) => [e.name, e.value]));
+    expect(findMergeVectors(JSON.stringify(step.template))).toEqual([]);
+    const env = Object.fromEntries((step.template.script!.env ?? []).map((e) => [e.name, e.value]));
     expect(env.MIN_SUCCESS_PCT).toBe("{{inputs.parameters.min_success_pct}}");
     expect(env.CONNECT_TO).toBe("{{inputs.parameters.connect_to}}");
     expect(env.HOST).toBe("{{inputs.parameters.host}}");
-    expect(template.metadata?.labels).toEqual(ACCEPTANCE_POD_LABEL);
-    expect(template.automountServiceAccountToken).toBe(false);
-    expect(template.outputs?.artifacts).toMatchObject([{ name: "acceptance-report", path: "/tmp/outputs/acceptance" }]);
+    expect(step.template.metadata?.labels).toEqual(ACCEPTANCE_POD_LABEL);
+    expect(step.template.automountServiceAccountToken).toBe(false);
+    expect(step.template.outputs?.artifacts).toMatchObject([{ name: "acceptance-report", path: "/tmp/outputs/acceptance" }]);
   });
 });
 
@@ -80,16 +59,16 @@ describe("acceptance: input defaults from the stack config", () => {
     expect(() => config({ rate: 1.0005 })).toThrow(/acceptance\.rate/);
   });
 
-  it("leaves the template without defaults: set-params gives every input, resolved for the repository", () => {
-    expect((template.inputs?.parameters ?? []).filter((p) => p.value !== undefined)).toEqual([]);
-    expect((template.inputs?.parameters ?? []).map((p) => p.name).sort()).toEqual(["host", ...Object.keys(acceptanceDefaults(config({})))].sort());
+  it("leaves the step.template without defaults: set-params gives every input, resolved for the repository", () => {
+    expect((step.template.inputs?.parameters ?? []).filter((p) => p.value !== undefined)).toEqual([]);
+    expect((step.template.inputs?.parameters ?? []).map((p) => p.name).sort()).toEqual(["host", ...Object.keys(acceptanceDefaults(config({})))].sort());
   });
 });
 
 describe("acceptance: figures", () => {
   it("passes when every request answers 200, and writes the evidence", async () => {
     const s = await serve(() => ({}));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), BASE);
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), BASE);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.report.verdict).toBe("pass");
@@ -111,14 +90,14 @@ describe("acceptance: figures", () => {
   it("counts a share of 503s exactly and judges it against min_success_pct", async () => {
     const every4th: Handler = ({ n }) => ({ status: n % 4 === 0 ? 503 : 200 });
     const s1 = await serve(every4th);
-    const pass = await runAcceptance(template, urlsFor(`${s1.origin}/`), { ...BASE, requests_per_endpoint: "20", min_success_pct: "75" });
+    const pass = await runAcceptance(step.template, urlsFor(`${s1.origin}/`), { ...BASE, requests_per_endpoint: "20", min_success_pct: "75" });
     expect(pass.code).toBe(0);
     expect(pass.report.summary).toMatchObject({ success_pct: 75, total_requests: 20, successful_requests: 15, failed_requests: 5 });
     expect(pass.report.summary.failures_by_cause).toEqual({ status_503: 5 });
     expect(existsSync(path.join(pass.dir, "responses", "e0-status_503.http"))).toBe(true);
 
     const s2 = await serve(every4th);
-    const fail = await runAcceptance(template, urlsFor(`${s2.origin}/`), { ...BASE, requests_per_endpoint: "20", min_success_pct: "75.1" });
+    const fail = await runAcceptance(step.template, urlsFor(`${s2.origin}/`), { ...BASE, requests_per_endpoint: "20", min_success_pct: "75.1" });
     expect(fail.code).toBe(1);
     expect(fail.report.verdict).toBe("fail");
     const success = fail.report.checks.find((c: { name: string; scope: string }) => c.name === "success_pct" && c.scope === "overall");
@@ -127,7 +106,7 @@ describe("acceptance: figures", () => {
 
   it("reports a fixed 30 ms latency as curl measured it, not with process overhead", async () => {
     const s = await serve(() => ({ delayMs: 30 }));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, requests_per_endpoint: "20" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, requests_per_endpoint: "20" });
     expect(r.code).toBe(0);
     expect(r.report.summary.p95_ms).toBeGreaterThanOrEqual(30);
     expectServerTimes(r.report.summary, s, 30);
@@ -141,7 +120,7 @@ describe("acceptance: figures", () => {
   it("takes p50 and p95 by nearest rank: 100..180 ms and one 900 ms give 140 and 900", async () => {
     const delays = [100, 110, 120, 130, 140, 150, 160, 170, 180, 900];
     const s = await serve(({ n }) => ({ delayMs: delays[n - 1] ?? 0 }));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, concurrency: "1", max_p95_ms: "800" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, concurrency: "1", max_p95_ms: "800" });
     const sorted = totals(r.log).sort((a, b) => a - b);
     expect(sorted).toHaveLength(10);
     // The 5th and the 10th of 10 samples, whatever the machine added to each.
@@ -159,23 +138,23 @@ describe("acceptance: figures", () => {
   it("fails 404s under the default rule and passes them under the seed's lenient <500 or a per-path rule", async () => {
     const s = await serve(() => ({ status: 404 }));
     const urls = urlsFor(`${s.origin}/missing`);
-    const strict = await runAcceptance(template, urls, BASE);
+    const strict = await runAcceptance(step.template, urls, BASE);
     expect(strict.code).toBe(1);
     expect(strict.report.summary).toMatchObject({ success_pct: 0, failed_requests: 10, p95_ms: null });
     expect(strict.report.summary.failures_by_cause).toEqual({ status_404: 10 });
 
-    const lenient = await runAcceptance(template, urls, { ...BASE, expect: "<500" });
+    const lenient = await runAcceptance(step.template, urls, { ...BASE, expect: "<500" });
     expect(lenient.code).toBe(0);
     expect(lenient.report.summary.success_pct).toBe(100);
 
-    const perPath = await runAcceptance(template, urls, { ...BASE, paths: JSON.stringify({ "/missing": "404", "/*": "2xx" }) });
+    const perPath = await runAcceptance(step.template, urls, { ...BASE, paths: JSON.stringify({ "/missing": "404", "/*": "2xx" }) });
     expect(perPath.code).toBe(0);
     expect(perPath.report.endpoints[0].expect).toBe("404-404");
   });
 
   it("counts connection refused as failures by cause and still writes the report", async () => {
     const port = await closedPort();
-    const r = await runAcceptance(template, urlsFor(`http://127.0.0.1:${port}/`), BASE);
+    const r = await runAcceptance(step.template, urlsFor(`http://127.0.0.1:${port}/`), BASE);
     expect(r.code).toBe(1);
     expect(r.report.verdict).toBe("fail");
     expect(r.report.summary).toMatchObject({ success_pct: 0, total_requests: 10, failed_requests: 10, p95_ms: null });
@@ -185,7 +164,7 @@ describe("acceptance: figures", () => {
 
   it("bounds each request by timeout_ms and counts the ones that outlive it as timeouts", async () => {
     const s = await serve(({ n }) => ({ delayMs: n === 1 ? 5000 : 0 }));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, requests_per_endpoint: "4", concurrency: "4", timeout_ms: "300" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, requests_per_endpoint: "4", concurrency: "4", timeout_ms: "300" });
     expect(r.code).toBe(1);
     expect(r.report.summary).toMatchObject({ total_requests: 4, successful_requests: 3, failed_requests: 1 });
     expect(r.report.summary.failures_by_cause).toEqual({ timeout: 1 });
@@ -199,7 +178,7 @@ describe("acceptance: figures", () => {
     const good = await serve(() => ({}));
     const broken = await serve(() => ({ status: 500 }));
     const urls = urlsFor(...Array.from({ length: 4 }, (_, i) => `${good.origin}/ok${i}`), `${broken.origin}/broken`);
-    const r = await runAcceptance(template, urls, { ...BASE, min_success_pct: "80" });
+    const r = await runAcceptance(step.template, urls, { ...BASE, min_success_pct: "80" });
     expect(r.report.summary.success_pct).toBe(80);
     expect(r.code).toBe(1);
     const failed = r.report.checks.filter((c: { verdict: string }) => c.verdict === "fail");
@@ -220,7 +199,7 @@ describe("acceptance: TLS and connect_to", () => {
 
   it("tests https://<host>/ for a host without endpoints through connect_to, keeping Host and TLS name", async () => {
     const s = await serve(() => ({}), pki);
-    const r = await runAcceptance(template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
+    const r = await runAcceptance(step.template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.report.endpoints.map((e: { url: string }) => e.url)).toEqual([`https://${host}/`]);
@@ -230,10 +209,10 @@ describe("acceptance: TLS and connect_to", () => {
 
   it("verifies TLS unless insecure is true", async () => {
     const s = await serve(() => ({}), pki);
-    const verified = await runAcceptance(template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}` });
+    const verified = await runAcceptance(step.template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}` });
     expect(verified.code).toBe(1);
     expect(verified.report.summary.failures_by_cause).toEqual({ tls: 10 });
-    const skipped = await runAcceptance(template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}`, insecure: "true" });
+    const skipped = await runAcceptance(step.template, hostOnly, { ...BASE, host, connect_to: `127.0.0.1:${s.port}`, insecure: "true" });
     expect(skipped.code).toBe(0);
   });
 });
@@ -256,7 +235,7 @@ describe("acceptance: only the preview's host", () => {
       ],
     };
     // connect_to sends every request to the test server, so a request to any host would be seen there.
-    const r = await runAcceptance(template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
+    const r = await runAcceptance(step.template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
     expect(r.code).toBe(2);
     expect(s.received).toEqual([]);
     const refused = [hostile[0], hostile[1], hostile[2], `x${preview}`, hostile[3]];
@@ -270,7 +249,7 @@ describe("acceptance: only the preview's host", () => {
   it("refuses an endpoint whose url leaves the preview even when its host field names the preview", async () => {
     const s = await serve(() => ({}));
     const urls = { ns: "impl-pr-7", release: "app-pr-7", hosts: [], endpoints: [{ host: preview, path: "/", url: `http://${preview}.evil.example/` }] };
-    const r = await runAcceptance(template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
+    const r = await runAcceptance(step.template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`ERROR: host: urls.json names ${preview}.evil.example, which is not the preview host`);
     expect(s.received).toEqual([]);
@@ -284,7 +263,7 @@ describe("acceptance: only the preview's host", () => {
       endpoints: [{ host: preview, path: "/", url: `http://${preview}/` }, { host: `api.${preview}`, path: "/v1", url: `http://api.${preview}/v1` }],
       warnings: [warning],
     };
-    const r = await runAcceptance(template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
+    const r = await runAcceptance(step.template, urls, { ...BASE, host: preview, connect_to: `127.0.0.1:${s.port}` });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(new Set(s.received.map((x) => x.host))).toEqual(new Set([preview, `api.${preview}`]));
@@ -294,7 +273,7 @@ describe("acceptance: only the preview's host", () => {
 
   it("refuses a host input that is not a lowercase DNS name", async () => {
     const s = await serve(() => ({}));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, host: "" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, host: "" });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ERROR: host: must be the preview's host/m);
     expect(s.received).toEqual([]);
@@ -303,7 +282,7 @@ describe("acceptance: only the preview's host", () => {
 
 describe("acceptance: errors before any request", () => {
   it("refuses urls.json without endpoints or hosts: exit 2, verdict error, nothing sent", async () => {
-    const r = await runAcceptance(template, { ns: "impl-pr-7", release: "app-pr-7", hosts: [], endpoints: [] }, BASE);
+    const r = await runAcceptance(step.template, { ns: "impl-pr-7", release: "app-pr-7", hosts: [], endpoints: [] }, BASE);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ERROR: deploy-urls: .*nothing to test/m);
     expect(r.report).toMatchObject({ verdict: "error", judged: false, checks: [] });
@@ -316,7 +295,7 @@ describe("acceptance: errors before any request", () => {
     ["a URL with a quote", JSON.stringify({ ns: "impl-pr-7", hosts: [], endpoints: [{ host: "a", path: "/", url: 'http://a/"x' }] })],
     ["a URL with a space", JSON.stringify({ ns: "impl-pr-7", hosts: [], endpoints: [{ host: "a", path: "/", url: "http://a/ x" }] })],
   ])("refuses a urls.json with %s", async (_what, text) => {
-    const r = await runAcceptance(template, text, BASE);
+    const r = await runAcceptance(step.template, text, BASE);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ERROR: deploy-urls: /m);
   });
@@ -363,7 +342,7 @@ describe("acceptance: errors before any request", () => {
 
   it.each(bad)("refuses %s before any request: exit 2 naming the input", async (_what, overrides, input, message) => {
     const s = await serve(() => ({}));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, ...overrides });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, ...overrides });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^ERROR: ${input}: `, "m"));
     if (message) expect(r.stderr).toMatch(message);
@@ -373,7 +352,7 @@ describe("acceptance: errors before any request", () => {
   });
 
   it("lists every bad input at once", async () => {
-    const r = await runAcceptance(template, urlsFor("http://127.0.0.1:1/"), { ...BASE, min_success_pct: "0.5", max_p95_ms: "x", concurrency: "0" });
+    const r = await runAcceptance(step.template, urlsFor("http://127.0.0.1:1/"), { ...BASE, min_success_pct: "0.5", max_p95_ms: "x", concurrency: "0" });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n").map((l) => l.split(":")[1].trim())).toEqual(["min_success_pct", "max_p95_ms", "concurrency"]);
   });

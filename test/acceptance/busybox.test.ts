@@ -2,38 +2,16 @@
  * The acceptance step with busybox's tools first on PATH (the step image is Alpine-based): every
  * tool it calls is busybox's applet, except bash, curl and jq.
  */
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { parseConfig } from "../../components/config";
-import { acceptanceDefaults } from "../../components/workflow/acceptance";
-import { readStackConfig } from "../../scripts/offline-render";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
+import { describe, expect, it } from "vitest";
 import { busyboxDir } from "../helpers/busybox";
-import { closedPort, expectServerTimes, LOG, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "../../simulator/acceptance-harness";
+import { closedPort, expectServerTimes, LOG, runAcceptance, runKeepingSchedule, urlsFor } from "../../simulator/acceptance-harness";
+import { BASE, useAcceptanceStep } from "./step";
 
-/** As in acceptance.test.ts: readiness off where a test counts the requests a server received. */
-/** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */
-const STACK = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
-const BASE = { ...STACK, min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "5000", ready_consecutive: "0" };
+const step = useAcceptanceStep();
+const serve = step.serve;
+const bin = busyboxDir();
 
-let template: ITemplate;
-let bin: string;
-const servers: Loopback[] = [];
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "acceptance");
-  bin = busyboxDir();
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function serve(handler: Handler): Promise<Loopback> {
-  const s = await startServer(handler);
-  servers.push(s);
-  return s;
-}
-
-const run = (urls: unknown, params: Record<string, string>) => runAcceptance(template, urls, { ...BASE, ...params }, { pathPrepend: [bin] });
+const run = (urls: unknown, params: Record<string, string>) => runAcceptance(step.template, urls, { ...BASE, ...params }, { pathPrepend: [bin] });
 
 describe("acceptance with busybox tools", () => {
   it("measures a share of 503s and a fixed latency exactly as with GNU tools", async () => {

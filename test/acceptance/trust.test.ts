@@ -5,32 +5,14 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
-import { parseConfig } from "../../components/config";
-import { acceptanceDefaults } from "../../components/workflow/acceptance";
-import { readStackConfig } from "../../scripts/offline-render";
-import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { closedPort, expectServerTimes, LOG, makeTestPki, nearestRank, runAcceptance, runKeepingSchedule, startServer, urlsFor, type Handler, type Loopback } from "../../simulator/acceptance-harness";
+import { describe, expect, it } from "vitest";
+import { closedPort, expectServerTimes, LOG, makeTestPki, nearestRank, runAcceptance, runKeepingSchedule, urlsFor, type Handler } from "../../simulator/acceptance-harness";
+import { STACK, useAcceptanceStep } from "./step";
 
-/** Every input, as set-params gives it for a repository without its own settings (the preview stack's). */
-const STACK = acceptanceDefaults(parseConfig(readStackConfig("preview")).acceptance);
 const BASE = { ...STACK, min_success_pct: "95", max_p95_ms: "2000", requests_per_endpoint: "10", concurrency: "4", timeout_ms: "2000" };
 
-let template: ITemplate;
-const servers: Loopback[] = [];
-beforeAll(async () => {
-  template = templateNamed(implementationDag(await previewRender()), "acceptance");
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function serve(handler: Handler, tls?: { key: string; cert: string }): Promise<Loopback> {
-  const s = await startServer(handler, tls);
-  servers.push(s);
-  return s;
-}
+const step = useAcceptanceStep();
+const serve = step.serve;
 
 const rows = (log: string[][], phase: string) => log.filter((r) => r[LOG.phase] === phase);
 
@@ -41,7 +23,7 @@ describe("acceptance: readiness before measuring", () => {
       if (first < 0) first = at;
       return { status: at - first < 2000 ? 503 : 200 };
     });
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, ready_consecutive: "3", ready_timeout_s: "20" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, ready_consecutive: "3", ready_timeout_s: "20" });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.report.summary).toMatchObject({ success_pct: 100, total_requests: 10, successful_requests: 10, failed_requests: 0 });
@@ -61,7 +43,7 @@ describe("acceptance: readiness before measuring", () => {
 
   it("is an error (exit 2, nothing judged) when an endpoint never becomes ready", async () => {
     const s = await serve(() => ({ status: 503 }));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, ready_timeout_s: "2" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, ready_timeout_s: "2" });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ERROR: readiness: .* did not answer as expected \(3 in a row\) within 2 s/m);
     expect(r.report).toMatchObject({ verdict: "error", exit_code: 2, judged: false, checks: [] });
@@ -73,7 +55,7 @@ describe("acceptance: readiness before measuring", () => {
   });
 
   it("treats a refused connection during readiness as never ready", async () => {
-    const r = await runAcceptance(template, urlsFor(`http://127.0.0.1:${await closedPort()}/`), { ...BASE, ready_timeout_s: "1" });
+    const r = await runAcceptance(step.template, urlsFor(`http://127.0.0.1:${await closedPort()}/`), { ...BASE, ready_timeout_s: "1" });
     expect(r.code).toBe(2);
     expect(r.report.verdict).toBe("error");
     expect(new Set(rows(r.log, "ready").map((p) => p[LOG.result]))).toEqual(new Set(["connection_refused"]));
@@ -85,7 +67,7 @@ describe("acceptance: three outcomes", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "old-curl-"));
     writeFileSync(path.join(dir, "curl"), "#!/bin/sh\necho 'curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0'\n", { mode: 0o755 });
     const s = await serve(() => ({}));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), BASE, { pathPrepend: [dir] });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), BASE, { pathPrepend: [dir] });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ERROR: curl: must be version 7\.75 or later \(found '7\.68\.0'\)/m);
     expect(r.report).toMatchObject({ verdict: "error", judged: false });
@@ -96,7 +78,7 @@ describe("acceptance: three outcomes", () => {
 describe("acceptance: per-phase timing", () => {
   it("times a fixed 30 ms server delay per phase and judges `server` when asked", async () => {
     const s = await serve(() => ({ delayMs: 30 }));
-    const r = await runAcceptance(template, urlsFor(`${s.origin}/`), { ...BASE, ready_consecutive: "1", requests_per_endpoint: "20", judge: "server", max_p95_ms: "1000" });
+    const r = await runAcceptance(step.template, urlsFor(`${s.origin}/`), { ...BASE, ready_consecutive: "1", requests_per_endpoint: "20", judge: "server", max_p95_ms: "1000" });
     expect(r.code).toBe(0);
     const { dns, connect, tls, server, ttfb, total } = r.report.phases;
     for (const p of [server, ttfb, total]) {
@@ -122,7 +104,7 @@ describe("acceptance: per-phase timing", () => {
     expect(r.report.checks.find((c: { name: string; scope: string }) => c.name === "p95_ms" && c.scope === "overall"))
       .toMatchObject({ metric: "p95 of server (ms)", value: server.p95_ms, limit: 1000, verdict: "pass", n: 20 });
     expect(r.report.environment.curl_version).toMatch(/^curl \d+\.\d+/);
-    expect(r.report.environment.image).toBe(template.script!.image);
+    expect(r.report.environment.image).toBe(step.template.script!.image);
     expect(r.summary).toContain("Five slowest requests of");
     expect(r.summary).toContain("Latency by phase");
   });
@@ -132,12 +114,12 @@ describe("acceptance: per-phase timing", () => {
     const pki = makeTestPki([host]);
     const s = await serve(() => ({}), pki);
     const urls = { ns: "impl-pr-11", release: "app-pr-11", hosts: [host], endpoints: [] };
-    const trusted = await runAcceptance(template, urls, { ...BASE, host, ready_consecutive: "1", connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
+    const trusted = await runAcceptance(step.template, urls, { ...BASE, host, ready_consecutive: "1", connect_to: `127.0.0.1:${s.port}` }, { env: { CURL_CA_BUNDLE: pki.caFile } });
     expect(trusted.code).toBe(0);
     expect(trusted.report.phases.tls.min_ms).toBeGreaterThan(0);
     for (const row of rows(trusted.log, "measure")) expect(Number(row[LOG.tls])).toBeGreaterThan(0);
 
-    const untrusted = await runAcceptance(template, urls, { ...BASE, host, ready_timeout_s: "1", connect_to: `127.0.0.1:${s.port}` });
+    const untrusted = await runAcceptance(step.template, urls, { ...BASE, host, ready_timeout_s: "1", connect_to: `127.0.0.1:${s.port}` });
     expect(untrusted.code).toBe(2);
     expect(new Set(rows(untrusted.log, "ready").map((p) => p[LOG.result]))).toEqual(new Set(["tls"]));
   });
@@ -155,7 +137,7 @@ describe("acceptance: open model", () => {
 
   it("shows a 1 s stall in the open-model p99 that the closed model hides", async () => {
     const o = await runKeepingSchedule(async () =>
-      runAcceptance(template, urlsFor(`${(await serve(stalling())).origin}/`), { ...BASE, ready_consecutive: "0", rate: "20", duration_s: "5", max_p99_ms: "500" }));
+      runAcceptance(step.template, urlsFor(`${(await serve(stalling())).origin}/`), { ...BASE, ready_consecutive: "0", rate: "20", duration_s: "5", max_p99_ms: "500" }));
     expect(o.report.load).toMatchObject({ model: "open", rate_per_s: 20, duration_s: 5, scheduled: 100, started: 100, dropped: 0 });
     expect(o.report.summary.total_requests).toBe(100);
     expect(o.report.method.latency_from).toBe("scheduled start");
@@ -168,7 +150,7 @@ describe("acceptance: open model", () => {
       .toMatchObject({ verdict: "fail", limit: 500, n: 100 });
 
     const closed = await serve(stalling());
-    const c = await runAcceptance(template, urlsFor(`${closed.origin}/`), { ...BASE, ready_consecutive: "0", requests_per_endpoint: "100", concurrency: "1", timeout_ms: "1500", max_p99_ms: "500" });
+    const c = await runAcceptance(step.template, urlsFor(`${closed.origin}/`), { ...BASE, ready_consecutive: "0", requests_per_endpoint: "100", concurrency: "1", timeout_ms: "1500", max_p99_ms: "500" });
     expect(c.report.load).toMatchObject({ model: "closed", requests_per_endpoint: 100, concurrency: 1 });
     // One request waited the whole second, the rest did not: the closed model's p99 misses it. The
     // open model above saw the stall in many requests (its p99 is one of them).
@@ -181,7 +163,7 @@ describe("acceptance: open model", () => {
 
   it("schedules starts on a fixed grid and records each start's lag", async () => {
     const r = await runKeepingSchedule(async () =>
-      runAcceptance(template, urlsFor(`${(await serve(() => ({}))).origin}/`), { ...BASE, ready_consecutive: "0", rate: "10", duration_s: "2" }));
+      runAcceptance(step.template, urlsFor(`${(await serve(() => ({}))).origin}/`), { ...BASE, ready_consecutive: "0", rate: "10", duration_s: "2" }));
     expect(r.code).toBe(0);
     const measured = rows(r.log, "measure");
     expect(measured.map((row) => Number(row[LOG.scheduled])).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i * 100));
@@ -195,7 +177,7 @@ describe("acceptance: open model", () => {
   it("is an error when the load generator cannot keep its schedule (over 1% late or dropped)", async () => {
     const s = await serve(() => ({}));
     const urls = urlsFor(`${s.origin}/a`, `${s.origin}/b`);
-    const r = await runAcceptance(template, urls, { ...BASE, ready_consecutive: "0", rate: "1000", duration_s: "1", timeout_ms: "100" });
+    const r = await runAcceptance(step.template, urls, { ...BASE, ready_consecutive: "0", rate: "1000", duration_s: "1", timeout_ms: "100" });
     expect(r.code).toBe(2);
     expect(r.report.verdict).toBe("error");
     expect(r.report.load.late + r.report.load.dropped).toBeGreaterThan(20);

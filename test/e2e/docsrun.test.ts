@@ -4,8 +4,8 @@
  * the URLs in a step of its own. The world plays the DocsRun controller the seed assumes.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { NodeResult, WorkflowResult } from "../../simulator/runner";
 import { arrangeFailure, nsOf, OWNER, REPO, World } from "../../simulator/world";
+import { logs, node } from "./nodes";
 
 let world: World;
 beforeAll(async () => {
@@ -14,12 +14,6 @@ beforeAll(async () => {
 afterAll(() => world?.close());
 beforeEach(() => world.cluster.reset());
 
-const node = (r: WorkflowResult, name: string): NodeResult => {
-  const n = r.nodes.find((x) => x.displayName === name);
-  if (!n) throw new Error(`no node ${name}`);
-  return n;
-};
-const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
 
 describe("the pipeline with the docsrun deploy runner", () => {
   it("succeeds through the DocsRun and discover-urls, with one approval pinned to the deployed commit", async () => {

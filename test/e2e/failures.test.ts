@@ -8,8 +8,8 @@ import { existsSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL } from "../../components/workflow/agents";
-import type { NodeResult, WorkflowResult } from "../../simulator/runner";
 import { arrangeFailure, nsOf, OWNER, REPO, World, type Stage } from "../../simulator/world";
+import { exitStep, logs, node, onExit, tasks } from "./nodes";
 
 let world: World;
 beforeAll(async () => {
@@ -21,21 +21,6 @@ beforeEach(() => {
   world.respond = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
 });
 
-const node = (r: WorkflowResult, task: string): NodeResult => {
-  const n = r.nodes.find((x) => x.displayName === task);
-  if (!n) throw new Error(`no node ${task}`);
-  return n;
-};
-const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
-/** The exit handler's two steps: stop-agents and cleanup, side by side. */
-const exitStep = (r: WorkflowResult, step: "stop-agents" | "cleanup"): NodeResult => {
-  const n = r.nodes.find((x) => x.name === `${r.name}.onExit[0].${step}`);
-  if (!n) throw new Error(`no exit handler step ${step}`);
-  return n;
-};
-/** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
-const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
-const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
 
 /** A failure at one stage: whether the preview existed by then, and what the failing node says. */
 interface FailureCase {

@@ -9,8 +9,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PIPELINE } from "../../components/workflow";
 import { AGENT_LABEL, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../../components/workflow/agents";
-import type { NodeResult, WorkflowResult } from "../../simulator/runner";
 import { hostOf, nsOf, OTHER_REPO, OWNER, REPO, World } from "../../simulator/world";
+import { exitStep, logs, node, onExit, tasks } from "./nodes";
 
 let world: World;
 beforeAll(async () => {
@@ -23,21 +23,6 @@ beforeEach(() => {
   world.appRequests.length = 0;
 });
 
-const node = (r: WorkflowResult, task: string): NodeResult => {
-  const n = r.nodes.find((x) => x.displayName === task);
-  if (!n) throw new Error(`no node ${task}`);
-  return n;
-};
-const onExit = (r: WorkflowResult) => node(r, `${r.name}.onExit`);
-/** The exit handler's two steps: stop-agents and cleanup, side by side. */
-const exitStep = (r: WorkflowResult, step: "stop-agents" | "cleanup"): NodeResult => {
-  const n = r.nodes.find((x) => x.name === `${r.name}.onExit[0].${step}`);
-  if (!n) throw new Error(`no exit handler step ${step}`);
-  return n;
-};
-/** The DAG's tasks in the order their nodes were created (a node is created when its task starts). */
-const tasks = (r: WorkflowResult) => r.nodes.filter((n) => (PIPELINE as readonly string[]).includes(n.displayName));
-const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
 
 /** Runs `script` with the stand-ins first on PATH, as a person at a terminal would. */
 async function shell(script: string): Promise<string> {

@@ -5,8 +5,8 @@
  * and every deployment `inactive`; a namespace that is not a preview stays.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WorkflowResult } from "../../simulator/runner";
 import { nsOf, OTHER_REPO, OWNER, REPO, World } from "../../simulator/world";
+import { logs } from "./nodes";
 
 let world: World;
 beforeAll(async () => {
@@ -14,7 +14,6 @@ beforeAll(async () => {
 });
 afterAll(() => world?.close());
 
-const logs = (r: WorkflowResult) => r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stdout ?? ""}${n.stderr ?? ""}`).join("\n");
 
 describe("the uninstall, end to end", () => {
   it("after runs of two PRs of two repositories, leaves no preview, no release, and every deployment inactive", async () => {
