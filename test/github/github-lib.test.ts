@@ -417,6 +417,11 @@ describe("github_request", () => {
     ["a doubly encoded path", "GET", "/repos/acme/app/pulls/%2537"],
     ["an encoded NUL", "GET", "/repos/acme/app/pulls/7%00"],
     ["a path with '..'", "GET", "/repos/acme/app/../other"],
+    ["a merge behind an encoded '?'", "PUT", "/repos/acme/app/pulls/7%3F/merge"],
+    ["a merge with upper-case escapes", "PUT", "/repos/acme/app/pulls/7/%4D%45RGE"],
+    ["a merge behind overlong UTF-8 dots", "PUT", "/repos/acme/app/pulls/7/reviews/%C0%AE%C0%AE/merge"],
+    ["a merge behind an encoded backslash", "PUT", "/repos/acme/app/pulls/7%5Cmerge"],
+    ["a route with an escaped line feed at its end", "GET", "/repos/acme/app/pulls/7%0A"],
   ];
   for (const [what, method, route] of refused) {
     it(`refuses ${what} (${method} ${route}) before sending anything, naming the route`, async () => {
@@ -426,6 +431,46 @@ describe("github_request", () => {
       expect(gh.requests).toEqual([]);
     });
   }
+
+  // The route was once computed by one jq program per request; the shell that replaced it must
+  // give the same route for every path (or none where jq gave none), so the allowlist lets
+  // nothing through that it refused before. jq's program, kept here as the reference:
+  const JQ_ROUTE = String.raw`sub("\\?.*$"; "")
+    | gsub("%(?<h>[0-9A-Fa-f]{2})"; (.h | ascii_downcase | explode
+        | map(if . >= 97 then . - 87 else . - 48 end) | [.[0] * 16 + .[1]] | implode))
+    | ascii_downcase
+    | if test("^/[a-z0-9._/-]*$") then . else "<none>" end | @json`;
+  it("computes each path's route exactly as the jq program it replaced, every escaped byte included", async () => {
+    const hex = (n: number) => n.toString(16).padStart(2, "0");
+    const paths = [
+      ...refused.map(([, , route]) => route),
+      "/repos/acme/app/pulls/7", "/repos/Acme/App/Pulls/7?per_page=1", "/app", "/APP", "/app/",
+      "/repos/acme/app/pulls/%37", "/%67raphql", "/a%2Fb", "/a/%2e%2E/b", "/a/%2", "/a/%", "/a/%%41",
+      "/a/%zz%41", "/a/%2541", "/a?b%00", "/a%3Fb?c", "/a?", "?/a", "", "a", "/é", "/%C3%A9", "/\u0130",
+      "/a b", "/a;b", "/a~b", "/a=b", "/a:b", "/a,b", "/a+b", "/a&b", "/a#b", "/x%20",
+      // every byte, escaped in upper- and lower-case hex, alone and between letters
+      ...Array.from({ length: 256 }, (_, n) => [`/%${hex(n)}`, `/a%${hex(n).toUpperCase()}b/c`]).flat(),
+      // every printable ASCII character as it is
+      ...Array.from({ length: 95 }, (_, n) => `/a${String.fromCharCode(32 + n)}b`),
+    ];
+    const list = path.join(work, "paths.txt");
+    writeFileSync(list, paths.join("\n") + "\n");
+    const shell = await run(`while IFS= read -r p; do r=$(_github_route_of "$p"); printf '%s\\n' "\${r:-<none>}"; done <'${list}'`);
+    const reference = await run(`jq -R -r '${JQ_ROUTE}' '${list}'`);
+    expect(shell.stderr).toBe("");
+    expect(reference.stderr).toBe("");
+    const got = shell.stdout.split("\n").slice(0, -1);
+    const old = reference.stdout.split("\n").slice(0, -1).map((line) => JSON.parse(line) as string);
+    expect(old).toHaveLength(paths.length);
+    // jq's test() lets "$" match before a final line feed, so an escaped one at the end passed
+    // ("/app\n", which the shell's $(...) then cut to "/app"): refused now. All else is as it was.
+    const want = old.map((r) => (r.includes("\n") ? "<none>" : r));
+    expect(old.filter((r) => r.includes("\n"))).toEqual(["/repos/acme/app/pulls/7\n", "/\n"]);
+    expect(got.map((r, i) => [paths[i], r])).toEqual(want.map((r, i) => [paths[i], r]));
+    // The cases reach both outcomes: routes that pass and routes refused outright.
+    expect(want.filter((r) => r === "<none>").length).toBeGreaterThan(200);
+    expect(want).toContain("/repos/acme/app/pulls/7/merge");
+  });
 
   it("refuses a full URL before sending anything", async () => {
     const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET https://example.com/x`);

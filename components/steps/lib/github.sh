@@ -185,14 +185,25 @@ _GITHUB_ROUTES=(
 
 # Prints the route of PATH as it is compared: no query, percent-decoded once, lower-cased. Prints
 # nothing when the decoded route holds anything but letters, digits, '.', '_', '-' and '/' (a '%'
-# left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route has those.
+# left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route has those. Plain bash
+# in the C locale (it runs for every request): an escape that stands for any other byte rules the
+# route out at once, so only those characters are ever decoded.
 _github_route_of() { # PATH
-  jq -rn --arg p "$1" '
-    $p | sub("\\?.*$"; "")
-    | gsub("%(?<h>[0-9A-Fa-f]{2})"; (.h | ascii_downcase | explode
-        | map(if . >= 97 then . - 87 else . - 48 end) | [.[0] * 16 + .[1]] | implode))
-    | ascii_downcase
-    | if test("^/[a-z0-9._/-]*$") then . else empty end' 2>/dev/null
+  local LC_ALL=C rest="${1%%\?*}" route="" hex code char
+  while [[ $rest =~ ^([^%]*)%([0-9A-Fa-f]{2})(.*)$ ]]; do
+    hex=${BASH_REMATCH[2]}
+    code=$((16#$hex))
+    # '-' '.' '/', digits, upper-case letters, '_', lower-case letters.
+    if ! ((code >= 45 && code <= 57 || code >= 65 && code <= 90 || code == 95 || code >= 97 && code <= 122)); then
+      return 0
+    fi
+    printf -v char '%b' "\\x$hex"
+    route+=${BASH_REMATCH[1]}$char
+    rest=${BASH_REMATCH[3]}
+  done
+  route+=$rest
+  route=${route,,}
+  if [[ $route =~ ^/[a-z0-9._/-]*$ ]]; then printf '%s\n' "$route"; fi
 }
 
 # Whether METHOD PATH is on the allowlist. PATH must look like a REST path (no scheme, no '#', no
