@@ -166,11 +166,52 @@ describe("github_installation_token", () => {
     expect(r.stderr.trim()).toBe("ERROR: github_installation_token: the token GitHub issued is not limited to acme/app; refusing it");
   });
 
+  // One reading of GitHub's answer decides the token, its repositories and its permissions: each
+  // answer gets the verdict it would get alone (null: the token is taken).
+  const NO_TOKEN = "ERROR: github_installation_token: GitHub's answer holds no token";
+  const NOT_LIMITED = "ERROR: github_installation_token: the token GitHub issued is not limited to acme/app; refusing it";
+  const WIDER = `ERROR: github_installation_token: the token GitHub issued has permissions beyond {"pull_requests":"write"}; refusing it`;
+  const one = [{ full_name: "acme/app" }];
+  const answers: Array<[string, unknown, string | null]> = [
+    ["a narrower permission and the full name in another case", { token: "ghs_ok", permissions: { pull_requests: "read", metadata: "read" }, repositories: [{ full_name: "ACME/App" }] }, null],
+    ["no permissions listed", { token: "ghs_ok", repositories: one }, null],
+    ["no token", { permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a token that is a number", { token: 5, permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["an empty token", { token: "", permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a token holding a tab", { token: "ghs_a\tb", permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a list instead of an object", [{ token: "ghs_x" }], NO_TOKEN],
+    ["two repositories", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [...one, { full_name: "acme/other" }] }, NOT_LIMITED],
+    ["a repository without a full name it can compare", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [{ full_name: 7 }] }, NOT_LIMITED],
+    ["a repository that is not an object", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [7] }, NOT_LIMITED],
+    ["a wider token for no repository list and wide permissions", { token: "ghs_x", permissions: { contents: "write" } }, NOT_LIMITED],
+    ["permissions that are a text", { token: "ghs_x", permissions: "write", repositories: one }, WIDER],
+    ["a permission not asked for", { token: "ghs_x", permissions: { pull_requests: "write", issues: "read" }, repositories: one }, WIDER],
+    ["metadata written", { token: "ghs_x", permissions: { pull_requests: "write", metadata: "write" }, repositories: one }, WIDER],
+  ];
+  for (const [what, body, message] of answers) {
+    it(`${message === null ? "takes" : "refuses"} an answer with ${what}`, async () => {
+      gh.enqueue("apps/create-installation-access-token", { status: 201, body });
+      const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`);
+      if (message === null) {
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("ghs_ok\n");
+      } else {
+        expect(r.code).not.toBe(0);
+        expect(r.stdout).toBe("");
+        expect(r.stderr.trim()).toBe(message);
+      }
+    });
+  }
+
   const bad: Array<[string, string, string]> = [
     ["an owner with a slash", `'acme/x' app '{"a":"read"}'`, "ERROR: github_installation_token: OWNER must be a GitHub owner name"],
     ["a repository '..'", `acme .. '{"a":"read"}'`, "ERROR: github_installation_token: REPO must be a GitHub repository name"],
     ["permissions that are not an object", `acme app '"write"'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
     ["a permission level 'admin'", `acme app '{"contents":"admin"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["no permissions", `acme app '{}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["a permission name in upper case", `acme app '{"Contents":"read"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["permissions that are not JSON", `acme app '{contents:read}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["two JSON texts of permissions", `acme app '{"contents":"admin"} {"contents":"read"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
   ];
   for (const [what, args, message] of bad) {
     it(`refuses ${what} before calling GitHub`, async () => {

@@ -138,20 +138,21 @@ _github_key_file() {
   printf '%s' "$file"
 }
 
+# base64url of the JWT's header, which never changes: {"alg":"RS256","typ":"JWT"}.
+_GITHUB_JWT_HEADER=eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9
+
 github_app_jwt() {
-  local app_id="${GITHUB_APP_ID-}" key_file now header payload signing_input signature
+  local app_id="${GITHUB_APP_ID-}" key_file now iss payload signing_input signature
   if ! [[ $app_id =~ ^([0-9]{1,12}|Iv[0-9A-Za-z.]{1,64})$ ]]; then
     _github_fail GITHUB_APP_ID "must be a numeric app id or a client id (Iv...)"
     return 1
   fi
   key_file=$(_github_key_file) || return 1
-  now=$(date -u +%s) || return 1
-  header=$(printf '%s' '{"alg":"RS256","typ":"JWT"}' | _github_b64url) || return 1
-  # A numeric id goes in as a number, a client id as a string.
-  payload=$(jq -cn --arg iss "$app_id" --argjson now "$now" \
-    '{iat: ($now - 60), exp: ($now + 540), iss: (if ($iss | test("^[0-9]+$")) then ($iss | tonumber) else $iss end)}' |
-    tr -d '\n' | _github_b64url) || return 1
-  signing_input="$header.$payload"
+  printf -v now '%(%s)T' -1
+  # A numeric id goes in as a number, a client id as a string (its characters need no escaping).
+  if [[ $app_id =~ ^[0-9]+$ ]]; then iss=$((10#$app_id)); else iss="\"$app_id\""; fi
+  payload=$(printf '{"iat":%d,"exp":%d,"iss":%s}' $((now - 60)) $((now + 540)) "$iss" | _github_b64url) || return 1
+  signing_input="$_GITHUB_JWT_HEADER.$payload"
   if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | _github_b64url) ||
     [[ -z $signature ]]; then
     _github_fail GITHUB_APP_PRIVATE_KEY_FILE "could not sign the app's JWT with this key"
@@ -456,10 +457,14 @@ github_repository_installation() {
 
 github_installation_token() {
   local owner="${1-}" repo="${2-}" permissions="${3-}" installation="${GITHUB_INSTALLATION_ID-}"
-  local jwt auth body response rc token
+  local jwt auth body response rc fields limited narrowed token
   _github_repository_ok github_installation_token "$owner" "$repo" || return 1
-  if ! jq -e 'type == "object" and length > 0 and all(.[]; . == "read" or . == "write")
-      and all(keys[]; test("^[a-z_]+$"))' >/dev/null 2>&1 <<<"$permissions"; then
+  # The request's body, made only from PERMISSIONS_JSON of the right shape.
+  body=$(jq -cn --arg repo "$repo" --argjson permissions "$permissions" '
+    if ($permissions | type == "object" and length > 0 and all(.[]; . == "read" or . == "write")
+        and all(keys[]; test("^[a-z_]+$")))
+    then {repositories: [$repo], permissions: $permissions} else empty end' 2>/dev/null) || body=""
+  if [[ -z $body ]]; then
     _github_fail github_installation_token 'PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"'
     return 1
   fi
@@ -479,7 +484,6 @@ github_installation_token() {
       return 1
     fi
   fi
-  body=$(jq -cn --arg repo "$repo" --argjson permissions "$permissions" '{repositories: [$repo], permissions: $permissions}')
   rc=0
   response=$(_github_http POST "/app/installations/$installation/access_tokens" "$body" "$auth") || rc=$?
   rm -f "$auth"
@@ -491,22 +495,26 @@ github_installation_token() {
     fi
     return 1
   fi
-  token=$(jq -r 'if (.token | type) == "string" then .token else empty end' <<<"$response" 2>/dev/null) || token=""
-  if ! [[ $token =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
+  # GitHub narrows the token as asked; check it did, so a broader token is never used. One reading
+  # of the answer: whether it is limited to OWNER/REPO, whether its permissions stay within those
+  # asked for, and the token (last, so an empty one cannot shift the others).
+  fields=$(jq -r --arg full "$owner/$repo" --argjson asked "$permissions" '
+    [ (try ((.repositories | type) == "array" and (.repositories | length) == 1
+         and ((.repositories[0].full_name // "") | ascii_downcase) == ($full | ascii_downcase)) catch false),
+      (try ((.permissions // {}) | to_entries | all(.key as $k | .value as $v |
+         ($asked[$k] == $v) or ($asked[$k] == "write" and $v == "read") or ($k == "metadata" and $v == "read"))) catch false),
+      (if (.token | type) == "string" then .token else "" end)
+    ] | @tsv' <<<"$response" 2>/dev/null) || fields=""
+  IFS=$'\t' read -r limited narrowed token <<<"$fields" || true
+  if [[ $fields == *$'\n'* ]] || ! [[ $token =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
     _github_fail github_installation_token "GitHub's answer holds no token"
     return 1
   fi
-  # GitHub narrows the token as asked; check it did, so a broader token is never used.
-  if ! jq -e --arg full "$owner/$repo" \
-    '(.repositories | type) == "array" and (.repositories | length) == 1
-       and ((.repositories[0].full_name // "") | ascii_downcase) == ($full | ascii_downcase)' >/dev/null 2>&1 <<<"$response"; then
+  if [[ $limited != true ]]; then
     _github_fail github_installation_token "the token GitHub issued is not limited to $owner/$repo; refusing it"
     return 1
   fi
-  if ! jq -e --argjson asked "$permissions" \
-    '(.permissions // {}) | to_entries | all(.key as $k | .value as $v |
-       ($asked[$k] == $v) or ($asked[$k] == "write" and $v == "read") or ($k == "metadata" and $v == "read"))' \
-    >/dev/null 2>&1 <<<"$response"; then
+  if [[ $narrowed != true ]]; then
     _github_fail github_installation_token "the token GitHub issued has permissions beyond $permissions; refusing it"
     return 1
   fi
