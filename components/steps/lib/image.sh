@@ -21,8 +21,9 @@
 #       build is known to have pushed the image. A status context succeeds with state success and
 #       fails with failure or error.
 #   uri_component TEXT
-#       prints TEXT (UTF-8) percent-encoded as a URI component, as jq's @uri does: every byte but
-#       A-Z a-z 0-9 '-' '_' '.' '~' as %XX in upper-case hex.
+#       prints TEXT (UTF-8) percent-encoded as a URI component (RFC 3986): every byte but
+#       A-Z a-z 0-9 '-' '_' '.' '~' as %XX in upper-case hex. jq 1.7's @uri does the same; 1.6's
+#       leaves ! * ' ( ) as they are, which the route allowlist of lib/github.sh refuses.
 #   build_wait OWNER REPO SHA KIND NAME TIMEOUT_SECONDS POLL_SECONDS
 #       asks GitHub every POLL_SECONDS until the build of SHA succeeded (returns 0). A failed build,
 #       an answer GitHub refuses, or no success within TIMEOUT_SECONDS prints
