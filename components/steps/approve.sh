@@ -123,7 +123,8 @@ running=$(jq -c 'if type == "array" then [.[] | select(type == "object" and .pha
   decide refused
   die preview-evidence "pods.json is missing or unreadable; refusing to approve without naming the images that ran"
 }
-if [[ $(jq 'length' <<<"$running") == 0 ]]; then
+# jq -c writes an empty list as exactly [].
+if [[ $running == "[]" ]]; then
   decide refused
   die preview-evidence "pods.json names no container of a running pod; refusing to approve without naming the images that ran"
 fi
@@ -230,7 +231,8 @@ fetch_reviews() {
   done
 }
 fetch_reviews || die github "cannot read the reviews of $owner/$repo#$pr"
-# This app's reviews of COMMIT in STATE (and, given a kind, carrying that marker), as JSON.
+# This app's reviews of COMMIT in STATE (and, given a kind, carrying that marker), as compact JSON:
+# none is exactly [].
 own_reviews() { # STATE [MARKER_KIND]
   jq -c --arg login "$bot_login" --arg commit "$commit" --arg state "$1" --arg kind "${2-}" '
     [.[] | select(.user.login == $login and ((.commit_id // "") | ascii_downcase) == $commit and .state == $state)
@@ -258,7 +260,7 @@ post_review() { # STATE MARKER_KIND
     esac
     fetch_reviews || return 1
     found=$(own_reviews "$1" "$2") || return 1
-    if [[ $(jq 'length' <<<"$found") != 0 ]]; then
+    if [[ $found != "[]" ]]; then
       echo "approve: GitHub answered $status but recorded the review; not posting it again"
       jq '.[0]' <<<"$found" >"$posted_file"
       return 0
@@ -283,7 +285,7 @@ result() { # DECISION REVIEW_URL
 }
 
 approvals=$(own_reviews APPROVED)
-if [[ $(jq 'length' <<<"$approvals") != 0 ]]; then
+if [[ $approvals != "[]" ]]; then
   existing=$(jq -r '.[0].html_url // ""' <<<"$approvals")
   echo "approve: $bot_login already approved $commit on $owner/$repo#$pr; not approving twice"
   result already-approved "$existing"
@@ -302,7 +304,7 @@ if [[ $head_sha != "$commit" ]]; then
     marker head-moved
   } >"$body_file"
   comments=$(own_reviews COMMENTED head-moved)
-  if [[ $(jq 'length' <<<"$comments") != 0 ]]; then
+  if [[ $comments != "[]" ]]; then
     existing=$(jq -r '.[0].html_url // ""' <<<"$comments")
     echo "approve: head moved to $head_sha; the comment on what was tested is already there: $existing"
     result head-moved "$existing"

@@ -39,7 +39,12 @@
 set -euo pipefail
 export LC_ALL=C
 
-is_json_object() { jq -en --argjson v "$1" '$v | type == "object"' >/dev/null 2>&1; }
+# json_objects TEXT...: prints one line holding, for each TEXT in order, "yes" when it is one JSON
+# object, else "no" (one jq for all; fromjson parses a text as --argjson would).
+json_objects() {
+  jq -rn '[$ARGS.positional[] | if (try (fromjson | type == "object") catch false) then "yes" else "no" end] | join(" ")' \
+    --args "$@" 2>/dev/null
+}
 
 # resolve_acceptance REPOSITORY GLOBAL TABLE (JSON objects): prints, per acceptance input, a line
 # `<input>\t<where>\t<value>`: the repository's entry of TABLE when it sets the input, else GLOBAL's.
@@ -96,8 +101,9 @@ if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$ ]]; t
   bad GITHUB_WEB_URL "must be an http(s) URL without query, quotes or white space"
 fi
 command -v jq >/dev/null 2>&1 || bad jq "is required on PATH and missing"
-is_json_object "$acceptance_global" || bad ACCEPTANCE_GLOBAL "must be a JSON object (the render writes it from the stack config)"
-is_json_object "$acceptance_repositories" || bad ACCEPTANCE_REPOSITORIES "must be a JSON object (the render writes it from the stack config)"
+read -r global_is_object repositories_is_object <<<"$(json_objects "$acceptance_global" "$acceptance_repositories")"
+[[ $global_is_object == yes ]] || bad ACCEPTANCE_GLOBAL "must be a JSON object (the render writes it from the stack config)"
+[[ $repositories_is_object == yes ]] || bad ACCEPTANCE_REPOSITORIES "must be a JSON object (the render writes it from the stack config)"
 if [[ $naming != repository && $naming != pr-number ]]; then
   bad NAMING "must be repository or pr-number"
 fi

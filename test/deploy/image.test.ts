@@ -132,6 +132,27 @@ describe("deploy: a build that never succeeds", () => {
     }
   });
 
+  it("asks for a check run named with spaces, '/', ':', '+' and parentheses, each percent-encoded, and finds it", async () => {
+    const name = "CI / build (linux:amd64)+x";
+    const sha = newHead();
+    step.gh.addCheckRun(OWNER, REPO, sha, name, { status: "completed", conclusion: "success" });
+    const { r } = await deploy(newWorld({ head: sha }), { env: { BUILD_NAME: name } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(checkRunReads(sha).map((q) => q.query.check_name)).toEqual([name]);
+    expect(r.stdout).toContain(`build: check run '${name}' of commit ${sha} succeeded`);
+  });
+
+  it("encodes a check run's name as a URI component: every byte but letters, digits, '-', '_', '.' and '~'", () => {
+    const texts = ["build", "CI / build (linux:amd64)+x", "a!b*c'd~e", "é ü", "%41&=?#", ""];
+    const rfc3986 = (t: string) => encodeURIComponent(t).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const printable = Array.from({ length: 95 }, (_, n) => String.fromCharCode(32 + n)).join("");
+    for (const text of [...texts, printable]) {
+      const shell = execFileSync("bash", ["-c", 'set -euo pipefail; source "$1"; uri_component "$2"', "-", path.join(PROJECT_ROOT, "components", "steps", "lib", "image.sh"), text], { encoding: "utf8" });
+      expect(shell, text).toBe(rfc3986(text));
+    }
+  });
+
   it("waits for a commit status instead with deploy.build.kind status, with a statuses:read token", async () => {
     const sha = newHead();
     step.gh.addCommitStatus(OWNER, REPO, sha, "ci/image", "pending", "success");

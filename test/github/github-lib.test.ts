@@ -166,11 +166,52 @@ describe("github_installation_token", () => {
     expect(r.stderr.trim()).toBe("ERROR: github_installation_token: the token GitHub issued is not limited to acme/app; refusing it");
   });
 
+  // One reading of GitHub's answer decides the token, its repositories and its permissions: each
+  // answer gets the verdict it would get alone (null: the token is taken).
+  const NO_TOKEN = "ERROR: github_installation_token: GitHub's answer holds no token";
+  const NOT_LIMITED = "ERROR: github_installation_token: the token GitHub issued is not limited to acme/app; refusing it";
+  const WIDER = `ERROR: github_installation_token: the token GitHub issued has permissions beyond {"pull_requests":"write"}; refusing it`;
+  const one = [{ full_name: "acme/app" }];
+  const answers: Array<[string, unknown, string | null]> = [
+    ["a narrower permission and the full name in another case", { token: "ghs_ok", permissions: { pull_requests: "read", metadata: "read" }, repositories: [{ full_name: "ACME/App" }] }, null],
+    ["no permissions listed", { token: "ghs_ok", repositories: one }, null],
+    ["no token", { permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a token that is a number", { token: 5, permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["an empty token", { token: "", permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a token holding a tab", { token: "ghs_a\tb", permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a list instead of an object", [{ token: "ghs_x" }], NO_TOKEN],
+    ["two repositories", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [...one, { full_name: "acme/other" }] }, NOT_LIMITED],
+    ["a repository without a full name it can compare", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [{ full_name: 7 }] }, NOT_LIMITED],
+    ["a repository that is not an object", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [7] }, NOT_LIMITED],
+    ["a wider token for no repository list and wide permissions", { token: "ghs_x", permissions: { contents: "write" } }, NOT_LIMITED],
+    ["permissions that are a text", { token: "ghs_x", permissions: "write", repositories: one }, WIDER],
+    ["a permission not asked for", { token: "ghs_x", permissions: { pull_requests: "write", issues: "read" }, repositories: one }, WIDER],
+    ["metadata written", { token: "ghs_x", permissions: { pull_requests: "write", metadata: "write" }, repositories: one }, WIDER],
+  ];
+  for (const [what, body, message] of answers) {
+    it(`${message === null ? "takes" : "refuses"} an answer with ${what}`, async () => {
+      gh.enqueue("apps/create-installation-access-token", { status: 201, body });
+      const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`);
+      if (message === null) {
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("ghs_ok\n");
+      } else {
+        expect(r.code).not.toBe(0);
+        expect(r.stdout).toBe("");
+        expect(r.stderr.trim()).toBe(message);
+      }
+    });
+  }
+
   const bad: Array<[string, string, string]> = [
     ["an owner with a slash", `'acme/x' app '{"a":"read"}'`, "ERROR: github_installation_token: OWNER must be a GitHub owner name"],
     ["a repository '..'", `acme .. '{"a":"read"}'`, "ERROR: github_installation_token: REPO must be a GitHub repository name"],
     ["permissions that are not an object", `acme app '"write"'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
     ["a permission level 'admin'", `acme app '{"contents":"admin"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["no permissions", `acme app '{}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["a permission name in upper case", `acme app '{"Contents":"read"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["permissions that are not JSON", `acme app '{contents:read}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
+    ["two JSON texts of permissions", `acme app '{"contents":"admin"} {"contents":"read"}'`, `ERROR: github_installation_token: PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"`],
   ];
   for (const [what, args, message] of bad) {
     it(`refuses ${what} before calling GitHub`, async () => {
@@ -417,6 +458,11 @@ describe("github_request", () => {
     ["a doubly encoded path", "GET", "/repos/acme/app/pulls/%2537"],
     ["an encoded NUL", "GET", "/repos/acme/app/pulls/7%00"],
     ["a path with '..'", "GET", "/repos/acme/app/../other"],
+    ["a merge behind an encoded '?'", "PUT", "/repos/acme/app/pulls/7%3F/merge"],
+    ["a merge with upper-case escapes", "PUT", "/repos/acme/app/pulls/7/%4D%45RGE"],
+    ["a merge behind overlong UTF-8 dots", "PUT", "/repos/acme/app/pulls/7/reviews/%C0%AE%C0%AE/merge"],
+    ["a merge behind an encoded backslash", "PUT", "/repos/acme/app/pulls/7%5Cmerge"],
+    ["a route with an escaped line feed at its end", "GET", "/repos/acme/app/pulls/7%0A"],
   ];
   for (const [what, method, route] of refused) {
     it(`refuses ${what} (${method} ${route}) before sending anything, naming the route`, async () => {
@@ -426,6 +472,46 @@ describe("github_request", () => {
       expect(gh.requests).toEqual([]);
     });
   }
+
+  // The route was once computed by one jq program per request; the shell that replaced it must
+  // give the same route for every path (or none where jq gave none), so the allowlist lets
+  // nothing through that it refused before. jq's program, kept here as the reference:
+  const JQ_ROUTE = String.raw`sub("\\?.*$"; "")
+    | gsub("%(?<h>[0-9A-Fa-f]{2})"; (.h | ascii_downcase | explode
+        | map(if . >= 97 then . - 87 else . - 48 end) | [.[0] * 16 + .[1]] | implode))
+    | ascii_downcase
+    | if test("^/[a-z0-9._/-]*$") then . else "<none>" end | @json`;
+  it("computes each path's route exactly as the jq program it replaced, every escaped byte included", async () => {
+    const hex = (n: number) => n.toString(16).padStart(2, "0");
+    const paths = [
+      ...refused.map(([, , route]) => route),
+      "/repos/acme/app/pulls/7", "/repos/Acme/App/Pulls/7?per_page=1", "/app", "/APP", "/app/",
+      "/repos/acme/app/pulls/%37", "/%67raphql", "/a%2Fb", "/a/%2e%2E/b", "/a/%2", "/a/%", "/a/%%41",
+      "/a/%zz%41", "/a/%2541", "/a?b%00", "/a%3Fb?c", "/a?", "?/a", "", "a", "/é", "/%C3%A9", "/\u0130",
+      "/a b", "/a;b", "/a~b", "/a=b", "/a:b", "/a,b", "/a+b", "/a&b", "/a#b", "/x%20",
+      // every byte, escaped in upper- and lower-case hex, alone and between letters
+      ...Array.from({ length: 256 }, (_, n) => [`/%${hex(n)}`, `/a%${hex(n).toUpperCase()}b/c`]).flat(),
+      // every printable ASCII character as it is
+      ...Array.from({ length: 95 }, (_, n) => `/a${String.fromCharCode(32 + n)}b`),
+    ];
+    const list = path.join(work, "paths.txt");
+    writeFileSync(list, paths.join("\n") + "\n");
+    const shell = await run(`while IFS= read -r p; do r=$(_github_route_of "$p"); printf '%s\\n' "\${r:-<none>}"; done <'${list}'`);
+    const reference = await run(`jq -R -r '${JQ_ROUTE}' '${list}'`);
+    expect(shell.stderr).toBe("");
+    expect(reference.stderr).toBe("");
+    const got = shell.stdout.split("\n").slice(0, -1);
+    const old = reference.stdout.split("\n").slice(0, -1).map((line) => JSON.parse(line) as string);
+    expect(old).toHaveLength(paths.length);
+    // jq's test() lets "$" match before a final line feed, so an escaped one at the end passed
+    // ("/app\n", which the shell's $(...) then cut to "/app"): refused now. All else is as it was.
+    const want = old.map((r) => (r.includes("\n") ? "<none>" : r));
+    expect(old.filter((r) => r.includes("\n"))).toEqual(["/repos/acme/app/pulls/7\n", "/\n"]);
+    expect(got.map((r, i) => [paths[i], r])).toEqual(want.map((r, i) => [paths[i], r]));
+    // The cases reach both outcomes: routes that pass and routes refused outright.
+    expect(want.filter((r) => r === "<none>").length).toBeGreaterThan(200);
+    expect(want).toContain("/repos/acme/app/pulls/7/merge");
+  });
 
   it("refuses a full URL before sending anything", async () => {
     const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET https://example.com/x`);

@@ -326,6 +326,21 @@ describe("set-params: the run's acceptance settings", () => {
     expect(r.stderr).toMatch(message);
     expect(r.outputs).toEqual({});
   });
+
+  it.each([
+    ["a list", "[]", "{}", ["ACCEPTANCE_GLOBAL"]],
+    ["two JSON texts", JSON.stringify(GLOBAL) + " {}", "{}", ["ACCEPTANCE_GLOBAL"]],
+    ["text that is not JSON", JSON.stringify(GLOBAL), "nan", ["ACCEPTANCE_REPOSITORIES"]],
+    ["a JSON text holding an object", JSON.stringify(GLOBAL), JSON.stringify("{}"), ["ACCEPTANCE_REPOSITORIES"]],
+    ["empty, both", "", "", ["ACCEPTANCE_GLOBAL", "ACCEPTANCE_REPOSITORIES"]],
+    ["null and a number", "null", "1", ["ACCEPTANCE_GLOBAL", "ACCEPTANCE_REPOSITORIES"]],
+  ])("refuses acceptance tables that are not each one JSON object (%s), naming each", async (_what, global, repositories, named) => {
+    const r = await runWithTables({ global, repositories });
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n").filter((line) => line.includes("must be a JSON object (the render"))).toEqual(
+      named.map((env) => `ERROR: ${env}: must be a JSON object (the render writes it from the stack config)`));
+    expect(r.outputs).toEqual({});
+  });
 });
 
 /**

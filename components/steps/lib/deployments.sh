@@ -176,7 +176,8 @@ pull_request_states() {
   done
   [[ $url =~ ^https?://[^[:space:]\"\'\\]+$ ]] || { _deployments_fail GITHUB_GRAPHQL_URL "must be an http(s) URL"; return 1; }
   [[ ${GITHUB_TOKEN-} =~ ^[A-Za-z0-9_.-]{1,2048}$ ]] || { _deployments_fail GITHUB_TOKEN "must be set to a token"; return 1; }
-  numbers=$(printf '%s\n' "$@" | jq -R 'tonumber' | jq -cs .)
+  # A JSON list of the numbers, each checked above to be digits without a leading zero.
+  numbers="[$(IFS=, && printf '%s' "$*")]"
   # The query's text is made of fixed words and list indices only; owner, name and numbers are
   # GraphQL variables. The dollar signs below are GraphQL's, inside a jq string.
   # shellcheck disable=SC2016

@@ -138,20 +138,21 @@ _github_key_file() {
   printf '%s' "$file"
 }
 
+# base64url of the JWT's header, which never changes: {"alg":"RS256","typ":"JWT"}.
+_GITHUB_JWT_HEADER=eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9
+
 github_app_jwt() {
-  local app_id="${GITHUB_APP_ID-}" key_file now header payload signing_input signature
+  local app_id="${GITHUB_APP_ID-}" key_file now iss payload signing_input signature
   if ! [[ $app_id =~ ^([0-9]{1,12}|Iv[0-9A-Za-z.]{1,64})$ ]]; then
     _github_fail GITHUB_APP_ID "must be a numeric app id or a client id (Iv...)"
     return 1
   fi
   key_file=$(_github_key_file) || return 1
-  now=$(date -u +%s) || return 1
-  header=$(printf '%s' '{"alg":"RS256","typ":"JWT"}' | _github_b64url) || return 1
-  # A numeric id goes in as a number, a client id as a string.
-  payload=$(jq -cn --arg iss "$app_id" --argjson now "$now" \
-    '{iat: ($now - 60), exp: ($now + 540), iss: (if ($iss | test("^[0-9]+$")) then ($iss | tonumber) else $iss end)}' |
-    tr -d '\n' | _github_b64url) || return 1
-  signing_input="$header.$payload"
+  printf -v now '%(%s)T' -1
+  # A numeric id goes in as a number, a client id as a string (its characters need no escaping).
+  if [[ $app_id =~ ^[0-9]+$ ]]; then iss=$((10#$app_id)); else iss="\"$app_id\""; fi
+  payload=$(printf '{"iat":%d,"exp":%d,"iss":%s}' $((now - 60)) $((now + 540)) "$iss" | _github_b64url) || return 1
+  signing_input="$_GITHUB_JWT_HEADER.$payload"
   if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | _github_b64url) ||
     [[ -z $signature ]]; then
     _github_fail GITHUB_APP_PRIVATE_KEY_FILE "could not sign the app's JWT with this key"
@@ -185,14 +186,25 @@ _GITHUB_ROUTES=(
 
 # Prints the route of PATH as it is compared: no query, percent-decoded once, lower-cased. Prints
 # nothing when the decoded route holds anything but letters, digits, '.', '_', '-' and '/' (a '%'
-# left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route has those.
+# left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route has those. Plain bash
+# in the C locale (it runs for every request): an escape that stands for any other byte rules the
+# route out at once, so only those characters are ever decoded.
 _github_route_of() { # PATH
-  jq -rn --arg p "$1" '
-    $p | sub("\\?.*$"; "")
-    | gsub("%(?<h>[0-9A-Fa-f]{2})"; (.h | ascii_downcase | explode
-        | map(if . >= 97 then . - 87 else . - 48 end) | [.[0] * 16 + .[1]] | implode))
-    | ascii_downcase
-    | if test("^/[a-z0-9._/-]*$") then . else empty end' 2>/dev/null
+  local LC_ALL=C rest="${1%%\?*}" route="" hex code char
+  while [[ $rest =~ ^([^%]*)%([0-9A-Fa-f]{2})(.*)$ ]]; do
+    hex=${BASH_REMATCH[2]}
+    code=$((16#$hex))
+    # '-' '.' '/', digits, upper-case letters, '_', lower-case letters.
+    if ! ((code >= 45 && code <= 57 || code >= 65 && code <= 90 || code == 95 || code >= 97 && code <= 122)); then
+      return 0
+    fi
+    printf -v char '%b' "\\x$hex"
+    route+=${BASH_REMATCH[1]}$char
+    rest=${BASH_REMATCH[3]}
+  done
+  route+=$rest
+  route=${route,,}
+  if [[ $route =~ ^/[a-z0-9._/-]*$ ]]; then printf '%s\n' "$route"; fi
 }
 
 # Whether METHOD PATH is on the allowlist. PATH must look like a REST path (no scheme, no '#', no
@@ -445,10 +457,14 @@ github_repository_installation() {
 
 github_installation_token() {
   local owner="${1-}" repo="${2-}" permissions="${3-}" installation="${GITHUB_INSTALLATION_ID-}"
-  local jwt auth body response rc token
+  local jwt auth body response rc fields limited narrowed token
   _github_repository_ok github_installation_token "$owner" "$repo" || return 1
-  if ! jq -e 'type == "object" and length > 0 and all(.[]; . == "read" or . == "write")
-      and all(keys[]; test("^[a-z_]+$"))' >/dev/null 2>&1 <<<"$permissions"; then
+  # The request's body, made only from PERMISSIONS_JSON of the right shape.
+  body=$(jq -cn --arg repo "$repo" --argjson permissions "$permissions" '
+    if ($permissions | type == "object" and length > 0 and all(.[]; . == "read" or . == "write")
+        and all(keys[]; test("^[a-z_]+$")))
+    then {repositories: [$repo], permissions: $permissions} else empty end' 2>/dev/null) || body=""
+  if [[ -z $body ]]; then
     _github_fail github_installation_token 'PERMISSIONS_JSON must be a non-empty object of permission: "read"|"write"'
     return 1
   fi
@@ -468,7 +484,6 @@ github_installation_token() {
       return 1
     fi
   fi
-  body=$(jq -cn --arg repo "$repo" --argjson permissions "$permissions" '{repositories: [$repo], permissions: $permissions}')
   rc=0
   response=$(_github_http POST "/app/installations/$installation/access_tokens" "$body" "$auth") || rc=$?
   rm -f "$auth"
@@ -480,22 +495,26 @@ github_installation_token() {
     fi
     return 1
   fi
-  token=$(jq -r 'if (.token | type) == "string" then .token else empty end' <<<"$response" 2>/dev/null) || token=""
-  if ! [[ $token =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
+  # GitHub narrows the token as asked; check it did, so a broader token is never used. One reading
+  # of the answer: whether it is limited to OWNER/REPO, whether its permissions stay within those
+  # asked for, and the token (last, so an empty one cannot shift the others).
+  fields=$(jq -r --arg full "$owner/$repo" --argjson asked "$permissions" '
+    [ (try ((.repositories | type) == "array" and (.repositories | length) == 1
+         and ((.repositories[0].full_name // "") | ascii_downcase) == ($full | ascii_downcase)) catch false),
+      (try ((.permissions // {}) | to_entries | all(.key as $k | .value as $v |
+         ($asked[$k] == $v) or ($asked[$k] == "write" and $v == "read") or ($k == "metadata" and $v == "read"))) catch false),
+      (if (.token | type) == "string" then .token else "" end)
+    ] | @tsv' <<<"$response" 2>/dev/null) || fields=""
+  IFS=$'\t' read -r limited narrowed token <<<"$fields" || true
+  if [[ $fields == *$'\n'* ]] || ! [[ $token =~ ^[A-Za-z0-9_.-]{1,2048}$ ]]; then
     _github_fail github_installation_token "GitHub's answer holds no token"
     return 1
   fi
-  # GitHub narrows the token as asked; check it did, so a broader token is never used.
-  if ! jq -e --arg full "$owner/$repo" \
-    '(.repositories | type) == "array" and (.repositories | length) == 1
-       and ((.repositories[0].full_name // "") | ascii_downcase) == ($full | ascii_downcase)' >/dev/null 2>&1 <<<"$response"; then
+  if [[ $limited != true ]]; then
     _github_fail github_installation_token "the token GitHub issued is not limited to $owner/$repo; refusing it"
     return 1
   fi
-  if ! jq -e --argjson asked "$permissions" \
-    '(.permissions // {}) | to_entries | all(.key as $k | .value as $v |
-       ($asked[$k] == $v) or ($asked[$k] == "write" and $v == "read") or ($k == "metadata" and $v == "read"))' \
-    >/dev/null 2>&1 <<<"$response"; then
+  if [[ $narrowed != true ]]; then
     _github_fail github_installation_token "the token GitHub issued has permissions beyond $permissions; refusing it"
     return 1
   fi

@@ -20,6 +20,10 @@
 #       timed_out, action_required, neutral, skipped, stale) is a failure, since only a successful
 #       build is known to have pushed the image. A status context succeeds with state success and
 #       fails with failure or error.
+#   uri_component TEXT
+#       prints TEXT (UTF-8) percent-encoded as a URI component (RFC 3986): every byte but
+#       A-Z a-z 0-9 '-' '_' '.' '~' as %XX in upper-case hex. jq 1.7's @uri does the same; 1.6's
+#       leaves ! * ' ( ) as they are, which the route allowlist of lib/github.sh refuses.
 #   build_wait OWNER REPO SHA KIND NAME TIMEOUT_SECONDS POLL_SECONDS
 #       asks GitHub every POLL_SECONDS until the build of SHA succeeded (returns 0). A failed build,
 #       an answer GitHub refuses, or no success within TIMEOUT_SECONDS prints
@@ -64,11 +68,26 @@ build_judge() { # KIND NAME
   fi
 }
 
+uri_component() { # TEXT
+  # In the C locale a character is a byte, and printf's "'c" is its value.
+  local LC_ALL=C text=$1 encoded="" char i
+  for ((i = 0; i < ${#text}; i++)); do
+    char=${text:i:1}
+    if [[ $char == [A-Za-z0-9._~-] ]]; then
+      encoded+=$char
+    else
+      printf -v char '%%%02X' "'$char"
+      encoded+=$char
+    fi
+  done
+  printf '%s' "$encoded"
+}
+
 build_wait() { # OWNER REPO SHA KIND NAME TIMEOUT_SECONDS POLL_SECONDS
   local owner=$1 repo=$2 sha=$3 kind=$4 name=$5 timeout=$6 poll=$7 what route body verdict seen start now
   if [[ $kind == check-run ]]; then
     what="check run '$name'"
-    route="/repos/$owner/$repo/commits/$sha/check-runs?check_name=$(jq -rn --arg s "$name" '$s | @uri')&filter=latest&per_page=100"
+    route="/repos/$owner/$repo/commits/$sha/check-runs?check_name=$(uri_component "$name")&filter=latest&per_page=100"
   else
     what="commit status '$name'"
     route="/repos/$owner/$repo/commits/$sha/status?per_page=100"
