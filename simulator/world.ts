@@ -121,6 +121,17 @@ export interface RunOptions {
   name?: string;
 }
 
+/**
+ * Each app's key pair, made once per process: a 2048-bit RSA key takes about half a second to make,
+ * and a world's fake GitHub needs only that its three apps' keys differ from one another.
+ */
+const appKeys = new Map<string, ReturnType<typeof generateAppKey>>();
+function appKey(app: string): ReturnType<typeof generateAppKey> {
+  let key = appKeys.get(app);
+  if (!key) appKeys.set(app, (key = generateAppKey()));
+  return key;
+}
+
 /** Options of {@link World.start}. */
 export interface WorldOptions {
   /**
@@ -207,7 +218,7 @@ export class World {
     const lookUp = owners.length > 1;
     const secrets: Record<string, Record<string, string>> = {};
     const apps = Object.entries(github.apps).map(([name, ids]) => {
-      const key = generateAppKey();
+      const key = appKey(name);
       secrets[`github-app-${name}`] = { "app-id": ids.appId, "installation-id": lookUp ? "" : ids.installationId, "private-key": key.privateKeyPem };
       return {
         appId: ids.appId, slug: `implementation-dag-${name}`, publicKey: key.publicKey,
