@@ -1,15 +1,19 @@
 /**
- * A stateful stand-in cluster behind the recording `kubectl` and `helm` stand-ins: namespaces (with
- * labels, annotations, creation and deletion), the objects applied into them, service-account
- * tokens, and Helm releases whose objects are rendered by the real helm (`helm template`) from the
- * chart and values the step passed — so URL discovery reads the Ingresses the chart would really
- * create. A release's Deployments run: their pods appear (and replace the previous revision's) as
- * the controllers would make them, running and ready, each container with the image digest the
- * node reports, a `Started` event, and a log ({@link runPods}, `kubectl logs`).
+ * A stateful stand-in cluster behind the recording `kubectl` and `helm` stand-ins, the one every test
+ * and the offline world share: namespaces as the API returns them (labels, annotations, creation and
+ * deletion timestamps, finalizers, conditions), the objects applied into them, the Argo Workflows of
+ * any namespace, PersistentVolumes, service-account tokens, and Helm releases whose objects are
+ * rendered by the real helm (`helm template`) from the chart and values the step passed — so URL
+ * discovery reads the Ingresses the chart would really create. A release's Deployments run: their
+ * pods appear (and replace the previous revision's) as the controllers would make them, running and
+ * ready, each container with the image digest the node reports, a `Started` event, and a log
+ * ({@link runPods}, `kubectl logs`).
  *
  * It answers exactly the command lines the step scripts use, parsed flag by flag against a table per
- * command; any other command line, flag or form fails loudly (exit 97, the line on stderr) and is
- * listed in {@link FakeCluster.unknown}, so a test can never pass on a command the fake guessed at.
+ * command (./kubectl-syntax.ts); any other command line, flag or form fails loudly (exit 97, the line
+ * on stderr) and is listed in {@link FakeCluster.unknown}, so a test can never pass on a command the
+ * fake guessed at. A test can make the API server fail a call, or change the cluster just before one
+ * ({@link ClusterFaults}), as a run racing the step would.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -19,6 +23,9 @@ import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
 import { cachedRealToolReply, realTool } from "./tools";
+import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, type Parsed } from "./kubectl-syntax";
+
+export { labelSelector } from "./kubectl-syntax";
 
 /** A Kubernetes object as the fake stores it. */
 export interface KubeObj {
@@ -28,13 +35,13 @@ export interface KubeObj {
   [k: string]: unknown;
 }
 
-/** A namespace. */
-export interface FakeNamespace {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  phase: "Active" | "Terminating";
-  createdAt: string;
+/** A namespace as the API returns it. */
+export interface FakeNamespace extends KubeObj {
+  apiVersion: "v1";
+  kind: "Namespace";
+  metadata: KubeObj["metadata"] & { creationTimestamp: string; deletionTimestamp?: string };
+  spec?: { finalizers?: string[] };
+  status: { phase: "Active" | "Terminating"; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
 }
 
 /** A Helm release (helm keeps it as a Secret in its namespace: it goes with the namespace). */
@@ -56,6 +63,7 @@ export interface FakeClusterState {
   namespaces: FakeNamespace[];
   objects: Array<[string, KubeObj[]]>;
   releases: FakeRelease[];
+  volumes?: KubeObj[];
 }
 
 /** One change the fake cluster saw. */
@@ -73,101 +81,43 @@ export interface HelmBehaviour {
   failInstall?: string;
 }
 
+/**
+ * A test's say over the API server: calls that fail, and changes made just before a call (what a run
+ * racing the step would do between two of its calls). The hooks get the call's number, counted from 1.
+ */
+export interface ClusterFaults {
+  /** Every namespace list call (`kubectl get namespaces -l …`) fails with this message. */
+  listFailure?: string;
+  /** The narrowed namespace list call (`--field-selector metadata.name=…`) fails with this message. */
+  narrowedListFailure?: string;
+  /** The namespace list calls return every namespace, whatever their label selector (a misbehaving server). */
+  listIgnoresSelector?: boolean;
+  /** Runs before the cluster answers a namespace list call (the full listing and the narrowed ones alike). */
+  beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
+  /** Runs before the cluster answers an `annotate namespace` call (a test can delete it meanwhile). */
+  beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
+  /** The PersistentVolume list call fails with this message. */
+  volumeListFailure?: string;
+  /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
+  beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
+  /** The Workflow list call fails with this message. */
+  workflowListFailure?: string;
+  /** Namespaces whose `helm uninstall` fails (times out). */
+  helmUninstallFailsIn?: Set<string>;
+}
+
 const exec = promisify(execFile);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-
-/** Parsed arguments of one command line. */
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string[]>;
-}
-
-/**
- * Parses `args` against the flags a command accepts: `value` flags take one argument (`--f v` or
- * `--f=v`, short `-n v`), `bool` flags none (`--f` or `--f=true|false`). Anything else throws.
- */
-function parseArgs(args: string[], value: string[], bool: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  const add = (k: string, v: string) => flags.set(k, [...(flags.get(k) ?? []), v]);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith("-") || a === "-") { positional.push(a); continue; }
-    const eq = a.indexOf("=");
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    if (value.includes(name)) {
-      if (eq > 0) add(name, a.slice(eq + 1));
-      else {
-        if (i + 1 >= args.length) throw new Error(`flag ${name} needs a value`);
-        add(name, args[++i]);
-      }
-    } else if (bool.includes(name)) {
-      const v = eq > 0 ? a.slice(eq + 1) : "true";
-      if (v !== "true" && v !== "false") throw new Error(`flag ${name} takes true or false`);
-      add(name, v);
-    } else {
-      throw new Error(`flag ${name} is not understood by the fake cluster`);
-    }
-  }
-  return { positional, flags };
-}
-
-const one = (p: Parsed, ...names: string[]): string | undefined => {
-  for (const n of names) {
-    const v = p.flags.get(n);
-    if (v) return v[v.length - 1];
-  }
-  return undefined;
-};
-const isTrue = (p: Parsed, name: string) => one(p, name) === "true";
-
-const notFound = (kind: string, name: string): ToolReply => ({
-  stderr: `Error from server (NotFound): ${kind} "${name}" not found\n`, code: 1,
-});
-
-/** Canonical kind names kubectl accepts for the resources the steps touch. */
-const KINDS: Record<string, string> = {
-  namespace: "Namespace", namespaces: "Namespace", ns: "Namespace",
-  ingress: "Ingress", ingresses: "Ingress", ing: "Ingress", "ingresses.networking.k8s.io": "Ingress",
-  serviceaccount: "ServiceAccount", serviceaccounts: "ServiceAccount", sa: "ServiceAccount",
-  rolebinding: "RoleBinding", rolebindings: "RoleBinding",
-  resourcequota: "ResourceQuota", resourcequotas: "ResourceQuota", quota: "ResourceQuota",
-  limitrange: "LimitRange", limitranges: "LimitRange", limits: "LimitRange",
-  networkpolicy: "NetworkPolicy", networkpolicies: "NetworkPolicy", netpol: "NetworkPolicy",
-  service: "Service", services: "Service", svc: "Service",
-  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
-  pod: "Pod", pods: "Pod", po: "Pod",
-  event: "Event", events: "Event", ev: "Event",
-  workflow: "Workflow", workflows: "Workflow", wf: "Workflow", "workflows.argoproj.io": "Workflow",
-  persistentvolume: "PersistentVolume", persistentvolumes: "PersistentVolume", pv: "PersistentVolume",
-};
-
-/** A JSONPath of the simple forms kubectl scripts use: `{.a.b}`, `{.a.b\.c}`, `{.items[*].a.b}`. */
-function jsonPath(obj: unknown, expr: string): string {
-  const m = /^\{(.*)\}$/.exec(expr);
-  if (!m) throw new Error(`jsonpath ${expr} is not understood by the fake cluster`);
-  const parts = m[1].replace(/^\./, "").match(/(?:\\\.|[^.])+/g) ?? [];
-  let cur: unknown[] = [obj];
-  for (const raw of parts) {
-    const part = raw.replace(/\\\./g, ".");
-    const star = /^(.*)\[\*\]$/.exec(part);
-    const key = star ? star[1] : part;
-    if (!/^[\w./-]+$/.test(key)) throw new Error(`jsonpath ${expr} is not understood by the fake cluster`);
-    cur = cur.flatMap((c) => {
-      const v = c && typeof c === "object" ? (c as Record<string, unknown>)[key] : undefined;
-      if (v === undefined) return [];
-      return star ? (Array.isArray(v) ? v : []) : [v];
-    });
-  }
-  return cur.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(" ");
-}
+const failure = (message: string): ToolReply => ({ stderr: `${message}\n`, code: 1 });
 
 /** The fake cluster. */
 export class FakeCluster {
-  /** Namespaces by name. */
+  /** Namespaces by name, as the API returns them. */
   readonly namespaces = new Map<string, FakeNamespace>();
-  /** Objects by namespace (cluster-scoped objects other than namespaces are not modelled). */
+  /** Namespaced objects by namespace (Argo Workflows among them, in whichever namespace they run). */
   readonly objects = new Map<string, KubeObj[]>();
+  /** PersistentVolumes (cluster-scoped; their claims name the namespace they served). */
+  volumes: KubeObj[] = [];
   /** Helm releases by `namespace/name`. */
   readonly releases = new Map<string, FakeRelease>();
   /** Tokens issued by `kubectl create token`: token to service account. */
@@ -178,10 +128,35 @@ export class FakeCluster {
   readonly unknown: string[] = [];
   /** What helm does next. */
   helm: HelmBehaviour = {};
+  /** Failures and races of the API server. */
+  faults: ClusterFaults = {};
+  /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
+  namespaceListCalls = 0;
+  /** Workflow list calls answered so far. */
+  workflowListCalls = 0;
   private tokenCount = 0;
 
-  /** Answers one stand-in call. */
-  async handle(call: ToolCall): Promise<ToolReply> {
+  /**
+   * A cluster holding `namespaces` (as the API would return them) and, per namespace, the names of
+   * Helm releases an earlier deploy left there (their objects are not modelled).
+   */
+  constructor(namespaces: FakeNamespace[] = [], releases: Record<string, string[]> = {}) {
+    for (const ns of namespaces) this.addNamespace(ns);
+    for (const [namespace, names] of Object.entries(releases)) {
+      for (const name of names) {
+        this.releases.set(`${namespace}/${name}`, { name, namespace, revision: 1, status: "deployed", chart: "app-0.1.0", appVersion: "", valueArgs: [], objects: [], updatedAt: now() });
+      }
+    }
+  }
+
+  /** Adds a namespace as given (a copy), replacing one of the same name. */
+  addNamespace(ns: FakeNamespace): void {
+    this.namespaces.set(ns.metadata.name, structuredClone(ns));
+    if (!this.objects.has(ns.metadata.name)) this.objects.set(ns.metadata.name, []);
+  }
+
+  /** Answers one stand-in call (a bound function: pass it to `startStandIns` as it is). */
+  readonly handle = async (call: ToolCall): Promise<ToolReply> => {
     const line = [call.tool, ...call.args].join(" ");
     try {
       // A token on a command line is readable by every process of the pod (/proc/<pid>/cmdline).
@@ -197,44 +172,61 @@ export class FakeCluster {
       this.unknown.push(`${line}  (${why})`);
       return { stderr: `fake cluster: cannot answer: ${line}\n  ${why}\n`, code: 97 };
     }
-  }
+  };
 
-  /** What the cluster holds (namespaces, objects, releases), as plain JSON, to carry to another world. */
+  /** What the cluster holds (namespaces, objects, volumes, releases), as plain JSON, to carry to another world. */
   exportState(): FakeClusterState {
     return structuredClone({
       namespaces: [...this.namespaces.values()],
       objects: [...this.objects.entries()].map(([ns, objs]) => [ns, objs.map((o) => JSON.parse(JSON.stringify(o)) as KubeObj)] as [string, KubeObj[]]),
       releases: [...this.releases.values()],
+      volumes: this.volumes,
     });
   }
 
   /** Takes over a state {@link exportState} gave (replacing what this cluster holds). */
   importState(state: FakeClusterState): void {
     this.reset();
-    for (const n of structuredClone(state.namespaces)) this.namespaces.set(n.name, n);
+    for (const n of structuredClone(state.namespaces)) this.namespaces.set(n.metadata.name, n);
     for (const [ns, objs] of structuredClone(state.objects)) this.objects.set(ns, objs);
     for (const r of structuredClone(state.releases)) this.releases.set(`${r.namespace}/${r.name}`, r);
+    this.volumes = structuredClone(state.volumes ?? []);
   }
 
   /** Forgets everything (between test cases). */
   reset(): void {
     this.namespaces.clear();
     this.objects.clear();
+    this.volumes = [];
     this.releases.clear();
     this.tokens.clear();
     this.events.length = 0;
     this.unknown.length = 0;
     this.helm = {};
+    this.faults = {};
+    this.namespaceListCalls = 0;
+    this.workflowListCalls = 0;
   }
 
   /** Namespaces labelled `preview=true`, as `kubectl get ns -l preview=true` lists them. */
   previewNamespaces(): string[] {
-    return [...this.namespaces.values()].filter((n) => n.labels.preview === "true").map((n) => n.name).sort();
+    return [...this.namespaces.values()].filter((n) => n.metadata.labels?.preview === "true").map((n) => n.metadata.name).sort();
   }
 
   /** Releases as `helm list -A` lists them: `namespace/name`. */
   releaseNames(): string[] {
     return [...this.releases.values()].map((r) => `${r.namespace}/${r.name}`).sort();
+  }
+
+  /** The names of the releases in `namespace`, as `helm list --namespace NS --short` lists them. */
+  releasesIn(namespace: string): string[] {
+    return [...this.releases.values()].filter((r) => r.namespace === namespace).map((r) => r.name).sort();
+  }
+
+  /** The Workflows of `namespace`, or of every namespace. */
+  workflows(namespace?: string): KubeObj[] {
+    return [...this.objects.entries()].filter(([ns]) => namespace === undefined || ns === namespace)
+      .flatMap(([, objs]) => objs.filter((o) => o.kind === "Workflow"));
   }
 
   private record(e: Omit<ClusterEvent, "tool">, tool: string) {
@@ -259,15 +251,17 @@ export class FakeCluster {
   }
 
   /**
-   * Adds an object someone else created in the cluster (the runner's child Workflows). Its fields are
-   * read at each call, so a status that changes later is seen as it is then.
+   * Adds objects someone else created in the cluster (the runner's child Workflows, a test's runs).
+   * They are kept as given, not copied: a status that changes later is seen as it is then.
    */
-  adopt(o: KubeObj): void {
-    const ns = o.metadata.namespace;
-    if (!ns) throw new Error("adopt: a namespaced object needs its namespace");
-    const list = this.objects.get(ns) ?? [];
-    list.push(o);
-    this.objects.set(ns, list);
+  adopt(...objs: KubeObj[]): void {
+    for (const o of objs) {
+      const ns = o.metadata.namespace;
+      if (!ns) throw new Error("adopt: a namespaced object needs its namespace");
+      const list = this.objects.get(ns) ?? [];
+      list.push(o);
+      this.objects.set(ns, list);
+    }
   }
 
   /** `kubectl patch KIND NAME -n NS --type merge -p JSON`: only a Workflow's spec.shutdown is understood. */
@@ -304,44 +298,47 @@ export class FakeCluster {
     const fieldName = fields === undefined ? undefined : /^metadata\.name=([a-z0-9.-]+)$/.exec(fields)?.[1];
     if (fields !== undefined && (fieldName === undefined || name)) throw new Error(`kubectl get --field-selector ${fields} not understood`);
     const byField = (n: string) => fieldName === undefined || n === fieldName;
+    const selects = selector === undefined ? () => true : labelSelector(selector);
     if (kind === "Namespace") {
       if (name) {
         const ns = this.namespaces.get(name);
         if (!ns) return ignore ? { stdout: "" } : notFound("namespaces", name);
-        return { stdout: this.format([this.namespaceObject(ns)], output, true, "namespace") };
+        return { stdout: this.format([ns], output, true, "namespace") };
       }
-      const items = [...this.namespaces.values()].filter((n) => byField(n.name) && this.selects(n.labels, selector)).map((n) => this.namespaceObject(n));
+      this.faults.beforeNamespaceList?.(++this.namespaceListCalls, this);
+      if (this.faults.listFailure) return failure(this.faults.listFailure);
+      if (fieldName !== undefined && this.faults.narrowedListFailure) return failure(this.faults.narrowedListFailure);
+      const items = [...this.namespaces.values()].filter((n) => byField(n.metadata.name) && (this.faults.listIgnoresSelector || selects(n.metadata.labels)));
       return { stdout: this.format(items, output, false, "namespace") };
     }
-    // Cluster-scoped; this cluster has no storage, so no PersistentVolume.
     if (kind === "PersistentVolume") {
-      if (name) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
-      return { stdout: this.format([], output, false, resource) };
+      if (name) {
+        const v = this.volumes.find((x) => x.metadata.name === name);
+        if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
+        return { stdout: this.format([v], output, true, resource) };
+      }
+      if (this.faults.volumeListFailure) return failure(this.faults.volumeListFailure);
+      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false, resource) };
     }
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
     if (!all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
     if (one(p, "--sort-by") !== undefined && kind !== "Event") throw new Error("kubectl get --sort-by is only understood for events");
+    if (kind === "Workflow" && !name) {
+      this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
+      if (this.faults.workflowListFailure) return failure(this.faults.workflowListFailure);
+    }
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
       if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
       return { stdout: this.format([o], output, true, resource) };
     }
-    const items = pool.filter((o) => byField(o.metadata.name) && this.selects(o.metadata.labels ?? {}, selector));
+    const items = pool.filter((o) => byField(o.metadata.name) && selects(o.metadata.labels));
     if (items.length === 0 && output === undefined) {
       return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
     }
     return { stdout: this.format(items, output, false, resource) };
-  }
-
-  private selects(labels: Record<string, string>, selector: string | undefined): boolean {
-    if (!selector) return true;
-    return selector.split(",").every((req) => {
-      const m = /^([\w./-]+)(=|==|!=)([\w.-]*)$/.exec(req.trim());
-      if (!m) throw new Error(`label selector ${selector} not understood`);
-      return m[2] === "!=" ? labels[m[1]] !== m[3] : labels[m[1]] === m[3];
-    });
   }
 
   private format(items: KubeObj[], output: string | undefined, single: boolean, resource: string): string {
@@ -367,23 +364,14 @@ export class FakeCluster {
     return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join("")).join("\n") + "\n";
   }
 
-  private namespaceObject(ns: FakeNamespace): KubeObj {
-    return {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: ns.name, labels: { ...ns.labels, "kubernetes.io/metadata.name": ns.name }, annotations: { ...ns.annotations }, creationTimestamp: ns.createdAt },
-      spec: { finalizers: ["kubernetes"] },
-      status: { phase: ns.phase },
-    };
-  }
-
   private kMeta(call: ToolCall, verb: "annotate" | "label", args: string[]): ToolReply {
     const p = parseArgs(args, ["-n", "--namespace"], ["--overwrite"]);
     const [resource, name, ...pairs] = p.positional;
     if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name) throw new Error(`kubectl ${verb}: only namespaces are understood`);
+    if (verb === "annotate") this.faults.beforeAnnotate?.(name, this);
     const ns = this.namespaces.get(name);
     if (!ns) return notFound("namespaces", name);
-    const target = verb === "label" ? ns.labels : ns.annotations;
+    const target = verb === "label" ? (ns.metadata.labels ??= {}) : (ns.metadata.annotations ??= {});
     if (pairs.length === 0) throw new Error(`kubectl ${verb}: no key=value given`);
     for (const pair of pairs) {
       const m = /^([^=]+?)(-|=(.*))$/s.exec(pair);
@@ -402,8 +390,7 @@ export class FakeCluster {
     const p = parseArgs(args, ["-n", "--namespace"], ["--ignore-not-found", "--wait"]);
     const [resource, name, ...more] = p.positional;
     if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name || more.length > 0) throw new Error("kubectl delete: only one namespace is understood");
-    const ns = this.namespaces.get(name);
-    if (!ns) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
+    if (!this.namespaces.has(name)) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
     // The namespace controller removes everything inside, Helm's release records included.
     this.namespaces.delete(name);
     this.objects.delete(name);
@@ -459,13 +446,18 @@ export class FakeCluster {
         const labels = { ...(obj.metadata.labels ?? {}) };
         const annotations = { ...(obj.metadata.annotations ?? {}) };
         if (existing) {
-          Object.assign(existing.labels, labels);
-          Object.assign(existing.annotations, annotations);
+          existing.metadata.labels = { ...existing.metadata.labels, ...labels };
+          existing.metadata.annotations = { ...existing.metadata.annotations, ...annotations };
           this.record({ verb: "update", kind: "Namespace", name }, call.tool);
           lines.push(output === "name" ? kindPath : `${kindPath} configured`);
         } else {
-          this.namespaces.set(name, { name, labels, annotations, phase: "Active", createdAt: now() });
-          this.objects.set(name, []);
+          // The API server labels every namespace with its name and gives it the kubernetes finalizer.
+          this.addNamespace({
+            apiVersion: "v1", kind: "Namespace",
+            metadata: { name, creationTimestamp: now(), labels: { ...labels, "kubernetes.io/metadata.name": name }, annotations },
+            spec: { finalizers: ["kubernetes"] },
+            status: { phase: "Active" },
+          });
           this.record({ verb: "create", kind: "Namespace", name }, call.tool);
           lines.push(output === "name" ? kindPath : `${kindPath} created`);
         }
@@ -478,8 +470,9 @@ export class FakeCluster {
       }
       const ns = this.namespaces.get(namespace);
       if (!ns) return notFound("namespaces", namespace);
-      if (ns.phase === "Terminating") return { stderr: `Error from server (Forbidden): namespace ${namespace} is being terminated\n`, code: 1 };
-      const list = this.objects.get(namespace)!;
+      if (ns.status.phase === "Terminating") return { stderr: `Error from server (Forbidden): namespace ${namespace} is being terminated\n`, code: 1 };
+      const list = this.objects.get(namespace) ?? [];
+      this.objects.set(namespace, list);
       const stored: KubeObj = { ...obj, metadata: { ...obj.metadata, namespace } };
       const at = list.findIndex((o) => o.kind === obj.kind && o.metadata.name === name);
       if (at >= 0 && verb === "create") return { stderr: `Error from server (AlreadyExists): ${obj.kind.toLowerCase()}s "${name}" already exists\n`, code: 1 };
@@ -704,11 +697,13 @@ export class FakeCluster {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm uninstall: expected RELEASE --namespace NS");
+    if (this.faults.helmUninstallFailsIn?.has(namespace)) return failure("Error: uninstall: timed out waiting for the condition");
     const key = `${namespace}/${release}`;
     const r = this.releases.get(key);
     if (!r) {
+      // helm v4 treats a missing release as uninstalled under --ignore-not-found, and says so.
       return isTrue(p, "--ignore-not-found")
-        ? { stdout: `release "${release}" not found\n` }
+        ? { stdout: `release "${release}" uninstalled\n` }
         : { stderr: `Error: uninstall: Release not loaded: ${release}: release: not found\n`, code: 1 };
     }
     const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
