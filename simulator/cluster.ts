@@ -44,12 +44,28 @@ export interface FakeNamespace extends KubeObj {
   status: { phase: "Active" | "Terminating"; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
 }
 
+/** The status of a release's revision, as helm names it. */
+export type ReleaseStatus = "deployed" | "failed" | "superseded" | "pending-install" | "pending-upgrade" | "pending-rollback";
+
+/** One revision of a release, as `helm history` lists it. */
+export interface ReleaseRevision {
+  revision: number;
+  status: ReleaseStatus;
+  description: string;
+  updated: string;
+  chart: string;
+  appVersion: string;
+}
+
 /** A Helm release (helm keeps it as a Secret in its namespace: it goes with the namespace). */
 export interface FakeRelease {
   name: string;
   namespace: string;
+  /** The current revision and its status. */
   revision: number;
-  status: "deployed" | "failed";
+  status: ReleaseStatus;
+  /** Every revision, oldest first, the current one last. */
+  history?: ReleaseRevision[];
   chart: string;
   appVersion: string;
   /** The values helm was given: files and --set flags, in order. */
@@ -104,6 +120,11 @@ export interface ClusterFaults {
   workflowListFailure?: string;
   /** Namespaces whose `helm uninstall` fails (times out). */
   helmUninstallFailsIn?: Set<string>;
+  /**
+   * Runs once `helm upgrade --install` has installed a release, or failed to: what the release's
+   * controllers and others then make in its namespace (pods that never became ready, their events).
+   */
+  afterRelease?: (release: FakeRelease, cluster: FakeCluster) => void;
 }
 
 const exec = promisify(execFile);
@@ -126,8 +147,15 @@ export class FakeCluster {
   readonly events: ClusterEvent[] = [];
   /** Command lines the fake refused to guess at. */
   readonly unknown: string[] = [];
+  /** Container logs set by {@link setLog}, by `namespace/pod/container`. */
+  readonly logs = new Map<string, { current: string[]; previous?: string[] }>();
   /** What helm does next. */
   helm: HelmBehaviour = {};
+  /**
+   * Who each helm call that reached the cluster ran as, in order: the token of the kubeconfig it was
+   * given and that file's permission bits, or `null` (the pod's own service account).
+   */
+  readonly helmCallers: Array<{ verb: string; token: string | null; mode: number | null }> = [];
   /** Failures and races of the API server. */
   faults: ClusterFaults = {};
   /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
@@ -200,6 +228,8 @@ export class FakeCluster {
     this.volumes = [];
     this.releases.clear();
     this.tokens.clear();
+    this.logs.clear();
+    this.helmCallers.length = 0;
     this.events.length = 0;
     this.unknown.length = 0;
     this.helm = {};
@@ -243,6 +273,7 @@ export class FakeCluster {
       case "label": return this.kMeta(call, verb, rest);
       case "delete": return this.kDelete(call, rest);
       case "logs": return this.kLogs(rest);
+      case "describe": return this.kDescribe(rest);
       case "patch": return this.kPatch(rest);
       case "apply":
       case "create": return verb === "create" && rest[0] === "token" ? this.kToken(call, rest.slice(1)) : this.kApply(call, verb, rest);
@@ -334,7 +365,10 @@ export class FakeCluster {
       if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
       return { stdout: this.format([o], output, true, resource) };
     }
+    const sortBy = one(p, "--sort-by");
+    if (sortBy !== undefined && sortBy !== ".lastTimestamp") throw new Error(`kubectl get --sort-by ${sortBy} not understood`);
     const items = pool.filter((o) => byField(o.metadata.name) && selects(o.metadata.labels));
+    if (sortBy) items.sort((a, b) => String(a.lastTimestamp ?? "").localeCompare(String(b.lastTimestamp ?? "")));
     if (items.length === 0 && output === undefined) {
       return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
     }
@@ -352,6 +386,13 @@ export class FakeCluster {
     }
     if (output !== undefined) throw new Error(`output format ${output} not understood`);
     if (items.length === 0) return "";
+    if (items[0].kind === "Event") {
+      const rows = items.map((e) => {
+        const on = (e.involvedObject ?? {}) as { kind?: string; name?: string };
+        return ["1m", String(e.type ?? ""), String(e.reason ?? ""), `${(on.kind ?? "").toLowerCase()}/${on.name ?? ""}`, String(e.message ?? "")];
+      });
+      return this.table([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...rows]);
+    }
     if (resource.startsWith("n")) {
       const rows = items.map((o) => [o.metadata.name, String((o.status as { phase?: string } | undefined)?.phase ?? "Active"), "1m"]);
       return this.table([["NAME", "STATUS", "AGE"], ...rows]);
@@ -551,76 +592,179 @@ export class FakeCluster {
   }
 
   /**
-   * `kubectl logs POD -n NS -c CONTAINER [--tail=N] [--limit-bytes=B] [--previous]`: a container's
-   * log is one line per start (`<container>: started <image>`), bounded as kubectl bounds it.
+   * `kubectl logs POD -n NS (-c CONTAINER | --all-containers) [--prefix] [--tail=N] [--limit-bytes=B]
+   * [--previous]`: a container's log is what {@link setLog} gave it, else one line per start
+   * (`<container>: started <image>`), bounded as kubectl bounds it; `--prefix` puts
+   * `[pod/POD/CONTAINER] ` before each line. A previous log exists only for a container that restarted.
    */
   private kLogs(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-c", "--container", "--tail", "--limit-bytes"], ["-p", "--previous"]);
+    const p = parseArgs(args, ["-n", "--namespace", "-c", "--container", "--tail", "--limit-bytes"], ["-p", "--previous", "--all-containers", "--prefix"]);
     const [pod, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     const container = one(p, "-c", "--container");
-    if (!pod || more.length > 0 || !namespace || !container) throw new Error("kubectl logs: expected POD -n NS -c CONTAINER");
+    const all = isTrue(p, "--all-containers");
+    if (!pod || more.length > 0 || !namespace || (!container === !all)) throw new Error("kubectl logs: expected POD -n NS and one of -c CONTAINER, --all-containers");
     const o = (this.objects.get(namespace) ?? []).find((x) => x.kind === "Pod" && x.metadata.name === pod);
     if (!o) return notFound("pods", pod);
     type Status = { name: string; image: string; restartCount: number };
     const status = o.status as { containerStatuses?: Status[]; initContainerStatuses?: Status[] } | undefined;
-    const c = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])].find((x) => x.name === container);
-    if (!c) return { stderr: `error: container ${container} is not valid for pod ${pod}
-`, code: 1 };
-    if (isTrue(p, "--previous") || isTrue(p, "-p")) {
-      return { stderr: `Error from server (BadRequest): previous terminated container "${container}" in pod "${pod}" not found
-`, code: 1 };
-    }
-    let lines = [`${container}: started ${c.image}`];
+    const statuses = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])];
+    const chosen = all ? statuses : statuses.filter((x) => x.name === container);
+    if (chosen.length === 0) return { stderr: `error: container ${container ?? ""} is not valid for pod ${pod}\n`, code: 1 };
+    const previous = isTrue(p, "--previous") || isTrue(p, "-p");
     const tail = one(p, "--tail");
-    if (tail !== undefined && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));
-    let text = lines.map((l) => `${l}\n`).join("");
+    let text = "";
+    for (const c of chosen) {
+      const log = this.logs.get(`${namespace}/${pod}/${c.name}`);
+      let lines: string[];
+      if (previous) {
+        if (c.restartCount === 0 || !log?.previous) {
+          return { stderr: `Error from server (BadRequest): previous terminated container "${c.name}" in pod "${pod}" not found\n`, code: 1 };
+        }
+        lines = log.previous;
+      } else {
+        lines = log?.current ?? [`${c.name}: started ${c.image}`];
+      }
+      if (tail !== undefined && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));
+      text += lines.map((l) => `${isTrue(p, "--prefix") ? `[pod/${pod}/${c.name}] ` : ""}${l}\n`).join("");
+    }
     const limit = one(p, "--limit-bytes");
     if (limit !== undefined && Number(limit) > 0) text = Buffer.from(text).subarray(0, Number(limit)).toString("utf8");
     return { stdout: text };
+  }
+
+  /** Gives a container the log kubectl shows for it: `current`, and `previous` for the start before its last restart. */
+  setLog(namespace: string, pod: string, container: string, current: string[], previous?: string[]): void {
+    this.logs.set(`${namespace}/${pod}/${container}`, { current, ...(previous ? { previous } : {}) });
+  }
+
+  /**
+   * `kubectl describe pod POD -n NS`: the pod's name, namespace, phase, conditions, containers (image,
+   * ready, restart count) and the events about it, in kubectl's layout.
+   */
+  private kDescribe(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace"], []);
+    const [resource, name, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (KINDS[resource?.toLowerCase() ?? ""] !== "Pod" || !name || more.length > 0 || !namespace) throw new Error("kubectl describe: only one pod -n NS is understood");
+    const objs = this.objects.get(namespace) ?? [];
+    const o = objs.find((x) => x.kind === "Pod" && x.metadata.name === name);
+    if (!o) return notFound("pods", name);
+    type Status = { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; image?: string; ready?: boolean; restartCount?: number }> };
+    const status = (o.status ?? {}) as Status;
+    const events = objs.filter((e) => e.kind === "Event" && (e.involvedObject as { kind?: string; name?: string } | undefined)?.name === name);
+    const lines = [
+      `Name:             ${name}`,
+      `Namespace:        ${namespace}`,
+      `Status:           ${status.phase ?? "Unknown"}`,
+      "Containers:",
+      ...(status.containerStatuses ?? []).flatMap((c) => [`  ${c.name}:`, `    Image:          ${c.image ?? ""}`, `    Ready:          ${c.ready ? "True" : "False"}`, `    Restart Count:  ${c.restartCount ?? 0}`]),
+      "Conditions:",
+      "  Type              Status",
+      ...(status.conditions ?? []).map((c) => `  ${c.type.padEnd(18)}${c.status}`),
+      `Events:${events.length === 0 ? "            <none>" : ""}`,
+      ...(events.length === 0 ? [] : ["  Type     Reason     Age   From     Message", "  ----     ------     ----  ----     -------"]),
+      ...events.map((e) => `  ${String(e.type).padEnd(9)}${String(e.reason).padEnd(11)}1m    ${String((e.source as { component?: string } | undefined)?.component ?? "").padEnd(9)}${String(e.message)}`),
+    ];
+    return { stdout: `${lines.join("\n")}\n` };
   }
 
   // -- helm ------------------------------------------------------------------------------------
 
   private async helmCall(call: ToolCall): Promise<ToolReply> {
     const [verb, ...rest] = call.args;
-    switch (verb) {
-      case "upgrade": return this.hUpgrade(call, rest);
-      case "uninstall": return this.hUninstall(call, rest);
-      case "list":
-      case "ls": return this.hList(rest);
-      case "status": return this.hStatus(rest);
-      case "history": return this.hHistory(rest);
-      default: throw new Error(`helm ${verb ?? ""}: verb not understood`);
+    // Every helm verb that reaches the cluster: who it runs as, checked and recorded first.
+    const table: Record<string, [string[], string[]]> = {
+      upgrade: [
+        ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kubeconfig", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
+        ["-i", "--install", "--wait", "--atomic", "--rollback-on-failure", "--create-namespace", "--reset-values", "--reuse-values", "--debug", "--wait-for-jobs", "--kube-insecure-skip-tls-verify"],
+      ],
+      uninstall: [["-n", "--namespace", "--timeout", "--kubeconfig"], ["--ignore-not-found", "--wait"]],
+      list: [["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kubeconfig"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]],
+      status: [["-n", "--namespace", "-o", "--output", "--kubeconfig"], []],
+      history: [["-n", "--namespace", "--max", "-o", "--output", "--kubeconfig"], []],
+      rollback: [["-n", "--namespace", "--timeout", "--kubeconfig"], ["--wait"]],
+    };
+    const name = verb === "ls" ? "list" : verb ?? "";
+    const flags = table[name];
+    if (!flags) throw new Error(`helm ${verb ?? ""}: verb not understood`);
+    const p = parseArgs(rest, ...flags);
+    const namespace = one(p, "-n", "--namespace");
+    const auth = this.helmIdentity(call, p);
+    if ("error" in auth) return { stderr: auth.error, code: 1 };
+    this.helmCallers.push({ verb: name, token: auth.token ?? null, mode: auth.mode ?? null });
+    if (auth.token !== undefined) {
+      const who = this.tokens.get(auth.token);
+      if (!who) return { stderr: "Error: Kubernetes cluster unreachable: Unauthorized\n", code: 1 };
+      if (who.namespace !== namespace) {
+        return { stderr: `Error: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:${who.namespace}:${who.serviceAccount}" cannot list resource "secrets" in API group "" in the namespace "${namespace ?? ""}"\n`, code: 1 };
+      }
+    }
+    switch (name) {
+      case "upgrade": return this.hUpgrade(call, rest, p);
+      case "uninstall": return this.hUninstall(call, p);
+      case "list": return this.hList(p);
+      case "status": return this.hStatus(p);
+      case "history": return this.hHistory(p);
+      default: return this.hRollback(call, p);
     }
   }
 
   /**
    * Who a helm call runs as: the token of the kubeconfig it names (`--kubeconfig`, else KUBECONFIG),
-   * or `undefined` (the pod's own service account). helm has no token flag here: a token on the
-   * command line is what the step must never do. A kubeconfig readable by others, or one without a
-   * token for its current context, is refused.
+   * and that file's permission bits, or no token (the pod's own service account). helm has no token
+   * flag here: a token on the command line is what the step must never do. Stricter than helm, which
+   * only warns: a kubeconfig readable by others is refused, as is one without a token for its current
+   * context.
    */
-  private helmIdentity(call: ToolCall, p: Parsed): { token: string | undefined } | { error: string } {
+  private helmIdentity(call: ToolCall, p: Parsed): { token?: string; mode?: number } | { error: string } {
     const file = one(p, "--kubeconfig") ?? call.env.KUBECONFIG;
-    if (!file) return { token: undefined };
+    if (!file) return {};
     const where = path.resolve(call.cwd, file);
     if (!existsSync(where)) return { error: `Error: Kubernetes cluster unreachable: stat ${file}: no such file or directory\n` };
-    if ((statSync(where).mode & 0o077) !== 0) return { error: `fake cluster: the kubeconfig ${file} is readable by others; it holds a token\n` };
+    const mode = statSync(where).mode & 0o777;
+    if ((mode & 0o077) !== 0) return { error: `fake cluster: the kubeconfig ${file} is readable by others (mode ${mode.toString(8)}); it holds a token\n` };
     type Kubeconfig = { "current-context"?: string; contexts?: Array<{ name: string; context?: { user?: string } }>; users?: Array<{ name: string; user?: { token?: string } }> };
     const config = parseAllDocuments(readFileSync(where, "utf8"))[0]?.toJSON() as Kubeconfig | null;
     const user = config?.contexts?.find((c) => c.name === config["current-context"])?.context?.user;
     const token = config?.users?.find((u) => u.name === user)?.user?.token;
     if (!token) return { error: "Error: Kubernetes cluster unreachable: Unauthorized\n" };
-    return { token };
+    return { token, mode };
   }
 
-  private async hUpgrade(call: ToolCall, args: string[]): Promise<ToolReply> {
-    const p = parseArgs(
-      args,
-      ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kubeconfig", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
-      ["-i", "--install", "--wait", "--atomic", "--rollback-on-failure", "--create-namespace", "--reset-values", "--reuse-values", "--debug", "--wait-for-jobs", "--kube-insecure-skip-tls-verify"],
-    );
+  /** A release's revisions, oldest first (a release made before history was kept has only its current one). */
+  private historyOf(r: FakeRelease): ReleaseRevision[] {
+    return r.history ?? [{ revision: r.revision, status: r.status, description: r.status === "deployed" ? "Install complete" : "Release failed", updated: r.updatedAt, chart: r.chart, appVersion: r.appVersion }];
+  }
+
+  /** Adds a revision to `r` (its status becomes the release's), superseding the deployed one before it. */
+  private addRevision(r: FakeRelease, earlier: ReleaseRevision[], status: ReleaseStatus, description: string): void {
+    const updated = now();
+    const revision = (earlier.at(-1)?.revision ?? 0) + 1;
+    r.history = [
+      ...earlier.map((h) => (h.status === "deployed" || h.status.startsWith("pending-") ? { ...h, status: "superseded" as const } : h)),
+      { revision, status, description, updated, chart: r.chart, appVersion: r.appVersion },
+    ];
+    r.revision = revision;
+    r.status = status;
+    r.updatedAt = updated;
+  }
+
+  /**
+   * Adds a release as an earlier deploy (or a killed one) left it: `history` gives its revisions,
+   * oldest first; the last one's status is the release's. Its objects are not modelled.
+   */
+  addRelease(namespace: string, name: string, history: Array<{ revision: number; status: ReleaseStatus; description?: string }>): void {
+    const last = history.at(-1);
+    if (!last) throw new Error("addRelease: a release has at least one revision");
+    const updated = now();
+    this.releases.set(`${namespace}/${name}`, {
+      name, namespace, revision: last.revision, status: last.status, chart: "app-0.1.0", appVersion: "1.27.3", valueArgs: [], objects: [], updatedAt: updated,
+      history: history.map((h) => ({ revision: h.revision, status: h.status, description: h.description ?? "", updated, chart: "app-0.1.0", appVersion: "1.27.3" })),
+    });
+  }
+
+  private async hUpgrade(call: ToolCall, args: string[], p: Parsed): Promise<ToolReply> {
     if (!isTrue(p, "--install") && !isTrue(p, "-i")) throw new Error("helm upgrade without --install is not understood");
     const [release, chart, ...more] = p.positional;
     if (!release || !chart || more.length > 0) throw new Error("helm upgrade: expected RELEASE CHART");
@@ -629,18 +773,13 @@ export class FakeCluster {
     if (isTrue(p, "--create-namespace")) throw new Error("helm upgrade --create-namespace: the deploy step creates the namespace itself");
     const output = one(p, "-o", "--output");
     if (output !== undefined && output !== "json") throw new Error(`helm upgrade -o ${output} not understood`);
-    const auth = this.helmIdentity(call, p);
-    if ("error" in auth) return { stderr: auth.error, code: 1 };
-    const token = auth.token;
-    if (token !== undefined) {
-      const who = this.tokens.get(token);
-      if (!who) return { stderr: "Error: Kubernetes cluster unreachable: Unauthorized\n", code: 1 };
-      if (who.namespace !== namespace) {
-        return { stderr: `Error: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:${who.namespace}:${who.serviceAccount}" cannot list resource "secrets" in API group "" in the namespace "${namespace}"\n`, code: 1 };
-      }
-    }
     const ns = this.namespaces.get(namespace);
     if (!ns) return { stderr: `Error: create: failed to create: namespaces "${namespace}" not found\n`, code: 1 };
+    const key = `${namespace}/${release}`;
+    const previous = this.releases.get(key);
+    if (previous?.status.startsWith("pending-")) {
+      return { stderr: "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n", code: 1 };
+    }
 
     // The chart and values as the step passed them, rendered by the real helm.
     const valueArgs: string[] = [];
@@ -665,35 +804,37 @@ export class FakeCluster {
     const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as KubeObj | null).filter((o): o is KubeObj => o !== null)
       .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? namespace } }));
     const chartMeta = parseAllDocuments(readFileSync(path.join(chartDir, "Chart.yaml"), "utf8"))[0].toJSON() as { name: string; version: string; appVersion?: string };
-    const key = `${namespace}/${release}`;
-    const previous = this.releases.get(key);
-    const revision = (previous?.revision ?? 0) + 1;
+    const earlier = previous ? this.historyOf(previous) : [];
+    const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() };
     if (this.helm.failInstall) {
       const message = this.helm.failInstall;
       this.helm.failInstall = undefined;
-      this.releases.set(key, { name: release, namespace, revision, status: "failed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
+      this.addRevision(next, earlier, "failed", `${previous ? "Upgrade" : "Release"} "${release}" failed: ${message}`);
+      this.releases.set(key, next);
       this.record({ verb: "fail", kind: "Release", namespace, name: release }, call.tool);
+      this.faults.afterRelease?.(next, this);
       return { stderr: `Error: ${previous ? "UPGRADE" : "INSTALLATION"} FAILED: ${message}\n`, code: 1 };
     }
     // The release's objects replace the previous revision's in the namespace.
     const list = (this.objects.get(namespace) ?? []).filter((o) => !(previous?.objects ?? []).some((p2) => p2.kind === o.kind && p2.metadata.name === o.metadata.name));
     list.push(...objects);
     this.objects.set(namespace, list);
-    this.releases.set(key, { name: release, namespace, revision, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
+    this.addRevision(next, earlier, "deployed", previous ? "Upgrade complete" : "Install complete");
+    this.releases.set(key, next);
     this.runPods(namespace, previous?.objects ?? [], objects);
     this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
+    this.faults.afterRelease?.(next, this);
     if (output === "json") {
-      return { stdout: `${JSON.stringify({ name: release, namespace, version: revision, info: { status: "deployed" }, chart: { metadata: chartMeta } })}\n` };
+      return { stdout: `${JSON.stringify({ name: release, namespace, version: next.revision, info: { status: "deployed" }, chart: { metadata: chartMeta } })}\n` };
     }
     return {
       stdout: previous
-        ? `Release "${release}" has been upgraded. Happy Helming!\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${revision}\n`
-        : `Release "${release}" does not exist. Installing it now.\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${revision}\n`,
+        ? `Release "${release}" has been upgraded. Happy Helming!\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${next.revision}\n`
+        : `Release "${release}" does not exist. Installing it now.\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${next.revision}\n`,
     };
   }
 
-  private hUninstall(call: ToolCall, args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "--timeout", "--kubeconfig"], ["--ignore-not-found", "--wait"]);
+  private hUninstall(call: ToolCall, p: Parsed): ToolReply {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm uninstall: expected RELEASE --namespace NS");
@@ -714,18 +855,31 @@ export class FakeCluster {
     return { stdout: `release "${release}" uninstalled\n` };
   }
 
-  private hList(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kubeconfig"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]);
+  /** `helm rollback RELEASE REVISION -n NS`: a new revision, deployed, of an earlier one's (the objects stay as they are). */
+  private hRollback(call: ToolCall, p: Parsed): ToolReply {
+    const [release, target, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (!release || !target || !/^[1-9][0-9]*$/.test(target) || more.length > 0 || !namespace) throw new Error("helm rollback: expected RELEASE REVISION --namespace NS");
+    const r = this.releases.get(`${namespace}/${release}`);
+    if (!r) return failure("Error: release: not found");
+    const earlier = this.historyOf(r);
+    if (!earlier.some((h) => h.revision === Number(target))) return failure(`Error: release has no ${target} version`);
+    this.addRevision(r, earlier, "deployed", `Rollback to ${target}`);
+    this.record({ verb: "upgrade", kind: "Release", namespace, name: release }, call.tool);
+    return { stdout: "Rollback was a success! Happy Helming!\n" };
+  }
+
+  private hList(p: Parsed): ToolReply {
     if (p.positional.length > 0) throw new Error("helm list: no positional arguments");
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
     if (!all && !namespace) throw new Error("helm list: -A or --namespace");
     const filter = one(p, "-f", "--filter");
+    const pending = isTrue(p, "--pending");
     const items = [...this.releases.values()]
       .filter((r) => all || r.namespace === namespace)
-      // --pending lists only releases in a pending-* state, which this model's releases never are.
-      .filter((r) => !isTrue(p, "--pending"))
-      .filter((r) => isTrue(p, "-a") || isTrue(p, "--all") || r.status === "deployed" || r.status === "failed")
+      // By default helm lists deployed and failed releases; --pending the pending-* ones, -a every one.
+      .filter((r) => isTrue(p, "-a") || isTrue(p, "--all") || (pending ? r.status.startsWith("pending-") : r.status === "deployed" || r.status === "failed"))
       .filter((r) => !filter || new RegExp(filter).test(r.name))
       .sort((a, b) => a.name.localeCompare(b.name));
     const output = one(p, "-o", "--output");
@@ -737,23 +891,27 @@ export class FakeCluster {
     return { stdout: this.table([["NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION"], ...items.map((r) => [r.name, r.namespace, String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion])]) };
   }
 
-  private hHistory(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "--max"], []);
+  private hHistory(p: Parsed): ToolReply {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm history: expected RELEASE --namespace NS");
     const r = this.releases.get(`${namespace}/${release}`);
-    if (!r) return { stderr: "Error: release: not found\n", code: 1 };
-    return { stdout: this.table([["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], [String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion, r.status === "deployed" ? "Install complete" : "Release failed"]]) };
+    if (!r) return failure("Error: release: not found");
+    const history = this.historyOf(r);
+    const output = one(p, "-o", "--output");
+    if (output === "json") {
+      return { stdout: `${JSON.stringify(history.map((h) => ({ revision: h.revision, updated: h.updated, status: h.status, chart: h.chart, app_version: h.appVersion, description: h.description })))}\n` };
+    }
+    if (output !== undefined) throw new Error(`helm history -o ${output} not understood`);
+    return { stdout: this.table([["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], ...history.map((h) => [String(h.revision), h.updated, h.status, h.chart, h.appVersion, h.description])]) };
   }
 
-  private hStatus(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "--kubeconfig"], []);
+  private hStatus(p: Parsed): ToolReply {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm status: expected RELEASE --namespace NS");
     const r = this.releases.get(`${namespace}/${release}`);
-    if (!r) return { stderr: "Error: release: not found\n", code: 1 };
+    if (!r) return failure("Error: release: not found");
     const output = one(p, "-o", "--output");
     if (output === "json") return { stdout: `${JSON.stringify({ name: r.name, namespace: r.namespace, version: r.revision, info: { status: r.status } })}\n` };
     if (output !== undefined) throw new Error(`helm status -o ${output} not understood`);
