@@ -4,10 +4,12 @@
  * deletion timestamps, finalizers, conditions), the objects applied into them, the Argo Workflows of
  * any namespace, PersistentVolumes, service-account tokens, and Helm releases whose objects are
  * rendered by the real helm (`helm template`) from the chart and values the step passed — so URL
- * discovery reads the Ingresses the chart would really create. A release's Deployments run: their
+ * discovery reads the Ingresses the chart would really create — with their revisions (`helm history`,
+ * `rollback`, a release left pending by a killed step). Every helm call runs as someone: the token of
+ * its kubeconfig (checked against the tokens issued and their namespace) or the pod's own account. A release's Deployments run: their
  * pods appear (and replace the previous revision's) as the controllers would make them, running and
  * ready, each container with the image digest the node reports, a `Started` event, and a log
- * ({@link runPods}, `kubectl logs`).
+ * (./cluster-controllers.ts, `kubectl logs`).
  *
  * It answers exactly the command lines the step scripts use, parsed flag by flag against a table per
  * command (./kubectl-syntax.ts); any other command line, flag or form fails loudly (exit 97, the line
@@ -16,7 +18,6 @@
  * ({@link ClusterFaults}), as a run racing the step would.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -24,112 +25,20 @@ import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
 import { cachedRealToolReply, realTool } from "./tools";
 import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, type Parsed } from "./kubectl-syntax";
+import type { ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus } from "./cluster-model";
+import { rollOut } from "./cluster-controllers";
 
 export { labelSelector } from "./kubectl-syntax";
 
-/** A Kubernetes object as the fake stores it. */
-export interface KubeObj {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-/** A namespace as the API returns it. */
-export interface FakeNamespace extends KubeObj {
-  apiVersion: "v1";
-  kind: "Namespace";
-  metadata: KubeObj["metadata"] & { creationTimestamp: string; deletionTimestamp?: string };
-  spec?: { finalizers?: string[] };
-  status: { phase: "Active" | "Terminating"; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
-}
-
-/** The status of a release's revision, as helm names it. */
-export type ReleaseStatus = "deployed" | "failed" | "superseded" | "pending-install" | "pending-upgrade" | "pending-rollback";
-
-/** One revision of a release, as `helm history` lists it. */
-export interface ReleaseRevision {
-  revision: number;
-  status: ReleaseStatus;
-  description: string;
-  updated: string;
-  chart: string;
-  appVersion: string;
-}
-
-/** A Helm release (helm keeps it as a Secret in its namespace: it goes with the namespace). */
-export interface FakeRelease {
-  name: string;
-  namespace: string;
-  /** The current revision and its status. */
-  revision: number;
-  status: ReleaseStatus;
-  /** Every revision, oldest first, the current one last. */
-  history?: ReleaseRevision[];
-  chart: string;
-  appVersion: string;
-  /** The values helm was given: files and --set flags, in order. */
-  valueArgs: string[];
-  objects: KubeObj[];
-  updatedAt: string;
-}
-
-/** What a fake cluster holds, as plain JSON: what a sequence of simulations shares. */
-export interface FakeClusterState {
-  namespaces: FakeNamespace[];
-  objects: Array<[string, KubeObj[]]>;
-  releases: FakeRelease[];
-  volumes?: KubeObj[];
-}
-
-/** One change the fake cluster saw. */
-export interface ClusterEvent {
-  verb: "create" | "update" | "delete" | "install" | "upgrade" | "uninstall" | "fail";
-  kind: string;
-  namespace?: string;
-  name: string;
-  tool: string;
-}
-
-/** A test's say over what helm does next. */
-export interface HelmBehaviour {
-  /** Fail the next `helm upgrade --install` with this message (the release is left `failed`). */
-  failInstall?: string;
-}
-
-/**
- * A test's say over the API server: calls that fail, and changes made just before a call (what a run
- * racing the step would do between two of its calls). The hooks get the call's number, counted from 1.
- */
-export interface ClusterFaults {
-  /** Every namespace list call (`kubectl get namespaces -l …`) fails with this message. */
-  listFailure?: string;
-  /** The narrowed namespace list call (`--field-selector metadata.name=…`) fails with this message. */
-  narrowedListFailure?: string;
-  /** The namespace list calls return every namespace, whatever their label selector (a misbehaving server). */
-  listIgnoresSelector?: boolean;
-  /** Runs before the cluster answers a namespace list call (the full listing and the narrowed ones alike). */
-  beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
-  /** Runs before the cluster answers an `annotate namespace` call (a test can delete it meanwhile). */
-  beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
-  /** The PersistentVolume list call fails with this message. */
-  volumeListFailure?: string;
-  /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
-  beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
-  /** The Workflow list call fails with this message. */
-  workflowListFailure?: string;
-  /** Namespaces whose `helm uninstall` fails (times out). */
-  helmUninstallFailsIn?: Set<string>;
-  /**
-   * Runs once `helm upgrade --install` has installed a release, or failed to: what the release's
-   * controllers and others then make in its namespace (pods that never became ready, their events).
-   */
-  afterRelease?: (release: FakeRelease, cluster: FakeCluster) => void;
-}
+export type {
+  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus,
+} from "./cluster-model";
 
 const exec = promisify(execFile);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 const failure = (message: string): ToolReply => ({ stderr: `${message}\n`, code: 1 });
+/** The example chart (charts/app) as helm names it in a release. */
+const EXAMPLE_CHART = { chart: "app-0.1.0", appVersion: "1.27.3" };
 
 /** The fake cluster. */
 export class FakeCluster {
@@ -172,7 +81,7 @@ export class FakeCluster {
     for (const ns of namespaces) this.addNamespace(ns);
     for (const [namespace, names] of Object.entries(releases)) {
       for (const name of names) {
-        this.releases.set(`${namespace}/${name}`, { name, namespace, revision: 1, status: "deployed", chart: "app-0.1.0", appVersion: "", valueArgs: [], objects: [], updatedAt: now() });
+        this.addRelease(namespace, name, [{ revision: 1, status: "deployed", description: "Install complete" }]);
       }
     }
   }
@@ -524,73 +433,6 @@ export class FakeCluster {
     return { stdout: lines.map((l) => `${l}\n`).join("") };
   }
 
-  // -- the controllers: a release's Deployments run as pods -------------------------------------
-
-  /**
-   * What the Deployment and ReplicaSet controllers and the kubelet make of a release: the pods of
-   * the Deployments `before` had are gone (garbage-collected with their ReplicaSets), and each
-   * Deployment `after` has runs `spec.replicas` (default 1) pods named `<deployment>-<template hash>-<5>`,
-   * Running and Ready, each container started once with the digest the node pulled
-   * (`status.containerStatuses[].imageID`, `<repository>@sha256:<hex>`), plus a `Started` event per
-   * container. Deterministic: the same template gives the same names and digests.
-   */
-  private runPods(namespace: string, before: KubeObj[], after: KubeObj[]): void {
-    const hash = (text: string, n: number) => createHash("sha256").update(text).digest("hex").slice(0, n);
-    const deployments = (objs: KubeObj[]) => objs.filter((o) => o.kind === "Deployment");
-    const gone = new Set(deployments(before).map((d) => d.metadata.name));
-    const owner = (o: KubeObj) => ((o.metadata.ownerReferences as Array<{ name: string }> | undefined) ?? [])[0]?.name ?? "";
-    const list = (this.objects.get(namespace) ?? []).filter((o) => !(o.kind === "Pod" && [...gone].some((d) => owner(o).startsWith(`${d}-`))));
-    const at = now();
-    type Container = { name: string; image: string };
-    for (const d of deployments(after)) {
-      const spec = d.spec as { replicas?: number; template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: Container[]; initContainers?: Container[] } } };
-      const template = spec.template ?? {};
-      const templateHash = hash(JSON.stringify(template), 10);
-      const replicaSet = `${d.metadata.name}-${templateHash}`;
-      const status = (c: Container, init: boolean) => ({
-        name: c.name,
-        image: c.image,
-        imageID: `${c.image.replace(/[:@][^/]*$/, "")}@sha256:${createHash("sha256").update(c.image).digest("hex")}`,
-        ready: !init,
-        restartCount: 0,
-        started: !init,
-        state: init ? { terminated: { exitCode: 0, reason: "Completed", startedAt: at, finishedAt: at } } : { running: { startedAt: at } },
-        lastState: {},
-      });
-      for (let i = 0; i < (spec.replicas ?? 1); i++) {
-        const name = `${replicaSet}-${hash(`${replicaSet}/${i}`, 5)}`;
-        const containers = template.spec?.containers ?? [];
-        const initContainers = template.spec?.initContainers ?? [];
-        list.push({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: {
-            name, namespace, labels: { ...(template.metadata?.labels ?? {}), "pod-template-hash": templateHash },
-            ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: replicaSet, controller: true, blockOwnerDeletion: true }],
-            creationTimestamp: at,
-          },
-          spec: template.spec ?? {},
-          status: {
-            phase: "Running",
-            conditions: [{ type: "Ready", status: "True" }],
-            ...(initContainers.length > 0 ? { initContainerStatuses: initContainers.map((c) => status(c, true)) } : {}),
-            containerStatuses: containers.map((c) => status(c, false)),
-          },
-        });
-        for (const c of containers) {
-          list.push({
-            apiVersion: "v1", kind: "Event",
-            metadata: { name: `${name}.${hash(`${name}/${c.name}`, 16)}`, namespace, creationTimestamp: at },
-            involvedObject: { apiVersion: "v1", kind: "Pod", name, namespace, fieldPath: `spec.containers{${c.name}}` },
-            reason: "Started", message: `Started container ${c.name}`, type: "Normal", count: 1,
-            firstTimestamp: at, lastTimestamp: at, source: { component: "kubelet" },
-          });
-        }
-      }
-    }
-    this.objects.set(namespace, list);
-  }
-
   /**
    * `kubectl logs POD -n NS (-c CONTAINER | --all-containers) [--prefix] [--tail=N] [--limit-bytes=B]
    * [--previous]`: a container's log is what {@link setLog} gave it, else one line per start
@@ -752,15 +594,16 @@ export class FakeCluster {
 
   /**
    * Adds a release as an earlier deploy (or a killed one) left it: `history` gives its revisions,
-   * oldest first; the last one's status is the release's. Its objects are not modelled.
+   * oldest first; the last one's status is the release's. It is of the example chart (charts/app);
+   * its objects are not modelled.
    */
   addRelease(namespace: string, name: string, history: Array<{ revision: number; status: ReleaseStatus; description?: string }>): void {
     const last = history.at(-1);
     if (!last) throw new Error("addRelease: a release has at least one revision");
     const updated = now();
     this.releases.set(`${namespace}/${name}`, {
-      name, namespace, revision: last.revision, status: last.status, chart: "app-0.1.0", appVersion: "1.27.3", valueArgs: [], objects: [], updatedAt: updated,
-      history: history.map((h) => ({ revision: h.revision, status: h.status, description: h.description ?? "", updated, chart: "app-0.1.0", appVersion: "1.27.3" })),
+      name, namespace, revision: last.revision, status: last.status, chart: EXAMPLE_CHART.chart, appVersion: EXAMPLE_CHART.appVersion, valueArgs: [], objects: [], updatedAt: updated,
+      history: history.map((h) => ({ revision: h.revision, status: h.status, description: h.description ?? "", updated, ...EXAMPLE_CHART })),
     });
   }
 
@@ -821,7 +664,7 @@ export class FakeCluster {
     this.objects.set(namespace, list);
     this.addRevision(next, earlier, "deployed", previous ? "Upgrade complete" : "Install complete");
     this.releases.set(key, next);
-    this.runPods(namespace, previous?.objects ?? [], objects);
+    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], previous?.objects ?? [], objects, now()));
     this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
     this.faults.afterRelease?.(next, this);
     if (output === "json") {
@@ -849,7 +692,7 @@ export class FakeCluster {
     }
     const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
     this.objects.set(namespace, list);
-    this.runPods(namespace, r.objects, []);
+    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], r.objects, [], now()));
     this.releases.delete(key);
     this.record({ verb: "uninstall", kind: "Release", namespace, name: release }, call.tool);
     return { stdout: `release "${release}" uninstalled\n` };
