@@ -96,6 +96,8 @@ export interface ClusterFaults {
   beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
   /** The Workflow list call fails with this message. */
   workflowListFailure?: string;
+  /** List calls of these kinds (`Pod`, `Event`, …: namespaced kinds) fail with the message given. */
+  listFailureOf?: Record<string, string>;
   /** Namespaces whose `helm uninstall` fails (times out). */
   helmUninstallFailsIn?: Set<string>;
   /**

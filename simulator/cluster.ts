@@ -264,6 +264,8 @@ export class FakeCluster {
     const namespace = one(p, "-n", "--namespace");
     if (!all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
     if (one(p, "--sort-by") !== undefined && kind !== "Event") throw new Error("kubectl get --sort-by is only understood for events");
+    const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
+    if (listFailure) return failure(listFailure);
     if (kind === "Workflow" && !name) {
       this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
       if (this.faults.workflowListFailure) return failure(this.faults.workflowListFailure);
@@ -448,7 +450,7 @@ export class FakeCluster {
     if (!pod || more.length > 0 || !namespace || (!container === !all)) throw new Error("kubectl logs: expected POD -n NS and one of -c CONTAINER, --all-containers");
     const o = (this.objects.get(namespace) ?? []).find((x) => x.kind === "Pod" && x.metadata.name === pod);
     if (!o) return notFound("pods", pod);
-    type Status = { name: string; image: string; restartCount: number };
+    type Status = { name: string; image: string; restartCount: number; state?: { waiting?: { reason?: string } } };
     const status = o.status as { containerStatuses?: Status[]; initContainerStatuses?: Status[] } | undefined;
     const statuses = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])];
     const chosen = all ? statuses : statuses.filter((x) => x.name === container);
@@ -464,6 +466,11 @@ export class FakeCluster {
           return { stderr: `Error from server (BadRequest): previous terminated container "${c.name}" in pod "${pod}" not found\n`, code: 1 };
         }
         lines = log.previous;
+      } else if (c.state?.waiting && c.restartCount === 0) {
+        // A container that never started has no log; the kubelet says why.
+        const reason = c.state.waiting.reason ?? "ContainerCreating";
+        const why = reason === "ImagePullBackOff" || reason === "ErrImagePull" ? "trying and failing to pull image" : reason;
+        return { stderr: `Error from server (BadRequest): container "${c.name}" in pod "${pod}" is waiting to start: ${why}\n`, code: 1 };
       } else {
         lines = log?.current ?? [`${c.name}: started ${c.image}`];
       }
