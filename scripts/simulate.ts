@@ -113,7 +113,7 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
         ...(c.result?.message ? { message: c.result.message } : {}),
       })),
       cluster: {
-        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.name, labels: n.labels, annotations: n.annotations, phase: n.phase })),
+        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, phase: n.status.phase })),
         releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
       },
       github: {
@@ -182,7 +182,7 @@ export async function simulateUninstall(args: SimulateUninstallArgs, world: Worl
       phase: result.phase,
       nodes: result.nodes.map((n) => ({ name: n.displayName, template: n.templateName, phase: n.phase })),
       cluster: {
-        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.name, labels: n.labels, annotations: n.annotations, phase: n.phase })),
+        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, phase: n.status.phase })),
         releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
       },
       github: { deployments },

@@ -1,173 +1,53 @@
 /**
- * A stateful stand-in cluster behind the recording `kubectl` and `helm` stand-ins: namespaces (with
- * labels, annotations, creation and deletion), the objects applied into them, service-account
- * tokens, and Helm releases whose objects are rendered by the real helm (`helm template`) from the
- * chart and values the step passed — so URL discovery reads the Ingresses the chart would really
- * create. A release's Deployments run: their pods appear (and replace the previous revision's) as
- * the controllers would make them, running and ready, each container with the image digest the
- * node reports, a `Started` event, and a log ({@link runPods}, `kubectl logs`).
+ * A stateful stand-in cluster behind the recording `kubectl` and `helm` stand-ins, the one every test
+ * and the offline world share: namespaces as the API returns them (labels, annotations, creation and
+ * deletion timestamps, finalizers, conditions), the objects applied into them, the Argo Workflows of
+ * any namespace, PersistentVolumes, service-account tokens, and Helm releases whose objects are
+ * rendered by the real helm (`helm template`) from the chart and values the step passed — so URL
+ * discovery reads the Ingresses the chart would really create — with their revisions (`helm history`,
+ * `rollback`, a release left pending by a killed step). Every helm call runs as someone: the token of
+ * its kubeconfig (checked against the tokens issued and their namespace) or the pod's own account. A release's Deployments run: their
+ * pods appear (and replace the previous revision's) as the controllers would make them, running and
+ * ready, each container with the image digest the node reports, a `Started` event, and a log
+ * (./cluster-controllers.ts, `kubectl logs`).
  *
  * It answers exactly the command lines the step scripts use, parsed flag by flag against a table per
- * command; any other command line, flag or form fails loudly (exit 97, the line on stderr) and is
- * listed in {@link FakeCluster.unknown}, so a test can never pass on a command the fake guessed at.
+ * command (./kubectl-syntax.ts); any other command line, flag or form fails loudly (exit 97, the line
+ * on stderr) and is listed in {@link FakeCluster.unknown}, so a test can never pass on a command the
+ * fake guessed at. A test can make the API server fail a call, or change the cluster just before one
+ * ({@link ClusterFaults}), as a run racing the step would.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
 import { cachedRealToolReply, realTool } from "./tools";
+import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, type Parsed } from "./kubectl-syntax";
+import type { ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus } from "./cluster-model";
+import { rollOut } from "./cluster-controllers";
 
-/** A Kubernetes object as the fake stores it. */
-export interface KubeObj {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
-  [k: string]: unknown;
-}
+export { labelSelector } from "./kubectl-syntax";
 
-/** A namespace. */
-export interface FakeNamespace {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  phase: "Active" | "Terminating";
-  createdAt: string;
-}
-
-/** A Helm release (helm keeps it as a Secret in its namespace: it goes with the namespace). */
-export interface FakeRelease {
-  name: string;
-  namespace: string;
-  revision: number;
-  status: "deployed" | "failed";
-  chart: string;
-  appVersion: string;
-  /** The values helm was given: files and --set flags, in order. */
-  valueArgs: string[];
-  objects: KubeObj[];
-  updatedAt: string;
-}
-
-/** What a fake cluster holds, as plain JSON: what a sequence of simulations shares. */
-export interface FakeClusterState {
-  namespaces: FakeNamespace[];
-  objects: Array<[string, KubeObj[]]>;
-  releases: FakeRelease[];
-}
-
-/** One change the fake cluster saw. */
-export interface ClusterEvent {
-  verb: "create" | "update" | "delete" | "install" | "upgrade" | "uninstall" | "fail";
-  kind: string;
-  namespace?: string;
-  name: string;
-  tool: string;
-}
-
-/** A test's say over what helm does next. */
-export interface HelmBehaviour {
-  /** Fail the next `helm upgrade --install` with this message (the release is left `failed`). */
-  failInstall?: string;
-}
+export type {
+  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus,
+} from "./cluster-model";
 
 const exec = promisify(execFile);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-
-/** Parsed arguments of one command line. */
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string[]>;
-}
-
-/**
- * Parses `args` against the flags a command accepts: `value` flags take one argument (`--f v` or
- * `--f=v`, short `-n v`), `bool` flags none (`--f` or `--f=true|false`). Anything else throws.
- */
-function parseArgs(args: string[], value: string[], bool: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  const add = (k: string, v: string) => flags.set(k, [...(flags.get(k) ?? []), v]);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith("-") || a === "-") { positional.push(a); continue; }
-    const eq = a.indexOf("=");
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    if (value.includes(name)) {
-      if (eq > 0) add(name, a.slice(eq + 1));
-      else {
-        if (i + 1 >= args.length) throw new Error(`flag ${name} needs a value`);
-        add(name, args[++i]);
-      }
-    } else if (bool.includes(name)) {
-      const v = eq > 0 ? a.slice(eq + 1) : "true";
-      if (v !== "true" && v !== "false") throw new Error(`flag ${name} takes true or false`);
-      add(name, v);
-    } else {
-      throw new Error(`flag ${name} is not understood by the fake cluster`);
-    }
-  }
-  return { positional, flags };
-}
-
-const one = (p: Parsed, ...names: string[]): string | undefined => {
-  for (const n of names) {
-    const v = p.flags.get(n);
-    if (v) return v[v.length - 1];
-  }
-  return undefined;
-};
-const isTrue = (p: Parsed, name: string) => one(p, name) === "true";
-
-const notFound = (kind: string, name: string): ToolReply => ({
-  stderr: `Error from server (NotFound): ${kind} "${name}" not found\n`, code: 1,
-});
-
-/** Canonical kind names kubectl accepts for the resources the steps touch. */
-const KINDS: Record<string, string> = {
-  namespace: "Namespace", namespaces: "Namespace", ns: "Namespace",
-  ingress: "Ingress", ingresses: "Ingress", ing: "Ingress", "ingresses.networking.k8s.io": "Ingress",
-  serviceaccount: "ServiceAccount", serviceaccounts: "ServiceAccount", sa: "ServiceAccount",
-  rolebinding: "RoleBinding", rolebindings: "RoleBinding",
-  resourcequota: "ResourceQuota", resourcequotas: "ResourceQuota", quota: "ResourceQuota",
-  limitrange: "LimitRange", limitranges: "LimitRange", limits: "LimitRange",
-  networkpolicy: "NetworkPolicy", networkpolicies: "NetworkPolicy", netpol: "NetworkPolicy",
-  service: "Service", services: "Service", svc: "Service",
-  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
-  pod: "Pod", pods: "Pod", po: "Pod",
-  event: "Event", events: "Event", ev: "Event",
-  workflow: "Workflow", workflows: "Workflow", wf: "Workflow", "workflows.argoproj.io": "Workflow",
-  persistentvolume: "PersistentVolume", persistentvolumes: "PersistentVolume", pv: "PersistentVolume",
-};
-
-/** A JSONPath of the simple forms kubectl scripts use: `{.a.b}`, `{.a.b\.c}`, `{.items[*].a.b}`. */
-function jsonPath(obj: unknown, expr: string): string {
-  const m = /^\{(.*)\}$/.exec(expr);
-  if (!m) throw new Error(`jsonpath ${expr} is not understood by the fake cluster`);
-  const parts = m[1].replace(/^\./, "").match(/(?:\\\.|[^.])+/g) ?? [];
-  let cur: unknown[] = [obj];
-  for (const raw of parts) {
-    const part = raw.replace(/\\\./g, ".");
-    const star = /^(.*)\[\*\]$/.exec(part);
-    const key = star ? star[1] : part;
-    if (!/^[\w./-]+$/.test(key)) throw new Error(`jsonpath ${expr} is not understood by the fake cluster`);
-    cur = cur.flatMap((c) => {
-      const v = c && typeof c === "object" ? (c as Record<string, unknown>)[key] : undefined;
-      if (v === undefined) return [];
-      return star ? (Array.isArray(v) ? v : []) : [v];
-    });
-  }
-  return cur.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(" ");
-}
+const failure = (message: string): ToolReply => ({ stderr: `${message}\n`, code: 1 });
+/** The example chart (charts/app) as helm names it in a release. */
+const EXAMPLE_CHART = { chart: "app-0.1.0", appVersion: "1.27.3" };
 
 /** The fake cluster. */
 export class FakeCluster {
-  /** Namespaces by name. */
+  /** Namespaces by name, as the API returns them. */
   readonly namespaces = new Map<string, FakeNamespace>();
-  /** Objects by namespace (cluster-scoped objects other than namespaces are not modelled). */
+  /** Namespaced objects by namespace (Argo Workflows among them, in whichever namespace they run). */
   readonly objects = new Map<string, KubeObj[]>();
+  /** PersistentVolumes (cluster-scoped; their claims name the namespace they served). */
+  volumes: KubeObj[] = [];
   /** Helm releases by `namespace/name`. */
   readonly releases = new Map<string, FakeRelease>();
   /** Tokens issued by `kubectl create token`: token to service account. */
@@ -176,12 +56,44 @@ export class FakeCluster {
   readonly events: ClusterEvent[] = [];
   /** Command lines the fake refused to guess at. */
   readonly unknown: string[] = [];
+  /** Container logs set by {@link setLog}, by `namespace/pod/container`. */
+  readonly logs = new Map<string, { current: string[]; previous?: string[] }>();
   /** What helm does next. */
   helm: HelmBehaviour = {};
+  /**
+   * Who each helm call that reached the cluster ran as, in order: the token of the kubeconfig it was
+   * given and that file's permission bits, or `null` (the pod's own service account).
+   */
+  readonly helmCallers: Array<{ verb: string; token: string | null; mode: number | null }> = [];
+  /** Failures and races of the API server. */
+  faults: ClusterFaults = {};
+  /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
+  namespaceListCalls = 0;
+  /** Workflow list calls answered so far. */
+  workflowListCalls = 0;
   private tokenCount = 0;
 
-  /** Answers one stand-in call. */
-  async handle(call: ToolCall): Promise<ToolReply> {
+  /**
+   * A cluster holding `namespaces` (as the API would return them) and, per namespace, the names of
+   * Helm releases an earlier deploy left there (their objects are not modelled).
+   */
+  constructor(namespaces: FakeNamespace[] = [], releases: Record<string, string[]> = {}) {
+    for (const ns of namespaces) this.addNamespace(ns);
+    for (const [namespace, names] of Object.entries(releases)) {
+      for (const name of names) {
+        this.addRelease(namespace, name, [{ revision: 1, status: "deployed", description: "Install complete" }]);
+      }
+    }
+  }
+
+  /** Adds a namespace as given (a copy), replacing one of the same name. */
+  addNamespace(ns: FakeNamespace): void {
+    this.namespaces.set(ns.metadata.name, structuredClone(ns));
+    if (!this.objects.has(ns.metadata.name)) this.objects.set(ns.metadata.name, []);
+  }
+
+  /** Answers one stand-in call (a bound function: pass it to `startStandIns` as it is). */
+  readonly handle = async (call: ToolCall): Promise<ToolReply> => {
     const line = [call.tool, ...call.args].join(" ");
     try {
       // A token on a command line is readable by every process of the pod (/proc/<pid>/cmdline).
@@ -197,44 +109,63 @@ export class FakeCluster {
       this.unknown.push(`${line}  (${why})`);
       return { stderr: `fake cluster: cannot answer: ${line}\n  ${why}\n`, code: 97 };
     }
-  }
+  };
 
-  /** What the cluster holds (namespaces, objects, releases), as plain JSON, to carry to another world. */
+  /** What the cluster holds (namespaces, objects, volumes, releases), as plain JSON, to carry to another world. */
   exportState(): FakeClusterState {
     return structuredClone({
       namespaces: [...this.namespaces.values()],
       objects: [...this.objects.entries()].map(([ns, objs]) => [ns, objs.map((o) => JSON.parse(JSON.stringify(o)) as KubeObj)] as [string, KubeObj[]]),
       releases: [...this.releases.values()],
+      volumes: this.volumes,
     });
   }
 
   /** Takes over a state {@link exportState} gave (replacing what this cluster holds). */
   importState(state: FakeClusterState): void {
     this.reset();
-    for (const n of structuredClone(state.namespaces)) this.namespaces.set(n.name, n);
+    for (const n of structuredClone(state.namespaces)) this.namespaces.set(n.metadata.name, n);
     for (const [ns, objs] of structuredClone(state.objects)) this.objects.set(ns, objs);
     for (const r of structuredClone(state.releases)) this.releases.set(`${r.namespace}/${r.name}`, r);
+    this.volumes = structuredClone(state.volumes ?? []);
   }
 
   /** Forgets everything (between test cases). */
   reset(): void {
     this.namespaces.clear();
     this.objects.clear();
+    this.volumes = [];
     this.releases.clear();
     this.tokens.clear();
+    this.logs.clear();
+    this.helmCallers.length = 0;
     this.events.length = 0;
     this.unknown.length = 0;
     this.helm = {};
+    this.faults = {};
+    this.namespaceListCalls = 0;
+    this.workflowListCalls = 0;
   }
 
   /** Namespaces labelled `preview=true`, as `kubectl get ns -l preview=true` lists them. */
   previewNamespaces(): string[] {
-    return [...this.namespaces.values()].filter((n) => n.labels.preview === "true").map((n) => n.name).sort();
+    return [...this.namespaces.values()].filter((n) => n.metadata.labels?.preview === "true").map((n) => n.metadata.name).sort();
   }
 
   /** Releases as `helm list -A` lists them: `namespace/name`. */
   releaseNames(): string[] {
     return [...this.releases.values()].map((r) => `${r.namespace}/${r.name}`).sort();
+  }
+
+  /** The names of the releases in `namespace`, as `helm list --namespace NS --short` lists them. */
+  releasesIn(namespace: string): string[] {
+    return [...this.releases.values()].filter((r) => r.namespace === namespace).map((r) => r.name).sort();
+  }
+
+  /** The Workflows of `namespace`, or of every namespace. */
+  workflows(namespace?: string): KubeObj[] {
+    return [...this.objects.entries()].filter(([ns]) => namespace === undefined || ns === namespace)
+      .flatMap(([, objs]) => objs.filter((o) => o.kind === "Workflow"));
   }
 
   private record(e: Omit<ClusterEvent, "tool">, tool: string) {
@@ -251,6 +182,7 @@ export class FakeCluster {
       case "label": return this.kMeta(call, verb, rest);
       case "delete": return this.kDelete(call, rest);
       case "logs": return this.kLogs(rest);
+      case "describe": return this.kDescribe(rest);
       case "patch": return this.kPatch(rest);
       case "apply":
       case "create": return verb === "create" && rest[0] === "token" ? this.kToken(call, rest.slice(1)) : this.kApply(call, verb, rest);
@@ -259,15 +191,17 @@ export class FakeCluster {
   }
 
   /**
-   * Adds an object someone else created in the cluster (the runner's child Workflows). Its fields are
-   * read at each call, so a status that changes later is seen as it is then.
+   * Adds objects someone else created in the cluster (the runner's child Workflows, a test's runs).
+   * They are kept as given, not copied: a status that changes later is seen as it is then.
    */
-  adopt(o: KubeObj): void {
-    const ns = o.metadata.namespace;
-    if (!ns) throw new Error("adopt: a namespaced object needs its namespace");
-    const list = this.objects.get(ns) ?? [];
-    list.push(o);
-    this.objects.set(ns, list);
+  adopt(...objs: KubeObj[]): void {
+    for (const o of objs) {
+      const ns = o.metadata.namespace;
+      if (!ns) throw new Error("adopt: a namespaced object needs its namespace");
+      const list = this.objects.get(ns) ?? [];
+      list.push(o);
+      this.objects.set(ns, list);
+    }
   }
 
   /** `kubectl patch KIND NAME -n NS --type merge -p JSON`: only a Workflow's spec.shutdown is understood. */
@@ -304,44 +238,52 @@ export class FakeCluster {
     const fieldName = fields === undefined ? undefined : /^metadata\.name=([a-z0-9.-]+)$/.exec(fields)?.[1];
     if (fields !== undefined && (fieldName === undefined || name)) throw new Error(`kubectl get --field-selector ${fields} not understood`);
     const byField = (n: string) => fieldName === undefined || n === fieldName;
+    const selects = selector === undefined ? () => true : labelSelector(selector);
     if (kind === "Namespace") {
       if (name) {
         const ns = this.namespaces.get(name);
         if (!ns) return ignore ? { stdout: "" } : notFound("namespaces", name);
-        return { stdout: this.format([this.namespaceObject(ns)], output, true, "namespace") };
+        return { stdout: this.format([ns], output, true, "namespace") };
       }
-      const items = [...this.namespaces.values()].filter((n) => byField(n.name) && this.selects(n.labels, selector)).map((n) => this.namespaceObject(n));
+      this.faults.beforeNamespaceList?.(++this.namespaceListCalls, this);
+      if (this.faults.listFailure) return failure(this.faults.listFailure);
+      if (fieldName !== undefined && this.faults.narrowedListFailure) return failure(this.faults.narrowedListFailure);
+      const items = [...this.namespaces.values()].filter((n) => byField(n.metadata.name) && (this.faults.listIgnoresSelector || selects(n.metadata.labels)));
       return { stdout: this.format(items, output, false, "namespace") };
     }
-    // Cluster-scoped; this cluster has no storage, so no PersistentVolume.
     if (kind === "PersistentVolume") {
-      if (name) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
-      return { stdout: this.format([], output, false, resource) };
+      if (name) {
+        const v = this.volumes.find((x) => x.metadata.name === name);
+        if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
+        return { stdout: this.format([v], output, true, resource) };
+      }
+      if (this.faults.volumeListFailure) return failure(this.faults.volumeListFailure);
+      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false, resource) };
     }
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
     if (!all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
     if (one(p, "--sort-by") !== undefined && kind !== "Event") throw new Error("kubectl get --sort-by is only understood for events");
+    const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
+    if (listFailure) return failure(listFailure);
+    if (kind === "Workflow" && !name) {
+      this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
+      if (this.faults.workflowListFailure) return failure(this.faults.workflowListFailure);
+    }
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
       if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
       return { stdout: this.format([o], output, true, resource) };
     }
-    const items = pool.filter((o) => byField(o.metadata.name) && this.selects(o.metadata.labels ?? {}, selector));
+    const sortBy = one(p, "--sort-by");
+    if (sortBy !== undefined && sortBy !== ".lastTimestamp") throw new Error(`kubectl get --sort-by ${sortBy} not understood`);
+    const items = pool.filter((o) => byField(o.metadata.name) && selects(o.metadata.labels));
+    if (sortBy) items.sort((a, b) => String(a.lastTimestamp ?? "").localeCompare(String(b.lastTimestamp ?? "")));
     if (items.length === 0 && output === undefined) {
       return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
     }
     return { stdout: this.format(items, output, false, resource) };
-  }
-
-  private selects(labels: Record<string, string>, selector: string | undefined): boolean {
-    if (!selector) return true;
-    return selector.split(",").every((req) => {
-      const m = /^([\w./-]+)(=|==|!=)([\w.-]*)$/.exec(req.trim());
-      if (!m) throw new Error(`label selector ${selector} not understood`);
-      return m[2] === "!=" ? labels[m[1]] !== m[3] : labels[m[1]] === m[3];
-    });
   }
 
   private format(items: KubeObj[], output: string | undefined, single: boolean, resource: string): string {
@@ -355,6 +297,13 @@ export class FakeCluster {
     }
     if (output !== undefined) throw new Error(`output format ${output} not understood`);
     if (items.length === 0) return "";
+    if (items[0].kind === "Event") {
+      const rows = items.map((e) => {
+        const on = (e.involvedObject ?? {}) as { kind?: string; name?: string };
+        return ["1m", String(e.type ?? ""), String(e.reason ?? ""), `${(on.kind ?? "").toLowerCase()}/${on.name ?? ""}`, String(e.message ?? "")];
+      });
+      return this.table([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...rows]);
+    }
     if (resource.startsWith("n")) {
       const rows = items.map((o) => [o.metadata.name, String((o.status as { phase?: string } | undefined)?.phase ?? "Active"), "1m"]);
       return this.table([["NAME", "STATUS", "AGE"], ...rows]);
@@ -367,23 +316,14 @@ export class FakeCluster {
     return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join("")).join("\n") + "\n";
   }
 
-  private namespaceObject(ns: FakeNamespace): KubeObj {
-    return {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: ns.name, labels: { ...ns.labels, "kubernetes.io/metadata.name": ns.name }, annotations: { ...ns.annotations }, creationTimestamp: ns.createdAt },
-      spec: { finalizers: ["kubernetes"] },
-      status: { phase: ns.phase },
-    };
-  }
-
   private kMeta(call: ToolCall, verb: "annotate" | "label", args: string[]): ToolReply {
     const p = parseArgs(args, ["-n", "--namespace"], ["--overwrite"]);
     const [resource, name, ...pairs] = p.positional;
     if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name) throw new Error(`kubectl ${verb}: only namespaces are understood`);
+    if (verb === "annotate") this.faults.beforeAnnotate?.(name, this);
     const ns = this.namespaces.get(name);
     if (!ns) return notFound("namespaces", name);
-    const target = verb === "label" ? ns.labels : ns.annotations;
+    const target = verb === "label" ? (ns.metadata.labels ??= {}) : (ns.metadata.annotations ??= {});
     if (pairs.length === 0) throw new Error(`kubectl ${verb}: no key=value given`);
     for (const pair of pairs) {
       const m = /^([^=]+?)(-|=(.*))$/s.exec(pair);
@@ -402,8 +342,7 @@ export class FakeCluster {
     const p = parseArgs(args, ["-n", "--namespace"], ["--ignore-not-found", "--wait"]);
     const [resource, name, ...more] = p.positional;
     if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name || more.length > 0) throw new Error("kubectl delete: only one namespace is understood");
-    const ns = this.namespaces.get(name);
-    if (!ns) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
+    if (!this.namespaces.has(name)) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
     // The namespace controller removes everything inside, Helm's release records included.
     this.namespaces.delete(name);
     this.objects.delete(name);
@@ -459,13 +398,18 @@ export class FakeCluster {
         const labels = { ...(obj.metadata.labels ?? {}) };
         const annotations = { ...(obj.metadata.annotations ?? {}) };
         if (existing) {
-          Object.assign(existing.labels, labels);
-          Object.assign(existing.annotations, annotations);
+          existing.metadata.labels = { ...existing.metadata.labels, ...labels };
+          existing.metadata.annotations = { ...existing.metadata.annotations, ...annotations };
           this.record({ verb: "update", kind: "Namespace", name }, call.tool);
           lines.push(output === "name" ? kindPath : `${kindPath} configured`);
         } else {
-          this.namespaces.set(name, { name, labels, annotations, phase: "Active", createdAt: now() });
-          this.objects.set(name, []);
+          // The API server labels every namespace with its name and gives it the kubernetes finalizer.
+          this.addNamespace({
+            apiVersion: "v1", kind: "Namespace",
+            metadata: { name, creationTimestamp: now(), labels: { ...labels, "kubernetes.io/metadata.name": name }, annotations },
+            spec: { finalizers: ["kubernetes"] },
+            status: { phase: "Active" },
+          });
           this.record({ verb: "create", kind: "Namespace", name }, call.tool);
           lines.push(output === "name" ? kindPath : `${kindPath} created`);
         }
@@ -478,8 +422,9 @@ export class FakeCluster {
       }
       const ns = this.namespaces.get(namespace);
       if (!ns) return notFound("namespaces", namespace);
-      if (ns.phase === "Terminating") return { stderr: `Error from server (Forbidden): namespace ${namespace} is being terminated\n`, code: 1 };
-      const list = this.objects.get(namespace)!;
+      if (ns.status.phase === "Terminating") return { stderr: `Error from server (Forbidden): namespace ${namespace} is being terminated\n`, code: 1 };
+      const list = this.objects.get(namespace) ?? [];
+      this.objects.set(namespace, list);
       const stored: KubeObj = { ...obj, metadata: { ...obj.metadata, namespace } };
       const at = list.findIndex((o) => o.kind === obj.kind && o.metadata.name === name);
       if (at >= 0 && verb === "create") return { stderr: `Error from server (AlreadyExists): ${obj.kind.toLowerCase()}s "${name}" already exists\n`, code: 1 };
@@ -490,144 +435,186 @@ export class FakeCluster {
     return { stdout: lines.map((l) => `${l}\n`).join("") };
   }
 
-  // -- the controllers: a release's Deployments run as pods -------------------------------------
-
   /**
-   * What the Deployment and ReplicaSet controllers and the kubelet make of a release: the pods of
-   * the Deployments `before` had are gone (garbage-collected with their ReplicaSets), and each
-   * Deployment `after` has runs `spec.replicas` (default 1) pods named `<deployment>-<template hash>-<5>`,
-   * Running and Ready, each container started once with the digest the node pulled
-   * (`status.containerStatuses[].imageID`, `<repository>@sha256:<hex>`), plus a `Started` event per
-   * container. Deterministic: the same template gives the same names and digests.
-   */
-  private runPods(namespace: string, before: KubeObj[], after: KubeObj[]): void {
-    const hash = (text: string, n: number) => createHash("sha256").update(text).digest("hex").slice(0, n);
-    const deployments = (objs: KubeObj[]) => objs.filter((o) => o.kind === "Deployment");
-    const gone = new Set(deployments(before).map((d) => d.metadata.name));
-    const owner = (o: KubeObj) => ((o.metadata.ownerReferences as Array<{ name: string }> | undefined) ?? [])[0]?.name ?? "";
-    const list = (this.objects.get(namespace) ?? []).filter((o) => !(o.kind === "Pod" && [...gone].some((d) => owner(o).startsWith(`${d}-`))));
-    const at = now();
-    type Container = { name: string; image: string };
-    for (const d of deployments(after)) {
-      const spec = d.spec as { replicas?: number; template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: Container[]; initContainers?: Container[] } } };
-      const template = spec.template ?? {};
-      const templateHash = hash(JSON.stringify(template), 10);
-      const replicaSet = `${d.metadata.name}-${templateHash}`;
-      const status = (c: Container, init: boolean) => ({
-        name: c.name,
-        image: c.image,
-        imageID: `${c.image.replace(/[:@][^/]*$/, "")}@sha256:${createHash("sha256").update(c.image).digest("hex")}`,
-        ready: !init,
-        restartCount: 0,
-        started: !init,
-        state: init ? { terminated: { exitCode: 0, reason: "Completed", startedAt: at, finishedAt: at } } : { running: { startedAt: at } },
-        lastState: {},
-      });
-      for (let i = 0; i < (spec.replicas ?? 1); i++) {
-        const name = `${replicaSet}-${hash(`${replicaSet}/${i}`, 5)}`;
-        const containers = template.spec?.containers ?? [];
-        const initContainers = template.spec?.initContainers ?? [];
-        list.push({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: {
-            name, namespace, labels: { ...(template.metadata?.labels ?? {}), "pod-template-hash": templateHash },
-            ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: replicaSet, controller: true, blockOwnerDeletion: true }],
-            creationTimestamp: at,
-          },
-          spec: template.spec ?? {},
-          status: {
-            phase: "Running",
-            conditions: [{ type: "Ready", status: "True" }],
-            ...(initContainers.length > 0 ? { initContainerStatuses: initContainers.map((c) => status(c, true)) } : {}),
-            containerStatuses: containers.map((c) => status(c, false)),
-          },
-        });
-        for (const c of containers) {
-          list.push({
-            apiVersion: "v1", kind: "Event",
-            metadata: { name: `${name}.${hash(`${name}/${c.name}`, 16)}`, namespace, creationTimestamp: at },
-            involvedObject: { apiVersion: "v1", kind: "Pod", name, namespace, fieldPath: `spec.containers{${c.name}}` },
-            reason: "Started", message: `Started container ${c.name}`, type: "Normal", count: 1,
-            firstTimestamp: at, lastTimestamp: at, source: { component: "kubelet" },
-          });
-        }
-      }
-    }
-    this.objects.set(namespace, list);
-  }
-
-  /**
-   * `kubectl logs POD -n NS -c CONTAINER [--tail=N] [--limit-bytes=B] [--previous]`: a container's
-   * log is one line per start (`<container>: started <image>`), bounded as kubectl bounds it.
+   * `kubectl logs POD -n NS (-c CONTAINER | --all-containers) [--prefix] [--tail=N] [--limit-bytes=B]
+   * [--previous]`: a container's log is what {@link setLog} gave it, else one line per start
+   * (`<container>: started <image>`), bounded as kubectl bounds it; `--prefix` puts
+   * `[pod/POD/CONTAINER] ` before each line. A previous log exists only for a container that restarted.
    */
   private kLogs(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-c", "--container", "--tail", "--limit-bytes"], ["-p", "--previous"]);
+    const p = parseArgs(args, ["-n", "--namespace", "-c", "--container", "--tail", "--limit-bytes"], ["-p", "--previous", "--all-containers", "--prefix"]);
     const [pod, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     const container = one(p, "-c", "--container");
-    if (!pod || more.length > 0 || !namespace || !container) throw new Error("kubectl logs: expected POD -n NS -c CONTAINER");
+    const all = isTrue(p, "--all-containers");
+    if (!pod || more.length > 0 || !namespace || (!container === !all)) throw new Error("kubectl logs: expected POD -n NS and one of -c CONTAINER, --all-containers");
     const o = (this.objects.get(namespace) ?? []).find((x) => x.kind === "Pod" && x.metadata.name === pod);
     if (!o) return notFound("pods", pod);
-    type Status = { name: string; image: string; restartCount: number };
+    type Status = { name: string; image: string; restartCount: number; state?: { waiting?: { reason?: string } } };
     const status = o.status as { containerStatuses?: Status[]; initContainerStatuses?: Status[] } | undefined;
-    const c = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])].find((x) => x.name === container);
-    if (!c) return { stderr: `error: container ${container} is not valid for pod ${pod}
-`, code: 1 };
-    if (isTrue(p, "--previous") || isTrue(p, "-p")) {
-      return { stderr: `Error from server (BadRequest): previous terminated container "${container}" in pod "${pod}" not found
-`, code: 1 };
-    }
-    let lines = [`${container}: started ${c.image}`];
+    const statuses = [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])];
+    const chosen = all ? statuses : statuses.filter((x) => x.name === container);
+    if (chosen.length === 0) return { stderr: `error: container ${container ?? ""} is not valid for pod ${pod}\n`, code: 1 };
+    const previous = isTrue(p, "--previous") || isTrue(p, "-p");
     const tail = one(p, "--tail");
-    if (tail !== undefined && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));
-    let text = lines.map((l) => `${l}\n`).join("");
+    let text = "";
+    for (const c of chosen) {
+      const log = this.logs.get(`${namespace}/${pod}/${c.name}`);
+      let lines: string[];
+      if (previous) {
+        if (c.restartCount === 0 || !log?.previous) {
+          return { stderr: `Error from server (BadRequest): previous terminated container "${c.name}" in pod "${pod}" not found\n`, code: 1 };
+        }
+        lines = log.previous;
+      } else if (c.state?.waiting && c.restartCount === 0) {
+        // A container that never started has no log; the kubelet says why.
+        const reason = c.state.waiting.reason ?? "ContainerCreating";
+        const why = reason === "ImagePullBackOff" || reason === "ErrImagePull" ? "trying and failing to pull image" : reason;
+        return { stderr: `Error from server (BadRequest): container "${c.name}" in pod "${pod}" is waiting to start: ${why}\n`, code: 1 };
+      } else {
+        lines = log?.current ?? [`${c.name}: started ${c.image}`];
+      }
+      if (tail !== undefined && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));
+      text += lines.map((l) => `${isTrue(p, "--prefix") ? `[pod/${pod}/${c.name}] ` : ""}${l}\n`).join("");
+    }
     const limit = one(p, "--limit-bytes");
     if (limit !== undefined && Number(limit) > 0) text = Buffer.from(text).subarray(0, Number(limit)).toString("utf8");
     return { stdout: text };
+  }
+
+  /** Gives a container the log kubectl shows for it: `current`, and `previous` for the start before its last restart. */
+  setLog(namespace: string, pod: string, container: string, current: string[], previous?: string[]): void {
+    this.logs.set(`${namespace}/${pod}/${container}`, { current, ...(previous ? { previous } : {}) });
+  }
+
+  /**
+   * `kubectl describe pod POD -n NS`: the pod's name, namespace, phase, conditions, containers (image,
+   * ready, restart count) and the events about it, in kubectl's layout.
+   */
+  private kDescribe(args: string[]): ToolReply {
+    const p = parseArgs(args, ["-n", "--namespace"], []);
+    const [resource, name, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (KINDS[resource?.toLowerCase() ?? ""] !== "Pod" || !name || more.length > 0 || !namespace) throw new Error("kubectl describe: only one pod -n NS is understood");
+    const objs = this.objects.get(namespace) ?? [];
+    const o = objs.find((x) => x.kind === "Pod" && x.metadata.name === name);
+    if (!o) return notFound("pods", name);
+    type Status = { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; image?: string; ready?: boolean; restartCount?: number }> };
+    const status = (o.status ?? {}) as Status;
+    const events = objs.filter((e) => e.kind === "Event" && (e.involvedObject as { kind?: string; name?: string } | undefined)?.name === name);
+    const lines = [
+      `Name:             ${name}`,
+      `Namespace:        ${namespace}`,
+      `Status:           ${status.phase ?? "Unknown"}`,
+      "Containers:",
+      ...(status.containerStatuses ?? []).flatMap((c) => [`  ${c.name}:`, `    Image:          ${c.image ?? ""}`, `    Ready:          ${c.ready ? "True" : "False"}`, `    Restart Count:  ${c.restartCount ?? 0}`]),
+      "Conditions:",
+      "  Type              Status",
+      ...(status.conditions ?? []).map((c) => `  ${c.type.padEnd(18)}${c.status}`),
+      `Events:${events.length === 0 ? "            <none>" : ""}`,
+      ...(events.length === 0 ? [] : ["  Type     Reason     Age   From     Message", "  ----     ------     ----  ----     -------"]),
+      ...events.map((e) => `  ${String(e.type).padEnd(9)}${String(e.reason).padEnd(11)}1m    ${String((e.source as { component?: string } | undefined)?.component ?? "").padEnd(9)}${String(e.message)}`),
+    ];
+    return { stdout: `${lines.join("\n")}\n` };
   }
 
   // -- helm ------------------------------------------------------------------------------------
 
   private async helmCall(call: ToolCall): Promise<ToolReply> {
     const [verb, ...rest] = call.args;
-    switch (verb) {
-      case "upgrade": return this.hUpgrade(call, rest);
-      case "uninstall": return this.hUninstall(call, rest);
-      case "list":
-      case "ls": return this.hList(rest);
-      case "status": return this.hStatus(rest);
-      case "history": return this.hHistory(rest);
-      default: throw new Error(`helm ${verb ?? ""}: verb not understood`);
+    // Every helm verb that reaches the cluster: who it runs as, checked and recorded first.
+    const table: Record<string, [string[], string[]]> = {
+      upgrade: [
+        ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kubeconfig", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
+        ["-i", "--install", "--wait", "--atomic", "--rollback-on-failure", "--create-namespace", "--reset-values", "--reuse-values", "--debug", "--wait-for-jobs", "--kube-insecure-skip-tls-verify"],
+      ],
+      uninstall: [["-n", "--namespace", "--timeout", "--kubeconfig"], ["--ignore-not-found", "--wait"]],
+      list: [["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kubeconfig"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]],
+      status: [["-n", "--namespace", "-o", "--output", "--kubeconfig"], []],
+      history: [["-n", "--namespace", "--max", "-o", "--output", "--kubeconfig"], []],
+      rollback: [["-n", "--namespace", "--timeout", "--kubeconfig"], ["--wait"]],
+    };
+    const name = verb === "ls" ? "list" : verb ?? "";
+    const flags = table[name];
+    if (!flags) throw new Error(`helm ${verb ?? ""}: verb not understood`);
+    const p = parseArgs(rest, ...flags);
+    const namespace = one(p, "-n", "--namespace");
+    const auth = this.helmIdentity(call, p);
+    if ("error" in auth) return { stderr: auth.error, code: 1 };
+    this.helmCallers.push({ verb: name, token: auth.token ?? null, mode: auth.mode ?? null });
+    if (auth.token !== undefined) {
+      const who = this.tokens.get(auth.token);
+      if (!who) return { stderr: "Error: Kubernetes cluster unreachable: Unauthorized\n", code: 1 };
+      if (who.namespace !== namespace) {
+        return { stderr: `Error: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:${who.namespace}:${who.serviceAccount}" cannot list resource "secrets" in API group "" in the namespace "${namespace ?? ""}"\n`, code: 1 };
+      }
+    }
+    switch (name) {
+      case "upgrade": return this.hUpgrade(call, rest, p);
+      case "uninstall": return this.hUninstall(call, p);
+      case "list": return this.hList(p);
+      case "status": return this.hStatus(p);
+      case "history": return this.hHistory(p);
+      default: return this.hRollback(call, p);
     }
   }
 
   /**
    * Who a helm call runs as: the token of the kubeconfig it names (`--kubeconfig`, else KUBECONFIG),
-   * or `undefined` (the pod's own service account). helm has no token flag here: a token on the
-   * command line is what the step must never do. A kubeconfig readable by others, or one without a
-   * token for its current context, is refused.
+   * and that file's permission bits, or no token (the pod's own service account). helm has no token
+   * flag here: a token on the command line is what the step must never do. Stricter than helm, which
+   * only warns: a kubeconfig readable by others is refused, as is one without a token for its current
+   * context.
    */
-  private helmIdentity(call: ToolCall, p: Parsed): { token: string | undefined } | { error: string } {
+  private helmIdentity(call: ToolCall, p: Parsed): { token?: string; mode?: number } | { error: string } {
     const file = one(p, "--kubeconfig") ?? call.env.KUBECONFIG;
-    if (!file) return { token: undefined };
+    if (!file) return {};
     const where = path.resolve(call.cwd, file);
     if (!existsSync(where)) return { error: `Error: Kubernetes cluster unreachable: stat ${file}: no such file or directory\n` };
-    if ((statSync(where).mode & 0o077) !== 0) return { error: `fake cluster: the kubeconfig ${file} is readable by others; it holds a token\n` };
+    const mode = statSync(where).mode & 0o777;
+    if ((mode & 0o077) !== 0) return { error: `fake cluster: the kubeconfig ${file} is readable by others (mode ${mode.toString(8)}); it holds a token\n` };
     type Kubeconfig = { "current-context"?: string; contexts?: Array<{ name: string; context?: { user?: string } }>; users?: Array<{ name: string; user?: { token?: string } }> };
     const config = parseAllDocuments(readFileSync(where, "utf8"))[0]?.toJSON() as Kubeconfig | null;
     const user = config?.contexts?.find((c) => c.name === config["current-context"])?.context?.user;
     const token = config?.users?.find((u) => u.name === user)?.user?.token;
     if (!token) return { error: "Error: Kubernetes cluster unreachable: Unauthorized\n" };
-    return { token };
+    return { token, mode };
   }
 
-  private async hUpgrade(call: ToolCall, args: string[]): Promise<ToolReply> {
-    const p = parseArgs(
-      args,
-      ["-n", "--namespace", "-f", "--values", "--set", "--set-string", "--timeout", "--kubeconfig", "--kube-apiserver", "--kube-ca-file", "--version", "-o", "--output", "--history-max", "--description"],
-      ["-i", "--install", "--wait", "--atomic", "--rollback-on-failure", "--create-namespace", "--reset-values", "--reuse-values", "--debug", "--wait-for-jobs", "--kube-insecure-skip-tls-verify"],
-    );
+  /** A release's revisions, oldest first (a release made before history was kept has only its current one). */
+  private historyOf(r: FakeRelease): ReleaseRevision[] {
+    return r.history ?? [{ revision: r.revision, status: r.status, description: r.status === "deployed" ? "Install complete" : "Release failed", updated: r.updatedAt, chart: r.chart, appVersion: r.appVersion }];
+  }
+
+  /** Adds a revision to `r` (its status becomes the release's), superseding the deployed one before it. */
+  private addRevision(r: FakeRelease, earlier: ReleaseRevision[], status: ReleaseStatus, description: string): void {
+    const updated = now();
+    const revision = (earlier.at(-1)?.revision ?? 0) + 1;
+    r.history = [
+      ...earlier.map((h) => (h.status === "deployed" || h.status.startsWith("pending-") ? { ...h, status: "superseded" as const } : h)),
+      { revision, status, description, updated, chart: r.chart, appVersion: r.appVersion },
+    ];
+    r.revision = revision;
+    r.status = status;
+    r.updatedAt = updated;
+  }
+
+  /**
+   * Adds a release as an earlier deploy (or a killed one) left it: `history` gives its revisions,
+   * oldest first; the last one's status is the release's. It is of the example chart (charts/app);
+   * its objects are not modelled.
+   */
+  addRelease(namespace: string, name: string, history: Array<{ revision: number; status: ReleaseStatus; description?: string }>): void {
+    const last = history.at(-1);
+    if (!last) throw new Error("addRelease: a release has at least one revision");
+    const updated = now();
+    this.releases.set(`${namespace}/${name}`, {
+      name, namespace, revision: last.revision, status: last.status, chart: EXAMPLE_CHART.chart, appVersion: EXAMPLE_CHART.appVersion, valueArgs: [], objects: [], updatedAt: updated,
+      history: history.map((h) => ({ revision: h.revision, status: h.status, description: h.description ?? "", updated, ...EXAMPLE_CHART })),
+    });
+  }
+
+  private async hUpgrade(call: ToolCall, args: string[], p: Parsed): Promise<ToolReply> {
     if (!isTrue(p, "--install") && !isTrue(p, "-i")) throw new Error("helm upgrade without --install is not understood");
     const [release, chart, ...more] = p.positional;
     if (!release || !chart || more.length > 0) throw new Error("helm upgrade: expected RELEASE CHART");
@@ -636,18 +623,13 @@ export class FakeCluster {
     if (isTrue(p, "--create-namespace")) throw new Error("helm upgrade --create-namespace: the deploy step creates the namespace itself");
     const output = one(p, "-o", "--output");
     if (output !== undefined && output !== "json") throw new Error(`helm upgrade -o ${output} not understood`);
-    const auth = this.helmIdentity(call, p);
-    if ("error" in auth) return { stderr: auth.error, code: 1 };
-    const token = auth.token;
-    if (token !== undefined) {
-      const who = this.tokens.get(token);
-      if (!who) return { stderr: "Error: Kubernetes cluster unreachable: Unauthorized\n", code: 1 };
-      if (who.namespace !== namespace) {
-        return { stderr: `Error: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:${who.namespace}:${who.serviceAccount}" cannot list resource "secrets" in API group "" in the namespace "${namespace}"\n`, code: 1 };
-      }
-    }
     const ns = this.namespaces.get(namespace);
     if (!ns) return { stderr: `Error: create: failed to create: namespaces "${namespace}" not found\n`, code: 1 };
+    const key = `${namespace}/${release}`;
+    const previous = this.releases.get(key);
+    if (previous?.status.startsWith("pending-")) {
+      return { stderr: "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n", code: 1 };
+    }
 
     // The chart and values as the step passed them, rendered by the real helm.
     const valueArgs: string[] = [];
@@ -672,65 +654,82 @@ export class FakeCluster {
     const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as KubeObj | null).filter((o): o is KubeObj => o !== null)
       .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? namespace } }));
     const chartMeta = parseAllDocuments(readFileSync(path.join(chartDir, "Chart.yaml"), "utf8"))[0].toJSON() as { name: string; version: string; appVersion?: string };
-    const key = `${namespace}/${release}`;
-    const previous = this.releases.get(key);
-    const revision = (previous?.revision ?? 0) + 1;
+    const earlier = previous ? this.historyOf(previous) : [];
+    const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() };
     if (this.helm.failInstall) {
       const message = this.helm.failInstall;
       this.helm.failInstall = undefined;
-      this.releases.set(key, { name: release, namespace, revision, status: "failed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
+      this.addRevision(next, earlier, "failed", `${previous ? "Upgrade" : "Release"} "${release}" failed: ${message}`);
+      this.releases.set(key, next);
       this.record({ verb: "fail", kind: "Release", namespace, name: release }, call.tool);
+      this.faults.afterRelease?.(next, this);
       return { stderr: `Error: ${previous ? "UPGRADE" : "INSTALLATION"} FAILED: ${message}\n`, code: 1 };
     }
     // The release's objects replace the previous revision's in the namespace.
     const list = (this.objects.get(namespace) ?? []).filter((o) => !(previous?.objects ?? []).some((p2) => p2.kind === o.kind && p2.metadata.name === o.metadata.name));
     list.push(...objects);
     this.objects.set(namespace, list);
-    this.releases.set(key, { name: release, namespace, revision, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() });
-    this.runPods(namespace, previous?.objects ?? [], objects);
+    this.addRevision(next, earlier, "deployed", previous ? "Upgrade complete" : "Install complete");
+    this.releases.set(key, next);
+    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], previous?.objects ?? [], objects, now()));
     this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
+    this.faults.afterRelease?.(next, this);
     if (output === "json") {
-      return { stdout: `${JSON.stringify({ name: release, namespace, version: revision, info: { status: "deployed" }, chart: { metadata: chartMeta } })}\n` };
+      return { stdout: `${JSON.stringify({ name: release, namespace, version: next.revision, info: { status: "deployed" }, chart: { metadata: chartMeta } })}\n` };
     }
     return {
       stdout: previous
-        ? `Release "${release}" has been upgraded. Happy Helming!\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${revision}\n`
-        : `Release "${release}" does not exist. Installing it now.\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${revision}\n`,
+        ? `Release "${release}" has been upgraded. Happy Helming!\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${next.revision}\n`
+        : `Release "${release}" does not exist. Installing it now.\nNAME: ${release}\nNAMESPACE: ${namespace}\nSTATUS: deployed\nREVISION: ${next.revision}\n`,
     };
   }
 
-  private hUninstall(call: ToolCall, args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "--timeout", "--kubeconfig"], ["--ignore-not-found", "--wait"]);
+  private hUninstall(call: ToolCall, p: Parsed): ToolReply {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm uninstall: expected RELEASE --namespace NS");
+    if (this.faults.helmUninstallFailsIn?.has(namespace)) return failure("Error: uninstall: timed out waiting for the condition");
     const key = `${namespace}/${release}`;
     const r = this.releases.get(key);
     if (!r) {
+      // helm v4 treats a missing release as uninstalled under --ignore-not-found, and says so.
       return isTrue(p, "--ignore-not-found")
-        ? { stdout: `release "${release}" not found\n` }
+        ? { stdout: `release "${release}" uninstalled\n` }
         : { stderr: `Error: uninstall: Release not loaded: ${release}: release: not found\n`, code: 1 };
     }
     const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
     this.objects.set(namespace, list);
-    this.runPods(namespace, r.objects, []);
+    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], r.objects, [], now()));
     this.releases.delete(key);
     this.record({ verb: "uninstall", kind: "Release", namespace, name: release }, call.tool);
     return { stdout: `release "${release}" uninstalled\n` };
   }
 
-  private hList(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "-f", "--filter", "--kubeconfig"], ["-A", "--all-namespaces", "-a", "--all", "-q", "--short", "--pending"]);
+  /** `helm rollback RELEASE REVISION -n NS`: a new revision, deployed, of an earlier one's (the objects stay as they are). */
+  private hRollback(call: ToolCall, p: Parsed): ToolReply {
+    const [release, target, ...more] = p.positional;
+    const namespace = one(p, "-n", "--namespace");
+    if (!release || !target || !/^[1-9][0-9]*$/.test(target) || more.length > 0 || !namespace) throw new Error("helm rollback: expected RELEASE REVISION --namespace NS");
+    const r = this.releases.get(`${namespace}/${release}`);
+    if (!r) return failure("Error: release: not found");
+    const earlier = this.historyOf(r);
+    if (!earlier.some((h) => h.revision === Number(target))) return failure(`Error: release has no ${target} version`);
+    this.addRevision(r, earlier, "deployed", `Rollback to ${target}`);
+    this.record({ verb: "upgrade", kind: "Release", namespace, name: release }, call.tool);
+    return { stdout: "Rollback was a success! Happy Helming!\n" };
+  }
+
+  private hList(p: Parsed): ToolReply {
     if (p.positional.length > 0) throw new Error("helm list: no positional arguments");
     const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
     const namespace = one(p, "-n", "--namespace");
     if (!all && !namespace) throw new Error("helm list: -A or --namespace");
     const filter = one(p, "-f", "--filter");
+    const pending = isTrue(p, "--pending");
     const items = [...this.releases.values()]
       .filter((r) => all || r.namespace === namespace)
-      // --pending lists only releases in a pending-* state, which this model's releases never are.
-      .filter((r) => !isTrue(p, "--pending"))
-      .filter((r) => isTrue(p, "-a") || isTrue(p, "--all") || r.status === "deployed" || r.status === "failed")
+      // By default helm lists deployed and failed releases; --pending the pending-* ones, -a every one.
+      .filter((r) => isTrue(p, "-a") || isTrue(p, "--all") || (pending ? r.status.startsWith("pending-") : r.status === "deployed" || r.status === "failed"))
       .filter((r) => !filter || new RegExp(filter).test(r.name))
       .sort((a, b) => a.name.localeCompare(b.name));
     const output = one(p, "-o", "--output");
@@ -742,23 +741,27 @@ export class FakeCluster {
     return { stdout: this.table([["NAME", "NAMESPACE", "REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION"], ...items.map((r) => [r.name, r.namespace, String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion])]) };
   }
 
-  private hHistory(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "--max"], []);
+  private hHistory(p: Parsed): ToolReply {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm history: expected RELEASE --namespace NS");
     const r = this.releases.get(`${namespace}/${release}`);
-    if (!r) return { stderr: "Error: release: not found\n", code: 1 };
-    return { stdout: this.table([["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], [String(r.revision), r.updatedAt, r.status, r.chart, r.appVersion, r.status === "deployed" ? "Install complete" : "Release failed"]]) };
+    if (!r) return failure("Error: release: not found");
+    const history = this.historyOf(r);
+    const output = one(p, "-o", "--output");
+    if (output === "json") {
+      return { stdout: `${JSON.stringify(history.map((h) => ({ revision: h.revision, updated: h.updated, status: h.status, chart: h.chart, app_version: h.appVersion, description: h.description })))}\n` };
+    }
+    if (output !== undefined) throw new Error(`helm history -o ${output} not understood`);
+    return { stdout: this.table([["REVISION", "UPDATED", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"], ...history.map((h) => [String(h.revision), h.updated, h.status, h.chart, h.appVersion, h.description])]) };
   }
 
-  private hStatus(args: string[]): ToolReply {
-    const p = parseArgs(args, ["-n", "--namespace", "-o", "--output", "--kubeconfig"], []);
+  private hStatus(p: Parsed): ToolReply {
     const [release, ...more] = p.positional;
     const namespace = one(p, "-n", "--namespace");
     if (!release || more.length > 0 || !namespace) throw new Error("helm status: expected RELEASE --namespace NS");
     const r = this.releases.get(`${namespace}/${release}`);
-    if (!r) return { stderr: "Error: release: not found\n", code: 1 };
+    if (!r) return failure("Error: release: not found");
     const output = one(p, "-o", "--output");
     if (output === "json") return { stdout: `${JSON.stringify({ name: r.name, namespace: r.namespace, version: r.revision, info: { status: r.status } })}\n` };
     if (output !== undefined) throw new Error(`helm status -o ${output} not understood`);

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { type StepResult } from "../../simulator/argo-step";
 import {
   busyboxDir, CHART_INGRESS, DEPLOYER_ROLE, filesIn, GUARDRAILS_ROLE, HEAD_SHA, HOST, ingress, INSTANCE,
-  HEAD_TAG, KUBE_TOKEN, newWorld, NS, OWNER, pod, previewNamespace, RELEASE, REPO, WORKFLOW, type World,
+  HEAD_TAG, newWorld, NS, OWNER, pod, previewNamespace, RELEASE, REPO, WORKFLOW, type World,
   DeployRunOptions, useDeployStep,
 } from "./fixtures";
 
@@ -71,15 +71,17 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     const world = newWorld();
     const { r, calls } = await deploy(world, { tools });
     expect(r.code).toBe(0);
-    // The stand-in read the token from the kubeconfig and refused one readable by others.
-    expect(world.helmAuth).toEqual([
-      { verb: "list", token: KUBE_TOKEN, mode: 0o600 },
-      { verb: "upgrade", token: KUBE_TOKEN, mode: 0o600 },
+    // The fake cluster read the token from the kubeconfig and refused one readable by others.
+    const token = world.token!;
+    expect(token).toBeDefined();
+    expect(world.cluster.helmCallers).toEqual([
+      { verb: "list", token, mode: 0o600 },
+      { verb: "upgrade", token, mode: 0o600 },
     ]);
     expect(calls.length).toBeGreaterThan(5);
     for (const call of calls) {
-      expect(call.args.join(" "), `${call.tool} argv`).not.toContain(KUBE_TOKEN);
-      expect(Object.values(call.env).join("\n"), `${call.tool} env`).not.toContain(KUBE_TOKEN);
+      expect(call.args.join(" "), `${call.tool} argv`).not.toContain(token);
+      expect(Object.values(call.env).join("\n"), `${call.tool} env`).not.toContain(token);
     }
     const upgrade = calls.find((c) => c.tool === "helm" && c.args[0] === "upgrade");
     const kubeconfig = upgrade?.args[upgrade.args.indexOf("--kubeconfig") + 1] ?? "";
@@ -91,8 +93,9 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     const world = newWorld({ helmFails: true, pods: [pod("app-1", false)] });
     const { r, calls } = await deploy(world, { tools });
     expect(r.code).toBe(1);
-    expect(world.helmAuth?.map((h) => [h.verb, h.token])).toEqual([["list", KUBE_TOKEN], ["upgrade", KUBE_TOKEN], ["status", null], ["history", null]]);
-    for (const call of calls) expect(call.args.join(" ")).not.toContain(KUBE_TOKEN);
+    const token = world.token!;
+    expect(world.cluster.helmCallers.map((h) => [h.verb, h.token])).toEqual([["list", token], ["upgrade", token], ["status", null], ["history", null]]);
+    for (const call of calls) expect(call.args.join(" ")).not.toContain(token);
   });
 
   it("creates a new preview: namespace, bindings, guardrails, deployer, then the chart as the deployer", async () => {
@@ -143,8 +146,11 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
         automountServiceAccountToken: false,
       },
     ]);
-    expect(Object.keys(world.appliedDirs[0]).sort()).toEqual(["limitrange.yaml", "networkpolicy.yaml", "resourcequota.yaml"]);
-    expect(world.appliedDirs[0]["resourcequota.yaml"]).toContain("services.loadbalancers");
+    // The guardrails directory's objects are in the namespace, the quota on load balancers among them.
+    const held = world.cluster.objects.get(NS) ?? [];
+    expect([...new Set(held.filter((o) => ["LimitRange", "NetworkPolicy", "ResourceQuota"].includes(o.kind)).map((o) => o.kind))].sort()).toEqual(["LimitRange", "NetworkPolicy", "ResourceQuota"]);
+    const quota = held.find((o) => o.kind === "ResourceQuota")?.spec as { hard: Record<string, string> } | undefined;
+    expect(Object.keys(quota?.hard ?? {})).toContain("services.loadbalancers");
 
     // GitHub: one token narrowed to the repository and read-only, then the PR's head and its build;
     // then one narrowed to deployments:write for the deployment and its in_progress status.
@@ -224,7 +230,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
   });
 
   it("refuses a namespace of that name that is not a preview, and changes nothing", async () => {
-    const world = newWorld({ namespace: { ...previewNamespace(), metadata: { name: NS, labels: { team: "payments" } } } });
+    const world = newWorld({ namespace: { ...previewNamespace(), metadata: { name: NS, creationTimestamp: "2026-01-01T00:00:00Z", labels: { team: "payments" } } } });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: ns: namespace ${NS} exists and is not a preview (no label preview=true); refusing to touch it\n`);

@@ -21,7 +21,7 @@ import { implementationDag, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   busyboxDir, CHART_INGRESS, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
-  worldHandler, type World,
+  worldTools, type World,
 } from "./fixtures";
 import { asArgoModel } from "../helpers/argo-schema";
 
@@ -151,7 +151,7 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
   }
 
   async function discover(world: World, host = HOST) {
-    standIns = await startStandIns(["kubectl"], worldHandler(world));
+    standIns = await startStandIns(["kubectl"], worldTools(world));
     return runScriptTemplate(named(docs, "discover-urls"), {
       parameters: { pr: PR, ns: NS, release: RELEASE, host },
       workflow: { name: WORKFLOW },
@@ -162,7 +162,7 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
 
   it("deploys through the DocsRun's script, then discover-urls returns the commit and the URLs", async () => {
     const world = newWorld();
-    standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
+    standIns = await startStandIns(["kubectl", "helm", "git"], worldTools(world));
     const run = await runScriptTemplate(docsRunAsScript(), {
       pathPrepend: path(),
       standInEnv: { ...standIns.env, ...github.env, GUARDRAILS_DIR: guardrails },
@@ -223,7 +223,7 @@ describe.each(["gnu", "busybox"] as const)("the docsrun runner run for real (%s 
   });
 
   it("refuses bad input before asking the cluster anything", async () => {
-    standIns = await startStandIns(["kubectl"], worldHandler(newWorld()));
+    standIns = await startStandIns(["kubectl"], worldTools(newWorld()));
     const r = await runScriptTemplate(named(docs, "discover-urls"), {
       parameters: { pr: PR, ns: "default", release: "Bad_Release", host: "Pr-42.example.com" },
       workflow: { name: WORKFLOW },

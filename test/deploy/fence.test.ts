@@ -16,7 +16,7 @@ import { admit, type Obj } from "../helpers/admission";
 import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns } from "../../simulator/stand-ins";
-import { DEPLOYER_ROLE, githubWorld, GUARDRAILS_ROLE, guardrailsDir, newWorld, PARAMETERS, previewNamespace, WORKFLOW, worldHandler, type World } from "./fixtures";
+import { DEPLOYER_ROLE, githubWorld, GUARDRAILS_ROLE, guardrailsDir, newWorld, PARAMETERS, previewNamespace, WORKFLOW, worldTools, type World } from "./fixtures";
 
 const STEPS_USER = "system:serviceaccount:argo:implementation-dag";
 /** The second stack: another team, another Argo namespace. */
@@ -39,7 +39,7 @@ beforeAll(async () => {
 afterAll(() => github.gh.close());
 
 async function deploy(world: World, template?: ITemplate) {
-  const standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
+  const standIns = await startStandIns(["kubectl", "helm", "git"], worldTools(world));
   try {
     const r = await runScriptTemplate(template ?? templateNamed(implementationDag(await previewRender()), "deploy"), {
       parameters: PARAMETERS,
@@ -165,7 +165,7 @@ describe("two stacks on one cluster", () => {
 
   it("the second stack's deploy refuses the first stack's preview of the same name", async () => {
     const world = newWorld({ namespace: previewNamespace() });
-    const standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world));
+    const standIns = await startStandIns(["kubectl", "helm", "git"], worldTools(world));
     try {
       const r = await runScriptTemplate(templateB, {
         parameters: PARAMETERS,

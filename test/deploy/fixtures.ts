@@ -1,12 +1,12 @@
 /**
  * The world the deploy tests run the deploy and discovery scripts in: a fake GitHub with the QA
- * app and one PR, a small stateful fake cluster behind the kubectl, helm and git stand-ins, the
- * guardrail files as the ConfigMap mounts them, and a directory of busybox applets.
+ * app and one PR, the simulator's fake cluster behind the kubectl and helm stand-ins, a fake git and
+ * chart registry that hold the example chart, the guardrail files as the ConfigMap mounts them, and a
+ * directory of busybox applets.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { parseConfig } from "../../components/config";
@@ -15,6 +15,8 @@ import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { isOfflineCall, startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
+import { FakeCluster, type FakeNamespace, type KubeObj, type ReleaseStatus } from "../../simulator/cluster";
+import { utcIn } from "../helpers/cluster-objects";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { busyboxDir } from "../helpers/busybox";
 export { isOfflineCall };
@@ -33,8 +35,6 @@ export const INSTANCE = "argo";
 /** The preview stack's ClusterRoles deploy binds in each preview namespace (implementation-dag-<instance>-<purpose>). */
 export const DEPLOYER_ROLE = "implementation-dag-argo-deployer";
 export const GUARDRAILS_ROLE = "implementation-dag-argo-guardrails";
-/** The token `kubectl create token` answers with. */
-export const KUBE_TOKEN = "eyJhbGciOi.preview-deployer.token";
 export const CHART_DIR = path.join(PROJECT_ROOT, "charts", "app");
 /** The check run the preview stack's deploy waits for (deploy.build.name). */
 export const BUILD_NAME = "build";
@@ -85,8 +85,8 @@ export async function githubWorld(): Promise<{ gh: FakeGitHub; keyFile: string; 
   };
 }
 
-/** An Ingress fixture. */
-export function ingress(name: string, rules: Array<{ host?: string; paths?: string[] }>, tlsHosts?: string[][]): object {
+/** An Ingress in the preview namespace. */
+export function ingress(name: string, rules: Array<{ host?: string; paths?: string[] }>, tlsHosts?: string[][]): KubeObj {
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
@@ -104,98 +104,139 @@ export function ingress(name: string, rules: Array<{ host?: string; paths?: stri
 /** The example chart's Ingress: one host, TLS by the controller's default certificate. */
 export const CHART_INGRESS = ingress(RELEASE, [{ host: HOST }], [[HOST]]);
 
-/** A pod fixture: ready or not, with a restart count. */
-export function pod(name: string, ready: boolean, restarts = 0): object {
+/** What the crashing container of a {@link pod} logs before each restart. */
+export const CRASH_LOG = "nginx: [emerg] open() failed (30: Read-only file system)";
+
+/** A pod of the release in the preview namespace, running: ready or not, with a restart count. */
+export function pod(name: string, ready: boolean, restarts = 0): KubeObj {
   return {
+    apiVersion: "v1",
+    kind: "Pod",
     metadata: { name, namespace: NS },
     status: {
       phase: "Running",
       conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
-      containerStatuses: [{ name: "app", ready, restartCount: restarts }],
+      containerStatuses: [{ name: "app", image: `ghcr.io/${OWNER}/${REPO}:${HEAD_TAG}`, ready, restartCount: restarts }],
     },
   };
 }
 
-/** What the fake cluster and the fake git/helm know and do. */
-export interface World {
-  /** The Namespace object, when it exists. */
-  namespace?: Record<string, unknown>;
-  ingresses: object[];
-  pods: object[];
-  /** Whether `helm upgrade` fails. */
+/**
+ * A preview namespace as an earlier run of this repository and this stack left it (labelled with the
+ * stack's instance). `instance: null` leaves the instance label out: a preview made before it existed.
+ * `phase: "Terminating"`: being deleted.
+ */
+export function previewNamespace(extra: { labels?: Record<string, string>; annotations?: Record<string, string>; phase?: "Active" | "Terminating"; instance?: string | null } = {}): FakeNamespace {
+  const instance: Record<string, string> = extra.instance === null ? {} : { "implementation-dag/instance": extra.instance ?? INSTANCE };
+  const terminating = extra.phase === "Terminating";
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name: NS,
+      creationTimestamp: utcIn(-24),
+      ...(terminating ? { deletionTimestamp: utcIn(-1) } : {}),
+      labels: { preview: "true", pr: PR, workflow: "implementation-dag-old01", ...instance, ...extra.labels },
+      annotations: { "implementation-dag/repository": `${OWNER}/${REPO}`, ...extra.annotations },
+    },
+    status: { phase: terminating ? "Terminating" : "Active" },
+  };
+}
+
+/** How a deploy test's world starts: the fake cluster's content, and what the fake git does. */
+export interface WorldOptions {
+  /** The preview namespace, when it exists before the run. */
+  namespace?: FakeNamespace;
+  /**
+   * The Ingresses the namespace holds once the release is in (those the chart renders when not
+   * given): set when the namespace exists and again after each `helm upgrade --install`.
+   */
+  ingresses?: KubeObj[];
+  /** Pods the release leaves in the namespace (a crash-looping one with its back-off event and log). */
+  pods?: KubeObj[];
+  /** Whether `helm upgrade` fails (context deadline exceeded). */
   helmFails?: boolean;
+  /** A release a killed step left pending: its status, and its revisions, oldest first, the pending one last. */
+  pendingRelease?: { status: ReleaseStatus; history: Array<{ revision: number; status: ReleaseStatus; description?: string }> };
   /** The commit the fake checkout is at (what `git rev-parse HEAD` answers); defaults to HEAD_SHA. */
   head?: string;
   /** Whether `git fetch` fails. */
   fetchFails?: boolean;
   /** Files added to the checkout after the chart (path → content, or `{ symlink }`). */
   extraFiles?: Record<string, string | { symlink: string }>;
-  /** Objects created or applied through stdin, in order. */
-  applied: Array<Record<string, unknown>>;
-  /** Contents of the directory applied with `kubectl apply -f DIR`. */
-  appliedDirs: Array<Record<string, string>>;
-  /** A release a killed step left pending, with its revisions (`helm history -o json`). */
-  pendingRelease?: { status: string; history: Array<{ revision: number; status: string; description?: string }> };
-  /**
-   * Who each helm call ran as, in order: the token of the kubeconfig it was given (`--kubeconfig`
-   * or KUBECONFIG) and that file's permission bits, or `null` (the pod's own service account).
-   */
-  helmAuth?: Array<{ verb: string; token: string | null; mode: number | null }>;
 }
 
-/** A world with nothing in the cluster yet. */
-export function newWorld(overrides: Partial<World> = {}): World {
-  return { ingresses: [CHART_INGRESS], pods: [], applied: [], appliedDirs: [], ...overrides };
+/** The world a deploy test runs in: the fake cluster, the fake git, and what the tools were asked. */
+export interface World {
+  /** The one fake cluster (simulator/cluster.ts). */
+  readonly cluster: FakeCluster;
+  readonly options: WorldOptions;
+  /** Every call the tools answered, in order. */
+  readonly calls: ToolCall[];
+  /** The preview namespace, when it exists. */
+  readonly namespace: FakeNamespace | undefined;
+  /** Objects created or applied through stdin (`kubectl create|apply -f -`), in order. */
+  readonly applied: KubeObj[];
+  /** The token `kubectl create token` issued (deploy's deployer), once it did. */
+  readonly token: string | undefined;
 }
 
-/**
- * A preview namespace as an earlier run of this repository and this stack left it (labelled with the
- * stack's instance). `instance: null` leaves the instance label out: a preview made before it existed.
- */
-export function previewNamespace(extra: { labels?: Record<string, string>; annotations?: Record<string, string>; phase?: string; instance?: string | null } = {}): Record<string, unknown> {
-  const instance: Record<string, string> = extra.instance === null ? {} : { "implementation-dag/instance": extra.instance ?? INSTANCE };
+/** Replaces the namespace's Ingresses with `ingresses`. */
+function placeIngresses(cluster: FakeCluster, ingresses: KubeObj[]): void {
+  const list = (cluster.objects.get(NS) ?? []).filter((o) => o.kind !== "Ingress");
+  cluster.objects.set(NS, [...list, ...structuredClone(ingresses)]);
+}
+
+/** Puts `pods` into the namespace, each crash-looping one with kubelet's back-off event and its log. */
+function placePods(cluster: FakeCluster, pods: KubeObj[]): void {
+  const at = utcIn(0);
+  for (const p of structuredClone(pods)) {
+    cluster.adopt(p);
+    const statuses = (p.status as { containerStatuses?: Array<{ name: string; restartCount: number }> }).containerStatuses ?? [];
+    for (const c of statuses.filter((x) => x.restartCount > 0)) {
+      cluster.setLog(NS, p.metadata.name, c.name, [CRASH_LOG], [CRASH_LOG]);
+      cluster.adopt({
+        apiVersion: "v1", kind: "Event",
+        metadata: { name: `${p.metadata.name}.backoff`, namespace: NS, creationTimestamp: at },
+        involvedObject: { apiVersion: "v1", kind: "Pod", name: p.metadata.name, namespace: NS, fieldPath: `spec.containers{${c.name}}` },
+        reason: "BackOff", message: `Back-off restarting failed container ${c.name} in pod ${p.metadata.name}`, type: "Warning", count: c.restartCount,
+        firstTimestamp: at, lastTimestamp: at, source: { component: "kubelet" },
+      });
+    }
+  }
+}
+
+/** A world whose cluster holds what `options` says. */
+export function newWorld(options: WorldOptions = {}): World {
+  const cluster = new FakeCluster(options.namespace ? [options.namespace] : []);
+  if (options.pendingRelease) {
+    const { status, history } = options.pendingRelease;
+    if (history.at(-1)?.status !== status) throw new Error("newWorld: a pending release's last revision has its status");
+    cluster.addRelease(NS, RELEASE, history);
+  }
+  if (options.helmFails) cluster.helm.failInstall = "context deadline exceeded";
+  if (options.namespace && options.ingresses) placeIngresses(cluster, options.ingresses);
+  cluster.faults.afterRelease = (release) => {
+    if (release.namespace !== NS) return;
+    if (options.ingresses) placeIngresses(cluster, options.ingresses);
+    if (options.pods) placePods(cluster, options.pods);
+  };
+  const calls: ToolCall[] = [];
   return {
-    apiVersion: "v1",
-    kind: "Namespace",
-    metadata: {
-      name: NS,
-      labels: { preview: "true", pr: PR, workflow: "implementation-dag-old01", ...instance, ...extra.labels },
-      annotations: { "implementation-dag/repository": `${OWNER}/${REPO}`, ...extra.annotations },
+    cluster,
+    options,
+    calls,
+    get namespace() { return cluster.namespaces.get(NS); },
+    get applied() {
+      return calls.filter((c) => c.tool === "kubectl" && (c.args[0] === "create" || c.args[0] === "apply") && c.args.at(-1) === "-" && c.args.at(-2) === "-f")
+        .map((c) => JSON.parse(c.stdin) as KubeObj);
     },
-    status: { phase: extra.phase ?? "Active" },
+    get token() { return [...cluster.tokens.keys()].at(-1); },
   };
 }
 
-const ok = (stdout = ""): ToolReply => ({ stdout });
-
-/**
- * The kubeconfig a helm call names (`--kubeconfig PATH`, `--kubeconfig=PATH`, else KUBECONFIG), read
- * as helm reads it: the current context's user's token. Stricter than helm, which only warns: a file
- * readable by group or others is refused, and a token helm could not authenticate with is
- * Unauthorized, as the API server answers.
- */
-export function helmKubeconfig(call: ToolCall): { token: string | null; mode: number | null } | { error: string } {
-  const a = call.args;
-  const i = a.findIndex((x) => x === "--kubeconfig" || x.startsWith("--kubeconfig="));
-  const file = i < 0 ? call.env.KUBECONFIG : a[i].includes("=") ? a[i].slice(a[i].indexOf("=") + 1) : a[i + 1];
-  if (!file) return { token: null, mode: null };
-  const where = path.resolve(call.cwd, file);
-  if (!existsSync(where)) return { error: `Error: Kubernetes cluster unreachable: stat ${file}: no such file or directory\n` };
-  const mode = statSync(where).mode & 0o777;
-  if ((mode & 0o077) !== 0) return { error: `stand-in helm: the kubeconfig ${file} is readable by others (mode ${mode.toString(8)}); it holds a token\n` };
-  type Kubeconfig = { "current-context"?: string; contexts?: Array<{ name: string; context?: { user?: string } }>; users?: Array<{ name: string; user?: { token?: string } }> };
-  const config = parseYaml(readFileSync(where, "utf8")) as Kubeconfig | null;
-  const context = config?.contexts?.find((c) => c.name === config["current-context"])?.context;
-  const token = config?.users?.find((u) => u.name === context?.user)?.user?.token;
-  if (token !== KUBE_TOKEN) return { error: "Error: Kubernetes cluster unreachable: Unauthorized\n" };
-  return { token, mode };
-}
-
-
-export { realToolReply };
-
-/** Options of {@link worldHandler}. */
-export interface WorldHandlerOptions {
+/** Options of {@link worldTools}. */
+export interface WorldToolsOptions {
   /**
    * How the chart contract's offline calls are answered: `real` runs the real helm and kubectl for
    * every call (the tests about the contract); `cached` (the default) runs them once per distinct
@@ -205,23 +246,29 @@ export interface WorldHandlerOptions {
   contract?: "real" | "cached";
 }
 
-/** The stand-ins' handler: answers kubectl, helm and git against the world. */
-export function worldHandler(world: World, options: WorldHandlerOptions = {}): (call: ToolCall) => ToolReply {
-  const cache = (options.contract ?? "cached") === "cached" && Object.keys(world.extraFiles ?? {}).length === 0;
+const ok = (stdout = ""): ToolReply => ({ stdout });
+
+/**
+ * The stand-ins' handler: `git` and `helm pull` as GitHub and the chart registry answer them (the
+ * checkout and the pulled chart are the example chart), everything else by the world's fake cluster.
+ */
+export function worldTools(world: World, options: WorldToolsOptions = {}): (call: ToolCall) => ToolReply | Promise<ToolReply> {
+  const extraFiles = world.options.extraFiles ?? {};
+  const cache = (options.contract ?? "cached") === "cached" && Object.keys(extraFiles).length === 0;
   return (call) => {
+    world.calls.push(call);
     const a = call.args;
-    const joined = a.join(" ");
     if (call.tool === "git") {
       if (a[0] === "-c" && a[2] === "init") {
         mkdirSync(a[a.length - 1], { recursive: true });
         return ok();
       }
-      if (a[0] === "-C" && a[2] === "fetch") return world.fetchFails ? { stderr: "fatal: could not read from remote repository\n", code: 128 } : ok();
+      if (a[0] === "-C" && a[2] === "fetch") return world.options.fetchFails ? { stderr: "fatal: could not read from remote repository\n", code: 128 } : ok();
       if (a[0] === "-C" && a[2] === "checkout") {
         const checkout = a[1];
         cpSync(CHART_DIR, path.join(checkout, "charts", "app"), { recursive: true });
         writeFileSync(path.join(checkout, "README.md"), "# example-app\n");
-        for (const [file, content] of Object.entries(world.extraFiles ?? {})) {
+        for (const [file, content] of Object.entries(extraFiles)) {
           const target = path.join(checkout, file);
           mkdirSync(path.dirname(target), { recursive: true });
           if (typeof content === "string") writeFileSync(target, content);
@@ -229,69 +276,20 @@ export function worldHandler(world: World, options: WorldHandlerOptions = {}): (
         }
         return ok();
       }
-      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${world.head ?? HEAD_SHA}\n`);
-      return { stderr: `unexpected git ${joined}\n`, code: 97 };
+      if (a[0] === "-C" && a[2] === "rev-parse") return ok(`${world.options.head ?? HEAD_SHA}\n`);
+      return { stderr: `unexpected git ${a.join(" ")}\n`, code: 97 };
+    }
+    if (call.tool === "helm" && a[0] === "pull") {
+      // The registry holds the example chart; with --untar it is unpacked into --destination.
+      const at = a.indexOf("--destination");
+      if (at < 0 || !a.includes("--untar")) return { stderr: `unexpected helm ${a.join(" ")}\n`, code: 97 };
+      cpSync(CHART_DIR, path.join(a[at + 1], "app"), { recursive: true });
+      writeFileSync(path.join(a[at + 1], "app-0.1.0.tgz"), "");
+      return ok();
     }
     // The chart contract's calls need no cluster: the real helm and kubectl answer them, as in the pod.
     if (isOfflineCall(call)) return cache ? cachedRealToolReply(call) : realToolReply(call);
-    if (call.tool === "helm") {
-      const auth = helmKubeconfig(call);
-      if ("error" in auth) return { stderr: auth.error, code: 1 };
-      (world.helmAuth ??= []).push({ verb: a[0] ?? "", token: auth.token, mode: auth.mode });
-      if (a[0] === "upgrade") return world.helmFails ? { stdout: "Release \"x\" does not exist. Installing it now.\n", stderr: "Error: context deadline exceeded\n", code: 1 } : ok("Release has been upgraded. Happy Helming!\n");
-      if (a[0] === "list" && a.includes("--pending")) {
-        const p = world.pendingRelease;
-        const last = p?.history.at(-1);
-        return ok(JSON.stringify(p ? [{ name: RELEASE, namespace: NS, revision: String(last?.revision ?? 1), status: p.status, chart: "app-0.1.0", app_version: "1.27" }] : []) + "\n");
-      }
-      if (a[0] === "history" && a.includes("json")) {
-        return world.pendingRelease ? ok(JSON.stringify(world.pendingRelease.history.map((h) => ({ chart: "app-0.1.0", app_version: "1.27", description: "", ...h }))) + "\n") : { stderr: "Error: release: not found\n", code: 1 };
-      }
-      if (a[0] === "rollback" || a[0] === "uninstall") {
-        world.pendingRelease = undefined;
-        return ok(a[0] === "rollback" ? "Rollback was a success! Happy Helming!\n" : `release "${RELEASE}" uninstalled\n`);
-      }
-      if (a[0] === "status") return ok(`NAME: ${RELEASE}\nSTATUS: failed\n`);
-      if (a[0] === "history") return ok("REVISION\tSTATUS\tDESCRIPTION\n1\tfailed\tcontext deadline exceeded\n");
-      if (a[0] === "pull") {
-        // With --untar, the chart is unpacked into the --destination directory.
-        const destination = a[a.indexOf("--destination") + 1];
-        cpSync(CHART_DIR, path.join(destination, "app"), { recursive: true });
-        writeFileSync(path.join(destination, "app-0.1.0.tgz"), "");
-        return ok();
-      }
-      return { stderr: `unexpected helm ${joined}\n`, code: 97 };
-    }
-    // kubectl
-    if (joined === `get namespace ${NS} -o json --ignore-not-found`) return ok(world.namespace ? JSON.stringify(world.namespace) : "");
-    if (joined === `get namespace ${NS} -o json`) return world.namespace ? ok(JSON.stringify(world.namespace)) : { stderr: `Error from server (NotFound): namespaces "${NS}" not found\n`, code: 1 };
-    if ((a[0] === "create" || a[0] === "apply") && a[a.length - 1] === "-") {
-      const obj = JSON.parse(call.stdin) as Record<string, unknown>;
-      world.applied.push(obj);
-      if (obj.kind === "Namespace") world.namespace = { ...structuredClone(obj), status: { phase: "Active" } };
-      return ok(`${String(obj.kind).toLowerCase()}/${(obj.metadata as { name: string }).name} ${a[0] === "create" ? "created" : "configured"}\n`);
-    }
-    if (a[0] === "apply" && a[1] === "-n" && a[3] === "-f") {
-      const dir = a[4];
-      world.appliedDirs.push(Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(path.join(dir, f), "utf8")])));
-      return ok("resourcequota/implementation-dag-guardrails created\n");
-    }
-    if (a[0] === "label" || a[0] === "annotate") {
-      const meta = (world.namespace?.metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> };
-      const field = a[0] === "label" ? "labels" : "annotations";
-      for (const kv of a.slice(3).filter((x) => x.includes("="))) {
-        const [k, v] = [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
-        meta[field] = { ...meta[field], [k]: v };
-      }
-      return ok(`namespace/${NS} ${a[0] === "label" ? "labeled" : "annotated"}\n`);
-    }
-    if (a[0] === "create" && a[1] === "token") return ok(`${KUBE_TOKEN}\n`);
-    if (joined === `get ingress -n ${NS} -o json`) return ok(JSON.stringify({ apiVersion: "v1", kind: "List", items: world.ingresses }));
-    if (a[0] === "get" && a[1] === "events") return ok("LAST SEEN   TYPE      REASON    OBJECT      MESSAGE\n1m   Warning   BackOff   pod/app-1   Back-off restarting failed container\n");
-    if (joined === `get pods -n ${NS} -o json`) return ok(JSON.stringify({ items: world.pods }));
-    if (a[0] === "describe") return ok(`Name: ${a[2]}\nEvents: Back-off restarting failed container\n`);
-    if (a[0] === "logs") return ok(`[pod/${a[1]}/app] nginx: [emerg] open() failed (30: Read-only file system)\n`);
-    return { stderr: `unexpected kubectl ${joined}\n`, code: 97 };
+    return world.cluster.handle(call);
   };
 }
 
@@ -387,7 +385,7 @@ export function useDeployStep() {
     async run(world: World, options: DeployRunOptions = {}): Promise<DeployRun> {
       github.gh.requests.length = 0;
       await standIns?.close();
-      standIns = await startStandIns(["kubectl", "helm", "git"], worldHandler(world, options.contract ? { contract: options.contract } : {}));
+      standIns = await startStandIns(["kubectl", "helm", "git"], worldTools(world, options.contract ? { contract: options.contract } : {}));
       const r = await runScriptTemplate(template, {
         parameters: { ...PARAMETERS, ...options.parameters },
         workflow: { name: WORKFLOW },

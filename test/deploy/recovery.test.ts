@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  clusterLines, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, previewNamespace, RELEASE, REPO, type World,
+  clusterLines, HEAD_SHA, HEAD_TAG, HOST, newWorld, NS, OWNER, previewNamespace, RELEASE, REPO, type World, type WorldOptions,
   useDeployStep,
 } from "./fixtures";
 
@@ -27,7 +27,7 @@ const UPGRADE = `helm upgrade --install ${RELEASE} <work>/checkout/charts/app -n
 const rollback = (revision: number) => `helm rollback ${RELEASE} ${revision} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 const UNINSTALL = `helm uninstall ${RELEASE} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 
-const cases: Array<[string, World["pendingRelease"], string, number | null]> = [
+const cases: Array<[string, WorldOptions["pendingRelease"], string, number | null]> = [
   ["pending-install (never deployed)", { status: "pending-install", history: [{ revision: 1, status: "pending-install" }] }, UNINSTALL, null],
   ["pending-upgrade", { status: "pending-upgrade", history: [{ revision: 1, status: "superseded" }, { revision: 2, status: "deployed" }, { revision: 3, status: "pending-upgrade" }] }, rollback(2), 2],
   ["pending-rollback (the last deployed revision superseded)", { status: "pending-rollback", history: [{ revision: 1, status: "superseded" }, { revision: 2, status: "superseded" }, { revision: 3, status: "pending-rollback" }] }, rollback(2), 2],

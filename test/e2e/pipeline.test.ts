@@ -141,11 +141,11 @@ describe("the whole pipeline, offline", () => {
     expect(world.cluster.events.filter((e) => e.kind === "Workflow")).toEqual([]);
     expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
     const ns = world.cluster.namespaces.get(nsOf(123));
-    expect(ns?.labels).toMatchObject({ preview: "true", pr: "123", workflow: r.name });
-    const expires = Date.parse(ns?.annotations["implementation-dag/expires-at"] ?? "");
+    expect(ns?.metadata.labels).toMatchObject({ preview: "true", pr: "123", workflow: r.name });
+    const expires = Date.parse(ns?.metadata.annotations?.["implementation-dag/expires-at"] ?? "");
     expect(expires - Date.now()).toBeGreaterThan(47 * 3600_000);
     expect(expires - Date.now()).toBeLessThanOrEqual(48 * 3600_000);
-    expect(ns?.annotations["implementation-dag/workflow"]).toBe(r.name);
+    expect(ns?.metadata.annotations?.["implementation-dag/workflow"]).toBe(r.name);
 
     // What the specification checks by hand shows exactly this PR's namespace and release.
     const out = await shell("kubectl get ns -l preview=true; helm list -A | grep pr-");
@@ -169,8 +169,8 @@ describe("repeated and parallel previews", () => {
     expect(world.cluster.events.filter((e) => e.verb === "create" && e.kind === "Namespace")).toHaveLength(1);
     expect(node(second, "deploy").stdout).toMatch(new RegExp(`namespace ${nsOf(301)} exists as a preview: reusing it`));
     expect(world.cluster.events.filter((e) => e.kind === "Release").map((e) => e.verb)).toEqual(["install", "upgrade"]);
-    expect(world.cluster.namespaces.get(nsOf(301))?.labels.workflow).toBe(second.name);
-    expect(world.cluster.namespaces.get(nsOf(301))?.annotations["implementation-dag/workflow"]).toBe(second.name);
+    expect(world.cluster.namespaces.get(nsOf(301))?.metadata.labels?.workflow).toBe(second.name);
+    expect(world.cluster.namespaces.get(nsOf(301))?.metadata.annotations?.["implementation-dag/workflow"]).toBe(second.name);
     expect(node(second, "approve").outputs.parameters.decision).toBe("already-approved");
     expect(world.github.reviews(OWNER, REPO, 301)).toEqual(reviewsAfterFirst);
     expect(world.cluster.events.filter((e) => e.verb === "delete" || e.verb === "uninstall")).toEqual([]);
@@ -198,7 +198,7 @@ describe("repeated and parallel previews", () => {
     expect(world.github.reviews(OWNER, REPO, 401).map((x) => x.commitId)).toEqual([world.headOf(401)]);
     expect(world.github.reviews(OWNER, REPO, 402).map((x) => x.commitId)).toEqual([world.headOf(402)]);
     expect(world.headOf(401)).not.toBe(world.headOf(402));
-    expect(world.cluster.namespaces.get(nsOf(402))?.annotations["implementation-dag/deployed-commit"]).toBe(world.headOf(402));
+    expect(world.cluster.namespaces.get(nsOf(402))?.metadata.annotations?.["implementation-dag/deployed-commit"]).toBe(world.headOf(402));
   });
 
   it("two repositories' PR 55 coexist, and a failed run of one leaves the other's preview and deployment untouched", async () => {
@@ -211,7 +211,7 @@ describe("repeated and parallel previews", () => {
     expect(nsA).not.toBe(nsB);
     expect(world.cluster.previewNamespaces()).toEqual(expect.arrayContaining([nsA, nsB]));
     expect(a.mutexes).not.toEqual(b.mutexes);
-    expect(world.cluster.namespaces.get(nsB)?.annotations["implementation-dag/repository"]).toBe(`${OWNER}/${OTHER_REPO}`);
+    expect(world.cluster.namespaces.get(nsB)?.metadata.annotations?.["implementation-dag/repository"]).toBe(`${OWNER}/${OTHER_REPO}`);
     const keptA = structuredClone(world.cluster.namespaces.get(nsA));
     const releaseA = structuredClone(world.cluster.releases.get(`${nsA}/example-app-pr-55`));
     const deploymentsA = structuredClone(world.github.deployments(OWNER, REPO).filter((d) => d.environment === "pr-55"));

@@ -25,7 +25,7 @@ describe("the uninstall, end to end", () => {
     expect(world.cluster.previewNamespaces()).toEqual(previews);
     expect(world.cluster.releaseNames()).toHaveLength(3);
     // A namespace of someone else's, with no preview labels: the uninstall must leave it.
-    world.cluster.namespaces.set("team-payments", { name: "team-payments", labels: {}, annotations: {}, phase: "Active", createdAt: "2026-01-01T00:00:00Z" });
+    world.cluster.addNamespace({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-payments", creationTimestamp: "2026-01-01T00:00:00Z", labels: { "kubernetes.io/metadata.name": "team-payments" } }, status: { phase: "Active" } });
 
     const u = await world.uninstall();
     expect(u.phase, logs(u)).toBe("Succeeded");

@@ -14,7 +14,8 @@ import { runScriptTemplate } from "../../simulator/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
-import { FakeCluster, previewNamespace, utcIn } from "../lifecycle/fake-cluster";
+import { FakeCluster } from "../../simulator/cluster";
+import { previewNamespace, utcIn } from "../helpers/cluster-objects";
 
 const SHA = "a".repeat(40);
 const SWEEP = "implementation-dag-ttl-sweep-1700000000";

@@ -4,7 +4,9 @@ import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { previewNamespace as previewNamespaceName } from "../../components/names";
-import { busyboxDir, FakeCluster, previewNamespace as fakeNamespace, utcIn, type FakeNamespace } from "./fake-cluster";
+import { busyboxDir } from "../helpers/busybox";
+import { FakeCluster, type FakeNamespace } from "../../simulator/cluster";
+import { previewNamespace as fakeNamespace, utcIn } from "../helpers/cluster-objects";
 
 const PR = "42";
 const REPOSITORY = "example-org/example-app";
@@ -94,7 +96,7 @@ describe("cleanup on failure", () => {
     expect(r.code).toBe(0);
     expect(standIns!.lines()).toEqual([get, uninstall, del]);
     expect([...cluster.namespaces.keys()].sort()).toEqual(["impl-pr-43", "kube-system"]);
-    expect(cluster.releases.get("impl-pr-43")).toEqual(["example-app-pr-43"]);
+    expect(cluster.releasesIn("impl-pr-43")).toEqual(["example-app-pr-43"]);
   });
 
   it("succeeds when the release is not there (helm's not-found is fine)", async () => {
@@ -123,7 +125,7 @@ describe("cleanup on failure", () => {
     expect(r.stdout).toMatch(/not ours and is left alone/);
     expect(standIns!.lines()).toEqual([get]);
     expect(cluster.namespaces.get(NS)).toEqual(foreign);
-    expect(cluster.releases.get(NS)).toEqual([RELEASE]);
+    expect(cluster.releasesIn(NS)).toEqual([RELEASE]);
   });
 
   it.each([
@@ -138,7 +140,7 @@ describe("cleanup on failure", () => {
       expect(r.stdout, status).toMatch(message);
       expect(standIns!.lines(), status).toEqual([get]);
       expect(cluster.namespaces.get(NS), status).toEqual(theirs);
-      expect(cluster.releases.get(NS), status).toEqual([RELEASE]);
+      expect(cluster.releasesIn(NS), status).toEqual([RELEASE]);
       await standIns!.close();
       standIns = undefined;
     }
@@ -146,7 +148,7 @@ describe("cleanup on failure", () => {
 
   it("deletes the namespace even when helm fails, and then fails the step naming helm", async () => {
     const cluster = new FakeCluster([previewNamespace(NS)], { [NS]: [RELEASE] });
-    cluster.helmFailsIn.add(NS);
+    cluster.faults.helmUninstallFailsIn = new Set([NS]);
     const r = await cleanup({ cluster });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ERROR: helm: /m);
@@ -172,7 +174,7 @@ describe("cleanup on success", () => {
       get,
       `kubectl annotate namespace ${NS} --overwrite implementation-dag/expires-at=${expires} implementation-dag/workflow=${WORKFLOW}`,
     ]);
-    expect(cluster.releases.get(NS)).toEqual([RELEASE]);
+    expect(cluster.releasesIn(NS)).toEqual([RELEASE]);
   });
 
   it("moves the expiry with every success", async () => {
@@ -261,7 +263,7 @@ describe("cleanup acts only on what this run owns (many repositories on one clus
     expect(r.stdout).toContain("holds the preview of example-org/app-a, not of example-org/app-b: left alone");
     expect(standIns!.lines()).toEqual(["kubectl get namespace impl-pr-5 --ignore-not-found -o json"]);
     expect(cluster.namespaces.has("impl-pr-5")).toBe(true);
-    expect(cluster.releases.get("impl-pr-5")).toEqual(["app-a-pr-5"]);
+    expect(cluster.releasesIn("impl-pr-5")).toEqual(["app-a-pr-5"]);
   });
 
   it("compares repositories case-insensitively: a preview recorded as Example-Org/Example-App is this run's", async () => {
@@ -295,7 +297,7 @@ describe("cleanup acts only on what this run owns (many repositories on one clus
 
   it("on success, a namespace deleted between its read and its expiry stamp is done, not an error", async () => {
     const cluster = new FakeCluster([previewNamespace(NS)]);
-    cluster.beforeAnnotate = (name, c) => { c.namespaces.delete(name); };
+    cluster.faults.beforeAnnotate = (name, c) => { c.namespaces.delete(name); };
     const r = await cleanup({ status: "Succeeded", cluster });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`namespace ${NS} was deleted meanwhile; nothing left to keep`);

@@ -17,7 +17,9 @@ import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
-import { busyboxDir, FakeCluster, previewNamespace, utcIn, volume, type FakeNamespace } from "./fake-cluster";
+import { busyboxDir } from "../helpers/busybox";
+import { FakeCluster, type FakeNamespace } from "../../simulator/cluster";
+import { previewNamespace, utcIn, volume } from "../helpers/cluster-objects";
 
 const OWNER = "acme";
 const SHA = "a".repeat(40);
@@ -349,7 +351,7 @@ describe("stuck previews are reported, not forced", () => {
 
   it("goes on, and says so, when PersistentVolumes cannot be listed", async () => {
     const cluster = stuckWorld();
-    cluster.volumeListFailure = "Error from server (Forbidden): persistentvolumes is forbidden";
+    cluster.faults.volumeListFailure = "Error from server (Forbidden): persistentvolumes is forbidden";
     const r = await sweep(cluster);
     expect(r.code).toBe(0);
     expect(report(r).github.warnings).toEqual(["listing PersistentVolumes failed: Released volumes of deleted previews are not reported this time"]);

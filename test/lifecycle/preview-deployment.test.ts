@@ -15,7 +15,9 @@ import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
-import { busyboxDir, FakeCluster, previewNamespace } from "./fake-cluster";
+import { busyboxDir } from "../helpers/busybox";
+import { FakeCluster } from "../../simulator/cluster";
+import { previewNamespace } from "../helpers/cluster-objects";
 
 const OWNER = "example-org";
 const REPO = "example-app";

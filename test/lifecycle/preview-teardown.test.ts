@@ -18,7 +18,9 @@ import { runScriptTemplate, substitute, type StepResult } from "../../simulator/
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
-import { busyboxDir, FakeCluster, previewNamespace } from "./fake-cluster";
+import { busyboxDir } from "../helpers/busybox";
+import { FakeCluster } from "../../simulator/cluster";
+import { previewNamespace } from "../helpers/cluster-objects";
 
 const OWNER = "example-org";
 const REPO = "example-app";
@@ -250,13 +252,13 @@ describe("preview-teardown, run", () => {
   ])("leaves another instance's preview of this repository alone, %s", async (_what, ignoresSelector) => {
     const theirs = previewNamespace(NS, { instance: "argo-team-b", annotations: { "implementation-dag/repository": `${OWNER}/${REPO}`, "implementation-dag/deployment": "7" } });
     const cluster = new FakeCluster([theirs], { [NS]: ["example-app-pr-42"] });
-    cluster.listIgnoresSelector = ignoresSelector;
+    cluster.faults.listIgnoresSelector = ignoresSelector;
     const r = await teardown(cluster);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`no preview namespace ${NS} of instance argo (already gone, never deployed, or another instance's)`);
     expect(standIns!.lines()).toEqual([LIST(NS)]);
     expect(cluster.namespaces.get(NS)).toEqual(theirs);
-    expect(cluster.releases.get(NS)).toEqual(["example-app-pr-42"]);
+    expect(cluster.releasesIn(NS)).toEqual(["example-app-pr-42"]);
     expect(gh.requests).toEqual([]);
   });
 
@@ -284,7 +286,7 @@ describe("preview-teardown, run", () => {
     const id = gh.addDeployment(OWNER, REPO, { sha: "a".repeat(40), environment: "pr-42" });
     gh.enqueue("repos/create-deployment-status", ...Array.from({ length: 5 }, () => ({ status: 500 })));
     const cluster = new FakeCluster([preview(`${OWNER}/${REPO}`, id)], { [NS]: ["example-app-pr-42"] });
-    cluster.helmFailsIn.add(NS);
+    cluster.faults.helmUninstallFailsIn = new Set([NS]);
     const r = await teardown(cluster);
     expect(r.code).toBe(1);
     expect(cluster.namespaces.has(NS)).toBe(false);

@@ -1,49 +1,35 @@
 /**
  * `stop-agents`, the exit handler's step that terminates the agent Workflows a run leaves running:
- * the rendered script run for real, `kubectl` a recording stand-in holding the workflows namespace's
- * Workflows.
+ * the rendered script run for real, `kubectl` a recording stand-in answered by the fake cluster,
+ * which holds the workflows namespace's Workflows.
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate } from "../../simulator/argo-step";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
+import { FakeCluster } from "../../simulator/cluster";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 
 const UID = "0b7c2d9e-1f3a-4c5b-8d6e-7f8091a2b3c4";
 const OTHER_UID = "99999999-1f3a-4c5b-8d6e-7f8091a2b3c4";
 const SELECTOR = `implementation-dag/parent-uid=${UID}`;
 
-interface Child { name: string; parentUid: string; phase?: string; shutdown?: string }
+interface Child { name: string; parentUid: string; phase?: string }
 
-/** The workflows namespace as the stand-in kubectl serves it: list by parent uid, patch by name. */
-class Workflows {
-  readonly patched: string[] = [];
-  constructor(readonly children: Child[], readonly failList = false) {}
-
-  handle = (call: ToolCall): ToolReply => {
-    const line = call.args.join(" ");
-    if (call.args[0] === "get" && call.args[1] === "workflows") {
-      if (this.failList) return { stderr: "Error from server (Forbidden): workflows.argoproj.io is forbidden\n", code: 1 };
-      const m = /-l implementation-dag\/parent-uid=(\S+)/.exec(line);
-      const items = this.children.filter((c) => c.parentUid === m?.[1]).map((c) => ({
-        apiVersion: "argoproj.io/v1alpha1", kind: "Workflow",
-        metadata: { name: c.name, namespace: "argo", labels: { "implementation-dag/parent-uid": c.parentUid } },
-        spec: { workflowTemplateRef: { name: "coderun-template" }, ...(c.shutdown ? { shutdown: c.shutdown } : {}) },
-        ...(c.phase !== undefined ? { status: { phase: c.phase } } : {}),
-      }));
-      return { stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items }) };
-    }
-    const patch = /^patch workflow (\S+) -n argo --type merge -p \{"spec":\{"shutdown":"Terminate"\}\}$/.exec(line);
-    if (patch) {
-      const child = this.children.find((c) => c.name === patch[1]);
-      if (!child) return { stderr: `Error from server (NotFound): workflows.argoproj.io "${patch[1]}" not found\n`, code: 1 };
-      child.shutdown = "Terminate";
-      this.patched.push(child.name);
-      return { stdout: `workflow.argoproj.io/${child.name} patched\n` };
-    }
-    return { stderr: `stand-in kubectl: unexpected call: ${line}\n`, code: 97 };
-  };
+/** The fake cluster holding the workflows namespace's agent Workflows, children of one run or another. */
+function clusterWith(children: Child[]): FakeCluster {
+  const cluster = new FakeCluster();
+  cluster.adopt(...children.map((c) => ({
+    apiVersion: "argoproj.io/v1alpha1", kind: "Workflow",
+    metadata: { name: c.name, namespace: "argo", labels: { "implementation-dag/parent-uid": c.parentUid } },
+    spec: { workflowTemplateRef: { name: "coderun-template" } },
+    ...(c.phase !== undefined ? { status: { phase: c.phase } } : {}),
+  })));
+  return cluster;
 }
+
+/** The Workflows the cluster saw patched, in order. */
+const patched = (cluster: FakeCluster) => cluster.events.filter((e) => e.kind === "Workflow" && e.verb === "update").map((e) => e.name);
 
 let template: ITemplate;
 let standIns: StandIns | undefined;
@@ -55,8 +41,8 @@ afterEach(async () => {
   standIns = undefined;
 });
 
-async function stopAgents(workflows: Workflows, uid = UID) {
-  standIns = await startStandIns(["kubectl"], workflows.handle);
+async function stopAgents(cluster: FakeCluster, uid = UID) {
+  standIns = await startStandIns(["kubectl"], cluster.handle);
   const r = await runScriptTemplate(template, { workflow: { uid }, pathPrepend: [standIns.dir], standInEnv: standIns.env });
   return { r, lines: standIns.lines() };
 }
@@ -69,7 +55,7 @@ describe("stop-agents", () => {
   });
 
   it("terminates exactly this run's children that have not finished, and leaves the rest alone", async () => {
-    const workflows = new Workflows([
+    const cluster = clusterWith([
       { name: "agent-implement-aaaaa", parentUid: UID, phase: "Succeeded" },
       { name: "agent-clippy-format-bbbbb", parentUid: UID, phase: "Running" },
       { name: "agent-qa-testing-ccccc", parentUid: UID },
@@ -77,7 +63,7 @@ describe("stop-agents", () => {
       { name: "agent-implement-eeeee", parentUid: UID, phase: "Failed" },
       { name: "agent-implement-fffff", parentUid: OTHER_UID, phase: "Running" },
     ]);
-    const { r, lines } = await stopAgents(workflows);
+    const { r, lines } = await stopAgents(cluster);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(lines).toEqual([
@@ -87,29 +73,33 @@ describe("stop-agents", () => {
       `kubectl patch workflow agent-qa-testing-ddddd -n argo --type merge -p {"spec":{"shutdown":"Terminate"}}`,
     ]);
     expect(r.stdout).toContain("stop-agents: 3 agent Workflow(s) terminated");
-    expect(workflows.children.find((c) => c.parentUid === OTHER_UID)!.shutdown).toBeUndefined();
+    expect(patched(cluster)).toEqual(["agent-clippy-format-bbbbb", "agent-qa-testing-ccccc", "agent-qa-testing-ddddd"]);
+    const other = cluster.workflows("argo").find((w) => w.metadata.name === "agent-implement-fffff")!;
+    expect((other.spec as { shutdown?: string }).shutdown).toBeUndefined();
   });
 
   it("is idempotent: a second run finds nothing left to stop", async () => {
-    const workflows = new Workflows([{ name: "agent-implement-aaaaa", parentUid: UID, phase: "Running" }]);
-    await stopAgents(workflows);
+    const cluster = clusterWith([{ name: "agent-implement-aaaaa", parentUid: UID, phase: "Running" }]);
+    await stopAgents(cluster);
     await standIns?.close();
-    const { r, lines } = await stopAgents(workflows);
+    const { r, lines } = await stopAgents(cluster);
     expect(r.code).toBe(0);
     expect(lines).toEqual([`kubectl get workflows -n argo -l ${SELECTOR} -o json`]);
     expect(r.stdout).toContain("no agent Workflow of this run is still running");
-    expect(workflows.patched).toEqual(["agent-implement-aaaaa"]);
+    expect(patched(cluster)).toEqual(["agent-implement-aaaaa"]);
   });
 
   it("fails naming kubectl when the children cannot be listed, and changes nothing", async () => {
-    const { r, lines } = await stopAgents(new Workflows([{ name: "agent-implement-aaaaa", parentUid: UID, phase: "Running" }], true));
+    const cluster = clusterWith([{ name: "agent-implement-aaaaa", parentUid: UID, phase: "Running" }]);
+    cluster.faults.workflowListFailure = "Error from server (Forbidden): workflows.argoproj.io is forbidden";
+    const { r, lines } = await stopAgents(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("ERROR: kubectl: cannot list this run's agent Workflows in argo");
     expect(lines).toHaveLength(1);
   });
 
   it("refuses a uid that is not a workflow uid before calling anything", async () => {
-    const { r, lines } = await stopAgents(new Workflows([]), "x; kubectl delete workflows --all");
+    const { r, lines } = await stopAgents(clusterWith([]), "x; kubectl delete workflows --all");
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("ERROR: PARENT_UID: must be a workflow uid (a lowercase UUID)\n");
     expect(lines).toEqual([]);

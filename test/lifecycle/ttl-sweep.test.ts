@@ -11,7 +11,9 @@ import { TEARDOWN_LIBRARIES } from "../../components/ttl-sweeper";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
-import { busyboxDir, FakeCluster, previewNamespace, utcIn, type FakeNamespace } from "./fake-cluster";
+import { busyboxDir } from "../helpers/busybox";
+import { FakeCluster, type FakeNamespace } from "../../simulator/cluster";
+import { previewNamespace, utcIn } from "../helpers/cluster-objects";
 
 const MAX_AGE_HOURS = 168; // the preview stack's ttl.maxAgeHours
 const LIST = "kubectl get namespaces -l preview=true,implementation-dag/instance=argo -o json";
@@ -130,8 +132,8 @@ describe("the TTL sweeper", () => {
     ]);
     const left = fixture().map((n) => n.metadata.name).filter((n) => !SWEPT.includes(n));
     expect([...cluster.namespaces.keys()].sort()).toEqual(left.sort());
-    expect(cluster.releases.get("impl-pr-2")).toEqual(["app-pr-2"]);
-    expect(cluster.releases.get(OTHER_16)).toEqual(["other-app-pr-16"]);
+    expect(cluster.releasesIn("impl-pr-2")).toEqual(["app-pr-2"]);
+    expect(cluster.releasesIn(OTHER_16)).toEqual(["other-app-pr-16"]);
   });
 
   it("reports what it deleted and kept, and why, as the archived artifact and on stdout", async () => {
@@ -175,7 +177,7 @@ describe("the TTL sweeper", () => {
 
   it("never touches a namespace without preview=true, even when the server ignores the selector", async () => {
     const cluster = new FakeCluster(fixture(), RELEASES);
-    cluster.listIgnoresSelector = true;
+    cluster.faults.listIgnoresSelector = true;
     const r = await sweep(cluster);
     expect(r.code).toBe(0);
     expect(cluster.namespaces.has("impl-pr-12")).toBe(true);
@@ -193,7 +195,7 @@ describe("the TTL sweeper", () => {
       previewNamespace("impl-pr-33", { ...expires(utcIn(-5)), instance: null }), // made before the label
     ];
     const cluster = new FakeCluster([...fixture(), ...theirs], { ...RELEASES, "impl-pr-31": ["app-pr-31"] });
-    cluster.listIgnoresSelector = ignoresSelector;
+    cluster.faults.listIgnoresSelector = ignoresSelector;
     const r = await sweep(cluster);
     expect(r.code).toBe(0);
     for (const ns of theirs) {
@@ -202,7 +204,7 @@ describe("the TTL sweeper", () => {
       expect(standIns!.lines().filter((l) => l.includes(name)), name).toEqual([]);
       expect(reasonOf(report(r), name), name).toBeUndefined();
     }
-    expect(cluster.releases.get("impl-pr-31")).toEqual(["app-pr-31"]);
+    expect(cluster.releasesIn("impl-pr-31")).toEqual(["app-pr-31"]);
     expect(report(r).deleted.map((e) => e.namespace).sort()).toEqual([...SWEPT].sort());
   });
 
@@ -254,7 +256,7 @@ describe("the TTL sweeper", () => {
 
   it("deletes the namespace when helm fails, reports the failure and fails the run", async () => {
     const cluster = new FakeCluster(fixture(), RELEASES);
-    cluster.helmFailsIn.add("impl-pr-1");
+    cluster.faults.helmUninstallFailsIn = new Set(["impl-pr-1"]);
     const r = await sweep(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ERROR: sweep: 1 namespace/m);
@@ -267,7 +269,7 @@ describe("the TTL sweeper", () => {
 
   it("stops before deleting anything when the list call fails", async () => {
     const cluster = new FakeCluster(fixture(), RELEASES);
-    cluster.listFailure = "Error from server (Forbidden): namespaces is forbidden";
+    cluster.faults.listFailure = "Error from server (Forbidden): namespaces is forbidden";
     const r = await sweep(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ERROR: kubectl: listing the namespaces/m);
@@ -319,7 +321,7 @@ describe("the sweeper racing a run: each namespace is read again right before it
     new FakeCluster([expired(A, "wf-a", repository), expired(B, "wf-b", repository)], { [A]: ["example-app-pr-21"], [B]: ["example-app-pr-22"] });
   /** Changes namespace `name` right before the re-read of it (list call 1 is the listing, 2 is A's re-read, 3 is B's). */
   const onReread = (cluster: FakeCluster, name: string, change: (ns: FakeNamespace, c: FakeCluster) => void) => {
-    cluster.beforeNamespaceList = (call, c) => {
+    cluster.faults.beforeNamespaceList = (call, c) => {
       const ns = c.namespaces.get(name);
       if (call === (name === A ? 2 : 3) && ns) change(ns, c);
     };
@@ -332,7 +334,7 @@ describe("the sweeper racing a run: each namespace is read again right before it
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(cluster.namespaces.has(A)).toBe(true);
-    expect(cluster.releases.get(A)).toEqual(["example-app-pr-21"]);
+    expect(cluster.releasesIn(A)).toEqual(["example-app-pr-21"]);
     expect(cluster.namespaces.has(B)).toBe(false);
     expect(standIns!.lines()).toEqual([LIST, PV_LIST, REREAD(A), REREAD(B), `helm list --namespace ${B} --short`,
       `helm uninstall example-app-pr-22 --namespace ${B} --ignore-not-found --timeout 2m`, `kubectl delete namespace ${B} --ignore-not-found --wait=false`]);
@@ -393,7 +395,7 @@ describe("the sweeper racing a run: each namespace is read again right before it
 
   it("deletes nothing it could not read again, reports it as failed and fails the run", async () => {
     const cluster = raceWorld();
-    cluster.narrowedListFailure = "Error from server (InternalError): etcdserver: request timed out";
+    cluster.faults.narrowedListFailure = "Error from server (InternalError): etcdserver: request timed out";
     const r = await sweep(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ERROR: sweep: 2 namespace\(s\) could not be cleaned completely/m);

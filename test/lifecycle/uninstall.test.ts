@@ -27,7 +27,9 @@ import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
-import { busyboxDir, FakeCluster, previewNamespace, utcIn, workflow, type FakeNamespace } from "./fake-cluster";
+import { busyboxDir } from "../helpers/busybox";
+import { FakeCluster, type FakeNamespace } from "../../simulator/cluster";
+import { previewNamespace, utcIn, workflow } from "../helpers/cluster-objects";
 
 const OWNER = "acme";
 const SHA = "b".repeat(40);
@@ -181,13 +183,13 @@ function world(): { cluster: FakeCluster; ours: Map<string, number>; theirs: num
   };
   const cluster = new FakeCluster(namespaces, releases);
   // Runs that do not hold the uninstall back: finished pipeline runs, a teardown and an agent child running.
-  cluster.workflows = [
+  cluster.adopt(
     workflow("implementation-dag-done1", "implementation-dag", "Succeeded"),
     workflow("implementation-dag-done2", "implementation-dag", "Failed"),
     workflow("preview-teardown-abc12", "preview-teardown", "Running"),
     workflow("coderun-rex-5f3a", "coderun-template", "Running"),
     workflow("implementation-dag-elsewhere", "implementation-dag", "Running", { namespace: "argo-team-b" }),
-  ];
+  );
   return { cluster, ours, theirs, releases };
 }
 
@@ -207,8 +209,8 @@ describe("the uninstall, run for real", () => {
     ]);
     // Left: the preview already being deleted, another instance's, and the two namespaces that are no previews of ours.
     expect([...cluster.namespaces.keys()].sort()).toEqual([ns("api", 4), ns("web", 9), "kube-public", "team-payments"].sort());
-    expect(cluster.releases.get(ns("web", 9))).toEqual(["web-pr-9"]);
-    expect(cluster.releases.get("team-payments")).toEqual(["payments"]);
+    expect(cluster.releasesIn(ns("web", 9))).toEqual(["web-pr-9"]);
+    expect(cluster.releasesIn("team-payments")).toEqual(["payments"]);
 
     // GitHub: no PR state asked; one deployments:write token per repository; each of our
     // deployments (the one being deleted included) gets one inactive status; the other instance's none.
@@ -240,7 +242,7 @@ describe("the uninstall, run for real", () => {
 
   it("refuses while a run of the pipeline is in progress, naming each, and changes nothing", async () => {
     const { cluster } = world();
-    cluster.workflows.push(
+    cluster.adopt(
       workflow("implementation-dag-run42", "implementation-dag", "Running"),
       workflow("implementation-dag-new17", "implementation-dag", "Pending", { picked: false }),
     );
@@ -256,8 +258,8 @@ describe("the uninstall, run for real", () => {
 
   it("fails, naming it, when a run of the pipeline started while it tore the previews down", async () => {
     const { cluster } = world();
-    cluster.beforeWorkflowList = (call, c) => {
-      if (call === 2) c.workflows.push(workflow("implementation-dag-late1", "implementation-dag", "Running"));
+    cluster.faults.beforeWorkflowList = (call, c) => {
+      if (call === 2) c.adopt(workflow("implementation-dag-late1", "implementation-dag", "Running"));
     };
     const r = await uninstall(cluster);
     expect(r.code).toBe(1);
@@ -270,7 +272,7 @@ describe("the uninstall, run for real", () => {
   it("fails, naming it, when a preview appeared during the uninstall (deployed by a run that came and went)", async () => {
     const { cluster } = world();
     const late = ns("web", 12);
-    cluster.beforeWorkflowList = (call, c) => {
+    cluster.faults.beforeWorkflowList = (call, c) => {
       if (call === 2) c.namespaces.set(late, preview("web", 12, undefined, { expiresInHours: 48 }));
     };
     const r = await uninstall(cluster);
@@ -281,7 +283,7 @@ describe("the uninstall, run for real", () => {
 
   it("refuses when the runs cannot be listed, changing nothing", async () => {
     const { cluster } = world();
-    cluster.workflowListFailure = 'Error from server (Forbidden): workflows.argoproj.io is forbidden';
+    cluster.faults.workflowListFailure = 'Error from server (Forbidden): workflows.argoproj.io is forbidden';
     const r = await uninstall(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ERROR: kubectl: listing the Workflows of implementation-dag in argo failed; nothing was changed\n$/);
@@ -292,7 +294,7 @@ describe("the uninstall, run for real", () => {
   it("tears down a preview that changed since the listing all the same, saying what changed", async () => {
     const { cluster } = world();
     // A run's deploy relabels app #2 between the listing and its re-read.
-    cluster.beforeNamespaceList = (call, c) => {
+    cluster.faults.beforeNamespaceList = (call, c) => {
       if (call === 3) c.namespaces.get(ns("app", 2))!.metadata.labels!.workflow = "wf-newer";
     };
     const r = await uninstall(cluster);
@@ -353,7 +355,7 @@ describe("lib/teardown.sh teardown_pipeline_runs", () => {
     const labelOnly = workflow("implementation-dag-b-labelled", "implementation-dag", "Running");
     delete labelOnly.spec.workflowTemplateRef;
     const clusterScoped = workflow("cluster-scoped-run", "implementation-dag", "Running", { clusterScope: true });
-    cluster.workflows = [
+    cluster.adopt(
       workflow("implementation-dag-c-running", "implementation-dag", "Running"),
       labelOnly,
       workflow("implementation-dag-a-new", "implementation-dag", "Pending", { picked: false }),
@@ -362,17 +364,17 @@ describe("lib/teardown.sh teardown_pipeline_runs", () => {
       workflow("preview-teardown-x", "preview-teardown", "Running"),
       clusterScoped,
       workflow("implementation-dag-other-ns", "implementation-dag", "Running", { namespace: "argo-team-b" }),
-    ];
+    );
     expect(await runs(cluster)).toEqual({ code: 0, stdout: "implementation-dag-a-new\nimplementation-dag-b-labelled\nimplementation-dag-c-running\n" });
     expect(standIns!.lines()).toEqual([RUNS]);
   });
 
   it("prints nothing when none is unfinished, and fails when the runs cannot be listed", async () => {
     const cluster = new FakeCluster();
-    cluster.workflows = [workflow("implementation-dag-done", "implementation-dag", "Succeeded")];
+    cluster.adopt(workflow("implementation-dag-done", "implementation-dag", "Succeeded"));
     expect(await runs(cluster)).toEqual({ code: 0, stdout: "" });
     await standIns?.close();
-    cluster.workflowListFailure = "Error from server (Forbidden): workflows.argoproj.io is forbidden";
+    cluster.faults.workflowListFailure = "Error from server (Forbidden): workflows.argoproj.io is forbidden";
     expect((await runs(cluster)).code).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The preview-evidence step, run for real from the rendered template (bash, jq) against a recording
- * kubectl stand-in that answers as the API server does: the exact files it writes, the exact reads
- * it makes, and its refusal of bad env before any read.
+ * kubectl stand-in answered by the fake cluster (simulator/cluster.ts): the exact files it writes,
+ * the exact reads it makes, and its refusal of bad env before any read.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
@@ -12,7 +12,9 @@ import { asArgoModel } from "../helpers/argo-schema";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { busyboxDir } from "../helpers/busybox";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
-import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
+import { FakeCluster } from "../../simulator/cluster";
+import { startStandIns, type StandIns } from "../../simulator/stand-ins";
+import { previewNamespace } from "../helpers/cluster-objects";
 
 const NS = "impl-pr-42";
 const RS = "example-app-pr-42-7d9f8c6b5d";
@@ -80,24 +82,21 @@ const EVENTS = {
 const LOG = "listening on :8080\nGET / 200\n";
 const PREVIOUS_LOG = "listening on :8080\nfatal: out of memory\n";
 
-/** The API server behind kubectl: exactly the reads the step makes, anything else refused loudly. */
-function apiServer(overrides: { pods?: ToolReply } = {}) {
-  return (call: ToolCall): ToolReply => {
-    const line = call.args.join(" ");
-    if (line === `get pods -n ${NS} -o json`) return overrides.pods ?? { stdout: JSON.stringify(PODS) };
-    if (line === `get events -n ${NS} -o json`) return { stdout: JSON.stringify(EVENTS) };
-    const logs = /^logs (\S+) -n impl-pr-42 -c (\S+) --tail=200 --limit-bytes=262144( --previous)?$/.exec(line);
-    if (logs) {
-      const [, pod, container, previous] = logs;
-      if (pod === `${RS}-p7w2m`) {
-        return { stderr: `Error from server (BadRequest): container "${container}" in pod "${pod}" is waiting to start: trying and failing to pull image\n`, code: 1 };
-      }
-      if (container === "migrate") return { stdout: "migrations applied\n" };
-      return { stdout: previous ? PREVIOUS_LOG : LOG };
-    }
-    return { stderr: `stand-in: unexpected kubectl ${line}\n`, code: 97 };
-  };
+/**
+ * The fake cluster behind kubectl, holding the preview namespace with `pods` (PODS by default), the
+ * events and the containers' logs; `podListFailure`: the API server refuses the pod list.
+ */
+function clusterWith(options: { pods?: typeof PODS.items; podListFailure?: string } = {}): FakeCluster {
+  const cluster = new FakeCluster([previewNamespace(NS)]);
+  cluster.adopt(...structuredClone(options.pods ?? PODS.items), ...EVENTS.items.map((e) => ({ apiVersion: "v1", kind: "Event", ...structuredClone(e), metadata: { ...e.metadata, namespace: NS } })));
+  cluster.setLog(NS, `${RS}-x2k9q`, "app", lines(LOG), lines(PREVIOUS_LOG));
+  cluster.setLog(NS, `${RS}-x2k9q`, "migrate", ["migrations applied"]);
+  if (options.podListFailure) cluster.faults.listFailureOf = { Pod: options.podListFailure };
+  return cluster;
 }
+
+/** The lines of a log. */
+const lines = (log: string): string[] => log.replace(/\n$/, "").split("\n");
 
 let template: ITemplate;
 beforeAll(async () => {
@@ -110,8 +109,8 @@ afterEach(async () => {
   kube = undefined;
 });
 
-async function evidence(options: { parameters?: Record<string, string>; env?: Record<string, string>; pods?: ToolReply; busybox?: boolean } = {}): Promise<StepResult> {
-  kube = await startStandIns(["kubectl"], apiServer({ pods: options.pods }));
+async function evidence(options: { parameters?: Record<string, string>; env?: Record<string, string>; cluster?: FakeCluster; busybox?: boolean } = {}): Promise<StepResult> {
+  kube = await startStandIns(["kubectl"], (options.cluster ?? clusterWith()).handle);
   const busybox = options.busybox ? [busyboxDir()] : [];
   return runScriptTemplate(template, {
     parameters: { pr: "42", ns: NS, ...options.parameters },
@@ -193,7 +192,7 @@ describe("preview-evidence", () => {
   it("lists a container whose pod name is not a Kubernetes name, and never makes that name a path", async () => {
     const hostile = structuredClone(PODS);
     hostile.items[1].metadata.name = "../../../escape";
-    const r = await evidence({ pods: { stdout: JSON.stringify(hostile) } });
+    const r = await evidence({ cluster: clusterWith({ pods: hostile.items }) });
     expect(r.code).toBe(0);
     const dir = r.artifacts["preview-evidence"];
     expect(JSON.parse(readFileSync(path.join(dir, "pods.json"), "utf8")).map((c: { pod: string }) => c.pod)).toEqual(["../../../escape", `${RS}-x2k9q`, `${RS}-x2k9q`]);
@@ -203,7 +202,7 @@ describe("preview-evidence", () => {
   });
 
   it("fails naming the pods when the API server refuses the list", async () => {
-    const r = await evidence({ pods: { stderr: `Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:argo:implementation-dag-steps" cannot list resource "pods" in API group "" in the namespace "${NS}"\n`, code: 1 } });
+    const r = await evidence({ cluster: clusterWith({ podListFailure: `Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:argo:implementation-dag-steps" cannot list resource "pods" in API group "" in the namespace "${NS}"` }) });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`ERROR: pods: cannot list the pods of ${NS}\\n$`));
     expect(existsSync(path.join(r.root, "outputs/preview-evidence/pods.json"))).toBe(false);

@@ -1,0 +1,108 @@
+/**
+ * The fake cluster's object model (./cluster.ts): objects as the API server returns them, namespaces,
+ * Helm releases with their revisions, what a cluster's state carries from one world to the next, and
+ * what a test can make the API server and helm do.
+ */
+import type { FakeCluster } from "./cluster";
+
+/** A Kubernetes object as the fake stores it. */
+export interface KubeObj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** A namespace as the API returns it. */
+export interface FakeNamespace extends KubeObj {
+  apiVersion: "v1";
+  kind: "Namespace";
+  metadata: KubeObj["metadata"] & { creationTimestamp: string; deletionTimestamp?: string };
+  spec?: { finalizers?: string[] };
+  status: { phase: "Active" | "Terminating"; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+}
+
+/** The status of a release's revision, as helm names it. */
+export type ReleaseStatus = "deployed" | "failed" | "superseded" | "pending-install" | "pending-upgrade" | "pending-rollback";
+
+/** One revision of a release, as `helm history` lists it. */
+export interface ReleaseRevision {
+  revision: number;
+  status: ReleaseStatus;
+  description: string;
+  updated: string;
+  chart: string;
+  appVersion: string;
+}
+
+/** A Helm release (helm keeps it as a Secret in its namespace: it goes with the namespace). */
+export interface FakeRelease {
+  name: string;
+  namespace: string;
+  /** The current revision and its status. */
+  revision: number;
+  status: ReleaseStatus;
+  /** Every revision, oldest first, the current one last. */
+  history?: ReleaseRevision[];
+  chart: string;
+  appVersion: string;
+  /** The values helm was given: files and --set flags, in order. */
+  valueArgs: string[];
+  objects: KubeObj[];
+  updatedAt: string;
+}
+
+/** What a fake cluster holds, as plain JSON: what a sequence of simulations shares. */
+export interface FakeClusterState {
+  namespaces: FakeNamespace[];
+  objects: Array<[string, KubeObj[]]>;
+  releases: FakeRelease[];
+  volumes?: KubeObj[];
+}
+
+/** One change the fake cluster saw. */
+export interface ClusterEvent {
+  verb: "create" | "update" | "delete" | "install" | "upgrade" | "uninstall" | "fail";
+  kind: string;
+  namespace?: string;
+  name: string;
+  tool: string;
+}
+
+/** A test's say over what helm does next. */
+export interface HelmBehaviour {
+  /** Fail the next `helm upgrade --install` with this message (the release is left `failed`). */
+  failInstall?: string;
+}
+
+/**
+ * A test's say over the API server: calls that fail, and changes made just before a call (what a run
+ * racing the step would do between two of its calls). The hooks get the call's number, counted from 1.
+ */
+export interface ClusterFaults {
+  /** Every namespace list call (`kubectl get namespaces -l …`) fails with this message. */
+  listFailure?: string;
+  /** The narrowed namespace list call (`--field-selector metadata.name=…`) fails with this message. */
+  narrowedListFailure?: string;
+  /** The namespace list calls return every namespace, whatever their label selector (a misbehaving server). */
+  listIgnoresSelector?: boolean;
+  /** Runs before the cluster answers a namespace list call (the full listing and the narrowed ones alike). */
+  beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
+  /** Runs before the cluster answers an `annotate namespace` call (a test can delete it meanwhile). */
+  beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
+  /** The PersistentVolume list call fails with this message. */
+  volumeListFailure?: string;
+  /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
+  beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
+  /** The Workflow list call fails with this message. */
+  workflowListFailure?: string;
+  /** List calls of these kinds (`Pod`, `Event`, …: namespaced kinds) fail with the message given. */
+  listFailureOf?: Record<string, string>;
+  /** Namespaces whose `helm uninstall` fails (times out). */
+  helmUninstallFailsIn?: Set<string>;
+  /**
+   * Runs once `helm upgrade --install` has installed a release, or failed to: what the release's
+   * controllers and others then make in its namespace (pods that never became ready, their events).
+   */
+  afterRelease?: (release: FakeRelease, cluster: FakeCluster) => void;
+}
