@@ -18,7 +18,8 @@
  * ({@link ClusterFaults}), as a run racing the step would.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
@@ -39,6 +40,45 @@ const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 const failure = (message: string): ToolReply => ({ stderr: `${message}\n`, code: 1 });
 /** The example chart (charts/app) as helm names it in a release. */
 const EXAMPLE_CHART = { chart: "app-0.1.0", appVersion: "1.27.3" };
+
+/** Every file under `dir` (symlinks as their target's name), as path and content, in a stable order. */
+function treeDigest(dir: string, hash = createHash("sha256"), prefix = ""): ReturnType<typeof createHash> {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    hash.update(`${prefix}${entry.name}\0`);
+    if (entry.isSymbolicLink()) hash.update(`-> ${readlinkSync(full)}\0`);
+    else if (entry.isDirectory()) treeDigest(full, hash, `${prefix}${entry.name}/`);
+    else hash.update(readFileSync(full)).update("\0");
+  }
+  return hash;
+}
+
+/** The files `-f` / `--values` name in helm's arguments. */
+const valueFiles = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === "-f" || args[i - 1] === "--values");
+
+/** `helm template` output by its arguments and the content of the chart and value files it read. */
+const renders = new Map<string, string>();
+
+/**
+ * The real `helm template` with `args`, run once per distinct chart content, values and arguments:
+ * the tests install the same example chart with the same values many times, each from a checkout of
+ * its own (the paths differ, the content does not). A failure is never kept.
+ */
+async function renderChart(args: string[], inputs: string[]): Promise<string> {
+  const hash = createHash("sha256");
+  for (const input of inputs) {
+    if (statSync(input).isDirectory()) treeDigest(input, hash);
+    else hash.update(readFileSync(input));
+    hash.update("\0\0");
+  }
+  const key = `${hash.digest("hex")} ${JSON.stringify(args.map((a) => (inputs.includes(a) ? "<input>" : a)))}`;
+  let rendered = renders.get(key);
+  if (rendered === undefined) {
+    rendered = (await exec(realTool("helm"), args, { encoding: "utf8", maxBuffer: 32 << 20 })).stdout;
+    renders.set(key, rendered);
+  }
+  return rendered;
+}
 
 /** The fake cluster. */
 export class FakeCluster {
@@ -645,8 +685,7 @@ export class FakeCluster {
     let rendered: string;
     try {
       // helm upgrade --install leaves the chart's test hooks to `helm test`: --skip-tests renders what it installs.
-      const r = await exec(realTool("helm"), ["template", release, chartDir, "--namespace", namespace, "--skip-tests", ...resolvedValueArgs], { encoding: "utf8", maxBuffer: 32 << 20 });
-      rendered = r.stdout;
+      rendered = await renderChart(["template", release, chartDir, "--namespace", namespace, "--skip-tests", ...resolvedValueArgs], [chartDir, ...valueFiles(resolvedValueArgs)]);
     } catch (e) {
       const err = e as { stderr?: string };
       return { stderr: err.stderr ?? String(e), code: 1 };
