@@ -175,7 +175,11 @@ export class World {
   /** Commits of the repository: sha to the PR number whose head it is. */
   private readonly commits = new Map<string, Repository & { pr: number }>();
   /** How the preview app answers; a test replaces it. */
-  respond: (host: string, path: string) => AppReply = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
+  respond: (host: string, path: string) => AppReply = World.page;
+  /** The preview app's usual answer: a page, 200. */
+  private static page(): AppReply {
+    return { status: 200, body: "<html><body>example app</body></html>\n" };
+  }
   private runs = 0;
   /** The build deploy waits for (the stack's deploy.build): the world's CI publishes it green for every head. */
   private build: { kind: "check-run" | "status" | "none"; name: string } = { kind: "check-run", name: "build" };
@@ -414,6 +418,13 @@ export class World {
   /** Stand-in calls of `tools` since index `from`, as command lines. */
   lines(from = 0, tools = ["kubectl", "helm", "git"]): string[] {
     return this.standIns.calls.slice(from).filter((c) => tools.includes(c.tool)).map((c) => [c.tool, ...c.args].join(" "));
+  }
+
+  /** Back to an empty cluster, an empty request log of the app and its usual answer (between tests). */
+  fresh(): void {
+    this.cluster.reset();
+    this.appRequests.length = 0;
+    this.respond = World.page;
   }
 
   /** Stops everything. */

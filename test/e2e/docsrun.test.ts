@@ -12,7 +12,7 @@ beforeAll(async () => {
   world = await World.start({ deployRunner: "docsrun" });
 });
 afterAll(() => world?.close());
-beforeEach(() => world.cluster.reset());
+beforeEach(() => world.fresh());
 
 
 describe("the pipeline with the docsrun deploy runner", () => {

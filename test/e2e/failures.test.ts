@@ -16,10 +16,7 @@ beforeAll(async () => {
   world = await World.start();
 });
 afterAll(() => world?.close());
-beforeEach(() => {
-  world.cluster.reset();
-  world.respond = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
-});
+beforeEach(() => world.fresh());
 
 
 /** A failure at one stage: whether the preview existed by then, and what the failing node says. */

@@ -17,11 +17,7 @@ beforeAll(async () => {
   world = await World.start();
 });
 afterAll(() => world?.close());
-beforeEach(() => {
-  world.cluster.reset();
-  world.respond = () => ({ status: 200, body: "<html><body>example app</body></html>\n" });
-  world.appRequests.length = 0;
-});
+beforeEach(() => world.fresh());
 
 
 /** Runs `script` with the stand-ins first on PATH, as a person at a terminal would. */

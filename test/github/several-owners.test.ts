@@ -8,11 +8,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate } from "../../simulator/argo-step";
 import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
-import { objectsOf, previewRender, templateNamed } from "../helpers/render";
+import { sweepTemplate } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { FakeCluster } from "../../simulator/cluster";
 import { previewNamespace, utcIn } from "../helpers/cluster-objects";
@@ -31,8 +30,7 @@ let template: ITemplate;
 let gh: FakeGitHub;
 let standIns: StandIns | undefined;
 beforeAll(async () => {
-  const [cron] = objectsOf(await previewRender(), "CronWorkflow", "implementation-dag-ttl-sweep") as unknown as ICronWorkflow[];
-  template = templateNamed({ spec: cron.spec.workflowSpec }, "ttl-sweep");
+  template = await sweepTemplate();
 });
 beforeEach(async () => {
   const permissions = { deployments: "write", pull_requests: "write", contents: "read" } as const;

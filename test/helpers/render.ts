@@ -3,7 +3,10 @@
  * per suite (test/global-setup.ts renders it and hands it to every test file), or once per process
  * outside vitest (scripts/bench-acceptance.ts).
  */
+import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
+import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import type { Render } from "../../scripts/offline-render";
+import { objectsOf, templateNamed } from "../../simulator/render";
 
 let preview: Promise<Render> | undefined;
 
@@ -37,3 +40,9 @@ export function previewRender(): Promise<Render> {
 }
 
 export { implementationDag, objectsOf, templateNamed } from "../../simulator/render";
+
+/** The sweeper's `ttl-sweep` template, as the preview stack's CronWorkflow runs it. */
+export async function sweepTemplate(): Promise<ITemplate> {
+  const [cron] = objectsOf(await previewRender(), "CronWorkflow", "implementation-dag-ttl-sweep") as unknown as ICronWorkflow[];
+  return templateNamed({ spec: cron.spec.workflowSpec }, "ttl-sweep");
+}

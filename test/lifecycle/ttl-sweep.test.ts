@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ICronWorkflow } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/CronWorkflow";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -9,7 +8,7 @@ import { PREVIEW_NAMESPACE_PATTERN, previewNamespace as previewName, repositoryK
 import { stepSource } from "../../components/argo/script-template";
 import { TEARDOWN_LIBRARIES } from "../../components/ttl-sweeper";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { objectsOf, previewRender, templateNamed } from "../helpers/render";
+import { sweepTemplate } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir } from "../helpers/busybox";
 import { FakeCluster, type FakeNamespace } from "../../simulator/cluster";
@@ -40,8 +39,7 @@ interface Report {
 let template: ITemplate;
 let standIns: StandIns | undefined;
 beforeAll(async () => {
-  const [cron] = objectsOf(await previewRender(), "CronWorkflow", "implementation-dag-ttl-sweep") as unknown as ICronWorkflow[];
-  template = templateNamed({ spec: cron.spec.workflowSpec }, "ttl-sweep");
+  template = await sweepTemplate();
 });
 afterEach(async () => {
   await standIns?.close();
