@@ -4,6 +4,7 @@
  * what a test can make the API server and helm do.
  */
 import type { FakeCluster } from "./cluster";
+import { KINDS, RESOURCES, qualified } from "./kubectl-syntax";
 
 /** A Kubernetes object as the fake stores it. */
 export interface KubeObj {
@@ -58,6 +59,44 @@ export interface FakeClusterState {
   objects: Array<[string, KubeObj[]]>;
   releases: FakeRelease[];
   volumes?: KubeObj[];
+  /** Cluster-scoped objects other than namespaces and volumes (CRDs, IngressClasses, …); absent: a fresh cluster's. */
+  clusterObjects?: KubeObj[];
+}
+
+/** The server's part of `kubectl version -o json`: what the cluster runs. */
+export interface ServerVersion {
+  major: string;
+  minor: string;
+  gitVersion: string;
+  platform: string;
+  [field: string]: string;
+}
+
+/** The Argo CRDs a fresh fake cluster has: the resource types the pipeline's Argo objects are of. */
+export const ARGO_CRD_NAMES = ["workflows.argoproj.io", "workflowtemplates.argoproj.io", "cronworkflows.argoproj.io", "clusterworkflowtemplates.argoproj.io"] as const;
+
+/**
+ * The CRD of an Argo resource type (`workflows.argoproj.io`) as Argo's default install ships it: the
+ * minimal schema, whose `spec` is kept as it is and its fields are not described.
+ */
+export function argoCrd(name: string): KubeObj {
+  const kind = Object.values(KINDS).find((k) => qualified(RESOURCES[k]) === name);
+  if (!kind || !("crd" in RESOURCES[kind])) throw new Error(`argoCrd: ${name} is no Argo resource type the fake serves`);
+  const t = RESOURCES[kind];
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name },
+    spec: {
+      group: t.group,
+      names: { kind, listKind: `${kind}List`, plural: t.plural, singular: kind.toLowerCase() },
+      scope: t.namespaced ? "Namespaced" : "Cluster",
+      versions: [{
+        name: "v1alpha1", served: true, storage: true,
+        schema: { openAPIV3Schema: { type: "object", properties: { apiVersion: { type: "string" }, kind: { type: "string" }, metadata: { type: "object" }, spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-map-type": "atomic" } } } },
+      }],
+    },
+  };
 }
 
 /** One change the fake cluster saw. */
@@ -105,4 +144,15 @@ export interface ClusterFaults {
    * controllers and others then make in its namespace (pods that never became ready, their events).
    */
   afterRelease?: (release: FakeRelease, cluster: FakeCluster) => void;
+  /**
+   * kubectl reaches no API server at this address (`localhost:8080`, where kubectl looks when no
+   * context is set): every call that needs the server is refused as kubectl reports it.
+   */
+  unreachable?: string;
+  /**
+   * RBAC refusing reads to `user` (who kubectl runs as): `denies` tells whether a read is refused, by
+   * verb (`get` one object, `list` many), resource as kubectl names it (`deployments.apps`, `secrets`)
+   * and namespace (none: at the cluster scope). A refused read fails with the API server's Forbidden.
+   */
+  forbidden?: { user: string; denies: (read: { verb: "get" | "list"; resource: string; namespace?: string }) => boolean };
 }

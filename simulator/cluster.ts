@@ -11,7 +11,12 @@
  * ready, each container with the image digest the node reports, a `Started` event, and a log
  * (./cluster-controllers.ts, `kubectl logs`).
  *
- * It answers exactly the command lines the step scripts use, parsed flag by flag against a table per
+ * It also holds what `npm run doctor` reads: the kube context and the server's version, CRDs (a
+ * fresh cluster has Argo's; a custom resource type is served only while its CRD exists), ConfigMaps,
+ * Secrets, IngressClasses and the agent's (Cluster)WorkflowTemplate, which a test puts in with
+ * {@link FakeCluster.seed} and takes out with {@link FakeCluster.remove}.
+ *
+ * It answers exactly the command lines the step scripts and the doctor use, parsed flag by flag against a table per
  * command (./kubectl-syntax.ts); any other command line, flag or form fails loudly (exit 97, the line
  * on stderr) and is listed in {@link FakeCluster.unknown}, so a test can never pass on a command the
  * fake guessed at. A test can make the API server fail a call, or change the cluster just before one
@@ -25,19 +30,36 @@ import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
 import { cachedRealToolReply, realTool } from "./tools";
-import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, type Parsed } from "./kubectl-syntax";
-import type { ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus } from "./cluster-model";
+import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
+import { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
+import type {
+  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
+} from "./cluster-model";
 import { rollOut } from "./cluster-controllers";
 
 export { labelSelector } from "./kubectl-syntax";
 
+export { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
+
 export type {
-  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus,
+  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
 } from "./cluster-model";
 
 const exec = promisify(execFile);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 const failure = (message: string): ToolReply => ({ stderr: `${message}\n`, code: 1 });
+/** What the kubectl on PATH (the layer's, simulator/tools.ts) reports of itself in `kubectl version -o json`. */
+const KUBECTL_CLIENT = {
+  clientVersion: {
+    major: "1", minor: "35", gitVersion: "v1.35.2", gitCommit: "fdc9d74cbf2da6754ebf81d56f80ae2948cd6425", gitTreeState: "clean",
+    buildDate: "2026-02-26T20:05:34Z", goVersion: "go1.25.7", compiler: "gc", platform: "linux/amd64",
+  },
+  kustomizeVersion: "v5.7.1",
+};
+/** The server a fresh cluster runs. */
+const freshServerVersion = (): ServerVersion => ({ major: "1", minor: "31", gitVersion: "v1.31.2", platform: "linux/amd64" });
+/** The cluster-scoped objects of a fresh cluster, by `Kind/name`: Argo's CRDs. */
+const freshClusterObjects = (): Map<string, KubeObj> => new Map(ARGO_CRD_NAMES.map((n) => [`CustomResourceDefinition/${n}`, argoCrd(n)]));
 /** The example chart (charts/app) as helm names it in a release. */
 const EXAMPLE_CHART = { chart: "app-0.1.0", appVersion: "1.27.3" };
 
@@ -88,6 +110,16 @@ export class FakeCluster {
   readonly objects = new Map<string, KubeObj[]>();
   /** PersistentVolumes (cluster-scoped; their claims name the namespace they served). */
   volumes: KubeObj[] = [];
+  /**
+   * Other cluster-scoped objects (CRDs, IngressClasses, ClusterWorkflowTemplates) by `Kind/name`. A
+   * fresh cluster has Argo's CRDs ({@link ARGO_CRD_NAMES}); a custom resource type is served only while
+   * its CRD is here.
+   */
+  clusterObjects = freshClusterObjects();
+  /** The kubeconfig's current context (`kubectl config current-context`); none, as in a step pod, which reaches the API server as its service account. */
+  context: string | null = null;
+  /** What `kubectl version` reports of the server. */
+  serverVersion = freshServerVersion();
   /** Helm releases by `namespace/name`. */
   readonly releases = new Map<string, FakeRelease>();
   /** Tokens issued by `kubectl create token`: token to service account. */
@@ -158,6 +190,7 @@ export class FakeCluster {
       objects: [...this.objects.entries()].map(([ns, objs]) => [ns, objs.map((o) => JSON.parse(JSON.stringify(o)) as KubeObj)] as [string, KubeObj[]]),
       releases: [...this.releases.values()],
       volumes: this.volumes,
+      clusterObjects: [...this.clusterObjects.values()],
     });
   }
 
@@ -168,13 +201,17 @@ export class FakeCluster {
     for (const [ns, objs] of structuredClone(state.objects)) this.objects.set(ns, objs);
     for (const r of structuredClone(state.releases)) this.releases.set(`${r.namespace}/${r.name}`, r);
     this.volumes = structuredClone(state.volumes ?? []);
+    if (state.clusterObjects) this.clusterObjects = new Map(structuredClone(state.clusterObjects).map((o) => [`${o.kind}/${o.metadata.name}`, o]));
   }
 
-  /** Forgets everything (between test cases). */
+  /** Forgets everything (between test cases): back to a fresh cluster. */
   reset(): void {
     this.namespaces.clear();
     this.objects.clear();
     this.volumes = [];
+    this.clusterObjects = freshClusterObjects();
+    this.context = null;
+    this.serverVersion = freshServerVersion();
     this.releases.clear();
     this.tokens.clear();
     this.logs.clear();
@@ -216,7 +253,12 @@ export class FakeCluster {
 
   private async kubectl(call: ToolCall): Promise<ToolReply> {
     const [verb, ...rest] = call.args;
+    // The kubeconfig is read without the server; every other verb needs it (get and version check
+    // their arguments first, so a call the fake does not understand still fails loudly).
+    if (verb === "config") return this.kConfig(rest);
+    if (this.faults.unreachable !== undefined && ["annotate", "label", "delete", "logs", "describe", "patch", "apply", "create"].includes(verb ?? "")) return this.refused();
     switch (verb) {
+      case "version": return this.kVersion(rest);
       case "get": return this.kGet(call, rest);
       case "annotate":
       case "label": return this.kMeta(call, verb, rest);
@@ -228,6 +270,107 @@ export class FakeCluster {
       case "create": return verb === "create" && rest[0] === "token" ? this.kToken(call, rest.slice(1)) : this.kApply(call, verb, rest);
       default: throw new Error(`kubectl ${verb ?? ""}: verb not understood`);
     }
+  }
+
+  /** `kubectl config current-context`: the context the kubeconfig names, or kubectl's error without one. */
+  private kConfig(args: string[]): ToolReply {
+    if (args.join(" ") !== "current-context") throw new Error(`kubectl config ${args.join(" ")}: only current-context is understood`);
+    return this.context === null ? failure("error: current-context is not set") : { stdout: `${this.context}\n` };
+  }
+
+  /** `kubectl version [-o json]`: the client's version and the server's ({@link serverVersion}). */
+  private kVersion(args: string[]): ToolReply {
+    const output = one(parseArgs(args, ["-o", "--output"], []), "-o", "--output");
+    if (output !== undefined && output !== "json") throw new Error(`kubectl version -o ${output} not understood`);
+    // Without a server, kubectl prints the client's part and fails.
+    const unreachable = this.faults.unreachable !== undefined;
+    const server = unreachable ? {} : { serverVersion: this.serverVersion };
+    const stdout = output === "json"
+      ? `${JSON.stringify({ ...KUBECTL_CLIENT, ...server }, null, 2)}\n`
+      : `Client Version: ${KUBECTL_CLIENT.clientVersion.gitVersion}\nKustomize Version: ${KUBECTL_CLIENT.kustomizeVersion}\n${unreachable ? "" : `Server Version: ${this.serverVersion.gitVersion}\n`}`;
+    return unreachable ? { stdout, stderr: this.connectionRefused(), code: 1 } : { stdout };
+  }
+
+  /**
+   * kubectl's answer to a call that needs the API server when none answers at
+   * {@link ClusterFaults.unreachable}: API discovery fails first (its log line), then the call.
+   */
+  private refused(): ToolReply {
+    const at = this.faults.unreachable ?? "";
+    const discovery = `E0101 00:00:00.000000       1 memcache.go:265] "Unhandled Error" err="couldn't get current server API group list: Get \\"http://${at}/api?timeout=32s\\": dial tcp ${at}: connect: connection refused"\n`;
+    return { stderr: discovery + this.connectionRefused(), code: 1 };
+  }
+
+  /** kubectl's last word when no API server answers at {@link ClusterFaults.unreachable}. */
+  private connectionRefused(): string {
+    return `The connection to the server ${this.faults.unreachable ?? ""} was refused - did you specify the right host or port?\n`;
+  }
+
+  /** Whether the server knows the resource type: a built-in one, or a custom one whose CRD exists. */
+  private serves(t: ResourceType): boolean {
+    return !t.crd || this.clusterObjects.has(`CustomResourceDefinition/${qualified(t)}`);
+  }
+
+  /** The Forbidden of a read RBAC refuses ({@link ClusterFaults.forbidden}), if it does. */
+  private refusal(verb: "get" | "list", t: ResourceType, namespace: string | undefined, name?: string): ToolReply | undefined {
+    const rbac = this.faults.forbidden;
+    const resource = qualified(t);
+    if (!rbac?.denies({ verb, resource, ...(namespace === undefined ? {} : { namespace }) })) return undefined;
+    const scope = namespace === undefined ? "at the cluster scope" : `in the namespace "${namespace}"`;
+    return failure(`Error from server (Forbidden): ${name === undefined ? resource : `${resource} "${name}"`} is forbidden: User "${rbac.user}" cannot ${verb} resource "${t.plural}" in API group "${t.group}" ${scope}`);
+  }
+
+  /**
+   * Puts objects into the cluster as someone with every right created them (copies, each replacing
+   * one of the same kind, name and namespace): what a cluster holds before a test's calls. A
+   * namespaced object needs its namespace, a custom resource its CRD; a namespace is added with
+   * {@link addNamespace}.
+   */
+  seed(...objs: KubeObj[]): void {
+    for (const given of objs) {
+      const o = structuredClone(given);
+      const t: ResourceType | undefined = RESOURCES[o.kind as Kind];
+      if (!t || o.kind === "Namespace") throw new Error(`seed: ${o.kind} is not a kind the fake serves apart from namespaces`);
+      if (!this.serves(t)) throw new Error(`seed: ${o.kind} ${o.metadata.name}: the cluster has no CRD ${qualified(t)}`);
+      if (o.kind === "PersistentVolume") {
+        this.volumes = [...this.volumes.filter((v) => v.metadata.name !== o.metadata.name), o];
+      } else if (!t.namespaced) {
+        this.clusterObjects.set(`${o.kind}/${o.metadata.name}`, o);
+      } else {
+        const ns = o.metadata.namespace;
+        if (!ns || !this.namespaces.has(ns)) throw new Error(`seed: ${o.kind} ${o.metadata.name}: namespace ${ns ?? "(none)"} does not exist`);
+        const list = (this.objects.get(ns) ?? []).filter((x) => !(x.kind === o.kind && x.metadata.name === o.metadata.name));
+        this.objects.set(ns, [...list, o]);
+      }
+    }
+  }
+
+  /**
+   * Removes an object as an administrator's delete would, once done: removing a namespace removes
+   * everything in it (Helm's releases too), removing a CRD every object of its resource type.
+   */
+  remove(kind: Kind, name: string, namespace?: string): void {
+    const t: ResourceType = RESOURCES[kind];
+    if (t.namespaced !== (namespace !== undefined)) throw new Error(`remove: ${kind} ${name} ${t.namespaced ? "needs" : "takes no"} namespace`);
+    if (kind === "PersistentVolume") throw new Error("remove: PersistentVolumes are the volumes list's");
+    if (kind === "Namespace") {
+      if (!this.namespaces.delete(name)) throw new Error(`remove: no Namespace ${name}`);
+      this.objects.delete(name);
+      for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+      return;
+    }
+    if (namespace !== undefined) {
+      const list = this.objects.get(namespace) ?? [];
+      if (!list.some((o) => o.kind === kind && o.metadata.name === name)) throw new Error(`remove: no ${kind} ${namespace}/${name}`);
+      this.objects.set(namespace, list.filter((o) => !(o.kind === kind && o.metadata.name === name)));
+      return;
+    }
+    if (!this.clusterObjects.delete(`${kind}/${name}`)) throw new Error(`remove: no ${kind} ${name}`);
+    if (kind !== "CustomResourceDefinition") return;
+    const gone = (Object.keys(RESOURCES) as Kind[]).find((k) => qualified(RESOURCES[k]) === name);
+    if (gone === undefined) return;
+    for (const [ns, list] of this.objects) this.objects.set(ns, list.filter((o) => o.kind !== gone));
+    for (const [key, o] of this.clusterObjects) if (o.kind === gone) this.clusterObjects.delete(key);
   }
 
   /**
@@ -250,6 +393,7 @@ export class FakeCluster {
     const [resource, name, ...more] = p.positional;
     if (more.length > 0 || !resource || !name) throw new Error("kubectl patch: expected RESOURCE NAME");
     if (KINDS[resource.toLowerCase()] !== "Workflow") throw new Error(`kubectl patch: only workflows are understood, not ${resource}`);
+    if (!this.serves(RESOURCES.Workflow)) return failure('error: the server doesn\'t have a resource type "workflows"');
     if (one(p, "--type") !== "merge") throw new Error("kubectl patch: only --type merge is understood");
     const namespace = one(p, "-n", "--namespace");
     if (!namespace) throw new Error("kubectl patch: namespaced resources need -n");
@@ -279,6 +423,19 @@ export class FakeCluster {
     if (fields !== undefined && (fieldName === undefined || name)) throw new Error(`kubectl get --field-selector ${fields} not understood`);
     const byField = (n: string) => fieldName === undefined || n === fieldName;
     const selects = selector === undefined ? () => true : labelSelector(selector);
+    if (this.faults.unreachable !== undefined) return this.refused();
+    const t: ResourceType = RESOURCES[kind];
+    // Discovery comes first: without its CRD, kubectl does not know the resource type at all.
+    if (!this.serves(t)) return failure(`error: the server doesn't have a resource type "${t.plural}"`);
+    const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
+    const namespace = one(p, "-n", "--namespace");
+    if (t.namespaced && !all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
+    if (!t.namespaced && kind !== "Namespace" && kind !== "PersistentVolume" && (all || namespace !== undefined)) {
+      throw new Error(`kubectl get: ${resource} is cluster-scoped: -n and -A are not understood for it`);
+    }
+    if (one(p, "--sort-by") !== undefined && kind !== "Event") throw new Error("kubectl get --sort-by is only understood for events");
+    const denied = this.refusal(name ? "get" : "list", t, t.namespaced && !all ? namespace : undefined, name);
+    if (denied) return denied;
     if (kind === "Namespace") {
       if (name) {
         const ns = this.namespaces.get(name);
@@ -300,10 +457,17 @@ export class FakeCluster {
       if (this.faults.volumeListFailure) return failure(this.faults.volumeListFailure);
       return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false, resource) };
     }
-    const all = isTrue(p, "-A") || isTrue(p, "--all-namespaces");
-    const namespace = one(p, "-n", "--namespace");
-    if (!all && !namespace) throw new Error("kubectl get: namespaced resources need -n (the steps never rely on a default namespace)");
-    if (one(p, "--sort-by") !== undefined && kind !== "Event") throw new Error("kubectl get --sort-by is only understood for events");
+    if (!t.namespaced) {
+      const pool = [...this.clusterObjects.values()].filter((o) => o.kind === kind);
+      if (name) {
+        const o = pool.find((x) => x.metadata.name === name);
+        if (!o) return ignore ? { stdout: "" } : notFound(qualified(t), name);
+        return { stdout: this.format([o], output, true, resource) };
+      }
+      const items = pool.filter((o) => byField(o.metadata.name) && selects(o.metadata.labels));
+      if (items.length === 0 && output === undefined) return { stderr: "No resources found\n" };
+      return { stdout: this.format(items, output, false, resource) };
+    }
     const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
     if (listFailure) return failure(listFailure);
     if (kind === "Workflow" && !name) {
@@ -313,7 +477,7 @@ export class FakeCluster {
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
-      if (!o) return ignore ? { stdout: "" } : notFound(`${resource}`, name);
+      if (!o) return ignore ? { stdout: "" } : notFound(qualified(t), name);
       return { stdout: this.format([o], output, true, resource) };
     }
     const sortBy = one(p, "--sort-by");

@@ -58,21 +58,72 @@ export const notFound = (kind: string, name: string): ToolReply => ({
   stderr: `Error from server (NotFound): ${kind} "${name}" not found\n`, code: 1,
 });
 
-/** Canonical kind names kubectl accepts for the resources the steps touch. */
-export const KINDS: Record<string, string> = {
+/**
+ * What the API server serves for each kind the fake knows: its resource (plural) and API group, as
+ * kubectl names them in NotFound and Forbidden errors, whether it lives in a namespace, and whether a
+ * CRD brings it (the server knows the resource type only while that CRD exists).
+ */
+export interface ResourceType {
+  plural: string;
+  group: string;
+  namespaced: boolean;
+  crd?: true;
+}
+
+/** The resource types of the kinds in {@link KINDS}. */
+export const RESOURCES = {
+  Namespace: { plural: "namespaces", group: "", namespaced: false },
+  Ingress: { plural: "ingresses", group: "networking.k8s.io", namespaced: true },
+  IngressClass: { plural: "ingressclasses", group: "networking.k8s.io", namespaced: false },
+  ServiceAccount: { plural: "serviceaccounts", group: "", namespaced: true },
+  RoleBinding: { plural: "rolebindings", group: "rbac.authorization.k8s.io", namespaced: true },
+  ResourceQuota: { plural: "resourcequotas", group: "", namespaced: true },
+  LimitRange: { plural: "limitranges", group: "", namespaced: true },
+  NetworkPolicy: { plural: "networkpolicies", group: "networking.k8s.io", namespaced: true },
+  Service: { plural: "services", group: "", namespaced: true },
+  Deployment: { plural: "deployments", group: "apps", namespaced: true },
+  Pod: { plural: "pods", group: "", namespaced: true },
+  Event: { plural: "events", group: "", namespaced: true },
+  ConfigMap: { plural: "configmaps", group: "", namespaced: true },
+  Secret: { plural: "secrets", group: "", namespaced: true },
+  PersistentVolume: { plural: "persistentvolumes", group: "", namespaced: false },
+  CustomResourceDefinition: { plural: "customresourcedefinitions", group: "apiextensions.k8s.io", namespaced: false },
+  Workflow: { plural: "workflows", group: "argoproj.io", namespaced: true, crd: true },
+  WorkflowTemplate: { plural: "workflowtemplates", group: "argoproj.io", namespaced: true, crd: true },
+  ClusterWorkflowTemplate: { plural: "clusterworkflowtemplates", group: "argoproj.io", namespaced: false, crd: true },
+  CronWorkflow: { plural: "cronworkflows", group: "argoproj.io", namespaced: true, crd: true },
+} as const satisfies Record<string, ResourceType>;
+
+/** A kind the fake serves. */
+export type Kind = keyof typeof RESOURCES;
+
+/** A resource type as kubectl names it in the API server's errors: `secrets`, `deployments.apps`. */
+export const qualified = (t: ResourceType): string => (t.group ? `${t.plural}.${t.group}` : t.plural);
+
+/** Canonical kind names kubectl accepts for the resources the steps and `npm run doctor` read. */
+export const KINDS: Record<string, Kind> = {
   namespace: "Namespace", namespaces: "Namespace", ns: "Namespace",
   ingress: "Ingress", ingresses: "Ingress", ing: "Ingress", "ingresses.networking.k8s.io": "Ingress",
+  ingressclass: "IngressClass", ingressclasses: "IngressClass", "ingressclasses.networking.k8s.io": "IngressClass",
   serviceaccount: "ServiceAccount", serviceaccounts: "ServiceAccount", sa: "ServiceAccount",
   rolebinding: "RoleBinding", rolebindings: "RoleBinding",
   resourcequota: "ResourceQuota", resourcequotas: "ResourceQuota", quota: "ResourceQuota",
   limitrange: "LimitRange", limitranges: "LimitRange", limits: "LimitRange",
   networkpolicy: "NetworkPolicy", networkpolicies: "NetworkPolicy", netpol: "NetworkPolicy",
   service: "Service", services: "Service", svc: "Service",
-  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
+  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment", "deployments.apps": "Deployment",
   pod: "Pod", pods: "Pod", po: "Pod",
   event: "Event", events: "Event", ev: "Event",
-  workflow: "Workflow", workflows: "Workflow", wf: "Workflow", "workflows.argoproj.io": "Workflow",
+  configmap: "ConfigMap", configmaps: "ConfigMap", cm: "ConfigMap",
+  secret: "Secret", secrets: "Secret",
   persistentvolume: "PersistentVolume", persistentvolumes: "PersistentVolume", pv: "PersistentVolume",
+  customresourcedefinition: "CustomResourceDefinition", customresourcedefinitions: "CustomResourceDefinition", crd: "CustomResourceDefinition", crds: "CustomResourceDefinition",
+  "customresourcedefinitions.apiextensions.k8s.io": "CustomResourceDefinition",
+  workflow: "Workflow", workflows: "Workflow", wf: "Workflow", "workflows.argoproj.io": "Workflow",
+  workflowtemplate: "WorkflowTemplate", workflowtemplates: "WorkflowTemplate", wftmpl: "WorkflowTemplate", "workflowtemplates.argoproj.io": "WorkflowTemplate",
+  clusterworkflowtemplate: "ClusterWorkflowTemplate", clusterworkflowtemplates: "ClusterWorkflowTemplate", cwftmpl: "ClusterWorkflowTemplate",
+  "clusterworkflowtemplates.argoproj.io": "ClusterWorkflowTemplate",
+  cronworkflow: "CronWorkflow", cronworkflows: "CronWorkflow", cwf: "CronWorkflow", "cronworkflows.argoproj.io": "CronWorkflow",
 };
 
 /**

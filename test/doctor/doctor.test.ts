@@ -1,7 +1,9 @@
 /**
  * `npm run doctor`: each check as a pure function with fixed inputs and exact outputs, then the
- * whole program against a recording `kubectl` stand-in first on PATH that answers a scripted
- * cluster, asserting every kubectl call made (reads only), the lines and the exit code.
+ * whole program against the fake cluster (simulator/cluster.ts) seeded with the doctor's
+ * prerequisites (in this process, and through the recording `kubectl` stand-in first on PATH),
+ * asserting every kubectl call made (reads only, each one the fake understands), the lines and the
+ * exit code.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -32,10 +34,11 @@ import {
   type Read,
 } from "../../scripts/doctor";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
+import type { ClusterFaults, FakeCluster } from "../../simulator/cluster";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
-  agentTemplate, appSecret, ARGO_DEPLOYMENTS, artifactConfigMap, answer, deploymentList, EC_KEY, FILLED_IN, forbidden, FULL_CRDS,
-  fullCrd, healthyCluster, minimalCrd, MINIO_REPOSITORY, notFound, reply, RSA_KEY, versionJson, type Script,
+  agentTemplate, appSecret, ARGO_DEPLOYMENTS, artifactConfigMap, CHECKED_CRDS, deployment, deploymentList, EC_KEY, FILLED_IN, FULL_CRDS,
+  fullCrd, healthyCluster, minimalCrd, MINIO_REPOSITORY, RSA_KEY, serverVersion, versionJson,
 } from "./fixtures";
 
 const found = (object: unknown): Read => ({ found: true, object });
@@ -493,7 +496,7 @@ describe("readStackConfigForDoctor", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The whole program against a recording kubectl stand-in.
+// The whole program against the fake cluster.
 // ---------------------------------------------------------------------------------------------
 
 const GITHUB_CONFIG = [
@@ -512,7 +515,21 @@ function projectWith(extra: string[] = []): string {
 }
 
 /** Every call the doctor makes against a healthy default cluster, in order. */
-const HEALTHY_CALLS = Object.keys(healthyCluster()).map((k) => `kubectl ${k}`);
+const HEALTHY_CALLS = [
+  "kubectl config current-context",
+  "kubectl version -o json",
+  "kubectl get namespace argo -o json",
+  "kubectl get customresourcedefinition workflows.argoproj.io -o json",
+  "kubectl get customresourcedefinition workflowtemplates.argoproj.io -o json",
+  "kubectl get customresourcedefinition cronworkflows.argoproj.io -o json",
+  "kubectl get deployments --all-namespaces -o json",
+  "kubectl get workflowtemplates.argoproj.io coderun-template -n argo -o json",
+  "kubectl get configmap artifact-repositories -n argo -o json",
+  "kubectl get secret github-app-rex -n argo -o json",
+  "kubectl get secret github-app-clippy -n argo -o json",
+  "kubectl get secret github-app-qa -n argo -o json",
+  "kubectl get ingressclass nginx -o json",
+];
 /** The argv verbs a read-only doctor may use. */
 const READS = new Set(["config current-context", "version", "get"]);
 
@@ -523,17 +540,16 @@ afterEach(async () => {
 });
 
 /**
- * Runs the doctor's `main` with a kubectl answering `script` in this process. `main` sees kubectl
- * only through the {@link Kubectl} function, so this is what a process would give it; the real
- * child process (`systemKubectl`: argv, exit codes, a missing kubectl) is what the
+ * Runs the doctor's `main` in this process with a kubectl answered by the fake `cluster`. `main` sees
+ * kubectl only through the {@link Kubectl} function, so this is what a process would give it; the
+ * real child process (`systemKubectl`: argv, exit codes, a missing kubectl) is what the
  * "scripts/doctor.ts as npm runs it" tests below run, against the stand-in kubectl.
  */
-async function doctor(script: Script, argv: string[] = ["--stack", "test"], project = projectWith()) {
-  const answers = answer(script);
+async function doctor(cluster: FakeCluster, argv: string[] = ["--stack", "test"], project = projectWith()) {
   const argvs: string[][] = [];
   const kubectl: Kubectl = async (args) => {
     argvs.push([...args]);
-    const reply = await answers({ tool: "kubectl", args: [...args], stdin: "", cwd: project, env: {} });
+    const reply = await cluster.handle({ tool: "kubectl", args: [...args], stdin: "", cwd: project, env: {} });
     return { code: reply.code ?? 0, stdout: reply.stdout ?? "", stderr: reply.stderr ?? "" };
   };
   let stdout = "";
@@ -541,17 +557,22 @@ async function doctor(script: Script, argv: string[] = ["--stack", "test"], proj
   const code = await main(argv, { projectRoot: project, kubectl, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
   const calls = argvs.map((args) => ["kubectl", ...args].join(" "));
   for (const args of argvs) expect(READS.has(args[0] === "config" ? args.slice(0, 2).join(" ") : args[0]), `kubectl ${args.join(" ")} is no read`).toBe(true);
+  expect(cluster.unknown, "calls the fake cluster did not understand").toEqual([]);
+  expect(cluster.events, "changes to the cluster").toEqual([]);
   return { code, stdout, stderr, calls };
 }
 
 /** The failed results of a `--json` run. */
-async function failures(script: Script, extra: string[] = []): Promise<{ code: number; failed: CheckResult[]; calls: string[] }> {
-  const r = await doctor(script, ["--stack", "test", "--json"], projectWith(extra));
+async function failures(cluster: FakeCluster, extra: string[] = []): Promise<{ code: number; failed: CheckResult[]; calls: string[] }> {
+  const r = await doctor(cluster, ["--stack", "test", "--json"], projectWith(extra));
   const results = JSON.parse(r.stdout) as CheckResult[];
   return { code: r.code, failed: results.filter((x) => !x.ok), calls: r.calls };
 }
 
-describe("npm run doctor against a scripted cluster", () => {
+/** RBAC that refuses `jane@example.com` the reads `denies` names. */
+const refusing = (denies: NonNullable<ClusterFaults["forbidden"]>["denies"]): ClusterFaults => ({ forbidden: { user: "jane@example.com", denies } });
+
+describe("npm run doctor against the fake cluster", () => {
   it("passes a cluster with every prerequisite: exit 0, one read per prerequisite, a PASS line each", async () => {
     const r = await doctor(healthyCluster());
     expect(r.calls).toEqual(HEALTHY_CALLS);
@@ -577,16 +598,15 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("never prints a Secret's value, in text or JSON", async () => {
-    const script = healthyCluster();
-    script["get secret github-app-qa -n argo -o json"] = reply(appSecret("qa", { "app-id": "Iv23liSecretish", "installation-id": "987654321", "private-key": EC_KEY }));
+    const cluster = healthyCluster();
+    cluster.seed(appSecret("qa", { "app-id": "Iv23liSecretish", "installation-id": "987654321", "private-key": EC_KEY }));
     for (const argv of [["--stack", "test"], ["--stack", "test", "--json"]]) {
-      const r = await doctor(script, argv);
+      const r = await doctor(cluster, argv);
       expect(r.code).toBe(1);
       const body = RSA_KEY.split("\n")[1];
       for (const value of ["Iv23liSecretish", "987654321", body, EC_KEY.split("\n")[1], Buffer.from("Iv23liSecretish").toString("base64")]) {
         expect(r.stdout + r.stderr).not.toContain(value);
       }
-      await standIns?.close();
     }
   });
 
@@ -600,19 +620,20 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("fails an old Kubernetes (1.29) and still checks the rest", async () => {
-    const script = { ...healthyCluster(), "version -o json": reply(versionJson("1", "29", "v1.29.8")) };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.serverVersion = serverVersion("1", "29", "v1.29.8");
+    const r = await failures(cluster);
     expect(r.failed.map((f) => [f.check, f.detail])).toEqual([["kubernetes", "server v1.29.8 is older than 1.30: the stack's admission policy is a ValidatingAdmissionPolicy v1 (GA in 1.30)"]]);
     expect(r.calls).toEqual(HEALTHY_CALLS.slice(1));
     expect(r.code).toBe(1);
   });
 
   it("stops after kubectl version when no API server answers, failing the rest as not checked", async () => {
-    const script: Script = {
-      "config current-context": { stderr: "error: current-context is not set\n", code: 1 },
-      "version -o json": { stdout: JSON.stringify({ clientVersion: versionJson("1", "35", "v1.35.0").clientVersion }), stderr: "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n", code: 1 },
-    };
-    const r = await doctor(script);
+    // No context set: kubectl looks for a server at localhost:8080, and none answers there.
+    const cluster = healthyCluster();
+    cluster.context = null;
+    cluster.faults = { unreachable: "localhost:8080" };
+    const r = await doctor(cluster);
     expect(r.calls).toEqual(["kubectl config current-context", "kubectl version -o json"]);
     const lines = r.stdout.split("\n");
     expect(lines[0]).toBe("Checking kube context (none set) for stack test");
@@ -623,16 +644,12 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("fails every Argo check of a cluster without Argo, as kubectl words it", async () => {
-    const script: Script = {
-      ...healthyCluster(),
-      "get deployments --all-namespaces -o json": reply(deploymentList(["ingress-nginx", "ingress-nginx-controller", "registry.k8s.io/ingress-nginx/controller:v1.12.1"])),
-      // What the real kubectl prints when the CRD (and so the resource type) is missing.
-      "get workflowtemplates.argoproj.io coderun-template -n argo -o json": { stderr: 'error: the server doesn\'t have a resource type "workflowtemplates"\n', code: 1 },
-    };
-    for (const crd of ["workflows", "workflowtemplates", "cronworkflows"]) {
-      script[`get customresourcedefinition ${crd}.argoproj.io -o json`] = notFound("customresourcedefinitions.apiextensions.k8s.io", `${crd}.argoproj.io`);
-    }
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    // Without its CRDs the server knows no Argo resource type (their objects went with them).
+    for (const crd of [...CHECKED_CRDS, "clusterworkflowtemplates.argoproj.io"]) cluster.remove("CustomResourceDefinition", crd);
+    cluster.remove("Deployment", "argo-server", "argo");
+    cluster.remove("Deployment", "workflow-controller", "argo");
+    const r = await failures(cluster);
     expect(r.failed.map((f) => [f.check, f.detail])).toEqual([
       ["argo-crds", "missing CRD workflows.argoproj.io, workflowtemplates.argoproj.io, cronworkflows.argoproj.io"],
       ["argo-version", "cannot determine the Argo Workflows version: no Deployment runs a …/workflow-controller image"],
@@ -642,14 +659,26 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("fails a missing workflows namespace", async () => {
-    const r = await failures({ ...healthyCluster(), "get namespace argo -o json": notFound("namespaces", "argo") });
-    expect(r.failed.map((f) => f.check)).toEqual(["namespace"]);
+    // What lived in it went with it, as in a real cluster: the objects the doctor reads there are missing too.
+    const cluster = healthyCluster();
+    cluster.remove("Namespace", "argo");
+    const r = await failures(cluster);
+    expect(r.failed.map((f) => [f.check, f.detail])).toEqual([
+      ["namespace", "namespace argo does not exist"],
+      ["argo-version", "cannot determine the Argo Workflows version: no Deployment runs a …/workflow-controller image"],
+      ["agent-template", "WorkflowTemplate argo/coderun-template not found"],
+      ["artifact-repository", "ConfigMap argo/artifact-repositories not found"],
+      ["github-app-rex", "Secret argo/github-app-rex not found"],
+      ["github-app-clippy", "Secret argo/github-app-clippy not found"],
+      ["github-app-qa", "Secret argo/github-app-qa not found"],
+    ]);
     expect(r.code).toBe(1);
   });
 
   it("fails a cluster without the CronWorkflow CRD", async () => {
-    const script = { ...healthyCluster(), "get customresourcedefinition cronworkflows.argoproj.io -o json": notFound("customresourcedefinitions.apiextensions.k8s.io", "cronworkflows.argoproj.io") };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.remove("CustomResourceDefinition", "cronworkflows.argoproj.io");
+    const r = await failures(cluster);
     expect(r.failed).toEqual([{
       check: "argo-crds",
       ok: false,
@@ -659,50 +688,48 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("fails full CRDs without the plural fields (Argo before 3.6)", async () => {
-    const script = { ...healthyCluster(), "get customresourcedefinition cronworkflows.argoproj.io -o json": reply(fullCrd("cronworkflows.argoproj.io", ["schedule"])) };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.seed(fullCrd("cronworkflows.argoproj.io", ["schedule"]));
+    const r = await failures(cluster);
     expect(r.failed.map((f) => f.detail)).toEqual(["cronworkflows.argoproj.io has no spec.schedules (the TTL sweeper)"]);
   });
 
   it("fails an Argo 3.5 controller", async () => {
-    const script = { ...healthyCluster(), "get deployments --all-namespaces -o json": reply(deploymentList(["argo", "workflow-controller", "quay.io/argoproj/workflow-controller:v3.5.8"])) };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.seed(deployment("argo", "workflow-controller", "quay.io/argoproj/workflow-controller:v3.5.8"));
+    const r = await failures(cluster);
     expect(r.failed.map((f) => f.detail)).toEqual(["argo/workflow-controller runs v3.5.8, older than 3.6: the stack uses synchronization.mutexes and a CronWorkflow's schedules (3.6 and later)"]);
   });
 
   it("looks for the controller in the workflows namespace when listing all namespaces is forbidden", async () => {
-    const script = {
-      ...healthyCluster(),
-      "get deployments --all-namespaces -o json": forbidden("deployments.apps", "at the cluster scope"),
-      "get deployments -n argo -o json": reply(ARGO_DEPLOYMENTS),
-    };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.faults = refusing((read) => read.verb === "list" && read.resource === "deployments.apps" && read.namespace === undefined);
+    const r = await failures(cluster);
     expect(r.failed).toEqual([]);
     expect(r.calls.slice(5, 8)).toEqual(["kubectl get deployments --all-namespaces -o json", "kubectl get deployments -n argo -o json", "kubectl get workflowtemplates.argoproj.io coderun-template -n argo -o json"]);
     expect(r.code).toBe(0);
   });
 
   it("says the Argo version cannot be determined when neither list is allowed", async () => {
-    const script = {
-      ...healthyCluster(),
-      "get deployments --all-namespaces -o json": forbidden("deployments.apps", "at the cluster scope"),
-      "get deployments -n argo -o json": forbidden("deployments.apps", 'in the namespace "argo"'),
-    };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.faults = refusing((read) => read.verb === "list" && read.resource === "deployments.apps");
+    const r = await failures(cluster);
     expect(r.failed.map((f) => f.detail)).toEqual([
       'cannot determine the Argo Workflows version: cannot list deployments: Error from server (Forbidden): deployments.apps is forbidden: User "jane@example.com" cannot list resource "deployments" in API group "apps" in the namespace "argo"',
     ]);
   });
 
   it("fails a missing agent template", async () => {
-    const script = { ...healthyCluster(), "get workflowtemplates.argoproj.io coderun-template -n argo -o json": notFound("workflowtemplates.argoproj.io", "coderun-template") };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.remove("WorkflowTemplate", "coderun-template", "argo");
+    const r = await failures(cluster);
     expect(r.failed.map((f) => [f.check, f.detail])).toEqual([["agent-template", "WorkflowTemplate argo/coderun-template not found"]]);
   });
 
   it("fails an agent template that reads a parameter the pipeline does not give", async () => {
-    const script = { ...healthyCluster(), "get workflowtemplates.argoproj.io coderun-template -n argo -o json": reply(agentTemplate("coderun-template", ["foo"])) };
-    const r = await doctor(script);
+    const cluster = healthyCluster();
+    cluster.seed(agentTemplate("coderun-template", ["foo"]));
+    const r = await doctor(cluster);
     expect(r.stdout).toContain(`FAIL  agent-template  coderun-template reads workflow.parameters.foo, which the pipeline does not give (it gives ${GIVEN.join(", ")}) and the template does not default\n`);
     expect(r.stdout).toContain("      fix: give each a default in the template's spec.arguments.parameters, or stop reading it");
     expect(r.stdout.split("\n").filter((l) => l.startsWith("FAIL"))).toHaveLength(1);
@@ -710,16 +737,18 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("reads a ClusterWorkflowTemplate without a namespace when agent.clusterScope is set", async () => {
-    const script = healthyCluster();
-    delete script["get workflowtemplates.argoproj.io coderun-template -n argo -o json"];
-    script["get clusterworkflowtemplates.argoproj.io platform-coderun -o json"] = reply(agentTemplate("platform-coderun", [], "ClusterWorkflowTemplate"));
-    const r = await failures(script, ["  implementation-dag:agent:", "    templateName: platform-coderun", "    clusterScope: true"]);
+    const cluster = healthyCluster();
+    cluster.remove("WorkflowTemplate", "coderun-template", "argo");
+    cluster.seed(agentTemplate("platform-coderun", [], "ClusterWorkflowTemplate"));
+    const r = await failures(cluster, ["  implementation-dag:agent:", "    templateName: platform-coderun", "    clusterScope: true"]);
     expect(r.failed).toEqual([]);
     expect(r.calls).toContain("kubectl get clusterworkflowtemplates.argoproj.io platform-coderun -o json");
   });
 
   it("fails a missing artifact repository ConfigMap", async () => {
-    const r = await failures({ ...healthyCluster(), "get configmap artifact-repositories -n argo -o json": notFound("configmaps", "artifact-repositories") });
+    const cluster = healthyCluster();
+    cluster.remove("ConfigMap", "artifact-repositories", "argo");
+    const r = await failures(cluster);
     expect(r.failed.map((f) => [f.check, f.detail])).toEqual([["artifact-repository", "ConfigMap argo/artifact-repositories not found"]]);
   });
 
@@ -729,12 +758,10 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("fails each GitHub App Secret that is missing or holds the render's placeholders", async () => {
-    const script = {
-      ...healthyCluster(),
-      "get secret github-app-clippy -n argo -o json": notFound("secrets", "github-app-clippy"),
-      "get secret github-app-qa -n argo -o json": reply(appSecret("qa", { "app-id": "[secret]", "installation-id": "200003", "private-key": RSA_KEY })),
-    };
-    const r = await failures(script);
+    const cluster = healthyCluster();
+    cluster.remove("Secret", "github-app-clippy", "argo");
+    cluster.seed(appSecret("qa", { "app-id": "[secret]", "installation-id": "200003", "private-key": RSA_KEY }));
+    const r = await failures(cluster);
     expect(r.failed.map((f) => [f.check, f.detail])).toEqual([
       ["github-app-clippy", "Secret argo/github-app-clippy not found"],
       ["github-app-qa", "Secret argo/github-app-qa: app-id is the placeholder [secret]"],
@@ -742,18 +769,15 @@ describe("npm run doctor against a scripted cluster", () => {
   });
 
   it("fails a missing ingress class, reading the one deploy.ingressClass names", async () => {
-    const script = healthyCluster();
-    delete script["get ingressclass nginx -o json"];
-    script["get ingressclass traefik -o json"] = notFound("ingressclasses.networking.k8s.io", "traefik");
-    const r = await failures(script, ["  implementation-dag:deploy:", "    ingressClass: traefik"]);
+    const cluster = healthyCluster();
+    cluster.remove("IngressClass", "nginx");
+    const r = await failures(cluster, ["  implementation-dag:deploy:", "    ingressClass: traefik"]);
     expect(r.failed.map((f) => [f.check, f.detail])).toEqual([["ingress-class", "IngressClass traefik not found"]]);
     expect(r.calls.at(-1)).toBe("kubectl get ingressclass traefik -o json");
   });
 
   it("reads every namespaced object from the configured namespace", async () => {
-    const script: Script = {};
-    for (const [k, v] of Object.entries(healthyCluster())) script[k.replace(/\bargo -o json$/, "workflows -o json").replace(/-n argo /, "-n workflows ")] = v;
-    const r = await failures(script, ["  implementation-dag:namespace: workflows"]);
+    const r = await failures(healthyCluster("workflows"), ["  implementation-dag:namespace: workflows"]);
     expect(r.calls).toEqual(HEALTHY_CALLS.slice(1).map((c) => c.replace(/-n argo /, "-n workflows ").replace("namespace argo", "namespace workflows")));
     expect(r.failed).toEqual([]);
   });
@@ -796,19 +820,24 @@ describe("scripts/doctor.ts as npm runs it", () => {
     );
 
   it("checks the preview stack with the kubectl on PATH and exits 0 on a healthy cluster", async () => {
-    standIns = await startStandIns(["kubectl"], answer(healthyCluster()));
+    const cluster = healthyCluster();
+    standIns = await startStandIns(["kubectl"], cluster.handle);
     const r = await run(["--json"], { ...process.env, ...standIns.env, PATH: `${standIns.dir}${path.delimiter}${process.env.PATH ?? ""}` });
     // The preview stack's namespace, template, ConfigMap and ingress class are the defaults the script holds.
     expect(standIns.lines()).toEqual(HEALTHY_CALLS.slice(1));
+    expect(cluster.unknown).toEqual([]);
     expect((JSON.parse(r.stdout) as CheckResult[]).filter((x) => !x.ok)).toEqual([]);
     expect(r.code).toBe(0);
   });
 
   it("exits 1 when a check fails", async () => {
-    standIns = await startStandIns(["kubectl"], answer({ ...healthyCluster(), "get ingressclass nginx -o json": notFound("ingressclasses.networking.k8s.io", "nginx") }));
+    const cluster = healthyCluster();
+    cluster.remove("IngressClass", "nginx");
+    standIns = await startStandIns(["kubectl"], cluster.handle);
     const r = await run([], { ...process.env, ...standIns.env, PATH: `${standIns.dir}${path.delimiter}${process.env.PATH ?? ""}` });
     expect(r.stdout).toContain("FAIL  ingress-class  IngressClass nginx not found\n");
     expect(r.stdout).toContain("1 of 10 checks failed\n");
+    expect(cluster.unknown).toEqual([]);
     expect(r.code).toBe(1);
   });
 

@@ -1,12 +1,13 @@
 /**
- * A scripted cluster for `npm run doctor`: what the real kubectl prints for each read the doctor
- * makes against a cluster that has every prerequisite, and the ways to take one away. A missing
- * object is answered as kubectl answers it (`Error from server (NotFound): …` on stderr, exit 1);
- * any call the script does not know is refused loudly, so an unexpected (or writing) call fails the
- * test instead of getting a kind answer.
+ * The cluster `npm run doctor` checks, as objects seeded into the fake cluster (simulator/cluster.ts):
+ * one with every prerequisite, and builders of the objects a test changes or takes away. The fake
+ * answers the doctor's reads as the real kubectl does (a missing object is `Error from server
+ * (NotFound): …` on stderr, exit 1) and refuses any call it does not know, so an unexpected (or
+ * writing) call fails the test instead of getting a kind answer.
  */
 import { generateKeyPairSync } from "node:crypto";
-import type { ToolCall, ToolReply } from "../../simulator/stand-ins";
+import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
+import { argoCrd, FakeCluster, type FakeNamespace, type KubeObj, type ServerVersion } from "../../simulator/cluster";
 
 /** An RSA private key in GitHub's format (PKCS#1 PEM), made once per test file. */
 export const RSA_KEY = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
@@ -15,33 +16,25 @@ export const EC_KEY = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).pr
 
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 
+/** The server's part of `kubectl version -o json` for a server of the given version. */
+export function serverVersion(major: string, minor: string, gitVersion: string): ServerVersion {
+  return { major, minor, gitVersion, platform: "linux/amd64" };
+}
+
 /** What `kubectl version -o json` prints for a server of the given version. */
 export function versionJson(major: string, minor: string, gitVersion: string): Record<string, unknown> {
   return {
     clientVersion: { major: "1", minor: "35", gitVersion: "v1.35.0", platform: "linux/amd64" },
     kustomizeVersion: "v5.7.1",
-    serverVersion: { major, minor, gitVersion, platform: "linux/amd64" },
+    serverVersion: serverVersion(major, minor, gitVersion),
   };
 }
 
 /** An Argo CRD as the default install ships it (minimal: `spec` without properties). */
-export function minimalCrd(name: string): Record<string, unknown> {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name },
-    spec: {
-      group: "argoproj.io",
-      versions: [{
-        name: "v1alpha1", served: true, storage: true,
-        schema: { openAPIV3Schema: { type: "object", properties: { apiVersion: { type: "string" }, kind: { type: "string" }, metadata: { type: "object" }, spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-map-type": "atomic" } } } },
-      }],
-    },
-  };
-}
+export const minimalCrd = argoCrd;
 
 /** An Argo CRD with a full schema whose `spec` has the given properties (each a nested path). */
-export function fullCrd(name: string, ...paths: string[][]): Record<string, unknown> {
+export function fullCrd(name: string, ...paths: string[][]): KubeObj {
   const spec: Record<string, unknown> = { type: "object", properties: { entrypoint: { type: "string" } } };
   for (const p of paths) {
     let at = spec;
@@ -63,18 +56,19 @@ export const FULL_CRDS = {
   "cronworkflows.argoproj.io": fullCrd("cronworkflows.argoproj.io", ["schedules"], ["workflowSpec", "synchronization", "mutexes"]),
 };
 
-/** A DeploymentList with the given (namespace, name, image) deployments. */
-export function deploymentList(...deployments: Array<[string, string, string]>): Record<string, unknown> {
+/** A Deployment `namespace/name` running one container of `image`. */
+export function deployment(namespace: string, name: string, image: string): KubeObj {
   return {
-    apiVersion: "v1",
-    kind: "List",
-    items: deployments.map(([namespace, name, image]) => ({
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name, namespace },
-      spec: { template: { spec: { containers: [{ name, image }] } } },
-    })),
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace },
+    spec: { template: { spec: { containers: [{ name, image }] } } },
   };
+}
+
+/** A DeploymentList with the given (namespace, name, image) deployments. */
+export function deploymentList(...deployments: Array<[string, string, string]>): { apiVersion: string; kind: "List"; items: KubeObj[] } {
+  return { apiVersion: "v1", kind: "List", items: deployments.map(([namespace, name, image]) => deployment(namespace, name, image)) };
 }
 
 /** The deployments of a cluster running Argo Workflows v3.6.5 in `argo`, and ingress-nginx. */
@@ -84,16 +78,16 @@ export const ARGO_DEPLOYMENTS = deploymentList(
   ["ingress-nginx", "ingress-nginx-controller", "registry.k8s.io/ingress-nginx/controller:v1.12.1@sha256:" + "a".repeat(64)],
 );
 
-/** The platform's agent template as DESIGN.md describes it: whole-workflow, reads workflow parameters. */
-export function agentTemplate(name = "coderun-template", reads: string[] = [], kind = "WorkflowTemplate"): Record<string, unknown> {
-  const params = [
-    "task-id", "service-id", "repository-url", "docs-repository-url", "docs-project-directory", "working-directory",
-    "github-app", "model", "continue-session", "overwrite-memory", "docs-branch", "task-requirements", ...reads,
-  ];
+/**
+ * The platform's agent template as DESIGN.md describes it: whole-workflow, reads every workflow
+ * parameter the pipeline gives its agents, and `reads` besides.
+ */
+export function agentTemplate(name = "coderun-template", reads: string[] = [], kind = "WorkflowTemplate", namespace = "argo"): KubeObj {
+  const params = [...CODERUN_PARAMETERS, ...reads];
   return {
     apiVersion: "argoproj.io/v1alpha1",
     kind,
-    metadata: { name, ...(kind === "WorkflowTemplate" ? { namespace: "argo" } : {}) },
+    metadata: { name, ...(kind === "WorkflowTemplate" ? { namespace } : {}) },
     spec: {
       entrypoint: "coderun-main",
       arguments: { parameters: [{ name: "task-id" }, { name: "github-app" }, { name: "task-requirements", value: "" }] },
@@ -120,12 +114,12 @@ export const MINIO_REPOSITORY = [
 ].join("\n");
 
 /** The artifact-repositories ConfigMap with the given data. */
-export function artifactConfigMap(data: Record<string, string>, name = "artifact-repositories", namespace = "argo"): Record<string, unknown> {
+export function artifactConfigMap(data: Record<string, string>, name = "artifact-repositories", namespace = "argo"): KubeObj {
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace }, data };
 }
 
 /** A GitHub App Secret as `kubectl get secret -o json` returns it (base64 `data`). */
-export function appSecret(app: string, values: Record<string, string>, namespace = "argo"): Record<string, unknown> {
+export function appSecret(app: string, values: Record<string, string>, namespace = "argo"): KubeObj {
   return {
     apiVersion: "v1", kind: "Secret", type: "Opaque",
     metadata: { name: `github-app-${app}`, namespace },
@@ -136,41 +130,43 @@ export function appSecret(app: string, values: Record<string, string>, namespace
 /** The values of a filled-in GitHub App Secret. */
 export const FILLED_IN = (appId: string, installationId: string): Record<string, string> => ({ "app-id": appId, "installation-id": installationId, "private-key": RSA_KEY });
 
-/** kubectl's answer for an object that does not exist. */
-export const notFound = (resource: string, name: string): ToolReply => ({ stderr: `Error from server (NotFound): ${resource} "${name}" not found\n`, code: 1 });
-/** kubectl's answer for a read the credentials may not make. */
-export const forbidden = (resource: string, scope: string, user = "jane@example.com"): ToolReply => ({
-  stderr: `Error from server (Forbidden): ${resource} is forbidden: User "${user}" cannot list resource "${resource.split(".")[0]}" in API group "${resource.split(".").slice(1).join(".")}" ${scope}\n`,
-  code: 1,
-});
-const json = (o: unknown): ToolReply => ({ stdout: `${JSON.stringify(o, null, 2)}\n` });
-
-/** A scripted cluster: each doctor call (`args` joined by spaces) and its answer. */
-export type Script = Record<string, ToolReply>;
-
-/** The reads of a cluster with every prerequisite of the default config (namespace argo), in the doctor's order. */
-export function healthyCluster(): Script {
+/** A namespace as the API server returns it. */
+export function namespace(name: string): FakeNamespace {
   return {
-    "config current-context": { stdout: "kind-preview\n" },
-    "version -o json": json(versionJson("1", "31", "v1.31.2")),
-    "get namespace argo -o json": json({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo" }, status: { phase: "Active" } }),
-    "get customresourcedefinition workflows.argoproj.io -o json": json(minimalCrd("workflows.argoproj.io")),
-    "get customresourcedefinition workflowtemplates.argoproj.io -o json": json(minimalCrd("workflowtemplates.argoproj.io")),
-    "get customresourcedefinition cronworkflows.argoproj.io -o json": json(minimalCrd("cronworkflows.argoproj.io")),
-    "get deployments --all-namespaces -o json": json(ARGO_DEPLOYMENTS),
-    "get workflowtemplates.argoproj.io coderun-template -n argo -o json": json(agentTemplate()),
-    "get configmap artifact-repositories -n argo -o json": json(artifactConfigMap({ "default-v1": MINIO_REPOSITORY })),
-    "get secret github-app-rex -n argo -o json": json(appSecret("rex", FILLED_IN("100001", "200001"))),
-    "get secret github-app-clippy -n argo -o json": json(appSecret("clippy", FILLED_IN("100002", "200002"))),
-    "get secret github-app-qa -n argo -o json": json(appSecret("qa", FILLED_IN("Iv23liAbCdEf", "200003"))),
-    "get ingressclass nginx -o json": json({ apiVersion: "networking.k8s.io/v1", kind: "IngressClass", metadata: { name: "nginx" }, spec: { controller: "k8s.io/ingress-nginx" } }),
+    apiVersion: "v1", kind: "Namespace",
+    metadata: { name, creationTimestamp: "2026-01-05T09:00:00Z", labels: { "kubernetes.io/metadata.name": name } },
+    spec: { finalizers: ["kubernetes"] },
+    status: { phase: "Active" },
   };
 }
 
-/** The JSON answer of a script entry (for tests that change an object). */
-export const reply = json;
+/** The IngressClass `name` of ingress-nginx. */
+export function ingressClass(name = "nginx"): KubeObj {
+  return { apiVersion: "networking.k8s.io/v1", kind: "IngressClass", metadata: { name }, spec: { controller: "k8s.io/ingress-nginx" } };
+}
 
-/** The stand-in handler answering from a script; an unknown call exits 98 and says so. */
-export function answer(script: Script): (call: ToolCall) => ToolReply {
-  return (call) => script[call.args.join(" ")] ?? { stderr: `unexpected call: kubectl ${call.args.join(" ")}\n`, code: 98 };
+/** The Argo CRDs the doctor checks. */
+export const CHECKED_CRDS = ["workflows.argoproj.io", "workflowtemplates.argoproj.io", "cronworkflows.argoproj.io"] as const;
+
+/**
+ * A fake cluster with every prerequisite of the default config, `workflows` being the workflows
+ * namespace: kube context `kind-preview`, Kubernetes v1.31.2, Argo Workflows v3.6.5 with its default
+ * install's minimal CRDs, ingress-nginx, the agent template, an S3 artifact repository, the three
+ * GitHub App Secrets filled in, and the IngressClass nginx.
+ */
+export function healthyCluster(workflows = "argo"): FakeCluster {
+  const cluster = new FakeCluster([namespace(workflows), namespace("ingress-nginx")]);
+  cluster.context = "kind-preview";
+  cluster.serverVersion = serverVersion("1", "31", "v1.31.2");
+  cluster.seed(
+    ...CHECKED_CRDS.map((n) => minimalCrd(n)),
+    ...ARGO_DEPLOYMENTS.items.map((d) => (d.metadata.namespace === "argo" ? { ...d, metadata: { ...d.metadata, namespace: workflows } } : d)),
+    agentTemplate("coderun-template", [], "WorkflowTemplate", workflows),
+    artifactConfigMap({ "default-v1": MINIO_REPOSITORY }, "artifact-repositories", workflows),
+    appSecret("rex", FILLED_IN("100001", "200001"), workflows),
+    appSecret("clippy", FILLED_IN("100002", "200002"), workflows),
+    appSecret("qa", FILLED_IN("Iv23liAbCdEf", "200003"), workflows),
+    ingressClass(),
+  );
+  return cluster;
 }
