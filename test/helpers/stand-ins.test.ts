@@ -18,4 +18,19 @@ describe("stand-ins", () => {
     expect(standIns.lines()).toEqual(["kubectl get ns x", "kubectl apply -f -"]);
     expect(standIns.calls[1].stdin).toBe("piped\n");
   });
+
+  it("carry arguments, cwd, env and both answers byte for byte, UTF-8 and line ends included", async () => {
+    standIns = await startStandIns(["helm"], (call) => ({
+      stdout: `${call.args.join("|")}|${call.env.MARK}|no newline at the end: ñ`,
+      stderr: "warn: é€\n\nsecond line",
+      code: call.stdin === "" ? 4 : 5,
+    }));
+    const env = { ...process.env, ...standIns.env, MARK: "a=b c", PATH: `${standIns.dir}:${process.env.PATH}` };
+    // stdin is there but not read: no "-" argument.
+    const script = `cd /tmp && echo unread | helm template 'two words' $'line\nbreak' 'ünï' ''; echo "[exit=$?]"`;
+    const { stdout, stderr } = await promisify(execFile)("bash", ["-c", script], { env, encoding: "utf8" });
+    expect(stdout).toBe("template|two words|line\nbreak|ünï||a=b c|no newline at the end: ñ[exit=4]\n");
+    expect(stderr).toBe("warn: é€\n\nsecond line");
+    expect(standIns.calls.at(-1)).toMatchObject({ tool: "helm", args: ["template", "two words", "line\nbreak", "ünï", ""], cwd: "/tmp", stdin: "" });
+  });
 });
