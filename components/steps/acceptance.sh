@@ -103,9 +103,6 @@ for name in "${PARAMETERS_ACCEPTANCE[@]}"; do
   settings[$name]=$(value "${PARAMETER_ENV[$name]}")
   check_parameter "$name" "${settings[$name]}"
 done
-acceptance_rate_milli "$rate"
-# shellcheck disable=SC2153 # set by acceptance_rate_milli (lib/acceptance-budget.sh)
-rate_milli=$RATE_MILLI
 default_ranges=$(rule_ranges "$expect") || true
 # PATHS (valid by now, or reported above): a JSON object from path (or prefix ending in *) to a status rule.
 path_keys=()
@@ -236,6 +233,9 @@ k=$((10#$ready_consecutive))
 ready_s=$((10#$ready_timeout_s))
 ((k > 0)) || ready_s=0
 dur_s=$((10#$duration_s))
+acceptance_rate_milli "$rate"
+# shellcheck disable=SC2153 # set by acceptance_rate_milli (lib/acceptance-budget.sh)
+rate_milli=$RATE_MILLI
 if ((rate_milli > 0)); then
   model=open
   scheduled=$((rate_milli * dur_s / 1000))

@@ -17,11 +17,11 @@ import { statusCondition } from "./deploy";
 
 /**
  * The agent template's parameters that are no entry of the parameter table, each with its place (from
- * 1) among the parameters the template reads and, for the README, its value: set-params derives
- * `repository-url`; `github-app` is the stack config's, per agent (`agent.githubApps`).
+ * 1) among the parameters the template reads: set-params derives `repository-url`; `github-app` is
+ * the stack config's, per agent (`agent.githubApps`).
  */
 export const AGENT_OWN_PARAMETERS = [
-  { name: "repository-url", agentOrder: 3, value: "`<github.webUrl>/<owner>/<repo>`, made by set-params from `owner` and `repo`" },
+  { name: "repository-url", agentOrder: 3 },
   { name: "github-app", agentOrder: 7 },
 ] as const;
 

@@ -28,7 +28,7 @@ acceptance_budget_problem() { # SETTINGS
   local -n budget_settings=$1
   local n=$((10#${budget_settings[requests_per_endpoint]})) c=$((10#${budget_settings[concurrency]}))
   local t_ms=$((10#${budget_settings[timeout_ms]})) ready_s=$((10#${budget_settings[ready_timeout_s]}))
-  local dur_s=$((10#${budget_settings[duration_s]})) worst_ms measured
+  local dur_s=$((10#${budget_settings[duration_s]})) worst_ms measured input
   ((10#${budget_settings[ready_consecutive]} > 0)) || ready_s=0
   BUDGET_INPUT="" BUDGET_PROBLEM=""
   acceptance_rate_milli "${budget_settings[rate]}"
@@ -39,17 +39,15 @@ acceptance_budget_problem() { # SETTINGS
     fi
     worst_ms=$((dur_s * 1000 + t_ms))
     measured="a $dur_s s schedule plus timeout_ms $t_ms"
-    BUDGET_INPUT=duration_s
+    input=duration_s
   else
     local rounds=$(((n + c - 1) / c))
     worst_ms=$((rounds * t_ms))
     measured="$n requests at concurrency $c with timeout_ms $t_ms"
-    BUDGET_INPUT=requests_per_endpoint
+    input=requests_per_endpoint
   fi
-  if ((ready_s * 1000 + worst_ms <= ACCEPTANCE_BUDGET_SECONDS * 1000)); then
-    BUDGET_INPUT=""
-    return 0
-  fi
+  ((ready_s * 1000 + worst_ms > ACCEPTANCE_BUDGET_SECONDS * 1000)) || return 0
+  BUDGET_INPUT=$input
   BUDGET_PROBLEM="$measured may take $((worst_ms / 1000)) s after up to $ready_s s of readiness (ready_timeout_s);"
   BUDGET_PROBLEM+=" acceptance must finish within $ACCEPTANCE_BUDGET_SECONDS s (lower ready_timeout_s or timeout_ms, or send fewer requests)"
 }
