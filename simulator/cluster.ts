@@ -354,9 +354,7 @@ export class FakeCluster {
     if (t.namespaced !== (namespace !== undefined)) throw new Error(`remove: ${kind} ${name} ${t.namespaced ? "needs" : "takes no"} namespace`);
     if (kind === "PersistentVolume") throw new Error("remove: PersistentVolumes are the volumes list's");
     if (kind === "Namespace") {
-      if (!this.namespaces.delete(name)) throw new Error(`remove: no Namespace ${name}`);
-      this.objects.delete(name);
-      for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+      if (!this.dropNamespace(name)) throw new Error(`remove: no Namespace ${name}`);
       return;
     }
     if (namespace !== undefined) {
@@ -371,6 +369,17 @@ export class FakeCluster {
     if (gone === undefined) return;
     for (const [ns, list] of this.objects) this.objects.set(ns, list.filter((o) => o.kind !== gone));
     for (const [key, o] of this.clusterObjects) if (o.kind === gone) this.clusterObjects.delete(key);
+  }
+
+  /**
+   * Deletes namespace `name` as the namespace controller finishes it: everything inside goes, Helm's
+   * release records included. Whether there was one.
+   */
+  private dropNamespace(name: string): boolean {
+    if (!this.namespaces.delete(name)) return false;
+    this.objects.delete(name);
+    for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+    return true;
   }
 
   /**
@@ -546,11 +555,7 @@ export class FakeCluster {
     const p = parseArgs(args, ["-n", "--namespace"], ["--ignore-not-found", "--wait"]);
     const [resource, name, ...more] = p.positional;
     if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name || more.length > 0) throw new Error("kubectl delete: only one namespace is understood");
-    if (!this.namespaces.has(name)) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
-    // The namespace controller removes everything inside, Helm's release records included.
-    this.namespaces.delete(name);
-    this.objects.delete(name);
-    for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+    if (!this.dropNamespace(name)) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
     this.record({ verb: "delete", kind: "Namespace", name }, call.tool);
     return { stdout: `namespace "${name}" deleted\n` };
   }
