@@ -30,7 +30,7 @@ import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
 import { cachedRealToolReply, realTool } from "./tools";
-import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
+import { isTrue, jsonPath, kindOf, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
 import { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
 import type {
   ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
@@ -365,7 +365,7 @@ export class FakeCluster {
     }
     if (!this.clusterObjects.delete(`${kind}/${name}`)) throw new Error(`remove: no ${kind} ${name}`);
     if (kind !== "CustomResourceDefinition") return;
-    const gone = (Object.keys(RESOURCES) as Kind[]).find((k) => qualified(RESOURCES[k]) === name);
+    const gone = kindOf(name);
     if (gone === undefined) return;
     for (const [ns, list] of this.objects) this.objects.set(ns, list.filter((o) => o.kind !== gone));
     for (const [key, o] of this.clusterObjects) if (o.kind === gone) this.clusterObjects.delete(key);
