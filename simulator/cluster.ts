@@ -37,9 +37,7 @@ import type {
 } from "./cluster-model";
 import { rollOut } from "./cluster-controllers";
 
-export { labelSelector } from "./kubectl-syntax";
-
-export { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
+export { argoCrd } from "./cluster-model";
 
 export type {
   ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
