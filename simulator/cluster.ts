@@ -873,11 +873,9 @@ export class FakeCluster {
     }
     // The release's objects replace the previous revision's in the namespace.
     const list = (this.objects.get(namespace) ?? []).filter((o) => !(previous?.objects ?? []).some((p2) => p2.kind === o.kind && p2.metadata.name === o.metadata.name));
-    list.push(...objects);
-    this.objects.set(namespace, list);
+    this.objects.set(namespace, rollOut(namespace, [...list, ...objects], previous?.objects ?? [], objects, now()));
     this.addRevision(next, earlier, "deployed", previous ? "Upgrade complete" : "Install complete");
     this.releases.set(key, next);
-    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], previous?.objects ?? [], objects, now()));
     this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
     this.faults.afterRelease?.(next, this);
     if (output === "json") {
@@ -904,8 +902,7 @@ export class FakeCluster {
         : { stderr: `Error: uninstall: Release not loaded: ${release}: release: not found\n`, code: 1 };
     }
     const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
-    this.objects.set(namespace, list);
-    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], r.objects, [], now()));
+    this.objects.set(namespace, rollOut(namespace, list, r.objects, [], now()));
     this.releases.delete(key);
     this.record({ verb: "uninstall", kind: "Release", namespace, name: release }, call.tool);
     return { stdout: `release "${release}" uninstalled\n` };
