@@ -148,15 +148,15 @@ export const CHECKED_CRDS = ["workflows.argoproj.io", "workflowtemplates.argopro
 /**
  * A fake cluster with every prerequisite of the default config, `workflows` being the workflows
  * namespace: kube context `kind-preview`, Kubernetes v1.31.2, Argo Workflows v3.6.5 with its default
- * install's minimal CRDs, ingress-nginx, the agent template, an S3 artifact repository, the three
- * GitHub App Secrets filled in, and the IngressClass nginx.
+ * install's minimal CRDs (a fresh fake cluster has them, {@link argoCrd}), ingress-nginx, the agent
+ * template, an S3 artifact repository, the three GitHub App Secrets filled in, and the IngressClass
+ * nginx.
  */
 export function healthyCluster(workflows = "argo"): FakeCluster {
   const cluster = new FakeCluster([namespace(workflows), namespace("ingress-nginx")]);
   cluster.context = "kind-preview";
   cluster.serverVersion = serverVersion("1", "31", "v1.31.2");
   cluster.seed(
-    ...CHECKED_CRDS.map((n) => argoCrd(n)),
     ...ARGO_DEPLOYMENTS.items.map((d) => (d.metadata.namespace === "argo" ? { ...d, metadata: { ...d.metadata, namespace: workflows } } : d)),
     agentTemplate("coderun-template", [], "WorkflowTemplate", workflows),
     artifactConfigMap({ "default-v1": MINIO_REPOSITORY }, "artifact-repositories", workflows),
