@@ -4,7 +4,7 @@
  * what a test can make the API server and helm do.
  */
 import type { FakeCluster } from "./cluster";
-import { kindOf, RESOURCES } from "./kubectl-syntax";
+import { kindOf, RESOURCES, type Kind } from "./kubectl-syntax";
 
 /** A Kubernetes object as the fake stores it. */
 export interface KubeObj {
@@ -129,14 +129,13 @@ export interface ClusterFaults {
   beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
   /** Runs before the cluster answers an `annotate namespace` call (a test can delete it meanwhile). */
   beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
-  /** The PersistentVolume list call fails with this message. */
-  volumeListFailure?: string;
   /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
   beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
-  /** The Workflow list call fails with this message. */
-  workflowListFailure?: string;
-  /** List calls of these kinds (`Pod`, `Event`, …: namespaced kinds) fail with the message given. */
-  listFailureOf?: Record<string, string>;
+  /**
+   * List calls of these kinds (namespaced ones, `Pod`, `Workflow`, …, and `PersistentVolume`;
+   * namespaces have {@link listFailure}) fail with the message given.
+   */
+  listFailureOf?: Partial<Record<Kind, string>>;
   /** Namespaces whose `helm uninstall` fails (times out). */
   helmUninstallFailsIn?: Set<string>;
   /**

@@ -461,7 +461,8 @@ export class FakeCluster {
         if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
         return { stdout: this.format([v], output, true, resource) };
       }
-      if (this.faults.volumeListFailure) return failure(this.faults.volumeListFailure);
+      const volumeListFailure = this.faults.listFailureOf?.PersistentVolume;
+      if (volumeListFailure) return failure(volumeListFailure);
       return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false, resource) };
     }
     if (!t.namespaced) {
@@ -475,12 +476,9 @@ export class FakeCluster {
       if (items.length === 0 && output === undefined) return { stderr: "No resources found\n" };
       return { stdout: this.format(items, output, false, resource) };
     }
+    if (kind === "Workflow" && !name) this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
     const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
     if (listFailure) return failure(listFailure);
-    if (kind === "Workflow" && !name) {
-      this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
-      if (this.faults.workflowListFailure) return failure(this.faults.workflowListFailure);
-    }
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
