@@ -447,34 +447,34 @@ export class FakeCluster {
       if (name) {
         const ns = this.namespaces.get(name);
         if (!ns) return ignore ? { stdout: "" } : notFound("namespaces", name);
-        return { stdout: this.format([ns], output, true, "namespace") };
+        return { stdout: this.format([ns], output, true) };
       }
       this.faults.beforeNamespaceList?.(++this.namespaceListCalls, this);
       if (this.faults.listFailure) return failure(this.faults.listFailure);
       if (fieldName !== undefined && this.faults.narrowedListFailure) return failure(this.faults.narrowedListFailure);
       const items = [...this.namespaces.values()].filter((n) => byField(n.metadata.name) && (this.faults.listIgnoresSelector || selects(n.metadata.labels)));
-      return { stdout: this.format(items, output, false, "namespace") };
+      return { stdout: this.format(items, output, false) };
     }
     if (kind === "PersistentVolume") {
       if (name) {
         const v = this.volumes.find((x) => x.metadata.name === name);
         if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
-        return { stdout: this.format([v], output, true, resource) };
+        return { stdout: this.format([v], output, true) };
       }
       const volumeListFailure = this.faults.listFailureOf?.PersistentVolume;
       if (volumeListFailure) return failure(volumeListFailure);
-      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false, resource) };
+      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false) };
     }
     if (!t.namespaced) {
       const pool = [...this.clusterObjects.values()].filter((o) => o.kind === kind);
       if (name) {
         const o = pool.find((x) => x.metadata.name === name);
         if (!o) return ignore ? { stdout: "" } : notFound(qualified(t), name);
-        return { stdout: this.format([o], output, true, resource) };
+        return { stdout: this.format([o], output, true) };
       }
       const items = pool.filter((o) => byField(o.metadata.name) && selects(o.metadata.labels));
       if (items.length === 0 && output === undefined) return { stderr: "No resources found\n" };
-      return { stdout: this.format(items, output, false, resource) };
+      return { stdout: this.format(items, output, false) };
     }
     if (kind === "Workflow" && !name) this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
     const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
@@ -483,7 +483,7 @@ export class FakeCluster {
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
       if (!o) return ignore ? { stdout: "" } : notFound(qualified(t), name);
-      return { stdout: this.format([o], output, true, resource) };
+      return { stdout: this.format([o], output, true) };
     }
     const sortBy = one(p, "--sort-by");
     if (sortBy !== undefined && sortBy !== ".lastTimestamp") throw new Error(`kubectl get --sort-by ${sortBy} not understood`);
@@ -492,10 +492,10 @@ export class FakeCluster {
     if (items.length === 0 && output === undefined) {
       return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
     }
-    return { stdout: this.format(items, output, false, resource) };
+    return { stdout: this.format(items, output, false) };
   }
 
-  private format(items: KubeObj[], output: string | undefined, single: boolean, resource: string): string {
+  private format(items: KubeObj[], output: string | undefined, single: boolean): string {
     if (output === "json") {
       return `${JSON.stringify(single ? items[0] : { apiVersion: "v1", kind: "List", items, metadata: { resourceVersion: "" } }, null, 4)}\n`;
     }
@@ -513,7 +513,7 @@ export class FakeCluster {
       });
       return this.table([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...rows]);
     }
-    if (resource.startsWith("n")) {
+    if (items[0].kind === "Namespace") {
       const rows = items.map((o) => [o.metadata.name, String((o.status as { phase?: string } | undefined)?.phase ?? "Active"), "1m"]);
       return this.table([["NAME", "STATUS", "AGE"], ...rows]);
     }
