@@ -4,7 +4,7 @@
  * what a test can make the API server and helm do.
  */
 import type { FakeCluster } from "./cluster";
-import { kindOf, RESOURCES, type Kind } from "./kubectl-syntax";
+import { kindOf, RESOURCES } from "./kubectl-syntax";
 
 /** A Kubernetes object as the fake stores it. */
 export interface KubeObj {
@@ -131,11 +131,6 @@ export interface ClusterFaults {
   beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
   /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
   beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
-  /**
-   * List calls of these kinds (namespaced ones, `Pod`, `Workflow`, …, and `PersistentVolume`;
-   * namespaces have {@link listFailure}) fail with the message given.
-   */
-  listFailureOf?: Partial<Record<Kind, string>>;
   /** Namespaces whose `helm uninstall` fails (times out). */
   helmUninstallFailsIn?: Set<string>;
   /**

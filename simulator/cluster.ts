@@ -461,8 +461,6 @@ export class FakeCluster {
         if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
         return { stdout: this.format([v], output, true) };
       }
-      const volumeListFailure = this.faults.listFailureOf?.PersistentVolume;
-      if (volumeListFailure) return failure(volumeListFailure);
       return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false) };
     }
     if (!t.namespaced) {
@@ -477,8 +475,6 @@ export class FakeCluster {
       return { stdout: this.format(items, output, false) };
     }
     if (kind === "Workflow" && !name) this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
-    const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
-    if (listFailure) return failure(listFailure);
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
