@@ -138,9 +138,9 @@ export class FakeCluster {
   /** Failures and races of the API server. */
   faults: ClusterFaults = {};
   /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
-  namespaceListCalls = 0;
+  private namespaceListCalls = 0;
   /** Workflow list calls answered so far. */
-  workflowListCalls = 0;
+  private workflowListCalls = 0;
   private tokenCount = 0;
 
   /**
