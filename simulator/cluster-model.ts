@@ -4,7 +4,7 @@
  * what a test can make the API server and helm do.
  */
 import type { FakeCluster } from "./cluster";
-import { KINDS, RESOURCES, qualified } from "./kubectl-syntax";
+import { kindOf, RESOURCES } from "./kubectl-syntax";
 
 /** A Kubernetes object as the fake stores it. */
 export interface KubeObj {
@@ -80,7 +80,7 @@ export const ARGO_CRD_NAMES = ["workflows.argoproj.io", "workflowtemplates.argop
  * minimal schema, whose `spec` is kept as it is and its fields are not described.
  */
 export function argoCrd(name: string): KubeObj {
-  const kind = Object.values(KINDS).find((k) => qualified(RESOURCES[k]) === name);
+  const kind = kindOf(name);
   if (!kind || !("crd" in RESOURCES[kind])) throw new Error(`argoCrd: ${name} is no Argo resource type the fake serves`);
   const t = RESOURCES[kind];
   return {
@@ -129,14 +129,8 @@ export interface ClusterFaults {
   beforeNamespaceList?: (call: number, cluster: FakeCluster) => void;
   /** Runs before the cluster answers an `annotate namespace` call (a test can delete it meanwhile). */
   beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
-  /** The PersistentVolume list call fails with this message. */
-  volumeListFailure?: string;
   /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
   beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
-  /** The Workflow list call fails with this message. */
-  workflowListFailure?: string;
-  /** List calls of these kinds (`Pod`, `Event`, …: namespaced kinds) fail with the message given. */
-  listFailureOf?: Record<string, string>;
   /** Namespaces whose `helm uninstall` fails (times out). */
   helmUninstallFailsIn?: Set<string>;
   /**

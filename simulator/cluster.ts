@@ -30,16 +30,14 @@ import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
 import { cachedRealToolReply, realTool } from "./tools";
-import { isTrue, jsonPath, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
+import { isTrue, jsonPath, kindOf, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
 import { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
 import type {
   ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
 } from "./cluster-model";
 import { rollOut } from "./cluster-controllers";
 
-export { labelSelector } from "./kubectl-syntax";
-
-export { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
+export { argoCrd } from "./cluster-model";
 
 export type {
   ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
@@ -140,9 +138,9 @@ export class FakeCluster {
   /** Failures and races of the API server. */
   faults: ClusterFaults = {};
   /** Namespace list calls answered so far (the full listing and the narrowed ones alike). */
-  namespaceListCalls = 0;
+  private namespaceListCalls = 0;
   /** Workflow list calls answered so far. */
-  workflowListCalls = 0;
+  private workflowListCalls = 0;
   private tokenCount = 0;
 
   /**
@@ -354,9 +352,7 @@ export class FakeCluster {
     if (t.namespaced !== (namespace !== undefined)) throw new Error(`remove: ${kind} ${name} ${t.namespaced ? "needs" : "takes no"} namespace`);
     if (kind === "PersistentVolume") throw new Error("remove: PersistentVolumes are the volumes list's");
     if (kind === "Namespace") {
-      if (!this.namespaces.delete(name)) throw new Error(`remove: no Namespace ${name}`);
-      this.objects.delete(name);
-      for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+      if (!this.dropNamespace(name)) throw new Error(`remove: no Namespace ${name}`);
       return;
     }
     if (namespace !== undefined) {
@@ -367,10 +363,21 @@ export class FakeCluster {
     }
     if (!this.clusterObjects.delete(`${kind}/${name}`)) throw new Error(`remove: no ${kind} ${name}`);
     if (kind !== "CustomResourceDefinition") return;
-    const gone = (Object.keys(RESOURCES) as Kind[]).find((k) => qualified(RESOURCES[k]) === name);
+    const gone = kindOf(name);
     if (gone === undefined) return;
     for (const [ns, list] of this.objects) this.objects.set(ns, list.filter((o) => o.kind !== gone));
     for (const [key, o] of this.clusterObjects) if (o.kind === gone) this.clusterObjects.delete(key);
+  }
+
+  /**
+   * Deletes namespace `name` as the namespace controller finishes it: everything inside goes, Helm's
+   * release records included. Whether there was one.
+   */
+  private dropNamespace(name: string): boolean {
+    if (!this.namespaces.delete(name)) return false;
+    this.objects.delete(name);
+    for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+    return true;
   }
 
   /**
@@ -440,45 +447,39 @@ export class FakeCluster {
       if (name) {
         const ns = this.namespaces.get(name);
         if (!ns) return ignore ? { stdout: "" } : notFound("namespaces", name);
-        return { stdout: this.format([ns], output, true, "namespace") };
+        return { stdout: this.format([ns], output, true) };
       }
       this.faults.beforeNamespaceList?.(++this.namespaceListCalls, this);
       if (this.faults.listFailure) return failure(this.faults.listFailure);
       if (fieldName !== undefined && this.faults.narrowedListFailure) return failure(this.faults.narrowedListFailure);
       const items = [...this.namespaces.values()].filter((n) => byField(n.metadata.name) && (this.faults.listIgnoresSelector || selects(n.metadata.labels)));
-      return { stdout: this.format(items, output, false, "namespace") };
+      return { stdout: this.format(items, output, false) };
     }
     if (kind === "PersistentVolume") {
       if (name) {
         const v = this.volumes.find((x) => x.metadata.name === name);
         if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
-        return { stdout: this.format([v], output, true, resource) };
+        return { stdout: this.format([v], output, true) };
       }
-      if (this.faults.volumeListFailure) return failure(this.faults.volumeListFailure);
-      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false, resource) };
+      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false) };
     }
     if (!t.namespaced) {
       const pool = [...this.clusterObjects.values()].filter((o) => o.kind === kind);
       if (name) {
         const o = pool.find((x) => x.metadata.name === name);
         if (!o) return ignore ? { stdout: "" } : notFound(qualified(t), name);
-        return { stdout: this.format([o], output, true, resource) };
+        return { stdout: this.format([o], output, true) };
       }
       const items = pool.filter((o) => byField(o.metadata.name) && selects(o.metadata.labels));
       if (items.length === 0 && output === undefined) return { stderr: "No resources found\n" };
-      return { stdout: this.format(items, output, false, resource) };
+      return { stdout: this.format(items, output, false) };
     }
-    const listFailure = name ? undefined : this.faults.listFailureOf?.[kind];
-    if (listFailure) return failure(listFailure);
-    if (kind === "Workflow" && !name) {
-      this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
-      if (this.faults.workflowListFailure) return failure(this.faults.workflowListFailure);
-    }
+    if (kind === "Workflow" && !name) this.faults.beforeWorkflowList?.(++this.workflowListCalls, this);
     const pool = [...this.objects.entries()].filter(([ns]) => all || ns === namespace).flatMap(([, objs]) => objs).filter((o) => o.kind === kind);
     if (name) {
       const o = pool.find((x) => x.metadata.name === name);
       if (!o) return ignore ? { stdout: "" } : notFound(qualified(t), name);
-      return { stdout: this.format([o], output, true, resource) };
+      return { stdout: this.format([o], output, true) };
     }
     const sortBy = one(p, "--sort-by");
     if (sortBy !== undefined && sortBy !== ".lastTimestamp") throw new Error(`kubectl get --sort-by ${sortBy} not understood`);
@@ -487,10 +488,10 @@ export class FakeCluster {
     if (items.length === 0 && output === undefined) {
       return { stderr: all ? "No resources found\n" : `No resources found in ${namespace} namespace.\n` };
     }
-    return { stdout: this.format(items, output, false, resource) };
+    return { stdout: this.format(items, output, false) };
   }
 
-  private format(items: KubeObj[], output: string | undefined, single: boolean, resource: string): string {
+  private format(items: KubeObj[], output: string | undefined, single: boolean): string {
     if (output === "json") {
       return `${JSON.stringify(single ? items[0] : { apiVersion: "v1", kind: "List", items, metadata: { resourceVersion: "" } }, null, 4)}\n`;
     }
@@ -508,7 +509,7 @@ export class FakeCluster {
       });
       return this.table([["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], ...rows]);
     }
-    if (resource.startsWith("n")) {
+    if (items[0].kind === "Namespace") {
       const rows = items.map((o) => [o.metadata.name, String((o.status as { phase?: string } | undefined)?.phase ?? "Active"), "1m"]);
       return this.table([["NAME", "STATUS", "AGE"], ...rows]);
     }
@@ -546,11 +547,7 @@ export class FakeCluster {
     const p = parseArgs(args, ["-n", "--namespace"], ["--ignore-not-found", "--wait"]);
     const [resource, name, ...more] = p.positional;
     if (KINDS[resource?.toLowerCase() ?? ""] !== "Namespace" || !name || more.length > 0) throw new Error("kubectl delete: only one namespace is understood");
-    if (!this.namespaces.has(name)) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
-    // The namespace controller removes everything inside, Helm's release records included.
-    this.namespaces.delete(name);
-    this.objects.delete(name);
-    for (const [key, r] of this.releases) if (r.namespace === name) this.releases.delete(key);
+    if (!this.dropNamespace(name)) return isTrue(p, "--ignore-not-found") ? { stdout: "" } : notFound("namespaces", name);
     this.record({ verb: "delete", kind: "Namespace", name }, call.tool);
     return { stdout: `namespace "${name}" deleted\n` };
   }
@@ -870,11 +867,9 @@ export class FakeCluster {
     }
     // The release's objects replace the previous revision's in the namespace.
     const list = (this.objects.get(namespace) ?? []).filter((o) => !(previous?.objects ?? []).some((p2) => p2.kind === o.kind && p2.metadata.name === o.metadata.name));
-    list.push(...objects);
-    this.objects.set(namespace, list);
+    this.objects.set(namespace, rollOut(namespace, [...list, ...objects], previous?.objects ?? [], objects, now()));
     this.addRevision(next, earlier, "deployed", previous ? "Upgrade complete" : "Install complete");
     this.releases.set(key, next);
-    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], previous?.objects ?? [], objects, now()));
     this.record({ verb: previous ? "upgrade" : "install", kind: "Release", namespace, name: release }, call.tool);
     this.faults.afterRelease?.(next, this);
     if (output === "json") {
@@ -901,8 +896,7 @@ export class FakeCluster {
         : { stderr: `Error: uninstall: Release not loaded: ${release}: release: not found\n`, code: 1 };
     }
     const list = (this.objects.get(namespace) ?? []).filter((o) => !r.objects.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name));
-    this.objects.set(namespace, list);
-    this.objects.set(namespace, rollOut(namespace, this.objects.get(namespace) ?? [], r.objects, [], now()));
+    this.objects.set(namespace, rollOut(namespace, list, r.objects, [], now()));
     this.releases.delete(key);
     this.record({ verb: "uninstall", kind: "Release", namespace, name: release }, call.tool);
     return { stdout: `release "${release}" uninstalled\n` };

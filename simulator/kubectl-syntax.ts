@@ -100,6 +100,9 @@ export type Kind = keyof typeof RESOURCES;
 /** A resource type as kubectl names it in the API server's errors: `secrets`, `deployments.apps`. */
 export const qualified = (t: ResourceType): string => (t.group ? `${t.plural}.${t.group}` : t.plural);
 
+/** The kind whose resource type is `name` as {@link qualified} gives it (`workflows.argoproj.io`), if the fake serves one. */
+export const kindOf = (name: string): Kind | undefined => (Object.keys(RESOURCES) as Kind[]).find((k) => qualified(RESOURCES[k]) === name);
+
 /** Canonical kind names kubectl accepts for the resources the steps and `npm run doctor` read. */
 export const KINDS: Record<string, Kind> = {
   namespace: "Namespace", namespaces: "Namespace", ns: "Namespace",

@@ -34,11 +34,11 @@ import {
   type Read,
 } from "../../scripts/doctor";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
-import type { ClusterFaults, FakeCluster } from "../../simulator/cluster";
+import { argoCrd, type ClusterFaults, type FakeCluster } from "../../simulator/cluster";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   agentTemplate, appSecret, ARGO_DEPLOYMENTS, artifactConfigMap, CHECKED_CRDS, deployment, deploymentList, EC_KEY, FILLED_IN, FULL_CRDS,
-  fullCrd, healthyCluster, minimalCrd, MINIO_REPOSITORY, RSA_KEY, serverVersion, versionJson,
+  fullCrd, healthyCluster, MINIO_REPOSITORY, RSA_KEY, serverVersion, versionJson,
 } from "./fixtures";
 
 const found = (object: unknown): Read => ({ found: true, object });
@@ -103,9 +103,9 @@ describe("checkNamespace", () => {
 
 describe("checkArgoCrds", () => {
   const minimal = {
-    "workflows.argoproj.io": found(minimalCrd("workflows.argoproj.io")),
-    "workflowtemplates.argoproj.io": found(minimalCrd("workflowtemplates.argoproj.io")),
-    "cronworkflows.argoproj.io": found(minimalCrd("cronworkflows.argoproj.io")),
+    "workflows.argoproj.io": found(argoCrd("workflows.argoproj.io")),
+    "workflowtemplates.argoproj.io": found(argoCrd("workflowtemplates.argoproj.io")),
+    "cronworkflows.argoproj.io": found(argoCrd("cronworkflows.argoproj.io")),
   };
 
   it("passes the default install's minimal CRDs, saying their fields were not checked", () => {

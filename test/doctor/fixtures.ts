@@ -30,9 +30,6 @@ export function versionJson(major: string, minor: string, gitVersion: string): R
   };
 }
 
-/** An Argo CRD as the default install ships it (minimal: `spec` without properties). */
-export const minimalCrd = argoCrd;
-
 /** An Argo CRD with a full schema whose `spec` has the given properties (each a nested path). */
 export function fullCrd(name: string, ...paths: string[][]): KubeObj {
   const spec: Record<string, unknown> = { type: "object", properties: { entrypoint: { type: "string" } } };
@@ -44,7 +41,7 @@ export function fullCrd(name: string, ...paths: string[][]): KubeObj {
     }
     at.type = "array";
   }
-  const crd = minimalCrd(name);
+  const crd = argoCrd(name);
   ((crd.spec as { versions: Array<{ schema: { openAPIV3Schema: { properties: Record<string, unknown> } } }> }).versions[0].schema.openAPIV3Schema.properties).spec = spec;
   return crd;
 }
@@ -151,15 +148,15 @@ export const CHECKED_CRDS = ["workflows.argoproj.io", "workflowtemplates.argopro
 /**
  * A fake cluster with every prerequisite of the default config, `workflows` being the workflows
  * namespace: kube context `kind-preview`, Kubernetes v1.31.2, Argo Workflows v3.6.5 with its default
- * install's minimal CRDs, ingress-nginx, the agent template, an S3 artifact repository, the three
- * GitHub App Secrets filled in, and the IngressClass nginx.
+ * install's minimal CRDs (a fresh fake cluster has them, {@link argoCrd}), ingress-nginx, the agent
+ * template, an S3 artifact repository, the three GitHub App Secrets filled in, and the IngressClass
+ * nginx.
  */
 export function healthyCluster(workflows = "argo"): FakeCluster {
   const cluster = new FakeCluster([namespace(workflows), namespace("ingress-nginx")]);
   cluster.context = "kind-preview";
   cluster.serverVersion = serverVersion("1", "31", "v1.31.2");
   cluster.seed(
-    ...CHECKED_CRDS.map((n) => minimalCrd(n)),
     ...ARGO_DEPLOYMENTS.items.map((d) => (d.metadata.namespace === "argo" ? { ...d, metadata: { ...d.metadata, namespace: workflows } } : d)),
     agentTemplate("coderun-template", [], "WorkflowTemplate", workflows),
     artifactConfigMap({ "default-v1": MINIO_REPOSITORY }, "artifact-repositories", workflows),

@@ -349,7 +349,7 @@ describe("stuck previews are reported, not forced", () => {
 
   it("goes on, and says so, when PersistentVolumes cannot be listed", async () => {
     const cluster = stuckWorld();
-    cluster.faults.volumeListFailure = "Error from server (Forbidden): persistentvolumes is forbidden";
+    cluster.faults.forbidden = { user: "system:serviceaccount:argo:implementation-dag-steps", denies: (read) => read.verb === "list" && read.resource === "persistentvolumes" };
     const r = await sweep(cluster);
     expect(r.code).toBe(0);
     expect(report(r).github.warnings).toEqual(["listing PersistentVolumes failed: Released volumes of deleted previews are not reported this time"]);

@@ -91,7 +91,7 @@ describe("stop-agents", () => {
 
   it("fails naming kubectl when the children cannot be listed, and changes nothing", async () => {
     const cluster = clusterWith([{ name: "agent-implement-aaaaa", parentUid: UID, phase: "Running" }]);
-    cluster.faults.workflowListFailure = "Error from server (Forbidden): workflows.argoproj.io is forbidden";
+    cluster.faults.forbidden = { user: "system:serviceaccount:argo:implementation-dag-steps", denies: (read) => read.verb === "list" && read.resource === "workflows.argoproj.io" };
     const { r, lines } = await stopAgents(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("ERROR: kubectl: cannot list this run's agent Workflows in argo");

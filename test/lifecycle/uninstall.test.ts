@@ -283,7 +283,7 @@ describe("the uninstall, run for real", () => {
 
   it("refuses when the runs cannot be listed, changing nothing", async () => {
     const { cluster } = world();
-    cluster.faults.workflowListFailure = 'Error from server (Forbidden): workflows.argoproj.io is forbidden';
+    cluster.faults.forbidden = { user: "jane@example.com", denies: (read) => read.verb === "list" && read.resource === "workflows.argoproj.io" };
     const r = await uninstall(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ERROR: kubectl: listing the Workflows of implementation-dag in argo failed; nothing was changed\n$/);
@@ -374,7 +374,7 @@ describe("lib/teardown.sh teardown_pipeline_runs", () => {
     cluster.adopt(workflow("implementation-dag-done", "implementation-dag", "Succeeded"));
     expect(await runs(cluster)).toEqual({ code: 0, stdout: "" });
     await standIns?.close();
-    cluster.faults.workflowListFailure = "Error from server (Forbidden): workflows.argoproj.io is forbidden";
+    cluster.faults.forbidden = { user: "jane@example.com", denies: (read) => read.verb === "list" && read.resource === "workflows.argoproj.io" };
     expect((await runs(cluster)).code).toBe(1);
   });
 });

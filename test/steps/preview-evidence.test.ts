@@ -84,14 +84,13 @@ const PREVIOUS_LOG = "listening on :8080\nfatal: out of memory\n";
 
 /**
  * The fake cluster behind kubectl, holding the preview namespace with `pods` (PODS by default), the
- * events and the containers' logs; `podListFailure`: the API server refuses the pod list.
+ * events and the containers' logs.
  */
-function clusterWith(options: { pods?: typeof PODS.items; podListFailure?: string } = {}): FakeCluster {
+function clusterWith(options: { pods?: typeof PODS.items } = {}): FakeCluster {
   const cluster = new FakeCluster([previewNamespace(NS)]);
   cluster.adopt(...structuredClone(options.pods ?? PODS.items), ...EVENTS.items.map((e) => ({ apiVersion: "v1", kind: "Event", ...structuredClone(e), metadata: { ...e.metadata, namespace: NS } })));
   cluster.setLog(NS, `${RS}-x2k9q`, "app", lines(LOG), lines(PREVIOUS_LOG));
   cluster.setLog(NS, `${RS}-x2k9q`, "migrate", ["migrations applied"]);
-  if (options.podListFailure) cluster.faults.listFailureOf = { Pod: options.podListFailure };
   return cluster;
 }
 
@@ -202,7 +201,9 @@ describe("preview-evidence", () => {
   });
 
   it("fails naming the pods when the API server refuses the list", async () => {
-    const r = await evidence({ cluster: clusterWith({ podListFailure: `Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:argo:implementation-dag-steps" cannot list resource "pods" in API group "" in the namespace "${NS}"` }) });
+    const cluster = clusterWith();
+    cluster.faults.forbidden = { user: "system:serviceaccount:argo:implementation-dag-steps", denies: (read) => read.verb === "list" && read.resource === "pods" };
+    const r = await evidence({ cluster });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`ERROR: pods: cannot list the pods of ${NS}\\n$`));
     expect(existsSync(path.join(r.root, "outputs/preview-evidence/pods.json"))).toBe(false);
