@@ -158,6 +158,7 @@ describe("github_installation_token", () => {
     ["a token that is a number", { token: 5, permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
     ["an empty token", { token: "", permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
     ["a token holding a tab", { token: "ghs_a\tb", permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
+    ["a token of 2049 characters", { token: "g".repeat(2049), permissions: { pull_requests: "write" }, repositories: one }, NO_TOKEN],
     ["a list instead of an object", [{ token: "ghs_x" }], NO_TOKEN],
     ["two repositories", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [...one, { full_name: "acme/other" }] }, NOT_LIMITED],
     ["a repository without a full name it can compare", { token: "ghs_x", permissions: { pull_requests: "write" }, repositories: [{ full_name: 7 }] }, NOT_LIMITED],
@@ -498,6 +499,16 @@ describe("github_request", () => {
     const r = await run(`GITHUB_TOKEN=ghs_x\ngithub_request GET https://example.com/x`);
     expect(r.stderr.trim()).toBe("ERROR: github_request: PATH must be a REST path starting with '/'");
     expect(gh.requests).toEqual([]);
+  });
+
+  it("sends a token of up to 2048 token characters and refuses a longer one, or one with another character, before sending anything", async () => {
+    const cases: Array<[string, boolean]> = [["a".repeat(2048), true], ["a".repeat(2049), false], ["ghs_a b", false], ["ghs_a\u00e9", false], ["", false]];
+    for (const [token, sent] of cases) {
+      const before = gh.requests.length;
+      const r = await run(`github_request GET /repos/acme/app/pulls/7 >/dev/null || true`, { GITHUB_TOKEN: token });
+      expect(gh.requests.length - before, `a token of ${token.length} characters`).toBe(sent ? 1 : 0);
+      if (!sent) expect(r.stderr.trim()).toBe("ERROR: GITHUB_TOKEN: must be set to a token (see github_installation_token)");
+    }
   });
 
   it("refuses a REST path against a base URL that is the GraphQL endpoint, in any case or encoding", async () => {

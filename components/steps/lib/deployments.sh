@@ -175,7 +175,7 @@ pull_request_states() {
     [[ $n =~ ^[1-9][0-9]{0,8}$ ]] || { _deployments_fail pull_request_states "NUMBER must be a pull request number"; return 1; }
   done
   [[ $url =~ ^https?://[^[:space:]\"\'\\]+$ ]] || { _deployments_fail GITHUB_GRAPHQL_URL "must be an http(s) URL"; return 1; }
-  [[ ${GITHUB_TOKEN-} =~ ^[A-Za-z0-9_.-]{1,2048}$ ]] || { _deployments_fail GITHUB_TOKEN "must be set to a token"; return 1; }
+  _github_is_token "${GITHUB_TOKEN-}" || { _deployments_fail GITHUB_TOKEN "must be set to a token"; return 1; }
   # A JSON list of the numbers, each checked above to be digits without a leading zero.
   numbers="[$(IFS=, && printf '%s' "$*")]"
   # The query's text is made of fixed words and list indices only; owner, name and numbers are
