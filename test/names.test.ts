@@ -4,6 +4,8 @@ import {
   IMAGE_TAG, IMAGE_TAG_PATTERN, imageTagForCommit, PREVIEW_NAMESPACE_PATTERN, previewHost, previewMutex, previewNamespace, releaseName, repositoryKey, serviceId,
 } from "../components/names";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../scripts/offline-render";
 import { runScriptTemplate } from "../simulator/argo-step";
@@ -76,6 +78,21 @@ describe("naming rules", () => {
       expect(r.stderr).toBe("");
       expect([r.outputs.ns, r.outputs.repository]).toEqual([c.ns, repositoryKey(c.owner, c.repo)]);
     }
+  });
+
+  it("names the previews of several repositories in one shell as names.ts does, hashing each repository once", () => {
+    // A sweep names every preview it lists in one shell: the table twice over, and again in upper case.
+    const rows = [...CASES, ...[...CASES].reverse(), ...CASES.map((c) => ({ ...c, owner: c.owner.toUpperCase(), repo: c.repo.toUpperCase() }))];
+    const dir = mkdtempSync(path.join(tmpdir(), "names-"));
+    const log = path.join(dir, "sha256sum.log");
+    // A sha256sum that records each call, then runs the real one.
+    writeFileSync(path.join(dir, "sha256sum"), `#!/usr/bin/env bash\necho call >>"${log}"\nexec /usr/bin/sha256sum "$@"\n`, { mode: 0o755 });
+    const shell = execFileSync("bash", ["-c", 'set -euo pipefail; source "$1"; shift; while (($#)); do set_preview_id repository "$1" "$2" "$3"; printf "impl-%s\\n" "$PREVIEW_ID"; shift 3; done',
+      "-", path.join(PROJECT_ROOT, "components", "steps", "lib", "names.sh"), ...rows.flatMap((c) => [c.owner, c.repo, c.pr])],
+    { encoding: "utf8", env: { PATH: `${dir}:${process.env.PATH}` } });
+    expect(shell.split("\n").slice(0, -1)).toEqual(rows.map((c) => previewNamespace("repository", c.owner, c.repo, c.pr)));
+    const repositories = new Set(CASES.map((c) => repositoryKey(c.owner, c.repo)));
+    expect(readFileSync(log, "utf8").split("\n").filter(Boolean).length).toBe(repositories.size);
   });
 
   it("names a preview the same whatever the case of owner and repository", () => {

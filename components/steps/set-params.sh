@@ -35,7 +35,7 @@
 # else the repository's entry, else the global setting, each checked by its rule so a bad table never
 # reaches acceptance; and repository-url (<GITHUB_WEB_URL>/<owner>/<repo>).
 #
-# Tools: jq (the acceptance settings), tr, sha256sum, cut (GNU or busybox).
+# Tools: jq (the acceptance settings), tr, sha256sum (GNU or busybox).
 set -euo pipefail
 export LC_ALL=C
 

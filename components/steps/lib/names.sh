@@ -11,36 +11,52 @@
 #       ends (`repo` when nothing is left): one repository's PR never shares a name with another's.
 #       SCHEME `pr-number`: pr-<PR> (one repository per install).
 #       The caller validates OWNER, REPO and PR first.
+#   set_preview_id SCHEME OWNER REPO PR
+#       the same id in the variable PREVIEW_ID, in the calling shell: each repository's hash is
+#       computed once per step, so a sweep of many previews runs sha256sum once per repository.
 #   preview_namespace ID     prints the preview's namespace: impl-<ID>
 #   preview_mutex ID         prints the mutex one run of the preview holds: implementation-dag-<ID>
 #   repository_key OWNER REPO
 #       prints <owner>/<repo> lowercased: the preview's owner as its namespace records it
 #
-# Tools: tr, sha256sum, cut (GNU or busybox).
+# Tools: sha256sum (GNU or busybox).
 
 # The longest id: the namespace impl-<id> is then a DNS-1123 label of at most 63 characters.
 readonly PREVIEW_ID_MAX=58
 
-preview_id() { # SCHEME OWNER REPO PR
-  local scheme=$1 owner=$2 repo=$3 pr=$4 full hash tail slug
+declare -A _preview_hash=()
+
+set_preview_id() { # SCHEME OWNER REPO PR
+  local LC_ALL=C scheme=$1 owner=$2 repo=$3 pr=$4 full tail slug
   if [[ $scheme == pr-number ]]; then
-    printf 'pr-%s' "$pr"
+    PREVIEW_ID="pr-${pr}"
     return 0
   fi
   [[ $scheme == repository ]] || { printf 'ERROR: preview_id: SCHEME must be repository or pr-number\n' >&2; return 1; }
-  full=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
-  hash=$(printf '%s' "$full" | sha256sum | cut -c1-10)
-  tail="-${hash}-pr-${pr}"
+  # OWNER and REPO are ASCII (the caller validated them), lowercased in the C locale.
+  full="${owner,,}/${repo,,}"
+  if [[ -z ${_preview_hash[$full]-} ]]; then
+    _preview_hash[$full]=$(printf '%s' "$full" | sha256sum)
+  fi
+  tail="-${_preview_hash[$full]:0:10}-pr-${pr}"
   slug=${full/\//-}
   slug=${slug//[^a-z0-9-]/-}
   slug=${slug:0:$((PREVIEW_ID_MAX - ${#tail}))}
   while [[ $slug == -* ]]; do slug=${slug#-}; done
   while [[ $slug == *- ]]; do slug=${slug%-}; done
-  printf '%s%s' "${slug:-repo}" "$tail"
+  PREVIEW_ID="${slug:-repo}${tail}"
+}
+
+preview_id() { # SCHEME OWNER REPO PR
+  set_preview_id "$@" || return 1
+  printf '%s' "$PREVIEW_ID"
 }
 
 preview_namespace() { printf 'impl-%s' "$1"; }
 
 preview_mutex() { printf 'implementation-dag-%s' "$1"; }
 
-repository_key() { printf '%s/%s' "$1" "$2" | tr '[:upper:]' '[:lower:]'; }
+repository_key() {
+  local LC_ALL=C
+  printf '%s/%s' "${1,,}" "${2,,}"
+}

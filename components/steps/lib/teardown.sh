@@ -46,10 +46,12 @@ teardown_preview_pr() { # NS
 
 teardown_named_for() { # NS REPOSITORY
   local ns="${1-}" repository="${2-}" pr
-  pr=$(teardown_preview_pr "$ns") || return 1
+  pr=${ns##*-pr-}
+  is_preview_namespace "$ns" "$pr" || return 1
   [[ $ns != "impl-pr-${pr}" ]] || return 0
   [[ $repository == */* ]] || return 1
-  [[ $ns == "impl-$(preview_id repository "${repository%%/*}" "${repository#*/}" "$pr")" ]]
+  set_preview_id repository "${repository%%/*}" "${repository#*/}" "$pr" || return 1
+  [[ $ns == "impl-${PREVIEW_ID}" ]]
 }
 
 teardown_namespace() {
