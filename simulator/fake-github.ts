@@ -252,6 +252,18 @@ export function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject 
   return { privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }).toString(), publicKey };
 }
 
+const appKeys = new Map<string, ReturnType<typeof generateAppKey>>();
+/**
+ * The key pair of the fake app NAME, made once per process: a 2048-bit RSA key takes about half a
+ * second to make, and a fake GitHub needs only that its apps' keys differ from one another. A test
+ * that needs a key no app has makes one with {@link generateAppKey}.
+ */
+export function appKey(name: string): ReturnType<typeof generateAppKey> {
+  let key = appKeys.get(name);
+  if (!key) appKeys.set(name, (key = generateAppKey()));
+  return key;
+}
+
 /** A schema that takes `null` and nothing else, in OpenAPI 3.0 terms (which has no `null` type). */
 const NULL_ONLY = { type: "string", nullable: true, enum: [null] };
 

@@ -29,7 +29,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { renderStack, readStackConfig, PROJECT_ROOT, type Render } from "../scripts/offline-render";
-import { generateAppKey, startFakeGitHub, type FakeGitHub, type FakeGitHubState } from "./fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub, type FakeGitHubState } from "./fake-github";
 import { startStandIns, type StandIns, type ToolCall, type ToolReply } from "./stand-ins";
 import { implementationDag } from "./render";
 import { PIPELINE } from "../components/workflow";
@@ -119,17 +119,6 @@ export interface RunOptions {
   agents?: Partial<Record<AgentTask, AgentBehaviour>>;
   /** The workflow's name; defaults to `implementation-dag-pr<N>-<n>`. */
   name?: string;
-}
-
-/**
- * Each app's key pair, made once per process: a 2048-bit RSA key takes about half a second to make,
- * and a world's fake GitHub needs only that its three apps' keys differ from one another.
- */
-const appKeys = new Map<string, ReturnType<typeof generateAppKey>>();
-function appKey(app: string): ReturnType<typeof generateAppKey> {
-  let key = appKeys.get(app);
-  if (!key) appKeys.set(app, (key = generateAppKey()));
-  return key;
 }
 
 /** Options of {@link World.start}. */

@@ -12,7 +12,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { busyboxDir } from "../helpers/busybox";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 
 const OWNER = "example-org";
@@ -23,7 +23,7 @@ const NEWER = "d".repeat(40);
 const WORKFLOW = { name: "implementation-dag-x7k2p", namespace: "argo", parameters: { owner: OWNER, repo: REPO, pr: String(PR) } };
 const SUMMARY = "| endpoint | success | p95 |\n|---|---|---|\n| https://pr-42.preview.example.com/ | 100% | 12 ms |\n";
 
-const qaKey = generateAppKey();
+const qaKey = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "approve-test-"));
 const keyFile = path.join(work, "qa.pem");
 writeFileSync(keyFile, qaKey.privateKeyPem, { mode: 0o600 });

@@ -12,7 +12,7 @@ import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1
 import { parseConfig } from "../../components/config";
 import { buildGuardrails, guardrailFiles } from "../../components/guardrails";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { isOfflineCall, startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { FakeCluster, type FakeNamespace, type KubeObj, type ReleaseStatus } from "../../simulator/cluster";
@@ -60,7 +60,7 @@ export { busyboxDir } from "../helpers/busybox";
 
 /** The fake GitHub with the QA app installed on the example repository and PR 42 open. */
 export async function githubWorld(): Promise<{ gh: FakeGitHub; keyFile: string; env: Record<string, string> }> {
-  const key = generateAppKey();
+  const key = appKey("qa");
   const keyFile = path.join(mkdtempSync(path.join(tmpdir(), "qa-key-")), "private-key.pem");
   writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
   const gh = await startFakeGitHub({

@@ -8,9 +8,10 @@
 import { generateKeyPairSync } from "node:crypto";
 import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
 import { argoCrd, FakeCluster, type FakeNamespace, type KubeObj, type ServerVersion } from "../../simulator/cluster";
+import { appKey } from "../../simulator/fake-github";
 
-/** An RSA private key in GitHub's format (PKCS#1 PEM), made once per test file. */
-export const RSA_KEY = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+/** An RSA private key in GitHub's format (PKCS#1 PEM). */
+export const RSA_KEY = appKey("rex").privateKeyPem;
 /** An EC private key (not what GitHub issues). */
 export const EC_KEY = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "sec1", format: "pem" }).toString();
 

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SignJWT, importPKCS8 } from "jose";
 import { createPrivateKey } from "node:crypto";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 
 const SHA = "a".repeat(40);
-const qaKey = generateAppKey();
-const otherKey = generateAppKey();
+const qaKey = appKey("qa");
+const otherKey = appKey("rex");
 
 async function jwtFor(privateKeyPem: string, claims: { iss?: string | number; iat?: number; exp?: number } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);

@@ -10,11 +10,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { STEPS_DIR } from "../../components/argo/script-template";
 import { busyboxDir } from "../helpers/busybox";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 
 const LIB = path.join(STEPS_DIR, "lib", "github.sh");
 const SHA = "b".repeat(40);
-const key = generateAppKey();
+const key = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "github-lib-"));
 const keyFile = path.join(work, "app.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
