@@ -1,8 +1,13 @@
+import * as path from "node:path";
 import { defineConfig } from "vitest/config";
+
+/** The step image's jq, built by .ci/jq (scripts/tools.ts STEP_JQ_DIR): first on every step's PATH. */
+const STEP_JQ_DIR = path.join(__dirname, ".cache", "tools", "jq");
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "components/**/*.test.ts", "policy/**/*.test.ts"],
+    env: { PATH: [STEP_JQ_DIR, process.env.PATH].join(path.delimiter) },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

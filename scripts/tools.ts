@@ -46,3 +46,23 @@ export function onPath(name: string, searchPath = process.env.PATH ?? ""): strin
 export function clusterTool(name: ClusterTool, searchPath = process.env.PATH ?? ""): string {
   return onPath(name, searchPath) ?? layerTool(name);
 }
+
+/**
+ * The step image's jq (docker.io/alpine/k8s:1.32.3, on Alpine 3.21, has jq 1.7.1): the tests run
+ * every step script with it, first on PATH (vitest.config.mts). `.ci/jq` builds it into
+ * `.cache/tools/jq/`; Debian 12's own jq is 1.6, which answers differently in places.
+ */
+export const STEP_JQ_VERSION = "1.7.1";
+export const STEP_JQ_DIR = path.join(CACHE, "jq");
+
+/** Why the step image's jq cannot run the tests (not built, or another version), or undefined. */
+export function stepJqProblem(): string | undefined {
+  const jq = path.join(STEP_JQ_DIR, "jq");
+  let version = "";
+  try {
+    version = execFileSync(jq, ["--version"], { encoding: "utf8" }).trim();
+  } catch {
+    return `${jq} is missing: the tests run the step scripts with the step image's jq ${STEP_JQ_VERSION}; build it with \`bash .ci/jq\` (bash .ci/run does)`;
+  }
+  return version === `jq-${STEP_JQ_VERSION}` ? undefined : `${jq} is ${version}, not the step image's jq ${STEP_JQ_VERSION}: rebuild it with \`bash .ci/jq\``;
+}

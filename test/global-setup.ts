@@ -5,6 +5,7 @@
  */
 import type { TestProject } from "vitest/node";
 import { renderStack, type Render } from "../scripts/offline-render";
+import { stepJqProblem } from "../scripts/tools";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -13,7 +14,9 @@ declare module "vitest" {
   }
 }
 
-/** vitest's global setup: renders the preview stack and provides it. */
+/** vitest's global setup: checks the step image's jq is there, renders the preview stack and provides it. */
 export default async function setup(project: TestProject): Promise<void> {
+  const jq = stepJqProblem();
+  if (jq !== undefined) throw new Error(jq);
   project.provide("previewRender", await renderStack());
 }
