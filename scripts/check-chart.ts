@@ -12,7 +12,7 @@
  * Exit codes: 0 the chart meets the contract, 1 it does not (each failure printed with what to
  * change), 2 bad arguments or an invalid stack config.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -85,26 +85,29 @@ export function checkChartEnv(args: CheckChartArgs, cfg: StackConfig, files: { l
   };
 }
 
-function main(argv: string[]): number {
+/** Where the check writes: the process's own streams, or a test's buffers. */
+export interface CheckChartOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const PROCESS_OUTPUT: CheckChartOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+/** Runs the check for the command line ARGV, writing to OUTPUT; resolves to the exit code. */
+export async function checkChart(argv: string[], output: CheckChartOutput = PROCESS_OUTPUT): Promise<number> {
+  const fail = (message: string): number => {
+    output.err(`${message}\n`);
+    return 2;
+  };
   const args = parseCheckChartArgs(argv);
-  if (typeof args === "string") {
-    console.error(`check-chart: ${args}\n${USAGE}`);
-    return 2;
-  }
-  if (!existsSync(path.join(args.chart, "Chart.yaml"))) {
-    console.error(`check-chart: ${args.chart} is not a chart directory (no Chart.yaml in it)\n${USAGE}`);
-    return 2;
-  }
-  if (args.values !== undefined && !(existsSync(args.values) && statSync(args.values).isFile())) {
-    console.error(`check-chart: --values ${args.values} is not a file\n${USAGE}`);
-    return 2;
-  }
+  if (typeof args === "string") return fail(`check-chart: ${args}\n${USAGE}`);
+  if (!existsSync(path.join(args.chart, "Chart.yaml"))) return fail(`check-chart: ${args.chart} is not a chart directory (no Chart.yaml in it)\n${USAGE}`);
+  if (args.values !== undefined && !(existsSync(args.values) && statSync(args.values).isFile())) return fail(`check-chart: --values ${args.values} is not a file\n${USAGE}`);
   let cfg: StackConfig;
   try {
     cfg = parseConfig(readStackConfig(args.stack));
   } catch (e) {
-    console.error(`check-chart: the config of stack ${args.stack}: ${e instanceof Error ? e.message : String(e)}`);
-    return 2;
+    return fail(`check-chart: the config of stack ${args.stack}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const work = mkdtempSync(path.join(tmpdir(), "check-chart-"));
   try {
@@ -116,13 +119,18 @@ function main(argv: string[]): number {
     const env = { ...process.env, ...checkChartEnv(args, cfg, { limitRange, report: path.join(work, "report.txt") }) };
     env.PATH = [...new Set(tools), process.env.PATH ?? ""].join(path.delimiter);
     env.TMPDIR = work;
-    const run = spawnSync("bash", [script], { env, stdio: "inherit" });
-    if (run.status === 0 || run.status === 1) return run.status;
-    console.error(`check-chart: the check did not finish (${run.error?.message ?? `exit ${String(run.status ?? run.signal)}`})`);
-    return 2;
+    const status = await new Promise<number | string>((resolve) => {
+      const child = spawn("bash", [script], { env, stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout.setEncoding("utf8").on("data", (t: string) => output.out(t));
+      child.stderr.setEncoding("utf8").on("data", (t: string) => output.err(t));
+      child.on("error", (e) => resolve(e.message));
+      child.on("close", (code, signal) => resolve(code ?? `exit ${String(signal)}`));
+    });
+    if (status === 0 || status === 1) return status;
+    return fail(`check-chart: the check did not finish (${typeof status === "string" ? status : `exit ${status}`})`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-if (require.main === module) process.exit(main(process.argv.slice(2)));
+if (require.main === module) void checkChart(process.argv.slice(2)).then((code) => process.exit(code));

