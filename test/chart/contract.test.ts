@@ -105,7 +105,11 @@ describe.each(["gnu", "busybox"] as const)("the chart contract check (%s tools)"
     expect(r.code).toBe(0);
   });
 
-  it.each(RULES)("fails a chart that breaks only '%s', saying what to change", async (_rule, values, expected) => {
+  // The first three rules are decided in the shell (helm lint, helm template, kubectl); the others
+  // by lib/chart-contract.jq (test/chart/contract-rules.test.ts holds each to fixed objects),
+  // reported by the same lines of shell. The step image's busybox runs them all; GNU tools run the
+  // shell's three and the first of jq's, which takes the path every other one takes.
+  it.each(tools === "busybox" ? RULES : RULES.slice(0, 4))("fails a chart that breaks only '%s', saying what to change", async (_rule, values, expected) => {
     const r = await run(envFor(FIXTURE, values()));
     expect(r.code).toBe(1);
     // helm's and kubectl's own lines follow their failure, indented.
