@@ -22,8 +22,18 @@ export function realToolReply(call: ToolCall): ToolReply {
 
 /** Answers of the real tools to the example chart's offline calls, by {@link offlineCallKey}. */
 const offlineAnswers = new Map<string, ToolReply>();
-/** A run's own directories under the system's temporary directory (`/tmp/step-deploy-x1y2z3`). */
-const RUN_DIR = new RegExp(`${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/[^/\\s"']+`, "g");
+/**
+ * A run's own directories under the system's temporary directory, with the `mktemp -d` directories
+ * the step made in it (`/tmp/step-deploy-x1y2z3/deploy.AbC123`): the parts of a path that differ
+ * from one run to the next.
+ */
+const RUN_DIR = new RegExp(`${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/[^/\\s"']+(/[A-Za-z0-9_-]+\\.[A-Za-z0-9]{6}(?=[/\\s"']|$))*`, "g");
+
+/** Writes each of DIRS in a text as `<dirN>` (N its place in DIRS), a directory before the ones it holds. */
+function naming(dirs: string[]): (text?: string) => string {
+  const longestFirst = dirs.map((d, i) => [d, `<dir${i + 1}>`] as const).sort(([a], [b]) => b.length - a.length);
+  return (text = "") => longestFirst.reduce((t, [d, name]) => t.replaceAll(d, name), text);
+}
 
 /**
  * What decides an offline call's answer, with the run's directories as `<dir1>`, `<dir2>`… (in the
@@ -33,7 +43,7 @@ const RUN_DIR = new RegExp(`${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/[
  */
 function offlineCallKey(call: ToolCall): { key: string; dirs: string[] } {
   const dirs = [...new Set([...call.args, call.cwd].flatMap((a) => a.match(RUN_DIR) ?? []))];
-  const named = (text: string) => dirs.reduce((t, d, i) => t.replaceAll(d, `<dir${i + 1}>`), text);
+  const named = naming(dirs);
   const files = call.args.flatMap((a, i) => (call.args[i - 1] === "-f" && a !== "-" && existsSync(path.resolve(call.cwd, a)) ? [named(readFileSync(path.resolve(call.cwd, a), "utf8"))] : []));
   const settings = Object.entries(call.env).filter(([k]) => /^(HELM_|KUBE)/.test(k)).sort();
   return { key: JSON.stringify([call.tool, call.args.map(named), named(call.cwd), named(call.stdin), settings.map(([k, v]) => [k, named(v)]), files]), dirs };
@@ -50,7 +60,7 @@ export function cachedRealToolReply(call: ToolCall): ToolReply {
   let answer = offlineAnswers.get(key);
   if (!answer) {
     const real = realToolReply(call);
-    const named = (text = "") => dirs.reduce((t, d, i) => t.replaceAll(d, `<dir${i + 1}>`), text);
+    const named = naming(dirs);
     answer = { stdout: named(real.stdout), stderr: named(real.stderr), code: real.code };
     offlineAnswers.set(key, answer);
   }
