@@ -247,8 +247,8 @@ posted_file="$TMPDIR/approve-posted.json"
 post_review() { # STATE MARKER_KIND
   local try=1 attempts base_ms wait_ms found status
   # The same bounds as lib/github.sh's own retries.
-  attempts=$(_github_int_setting GITHUB_RETRY_ATTEMPTS 5 1 10) || return 1
-  base_ms=$(_github_int_setting GITHUB_RETRY_BASE_MS 1000 0 60000) || return 1
+  _github_int_setting attempts GITHUB_RETRY_ATTEMPTS 5 1 10 || return 1
+  _github_int_setting base_ms GITHUB_RETRY_BASE_MS 1000 0 60000 || return 1
   while :; do
     if GITHUB_RETRY_SERVER_ERRORS=no github_request POST "/repos/$owner/$repo/pulls/$pr/reviews" "$(cat "$request_file")" >"$posted_file"; then
       return 0

@@ -95,8 +95,8 @@ deployment_create() {
   local owner="${1-}" repo="${2-}" sha="${3-}" environment="${4-}" workflow="${5-}" id
   local try=1 attempts base_ms wait_ms status response
   _deployments_check deployment_create "$owner" "$repo" "$sha" "$environment" "$workflow" || return 1
-  attempts=$(_github_int_setting GITHUB_RETRY_ATTEMPTS 5 1 10) || return 1
-  base_ms=$(_github_int_setting GITHUB_RETRY_BASE_MS 1000 0 60000) || return 1
+  _github_int_setting attempts GITHUB_RETRY_ATTEMPTS 5 1 10 || return 1
+  _github_int_setting base_ms GITHUB_RETRY_BASE_MS 1000 0 60000 || return 1
   _github_tmpdir || return 1
   response="$_GITHUB_TMP/deployment.json"
   while :; do

@@ -79,27 +79,30 @@ _github_is_token() { # TOKEN
   [[ ${#1} -le 2048 && $1 =~ ^[A-Za-z0-9_.-]+$ ]]
 }
 
-# Reads an integer setting within bounds, else the default; a bad value is an error.
-_github_int_setting() { # NAME DEFAULT MIN MAX
-  local value="${!1-}"
+# Sets the variable VAR to the integer setting NAME within bounds, else to the default; a bad value
+# is an error. (It sets rather than prints: a $(...) would fork the step for each setting of each
+# request.)
+_github_int_setting() { # VAR NAME DEFAULT MIN MAX
+  local value="${!2-}"
   if [[ -z $value ]]; then
-    printf '%s' "$2"
+    printf -v "$1" '%s' "$3"
     return 0
   fi
-  if ! [[ $value =~ ^[0-9]{1,7}$ ]] || ((10#$value < $3 || 10#$value > $4)); then
-    _github_fail "$1" "must be an integer from $3 to $4"
+  if ! [[ $value =~ ^[0-9]{1,7}$ ]] || ((10#$value < $4 || 10#$value > $5)); then
+    _github_fail "$2" "must be an integer from $4 to $5"
     return 1
   fi
-  printf '%s' "$((10#$value))"
+  printf -v "$1" '%s' "$((10#$value))"
 }
 
-_github_api_url() {
+# Sets the variable VAR to GITHUB_API_URL without its trailing '/'.
+_github_api_url() { # VAR
   local url="${GITHUB_API_URL-}"
   if ! [[ $url =~ ^https?://[^[:space:]\"\'\\]+$ ]]; then
     _github_fail GITHUB_API_URL "must be an http(s) URL without whitespace or quotes"
     return 1
   fi
-  printf '%s' "${url%/}"
+  printf -v "$1" '%s' "${url%/}"
 }
 
 # A private directory for header and body files, one per shell process (`$$` is the same in the
@@ -258,13 +261,13 @@ _github_guard() { # METHOD PATH BODY BASE
 _github_http() { # METHOD PATH BODY AUTH_FILE
   local method="${1^^}" path="$2" body="$3" auth_file="$4"
   local base attempts base_ms max_wait connect_timeout max_time
-  base=$(_github_api_url) || return 1
+  _github_api_url base || return 1
   _github_guard "$method" "$path" "$body" "$base" || return 1
-  attempts=$(_github_int_setting GITHUB_RETRY_ATTEMPTS 5 1 10) || return 1
-  base_ms=$(_github_int_setting GITHUB_RETRY_BASE_MS 1000 0 60000) || return 1
-  max_wait=$(_github_int_setting GITHUB_RETRY_MAX_WAIT_SECONDS 60 1 3600) || return 1
-  connect_timeout=$(_github_int_setting GITHUB_CONNECT_TIMEOUT_SECONDS 10 1 600) || return 1
-  max_time=$(_github_int_setting GITHUB_MAX_TIME_SECONDS 60 1 600) || return 1
+  _github_int_setting attempts GITHUB_RETRY_ATTEMPTS 5 1 10 || return 1
+  _github_int_setting base_ms GITHUB_RETRY_BASE_MS 1000 0 60000 || return 1
+  _github_int_setting max_wait GITHUB_RETRY_MAX_WAIT_SECONDS 60 1 3600 || return 1
+  _github_int_setting connect_timeout GITHUB_CONNECT_TIMEOUT_SECONDS 10 1 600 || return 1
+  _github_int_setting max_time GITHUB_MAX_TIME_SECONDS 60 1 600 || return 1
   local retry_server_errors="${GITHUB_RETRY_SERVER_ERRORS:-yes}"
   if [[ $retry_server_errors != yes && $retry_server_errors != no ]]; then
     _github_fail GITHUB_RETRY_SERVER_ERRORS "must be yes or no"
