@@ -35,7 +35,7 @@
 # else the repository's entry, else the global setting, each checked by its rule so a bad table never
 # reaches acceptance; and repository-url (<GITHUB_WEB_URL>/<owner>/<repo>).
 #
-# Tools: jq (the acceptance settings), tr, sha256sum (GNU or busybox).
+# Tools: jq (the acceptance settings), sha256sum (GNU or busybox).
 set -euo pipefail
 export LC_ALL=C
 
@@ -142,16 +142,16 @@ if ((${#host} > 253)); then
 fi
 mutex=$(preview_mutex "$id")
 suffix="-pr-${pr}"
-name=$(printf '%s' "$repo" | tr '[:upper:]' '[:lower:]')
+name=${repo,,}
 name=${name//[^a-z0-9-]/-}
 name=${name:0:$((53 - ${#suffix}))}
 while [[ $name == -* ]]; do name=${name#-}; done
 while [[ $name == *- ]]; do name=${name%-}; done
 release="${name:-app}${suffix}"
-commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
+commit=${commit,,}
 # What the agents are given (the agent template's parameter names).
 if [[ -z $service ]]; then
-  service=$(printf '%s' "$repo" | tr '[:upper:]' '[:lower:]')
+  service=${repo,,}
   service=${service//[^a-z0-9-]/-}
   service=${service:0:63}
   while [[ $service == -* ]]; do service=${service#-}; done
