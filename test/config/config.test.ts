@@ -189,7 +189,7 @@ describe("stack config", () => {
     const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
     writeFileSync(file, readFileSync(path.join(PROJECT_ROOT, "Pulumi.preview.yaml"), "utf8").replace("domain: preview.example.com", "domain: NOPE").replace("runner: pod", "runner: ssh"));
     try {
-      const result = await promisify(execFile)("npx", ["tsx", "scripts/render.ts", "--out", out, "--stack", stack], { cwd: PROJECT_ROOT }).then(
+      const result = await promisify(execFile)(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), ["scripts/render.ts", "--out", out, "--stack", stack], { cwd: PROJECT_ROOT }).then(
         () => ({ code: 0, stderr: "" }),
         (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
       );

@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { PROJECT_ROOT, SECRET_PLACEHOLDER } from "../../scripts/offline-render";
 
-const run = (args: string[]) => promisify(execFile)("npx", ["tsx", "scripts/render.ts", ...args], { cwd: PROJECT_ROOT });
+/** `npm run render -- ARGS` without npm's own start-up: the package's tsx, as the script runs it. */
+const run = (args: string[]) => promisify(execFile)(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), ["scripts/render.ts", ...args], { cwd: PROJECT_ROOT });
 
 let out: string;
 let stdout: string;
