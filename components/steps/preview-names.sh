@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # preview-names: the first step of preview-teardown. Validates the pull request it is given and
 # derives, once, the names the teardown acts on, with the same rules as set-params (lib/names.sh
-# preview_id of (NAMING, owner, repo, PR); components/names.ts is their TypeScript twin):
+# set_preview_id of (NAMING, owner, repo, PR); components/names.ts is their TypeScript twin):
 #   ns          the preview namespace impl-<id>
 #   mutex       implementation-dag-<id>: exactly the mutex the pipeline's run of that preview holds,
 #               which the teardown step then holds (a template-level mutex, taken only once the
@@ -39,7 +39,8 @@ if [[ $output_dir != /* ]]; then
 fi
 stop_on_bad_inputs
 
-id=$(preview_id "$naming" "$owner" "$repo" "$pr")
+set_preview_id "$naming" "$owner" "$repo" "$pr"
+id=$PREVIEW_ID
 ns=$(preview_namespace "$id")
 mutex=$(preview_mutex "$id")
 repository=$(repository_key "$owner" "$repo")

@@ -26,7 +26,7 @@
 # Writes, one value per file in OUTPUT_DIR: ns (impl-<id>), release (<repo>-pr-<PR>, a DNS-1123
 # label of at most 53), host (<id>.<DOMAIN>), mutex (implementation-dag-<id>), repository
 # (<owner>/<repo> lowercased: the preview's owner, as annotated on its namespace), domain,
-# image_tag (as given, or empty: deploy derives it from the deployed commit), commit (lowercased, or empty), where <id> is lib/names.sh's preview_id of
+# image_tag (as given, or empty: deploy derives it from the deployed commit), commit (lowercased, or empty), where <id> is lib/names.sh's set_preview_id of
 # (NAMING, owner, repo, PR);
 # and the validated values later tasks take instead of the raw parameters, each under its
 # PARAMETER_OUTPUT name: every workflow parameter (the agents' under the agent template's own names:
@@ -134,7 +134,8 @@ acceptance_budget_problem acceptance
 [[ -z $BUDGET_PROBLEM ]] || die "$BUDGET_INPUT" "$BUDGET_PROBLEM"
 
 # The naming rules (the same as components/names.ts).
-id=$(preview_id "$naming" "$owner" "$repo" "$pr")
+set_preview_id "$naming" "$owner" "$repo" "$pr"
+id=$PREVIEW_ID
 ns=$(preview_namespace "$id")
 host="${id}.${domain}"
 if ((${#host} > 253)); then

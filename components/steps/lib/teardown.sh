@@ -46,8 +46,8 @@ teardown_preview_pr() { # NS
 
 teardown_named_for() { # NS REPOSITORY
   local ns="${1-}" repository="${2-}" pr
+  teardown_preview_pr "$ns" >/dev/null || return 1
   pr=${ns##*-pr-}
-  is_preview_namespace "$ns" "$pr" || return 1
   [[ $ns != "impl-pr-${pr}" ]] || return 0
   [[ $repository == */* ]] || return 1
   set_preview_id repository "${repository%%/*}" "${repository#*/}" "$pr" || return 1
