@@ -29,7 +29,7 @@ export function rollOut(namespace: string, objects: KubeObj[], before: KubeObj[]
     const status = (c: Container, init: boolean) => ({
       name: c.name,
       image: c.image,
-      imageID: `${c.image.replace(/[:@][^/]*$/, "")}@sha256:${createHash("sha256").update(c.image).digest("hex")}`,
+      imageID: `${c.image.replace(/[:@][^/]*$/, "")}@sha256:${hash(c.image, 64)}`,
       ready: !init,
       restartCount: 0,
       started: !init,

@@ -119,8 +119,6 @@ export interface HelmBehaviour {
  * racing the step would do between two of its calls). The hooks get the call's number, counted from 1.
  */
 export interface ClusterFaults {
-  /** Every namespace list call (`kubectl get namespaces -l …`) fails with this message. */
-  listFailure?: string;
   /** The narrowed namespace list call (`--field-selector metadata.name=…`) fails with this message. */
   narrowedListFailure?: string;
   /** The namespace list calls return every namespace, whatever their label selector (a misbehaving server). */

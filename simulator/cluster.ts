@@ -37,11 +37,9 @@ import type {
 } from "./cluster-model";
 import { rollOut } from "./cluster-controllers";
 
-export { argoCrd } from "./cluster-model";
+export { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
 
-export type {
-  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
-} from "./cluster-model";
+export type { ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, KubeObj, ReleaseStatus, ServerVersion } from "./cluster-model";
 
 const exec = promisify(execFile);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -58,8 +56,13 @@ const KUBECTL_CLIENT = {
 const freshServerVersion = (): ServerVersion => ({ major: "1", minor: "31", gitVersion: "v1.31.2", platform: "linux/amd64" });
 /** The cluster-scoped objects of a fresh cluster, by `Kind/name`: Argo's CRDs. */
 const freshClusterObjects = (): Map<string, KubeObj> => new Map(ARGO_CRD_NAMES.map((n) => [`CustomResourceDefinition/${n}`, argoCrd(n)]));
-/** The example chart (charts/app) as helm names it in a release. */
-const EXAMPLE_CHART = { chart: "app-0.1.0", appVersion: "1.27.3" };
+interface ChartMetadata { name: string; version: string; appVersion?: string }
+/** The Chart.yaml of the chart in DIR. */
+const chartMetadata = (dir: string): ChartMetadata => parseAllDocuments(readFileSync(path.join(dir, "Chart.yaml"), "utf8"))[0].toJSON() as ChartMetadata;
+/** A chart as helm names it in a release (`<name>-<version>`) and its app version. */
+const releaseChart = (meta: ChartMetadata) => ({ chart: `${meta.name}-${meta.version}`, appVersion: meta.appVersion ?? "" });
+/** The example chart (charts/app), which the releases a test seeds are made of. */
+const EXAMPLE_CHART = releaseChart(chartMetadata(path.join(__dirname, "..", "charts", "app")));
 
 /** Every file under `dir` (symlinks as their target's name), as path and content, in a stable order. */
 function treeDigest(dir: string, hash = createHash("sha256"), prefix = ""): ReturnType<typeof createHash> {
@@ -450,7 +453,6 @@ export class FakeCluster {
         return { stdout: this.format([ns], output, true) };
       }
       this.faults.beforeNamespaceList?.(++this.namespaceListCalls, this);
-      if (this.faults.listFailure) return failure(this.faults.listFailure);
       if (fieldName !== undefined && this.faults.narrowedListFailure) return failure(this.faults.narrowedListFailure);
       const items = [...this.namespaces.values()].filter((n) => byField(n.metadata.name) && (this.faults.listIgnoresSelector || selects(n.metadata.labels)));
       return { stdout: this.format(items, output, false) };
@@ -853,9 +855,9 @@ export class FakeCluster {
     }
     const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as KubeObj | null).filter((o): o is KubeObj => o !== null)
       .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? namespace } }));
-    const chartMeta = parseAllDocuments(readFileSync(path.join(chartDir, "Chart.yaml"), "utf8"))[0].toJSON() as { name: string; version: string; appVersion?: string };
+    const chartMeta = chartMetadata(chartDir);
     const earlier = previous ? this.historyOf(previous) : [];
-    const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", chart: `${chartMeta.name}-${chartMeta.version}`, appVersion: chartMeta.appVersion ?? "", valueArgs, objects, updatedAt: now() };
+    const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", ...releaseChart(chartMeta), valueArgs, objects, updatedAt: now() };
     if (this.helm.failInstall) {
       const message = this.helm.failInstall;
       this.helm.failInstall = undefined;

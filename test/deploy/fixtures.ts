@@ -16,7 +16,7 @@ import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-g
 import { isOfflineCall, startStandIns, type StandIns, type ToolCall, type ToolReply } from "../../simulator/stand-ins";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { FakeCluster, type FakeNamespace, type KubeObj, type ReleaseStatus } from "../../simulator/cluster";
-import { utcIn } from "../helpers/cluster-objects";
+import { INSTANCE, utcIn } from "../helpers/cluster-objects";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { busyboxDir } from "../helpers/busybox";
 export { isOfflineCall };
@@ -30,8 +30,7 @@ export const RELEASE = "example-app-pr-42";
 export const HOST = "pr-42.preview.example.com";
 export const HEAD_SHA = "0123456789abcdef0123456789abcdef01234567";
 export const WORKFLOW = "implementation-dag-x7k2p";
-/** The preview stack's instance: its workflows namespace, the value of its previews' instance label. */
-export const INSTANCE = "argo";
+export { INSTANCE };
 /** The preview stack's ClusterRoles deploy binds in each preview namespace (implementation-dag-<instance>-<purpose>). */
 export const DEPLOYER_ROLE = "implementation-dag-argo-deployer";
 export const GUARDRAILS_ROLE = "implementation-dag-argo-guardrails";

@@ -34,10 +34,10 @@ import {
   type Read,
 } from "../../scripts/doctor";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
-import { argoCrd, type ClusterFaults, type FakeCluster } from "../../simulator/cluster";
+import { ARGO_CRD_NAMES, argoCrd, type ClusterFaults, type FakeCluster } from "../../simulator/cluster";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
-  agentTemplate, appSecret, ARGO_DEPLOYMENTS, artifactConfigMap, CHECKED_CRDS, deployment, deploymentList, EC_KEY, FILLED_IN, FULL_CRDS,
+  agentTemplate, appSecret, ARGO_DEPLOYMENTS, artifactConfigMap, deployment, deploymentList, EC_KEY, FILLED_IN, FULL_CRDS,
   fullCrd, healthyCluster, MINIO_REPOSITORY, RSA_KEY, serverVersion, versionJson,
 } from "./fixtures";
 
@@ -646,7 +646,7 @@ describe("npm run doctor against the fake cluster", () => {
   it("fails every Argo check of a cluster without Argo, as kubectl words it", async () => {
     const cluster = healthyCluster();
     // Without its CRDs the server knows no Argo resource type (their objects went with them).
-    for (const crd of [...CHECKED_CRDS, "clusterworkflowtemplates.argoproj.io"]) cluster.remove("CustomResourceDefinition", crd);
+    for (const crd of ARGO_CRD_NAMES) cluster.remove("CustomResourceDefinition", crd);
     cluster.remove("Deployment", "argo-server", "argo");
     cluster.remove("Deployment", "workflow-controller", "argo");
     const r = await failures(cluster);

@@ -143,9 +143,6 @@ export function ingressClass(name = "nginx"): KubeObj {
   return { apiVersion: "networking.k8s.io/v1", kind: "IngressClass", metadata: { name }, spec: { controller: "k8s.io/ingress-nginx" } };
 }
 
-/** The Argo CRDs the doctor checks. */
-export const CHECKED_CRDS = ["workflows.argoproj.io", "workflowtemplates.argoproj.io", "cronworkflows.argoproj.io"] as const;
-
 /**
  * A fake cluster with every prerequisite of the default config, `workflows` being the workflows
  * namespace: kube context `kind-preview`, Kubernetes v1.31.2, Argo Workflows v3.6.5 with its default
@@ -156,7 +153,6 @@ export const CHECKED_CRDS = ["workflows.argoproj.io", "workflowtemplates.argopro
 export function healthyCluster(workflows = "argo"): FakeCluster {
   const cluster = new FakeCluster([namespace(workflows), namespace("ingress-nginx")]);
   cluster.context = "kind-preview";
-  cluster.serverVersion = serverVersion("1", "31", "v1.31.2");
   cluster.seed(
     ...ARGO_DEPLOYMENTS.items.map((d) => (d.metadata.namespace === "argo" ? { ...d, metadata: { ...d.metadata, namespace: workflows } } : d)),
     agentTemplate("coderun-template", [], "WorkflowTemplate", workflows),

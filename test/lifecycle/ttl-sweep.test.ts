@@ -267,7 +267,7 @@ describe("the TTL sweeper", () => {
 
   it("stops before deleting anything when the list call fails", async () => {
     const cluster = new FakeCluster(fixture(), RELEASES);
-    cluster.faults.listFailure = "Error from server (Forbidden): namespaces is forbidden";
+    cluster.faults.forbidden = { user: "system:serviceaccount:argo:implementation-dag-sweeper", denies: (r) => r.verb === "list" && r.resource === "namespaces" };
     const r = await sweep(cluster);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ERROR: kubectl: listing the namespaces/m);
