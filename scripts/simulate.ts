@@ -85,6 +85,14 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs {
   return { pr, failAt, json, ...(owner ? { owner } : {}), ...(repo ? { repo } : {}), ...(state ? { state } : {}) };
 }
 
+/** What the world's cluster holds, for the JSON report: namespaces and releases. */
+function clusterSummary(world: World) {
+  return {
+    namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, phase: n.status.phase })),
+    releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
+  };
+}
+
 /**
  * Runs one scenario in `world` and writes its report with `write`. Returns the exit status: 0 when
  * the simulation ran (whatever the workflow's phase), 1 when Argo would refuse the submission or
@@ -112,10 +120,7 @@ export async function simulate(args: SimulateArgs, world: World, write: (text: s
         phase: c.result?.phase ?? "Running",
         ...(c.result?.message ? { message: c.result.message } : {}),
       })),
-      cluster: {
-        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, phase: n.status.phase })),
-        releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
-      },
+      cluster: clusterSummary(world),
       github: {
         reviews: reviews.map((r) => ({ pr: args.pr, user: r.login, state: r.state, commit_id: r.commitId })),
         deployments: world.repositories().flatMap(({ owner, repo }) => world.github.deployments(owner, repo).map((d) => ({
@@ -181,10 +186,7 @@ export async function simulateUninstall(args: SimulateUninstallArgs, world: Worl
     write(`${JSON.stringify({
       phase: result.phase,
       nodes: result.nodes.map((n) => ({ name: n.displayName, template: n.templateName, phase: n.phase })),
-      cluster: {
-        namespaces: [...world.cluster.namespaces.values()].map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, phase: n.status.phase })),
-        releases: [...world.cluster.releases.values()].map((r) => ({ name: r.name, namespace: r.namespace, revision: r.revision, status: r.status, chart: r.chart })),
-      },
+      cluster: clusterSummary(world),
       github: { deployments },
     }, null, 2)}\n`);
     return 0;

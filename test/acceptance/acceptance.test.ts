@@ -59,7 +59,7 @@ describe("acceptance: input defaults from the stack config", () => {
     expect(() => config({ rate: 1.0005 })).toThrow(/acceptance\.rate/);
   });
 
-  it("leaves the step.template without defaults: set-params gives every input, resolved for the repository", () => {
+  it("leaves the template without defaults: set-params gives every input, resolved for the repository", () => {
     expect((step.template.inputs?.parameters ?? []).filter((p) => p.value !== undefined)).toEqual([]);
     expect((step.template.inputs?.parameters ?? []).map((p) => p.name).sort()).toEqual(["host", ...Object.keys(acceptanceDefaults(config({})))].sort());
   });

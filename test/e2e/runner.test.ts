@@ -7,7 +7,8 @@ import { AGENT_TASKS, CODERUN_PARAMETERS } from "../../components/workflow/agent
 import { implementationDag, previewRender } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { agentParameters, agentWorkflow, CODERUN_AGENT, CODERUN_ENTRYPOINT, CODERUN_TEMPLATE, coderunTemplate } from "../../simulator/coderun-template";
-import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type NodeResult, type WorkflowResult } from "../../simulator/runner";
+import { formatTree, InvalidSpecError, podName, RunnerError, runWorkflow, type WorkflowResult } from "../../simulator/runner";
+import { node } from "./nodes";
 import { evaluateDepends, evaluateWhen, failedRequirement, matchesCondition } from "../../simulator/argo-semantics";
 
 type Json = Record<string, unknown>;
@@ -32,11 +33,6 @@ const wt = (templates: Json[], spec: Json = {}): Json => ({
   spec: { entrypoint: "main", volumes: [{ name: "scratch", emptyDir: {} }], templates, ...spec },
 });
 
-const byName = (r: WorkflowResult, displayName: string): NodeResult => {
-  const n = r.nodes.find((x) => x.displayName === displayName);
-  if (!n) throw new Error(`no node ${displayName}`);
-  return n;
-};
 
 /** A template that appends its input to one letter and outputs it. */
 const append = (letter: string) =>
@@ -69,23 +65,23 @@ describe("e2e runner", () => {
   it("runs DAG tasks in dependency order and passes outputs along", async () => {
     const r = await runWorkflow(chain(), { parameters: {}, name: "t-1" });
     expect(r.phase).toBe("Succeeded");
-    expect(byName(r, "c").outputs.parameters.v).toBe(">abc");
+    expect(node(r, "c").outputs.parameters.v).toBe(">abc");
     const order = r.nodes.filter((n) => n.type === "Pod").map((n) => n.displayName);
     expect(order).toEqual(["a", "b", "c", "t-1.onExit"]);
-    expect(byName(r, "b").inputs.parameters.in).toBe(">a");
-    expect(byName(r, "t-1.onExit").stdout).toBe("status=Succeeded\n");
+    expect(node(r, "b").inputs.parameters.in).toBe(">a");
+    expect(node(r, "t-1.onExit").stdout).toBe("status=Succeeded\n");
   });
 
   it("omits every task downstream of a failure, fails the DAG and tells the exit handler", async () => {
     const r = await runWorkflow(chain("b"), { parameters: { start: "x" }, name: "t-2" });
     expect(r.phase).toBe("Failed");
-    expect(byName(r, "a").phase).toBe("Succeeded");
-    expect(byName(r, "b").phase).toBe("Failed");
-    expect(byName(r, "b").message).toBe("Error (exit code 3)");
-    expect(byName(r, "c").phase).toBe("Omitted");
-    expect(byName(r, "c").message).toBe("omitted: depends condition not met");
-    expect(byName(r, "t-2").phase).toBe("Failed");
-    const exit = byName(r, "t-2.onExit");
+    expect(node(r, "a").phase).toBe("Succeeded");
+    expect(node(r, "b").phase).toBe("Failed");
+    expect(node(r, "b").message).toBe("Error (exit code 3)");
+    expect(node(r, "c").phase).toBe("Omitted");
+    expect(node(r, "c").message).toBe("omitted: depends condition not met");
+    expect(node(r, "t-2").phase).toBe("Failed");
+    const exit = node(r, "t-2.onExit");
     expect(exit.stdout).toBe("status=Failed\n");
     expect(JSON.parse(JSON.parse(exit.env!.FAILURES) as string)).toEqual(expect.arrayContaining([expect.objectContaining({ displayName: "b", phase: "Failed" })]));
   });
@@ -106,9 +102,9 @@ describe("e2e runner", () => {
       script("fail", "exit 1\n", { inputs: { parameters: [{ name: "in" }] } }),
     ]);
     const ok = await runWorkflow(doc(false), { parameters: {} });
-    expect(byName(ok, "c").outputs.parameters.v).toBe("ac");
+    expect(node(ok, "c").outputs.parameters.v).toBe("ac");
     const failed = await runWorkflow(doc(true), { parameters: {} });
-    expect(byName(failed, "c").phase).toBe("Omitted");
+    expect(node(failed, "c").phase).toBe("Omitted");
     expect(failed.phase).toBe("Failed");
   });
 
@@ -129,10 +125,10 @@ describe("e2e runner", () => {
       script("fail", "exit 1\n", { inputs: { parameters: [{ name: "in" }] } }),
     ]);
     const failed = await runWorkflow(doc(true), { parameters: {} });
-    expect([byName(failed, "a").phase, byName(failed, "e").phase, byName(failed, "p").phase]).toEqual(["Failed", "Succeeded", "Omitted"]);
+    expect([node(failed, "a").phase, node(failed, "e").phase, node(failed, "p").phase]).toEqual(["Failed", "Succeeded", "Omitted"]);
     expect(failed.phase).toBe("Failed");
     const ok = await runWorkflow(doc(false), { parameters: {} });
-    expect([byName(ok, "e").phase, byName(ok, "p").phase, ok.phase]).toEqual(["Succeeded", "Succeeded", "Succeeded"]);
+    expect([node(ok, "e").phase, node(ok, "p").phase, ok.phase]).toEqual(["Succeeded", "Succeeded", "Succeeded"]);
   });
 
   it("gives a skipped target its dependencies' failure, as assessDAGPhase does: the DAG fails", async () => {
@@ -151,7 +147,7 @@ describe("e2e runner", () => {
       script("fail", "exit 1\n", { inputs: { parameters: [{ name: "in" }] } }),
     ]);
     const r = await runWorkflow(doc, { parameters: {} });
-    expect([byName(r, "a").phase, byName(r, "b").phase]).toEqual(["Failed", "Skipped"]);
+    expect([node(r, "a").phase, node(r, "b").phase]).toEqual(["Failed", "Skipped"]);
     expect(r.phase).toBe("Failed");
   });
 
@@ -162,9 +158,9 @@ describe("e2e runner", () => {
       script("exit", 'echo "$STATUS"\n', {}, { STATUS: "{{workflow.status}}" }),
     ], { onExit: "exit" });
     const r = await runWorkflow(doc, { parameters: {}, name: "t-3" });
-    expect(byName(r, "a").phase).toBe("Error");
+    expect(node(r, "a").phase).toBe("Error");
     expect(r.phase).toBe("Error");
-    expect(byName(r, "t-3.onExit").stdout).toBe("Error\n");
+    expect(node(r, "t-3.onExit").stdout).toBe("Error\n");
   });
 
   it("fails a workflow whose main part succeeded when its exit handler fails", async () => {
@@ -174,7 +170,7 @@ describe("e2e runner", () => {
       script("exit", "exit 1\n"),
     ], { onExit: "exit" });
     const r = await runWorkflow(doc, { parameters: {} });
-    expect(byName(r, "a").phase).toBe("Succeeded");
+    expect(node(r, "a").phase).toBe("Succeeded");
     expect(r.phase).toBe("Failed");
   });
 
@@ -192,12 +188,12 @@ describe("e2e runner", () => {
       name: "main", dag: { tasks: [{ name: "params", template: "params", arguments: { parameters: [{ name: "ok", value: "{{workflow.parameters.ok}}" }] } }] },
     };
     const good = await runWorkflow(doc, { parameters: { ok: "yes" }, name: "g" });
-    expect(byName(good, "g.onExit").stdout).toBe("ns-1");
+    expect(node(good, "g.onExit").stdout).toBe("ns-1");
     expect(good.outputs).toEqual({ ns: "ns-1" });
     const bad = await runWorkflow(doc, { parameters: { ok: "no" }, name: "b" });
     expect(bad.phase).toBe("Failed");
-    expect(byName(bad, "b.onExit").stdout).toBe("{{workflow.outputs.parameters.ns}}");
-    expect(byName(bad, "b.onExit").unresolved).toEqual(["workflow.outputs.parameters.ns"]);
+    expect(node(bad, "b.onExit").stdout).toBe("{{workflow.outputs.parameters.ns}}");
+    expect(node(bad, "b.onExit").unresolved).toEqual(["workflow.outputs.parameters.ns"]);
   });
 
   it("refuses an unresolvable reference before running anything", async () => {
@@ -282,15 +278,15 @@ describe("e2e runner", () => {
     const ok = await runWorkflow(doc({}), { parameters: { n: "9" }, resource: () => ({ status: { phase: "Succeeded", url: "https://x/" } }) });
     expect(ok.phase).toBe("Succeeded");
     expect(ok.resources).toEqual([expect.objectContaining({ action: "create", object: { apiVersion: "example.io/v1", kind: "Job", metadata: { name: "job-9" } } })]);
-    expect(byName(ok, "cr").outputs.parameters.url).toBe("https://x/");
+    expect(node(ok, "cr").outputs.parameters.url).toBe("https://x/");
     const failed = await runWorkflow(doc({}), { parameters: {}, resource: () => ({ status: { phase: "Error" } }) });
-    expect(byName(failed, "cr").phase).toBe("Failed");
+    expect(node(failed, "cr").phase).toBe("Failed");
     // resource.go, matchConditions: the requirement as labels.Requirement prints it (values sorted).
-    expect(byName(failed, "cr").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(node(failed, "cr").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
     // Neither condition: Argo polls until the pod's deadline; the scripted status is final.
     const stuck = await runWorkflow(doc({}, { activeDeadlineSeconds: 5 }), { parameters: {}, resource: () => ({ status: { phase: "Running" } }) });
-    expect(byName(stuck, "cr").phase).toBe("Failed");
-    expect(byName(stuck, "cr").message).toBe("Pod was active on the node longer than the specified deadline");
+    expect(node(stuck, "cr").phase).toBe("Failed");
+    expect(node(stuck, "cr").message).toBe("Pod was active on the node longer than the specified deadline");
     await expect(runWorkflow(doc({}), { parameters: {}, resource: () => ({ status: { phase: "Running" } }) })).rejects.toThrow(/wait for ever/);
     await expect(runWorkflow(doc({ flags: ["--x"] }), { parameters: {}, resource: () => ({}) })).rejects.toThrow(/'flags'/);
     // setOwnerReference: the object carries a controller reference to the workflow.
@@ -316,9 +312,9 @@ describe("e2e runner", () => {
     ]);
     const r = await runWorkflow(doc, { parameters: {}, name: "s" });
     expect(r.phase).toBe("Succeeded");
-    expect(byName(r, "two").outputs.parameters.v).toBe("ab");
-    expect(byName(r, "never").phase).toBe("Skipped");
-    expect(byName(r, "two").name).toBe("s[1].two");
+    expect(node(r, "two").outputs.parameters.v).toBe("ab");
+    expect(node(r, "never").phase).toBe("Skipped");
+    expect(node(r, "two").name).toBe("s[1].two");
   });
 
   it("gives a steps template the outputs its steps produced (valueFrom.parameter, artifact from)", async () => {
@@ -341,8 +337,8 @@ describe("e2e runner", () => {
     ]);
     const ok = await runWorkflow(doc("{{steps.one.outputs.parameters.v}}"), { parameters: {} });
     expect(ok.phase).toBe("Succeeded");
-    expect(byName(ok, "s").outputs.parameters).toEqual({ v: "one" });
-    expect(byName(ok, "after").stdout).toBe("one+file");
+    expect(node(ok, "s").outputs.parameters).toEqual({ v: "one" });
+    expect(node(ok, "after").stdout).toBe("one+file");
     expect(ok.outputs).toEqual({ v: "one" });
     await expect(runWorkflow(doc("{{steps.two.outputs.parameters.v}}"), { parameters: {} })).rejects.toThrow(/failed to resolve \{\{steps\.two/);
   });
@@ -390,9 +386,9 @@ describe("e2e runner: templates of other WorkflowTemplates", () => {
   it("runs a templateRef task with the template of a WorkflowTemplate it is given, in the caller's context", async () => {
     const r = await runWorkflow(caller({ name: "lib", template: "greet" }), { parameters: {}, workflowTemplates: [lib({ WF: "{{workflow.parameters.who}}" })] });
     expect(r.phase).toBe("Succeeded");
-    expect(byName(r, "hi").templateName).toBe("lib/greet");
-    expect(byName(r, "hi").env?.WF).toBe("pr-7");
-    expect(byName(r, "after").outputs.parameters.v).toBe("hello pr-7a");
+    expect(node(r, "hi").templateName).toBe("lib/greet");
+    expect(node(r, "hi").env?.WF).toBe("pr-7");
+    expect(node(r, "after").outputs.parameters.v).toBe("hello pr-7a");
   });
 
   it("refuses a templateRef to a template or WorkflowTemplate that does not exist, as Argo's validation reports it", async () => {
@@ -509,7 +505,7 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     expect(c.object.metadata.ownerReferences).toEqual([{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: "p", uid: r.uid, controller: true, blockOwnerDeletion: true }]);
     expect(c.createdBy).toBe("p.agent");
     expect(c.creatorServiceAccountName).toBe("agents");
-    expect(byName(r, "agent").serviceAccountName).toBe("agents");
+    expect(node(r, "agent").serviceAccountName).toBe("agents");
     // The child runs as its template's (here none: default), never as the parent's.
     expect(c.result?.serviceAccountName).toBeUndefined();
     expect(c.result?.phase).toBe("Succeeded");
@@ -517,8 +513,8 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     // The agent saw exactly the twelve parameters, in the child workflow.
     expect(standIns.calls.map(agentParameters)).toEqual([CHILD_PARAMETERS]);
     expect(standIns.calls.map(agentWorkflow)).toEqual([c.object.metadata.name]);
-    expect(byName(r, "agent").outputs.parameters.workflow).toBe(c.object.metadata.name);
-    expect(byName(r, "after").phase).toBe("Succeeded");
+    expect(node(r, "agent").outputs.parameters.workflow).toBe(c.object.metadata.name);
+    expect(node(r, "after").phase).toBe("Succeeded");
     expect(formatTree(r)).toMatch(new RegExp(`^Child workflow ${c.object.metadata.name} \\(created by p\\.agent\\)$[\\s\\S]*^ ✔ ${c.object.metadata.name} +coderun-main`, "m"));
  
     // The Workflow's own service account is the child's and its pods'.
@@ -533,10 +529,10 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     const c = child(r);
     expect(c.result?.phase).toBe("Failed");
     expect(c.result?.nodes.map((x) => [x.displayName, x.phase, x.message])).toEqual([[c.object.metadata.name, "Failed", "Error (exit code 1)"]]);
-    expect(byName(r, "agent").phase).toBe("Failed");
-    expect(byName(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
-    expect(byName(r, "agent").outputs.parameters).toEqual({});
-    expect(byName(r, "after").phase).toBe("Omitted");
+    expect(node(r, "agent").phase).toBe("Failed");
+    expect(node(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(node(r, "agent").outputs.parameters).toEqual({});
+    expect(node(r, "after").phase).toBe("Omitted");
     expect(r.phase).toBe("Failed");
   });
 
@@ -546,7 +542,7 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     const c = child(r);
     expect(c.result?.phase).toBe("Error");
     expect(c.result?.message).toBe("open /mainctrfs/tmp/coderun/summary: no such file or directory");
-    expect(byName(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(node(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
     expect(r.phase).toBe("Failed");
   });
 
@@ -556,14 +552,14 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     const c = child(r);
     expect(c.result?.phase).toBe("Failed");
     expect(c.result?.nodes[0].message).toBe("Step exceeded its deadline");
-    expect(byName(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
+    expect(node(r, "agent").message).toBe("failure condition 'status.phase in (Error,Failed)' evaluated true");
     expect(r.phase).toBe("Failed");
   });
 
   it("gives up on the child at the step's own activeDeadlineSeconds; the child runs on to its end", async () => {
     agent = { delayMs: 3000 };
     const r = await run(parent({ step: { activeDeadlineSeconds: 1 } }));
-    const step = byName(r, "agent");
+    const step = node(r, "agent");
     expect(step.phase).toBe("Failed");
     expect(step.message).toBe("Pod was active on the node longer than the specified deadline");
     // The step ended at its own deadline, before the child it gave up on (the order of the two
@@ -576,7 +572,7 @@ describe("e2e runner: child Workflows of a WorkflowTemplate", () => {
     const { "task-id": _omitted, ...without } = CHILD_PARAMETERS;
     const invalid = await run(parent({ parameters: without }));
     expect(child(invalid).result).toMatchObject({ phase: "Failed", message: "invalid spec: spec.arguments.task-id.value is required", nodes: [] });
-    expect(byName(invalid, "agent").phase).toBe("Failed");
+    expect(node(invalid, "agent").phase).toBe("Failed");
     expect(standIns.calls).toEqual([]);
     const missing = await runWorkflow(parent(), { parameters: {}, name: "m", workflowTemplates: [] });
     expect(child(missing).result).toMatchObject({ phase: "Error", message: 'workflowtemplates.argoproj.io "coderun-template" not found' });
@@ -604,9 +600,9 @@ describe("e2e runner: outputs, deadlines, failures and the artifact repository a
       }),
     ]);
     const r = await runWorkflow(doc, { parameters: {} });
-    expect(byName(r, "w").phase).toBe("Error");
-    expect(byName(r, "w").message).toBe("open /mainctrfs/tmp/outputs/b: no such file or directory");
-    expect(byName(r, "w").outputs.parameters).toEqual({ a: "1", d: "dflt" });
+    expect(node(r, "w").phase).toBe("Error");
+    expect(node(r, "w").message).toBe("open /mainctrfs/tmp/outputs/b: no such file or directory");
+    expect(node(r, "w").outputs.parameters).toEqual({ a: "1", d: "dflt" });
     expect(r.outputs).toEqual({});
   });
 
@@ -618,15 +614,15 @@ describe("e2e runner: outputs, deadlines, failures and the artifact repository a
       script("exit", 'sleep 0.3; echo "$STATUS"\n', {}, { STATUS: "{{workflow.status}}" }),
     ], { onExit: "exit", activeDeadlineSeconds: 1 });
     const r = await runWorkflow(doc, { parameters: {}, name: "dl" });
-    expect(byName(r, "slow").phase).toBe("Failed");
+    expect(node(r, "slow").phase).toBe("Failed");
     // Killed while it ran: it never got to its last line.
-    expect(byName(r, "slow").stdout).not.toContain("finished");
-    expect(byName(r, "slow").message).toBe("Step exceeded its deadline");
-    expect(byName(r, "next").phase).toBe("Omitted");
+    expect(node(r, "slow").stdout).not.toContain("finished");
+    expect(node(r, "slow").message).toBe("Step exceeded its deadline");
+    expect(node(r, "next").phase).toBe("Omitted");
     expect(r.phase).toBe("Failed");
     // The exit handler's pod ignores the workflow's deadline (workflowpod.go: onExitPod).
-    expect(byName(r, "dl.onExit").phase).toBe("Succeeded");
-    expect(byName(r, "dl.onExit").stdout).toBe("Failed\n");
+    expect(node(r, "dl.onExit").phase).toBe("Succeeded");
+    expect(node(r, "dl.onExit").stdout).toBe("Failed\n");
   });
 
   it("counts a template's activeDeadlineSeconds from the node's start, the pod's start-up included", async () => {
@@ -635,16 +631,16 @@ describe("e2e runner: outputs, deadlines, failures and the artifact repository a
       script("s", "sleep 0.6\n", { activeDeadlineSeconds: 1 }),
     ]);
     const fast = await runWorkflow(doc, { parameters: {} });
-    expect(byName(fast, "s").phase).toBe("Succeeded");
+    expect(node(fast, "s").phase).toBe("Succeeded");
     // 0.6 s of start-up plus 0.6 s of script is over the second the pod has.
     const slowStart = await runWorkflow(doc, { parameters: {}, podInitMs: 600 });
-    expect(byName(slowStart, "s").phase).toBe("Failed");
-    expect(byName(slowStart, "s").message).toBe("Pod was active on the node longer than the specified deadline");
+    expect(node(slowStart, "s").phase).toBe("Failed");
+    expect(node(slowStart, "s").message).toBe("Pod was active on the node longer than the specified deadline");
   });
 
   it("inserts {{workflow.failures}} as Argo does: a quoted JSON string, with pod names and the failed nodes' templates", async () => {
     const r = await runWorkflow(chain("b"), { parameters: {}, name: "t-2" });
-    const value = byName(r, "t-2.onExit").env!.FAILURES;
+    const value = node(r, "t-2.onExit").env!.FAILURES;
     expect(value.startsWith('"[{\\"displayName\\":')).toBe(true);
     const failures = JSON.parse(JSON.parse(value) as string) as Json[];
     expect(failures).toEqual([

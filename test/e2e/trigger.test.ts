@@ -9,6 +9,7 @@ import { readStackConfig, renderStack } from "../../scripts/offline-render";
 import { SensorModel, type SensorSpec } from "../helpers/argo-events";
 import { pullRequestEvent } from "../helpers/github-webhooks";
 import { OWNER, REPO, World } from "../../simulator/world";
+import { logs } from "./nodes";
 
 let world: World;
 let sensor: SensorSpec;
@@ -30,7 +31,7 @@ describe("a pull request starts its run", () => {
     const args = Object.fromEntries(wf.spec.arguments.parameters.map((p) => [p.name, p.value]));
     expect(Object.keys(args)).toEqual(["owner", "repo", "pr"]);
     const r = await world.run({ owner: args.owner, repo: args.repo, pr: Number(args.pr), parameters: args });
-    expect(r.phase, r.nodes.map((n) => `--- ${n.displayName} (${n.phase})\n${n.stderr ?? ""}`).join("\n")).toBe("Succeeded");
+    expect(r.phase, logs(r)).toBe("Succeeded");
     expect(world.github.reviews(OWNER, REPO, 31).map((x) => x.state)).toEqual(["APPROVED"]);
   });
 });

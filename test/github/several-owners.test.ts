@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate } from "../../simulator/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { sweepTemplate } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { FakeCluster } from "../../simulator/cluster";
@@ -18,7 +18,7 @@ import { previewNamespace, utcIn } from "../helpers/cluster-objects";
 
 const SHA = "a".repeat(40);
 const SWEEP = "implementation-dag-ttl-sweep-1700000000";
-const key = generateAppKey();
+const key = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "several-owners-"));
 const keyFile = path.join(work, "qa.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
