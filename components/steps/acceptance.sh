@@ -233,24 +233,23 @@ k=$((10#$ready_consecutive))
 ready_s=$((10#$ready_timeout_s))
 ((k > 0)) || ready_s=0
 dur_s=$((10#$duration_s))
-acceptance_rate_milli "$rate"
-# shellcheck disable=SC2153 # set by acceptance_rate_milli (lib/acceptance-budget.sh)
+# The rule set-params applied already (lib/acceptance-budget.sh), held again here: the settings are this step's inputs.
+acceptance_budget_problem settings
+[[ -z $BUDGET_PROBLEM ]] || error_exit "ERROR: $BUDGET_INPUT: $BUDGET_PROBLEM"
+# shellcheck disable=SC2153 # set by acceptance_budget_problem (lib/acceptance-budget.sh)
 rate_milli=$RATE_MILLI
 if ((rate_milli > 0)); then
   model=open
   scheduled=$((rate_milli * dur_s / 1000))
   # Every scheduled request may still be running when the next starts, until its timeout.
   in_flight=$(((rate_milli * t_ms + 999999) / 1000000 + 1))
-  if ((scheduled >= 1 && in_flight * endpoints > MAX_IN_FLIGHT)); then
+  if ((in_flight * endpoints > MAX_IN_FLIGHT)); then
     error_exit "ERROR: rate: $rate per second with timeout_ms $t_ms may keep $((in_flight * endpoints)) requests in flight over $endpoints endpoints; at most $MAX_IN_FLIGHT (lower rate or timeout_ms)"
   fi
 else
   model=closed
   scheduled=$n
 fi
-# The rule set-params applied already (lib/acceptance-budget.sh), held again here: the settings are this step's inputs.
-acceptance_budget_problem settings
-[[ -z $BUDGET_PROBLEM ]] || error_exit "ERROR: $BUDGET_INPUT: $BUDGET_PROBLEM"
 
 # ---- setup -----------------------------------------------------------------------------------
 work=$(mktemp -d "$tmp_root/acceptance.XXXXXX")

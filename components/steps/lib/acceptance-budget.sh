@@ -6,17 +6,18 @@
 # (ACCEPTANCE_BUDGET_SECONDS, generated from components/parameters.ts), and settings that already
 # hold their own rules (check_parameter): the arithmetic trusts their form.
 #
-#   acceptance_rate_milli RATE         sets RATE_MILLI to RATE (requests per second, at most 3
-#                                      decimals) times 1000; 0 for the empty rate (the closed model)
 #   acceptance_budget_problem SETTINGS SETTINGS: the name of an associative array from acceptance's
 #                                      input names (PARAMETERS_ACCEPTANCE) to their values. Sets
-#                                      BUDGET_INPUT and BUDGET_PROBLEM to the input to blame and what
-#                                      breaks the rule, both empty when the settings keep it:
+#                                      RATE_MILLI to the rate (requests per second, at most 3
+#                                      decimals) times 1000, 0 for the empty rate (the closed model),
+#                                      and BUDGET_INPUT and BUDGET_PROBLEM to the input to blame and
+#                                      what breaks the rule, both empty when the settings keep it:
 #     readiness (ready_timeout_s, unless ready_consecutive is 0) plus the measurement's worst case
 #     (closed model: ceil(requests_per_endpoint / concurrency) x timeout_ms; open model: duration_s +
 #     timeout_ms) fit in ACCEPTANCE_BUDGET_SECONDS, and an open-model schedule holds a request.
 # shellcheck disable=SC2034 # RATE_MILLI, BUDGET_INPUT and BUDGET_PROBLEM are read by the steps this file is inserted into
 
+# RATE_MILLI for RATE.
 acceptance_rate_milli() { # RATE
   RATE_MILLI=0
   [[ $1 =~ ^([0-9]+)([.]([0-9]+))?$ ]] || return 0
