@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { configSchema, type StackConfig } from "../components/config";
 import { outputName, type Parameter, PARAMETERS, parameterRulesShell } from "../components/parameters";
-import { AGENT_GRACE_SECONDS, AGENT_LABEL, AGENT_TASKS, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../components/workflow/agents";
+import { AGENT_GRACE_SECONDS, AGENT_LABEL, AGENT_OWN_PARAMETERS, AGENT_TASKS, CODERUN_PARAMETERS, PARENT_ANNOTATION } from "../components/workflow/agents";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -107,10 +107,13 @@ export function agentWorkflowSketch(): string {
 export function agentParameterTable(): string {
   const defaults = defaultConfig();
   const apps = AGENT_TASKS.map((a) => `\`${defaults.agent.githubApps[a.app]}\` for \`${a.task}\``).join(", ");
+  // The ones that are no entry of the parameter table: the type asks for a text for each.
+  const own: Record<(typeof AGENT_OWN_PARAMETERS)[number]["name"], string> = {
+    "repository-url": "`<github.webUrl>/<owner>/<repo>`, made by set-params from `owner` and `repo`",
+    "github-app": `the agent's, from config \`agent.githubApps.{${AGENT_TASKS.map((a) => a.app).join(",")}}\` (default ${apps})`,
+  };
   const value = (name: string): string => {
-    // The two that are no entry of the parameter table (AGENT_OWN_PARAMETERS).
-    if (name === "repository-url") return "`<github.webUrl>/<owner>/<repo>`, made by set-params from `owner` and `repo`";
-    if (name === "github-app") return `the agent's, from config \`agent.githubApps.{${AGENT_TASKS.map((a) => a.app).join(",")}}\` (default ${apps})`;
+    if (Object.hasOwn(own, name)) return own[name as keyof typeof own];
     const p = PARAMETERS.find((x) => x.step === "agents" && outputName(x) === name);
     if (!p) throw new Error(`the agent template's parameter ${name} is neither an agent entry of the parameter table nor given a value`);
     const empty = p.whenEmpty !== undefined ? `; empty: ${p.whenEmpty}` : "";
