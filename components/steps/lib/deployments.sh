@@ -177,7 +177,8 @@ pull_request_states() {
   [[ $url =~ ^https?://[^[:space:]\"\'\\]+$ ]] || { _deployments_fail GITHUB_GRAPHQL_URL "must be an http(s) URL"; return 1; }
   _github_is_token "${GITHUB_TOKEN-}" || { _deployments_fail GITHUB_TOKEN "must be set to a token"; return 1; }
   # A JSON list of the numbers, each checked above to be digits without a leading zero.
-  numbers="[$(IFS=, && printf '%s' "$*")]"
+  printf -v numbers '%s,' "$@"
+  numbers="[${numbers%,}]"
   # The query's text is made of fixed words and list indices only; owner, name and numbers are
   # GraphQL variables. The dollar signs below are GraphQL's, inside a jq string.
   # shellcheck disable=SC2016
