@@ -58,8 +58,7 @@ export interface FakeClusterState {
   namespaces: FakeNamespace[];
   objects: Array<[string, KubeObj[]]>;
   releases: FakeRelease[];
-  volumes?: KubeObj[];
-  /** Cluster-scoped objects other than namespaces and volumes (CRDs, IngressClasses, …); absent: a fresh cluster's. */
+  /** Cluster-scoped objects other than namespaces (CRDs, IngressClasses, PersistentVolumes, …); absent: a fresh cluster's. */
   clusterObjects?: KubeObj[];
 }
 

@@ -109,8 +109,6 @@ export class FakeCluster {
   readonly namespaces = new Map<string, FakeNamespace>();
   /** Namespaced objects by namespace (Argo Workflows among them, in whichever namespace they run). */
   readonly objects = new Map<string, KubeObj[]>();
-  /** PersistentVolumes (cluster-scoped; their claims name the namespace they served). */
-  volumes: KubeObj[] = [];
   /**
    * Other cluster-scoped objects (CRDs, IngressClasses, ClusterWorkflowTemplates) by `Kind/name`. A
    * fresh cluster has Argo's CRDs ({@link ARGO_CRD_NAMES}); a custom resource type is served only while
@@ -184,15 +182,15 @@ export class FakeCluster {
     }
   };
 
-  /** What the cluster holds (namespaces, objects, volumes, releases), as plain JSON, to carry to another world. */
+  /** What the cluster holds (namespaces, objects, releases, cluster-scoped objects), as plain JSON, to carry to another world. */
   exportState(): FakeClusterState {
-    return structuredClone({
+    const state: FakeClusterState = {
       namespaces: [...this.namespaces.values()],
-      objects: [...this.objects.entries()].map(([ns, objs]) => [ns, objs.map((o) => JSON.parse(JSON.stringify(o)) as KubeObj)] as [string, KubeObj[]]),
+      objects: [...this.objects.entries()],
       releases: [...this.releases.values()],
-      volumes: this.volumes,
       clusterObjects: [...this.clusterObjects.values()],
-    });
+    };
+    return JSON.parse(JSON.stringify(state)) as FakeClusterState;
   }
 
   /** Takes over a state {@link exportState} gave (replacing what this cluster holds). */
@@ -201,7 +199,6 @@ export class FakeCluster {
     for (const n of structuredClone(state.namespaces)) this.namespaces.set(n.metadata.name, n);
     for (const [ns, objs] of structuredClone(state.objects)) this.objects.set(ns, objs);
     for (const r of structuredClone(state.releases)) this.releases.set(`${r.namespace}/${r.name}`, r);
-    this.volumes = structuredClone(state.volumes ?? []);
     if (state.clusterObjects) this.clusterObjects = new Map(structuredClone(state.clusterObjects).map((o) => [`${o.kind}/${o.metadata.name}`, o]));
   }
 
@@ -209,7 +206,6 @@ export class FakeCluster {
   reset(): void {
     this.namespaces.clear();
     this.objects.clear();
-    this.volumes = [];
     this.clusterObjects = freshClusterObjects();
     this.context = null;
     this.serverVersion = freshServerVersion();
@@ -333,9 +329,7 @@ export class FakeCluster {
       const t: ResourceType | undefined = RESOURCES[o.kind as Kind];
       if (!t || o.kind === "Namespace") throw new Error(`seed: ${o.kind} is not a kind the fake serves apart from namespaces`);
       if (!this.serves(t)) throw new Error(`seed: ${o.kind} ${o.metadata.name}: the cluster has no CRD ${qualified(t)}`);
-      if (o.kind === "PersistentVolume") {
-        this.volumes = [...this.volumes.filter((v) => v.metadata.name !== o.metadata.name), o];
-      } else if (!t.namespaced) {
+      if (!t.namespaced) {
         this.clusterObjects.set(`${o.kind}/${o.metadata.name}`, o);
       } else {
         const ns = o.metadata.namespace;
@@ -353,7 +347,6 @@ export class FakeCluster {
   remove(kind: Kind, name: string, namespace?: string): void {
     const t: ResourceType = RESOURCES[kind];
     if (t.namespaced !== (namespace !== undefined)) throw new Error(`remove: ${kind} ${name} ${t.namespaced ? "needs" : "takes no"} namespace`);
-    if (kind === "PersistentVolume") throw new Error("remove: PersistentVolumes are the volumes list's");
     if (kind === "Namespace") {
       if (!this.dropNamespace(name)) throw new Error(`remove: no Namespace ${name}`);
       return;
@@ -456,14 +449,6 @@ export class FakeCluster {
       if (fieldName !== undefined && this.faults.narrowedListFailure) return failure(this.faults.narrowedListFailure);
       const items = [...this.namespaces.values()].filter((n) => byField(n.metadata.name) && (this.faults.listIgnoresSelector || selects(n.metadata.labels)));
       return { stdout: this.format(items, output, false) };
-    }
-    if (kind === "PersistentVolume") {
-      if (name) {
-        const v = this.volumes.find((x) => x.metadata.name === name);
-        if (!v) return ignore ? { stdout: "" } : notFound("persistentvolumes", name);
-        return { stdout: this.format([v], output, true) };
-      }
-      return { stdout: this.format(this.volumes.filter((v) => byField(v.metadata.name) && selects(v.metadata.labels)), output, false) };
     }
     if (!t.namespaced) {
       const pool = [...this.clusterObjects.values()].filter((o) => o.kind === kind);

@@ -298,14 +298,14 @@ describe("stuck previews are reported, not forced", () => {
     ];
     const recent = previewNamespace(ns(6), { deletingHoursAgo: 0.1 });
     const cluster = new FakeCluster([stuck, recent, previewNamespace(ns(7))]);
-    cluster.volumes = [
+    cluster.seed(
       volume("pvc-gone", ns(9), "data-db-0", "Released"),
       volume("pvc-live", ns(7), "data", "Released"), // its namespace still exists: a chart's own business
       volume("pvc-bound", ns(9), "cache", "Bound"),
       volume("pvc-other", "team-payments", "data", "Released"),
       volume("pvc-gone-pr-number", "impl-pr-9", "data", "Released"), // the pr-number scheme's preview, gone
       volume("pvc-not-a-preview", "impl-pr-09", "data", "Released"),
-    ];
+    );
     return cluster;
   }
 
