@@ -28,10 +28,10 @@ const rollback = (revision: number) => `helm rollback ${RELEASE} ${revision} -n 
 const UNINSTALL = `helm uninstall ${RELEASE} -n ${NS} --kubeconfig <work>/kubeconfig --timeout 5m`;
 
 const cases: Array<[string, WorldOptions["pendingRelease"], string, number | null]> = [
-  ["pending-install (never deployed)", { status: "pending-install", history: [{ revision: 1, status: "pending-install" }] }, UNINSTALL, null],
-  ["pending-upgrade", { status: "pending-upgrade", history: [{ revision: 1, status: "superseded" }, { revision: 2, status: "deployed" }, { revision: 3, status: "pending-upgrade" }] }, rollback(2), 2],
-  ["pending-rollback (the last deployed revision superseded)", { status: "pending-rollback", history: [{ revision: 1, status: "superseded" }, { revision: 2, status: "superseded" }, { revision: 3, status: "pending-rollback" }] }, rollback(2), 2],
-  ["pending-upgrade of a release that never deployed", { status: "pending-upgrade", history: [{ revision: 1, status: "failed" }, { revision: 2, status: "pending-upgrade" }] }, UNINSTALL, null],
+  ["pending-install (never deployed)", { history: [{ revision: 1, status: "pending-install" }] }, UNINSTALL, null],
+  ["pending-upgrade", { history: [{ revision: 1, status: "superseded" }, { revision: 2, status: "deployed" }, { revision: 3, status: "pending-upgrade" }] }, rollback(2), 2],
+  ["pending-rollback (the last deployed revision superseded)", { history: [{ revision: 1, status: "superseded" }, { revision: 2, status: "superseded" }, { revision: 3, status: "pending-rollback" }] }, rollback(2), 2],
+  ["pending-upgrade of a release that never deployed", { history: [{ revision: 1, status: "failed" }, { revision: 2, status: "pending-upgrade" }] }, UNINSTALL, null],
 ];
 
 describe("deploy recovers a release a killed step left pending", () => {
@@ -42,9 +42,9 @@ describe("deploy recovers a release a killed step left pending", () => {
     expect(r.code).toBe(0);
     expect(helm).toEqual([PENDING, HISTORY, call, UPGRADE]);
     const recovery = JSON.parse(readFileSync(path.join(r.artifacts["deploy-evidence"], "recovery.json"), "utf8"));
-    expect(recovery).toMatchObject({ release: RELEASE, found: pending!.status, action: call === UNINSTALL ? "uninstall" : "rollback", revision });
+    expect(recovery).toMatchObject({ release: RELEASE, found: pending!.history.at(-1)!.status, action: call === UNINSTALL ? "uninstall" : "rollback", revision });
     expect(recovery.history.map((h: { revision: number }) => h.revision)).toEqual(pending!.history.map((h) => h.revision));
-    expect(r.stdout).toMatch(new RegExp(`release ${RELEASE} is ${pending!.status}`));
+    expect(r.stdout).toMatch(new RegExp(`release ${RELEASE} is ${pending!.history.at(-1)!.status}`));
     expect(r.outputs.commit).toBe(HEAD_SHA);
   });
 
