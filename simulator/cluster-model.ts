@@ -43,8 +43,8 @@ export interface FakeRelease {
   /** The current revision and its status. */
   revision: number;
   status: ReleaseStatus;
-  /** Every revision, oldest first, the current one last. */
-  history?: ReleaseRevision[];
+  /** Every revision, oldest first, the current one last (its revision and status are the two above). */
+  history: ReleaseRevision[];
   chart: string;
   appVersion: string;
   /** The values helm was given: files and --set flags, in order. */

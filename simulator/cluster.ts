@@ -769,12 +769,7 @@ export class FakeCluster {
     return { token, mode };
   }
 
-  /** A release's revisions, oldest first (a release made before history was kept has only its current one). */
-  private historyOf(r: FakeRelease): ReleaseRevision[] {
-    return r.history ?? [{ revision: r.revision, status: r.status, description: r.status === "deployed" ? "Install complete" : "Release failed", updated: r.updatedAt, chart: r.chart, appVersion: r.appVersion }];
-  }
-
-  /** Adds a revision to `r` (its status becomes the release's), superseding the deployed one before it. */
+    /** Adds a revision to `r` (its status becomes the release's), superseding the deployed one before it. */
   private addRevision(r: FakeRelease, earlier: ReleaseRevision[], status: ReleaseStatus, description: string): void {
     const updated = now();
     const revision = (earlier.at(-1)?.revision ?? 0) + 1;
@@ -841,8 +836,8 @@ export class FakeCluster {
     const objects = parseAllDocuments(rendered).map((d) => d.toJSON() as KubeObj | null).filter((o): o is KubeObj => o !== null)
       .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? namespace } }));
     const chartMeta = chartMetadata(chartDir);
-    const earlier = previous ? this.historyOf(previous) : [];
-    const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", ...releaseChart(chartMeta), valueArgs, objects, updatedAt: now() };
+    const earlier = previous ? previous.history : [];
+    const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", history: [], ...releaseChart(chartMeta), valueArgs, objects, updatedAt: now() };
     if (this.helm.failInstall) {
       const message = this.helm.failInstall;
       this.helm.failInstall = undefined;
@@ -896,7 +891,7 @@ export class FakeCluster {
     if (!release || !target || !/^[1-9][0-9]*$/.test(target) || more.length > 0 || !namespace) throw new Error("helm rollback: expected RELEASE REVISION --namespace NS");
     const r = this.releases.get(`${namespace}/${release}`);
     if (!r) return failure("Error: release: not found");
-    const earlier = this.historyOf(r);
+    const earlier = r.history;
     if (!earlier.some((h) => h.revision === Number(target))) return failure(`Error: release has no ${target} version`);
     this.addRevision(r, earlier, "deployed", `Rollback to ${target}`);
     this.record({ verb: "upgrade", kind: "Release", namespace, name: release }, call.tool);
@@ -931,7 +926,7 @@ export class FakeCluster {
     if (!release || more.length > 0 || !namespace) throw new Error("helm history: expected RELEASE --namespace NS");
     const r = this.releases.get(`${namespace}/${release}`);
     if (!r) return failure("Error: release: not found");
-    const history = this.historyOf(r);
+    const history = r.history;
     const output = one(p, "-o", "--output");
     if (output === "json") {
       return { stdout: `${JSON.stringify(history.map((h) => ({ revision: h.revision, updated: h.updated, status: h.status, chart: h.chart, app_version: h.appVersion, description: h.description })))}\n` };
