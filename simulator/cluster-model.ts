@@ -107,12 +107,6 @@ export interface ClusterEvent {
   tool: string;
 }
 
-/** A test's say over what helm does next. */
-export interface HelmBehaviour {
-  /** Fail the next `helm upgrade --install` with this message (the release is left `failed`). */
-  failInstall?: string;
-}
-
 /**
  * A test's say over the API server: calls that fail, and changes made just before a call (what a run
  * racing the step would do between two of its calls). The hooks get the call's number, counted from 1.
@@ -128,6 +122,8 @@ export interface ClusterFaults {
   beforeAnnotate?: (name: string, cluster: FakeCluster) => void;
   /** Runs before the cluster answers a Workflow list call (a run submitted meanwhile). */
   beforeWorkflowList?: (call: number, cluster: FakeCluster) => void;
+  /** Fail the next `helm upgrade --install` with this message (the release is left `failed`). */
+  helmInstallFails?: string;
   /** Namespaces whose `helm uninstall` fails (times out). */
   helmUninstallFailsIn?: Set<string>;
   /**

@@ -33,7 +33,7 @@ import { cachedRealToolReply, realTool } from "./tools";
 import { isTrue, jsonPath, kindOf, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
 import { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
 import type {
-  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, HelmBehaviour, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
+  ClusterEvent, ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, KubeObj, ReleaseRevision, ReleaseStatus, ServerVersion,
 } from "./cluster-model";
 import { rollOut } from "./cluster-controllers";
 
@@ -129,8 +129,6 @@ export class FakeCluster {
   readonly unknown: string[] = [];
   /** Container logs set by {@link setLog}, by `namespace/pod/container`. */
   readonly logs = new Map<string, { current: string[]; previous?: string[] }>();
-  /** What helm does next. */
-  helm: HelmBehaviour = {};
   /**
    * Who each helm call that reached the cluster ran as, in order: the token of the kubeconfig it was
    * given and that file's permission bits, or `null` (the pod's own service account).
@@ -215,7 +213,6 @@ export class FakeCluster {
     this.helmCallers.length = 0;
     this.events.length = 0;
     this.unknown.length = 0;
-    this.helm = {};
     this.faults = {};
     this.namespaceListCalls = 0;
     this.workflowListCalls = 0;
@@ -838,9 +835,9 @@ export class FakeCluster {
     const chartMeta = chartMetadata(chartDir);
     const earlier = previous ? previous.history : [];
     const next: FakeRelease = { name: release, namespace, revision: 0, status: "deployed", history: [], ...releaseChart(chartMeta), valueArgs, objects, updatedAt: now() };
-    if (this.helm.failInstall) {
-      const message = this.helm.failInstall;
-      this.helm.failInstall = undefined;
+    if (this.faults.helmInstallFails) {
+      const message = this.faults.helmInstallFails;
+      this.faults.helmInstallFails = undefined;
       this.addRevision(next, earlier, "failed", `${previous ? "Upgrade" : "Release"} "${release}" failed: ${message}`);
       this.releases.set(key, next);
       this.record({ verb: "fail", kind: "Release", namespace, name: release }, call.tool);

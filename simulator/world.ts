@@ -547,7 +547,7 @@ export function arrangeFailure(world: World, stage: Stage, marker = path.join(tm
     case "clippy-format": return { agents: { "clippy-format": { code: 1, stderr: "clippy found errors\n" } } };
     case "qa-testing": return { agents: { "qa-testing": { stdout: "" } } };
     case "deploy":
-      world.cluster.helm.failInstall = "context deadline exceeded";
+      world.cluster.faults.helmInstallFails = "context deadline exceeded";
       return {};
     case "acceptance":
       world.respond = () => ({ status: 200, body: "<html><body>slow</body></html>\n", delayMs: 300 });

@@ -211,7 +211,7 @@ export function newWorld(options: WorldOptions = {}): World {
   if (options.pendingRelease) {
     cluster.addRelease(NS, RELEASE, options.pendingRelease.history);
   }
-  if (options.helmFails) cluster.helm.failInstall = "context deadline exceeded";
+  if (options.helmFails) cluster.faults.helmInstallFails = "context deadline exceeded";
   if (options.namespace && options.ingresses) placeIngresses(cluster, options.ingresses);
   cluster.faults.afterRelease = (release) => {
     if (release.namespace !== NS) return;

@@ -214,7 +214,7 @@ describe("repeated and parallel previews", () => {
     const eventsBefore = world.cluster.events.length;
 
     // The other repository's next run of its PR 55 fails at deploy: its cleanup removes its own preview only.
-    world.cluster.helm.failInstall = "context deadline exceeded";
+    world.cluster.faults.helmInstallFails = "context deadline exceeded";
     const failed = await world.run({ pr: 55, repo: OTHER_REPO });
     expect(failed.phase).toBe("Failed");
     expect(world.cluster.events.slice(eventsBefore).every((e) => (e.namespace ?? e.name) === nsB)).toBe(true);
