@@ -44,7 +44,7 @@ export type { ClusterFaults, FakeClusterState, FakeNamespace, FakeRelease, KubeO
 const exec = promisify(execFile);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 const failure = (message: string): ToolReply => ({ stderr: `${message}\n`, code: 1 });
-/** What the kubectl on PATH (the layer's, simulator/tools.ts) reports of itself in `kubectl version -o json`. */
+/** What the kubectl on PATH (the layer's, simulator/tools.ts) reports of itself in `kubectl version -o json` (test/simulator/cluster.test.ts holds it to the real one). */
 const KUBECTL_CLIENT = {
   clientVersion: {
     major: "1", minor: "35", gitVersion: "v1.35.2", gitCommit: "fdc9d74cbf2da6754ebf81d56f80ae2948cd6425", gitTreeState: "clean",

@@ -2,10 +2,12 @@
  * The fake cluster (simulator/cluster.ts) answered directly, without a step: where its answers follow
  * the real helm and kubectl, and where it refuses what it does not understand.
  */
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { argoCrd, FakeCluster } from "../../simulator/cluster";
 import type { ToolCall } from "../../simulator/stand-ins";
+import { realTool } from "../../simulator/tools";
 import { previewNamespace } from "../helpers/cluster-objects";
 
 const NS = "impl-pr-42";
@@ -64,11 +66,13 @@ describe("the fake cluster", () => {
     expect(await cluster.handle(call("kubectl", "config", "current-context"))).toEqual({ stdout: "kind-preview\n" });
     const version = JSON.parse((await cluster.handle(call("kubectl", "version", "-o", "json"))).stdout ?? "") as { clientVersion: { gitVersion: string }; serverVersion: unknown };
     expect(version.serverVersion).toEqual(cluster.serverVersion);
-    expect(version.clientVersion.gitVersion).toBe("v1.35.2");
+    // The client's part is what the real kubectl the steps run with says of itself (no server needed).
+    const client = JSON.parse(execFileSync(realTool("kubectl"), ["version", "--client", "-o", "json"], { encoding: "utf8" })) as { clientVersion: unknown; kustomizeVersion: string };
+    expect(version.clientVersion).toEqual(client.clientVersion);
     cluster.faults.unreachable = "localhost:8080";
     const refused = "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n";
     const noServer = await cluster.handle(call("kubectl", "version", "-o", "json"));
-    expect([noServer.code, noServer.stderr, JSON.parse(noServer.stdout ?? "")]).toEqual([1, refused, { clientVersion: version.clientVersion, kustomizeVersion: "v5.7.1" }]);
+    expect([noServer.code, noServer.stderr, JSON.parse(noServer.stdout ?? "")]).toEqual([1, refused, client]);
     const get = await cluster.handle(call("kubectl", "get", "namespace", "argo", "-o", "json"));
     expect(get.code).toBe(1);
     expect(get.stderr?.split("\n").slice(-2)).toEqual([refused.trimEnd(), ""]);
