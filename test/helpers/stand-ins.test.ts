@@ -33,4 +33,12 @@ describe("stand-ins", () => {
     expect(stderr).toBe("warn: é€\n\nsecond line");
     expect(standIns.calls.at(-1)).toMatchObject({ tool: "helm", args: ["template", "two words", "line\nbreak", "ünï", ""], cwd: "/tmp", stdin: "" });
   });
+
+  it("carry a large answer whole (read by length, in blocks)", async () => {
+    const big = `${"{\"name\": \"impl-pr-1\", \"note\": \"ünï €\"}\n".repeat(6000)}\n\n`;
+    standIns = await startStandIns(["kubectl"], () => ({ stdout: big }));
+    const env = { ...process.env, ...standIns.env, PATH: `${standIns.dir}:${process.env.PATH}` };
+    const { stdout } = await promisify(execFile)("bash", ["-c", "kubectl get namespaces -o json"], { env, encoding: "utf8", maxBuffer: 1 << 24 });
+    expect(stdout).toBe(big);
+  });
 });
