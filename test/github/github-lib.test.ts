@@ -478,7 +478,7 @@ describe("github_request", () => {
     ];
     const list = path.join(work, "paths.txt");
     writeFileSync(list, paths.join("\n") + "\n");
-    const shell = await run(`while IFS= read -r p; do r=$(_github_route_of "$p"); printf '%s\\n' "\${r:-<none>}"; done <'${list}'`);
+    const shell = await run(`while IFS= read -r p; do _github_route_of r "$p"; printf '%s\\n' "\${r:-<none>}"; done <'${list}'`);
     const reference = await run(`jq -R -r '${JQ_ROUTE}' '${list}'`);
     expect(shell.stderr).toBe("");
     expect(reference.stderr).toBe("");
@@ -526,7 +526,7 @@ describe("github_request", () => {
       variables: { owner: "acme", name: "app", n0: 7 },
     });
     for (const body of [mutation, smuggled]) {
-      const r = await run(`auth=$(_github_auth_file ghs_x)\n_github_http POST "" '${body}' "$auth"`, { GITHUB_API_URL: `${gh.url}/graphql` });
+      const r = await run(`_github_auth_file auth ghs_x\n_github_http POST "" '${body}' "$auth"`, { GITHUB_API_URL: `${gh.url}/graphql` });
       expect(r.code).not.toBe(0);
       expect(r.stderr.trim()).toBe("ERROR: github: refused POST to the GraphQL endpoint: only the read-only pull request states query is sent (no mutation); nothing was sent");
     }
@@ -534,7 +534,7 @@ describe("github_request", () => {
   });
 
   it("guards the transport too: a token request's own path cannot be bent to another route", async () => {
-    const r = await run(`auth=$(_github_auth_file ghs_x)\n_github_http PUT /repos/acme/app/pulls/7/merge '{}' "$auth"`);
+    const r = await run(`_github_auth_file auth ghs_x\n_github_http PUT /repos/acme/app/pulls/7/merge '{}' "$auth"`);
     expect(r.stderr.trim()).toBe("ERROR: github: refused PUT /repos/acme/app/pulls/7/merge: not a request this pipeline makes (not on lib/github.sh's allowlist); nothing was sent");
     expect(gh.requests).toEqual([]);
   });

@@ -188,10 +188,10 @@ pull_request_states() {
           + ([$e[] | ", $n\(.key): Int!"] | join("")) + ") { repository(owner: $owner, name: $name) { "
           + ([$e[] | "p\(.key): pullRequest(number: $n\(.key)) { number state }"] | join(" ")) + " } }"),
         variables: ({owner: $owner, name: $name} + ([$e[] | {key: "n\(.key)", value: .value}] | from_entries)) }')
-  auth=$(_github_auth_file "$GITHUB_TOKEN") || return 1
+  _github_auth_file auth "$GITHUB_TOKEN" || return 1
   rc=0
   response=$(GITHUB_API_URL="$url" _github_http POST "" "$body" "$auth") || rc=$?
-  rm -f "$auth"
+  _github_done "$auth"
   ((rc == 0)) || return 1
   # No repository in the answer (GitHub's errors, a rate limit, a token that cannot see it): no
   # state is known. Otherwise each alias is a pull request, or null when GitHub resolved none.

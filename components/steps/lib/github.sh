@@ -61,7 +61,7 @@
 #   GITHUB_CONNECT_TIMEOUT_SECONDS / GITHUB_MAX_TIME_SECONDS  curl bounds, 1-600. Defaults 10 / 60.
 #   TMPDIR                       where the private temporary files live (removed after each call).
 #
-# Tools: curl, jq, openssl, date, tr, mktemp, sleep, rm (GNU or busybox).
+# Tools: curl, jq, openssl, tr, sed, head, tail, sleep, rm (GNU or busybox).
 
 # shellcheck disable=SC2034 # read by the scripts that use this library
 GITHUB_STATUS=""
@@ -119,14 +119,36 @@ _github_tmpdir() {
   fi
 }
 
-# base64url without padding, from stdin (binary safe).
-_github_b64url() {
-  openssl base64 -A | tr '+/' '-_' | tr -d '='
+# Sets the variable VAR to BASE64 (standard alphabet) as base64url without padding.
+_github_b64url_of() { # VAR BASE64
+  local b64="${2//+/-}"
+  b64="${b64//\//_}"
+  printf -v "$1" '%s' "${b64%%=*}"
 }
 
-# The private key file to sign with: GITHUB_APP_PRIVATE_KEY_FILE, or GITHUB_APP_PRIVATE_KEY copied
-# into a private file. Checks that it is an RSA private key without printing anything of it.
-_github_key_file() {
+# Sets the variable VAR to TEXT, a string of ASCII characters (the JWT's claims), in base64url
+# without padding. Plain bash: it runs for every token minted.
+_GITHUB_B64URL_ALPHABET=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
+_github_b64url_text() { # VAR TEXT
+  local LC_ALL=C text="$2" out="" i n a b c bits
+  n=${#text}
+  for ((i = 0; i < n; i += 3)); do
+    printf -v a '%d' "'${text:i:1}"
+    b=0 c=0
+    if ((i + 1 < n)); then printf -v b '%d' "'${text:i+1:1}"; fi
+    if ((i + 2 < n)); then printf -v c '%d' "'${text:i+2:1}"; fi
+    bits=$((a << 16 | b << 8 | c))
+    out+=${_GITHUB_B64URL_ALPHABET:bits >> 18 & 63:1}${_GITHUB_B64URL_ALPHABET:bits >> 12 & 63:1}
+    if ((i + 1 < n)); then out+=${_GITHUB_B64URL_ALPHABET:bits >> 6 & 63:1}; fi
+    if ((i + 2 < n)); then out+=${_GITHUB_B64URL_ALPHABET:bits & 63:1}; fi
+  done
+  printf -v "$1" '%s' "$out"
+}
+
+# Sets the variable VAR to the private key file to sign with: GITHUB_APP_PRIVATE_KEY_FILE, or
+# GITHUB_APP_PRIVATE_KEY copied into a private file. Checks that it is an RSA private key without
+# printing anything of it.
+_github_key_file() { # VAR
   local file="${GITHUB_APP_PRIVATE_KEY_FILE-}"
   if [[ -z $file ]]; then
     if [[ -z ${GITHUB_APP_PRIVATE_KEY-} ]]; then
@@ -145,29 +167,31 @@ _github_key_file() {
     _github_fail GITHUB_APP_PRIVATE_KEY_FILE "must hold an RSA private key in PEM form"
     return 1
   fi
-  printf '%s' "$file"
+  printf -v "$1" '%s' "$file"
 }
 
 # base64url of the JWT's header, which never changes: {"alg":"RS256","typ":"JWT"}.
 _GITHUB_JWT_HEADER=eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9
 
 github_app_jwt() {
-  local app_id="${GITHUB_APP_ID-}" key_file now iss payload signing_input signature
+  local app_id="${GITHUB_APP_ID-}" key_file now iss claims payload signing_input signature
   if ! [[ $app_id =~ ^([0-9]{1,12}|Iv[0-9A-Za-z.]{1,64})$ ]]; then
     _github_fail GITHUB_APP_ID "must be a numeric app id or a client id (Iv...)"
     return 1
   fi
-  key_file=$(_github_key_file) || return 1
+  _github_key_file key_file || return 1
   printf -v now '%(%s)T' -1
   # A numeric id goes in as a number, a client id as a string (its characters need no escaping).
   if [[ $app_id =~ ^[0-9]+$ ]]; then iss=$((10#$app_id)); else iss="\"$app_id\""; fi
-  payload=$(printf '{"iat":%d,"exp":%d,"iss":%s}' $((now - 60)) $((now + 540)) "$iss" | _github_b64url) || return 1
+  printf -v claims '{"iat":%d,"exp":%d,"iss":%s}' $((now - 60)) $((now + 540)) "$iss"
+  _github_b64url_text payload "$claims"
   signing_input="$_GITHUB_JWT_HEADER.$payload"
-  if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | _github_b64url) ||
+  if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | openssl base64 -A) ||
     [[ -z $signature ]]; then
     _github_fail GITHUB_APP_PRIVATE_KEY_FILE "could not sign the app's JWT with this key"
     return 1
   fi
+  _github_b64url_of signature "$signature"
   printf '%s.%s\n' "$signing_input" "$signature"
 }
 
@@ -194,13 +218,14 @@ _GITHUB_ROUTES=(
   "POST ^${_GITHUB_DEPLOYMENTS}/[0-9]+/statuses$"                 # deployment_status
 )
 
-# Prints the route of PATH as it is compared: no query, percent-decoded once, lower-cased. Prints
-# nothing when the decoded route holds anything but letters, digits, '.', '_', '-' and '/' (a '%'
-# left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route has those. Plain bash
-# in the C locale (it runs for every request): an escape that stands for any other byte rules the
-# route out at once, so only those characters are ever decoded.
-_github_route_of() { # PATH
-  local LC_ALL=C rest="${1%%\?*}" route="" hex code char
+# Sets the variable VAR to the route of PATH as it is compared: no query, percent-decoded once,
+# lower-cased. Sets it empty when the decoded route holds anything but letters, digits, '.', '_',
+# '-' and '/' (a '%' left after one decoding, a '?', a NUL or a non-ASCII byte): no allowed route
+# has those. Plain bash in the C locale (it runs for every request): an escape that stands for any
+# other byte rules the route out at once, so only those characters are ever decoded.
+_github_route_of() { # VAR PATH
+  local LC_ALL=C rest="${2%%\?*}" decoded="" hex code char
+  printf -v "$1" '%s' ""
   while [[ $rest =~ ^([^%]*)%([0-9A-Fa-f]{2})(.*)$ ]]; do
     hex=${BASH_REMATCH[2]}
     code=$((16#$hex))
@@ -209,12 +234,12 @@ _github_route_of() { # PATH
       return 0
     fi
     printf -v char '%b' "\\x$hex"
-    route+=${BASH_REMATCH[1]}$char
+    decoded+=${BASH_REMATCH[1]}$char
     rest=${BASH_REMATCH[3]}
   done
-  route+=$rest
-  route=${route,,}
-  if [[ $route =~ ^/[a-z0-9._/-]*$ ]]; then printf '%s\n' "$route"; fi
+  decoded+=$rest
+  decoded=${decoded,,}
+  if [[ $decoded =~ ^/[a-z0-9._/-]*$ ]]; then printf -v "$1" '%s' "$decoded"; fi
 }
 
 # Whether METHOD PATH is on the allowlist. PATH must look like a REST path (no scheme, no '#', no
@@ -222,7 +247,7 @@ _github_route_of() { # PATH
 _github_route_allowed() { # METHOD PATH
   local method="${1^^}" path="$2" route entry
   [[ $path =~ ^/[A-Za-z0-9._~%/=\&,:+-]*(\?[A-Za-z0-9._~%=\&,:+-]*)?$ ]] || return 1
-  route=$(_github_route_of "$path") || return 1
+  _github_route_of route "$path"
   [[ -n $route && $route != */./* && $route != */. && $route != */../* && $route != */.. && $route != *//* ]] || return 1
   for entry in "${_GITHUB_ROUTES[@]}"; do
     if [[ $method == "${entry%% *}" && $route =~ ${entry#* } ]]; then return 0; fi
@@ -251,13 +276,14 @@ _github_guard() { # METHOD PATH BODY BASE
     _github_fail github "refused $method to the GraphQL endpoint: only the read-only pull request states query is sent (no mutation); nothing was sent"
     return 1
   fi
-  base_path=$(_github_route_of "/${4#*://*/}") || base_path=""
+  _github_route_of base_path "/${4#*://*/}"
   if _github_route_allowed "$method" "$path" && [[ $base_path != */graphql ]]; then return 0; fi
   _github_fail github "refused ${method} ${path//[^A-Za-z0-9._~%\/=&,:+?-]/?}: not a request this pipeline makes (not on lib/github.sh's allowlist); nothing was sent"
   return 1
 }
 
-# One HTTP exchange with retries. AUTH_FILE holds the Authorization header line.
+# One HTTP exchange with retries. AUTH_FILE holds the Authorization header line. Its request,
+# response and headers files stay until the caller's _github_done (one `rm` for the whole call).
 _github_http() { # METHOD PATH BODY AUTH_FILE
   local method="${1^^}" path="$2" body="$3" auth_file="$4"
   local base attempts base_ms max_wait connect_timeout max_time
@@ -292,21 +318,15 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
     args+=(-H "Content-Type: application/json" --data-binary "@$data")
   fi
 
-  local try=1 status retry_after remaining reset wait_ms message
+  local try=1 status retry_after remaining reset wait_ms message now
   while :; do
     : >"$out"
     : >"$headers"
     status=$(curl "${args[@]}" "$base$path" 2>/dev/null) || status="000"
     [[ $status =~ ^[0-9]{3}$ ]] || status="000"
     GITHUB_STATUS="$status"
-    if [[ $status == 2* ]]; then
+    if [[ $status == 2* || " ${GITHUB_ALLOW_STATUS-} " == *" $status "* ]]; then
       cat "$out"
-      rm -f "$out" "$headers" "$data"
-      return 0
-    fi
-    if [[ " ${GITHUB_ALLOW_STATUS-} " == *" $status "* ]]; then
-      cat "$out"
-      rm -f "$out" "$headers" "$data"
       return 0
     fi
 
@@ -332,14 +352,14 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
       if [[ -n $retry_after ]]; then
         wait_ms=$((10#$retry_after * 1000))
       elif [[ $remaining == "0" && -n $reset ]]; then
-        wait_ms=$(((10#$reset - $(date -u +%s)) * 1000))
+        printf -v now '%(%s)T' -1
+        wait_ms=$(((10#$reset - now) * 1000))
         ((wait_ms > 0)) || wait_ms=1000
       else
         wait_ms=$((base_ms << (try - 1)))
         ((wait_ms <= max_wait * 1000)) || wait_ms=$((max_wait * 1000))
       fi
       if ((wait_ms > max_wait * 1000)); then
-        rm -f "$out" "$headers" "$data"
         _github_fail github "$method $path: HTTP $status: GitHub asks to wait $((wait_ms / 1000))s, more than GITHUB_RETRY_MAX_WAIT_SECONDS=$max_wait: $message"
         return 1
       fi
@@ -350,7 +370,6 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
       continue
     fi
 
-    rm -f "$out" "$headers" "$data"
     if [[ $status == 000 ]]; then message="no answer from $base"; fi
     if [[ $retry_server_errors == no && ($status == 000 || $status == 5??) ]]; then
       # The caller opted out of these retries: it decides what happens next, and reports it.
@@ -363,12 +382,19 @@ _github_http() { # METHOD PATH BODY AUTH_FILE
   done
 }
 
-# Writes an Authorization header line for TOKEN into a private file and prints its path.
-_github_auth_file() { # TOKEN
+# Writes an Authorization header line for TOKEN into a private file and sets the variable VAR to
+# its path. Once the requests made with it are done, _github_done removes it with their files.
+_github_auth_file() { # VAR TOKEN
   _github_tmpdir || return 1
   local file="$_GITHUB_TMP/auth"
-  (umask 077 && printf 'Authorization: Bearer %s\n' "$1" >"$file") || return 1
-  printf '%s' "$file"
+  (umask 077 && printf 'Authorization: Bearer %s\n' "$2" >"$file") || return 1
+  printf -v "$1" '%s' "$file"
+}
+
+# Removes AUTH_FILE and the files of the requests made with it (_github_http's request, response and
+# headers, _github_installation_of's answer), in one process.
+_github_done() { # AUTH_FILE
+  rm -f "$1" "$_GITHUB_TMP/request" "$_GITHUB_TMP/response" "$_GITHUB_TMP/headers" "$_GITHUB_TMP/installation.json"
 }
 
 _github_check_request() { # METHOD PATH BODY
@@ -397,10 +423,10 @@ github_request() {
     _github_fail GITHUB_TOKEN "must be set to a token (see github_installation_token)"
     return 1
   fi
-  auth=$(_github_auth_file "$GITHUB_TOKEN") || return 1
+  _github_auth_file auth "$GITHUB_TOKEN" || return 1
   rc=0
   _github_http "$method" "$path" "$body" "$auth" || rc=$?
-  rm -f "$auth"
+  _github_done "$auth"
   return "$rc"
 }
 
@@ -433,19 +459,16 @@ _github_installation_of() { # OWNER REPO AUTH_FILE
   file="$_GITHUB_TMP/installation.json"
   # A GET: server errors are retried whatever the caller chose for its own requests.
   if ! GITHUB_ALLOW_STATUS=404 GITHUB_RETRY_SERVER_ERRORS=yes _github_http GET "/repos/$owner/$repo/installation" "" "$auth" >"$file"; then
-    rm -f "$file"
     _github_fail github "cannot tell which installation of the app covers $owner/$repo"
     return 1
   fi
   if [[ $GITHUB_STATUS == 404 ]]; then
-    rm -f "$file"
     _github_fail github "GitHub App $(_github_app_name "$auth") is not installed on $owner/$repo (GET /repos/$owner/$repo/installation: 404): install it on $owner with access to $repo, or set GITHUB_INSTALLATION_ID"
     return 1
   fi
   # The installation must be the repository owner's: a token minted elsewhere would not cover it.
   id=$(jq -r --arg owner "$owner" 'if (.id | type) == "number" and ((.account.login // "") | ascii_downcase) == ($owner | ascii_downcase)
     then .id else empty end' "$file" 2>/dev/null) || id=""
-  rm -f "$file"
   if ! [[ $id =~ ^[1-9][0-9]{0,14}$ ]]; then
     _github_fail github "GitHub's answer names no installation of the app on $owner's account for $owner/$repo"
     return 1
@@ -457,10 +480,10 @@ github_repository_installation() {
   local owner="${1-}" repo="${2-}" jwt auth rc id
   _github_repository_ok github_repository_installation "$owner" "$repo" || return 1
   jwt=$(github_app_jwt) || return 1
-  auth=$(_github_auth_file "$jwt") || return 1
+  _github_auth_file auth "$jwt" || return 1
   rc=0
   id=$(_github_installation_of "$owner" "$repo" "$auth") || rc=$?
-  rm -f "$auth"
+  _github_done "$auth"
   ((rc == 0)) || return 1
   printf '%s\n' "$id"
 }
@@ -483,20 +506,20 @@ github_installation_token() {
     return 1
   fi
   jwt=$(github_app_jwt) || return 1
-  auth=$(_github_auth_file "$jwt") || return 1
+  _github_auth_file auth "$jwt" || return 1
   local configured=yes
   if [[ -z $installation ]]; then
     configured=""
     rc=0
     installation=$(_github_installation_of "$owner" "$repo" "$auth") || rc=$?
     if ((rc != 0)); then
-      rm -f "$auth"
+      _github_done "$auth"
       return 1
     fi
   fi
   rc=0
   response=$(_github_http POST "/app/installations/$installation/access_tokens" "$body" "$auth") || rc=$?
-  rm -f "$auth"
+  _github_done "$auth"
   if ((rc != 0)); then
     if [[ -n $configured ]]; then
       _github_fail GITHUB_INSTALLATION_ID "no installation token for $owner/$repo from installation $installation (is the app installed there, with these permissions?)"
