@@ -42,26 +42,29 @@ readonly KEEP_BYTES=65536
 readonly LATE_US=100000   # an open-model start this far behind its schedule is late
 readonly MAX_IN_FLIGHT=256 # open model: curl processes that may run at once, all endpoints together
 
-urls_file=$(value URLS_FILE)
-preview_host=$(value HOST)
-report_dir=$(value REPORT_DIR)
-min_success_pct=$(value MIN_SUCCESS_PCT)
-max_p95_ms=$(value MAX_P95_MS)
-requests_per_endpoint=$(value REQUESTS_PER_ENDPOINT)
-concurrency=$(value CONCURRENCY)
-timeout_ms=$(value TIMEOUT_MS)
-expect=$(value EXPECT)
-paths_json=$(value PATHS)
-insecure=$(value INSECURE)
-connect_to=$(value CONNECT_TO)
-tmp_root=$(value TMPDIR)
-max_p99_ms=$(value MAX_P99_MS)
-judge=$(value JUDGE)
-ready_consecutive=$(value READY_CONSECUTIVE)
-ready_timeout_s=$(value READY_TIMEOUT_S)
-rate=$(value RATE)
-duration_s=$(value DURATION_S)
-step_image=$(value STEP_IMAGE)
+declare urls_file preview_host report_dir min_success_pct max_p95_ms requests_per_endpoint \
+  concurrency timeout_ms expect paths_json insecure connect_to tmp_root max_p99_ms judge \
+  ready_consecutive ready_timeout_s rate duration_s step_image
+input urls_file URLS_FILE
+input preview_host HOST
+input report_dir REPORT_DIR
+input min_success_pct MIN_SUCCESS_PCT
+input max_p95_ms MAX_P95_MS
+input requests_per_endpoint REQUESTS_PER_ENDPOINT
+input concurrency CONCURRENCY
+input timeout_ms TIMEOUT_MS
+input expect EXPECT
+input paths_json PATHS
+input insecure INSECURE
+input connect_to CONNECT_TO
+input tmp_root TMPDIR
+input max_p99_ms MAX_P99_MS
+input judge JUDGE
+input ready_consecutive READY_CONSECUTIVE
+input ready_timeout_s READY_TIMEOUT_S
+input rate RATE
+input duration_s DURATION_S
+input step_image STEP_IMAGE
 : "${tmp_root:=/tmp}"
 
 safe_path='^/[A-Za-z0-9._/-]*$'
@@ -100,7 +103,7 @@ if ! [[ $tmp_root =~ $safe_path ]]; then bad TMPDIR "must be an absolute path of
 # every setting in).
 declare -A settings=()
 for name in "${PARAMETERS_ACCEPTANCE[@]}"; do
-  settings[$name]=$(value "${PARAMETER_ENV[$name]}")
+  input "settings[$name]" "${PARAMETER_ENV[$name]}"
   check_parameter "$name" "${settings[$name]}"
 done
 default_ranges=$(rule_ranges "$expect") || true

@@ -51,21 +51,23 @@
 set -euo pipefail
 export LC_ALL=C
 
-owner=$(value OWNER)
-repo=$(value REPO)
-pr=$(value PR)
-commit=$(value COMMIT)
-host=$(value HOST)
-report_dir=$(value REPORT_DIR)
-workflow_name=$(value WORKFLOW_NAME)
-workflow_namespace=$(value WORKFLOW_NAMESPACE)
-argo_ui_url=$(value ARGO_UI_URL)
-artifacts_url=$(value ARTIFACTS_URL)
-artifacts_location=$(value ARTIFACTS_LOCATION)
-report_key=$(value REPORT_ARCHIVE_KEY)
-evidence_key=$(value EVIDENCE_ARCHIVE_KEY)
-evidence_dir=$(value EVIDENCE_DIR)
-output_dir=$(value OUTPUT_DIR)
+declare owner repo pr commit host report_dir workflow_name workflow_namespace argo_ui_url \
+  artifacts_url artifacts_location report_key evidence_key evidence_dir output_dir
+input owner OWNER
+input repo REPO
+input pr PR
+input commit COMMIT
+input host HOST
+input report_dir REPORT_DIR
+input workflow_name WORKFLOW_NAME
+input workflow_namespace WORKFLOW_NAMESPACE
+input argo_ui_url ARGO_UI_URL
+input artifacts_url ARTIFACTS_URL
+input artifacts_location ARTIFACTS_LOCATION
+input report_key REPORT_ARCHIVE_KEY
+input evidence_key EVIDENCE_ARCHIVE_KEY
+input evidence_dir EVIDENCE_DIR
+input output_dir OUTPUT_DIR
 
 is_github_owner "$owner" || die owner "$RULE_OWNER"
 is_github_repo "$repo" || die repo "$RULE_REPO"

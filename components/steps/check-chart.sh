@@ -21,16 +21,18 @@
 set -euo pipefail
 export LC_ALL=C
 
-chart_dir=$(value CHART_DIR)
-values_file=$(value VALUES_FILE)
-release=$(value RELEASE)
-ns=$(value NS)
-host=$(value HOST)
-image_tag=$(value IMAGE_TAG)
-pull_policy=$(value IMAGE_PULL_POLICY)
-ingress_class=$(value INGRESS_CLASS)
-limitrange_file=$(value LIMITRANGE_FILE)
-report_file=$(value REPORT_FILE)
+declare chart_dir values_file release ns host image_tag pull_policy ingress_class limitrange_file \
+  report_file
+input chart_dir CHART_DIR
+input values_file VALUES_FILE
+input release RELEASE
+input ns NS
+input host HOST
+input image_tag IMAGE_TAG
+input pull_policy IMAGE_PULL_POLICY
+input ingress_class INGRESS_CLASS
+input limitrange_file LIMITRANGE_FILE
+input report_file REPORT_FILE
 
 if [[ $chart_dir != /* || ! -f $chart_dir/Chart.yaml ]]; then
   bad CHART_DIR "must be the absolute path of a chart directory (with Chart.yaml)"

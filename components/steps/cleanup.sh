@@ -49,15 +49,17 @@
 set -euo pipefail
 export LC_ALL=C
 
-status=$(value WORKFLOW_STATUS)
-workflow=$(value WORKFLOW_NAME)
-ns=$(value NS)
-release=$(value RELEASE)
-repository_expected=$(value REPOSITORY)
-ttl_hours=$(value TTL_HOURS)
-instance=$(value PREVIEW_INSTANCE)
-argo_ui_url=$(value ARGO_UI_URL)
-workflows_namespace=$(value WORKFLOWS_NAMESPACE)
+declare status workflow ns release repository_expected ttl_hours instance argo_ui_url \
+  workflows_namespace
+input status WORKFLOW_STATUS
+input workflow WORKFLOW_NAME
+input ns NS
+input release RELEASE
+input repository_expected REPOSITORY
+input ttl_hours TTL_HOURS
+input instance PREVIEW_INSTANCE
+input argo_ui_url ARGO_UI_URL
+input workflows_namespace WORKFLOWS_NAMESPACE
 
 case "$status" in
   Succeeded | Failed | Error) ;;

@@ -91,37 +91,42 @@
 set -euo pipefail
 export LC_ALL=C
 
-owner=$(value OWNER)
-repo=$(value REPO)
-pr=$(value PR)
-commit=$(value COMMIT)
-ns=$(value NS)
-release=$(value RELEASE)
-host=$(value HOST)
-image_tag=$(value IMAGE_TAG)
-ingress_class=$(value INGRESS_CLASS)
-chart_path=$(value CHART_PATH)
-values_file=$(value VALUES_FILE)
-workflow_name=$(value WORKFLOW_NAME)
-helm_timeout=$(value HELM_TIMEOUT)
-token_duration=$(value TOKEN_DURATION)
-workflows_namespace=$(value WORKFLOWS_NAMESPACE)
-steps_sa=$(value STEPS_SERVICE_ACCOUNT)
-sweeper_sa=$(value SWEEPER_SERVICE_ACCOUNT)
-instance=$(value PREVIEW_INSTANCE)
-deployer_role=$(value DEPLOYER_CLUSTER_ROLE)
-guardrails_role=$(value GUARDRAILS_CLUSTER_ROLE)
-guardrails_dir=$(value GUARDRAILS_DIR)
-github_web_url=$(value GITHUB_WEB_URL)
-environment_prefix=$(value ENVIRONMENT_PREFIX)
-argo_ui_url=$(value ARGO_UI_URL)
-output_dir=$(value OUTPUT_DIR)
+declare owner repo pr commit ns release host image_tag ingress_class chart_path values_file \
+  workflow_name helm_timeout token_duration workflows_namespace steps_sa sweeper_sa instance \
+  deployer_role guardrails_role guardrails_dir github_web_url environment_prefix argo_ui_url \
+  output_dir
+input owner OWNER
+input repo REPO
+input pr PR
+input commit COMMIT
+input ns NS
+input release RELEASE
+input host HOST
+input image_tag IMAGE_TAG
+input ingress_class INGRESS_CLASS
+input chart_path CHART_PATH
+input values_file VALUES_FILE
+input workflow_name WORKFLOW_NAME
+input helm_timeout HELM_TIMEOUT
+input token_duration TOKEN_DURATION
+input workflows_namespace WORKFLOWS_NAMESPACE
+input steps_sa STEPS_SERVICE_ACCOUNT
+input sweeper_sa SWEEPER_SERVICE_ACCOUNT
+input instance PREVIEW_INSTANCE
+input deployer_role DEPLOYER_CLUSTER_ROLE
+input guardrails_role GUARDRAILS_CLUSTER_ROLE
+input guardrails_dir GUARDRAILS_DIR
+input github_web_url GITHUB_WEB_URL
+input environment_prefix ENVIRONMENT_PREFIX
+input argo_ui_url ARGO_UI_URL
+input output_dir OUTPUT_DIR
 # The image and its build: the tag deployed is the commit's, and so is the build waited for.
-image_tag_pattern=$(value IMAGE_TAG_PATTERN)
-build_kind=$(value BUILD_KIND)
-build_name=$(value BUILD_NAME)
-build_timeout=$(value BUILD_TIMEOUT_SECONDS)
-build_poll=$(value BUILD_POLL_SECONDS)
+declare image_tag_pattern build_kind build_name build_timeout build_poll
+input image_tag_pattern IMAGE_TAG_PATTERN
+input build_kind BUILD_KIND
+input build_name BUILD_NAME
+input build_timeout BUILD_TIMEOUT_SECONDS
+input build_poll BUILD_POLL_SECONDS
 is_image_tag_pattern "$image_tag_pattern" || bad IMAGE_TAG_PATTERN "$RULE_IMAGE_TAG_PATTERN"
 [[ $build_kind =~ ^(check-run|status|none)$ ]] || bad BUILD_KIND "must be check-run, status or none"
 if ! [[ $build_name =~ ^[A-Za-z0-9][A-Za-z0-9\ ._/:()+-]{0,99}$ ]]; then
@@ -145,8 +150,10 @@ if ! is_dns_name "$host" || { is_preview_namespace "$ns" "$pr" && [[ $host != "$
 fi
 # The parameters set-params passed on (owner, repo, pr, commit, image_tag, chartPath, valuesFile), by
 # the rules set-params applied to them (lib/parameter-rules.sh, from components/parameters.ts).
+declare parameter_value
 for name in "${PARAMETERS_DEPLOY[@]}"; do
-  parameter_problem "$name" "$(value "${PARAMETER_ENV[$name]}")"
+  input parameter_value "${PARAMETER_ENV[$name]}"
+  parameter_problem "$name" "$parameter_value"
   [[ -z $PARAMETER_PROBLEM ]] || bad "${PARAMETER_OUTPUT[$name]}" "$PARAMETER_PROBLEM"
 done
 is_object_name "$ingress_class" || bad INGRESS_CLASS "must be an IngressClass name (a DNS-1123 subdomain)"

@@ -18,12 +18,13 @@
 set -euo pipefail
 export LC_ALL=C
 
-pr=$(value PR)
-ns=$(value NS)
-release=$(value RELEASE)
-host=$(value HOST)
-workflow_name=$(value WORKFLOW_NAME)
-output_dir=$(value OUTPUT_DIR)
+declare pr ns release host workflow_name output_dir
+input pr PR
+input ns NS
+input release RELEASE
+input host HOST
+input workflow_name WORKFLOW_NAME
+input output_dir OUTPUT_DIR
 
 is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! is_preview_namespace "$ns" "$pr"; then

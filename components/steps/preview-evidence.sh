@@ -38,11 +38,12 @@
 set -euo pipefail
 export LC_ALL=C
 
-pr=$(value PR)
-ns=$(value NS)
-log_lines=$(value LOG_LINES)
-log_bytes=$(value LOG_BYTES)
-output_dir=$(value OUTPUT_DIR)
+declare pr ns log_lines log_bytes output_dir
+input pr PR
+input ns NS
+input log_lines LOG_LINES
+input log_bytes LOG_BYTES
+input output_dir OUTPUT_DIR
 
 is_pr_number "$pr" || bad pr "$RULE_PR"
 if ! is_preview_namespace "$ns" "$pr"; then

@@ -22,11 +22,12 @@
 set -euo pipefail
 export LC_ALL=C
 
-owner=$(value OWNER)
-repo=$(value REPO)
-pr=$(value PR)
-naming=$(value NAMING)
-output_dir=$(value OUTPUT_DIR)
+declare owner repo pr naming output_dir
+input owner OWNER
+input repo REPO
+input pr PR
+input naming NAMING
+input output_dir OUTPUT_DIR
 
 is_github_owner "$owner" || bad owner "$RULE_OWNER"
 is_github_repo "$repo" || bad repo "$RULE_REPO"

@@ -38,11 +38,12 @@
 set -euo pipefail
 export LC_ALL=C
 
-ns=$(value NS)
-repository=$(value REPOSITORY)
-pr=$(value PR)
-instance=$(value PREVIEW_INSTANCE)
-WORKFLOW_NAME=$(value WORKFLOW_NAME)
+declare ns repository pr instance
+input ns NS
+input repository REPOSITORY
+input pr PR
+input instance PREVIEW_INSTANCE
+input WORKFLOW_NAME WORKFLOW_NAME
 
 is_pr_number "$pr" || die PR "$RULE_PR"
 if ! [[ $repository =~ ^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?/[a-z0-9._-]{1,100}$ ]]; then

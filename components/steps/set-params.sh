@@ -91,11 +91,12 @@ domain=${given[domain]}
 image_tag=${given[imageTag]}
 service=${given[service]}
 docs_repository=${given[docsRepository]}
-acceptance_global=$(value ACCEPTANCE_GLOBAL)
-acceptance_repositories=$(value ACCEPTANCE_REPOSITORIES)
-github_web_url=$(value GITHUB_WEB_URL)
-naming=$(value NAMING)
-output_dir=$(value OUTPUT_DIR)
+declare acceptance_global acceptance_repositories github_web_url naming output_dir
+input acceptance_global ACCEPTANCE_GLOBAL
+input acceptance_repositories ACCEPTANCE_REPOSITORIES
+input github_web_url GITHUB_WEB_URL
+input naming NAMING
+input output_dir OUTPUT_DIR
 
 if ! [[ $github_web_url =~ ^https?://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?$ ]]; then
   bad GITHUB_WEB_URL "must be an http(s) URL without query, quotes or white space"

@@ -17,8 +17,9 @@
 set -euo pipefail
 export LC_ALL=C
 
-parent_uid=$(value PARENT_UID)
-workflows_namespace=$(value WORKFLOWS_NAMESPACE)
+declare parent_uid workflows_namespace
+input parent_uid PARENT_UID
+input workflows_namespace WORKFLOWS_NAMESPACE
 
 if ! [[ $parent_uid =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]; then
   die PARENT_UID "must be a workflow uid (a lowercase UUID)"

@@ -93,12 +93,13 @@
 set -euo pipefail
 export LC_ALL=C
 
-dry_run=$(value DRY_RUN)
-mode=$(value MODE)
-instance=$(value PREVIEW_INSTANCE)
-max_age_hours=$(value MAX_AGE_HOURS)
-terminating_limit=$(value TERMINATING_LIMIT_MINUTES)
-output_dir=$(value OUTPUT_DIR)
+declare dry_run mode instance max_age_hours terminating_limit output_dir
+input dry_run DRY_RUN
+input mode MODE
+input instance PREVIEW_INSTANCE
+input max_age_hours MAX_AGE_HOURS
+input terminating_limit TERMINATING_LIMIT_MINUTES
+input output_dir OUTPUT_DIR
 
 case "$dry_run" in
   true | false) ;;
@@ -109,8 +110,9 @@ case "$mode" in
   *) die MODE "must be ttl or all" ;;
 esac
 if [[ $mode == all ]]; then
-  pipeline_template=$(value PIPELINE_TEMPLATE)
-  workflows_namespace=$(value WORKFLOWS_NAMESPACE)
+  declare pipeline_template workflows_namespace
+  input pipeline_template PIPELINE_TEMPLATE
+  input workflows_namespace WORKFLOWS_NAMESPACE
   is_object_name "$pipeline_template" || die PIPELINE_TEMPLATE "must be a Kubernetes object name"
   is_dns_label "$workflows_namespace" || die WORKFLOWS_NAMESPACE "$RULE_DNS_LABEL"
 fi

@@ -4,7 +4,10 @@
 # TypeScript twins are in components/names.ts and components/config.ts.
 #
 # Helpers:    die INPUT RULE         prints `ERROR: <input>: <rule>` to stderr and exits 1
-#             value NAME             prints the variable NAME, empty when unset (no `set -u` trip)
+#             input VAR NAME         sets VAR to the variable NAME, empty when unset (no `set -u` trip),
+#                                    without trailing newlines, as `VAR=$(...)` would, without its
+#                                    fork. A step declares its input variables first
+#                                    (`declare a b`), which tells shellcheck they are assigned.
 #             bad INPUT RULE         collects the same message in the array `errors`, so a step can
 #                                    report every bad input at once, then
 #             stop_on_bad_inputs     prints them all and exits 1 when there is any
@@ -17,7 +20,10 @@ die() {
   exit 1
 }
 
-value() { printf '%s' "${!1-}"; }
+input() { # VAR NAME (no local variable, so no name of the caller's is shadowed)
+  printf -v "$1" '%s' "${!2-}"
+  while [[ ${!1} == *$'\n' ]]; do printf -v "$1" '%s' "${!1%$'\n'}"; done
+}
 
 errors=()
 bad() { errors+=("ERROR: $1: $2"); }

@@ -1,0 +1,31 @@
+/**
+ * lib/rules.sh's `input`: a step's env read into a variable exactly as `VAR=$(printf '%s' "$NAME")`
+ * read it before (trailing newlines dropped, nothing else), without the fork.
+ */
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../../scripts/offline-render";
+
+const RULES = path.join(PROJECT_ROOT, "components", "steps", "lib", "rules.sh");
+
+/** Runs SCRIPT in bash after rules.sh, with X set to each value (or unset), and returns stdout. */
+function run(script: string, x: string | undefined): string {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  if (x !== undefined) env.X = x;
+  // stdin not a socket: bash would read ~/.bashrc, taking it for a remote shell.
+  return execFileSync("bash", ["-c", `set -euo pipefail\nsource '${RULES}'\n${script}`], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+describe("input", () => {
+  const values: (string | undefined)[] = [undefined, "", "a", " a b ", "a\n", "a\n\n\n", "a\nb", "a\nb\n", "\n", "\n\n", "\ta\t\n", "ünï €\n", "x".repeat(5000) + "\n"];
+  it.each(values.map((v) => [JSON.stringify(v)?.slice(0, 20) ?? "unset", v]))("reads %s as command substitution would", (_, x) => {
+    const expected = run(`v=$(printf '%s' "\${X-}")\nprintf '[%s]' "$v"`, x);
+    expect(run(`declare v\ninput v X\nprintf '[%s]' "$v"`, x)).toBe(expected);
+  });
+
+  it("sets an array element, and a caller's variable whatever its name", () => {
+    expect(run(`declare -A s=()\nk=a\ninput "s[$k]" X\nprintf '[%s]' "\${s[a]}"`, "b\n")).toBe("[b]");
+    for (const name of ["v", "input_value", "x1"]) expect(run(`declare ${name}\ninput ${name} X\nprintf '[%s]' "$${name}"`, "c\n\n")).toBe("[c]");
+  });
+});
