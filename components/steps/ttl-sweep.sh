@@ -155,12 +155,11 @@ now=$(utc "$now_epoch")
 orphan_before=$(utc "$((now_epoch - 10#$max_age_hours * 3600))")
 stuck_before=$(utc "$((now_epoch - 10#$terminating_limit * 60))")
 
-# Why a namespace is exempt from the TTL, or nothing. The one place that decides exemptions.
-exempt_reason() {
-  local keep=$1
-  if [[ $keep == "true" ]]; then
-    printf 'exempt from the TTL: labelled preview.keep=true'
-  fi
+# Sets EXEMPTION to why a namespace is exempt from the TTL, or to nothing. The one place that
+# decides exemptions.
+exempt_reason() { # KEEP
+  EXEMPTION=""
+  if [[ $1 == "true" ]]; then EXEMPTION='exempt from the TTL: labelled preview.keep=true'; fi
 }
 
 report_dir="${output_dir}/ttl-report"
@@ -210,7 +209,7 @@ released_volumes() {
   jq -r '.items[] | select(.status.phase == "Released") | .spec.claimRef.namespace // empty' \
     "${work}/volumes.json" >"${work}/claim-namespaces.txt" || return 1
   while IFS= read -r claim_ns; do
-    if teardown_preview_pr "$claim_ns" >/dev/null; then printf '%s\n' "$claim_ns"; fi
+    if teardown_preview_pr "$claim_ns"; then printf '%s\n' "$claim_ns"; fi
   done <"${work}/claim-namespaces.txt" >"${work}/preview-claims.txt"
   jq --slurpfile namespaces "${work}/namespaces.json" --rawfile previews "${work}/preview-claims.txt" '
     [$namespaces[0].items[].metadata.name] as $present
@@ -240,7 +239,8 @@ while IFS=$'\t' read -r -u 3 ns _ deleting _ _ _ _ repository deployment; do
   ns=${ns#=} deleting=${deleting#=} repository=${repository#=} deployment=${deployment#=}
   # The uninstall also marks the deployment of a preview already being deleted inactive.
   [[ -z $deleting || $mode == all ]] || continue
-  pr=$(teardown_preview_pr "$ns") || continue
+  teardown_preview_pr "$ns" || continue
+  pr=$TEARDOWN_PR
   [[ $repository =~ $REPOSITORY ]] || continue
   repository=${repository,,}
   if ! teardown_named_for "$ns" "$repository"; then
@@ -359,8 +359,9 @@ while IFS= read -r -u 3 line; do
   running=${running#=} stamped=${stamped#=} repository=${repository#=}
   state=""
   pr=""
-  if pr=$(teardown_preview_pr "$ns") && [[ -n ${repository_of[$ns]-} ]]; then
-    state=${pr_state["${repository_of[$ns]}#${pr}"]-UNAVAILABLE}
+  if teardown_preview_pr "$ns"; then
+    pr=$TEARDOWN_PR
+    if [[ -n ${repository_of[$ns]-} ]]; then state=${pr_state["${repository_of[$ns]}#${pr}"]-UNAVAILABLE}; fi
   fi
   # A run started since the last success (deploy relabelled the namespace), not yet taken for crashed.
   in_progress=""
@@ -401,8 +402,8 @@ while IFS= read -r -u 3 line; do
     else
       sweep "$ns" "PR ${what}" "$expires" "$created" "$repository" "$state" "$line"
     fi
-  elif reason=$(exempt_reason "$keep") && [[ -n $reason ]]; then
-    record keep "$ns" "$reason" "$expires" "$created" "$repository" "$state"
+  elif exempt_reason "$keep" && [[ -n $EXEMPTION ]]; then
+    record keep "$ns" "$EXEMPTION" "$expires" "$created" "$repository" "$state"
   elif [[ -n $expires ]]; then
     if ! [[ $expires =~ $UTC_TIME ]]; then
       record keep "$ns" "unparseable expiry: left alone" "$expires" "$created" "$repository" "$state"
@@ -477,7 +478,7 @@ if [[ $mode == all && $dry_run == false ]]; then
   fi
   appeared=()
   while IFS= read -r ns; do
-    if teardown_preview_pr "$ns" >/dev/null && ! grep -qxF "=${ns}" <(cut -f1 "$listing"); then appeared+=("$ns"); fi
+    if teardown_preview_pr "$ns" && ! grep -qxF "=${ns}" <(cut -f1 "$listing"); then appeared+=("$ns"); fi
   done <"${work}/after.txt"
   if ((${#appeared[@]} > 0)); then
     die previews "preview(s) deployed during the uninstall, by a run that has ended since: ${appeared[*]}. Uninstall again"

@@ -418,12 +418,13 @@ describe("the sweeper racing a run: each namespace is read again right before it
 });
 
 describe("lib/teardown.sh's naming rules, one by one", () => {
-  /** Runs `teardown_preview_pr` or `teardown_named_for` with the libraries the sweeper is given. */
+  /** Runs `teardown_preview_pr` (printing the TEARDOWN_PR it sets) or `teardown_named_for` with the libraries the sweeper is given. */
   async function call(fn: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
     const source = stepSource("ttl-sweep", TEARDOWN_LIBRARIES);
     // The libraries only: everything the step source holds before its own first command.
     const libs = source.slice(0, source.indexOf("# ---- end lib/teardown.sh ----"));
-    return promisify(execFile)("bash", ["-c", `${libs}\n${fn} "$@"`, "lib", ...args]).then(
+    const print = fn === "teardown_preview_pr" ? ' && printf %s "$TEARDOWN_PR"' : "";
+    return promisify(execFile)("bash", ["-c", `${libs}\n${fn} "$@"${print}`, "lib", ...args]).then(
       (r) => ({ code: 0, stdout: r.stdout }),
       (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
     );

@@ -5,10 +5,11 @@
 #
 # Functions:
 #   teardown_preview_pr NS
-#       prints the PR number of NS, its -pr-<N> suffix, when NS is a preview namespace of either
-#       naming scheme (lib/rules.sh is_preview_namespace: impl-pr-<N>, or
-#       impl-<slug>-<hash>-pr-<N>, the names set-params derives); returns 1, printing nothing, for
-#       any other name. The one place a preview's PR number is read from its namespace's name.
+#       sets TEARDOWN_PR to the PR number of NS, its -pr-<N> suffix, when NS is a preview namespace
+#       of either naming scheme (lib/rules.sh is_preview_namespace: impl-pr-<N>, or
+#       impl-<slug>-<hash>-pr-<N>, the names set-params derives); returns 1, TEARDOWN_PR empty, for
+#       any other name. The one place a preview's PR number is read from its namespace's name. (It
+#       sets rather than prints: the sweeps ask it of every namespace, and $(...) forks.)
 #   teardown_named_for NS REPOSITORY
 #       whether the name NS is consistent with the preview of REPOSITORY (owner/repo, any case):
 #       true for impl-pr-<N> (that scheme's names do not say whose they are), and for
@@ -37,17 +38,17 @@
 
 declare -A _teardown_tokens=()
 
+TEARDOWN_PR=""
 teardown_preview_pr() { # NS
-  local ns="${1-}" pr
-  pr=${ns##*-pr-}
-  is_preview_namespace "$ns" "$pr" || return 1
-  printf '%s' "$pr"
+  local ns="${1-}"
+  TEARDOWN_PR=${ns##*-pr-}
+  is_preview_namespace "$ns" "$TEARDOWN_PR" || { TEARDOWN_PR=""; return 1; }
 }
 
 teardown_named_for() { # NS REPOSITORY
   local ns="${1-}" repository="${2-}" pr
-  teardown_preview_pr "$ns" >/dev/null || return 1
-  pr=${ns##*-pr-}
+  teardown_preview_pr "$ns" || return 1
+  pr=$TEARDOWN_PR
   [[ $ns != "impl-pr-${pr}" ]] || return 0
   [[ $repository == */* ]] || return 1
   set_preview_id repository "${repository%%/*}" "${repository#*/}" "$pr" || return 1
@@ -56,7 +57,7 @@ teardown_named_for() { # NS REPOSITORY
 
 teardown_namespace() {
   local ns="${1-}" releases release helm_ok=1
-  if ! teardown_preview_pr "$ns" >/dev/null; then
+  if ! teardown_preview_pr "$ns"; then
     printf 'ERROR: teardown_namespace: NS must be a preview namespace (impl-pr-<N> or impl-<owner>-<repo>-<hash>-pr-<N>)\n' >&2
     return 2
   fi
