@@ -206,7 +206,7 @@ if [[ $output_dir != /* ]]; then
 fi
 stop_on_bad_inputs
 
-commit=$(printf '%s' "$commit" | tr '[:upper:]' '[:lower:]')
+commit=${commit,,}
 github_web_url=${github_web_url%/}
 evidence="$output_dir/evidence"
 mkdir -p "$output_dir" "$evidence"
@@ -263,7 +263,8 @@ fi
 
 # The token reaches git through its environment only: never in argv, never in .git/config.
 checkout="$work/checkout"
-basic=$(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 | tr -d '\n')
+declare basic
+github_git_credentials basic "$GITHUB_TOKEN" || die GITHUB_TOKEN "is not a token GitHub issues"
 git -c init.defaultBranch=preview init --quiet "$checkout"
 if ! GIT_TERMINAL_PROMPT=0 GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader \
   GIT_CONFIG_VALUE_0="Authorization: Basic $basic" \
@@ -333,7 +334,7 @@ chart_contract_gate "$chart_dir" "$values" "$release" "$ns" "$host" "$image_tag"
 # ---- 2. the namespace and its guardrails ----
 
 # The preview's owner, as its namespace records it: GitHub names are case-insensitive.
-repository=$(printf '%s/%s' "$owner" "$repo" | tr '[:upper:]' '[:lower:]')
+repository=${owner,,}/${repo,,}
 if ! ns_json=$(kubectl get namespace "$ns" -o json --ignore-not-found); then
   die ns "cannot read namespace $ns"
 fi
@@ -358,19 +359,25 @@ if [[ -z $ns_json ]]; then
     }
   }' | kubectl create -f - || die ns "cannot create namespace $ns"
 else
-  if [[ $(jq -r '.metadata.labels.preview // ""' <<<"$ns_json") != true ]]; then
+  # One reading of the namespace: its preview label, phase, recorded repository and instance (each
+  # field after an '=', so an empty one keeps its place; @tsv escapes tabs and newlines).
+  fields=$(jq -r '[ (.metadata.labels.preview // ""), (.status.phase // ""),
+      (.metadata.annotations["implementation-dag/repository"] // ""),
+      (if (.metadata.labels | type) == "object" and (.metadata.labels | has("implementation-dag/instance"))
+        then .metadata.labels["implementation-dag/instance"] else "<none>" end)
+    ] | map("=" + tostring) | @tsv' <<<"$ns_json")
+  IFS=$'\t' read -r preview_label phase previous owner_instance <<<"$fields"
+  preview_label=${preview_label#=} phase=${phase#=} previous=${previous#=} owner_instance=${owner_instance#=}
+  if [[ $preview_label != true ]]; then
     die ns "namespace $ns exists and is not a preview (no label preview=true); refusing to touch it"
   fi
-  if [[ $(jq -r '.status.phase // ""' <<<"$ns_json") == Terminating ]]; then
+  if [[ $phase == Terminating ]]; then
     die ns "namespace $ns is being deleted; run again once it is gone"
   fi
-  previous=$(jq -r '.metadata.annotations["implementation-dag/repository"] // ""' <<<"$ns_json")
-  if [[ -n $previous && $(printf '%s' "$previous" | tr '[:upper:]' '[:lower:]') != "$repository" ]]; then
+  if [[ -n $previous && ${previous,,} != "$repository" ]]; then
     die ns "namespace $ns holds the preview of $previous, not of $owner/$repo; refusing to replace it"
   fi
   # Another stack's preview of the same name is not ours, whatever repository it records.
-  owner_instance=$(jq -r 'if (.metadata.labels | type) == "object" and (.metadata.labels | has("implementation-dag/instance"))
-    then .metadata.labels["implementation-dag/instance"] else "<none>" end' <<<"$ns_json")
   if [[ $owner_instance == "<none>" ]]; then
     # Made before previews carried the label: adopted only when it records this very repository.
     if [[ -z $previous ]]; then

@@ -117,6 +117,17 @@ describe("github_app_jwt", () => {
   }
 });
 
+describe("github_git_credentials", () => {
+  it("sets base64 of x-access-token:TOKEN, padded as base64 pads (every length modulo 3), and refuses what is not a token", async () => {
+    const tokens = ["ghs_a", "ghs_ab", "ghs_abc", `ghs_${"x".repeat(36)}`, "A-._z".repeat(40)];
+    const script = `for t in ${tokens.map((t) => `'${t}'`).join(" ")}; do declare c; github_git_credentials c "$t"; printf '%s\\n' "$c"; done
+      github_git_credentials c 'ghs_a b' || echo "refused: $?"`;
+    const r = await run(script, {});
+    expect(r.stdout.split("\n").slice(0, -1)).toEqual([...tokens.map((t) => Buffer.from(`x-access-token:${t}`).toString("base64")), "refused: 1"]);
+    expect(r.stderr).toBe("ERROR: github_git_credentials: TOKEN must be a token (see github_installation_token)\n");
+  });
+});
+
 describe("github_installation_token", () => {
   it("mints a token narrowed to the one repository and the permissions asked for", async () => {
     const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`);

@@ -18,6 +18,10 @@
 #       (GET /repos/OWNER/REPO/installation with the app's JWT). 404: fails with
 #       `ERROR: github: GitHub App <app> is not installed on OWNER/REPO ...`, where <app> is the app's
 #       slug and id when GitHub tells them (GET /app), else GITHUB_APP_ID.
+#   github_git_credentials VAR TOKEN
+#       sets VAR to the Basic credentials for fetching from GitHub over HTTPS with an installation
+#       TOKEN (base64 of x-access-token:TOKEN), computed in the shell: the token is in no process's
+#       argv or stdin.
 #   github_request METHOD PATH [BODY_JSON]
 #       calls the REST API with $GITHUB_TOKEN; prints the response body on success (2xx, or a status
 #       listed in GITHUB_ALLOW_STATUS); sets GITHUB_STATUS to the final HTTP status (000: no answer).
@@ -126,11 +130,13 @@ _github_b64url_of() { # VAR BASE64
   printf -v "$1" '%s' "${b64%%=*}"
 }
 
-# Sets the variable VAR to TEXT, a string of ASCII characters (the JWT's claims), in base64url
-# without padding. Plain bash: it runs for every token minted.
-_GITHUB_B64URL_ALPHABET=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
-_github_b64url_text() { # VAR TEXT
-  local LC_ALL=C text="$2" out="" i n a b c bits
+# Sets _GITHUB_BASE64 to TEXT, a string of ASCII characters (a JWT's claims, a token), in base64
+# with padding. Plain bash: it runs for every token minted. (A fixed variable, not a caller's: its
+# locals would shadow a caller's variable of the same name.)
+_GITHUB_BASE64_ALPHABET=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/
+_GITHUB_BASE64=""
+_github_base64_text() { # TEXT
+  local LC_ALL=C text="$1" out="" i n a b c bits
   n=${#text}
   for ((i = 0; i < n; i += 3)); do
     printf -v a '%d' "'${text:i:1}"
@@ -138,11 +144,20 @@ _github_b64url_text() { # VAR TEXT
     if ((i + 1 < n)); then printf -v b '%d' "'${text:i+1:1}"; fi
     if ((i + 2 < n)); then printf -v c '%d' "'${text:i+2:1}"; fi
     bits=$((a << 16 | b << 8 | c))
-    out+=${_GITHUB_B64URL_ALPHABET:bits >> 18 & 63:1}${_GITHUB_B64URL_ALPHABET:bits >> 12 & 63:1}
-    if ((i + 1 < n)); then out+=${_GITHUB_B64URL_ALPHABET:bits >> 6 & 63:1}; fi
-    if ((i + 2 < n)); then out+=${_GITHUB_B64URL_ALPHABET:bits & 63:1}; fi
+    out+=${_GITHUB_BASE64_ALPHABET:bits >> 18 & 63:1}${_GITHUB_BASE64_ALPHABET:bits >> 12 & 63:1}
+    if ((i + 1 < n)); then out+=${_GITHUB_BASE64_ALPHABET:bits >> 6 & 63:1}; else out+="="; fi
+    if ((i + 2 < n)); then out+=${_GITHUB_BASE64_ALPHABET:bits & 63:1}; else out+="="; fi
   done
-  printf -v "$1" '%s' "$out"
+  _GITHUB_BASE64=$out
+}
+
+github_git_credentials() { # VAR TOKEN (no local variable, so no name of the caller's is shadowed)
+  if ! _github_is_token "${2-}"; then
+    _github_fail github_git_credentials "TOKEN must be a token (see github_installation_token)"
+    return 1
+  fi
+  _github_base64_text "x-access-token:$2"
+  printf -v "$1" '%s' "$_GITHUB_BASE64"
 }
 
 # Sets the variable VAR to the private key file to sign with: GITHUB_APP_PRIVATE_KEY_FILE, or
@@ -184,7 +199,8 @@ github_app_jwt() {
   # A numeric id goes in as a number, a client id as a string (its characters need no escaping).
   if [[ $app_id =~ ^[0-9]+$ ]]; then iss=$((10#$app_id)); else iss="\"$app_id\""; fi
   printf -v claims '{"iat":%d,"exp":%d,"iss":%s}' $((now - 60)) $((now + 540)) "$iss"
-  _github_b64url_text payload "$claims"
+  _github_base64_text "$claims"
+  _github_b64url_of payload "$_GITHUB_BASE64"
   signing_input="$_GITHUB_JWT_HEADER.$payload"
   if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | openssl base64 -A) ||
     [[ -z $signature ]]; then
