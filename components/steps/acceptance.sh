@@ -138,7 +138,9 @@ fi
 error_exit() {
   printf '%s\n' "$@" >&2
   if [[ $report_dir == /* ]] && command -v jq >/dev/null 2>&1 && mkdir -p "$report_dir" 2>/dev/null; then
-    jq -n --arg ts "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg ns "${namespace-}" --arg image "$step_image" \
+    local ts
+    utc_time ts -1
+    jq -n --arg ts "$ts" --arg ns "${namespace-}" --arg image "$step_image" \
       --arg curl_version "${curl_full_version-}" \
       --arg min "$min_success_pct" --arg p95 "$max_p95_ms" '
       {verdict: "error", exit_code: 2, judged: false,
@@ -301,7 +303,8 @@ status_ok() {
   return 1
 }
 
-timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+declare timestamp
+utc_time timestamp -1
 
 # ---- readiness: K expected answers in a row per endpoint, not in the statistics ----------------
 # Writes ready/e<i>.w (one curl line per probe) and ready/e<i>.result: "ready|not_ready <us> <probes>".

@@ -165,8 +165,9 @@ if [[ $status == "Succeeded" ]]; then
     echo "cleanup: namespace ${ns} is being deleted; no expiry to set"
     exit 0
   fi
-  now=$(date -u +%s)
-  expires_at=$(date -u -d "@$((now + 10#$ttl_hours * 3600))" +%Y-%m-%dT%H:%M:%SZ)
+  declare expires_at
+  printf -v now '%(%s)T' -1
+  utc_time expires_at "$((now + 10#$ttl_hours * 3600))"
   if ! kubectl annotate namespace "$ns" --overwrite \
     "implementation-dag/expires-at=${expires_at}" \
     "implementation-dag/workflow=${workflow}" >/dev/null; then

@@ -66,7 +66,7 @@
 # Another instance's namespaces and non-preview names are left alone as in the sweep.
 #
 # Times are compared as strings: both sides are exactly YYYY-MM-DDTHH:MM:SSZ (validated), which sorts
-# like the instants it names, and `date -u -d @EPOCH` (GNU and busybox alike) makes the "now" side.
+# like the instants it names, and lib/rules.sh's utc_time makes the "now" side.
 #
 # Env (each validated before anything is done; a violation prints `ERROR: <input>: <rule>`, exit 1):
 #   DRY_RUN                    true (report only) or false
@@ -149,11 +149,11 @@ readonly NAMESPACE_FIELDS='[ .metadata.name,
     (.metadata.annotations // {} | .["implementation-dag/deployment"] // "") ]
   | map("=" + .) | @tsv'
 
-utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
-now_epoch=$(date -u +%s)
-now=$(utc "$now_epoch")
-orphan_before=$(utc "$((now_epoch - 10#$max_age_hours * 3600))")
-stuck_before=$(utc "$((now_epoch - 10#$terminating_limit * 60))")
+printf -v now_epoch '%(%s)T' -1
+declare now orphan_before stuck_before
+utc_time now "$now_epoch"
+utc_time orphan_before "$((now_epoch - 10#$max_age_hours * 3600))"
+utc_time stuck_before "$((now_epoch - 10#$terminating_limit * 60))"
 
 # Sets EXEMPTION to why a namespace is exempt from the TTL, or to nothing. The one place that
 # decides exemptions.

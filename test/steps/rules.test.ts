@@ -1,6 +1,7 @@
 /**
- * lib/rules.sh's `input`: a step's env read into a variable exactly as `VAR=$(printf '%s' "$NAME")`
- * read it before (trailing newlines dropped, nothing else), without the fork.
+ * lib/rules.sh's helpers that replace a process: `input`, a step's env read into a variable exactly
+ * as `VAR=$(printf '%s' "$NAME")` read it before (trailing newlines dropped, nothing else), without
+ * the fork; `utc_time`, an instant as `date -u -d @EPOCH +%Y-%m-%dT%H:%M:%SZ` prints it.
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
@@ -10,8 +11,8 @@ import { PROJECT_ROOT } from "../../scripts/offline-render";
 const RULES = path.join(PROJECT_ROOT, "components", "steps", "lib", "rules.sh");
 
 /** Runs SCRIPT in bash after rules.sh, with X set to each value (or unset), and returns stdout. */
-function run(script: string, x: string | undefined): string {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+function run(script: string, x: string | undefined, extra: Record<string, string> = {}): string {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", ...extra };
   if (x !== undefined) env.X = x;
   // stdin not a socket: bash would read ~/.bashrc, taking it for a remote shell.
   return execFileSync("bash", ["-c", `set -euo pipefail\nsource '${RULES}'\n${script}`], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -27,5 +28,22 @@ describe("input", () => {
   it("sets an array element, and a caller's variable whatever its name", () => {
     expect(run(`declare -A s=()\nk=a\ninput "s[$k]" X\nprintf '[%s]' "\${s[a]}"`, "b\n")).toBe("[b]");
     for (const name of ["v", "input_value", "x1"]) expect(run(`declare ${name}\ninput ${name} X\nprintf '[%s]' "$${name}"`, "c\n\n")).toBe("[c]");
+  });
+});
+
+describe("utc_time", () => {
+  it("prints an instant in UTC whatever the step's time zone, as date -u does", () => {
+    const epochs = ["0", "86399", "951782400", "1700000000", "4102444800"];
+    const script = `for e in ${epochs.join(" ")}; do declare t; utc_time t "$e"; printf '%s ' "$t"; date -u -d "@$e" +%Y-%m-%dT%H:%M:%SZ; done`;
+    for (const TZ of ["UTC", "Asia/Tokyo", "America/St_Johns"]) {
+      const rows = run(script, undefined, { TZ }).trim().split("\n").map((l) => l.split(" "));
+      expect(rows.map(([ours]) => ours)).toEqual(epochs.map((e) => new Date(Number(e) * 1000).toISOString().replace(".000", "")));
+      for (const [ours, date] of rows) expect(ours).toBe(date);
+    }
+  });
+
+  it("takes -1 for now", () => {
+    const now = Date.parse(run(`declare t\nutc_time t -1\nprintf '%s' "$t"`, undefined, { TZ: "Asia/Tokyo" }));
+    expect(Math.abs(now - Date.now())).toBeLessThan(600_000);
   });
 });

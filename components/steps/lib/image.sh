@@ -92,7 +92,7 @@ build_wait() { # OWNER REPO SHA KIND NAME TIMEOUT_SECONDS POLL_SECONDS
     what="commit status '$name'"
     route="/repos/$owner/$repo/commits/$sha/status?per_page=100"
   fi
-  start=$(date +%s)
+  printf -v start '%(%s)T' -1
   while :; do
     if ! body=$(github_request GET "$route"); then
       printf 'ERROR: build: cannot read the %s of commit %s in %s/%s (the QA app needs %s)\n' \
@@ -113,7 +113,7 @@ build_wait() { # OWNER REPO SHA KIND NAME TIMEOUT_SECONDS POLL_SECONDS
         return 1
         ;;
     esac
-    now=$(date +%s)
+    printf -v now '%(%s)T' -1
     if ((now - start >= timeout)); then
       printf 'ERROR: build: no successful %s for commit %s in %s/%s within %s s; last seen: %s\n' "$what" "$sha" "$owner" "$repo" "$timeout" "$seen" >&2
       return 1

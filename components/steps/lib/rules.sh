@@ -8,6 +8,8 @@
 #                                    without trailing newlines, as `VAR=$(...)` would, without its
 #                                    fork. A step declares its input variables first
 #                                    (`declare a b`), which tells shellcheck they are assigned.
+#             utc_time VAR EPOCH     sets VAR to EPOCH (seconds, -1 for now) as YYYY-MM-DDTHH:MM:SSZ,
+#                                    in the shell (bash's printf, no `date` process)
 #             bad INPUT RULE         collects the same message in the array `errors`, so a step can
 #                                    report every bad input at once, then
 #             stop_on_bad_inputs     prints them all and exits 1 when there is any
@@ -24,6 +26,8 @@ input() { # VAR NAME (no local variable, so no name of the caller's is shadowed)
   printf -v "$1" '%s' "${!2-}"
   while [[ ${!1} == *$'\n' ]]; do printf -v "$1" '%s' "${!1%$'\n'}"; done
 }
+
+utc_time() { TZ=UTC0 printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' "$2"; }
 
 errors=()
 bad() { errors+=("ERROR: $1: $2"); }
