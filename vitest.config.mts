@@ -20,5 +20,7 @@ export default defineConfig({
     isolate: false,
     // The offline render runs once here and reaches every file through provide/inject.
     globalSetup: ["test/global-setup.ts"],
+    // Every test file: the fake apps' keys the global setup made.
+    setupFiles: ["test/setup.ts"],
   },
 });

@@ -29,7 +29,7 @@
  *
  * Typical use:
  * ```ts
- * const key = generateAppKey();
+ * const key = appKey("qa");
  * const gh = await startFakeGitHub({
  *   apps: [{ appId: "100003", slug: "qa", publicKey: key.publicKey,
  *            installations: [{ id: 200003, owner: "acme", repositories: ["app"],
@@ -42,7 +42,7 @@
  * await gh.close();
  * ```
  */
-import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPair, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { decodeProtectedHeader, jwtVerify } from "jose";
@@ -247,21 +247,39 @@ const BUILT_IN_PERMISSIONS: Record<string, Array<[string, PermissionLevel]>> = {
 };
 
 /** A fresh RSA key pair for a fake app: the private key as GitHub hands it out (PKCS#1 PEM). */
-export function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject } {
+function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject } {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   return { privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }).toString(), publicKey };
 }
 
 const appKeys = new Map<string, ReturnType<typeof generateAppKey>>();
 /**
- * The key pair of the fake app NAME, made once per process: a 2048-bit RSA key takes about half a
- * second to make, and a fake GitHub needs only that its apps' keys differ from one another. A test
- * that needs a key no app has makes one with {@link generateAppKey}.
+ * The key pair of the fake app NAME, made once per process (or taken from {@link presetAppKeys}): a
+ * 2048-bit RSA key takes about half a second to make, and a fake GitHub needs only that its apps'
+ * keys differ from one another. A test that needs a key no app has asks for `stranger`'s.
  */
 export function appKey(name: string): ReturnType<typeof generateAppKey> {
   let key = appKeys.get(name);
   if (!key) appKeys.set(name, (key = generateAppKey()));
   return key;
+}
+
+/** The apps whose keys the test suite makes once, ahead of every test process (its global setup). */
+export const APP_KEY_NAMES: readonly string[] = ["rex", "clippy", "qa", "stranger"];
+
+/** Makes the private keys of NAMES (PKCS#1 PEM) all at once, on libuv's threads. */
+export async function makeAppKeyPems(names: readonly string[]): Promise<Record<string, string>> {
+  const pems = await Promise.all(names.map((name) => new Promise<[string, string]>((resolve, reject) =>
+    generateKeyPair("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } },
+      (error, _publicKey, privateKey) => (error ? reject(error) : resolve([name, privateKey]))))));
+  return Object.fromEntries(pems);
+}
+
+/** Takes keys made elsewhere (by {@link makeAppKeyPems}), so that {@link appKey} does not make them again. */
+export function presetAppKeys(pems: Record<string, string>): void {
+  for (const [name, privateKeyPem] of Object.entries(pems)) {
+    if (!appKeys.has(name)) appKeys.set(name, { privateKeyPem, publicKey: createPublicKey(privateKeyPem) });
+  }
 }
 
 /** A schema that takes `null` and nothing else, in OpenAPI 3.0 terms (which has no `null` type). */

@@ -12,7 +12,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
 import { busyboxDir } from "../helpers/busybox";
-import { appKey, generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 
 const OWNER = "example-org";
@@ -324,7 +324,7 @@ describe("approve", () => {
   });
 
   it("fails clearly with a key that is not the app's, writing nothing", async () => {
-    const other = generateAppKey();
+    const other = appKey("stranger"); // a key no app has
     const otherFile = path.join(work, "other.pem");
     writeFileSync(otherFile, other.privateKeyPem);
     const r = await approve({ env: { GITHUB_APP_PRIVATE_KEY_FILE: otherFile } });

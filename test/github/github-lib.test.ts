@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { STEPS_DIR } from "../../components/argo/script-template";
 import { busyboxDir } from "../helpers/busybox";
-import { appKey, generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 
 const LIB = path.join(STEPS_DIR, "lib", "github.sh");
 const SHA = "b".repeat(40);
@@ -147,7 +147,7 @@ describe("github_installation_token", () => {
   });
 
   it("fails clearly when the key is not the app's (401) and never prints key or JWT", async () => {
-    const other = generateAppKey();
+    const other = appKey("stranger"); // a key no app has
     const otherFile = path.join(work, "other.pem");
     writeFileSync(otherFile, other.privateKeyPem);
     const r = await run(`github_installation_token acme app '{"pull_requests":"write"}'`, { GITHUB_APP_PRIVATE_KEY_FILE: otherFile });

@@ -13,7 +13,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { previewNamespace as previewName } from "../../components/names";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { sweepTemplate } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir } from "../helpers/busybox";
@@ -38,7 +38,7 @@ interface Report {
   github: { queries: number; unavailable: Array<{ repository: string; error: string }>; warnings: string[] };
 }
 
-const key = generateAppKey();
+const key = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "pr-close-sweep-"));
 const keyFile = path.join(work, "qa.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });

@@ -12,7 +12,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { STEPS_DIR } from "../../components/argo/script-template";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir } from "../helpers/busybox";
@@ -28,7 +28,7 @@ const SHA = "c0ffee".padEnd(40, "0");
 const URL = "https://pr-42.preview.example.com/";
 const LOG_URL = `https://argo.example.com/workflows/argo/${WORKFLOW}`; // the preview stack's links.argoUiUrl
 
-const key = generateAppKey();
+const key = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "preview-deployment-test-"));
 const keyFile = path.join(work, "qa.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });

@@ -15,7 +15,7 @@ import { previewMutex, previewNamespace as previewName, repositoryKey, type Nami
 import { lintWorkflowSpec } from "../../components/argo/lint";
 import { renderStack, type Render } from "../../scripts/offline-render";
 import { runScriptTemplate, substitute, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { implementationDag, objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir } from "../helpers/busybox";
@@ -29,7 +29,7 @@ const WORKFLOW = "preview-teardown-abcde";
 const NS = previewName("repository", OWNER, REPO, "42");
 const LIST = (ns: string) => `kubectl get namespaces -l preview=true,implementation-dag/instance=argo --field-selector metadata.name=${ns} -o json`;
 
-const key = generateAppKey();
+const key = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "preview-teardown-test-"));
 const keyFile = path.join(work, "qa.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });

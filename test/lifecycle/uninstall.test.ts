@@ -24,7 +24,7 @@ import { TEARDOWN_LIBRARIES } from "../../components/ttl-sweeper";
 import { stepSource } from "../../components/argo/script-template";
 import { asArgoModel } from "../helpers/argo-schema";
 import { runScriptTemplate, type StepResult } from "../../simulator/argo-step";
-import { generateAppKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
+import { appKey, qaAppEnv, startFakeGitHub, type FakeGitHub } from "../../simulator/fake-github";
 import { objectsOf, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import { busyboxDir } from "../helpers/busybox";
@@ -46,7 +46,7 @@ const TEARDOWN = (ns: string, releases: string[]) => [
   `kubectl delete namespace ${ns} --ignore-not-found --wait=false`,
 ];
 
-const key = generateAppKey();
+const key = appKey("qa");
 const work = mkdtempSync(path.join(tmpdir(), "uninstall-test-"));
 const keyFile = path.join(work, "qa.pem");
 writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
