@@ -436,13 +436,17 @@ role_binding() { # CLUSTER_ROLE SUBJECTS_JSON
     subjects: $subjects
   }' | kubectl "$binding_verb" -n "$ns" -f - || die ns "cannot bind $1 in $ns"
 }
-sa_subject() { # NAME NAMESPACE
-  jq -cn --arg name "$1" --arg ns "$2" '{kind: "ServiceAccount", name: $name, namespace: $ns}'
+# Sets VAR to a ServiceAccount subject as JSON. NAME and NAMESPACE are DNS labels (checked above),
+# which need no escaping.
+sa_subject() { # VAR NAME NAMESPACE
+  printf -v "$1" '{"kind":"ServiceAccount","name":"%s","namespace":"%s"}' "$2" "$3"
 }
-steps_subject=$(sa_subject "$steps_sa" "$workflows_namespace")
+declare steps_subject deployer_subject sweeper_subject
+sa_subject steps_subject "$steps_sa" "$workflows_namespace"
+sa_subject deployer_subject preview-deployer "$ns"
+sa_subject sweeper_subject "$sweeper_sa" "$workflows_namespace"
 role_binding "$guardrails_role" "[$steps_subject]"
-role_binding "$deployer_role" \
-  "[$(sa_subject preview-deployer "$ns"),$steps_subject,$(sa_subject "$sweeper_sa" "$workflows_namespace")]"
+role_binding "$deployer_role" "[$deployer_subject,$steps_subject,$sweeper_subject]"
 
 kubectl apply -n "$ns" -f "$guardrails_dir" || die GUARDRAILS_DIR "cannot apply the guardrails to $ns"
 
