@@ -1,5 +1,21 @@
 import * as path from "node:path";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+import { SLOWEST_TEST_FILES } from "./test/helpers/slowest";
+
+/** Vitest's order when it has timings of every file; otherwise the slowest files first, then its order. */
+class SlowestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const key = (f: TestSpecification) => path.relative(this.ctx.config.root, f.moduleId);
+    if (sorted.every((f) => this.ctx.cache.getFileTestResults(`${f.project.name}:${key(f)}`))) return sorted;
+    const rank = (f: TestSpecification) => {
+      const at = SLOWEST_TEST_FILES.indexOf(key(f));
+      return at < 0 ? SLOWEST_TEST_FILES.length : at;
+    };
+    return sorted.map((f, at) => ({ f, at })).sort((a, b) => rank(a.f) - rank(b.f) || a.at - b.at).map(({ f }) => f);
+  }
+}
 
 /** The step image's jq, built by .ci/jq (scripts/tools.ts STEP_JQ_DIR): first on every step's PATH. */
 const STEP_JQ_DIR = path.join(__dirname, ".cache", "tools", "jq");
@@ -20,6 +36,7 @@ export default defineConfig({
     isolate: false,
     // The offline render runs once here and reaches every file through provide/inject.
     globalSetup: ["test/global-setup.ts"],
+    sequence: { sequencer: SlowestFirst },
     // Every test file: the fake apps' keys the global setup made.
     setupFiles: ["test/setup.ts"],
   },

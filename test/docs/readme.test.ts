@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
 import { readmeWithReference, referenceRows } from "../../scripts/config-reference";
+import { SLOWEST_TEST_FILES } from "../helpers/slowest";
 
 const readme = () => readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
 
@@ -19,5 +20,12 @@ describe("README", () => {
     const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"));
     expect(pkg.scripts.start).toContain("scripts/render.ts --out out");
     expect(readFileSync(path.join(PROJECT_ROOT, ".ci", "run"), "utf8")).toMatch(/\nnpm test\n/);
+  });
+});
+
+describe("the suite's order", () => {
+  it("names only test files that exist among those vitest starts first on a fresh clone", () => {
+    for (const file of SLOWEST_TEST_FILES) expect(existsSync(path.join(PROJECT_ROOT, file)), file).toBe(true);
+    expect(new Set(SLOWEST_TEST_FILES).size).toBe(SLOWEST_TEST_FILES.length);
   });
 });
