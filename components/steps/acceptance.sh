@@ -271,8 +271,16 @@ trap on_exit EXIT
 mkdir -p "$report_dir/responses" "$report_dir/logs" "$work/ready"
 for ((e = 0; e < endpoints; e++)); do mkdir -p "$work/e$e"; done
 
-# Microseconds as seconds with 6 decimals (for curl --max-time and read -t), into $secs: no fork.
+# Microseconds as seconds with 6 decimals (for read -t), into $secs: no fork.
 seconds() { printf -v secs '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
+# Microseconds as seconds with 3 decimals (whole milliseconds, at least one) for curl's --max-time,
+# into $secs: curl 8.14 reads a fraction of exactly six digits as ten times less (--max-time
+# 0.300000 gives up after 30 ms).
+curl_seconds() {
+  local ms=$(($1 / 1000))
+  ((ms > 0)) || ms=1
+  printf -v secs '%d.%03d' $((ms / 1000)) $((ms % 1000))
+}
 # Sleeps without a process: read on a FIFO nobody writes to times out after the given microseconds.
 mkfifo "$work/sleep.fifo"
 exec {sleep_fd}<>"$work/sleep.fifo"
@@ -291,7 +299,7 @@ if [[ $insecure == true ]]; then curl_args+=(--insecure); fi
 if [[ -n $connect_to ]]; then curl_args+=(--connect-to "::$connect_to"); fi
 # One tab-separated line per transfer, timers in seconds as curl measures them.
 wfmt='%{urlnum}\t%{http_code}\t%{exitcode}\t%{time_namelookup}\t%{time_connect}\t%{time_appconnect}\t%{time_pretransfer}\t%{time_starttransfer}\t%{time_total}\t%{size_download}\t%{num_connects}\t%{errormsg}\n'
-seconds "$t_us"
+curl_seconds "$t_us"
 max_time=$secs
 
 # Whether an HTTP status is in an endpoint's ranges ("lo-hi lo-hi").
@@ -318,7 +326,7 @@ ready_endpoint() {
       return 0
     fi
     probes=$((probes + 1))
-    seconds $((left < t_us ? left : t_us))
+    curl_seconds $((left < t_us ? left : t_us))
     line=$(curl "${curl_args[@]}" --max-time "$secs" -o /dev/null \
       -w "$wfmt" --url "${ep_url[e]}" 2>/dev/null) || true
     printf 'ready\t%d\t%d\t\t0\t%s\n' "$e" "$probes" "$line" >>"$work/ready/e$e.w"
