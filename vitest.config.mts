@@ -17,13 +17,13 @@ class SlowestFirst extends BaseSequencer {
   }
 }
 
-/** The step image's jq, built by .ci/jq (scripts/tools.ts STEP_JQ_DIR): first on every step's PATH. */
-const STEP_JQ_DIR = path.join(__dirname, ".cache", "tools", "jq");
+/** The step image's jq and a curl for HTTP(S), built by .ci/jq and .ci/curl (scripts/tools.ts STEP_JQ_DIR, STEP_CURL_DIR): first on every step's PATH. */
+const STEP_TOOL_DIRS = ["jq", "curl"].map((tool) => path.join(__dirname, ".cache", "tools", tool));
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "components/**/*.test.ts", "policy/**/*.test.ts"],
-    env: { PATH: [STEP_JQ_DIR, process.env.PATH].join(path.delimiter) },
+    env: { PATH: [...STEP_TOOL_DIRS, process.env.PATH].join(path.delimiter) },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -55,14 +55,33 @@ export function clusterTool(name: ClusterTool, searchPath = process.env.PATH ?? 
 export const STEP_JQ_VERSION = "1.7.1";
 export const STEP_JQ_DIR = path.join(CACHE, "jq");
 
-/** Why the step image's jq cannot run the tests (not built, or another version), or undefined. */
-export function stepJqProblem(): string | undefined {
-  const jq = path.join(STEP_JQ_DIR, "jq");
-  let version = "";
-  try {
-    version = execFileSync(jq, ["--version"], { encoding: "utf8" }).trim();
-  } catch {
-    return `${jq} is missing: the tests run the step scripts with the step image's jq ${STEP_JQ_VERSION}; build it with \`bash .ci/jq\` (bash .ci/run does)`;
+/**
+ * The curl the tests run every step script with, first on PATH (vitest.config.mts): 8.14.1 built
+ * for HTTP and HTTPS only, which is all the steps ask of curl. `.ci/curl` builds it into
+ * `.cache/tools/curl/`; Debian 12's curl loads 33 libraries and takes twice as long to start.
+ */
+export const STEP_CURL_VERSION = "8.14.1";
+export const STEP_CURL_DIR = path.join(CACHE, "curl");
+
+/** The tools .ci/ builds for the step scripts: name, directory, version, and how `--version` begins. */
+const STEP_TOOLS = [
+  { name: "jq", dir: STEP_JQ_DIR, version: STEP_JQ_VERSION, reports: `jq-${STEP_JQ_VERSION}` },
+  { name: "curl", dir: STEP_CURL_DIR, version: STEP_CURL_VERSION, reports: `curl ${STEP_CURL_VERSION} ` },
+];
+
+/** Why the tools built for the step scripts cannot run the tests (one not built, or another version), or undefined. */
+export function stepToolsProblem(): string | undefined {
+  for (const tool of STEP_TOOLS) {
+    const file = path.join(tool.dir, tool.name);
+    let reported = "";
+    try {
+      reported = execFileSync(file, ["--version"], { encoding: "utf8" });
+    } catch {
+      return `${file} is missing: the tests run the step scripts with ${tool.name} ${tool.version}; build it with \`bash .ci/${tool.name}\` (bash .ci/run does)`;
+    }
+    if (!reported.startsWith(tool.reports)) {
+      return `${file} is ${reported.split("\n")[0]}, not ${tool.name} ${tool.version}: rebuild it with \`bash .ci/${tool.name}\``;
+    }
   }
-  return version === `jq-${STEP_JQ_VERSION}` ? undefined : `${jq} is ${version}, not the step image's jq ${STEP_JQ_VERSION}: rebuild it with \`bash .ci/jq\``;
+  return undefined;
 }

@@ -6,7 +6,7 @@
  */
 import type { TestProject } from "vitest/node";
 import { renderStack, type Render } from "../scripts/offline-render";
-import { stepJqProblem } from "../scripts/tools";
+import { stepToolsProblem } from "../scripts/tools";
 import { APP_KEY_NAMES, makeAppKeyPems } from "../simulator/fake-github";
 
 declare module "vitest" {
@@ -18,10 +18,10 @@ declare module "vitest" {
   }
 }
 
-/** vitest's global setup: checks the step image's jq is there, renders the preview stack and provides it. */
+/** vitest's global setup: checks the tools built for the steps (jq, curl) are there, renders the preview stack and provides it. */
 export default async function setup(project: TestProject): Promise<void> {
-  const jq = stepJqProblem();
-  if (jq !== undefined) throw new Error(jq);
+  const tools = stepToolsProblem();
+  if (tools !== undefined) throw new Error(tools);
   const keys = makeAppKeyPems(APP_KEY_NAMES);
   project.provide("previewRender", await renderStack());
   project.provide("appKeys", await keys);
