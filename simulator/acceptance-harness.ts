@@ -71,14 +71,23 @@ export async function startServer(handler: Handler, tls?: { key: string; cert: s
     };
     received.push(r);
     const a = handler(r);
+    const due = started + r.at + (a.delayMs ?? 0);
     const reply = () => {
       timers.delete(timer);
+      // Node fires a timer up to a millisecond early (its loop's clock is read once per turn): the
+      // delay is a lower bound, so the rest is waited for.
+      const left = due - performance.now();
+      if (left > 0) {
+        timer = setTimeout(reply, Math.ceil(left));
+        timers.add(timer);
+        return;
+      }
       r.durationMs = performance.now() - started - r.at;
       res.statusCode = a.status ?? 200;
       res.setHeader("content-type", "text/plain");
       res.end(a.body ?? `ok ${r.n}\n`);
     };
-    const timer = setTimeout(reply, a.delayMs ?? 0);
+    let timer = setTimeout(reply, a.delayMs ?? 0);
     timers.add(timer);
   };
   const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, listener) : createHttpServer(listener);
