@@ -24,12 +24,12 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
-import { cachedRealToolReply, realTool } from "./tools";
+import { cachedRealToolReply, realTool, remembered, treeDigest } from "./tools";
 import { isTrue, jsonPath, kindOf, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
 import { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
 import type {
@@ -64,28 +64,14 @@ const releaseChart = (meta: ChartMetadata) => ({ chart: `${meta.name}-${meta.ver
 /** The example chart (charts/app), which the releases a test seeds are made of. */
 const EXAMPLE_CHART = releaseChart(chartMetadata(path.join(__dirname, "..", "charts", "app")));
 
-/** Every file under `dir` (symlinks as their target's name), as path and content, in a stable order. */
-function treeDigest(dir: string, hash = createHash("sha256"), prefix = ""): ReturnType<typeof createHash> {
-  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    const full = path.join(dir, entry.name);
-    hash.update(`${prefix}${entry.name}\0`);
-    if (entry.isSymbolicLink()) hash.update(`-> ${readlinkSync(full)}\0`);
-    else if (entry.isDirectory()) treeDigest(full, hash, `${prefix}${entry.name}/`);
-    else hash.update(readFileSync(full)).update("\0");
-  }
-  return hash;
-}
-
 /** The files `-f` / `--values` name in helm's arguments. */
 const valueFiles = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === "-f" || args[i - 1] === "--values");
 
-/** `helm template` output by its arguments and the content of the chart and value files it read. */
-const renders = new Map<string, string>();
-
 /**
- * The real `helm template` with `args`, run once per distinct chart content, values and arguments:
- * the tests install the same example chart with the same values many times, each from a checkout of
- * its own (the paths differ, the content does not). A failure is never kept.
+ * The real `helm template` with `args`, run once per distinct chart content, values and arguments
+ * (simulator/tools.ts `remembered`): the tests install the same example chart with the same values
+ * many times, each from a checkout of its own (the paths differ, the content does not). A failure
+ * is never kept.
  */
 async function renderChart(args: string[], inputs: string[]): Promise<string> {
   const hash = createHash("sha256");
@@ -94,13 +80,8 @@ async function renderChart(args: string[], inputs: string[]): Promise<string> {
     else hash.update(readFileSync(input));
     hash.update("\0\0");
   }
-  const key = `${hash.digest("hex")} ${JSON.stringify(args.map((a) => (inputs.includes(a) ? "<input>" : a)))}`;
-  let rendered = renders.get(key);
-  if (rendered === undefined) {
-    rendered = (await exec(realTool("helm"), args, { encoding: "utf8", maxBuffer: 32 << 20 })).stdout;
-    renders.set(key, rendered);
-  }
-  return rendered;
+  const key = `render ${hash.digest("hex")} ${JSON.stringify(args.map((a) => (inputs.includes(a) ? "<input>" : a)))}`;
+  return remembered(key, async () => (await exec(realTool("helm"), args, { encoding: "utf8", maxBuffer: 32 << 20 })).stdout);
 }
 
 /** The fake cluster. */

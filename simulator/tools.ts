@@ -3,7 +3,8 @@
  * so every machine tests against the same versions whatever its PATH holds.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { layerTool, type ClusterTool } from "../scripts/tools";
@@ -20,8 +21,47 @@ export function realToolReply(call: ToolCall): ToolReply {
   return { stdout: r.stdout, stderr: r.stderr, code: r.status ?? 1 };
 }
 
-/** Answers of the real tools to the example chart's offline calls, by {@link offlineCallKey}. */
-const offlineAnswers = new Map<string, ToolReply>();
+/** Every file under `dir` (symlinks as their target's name), as path and content, in a stable order. */
+export function treeDigest(dir: string, hash = createHash("sha256"), prefix = ""): ReturnType<typeof createHash> {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    hash.update(`${prefix}${entry.name}\0`);
+    if (entry.isSymbolicLink()) hash.update(`-> ${readlinkSync(full)}\0`);
+    else if (entry.isDirectory()) treeDigest(full, hash, `${prefix}${entry.name}/`);
+    else hash.update(readFileSync(full)).update("\0");
+  }
+  return hash;
+}
+
+/**
+ * The env variable naming a directory where test processes share the real tools' answers. The
+ * suite's global setup makes one per run, so that each distinct call runs once per suite rather
+ * than once in each test process; without it, answers are kept in the process only.
+ */
+export const TOOL_ANSWERS_ENV = "IMPLEMENTATION_DAG_TOOL_ANSWERS";
+
+const answers = new Map<string, string>();
+/**
+ * What COMPUTE gives for KEY, which must name everything the answer depends on: from this
+ * process's memory, else from the shared directory, else computed and kept in both (written whole:
+ * under a temporary name, then renamed). A COMPUTE that throws keeps nothing.
+ */
+export async function remembered(key: string, compute: () => Promise<string>): Promise<string> {
+  let value = answers.get(key);
+  if (value !== undefined) return value;
+  const shared = process.env[TOOL_ANSWERS_ENV];
+  const file = shared ? path.join(shared, `${createHash("sha256").update(key).digest("hex")}.txt`) : undefined;
+  if (file && existsSync(file)) value = readFileSync(file, "utf8");
+  else {
+    value = await compute();
+    if (file) {
+      writeFileSync(`${file}.${process.pid}`, value);
+      renameSync(`${file}.${process.pid}`, file);
+    }
+  }
+  answers.set(key, value);
+  return value;
+}
 /**
  * A run's own directories under the system's temporary directory, with the `mktemp -d` directories
  * the step made in it (`/tmp/step-deploy-x1y2z3/deploy.AbC123`): the parts of a path that differ
@@ -38,32 +78,32 @@ function naming(dirs: string[]): (text?: string) => string {
 /**
  * What decides an offline call's answer, with the run's directories as `<dir1>`, `<dir2>`… (in the
  * order the arguments name them): the tool, its arguments, its directory, its stdin, the helm and
- * kube settings of its env, and the content of each file it reads (`-f FILE`). The chart itself is
- * not part of the key: callers cache only calls on the unchanged example chart.
+ * kube settings of its env, the content of each file it reads (`-f FILE`) and of each directory its
+ * arguments name (the chart).
  */
 function offlineCallKey(call: ToolCall): { key: string; dirs: string[] } {
   const dirs = [...new Set([...call.args, call.cwd].flatMap((a) => a.match(RUN_DIR) ?? []))];
   const named = naming(dirs);
-  const files = call.args.flatMap((a, i) => (call.args[i - 1] === "-f" && a !== "-" && existsSync(path.resolve(call.cwd, a)) ? [named(readFileSync(path.resolve(call.cwd, a), "utf8"))] : []));
+  const at = (a: string) => path.resolve(call.cwd, a);
+  const files = call.args.flatMap((a, i) => (call.args[i - 1] === "-f" && a !== "-" && existsSync(at(a)) ? [named(readFileSync(at(a), "utf8"))] : []));
+  const trees = call.args.flatMap((a) => (existsSync(at(a)) && statSync(at(a)).isDirectory() ? [treeDigest(at(a)).digest("hex")] : []));
   const settings = Object.entries(call.env).filter(([k]) => /^(HELM_|KUBE)/.test(k)).sort();
-  return { key: JSON.stringify([call.tool, call.args.map(named), named(call.cwd), named(call.stdin), settings.map(([k, v]) => [k, named(v)]), files]), dirs };
+  return { key: JSON.stringify([call.tool, call.args.map(named), named(call.cwd), named(call.stdin), settings.map(([k, v]) => [k, named(v)]), files, trees]), dirs };
 }
 
 /**
- * The real tool's answer to an offline call, computed once per distinct call: the deploy and e2e
- * tests run the same chart contract check on the same example chart dozens of times, and only the
- * run's directories differ. The answer is stored with those directories named and given back with the
- * new run's.
+ * The real tool's answer to an offline call, computed once per distinct call ({@link remembered}):
+ * the deploy and e2e tests run the same chart contract check on the same example chart dozens of
+ * times, and only the run's directories differ. The answer is stored with those directories named
+ * and given back with the new run's.
  */
-export function cachedRealToolReply(call: ToolCall): ToolReply {
+export async function cachedRealToolReply(call: ToolCall): Promise<ToolReply> {
   const { key, dirs } = offlineCallKey(call);
-  let answer = offlineAnswers.get(key);
-  if (!answer) {
+  const answer = JSON.parse(await remembered(`offline ${key}`, async () => {
     const real = realToolReply(call);
     const named = naming(dirs);
-    answer = { stdout: named(real.stdout), stderr: named(real.stderr), code: real.code };
-    offlineAnswers.set(key, answer);
-  }
+    return JSON.stringify({ stdout: named(real.stdout), stderr: named(real.stderr), code: real.code });
+  })) as ToolReply;
   const back = (text = "") => dirs.reduce((t, d, i) => t.replaceAll(`<dir${i + 1}>`, d), text);
   return { stdout: back(answer.stdout), stderr: back(answer.stderr), code: answer.code };
 }
