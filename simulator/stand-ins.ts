@@ -48,8 +48,8 @@ export interface StandIns {
  * A stand-in is a bash script that sends its call to the test process over bash's own TCP
  * redirection, so a call launches no process besides bash (a node process per call cost ~85 ms,
  * curl ~9 ms; a deploy makes about twenty calls). The request is an HTTP/1.0 POST whose body is
- * NUL-separated: tool, cwd, argc, args, `NAME=value` for each exported variable, an empty field, then
- * stdin. The answer's body is the exit code and the byte lengths of stderr and stdout on a line each,
+ * NUL-separated: tool, cwd, argc, args, `NAME=value` for each variable of the environment the tool
+ * was started with (/proc/$$/environ), an empty field, then stdin. The answer's body is the exit code and the byte lengths of stderr and stdout on a line each,
  * then stderr, then stdout. Byte counts need the C locale, set once the caller's environment is
  * recorded. Both are read by length (`read -N`): bash reads a socket in blocks then, where reading up
  * to a delimiter takes one system call per byte (a `kubectl get` of a thousand namespaces is 870 kB).
@@ -58,9 +58,9 @@ const SHIM = (bash: string, tool: string) => `#!${bash}
 # Stand-in for ${tool}: forwards the call to the test process and replays its answer.
 set -uo pipefail
 fail() { echo "stand-in ${tool}: $1" >&2; exit 99; }
-fields=(${tool} "$PWD" "$#" "$@")
-for name in $(compgen -e); do fields+=("$name=\${!name}"); done
-fields+=("")
+# The environment the tool was started with, as the kernel holds it (no subshell for compgen -e).
+mapfile -d '' -t environment </proc/$$/environ
+fields=(${tool} "$PWD" "$#" "$@" "\${environment[@]}" "")
 LC_ALL=C
 stdin=""
 # Like the real tools, read stdin only when told to ("-f -").
