@@ -117,7 +117,7 @@ if [[ $owner_instance != "$instance" ]]; then
   echo "cleanup: namespace ${ns} belongs to the implementation-dag instance '${owner_instance}', not to ${instance}: left alone"
   exit 0
 fi
-if [[ $(printf '%s' "$repository" | tr '[:upper:]' '[:lower:]') != "$repository_expected" ]]; then
+if [[ ${repository,,} != "$repository_expected" ]]; then
   echo "cleanup: namespace ${ns} holds the preview of ${repository:-no recorded repository}, not of ${repository_expected}: left alone"
   exit 0
 fi

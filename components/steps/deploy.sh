@@ -264,7 +264,7 @@ fi
 # The token reaches git through its environment only: never in argv, never in .git/config.
 checkout="$work/checkout"
 declare basic
-github_git_credentials basic "$GITHUB_TOKEN" || die GITHUB_TOKEN "is not a token GitHub issues"
+github_git_credentials basic "$GITHUB_TOKEN" || exit 1
 git -c init.defaultBranch=preview init --quiet "$checkout"
 if ! GIT_TERMINAL_PROMPT=0 GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader \
   GIT_CONFIG_VALUE_0="Authorization: Basic $basic" \
@@ -359,15 +359,16 @@ if [[ -z $ns_json ]]; then
     }
   }' | kubectl create -f - || die ns "cannot create namespace $ns"
 else
-  # One reading of the namespace: its preview label, phase, recorded repository and instance (each
-  # field after an '=', so an empty one keeps its place; @tsv escapes tabs and newlines).
+  # One reading of the namespace's preview label, phase and instance (each field after an '=', so an
+  # empty one keeps its place; none of them can hold a tab, a newline or a backslash, which @tsv
+  # would escape). The recorded repository, an annotation that could, is read as it is written.
   fields=$(jq -r '[ (.metadata.labels.preview // ""), (.status.phase // ""),
-      (.metadata.annotations["implementation-dag/repository"] // ""),
       (if (.metadata.labels | type) == "object" and (.metadata.labels | has("implementation-dag/instance"))
         then .metadata.labels["implementation-dag/instance"] else "<none>" end)
-    ] | map("=" + tostring) | @tsv' <<<"$ns_json")
-  IFS=$'\t' read -r preview_label phase previous owner_instance <<<"$fields"
-  preview_label=${preview_label#=} phase=${phase#=} previous=${previous#=} owner_instance=${owner_instance#=}
+    ] | map("=" + tostring) | @tsv' <<<"$ns_json") || die ns "cannot read namespace $ns"
+  IFS=$'\t' read -r preview_label phase owner_instance <<<"$fields"
+  preview_label=${preview_label#=} phase=${phase#=} owner_instance=${owner_instance#=}
+  previous=$(jq -r '.metadata.annotations["implementation-dag/repository"] // ""' <<<"$ns_json")
   if [[ $preview_label != true ]]; then
     die ns "namespace $ns exists and is not a preview (no label preview=true); refusing to touch it"
   fi

@@ -423,7 +423,7 @@ describe("lib/teardown.sh's naming rules, one by one", () => {
     const source = stepSource("ttl-sweep", TEARDOWN_LIBRARIES);
     // The libraries only: everything the step source holds before its own first command.
     const libs = source.slice(0, source.indexOf("# ---- end lib/teardown.sh ----"));
-    const print = fn === "teardown_preview_pr" ? ' && printf %s "$TEARDOWN_PR"' : "";
+    const print = fn === "teardown_preview_pr" ? '; rc=$?; printf %s "$TEARDOWN_PR"; exit "$rc"' : "";
     return promisify(execFile)("bash", ["-c", `${libs}\n${fn} "$@"${print}`, "lib", ...args]).then(
       (r) => ({ code: 0, stdout: r.stdout }),
       (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),

@@ -35,6 +35,8 @@ describe("utc_time", () => {
   it("prints an instant in UTC whatever the step's time zone, as date -u does", () => {
     const epochs = ["0", "86399", "951782400", "1700000000", "4102444800"];
     const script = `for e in ${epochs.join(" ")}; do declare t; utc_time t "$e"; printf '%s ' "$t"; date -u -d "@$e" +%Y-%m-%dT%H:%M:%SZ; done`;
+    // The zones exist here (an unknown zone would read as UTC and prove nothing).
+    expect(run("date +%z", undefined, { TZ: "Asia/Tokyo" })).toBe("+0900\n");
     for (const TZ of ["UTC", "Asia/Tokyo", "America/St_Johns"]) {
       const rows = run(script, undefined, { TZ }).trim().split("\n").map((l) => l.split(" "));
       expect(rows.map(([ours]) => ours)).toEqual(epochs.map((e) => new Date(Number(e) * 1000).toISOString().replace(".000", "")));

@@ -1,7 +1,8 @@
 /**
  * The tools the step scripts run with in the tests are the step image's where versions matter: jq
  * 1.7.1 (docker.io/alpine/k8s:1.32.3), built by .ci/jq, comes first on a step's PATH, with GNU tools
- * and with busybox's applets alike; so does the curl .ci/curl builds for HTTP and HTTPS.
+ * and with busybox's applets alike; so does the curl .ci/curl builds for HTTP and HTTPS (for its
+ * start-up time, not its version).
  */
 import * as path from "node:path";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";

@@ -44,7 +44,7 @@
 #
 # REST calls go through github_request. github_request refuses GraphQL on purpose, so the one fixed,
 # read-only query above is sent with lib/github.sh's own transport (_github_auth_file, _github_http
-# with GITHUB_API_URL set to the GraphQL URL for that call): the same bounded retries, rate-limit
+# with GITHUB_API_URL set to the GraphQL URL for that call, _github_done): the same bounded retries, rate-limit
 # handling and private temporary files. That transport lets through, at the GraphQL endpoint, only
 # this query's exact shape (lib/github.sh's _github_graphql_allowed): change the text here, change it there.
 

@@ -63,9 +63,10 @@
 #                                GitHub did nothing then. With "no", such a failure returns 1 with a
 #                                plain `github: ...` line (no ERROR): the caller reports the outcome.
 #   GITHUB_CONNECT_TIMEOUT_SECONDS / GITHUB_MAX_TIME_SECONDS  curl bounds, 1-600. Defaults 10 / 60.
-#   TMPDIR                       where the private temporary files live (removed after each call).
+#   TMPDIR                       where the private temporary files live (removed at the end of each
+#                                call of the functions above).
 #
-# Tools: curl, jq, openssl, tr, sed, head, tail, sleep, rm (GNU or busybox).
+# Tools: curl, jq, openssl, tr, sed, head, tail, cat, mkdir, sleep, rm (GNU or busybox).
 
 # shellcheck disable=SC2034 # read by the scripts that use this library
 GITHUB_STATUS=""
@@ -110,7 +111,7 @@ _github_api_url() { # VAR
 }
 
 # A private directory for header and body files, one per shell process (`$$` is the same in the
-# subshells of $(...), so they share it); files are removed after each call.
+# subshells of $(...), so they share it); _github_done removes the files at the end of each call.
 _github_tmpdir() {
   _GITHUB_TMP="${TMPDIR:-/tmp}/github.$$"
   if [[ ! -d $_GITHUB_TMP ]] && ! (umask 077 && mkdir -p "$_GITHUB_TMP") 2>/dev/null; then
@@ -158,6 +159,7 @@ github_git_credentials() { # VAR TOKEN (no local variable, so no name of the cal
   fi
   _github_base64_text "x-access-token:$2"
   printf -v "$1" '%s' "$_GITHUB_BASE64"
+  _GITHUB_BASE64=""
 }
 
 # Sets the variable VAR to the private key file to sign with: GITHUB_APP_PRIVATE_KEY_FILE, or

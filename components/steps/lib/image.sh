@@ -30,7 +30,7 @@
 #       `ERROR: build: <what, naming the check or context, the commit and what was seen>` and
 #       returns 1. The caller validates every argument.
 #
-# Tools: jq, date, sleep (GNU or busybox).
+# Tools: jq, sleep (GNU or busybox).
 
 # shellcheck disable=SC2034 # read by the scripts that use this library
 readonly RULE_IMAGE_TAG_PATTERN="must be letters, digits, '_', '.', '-' with at least one placeholder {sha}, {sha12} or {sha7}, making a valid image tag (at most 128 characters, not starting with '.' or '-')"

@@ -9,7 +9,8 @@
 #       of either naming scheme (lib/rules.sh is_preview_namespace: impl-pr-<N>, or
 #       impl-<slug>-<hash>-pr-<N>, the names set-params derives); returns 1, TEARDOWN_PR empty, for
 #       any other name. The one place a preview's PR number is read from its namespace's name. (It
-#       sets rather than prints: the sweeps ask it of every namespace, and $(...) forks.)
+#       sets rather than prints: the sweeps ask it of every namespace, and $(...) forks.) The two
+#       functions below call it too: read TEARDOWN_PR right after asking.
 #   teardown_named_for NS REPOSITORY
 #       whether the name NS is consistent with the preview of REPOSITORY (owner/repo, any case):
 #       true for impl-pr-<N> (that scheme's names do not say whose they are), and for
