@@ -17,7 +17,7 @@ import { stepSource } from "../../components/argo/script-template";
 import { readFileSync } from "node:fs";
 import { readStackConfig, renderStack, type Render } from "../../scripts/offline-render";
 import { runScriptTemplate, substitute } from "../../simulator/argo-step";
-import { implementationDag, templateNamed } from "../helpers/render";
+import { implementationDag, previewRender, templateNamed } from "../helpers/render";
 import { startStandIns, type StandIns } from "../../simulator/stand-ins";
 import {
   busyboxDir, CHART_INGRESS, clusterLines, githubWorld, guardrailsDir, HEAD_SHA, HOST, ingress, newWorld, NS, PARAMETERS, PR, previewNamespace, RELEASE, WORKFLOW,
@@ -32,7 +32,7 @@ let docs: IWorkflowTemplate;
 let standIns: StandIns | undefined;
 
 beforeAll(async () => {
-  podRender = await renderStack();
+  podRender = await previewRender();
   pod = structuredClone(implementationDag(podRender));
   docsRender = await renderStack({ overrides: { deploy: { runner: "docsrun" } } });
   docs = implementationDag(docsRender);

@@ -118,10 +118,14 @@ describe("trigger config", () => {
   });
 });
 
+/** The preview stack with the trigger on (and its defaults), rendered once for the file. */
+let triggerRender: Promise<Render> | undefined;
+const renderWithTrigger = () => (triggerRender ??= renderStack({ overrides: triggerOverrides({}) }));
+
 describe("trigger: rendered when enabled", () => {
   let render: Render;
   beforeAll(async () => {
-    render = await renderStack({ overrides: triggerOverrides({}) });
+    render = structuredClone(await renderWithTrigger());
   });
 
   it("renders a Sensor the Argo Events schema accepts, in the workflows namespace", () => {
@@ -197,7 +201,7 @@ describe("trigger: rendered when enabled", () => {
 describe("trigger: which events start what (no label configured)", () => {
   let sensor: SensorSpec;
   beforeAll(async () => {
-    sensor = sensorOf(await renderStack({ overrides: triggerOverrides({}) })) as unknown as SensorSpec;
+    sensor = sensorOf(structuredClone(await renderWithTrigger())) as unknown as SensorSpec;
   });
 
   const rows: Row[] = [
