@@ -4,7 +4,7 @@
  * extracted once into `.cache/tools/`.
  */
 import { execFileSync } from "node:child_process";
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, renameSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "./offline-render";
 
@@ -52,7 +52,14 @@ export function clusterTool(name: ClusterTool, searchPath = process.env.PATH ?? 
  * every step script with it, first on PATH (vitest.config.mts). `.ci/jq` builds it into
  * `.cache/tools/jq/`; Debian 12's own jq is 1.6, which answers differently in places.
  */
-export const STEP_JQ_VERSION = "1.7.1";
+/** The version .ci/NAME builds: its `version=` line, written there once. */
+function ciBuiltVersion(name: "jq" | "curl"): string {
+  const version = /^version=([0-9.]+)$/m.exec(readFileSync(path.join(PROJECT_ROOT, ".ci", name), "utf8"))?.[1];
+  if (!version) throw new Error(`.ci/${name} names no version (a line version=X.Y.Z)`);
+  return version;
+}
+
+export const STEP_JQ_VERSION = ciBuiltVersion("jq");
 export const STEP_JQ_DIR = path.join(CACHE, "jq");
 
 /**
@@ -60,7 +67,7 @@ export const STEP_JQ_DIR = path.join(CACHE, "jq");
  * for HTTP and HTTPS only, which is all the steps ask of curl. `.ci/curl` builds it into
  * `.cache/tools/curl/`; Debian 12's curl loads 33 libraries and takes twice as long to start.
  */
-export const STEP_CURL_VERSION = "8.14.1";
+export const STEP_CURL_VERSION = ciBuiltVersion("curl");
 export const STEP_CURL_DIR = path.join(CACHE, "curl");
 
 /** The tools .ci/ builds for the step scripts: name, directory, version, and how `--version` begins. */
