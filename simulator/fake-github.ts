@@ -247,9 +247,14 @@ const BUILT_IN_PERMISSIONS: Record<string, Array<[string, PermissionLevel]>> = {
 };
 
 /** A fresh RSA key pair for a fake app: the private key as GitHub hands it out (PKCS#1 PEM). */
+/** A fake app's key pair: 2048-bit RSA, the private key as GitHub hands it out (PKCS#1 PEM). */
+const APP_KEY_PAIR = { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } } as const;
+
+/** The key pair of a private key in PEM. */
+const appKeyOf = (privateKeyPem: string): { privateKeyPem: string; publicKey: KeyObject } => ({ privateKeyPem, publicKey: createPublicKey(privateKeyPem) });
+
 function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  return { privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }).toString(), publicKey };
+  return appKeyOf(generateKeyPairSync("rsa", APP_KEY_PAIR).privateKey);
 }
 
 const appKeys = new Map<string, ReturnType<typeof generateAppKey>>();
@@ -270,15 +275,14 @@ export const APP_KEY_NAMES: readonly string[] = ["rex", "clippy", "qa", "strange
 /** Makes the private keys of NAMES (PKCS#1 PEM) all at once, on libuv's threads. */
 export async function makeAppKeyPems(names: readonly string[]): Promise<Record<string, string>> {
   const pems = await Promise.all(names.map((name) => new Promise<[string, string]>((resolve, reject) =>
-    generateKeyPair("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } },
-      (error, _publicKey, privateKey) => (error ? reject(error) : resolve([name, privateKey]))))));
+    generateKeyPair("rsa", APP_KEY_PAIR, (error, _publicKey, privateKey) => (error ? reject(error) : resolve([name, privateKey]))))));
   return Object.fromEntries(pems);
 }
 
 /** Takes keys made elsewhere (by {@link makeAppKeyPems}), so that {@link appKey} does not make them again. */
 export function presetAppKeys(pems: Record<string, string>): void {
   for (const [name, privateKeyPem] of Object.entries(pems)) {
-    if (!appKeys.has(name)) appKeys.set(name, { privateKeyPem, publicKey: createPublicKey(privateKeyPem) });
+    if (!appKeys.has(name)) appKeys.set(name, appKeyOf(privateKeyPem));
   }
 }
 
