@@ -49,7 +49,7 @@ is_pr_number "$pr" || die PR "$RULE_PR"
 if ! [[ $repository =~ ^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?/[a-z0-9._-]{1,100}$ ]]; then
   die REPOSITORY "must be <owner>/<repo> lowercased; nothing was changed"
 fi
-if ! teardown_preview_pr "$ns" || [[ $TEARDOWN_PR != "$pr" ]] || ! teardown_named_for "$ns" "$repository"; then
+if ! teardown_named_for "$ns" "$repository" || [[ $TEARDOWN_PR != "$pr" ]]; then
   die NS "must be the preview namespace of ${repository}#${pr} (impl-pr-${pr} or impl-<owner>-<repo>-<hash>-pr-${pr}); nothing was changed"
 fi
 is_object_name "$WORKFLOW_NAME" || die WORKFLOW_NAME "must be a Kubernetes object name"

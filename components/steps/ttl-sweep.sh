@@ -155,11 +155,12 @@ utc_time now "$now_epoch"
 utc_time orphan_before "$((now_epoch - 10#$max_age_hours * 3600))"
 utc_time stuck_before "$((now_epoch - 10#$terminating_limit * 60))"
 
-# Sets EXEMPTION to why a namespace is exempt from the TTL, or to nothing. The one place that
-# decides exemptions.
+# Whether a namespace is exempt from the TTL, with why in EXEMPTION. The one place that decides
+# exemptions.
 exempt_reason() { # KEEP
   EXEMPTION=""
-  if [[ $1 == "true" ]]; then EXEMPTION='exempt from the TTL: labelled preview.keep=true'; fi
+  [[ $1 == "true" ]] || return 1
+  EXEMPTION='exempt from the TTL: labelled preview.keep=true'
 }
 
 report_dir="${output_dir}/ttl-report"
@@ -402,7 +403,7 @@ while IFS= read -r -u 3 line; do
     else
       sweep "$ns" "PR ${what}" "$expires" "$created" "$repository" "$state" "$line"
     fi
-  elif exempt_reason "$keep" && [[ -n $EXEMPTION ]]; then
+  elif exempt_reason "$keep"; then
     record keep "$ns" "$EXEMPTION" "$expires" "$created" "$repository" "$state"
   elif [[ -n $expires ]]; then
     if ! [[ $expires =~ $UTC_TIME ]]; then

@@ -10,7 +10,8 @@
 #       impl-<slug>-<hash>-pr-<N>, the names set-params derives); returns 1, TEARDOWN_PR empty, for
 #       any other name. The one place a preview's PR number is read from its namespace's name. (It
 #       sets rather than prints: the sweeps ask it of every namespace, and $(...) forks.) The two
-#       functions below call it too: read TEARDOWN_PR right after asking.
+#       functions below call it too: read TEARDOWN_PR right after asking (teardown_named_for
+#       leaves it set to NS's PR when it returns 0).
 #   teardown_named_for NS REPOSITORY
 #       whether the name NS is consistent with the preview of REPOSITORY (owner/repo, any case):
 #       true for impl-pr-<N> (that scheme's names do not say whose they are), and for
