@@ -5,7 +5,7 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
  * The test files that take longest (each runs many step scripts or whole pipelines), slowest first,
- * measured on the 2-core machine (test/slowest-files.json; test/docs/readme.test.ts checks each is
+ * measured on the 2-core machine (test/slowest-files.json; test/suite-order.test.ts checks each is
  * there). Vitest starts the files it has timings of longest first; on a fresh clone it has none and
  * starts the largest first, which left a small but slow file (test/e2e/failures.test.ts) to run
  * alone at the end.
@@ -26,13 +26,10 @@ class SlowestFirst extends BaseSequencer {
   }
 }
 
-/** The step image's jq and a curl for HTTP(S), built by .ci/jq and .ci/curl (scripts/tools.ts STEP_JQ_DIR, STEP_CURL_DIR): first on every step's PATH. */
-const STEP_TOOL_DIRS = ["jq", "curl"].map((tool) => path.join(__dirname, ".cache", "tools", tool));
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "components/**/*.test.ts", "policy/**/*.test.ts"],
-    env: { PATH: [...STEP_TOOL_DIRS, process.env.PATH].join(path.delimiter) },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -47,11 +47,6 @@ export function clusterTool(name: ClusterTool, searchPath = process.env.PATH ?? 
   return onPath(name, searchPath) ?? layerTool(name);
 }
 
-/**
- * The step image's jq (docker.io/alpine/k8s:1.32.3, on Alpine 3.21, has jq 1.7.1): the tests run
- * every step script with it, first on PATH (vitest.config.mts). `.ci/jq` builds it into
- * `.cache/tools/jq/`; Debian 12's own jq is 1.6, which answers differently in places.
- */
 /** The version .ci/NAME builds: its `version=` line, written there once. */
 function ciBuiltVersion(name: "jq" | "curl"): string {
   const version = /^version=([0-9.]+)$/m.exec(readFileSync(path.join(PROJECT_ROOT, ".ci", name), "utf8"))?.[1];
@@ -59,12 +54,17 @@ function ciBuiltVersion(name: "jq" | "curl"): string {
   return version;
 }
 
+/**
+ * The step image's jq (docker.io/alpine/k8s:1.32.3, on Alpine 3.21): the tests run every step
+ * script with it, first on PATH (test/global-setup.ts). `.ci/jq` builds it into `.cache/tools/jq/`;
+ * Debian 12's own jq is 1.6, which answers differently in places.
+ */
 export const STEP_JQ_VERSION = ciBuiltVersion("jq");
 export const STEP_JQ_DIR = path.join(CACHE, "jq");
 
 /**
- * The curl the tests run every step script with, first on PATH (vitest.config.mts): 8.14.1 built
- * for HTTP and HTTPS only, which is all the steps ask of curl. `.ci/curl` builds it into
+ * The curl the tests run every step script with, first on PATH (test/global-setup.ts), built for
+ * HTTP and HTTPS only, which is all the steps ask of curl. `.ci/curl` builds it into
  * `.cache/tools/curl/`; Debian 12's curl loads 33 libraries and takes twice as long to start.
  */
 export const STEP_CURL_VERSION = ciBuiltVersion("curl");
@@ -75,6 +75,9 @@ const STEP_TOOLS = [
   { name: "jq", dir: STEP_JQ_DIR, version: STEP_JQ_VERSION, reports: `jq-${STEP_JQ_VERSION}` },
   { name: "curl", dir: STEP_CURL_DIR, version: STEP_CURL_VERSION, reports: `curl ${STEP_CURL_VERSION} ` },
 ];
+
+/** The directories of the tools .ci/ builds for the step scripts, to put first on their PATH. */
+export const STEP_TOOL_DIRS: readonly string[] = STEP_TOOLS.map((tool) => tool.dir);
 
 /** Why the tools built for the step scripts cannot run the tests (one not built, or another version), or undefined. */
 export function stepToolsProblem(): string | undefined {

@@ -246,13 +246,13 @@ const BUILT_IN_PERMISSIONS: Record<string, Array<[string, PermissionLevel]>> = {
   "repos/get-combined-status-for-ref": [["statuses", "read"]],
 };
 
-/** A fresh RSA key pair for a fake app: the private key as GitHub hands it out (PKCS#1 PEM). */
 /** A fake app's key pair: 2048-bit RSA, the private key as GitHub hands it out (PKCS#1 PEM). */
 const APP_KEY_PAIR = { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } } as const;
 
 /** The key pair of a private key in PEM. */
 const appKeyOf = (privateKeyPem: string): { privateKeyPem: string; publicKey: KeyObject } => ({ privateKeyPem, publicKey: createPublicKey(privateKeyPem) });
 
+/** A fresh key pair for a fake app. */
 function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject } {
   return appKeyOf(generateKeyPairSync("rsa", APP_KEY_PAIR).privateKey);
 }
@@ -268,9 +268,6 @@ export function appKey(name: string): ReturnType<typeof generateAppKey> {
   if (!key) appKeys.set(name, (key = generateAppKey()));
   return key;
 }
-
-/** The apps whose keys the test suite makes once, ahead of every test process (its global setup). */
-export const APP_KEY_NAMES: readonly string[] = ["rex", "clippy", "qa", "stranger"];
 
 /** Makes the private keys of NAMES (PKCS#1 PEM) all at once, on libuv's threads. */
 export async function makeAppKeyPems(names: readonly string[]): Promise<Record<string, string>> {

@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { TestProject } from "vitest/node";
 import { renderStack, type Render } from "../scripts/offline-render";
-import { stepToolsProblem } from "../scripts/tools";
-import { APP_KEY_NAMES, makeAppKeyPems } from "../simulator/fake-github";
+import { STEP_TOOL_DIRS, stepToolsProblem } from "../scripts/tools";
+import { AGENT_TASKS } from "../components/workflow/agents";
+import { makeAppKeyPems } from "../simulator/fake-github";
 import { TOOL_ANSWERS_ENV } from "../simulator/tools";
 
 declare module "vitest" {
@@ -28,10 +29,13 @@ declare module "vitest" {
 export default async function setup(project: TestProject): Promise<() => void> {
   const tools = stepToolsProblem();
   if (tools !== undefined) throw new Error(tools);
-  const keys = makeAppKeyPems(APP_KEY_NAMES);
+  // The agents' apps, and one no app has (tests of a wrong key).
+  const keys = makeAppKeyPems([...AGENT_TASKS.map((a) => a.app), "stranger"]);
   project.provide("previewRender", await renderStack());
   project.provide("appKeys", await keys);
-  // The test processes start after this and inherit the variable.
+  // The test processes start after this and inherit these variables: the steps' jq and curl first
+  // on PATH, and where the real tools' answers are shared.
+  process.env.PATH = [...STEP_TOOL_DIRS, process.env.PATH].join(path.delimiter);
   const answers = mkdtempSync(path.join(tmpdir(), "tool-answers-"));
   process.env[TOOL_ANSWERS_ENV] = answers;
   return () => rmSync(answers, { recursive: true, force: true });
