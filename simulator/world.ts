@@ -538,7 +538,8 @@ export const hostilePr = (marker: string): string => `$(touch ${marker})`;
  * - deploy: helm fails (`context deadline exceeded` while waiting);
  * - acceptance: the preview is ready but slow: every answer takes 300 ms, over a p95 threshold of
  *   100 ms submitted as the `max_p95_ms` parameter;
- * - approve: GitHub answers 503 (Retry-After: 1) to every try of posting the review.
+ * - approve: GitHub refuses the review (422, as when the app would approve its own pull request),
+ *   which approve does not retry. (Its retries of server errors are the step tests' to time.)
  */
 export function arrangeFailure(world: World, stage: Stage, marker = path.join(tmpdir(), `e2e-pwned-${process.pid}`)): Partial<RunOptions> {
   switch (stage) {
@@ -553,8 +554,15 @@ export function arrangeFailure(world: World, stage: Stage, marker = path.join(tm
       world.respond = () => ({ status: 200, body: "<html><body>slow</body></html>\n", delayMs: 300 });
       return { parameters: { max_p95_ms: "100" } };
     case "approve":
-      // As many replies as lib/github.sh tries (GITHUB_RETRY_ATTEMPTS defaults to 5), so none is left over.
-      world.github.enqueue("pulls/create-review", ...Array.from({ length: 5 }, () => ({ status: 503, headers: { "retry-after": "1" } })));
+      world.github.enqueue("pulls/create-review", {
+        status: 422,
+        body: {
+          message: "Unprocessable Entity",
+          errors: ["Can not approve your own pull request"],
+          documentation_url: "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request",
+          status: "422",
+        },
+      });
       return {};
   }
 }

@@ -47,7 +47,7 @@ const FAILURES: FailureCase[] = [
   { stage: "qa-testing", pr: 204, previewExisted: false, why: CHILD_FAILED, agentChild: { phase: "Error", why: /^open \/mainctrfs\/tmp\/coderun\/summary: no such file or directory$/ } },
   { stage: "deploy", pr: 205, previewExisted: true, why: /INSTALLATION FAILED: context deadline exceeded[\s\S]*ERROR: helm: release example-app-pr-205 did not become ready/ },
   { stage: "acceptance", pr: 206, previewExisted: true, why: /acceptance: fail: success 100% of 10 requests, p95 [0-9.]+ ms/ },
-  { stage: "approve", pr: 207, previewExisted: true, why: /POST \/repos\/example-org\/example-app\/pulls\/207\/reviews: HTTP 503[\s\S]*ERROR: github: / },
+  { stage: "approve", pr: 207, previewExisted: true, why: /^ERROR: github: POST \/repos\/example-org\/example-app\/pulls\/207\/reviews: HTTP 422: Unprocessable Entity$/m },
 ];
 
 describe("a failure at each stage", () => {
