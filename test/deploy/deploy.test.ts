@@ -1,8 +1,9 @@
 /**
  * The deploy step (`pod` runner) run for real from the rendered template, with recording stand-ins
  * for kubectl, helm and git backed by a small fake cluster, and a fake GitHub for the token and the
- * PR head: the exact calls and their order, what is created, the outputs and the evidence, under
- * GNU tools and under busybox.
+ * PR head: the exact calls and their order, what is created, the outputs and the evidence. The
+ * step image's busybox runs every scenario of the first block; GNU tools run those of them whose
+ * shell tools differ (GNU_SCENARIOS) and every other test.
  */
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -56,8 +57,28 @@ const afterHelm = [
 ];
 const urlsOf = (r: StepResult) => JSON.parse(readFileSync(r.artifacts["deploy-urls"], "utf8"));
 
+/**
+ * The scenarios below that GNU tools run too: the success path (mktemp, chmod, tee, rm and the
+ * libraries' tr, sed, head and cat), the evidence of a failed release (head) and the symlink guard
+ * (find, readlink). The others take the same shell path and differ in what jq and the stand-ins
+ * answer, and jq is the same binary under both.
+ */
+const GNU_SCENARIOS = new Set([
+  "finds the tools first on PATH",
+  "gives helm the deployer's token only in a kubeconfig file of mode 0600, never in any tool's argv or env, and removes the file after",
+  "collects evidence when helm fails, and exits non-zero",
+  "refuses a chart with a symlink out of the repository before touching the cluster",
+]);
+
 describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (tools) => {
-  it(`finds the ${tools} tools first on PATH`, async () => {
+  const named = new Set<string>();
+  /** A scenario of this block: busybox runs each, GNU tools those GNU_SCENARIOS names. */
+  const scenario = (name: string, test: () => Promise<void>) => {
+    named.add(name);
+    if (tools === "busybox" || GNU_SCENARIOS.has(name)) it(name, test);
+  };
+
+  scenario("finds the tools first on PATH", async () => {
     const dirs = tools === "busybox" ? [busyboxDir()] : [];
     const r = await new Promise<string>((resolve, reject) =>
       execFile("bash", ["-c", 'for t in tr sed mktemp readlink base64 tee head find; do readlink -f "$(command -v "$t")"; done'],
@@ -67,7 +88,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     else expect(resolved.has("/usr/bin/busybox")).toBe(false);
   });
 
-  it("gives helm the deployer's token only in a kubeconfig file of mode 0600, never in any tool's argv or env, and removes the file after", async () => {
+  scenario("gives helm the deployer's token only in a kubeconfig file of mode 0600, never in any tool's argv or env, and removes the file after", async () => {
     const world = newWorld();
     const { r, calls } = await deploy(world, { tools });
     expect(r.code).toBe(0);
@@ -89,7 +110,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(existsSync(kubeconfig)).toBe(false);
   });
 
-  it("a failed release removes the kubeconfig before collecting evidence, which runs as the step itself", async () => {
+  scenario("a failed release removes the kubeconfig before collecting evidence, which runs as the step itself", async () => {
     const world = newWorld({ helmFails: true, pods: [pod("app-1", false)] });
     const { r, calls } = await deploy(world, { tools });
     expect(r.code).toBe(1);
@@ -98,7 +119,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     for (const call of calls) expect(call.args.join(" ")).not.toContain(token);
   });
 
-  it("creates a new preview: namespace, bindings, guardrails, deployer, then the chart as the deployer", async () => {
+  scenario("creates a new preview: namespace, bindings, guardrails, deployer, then the chart as the deployer", async () => {
     const world = newWorld();
     const { r, lines, calls } = await deploy(world, { tools });
     expect(r.stderr).toBe("");
@@ -193,7 +214,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     });
   });
 
-  it("reuses an existing preview namespace: refreshes its labels and reconciles the bindings", async () => {
+  scenario("reuses an existing preview namespace: refreshes its labels and reconciles the bindings", async () => {
     const world = newWorld({ namespace: previewNamespace() });
     const { r, lines } = await deploy(world, { tools });
     expect(r.stderr).toBe("");
@@ -209,7 +230,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(r.outputs.commit).toBe(HEAD_SHA);
   });
 
-  it("adopts a preview of this repository made before the instance label: labels it, then creates the bindings", async () => {
+  scenario("adopts a preview of this repository made before the instance label: labels it, then creates the bindings", async () => {
     const world = newWorld({ namespace: previewNamespace({ instance: null }) });
     const { r, lines } = await deploy(world, { tools });
     expect(r.stderr).toBe("");
@@ -220,7 +241,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect((world.namespace!.metadata as { labels: Record<string, string> }).labels["implementation-dag/instance"]).toBe(INSTANCE);
   });
 
-  it("refuses another instance's preview of the same name, whatever repository it records, and changes nothing", async () => {
+  scenario("refuses another instance's preview of the same name, whatever repository it records, and changes nothing", async () => {
     const world = newWorld({ namespace: previewNamespace({ instance: "argo-team-b" }) });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
@@ -229,7 +250,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(world.applied).toEqual([]);
   });
 
-  it("refuses a namespace of that name that is not a preview, and changes nothing", async () => {
+  scenario("refuses a namespace of that name that is not a preview, and changes nothing", async () => {
     const world = newWorld({ namespace: { ...previewNamespace(), metadata: { name: NS, creationTimestamp: "2026-01-01T00:00:00Z", labels: { team: "payments" } } } });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
@@ -240,7 +261,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(r.artifacts["deploy-urls"]).toBeUndefined();
   });
 
-  it("collects evidence when helm fails, and exits non-zero", async () => {
+  scenario("collects evidence when helm fails, and exits non-zero", async () => {
     const world = newWorld({ helmFails: true, pods: [pod(`${RELEASE}-5d9f-ready`, true), pod(`${RELEASE}-5d9f-crash`, false, 3), pod(`${RELEASE}-5d9f-pending`, false)] });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
@@ -277,7 +298,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(world.namespace!.metadata).not.toHaveProperty(["annotations", "implementation-dag/deployed-commit"]);
   });
 
-  it("writes https for hosts with TLS (exact or wildcard) and http for the others", async () => {
+  scenario("writes https for hosts with TLS (exact or wildcard) and http for the others", async () => {
     const world = newWorld({
       ingresses: [
         CHART_INGRESS,
@@ -306,7 +327,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     });
   });
 
-  it("keeps only the preview's host and hosts under it: a hostile chart's other Ingress hosts become warnings, never URLs", async () => {
+  scenario("keeps only the preview's host and hosts under it: a hostile chart's other Ingress hosts become warnings, never URLs", async () => {
     const foreign = ["argo-server.argo.svc.cluster.local", "kubernetes.default.svc", "169.254.169.254.nip.io", "pr-7.preview.example.com"];
     const world = newWorld({
       ingresses: [
@@ -333,7 +354,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(urls.warnings).toContain(`ingress host ${foreign[0]} (Ingress argo) is not the preview host ${HOST} or under it: left out, acceptance does not request it`);
   });
 
-  it("refuses a chart with a symlink out of the repository before touching the cluster", async () => {
+  scenario("refuses a chart with a symlink out of the repository before touching the cluster", async () => {
     const world = newWorld({ extraFiles: { "charts/app/templates/key.yaml": { symlink: step.keyFile } } });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
@@ -341,7 +362,7 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(lines).toEqual(git);
   });
 
-  it("fails when no Ingress names a host, without claiming a deployed commit", async () => {
+  scenario("fails when no Ingress names a host, without claiming a deployed commit", async () => {
     const world = newWorld({ ingresses: [] });
     const { r, lines } = await deploy(world, { tools });
     expect(r.code).toBe(1);
@@ -350,6 +371,8 @@ describe.each(["gnu", "busybox"] as const)("deploy (pod runner, %s tools)", (too
     expect(r.outputs).toEqual({});
     expect(r.artifacts["deploy-urls"]).toBeUndefined();
   });
+
+  for (const name of GNU_SCENARIOS) if (!named.has(name)) throw new Error(`GNU_SCENARIOS names no scenario: ${name}`);
 });
 
 describe("deploy (pod runner): inputs and sources", () => {
