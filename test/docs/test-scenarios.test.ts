@@ -15,10 +15,13 @@ function scenarioRows(): Array<{ scenario: string; file: string; test: string }>
     });
 }
 
-/** The names of the tests and suites declared in a test file (`it("…"`, `it.each(…)("…"`, `describe("…"`). */
+/**
+ * The names of the tests and suites declared in a test file (`it("…"`, `it.each(…)("…"`,
+ * `describe("…"`, and `scenario("…"`, which test/deploy/deploy.test.ts declares its tests with).
+ */
 function declaredTests(file: string): string[] {
   const source = readFileSync(path.join(PROJECT_ROOT, file), "utf8");
-  return [...source.matchAll(/\b(?:it|test|describe)(?:\.each\([^)]*\))?\(\s*(["'`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2].replace(/\\(.)/g, "$1"));
+  return [...source.matchAll(/\b(?:it|test|describe|scenario)(?:\.each\([^)]*\))?\(\s*(["'`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2].replace(/\\(.)/g, "$1"));
 }
 
 describe("docs/test-scenarios.md", () => {
