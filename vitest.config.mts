@@ -4,11 +4,10 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The test files that take longest (each runs many step scripts or whole pipelines), slowest first,
- * measured on the 2-core machine (test/slowest-files.json; test/suite-order.test.ts checks each is
- * there). Vitest starts the files it has timings of longest first; on a fresh clone it has none and
- * starts the largest first, which left a small but slow file (test/e2e/failures.test.ts) to run
- * alone at the end.
+ * Every test file, slowest first, as a run on the 2-core machine timed them (test/slowest-files.json;
+ * test/suite-order.test.ts checks each is there). Vitest starts the files it has timings of longest
+ * first; on a fresh clone it has none and starts the largest first, which left small but slow files
+ * to run alone at the end. A file the list does not name yet starts after those it names.
  */
 const SLOWEST_TEST_FILES = JSON.parse(readFileSync(path.join(__dirname, "test", "slowest-files.json"), "utf8")) as string[];
 
@@ -34,8 +33,9 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: "forks",
     // Most of a test's time is spent waiting for the step scripts it runs (bash, jq, curl, the
-    // stand-ins), so more workers than cores keep both cores busy.
-    maxWorkers: 3,
+    // stand-ins), and some files wait on purpose (a build's polls, a server's stalls, retries), so
+    // more workers than cores keep both cores busy: with three, two waiting files left a core idle.
+    maxWorkers: 4,
     // A test file's imports (the Pulumi runtime, the Kubernetes and Argo models, GitHub's REST
     // description) took longer than its tests: the files of a worker share them. Nothing in the
     // suite mocks modules, and the one shared value, the preview render, is frozen.
