@@ -66,7 +66,7 @@
 #   TMPDIR                       where the private temporary files live (removed at the end of each
 #                                call of the functions above).
 #
-# Tools: curl, jq, openssl, tr, sed, head, tail, cat, mkdir, sleep, rm (GNU or busybox).
+# Tools: curl, jq, openssl, base64, tr, sed, head, tail, cat, mkdir, sleep, rm (GNU or busybox).
 
 # shellcheck disable=SC2034 # read by the scripts that use this library
 GITHUB_STATUS=""
@@ -204,7 +204,7 @@ github_app_jwt() {
   _github_base64_text "$claims"
   _github_b64url_of payload "$_GITHUB_BASE64"
   signing_input="$_GITHUB_JWT_HEADER.$payload"
-  if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | openssl base64 -A) ||
+  if ! signature=$(printf '%s' "$signing_input" | openssl dgst -sha256 -sign "$key_file" -binary 2>/dev/null | base64 -w 0) ||
     [[ -z $signature ]]; then
     _github_fail GITHUB_APP_PRIVATE_KEY_FILE "could not sign the app's JWT with this key"
     return 1
