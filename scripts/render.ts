@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import { renderStack, type Render } from "./offline-render";
+import type { Render } from "./offline-render";
 
 function usage(message: string): never {
   process.stderr.write(`ERROR: ${message}\nusage: npm run render -- --out DIR [--stack NAME] [--summary]\n`);
@@ -62,6 +62,8 @@ export function summarize(render: Render): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  // The render's modules (the Pulumi runtime among them) load once the arguments are good.
+  const { renderStack } = await import("./offline-render");
   let render: Render;
   try {
     render = await renderStack({ stack: args.stack });
