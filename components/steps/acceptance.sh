@@ -271,8 +271,6 @@ trap on_exit EXIT
 mkdir -p "$report_dir/responses" "$report_dir/logs" "$work/ready"
 for ((e = 0; e < endpoints; e++)); do mkdir -p "$work/e$e"; done
 
-# Microseconds as seconds with 6 decimals (for read -t), into $secs: no fork.
-seconds() { printf -v secs '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
 # Microseconds as seconds with 3 decimals (whole milliseconds, at least one) for curl's --max-time,
 # into $secs: curl 8.14 reads a fraction of exactly six digits as ten times less (--max-time
 # 0.300000 gives up after 30 ms).
@@ -281,13 +279,15 @@ curl_seconds() {
   ((ms > 0)) || ms=1
   printf -v secs '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
-# Sleeps without a process: read on a FIFO nobody writes to times out after the given microseconds.
+# Sleeps without a process: read on a FIFO nobody writes to times out after the given microseconds
+# (read -t takes seconds with up to 6 decimals).
 mkfifo "$work/sleep.fifo"
 exec {sleep_fd}<>"$work/sleep.fifo"
 sleep_us() {
+  local wait
   if (($1 > 0)); then
-    seconds "$1"
-    read -r -t "$secs" -u "$sleep_fd" _ || true
+    printf -v wait '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000))
+    read -r -t "$wait" -u "$sleep_fd" _ || true
   fi
 }
 
