@@ -29,7 +29,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { isOfflineCall, type ToolCall, type ToolReply } from "./stand-ins";
-import { cachedRealToolReply, realTool, remembered, treeDigest } from "./tools";
+import { cachedRealToolReply, realTool, remembered, treeDigest, valueFiles } from "./tools";
 import { isTrue, jsonPath, kindOf, KINDS, labelSelector, notFound, one, parseArgs, qualified, RESOURCES, type Kind, type Parsed, type ResourceType } from "./kubectl-syntax";
 import { ARGO_CRD_NAMES, argoCrd } from "./cluster-model";
 import type {
@@ -63,9 +63,6 @@ const chartMetadata = (dir: string): ChartMetadata => parseAllDocuments(readFile
 const releaseChart = (meta: ChartMetadata) => ({ chart: `${meta.name}-${meta.version}`, appVersion: meta.appVersion ?? "" });
 /** The example chart (charts/app), which the releases a test seeds are made of. */
 const EXAMPLE_CHART = releaseChart(chartMetadata(path.join(__dirname, "..", "charts", "app")));
-
-/** The files `-f` / `--values` name in helm's arguments. */
-const valueFiles = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === "-f" || args[i - 1] === "--values");
 
 /**
  * The real `helm template` with `args`, run once per distinct chart content, values and arguments

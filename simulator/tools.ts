@@ -81,11 +81,14 @@ function naming(dirs: string[]): (text?: string) => string {
  * kube settings of its env, the content of each file it reads (`-f`/`--values FILE`) and of each chart its
  * arguments name.
  */
+/** The files `-f` / `--values` name in helm's arguments. */
+export const valueFiles = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === "-f" || args[i - 1] === "--values");
+
 function offlineCallKey(call: ToolCall): { key: string; dirs: string[] } {
   const dirs = [...new Set([...call.args, call.cwd].flatMap((a) => a.match(RUN_DIR) ?? []))];
   const named = naming(dirs);
   const at = (a: string) => path.resolve(call.cwd, a);
-  const files = call.args.flatMap((a, i) => ((call.args[i - 1] === "-f" || call.args[i - 1] === "--values") && a !== "-" && existsSync(at(a)) ? [named(readFileSync(at(a), "utf8"))] : []));
+  const files = valueFiles(call.args).flatMap((a) => (a !== "-" && existsSync(at(a)) ? [named(readFileSync(at(a), "utf8"))] : []));
   const trees = call.args.flatMap((a) => (existsSync(path.join(at(a), "Chart.yaml")) ? [treeDigest(at(a)).digest("hex")] : []));
   const settings = Object.entries(call.env).filter(([k]) => /^(HELM_|KUBE)/.test(k)).sort();
   return { key: JSON.stringify([call.tool, call.args.map(named), named(call.cwd), named(call.stdin), settings.map(([k, v]) => [k, named(v)]), files, trees]), dirs };
