@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { TestProject } from "vitest/node";
 import { renderStack, type Render } from "../scripts/offline-render";
-import { STEP_TOOL_DIRS, stepToolsProblem } from "../scripts/tools";
+import { STEP_TOOL_DIRS, stepToolsProblem } from "./helpers/step-tools";
 import { AGENT_TASKS } from "../components/workflow/agents";
 import { makeAppKeyPems } from "../simulator/fake-github";
 import { TOOL_ANSWERS_ENV } from "../simulator/tools";

@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import type { ITemplate } from "@kubernetes-models/argo-workflows/argoproj.io/v1alpha1/Template";
 import { describe, expect, it } from "vitest";
-import { STEP_CURL_DIR, STEP_CURL_VERSION, STEP_JQ_DIR, STEP_JQ_VERSION } from "../../scripts/tools";
+import { STEP_CURL_DIR, STEP_CURL_VERSION, STEP_JQ_DIR, STEP_JQ_VERSION } from "../helpers/step-tools";
 import { runScriptTemplate } from "../../simulator/argo-step";
 import { busyboxDir } from "../helpers/busybox";
 
