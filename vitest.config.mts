@@ -5,9 +5,9 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
  * Every test file, slowest first, as a run on the 2-core machine timed them (test/slowest-files.json;
- * test/suite-order.test.ts checks each is there). Vitest starts the files it has timings of longest
- * first; on a fresh clone it has none and starts the largest first, which left small but slow files
- * to run alone at the end. A file the list does not name yet starts after those it names.
+ * test/suite-order.test.ts checks it names each test file once, and only those). Vitest starts the
+ * files it has timings of longest first; on a fresh clone it has none and starts the largest first,
+ * which left small but slow files to run alone at the end.
  */
 const SLOWEST_TEST_FILES = JSON.parse(readFileSync(path.join(__dirname, "test", "slowest-files.json"), "utf8")) as string[];
 

@@ -75,15 +75,15 @@ function naming(dirs: string[]): (text?: string) => string {
   return (text = "") => longestFirst.reduce((t, [d, name]) => t.replaceAll(d, name), text);
 }
 
+/** The files `-f` / `--values` name in helm's arguments. */
+export const valueFiles = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === "-f" || args[i - 1] === "--values");
+
 /**
  * What decides an offline call's answer, with the run's directories as `<dir1>`, `<dir2>`… (in the
  * order the arguments name them): the tool, its arguments, its directory, its stdin, the helm and
  * kube settings of its env, the content of each file it reads (`-f`/`--values FILE`) and of each chart its
  * arguments name.
  */
-/** The files `-f` / `--values` name in helm's arguments. */
-export const valueFiles = (args: string[]): string[] => args.filter((_, i) => args[i - 1] === "-f" || args[i - 1] === "--values");
-
 function offlineCallKey(call: ToolCall): { key: string; dirs: string[] } {
   const dirs = [...new Set([...call.args, call.cwd].flatMap((a) => a.match(RUN_DIR) ?? []))];
   const named = naming(dirs);

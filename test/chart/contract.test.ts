@@ -49,9 +49,9 @@ function fixtureValues(change: (objects: Obj[]) => void, extra: Obj = {}): strin
 const container = (o: Obj[]) => o[0].spec.template.spec.containers[0];
 const ingressSpec = (o: Obj[]) => o[2].spec;
 
-/** Each rule broken alone, and the one failure it must give (a prefix of the line). */
 /** The rules GNU tools run too (see below): the shell's three and the first that jq decides. */
 const GNU_RULES = new Set(["helm lint passes", "renders with the overrides", "renders Kubernetes objects", "Pod Security restricted"]);
+/** Each rule broken alone, and the one failure it must give (a prefix of the line). */
 const RULES: Array<[string, () => string, string]> = [
   ["helm lint passes", () => fixtureValues(() => {}, { valid: false }),
     "helm lint: the chart fails helm lint with the pipeline's overrides. Fix: what helm lint says:"],

@@ -237,8 +237,9 @@ export interface WorldToolsOptions {
   /**
    * How the chart contract's offline calls are answered: `real` runs the real helm and kubectl for
    * every call (the tests about the contract); `cached` (the default) runs them once per distinct
-   * call on the unchanged example chart and replays that answer, and runs them for real whenever
-   * the world adds files to the checkout.
+   * call (simulator/tools.ts: the chart's content and the values files are part of the key) and
+   * replays that answer, and runs them for real whenever the world adds files to the checkout (a
+   * symlink's target is not part of the key).
    */
   contract?: "real" | "cached";
 }

@@ -91,10 +91,9 @@ describe("deploy: the image tag is the commit's", () => {
 // The step image's busybox runs the polls here; GNU tools run the same loop (sleep between two looks)
 // in the timeout and commit-status tests below.
 describe("deploy: waits for the commit's build (busybox tools)", () => {
-  const tools = "busybox";
   it("polls until a pending build turns green, then deploys", async () => {
     const sha = newHead({ status: "queued" }, { status: "in_progress" }, { status: "completed", conclusion: "success" });
-    const { r, upgrade } = await deploy(newWorld({ head: sha }), { tools, env: { BUILD_POLL_SECONDS: "1" } });
+    const { r, upgrade } = await deploy(newWorld({ head: sha }), { tools: "busybox", env: { BUILD_POLL_SECONDS: "1" } });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(checkRunReads(sha)).toHaveLength(3);
@@ -106,7 +105,7 @@ describe("deploy: waits for the commit's build (busybox tools)", () => {
 
   it("fails on a failed build, naming the check, the commit and what it saw, with nothing changed in the cluster", async () => {
     const sha = newHead({ status: "in_progress" }, { status: "completed", conclusion: "failure" });
-    const { r, lines } = await deploy(newWorld({ head: sha }), { tools, env: { BUILD_POLL_SECONDS: "1" } });
+    const { r, lines } = await deploy(newWorld({ head: sha }), { tools: "busybox", env: { BUILD_POLL_SECONDS: "1" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ERROR: build: the check run 'build' of commit ${sha} in ${OWNER}/${REPO} did not succeed: completed (failure); no image to deploy\n`);
     expect(lines).toEqual([]);

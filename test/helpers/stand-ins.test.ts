@@ -34,7 +34,7 @@ describe("stand-ins", () => {
     expect(standIns.calls.at(-1)).toMatchObject({ tool: "helm", args: ["template", "two words", "line\nbreak", "ünï", ""], cwd: "/tmp", stdin: "" });
   });
 
-  it("carry a large answer whole (read by length, in blocks)", async () => {
+  it("carry a large answer whole (some 250 kB of UTF-8, trailing newlines kept)", async () => {
     const big = `${"{\"name\": \"impl-pr-1\", \"note\": \"ünï €\"}\n".repeat(6000)}\n\n`;
     standIns = await startStandIns(["kubectl"], () => ({ stdout: big }));
     const env = { ...process.env, ...standIns.env, PATH: `${standIns.dir}:${process.env.PATH}` };

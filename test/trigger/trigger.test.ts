@@ -295,7 +295,7 @@ describe("trigger: what it submits is accepted", () => {
   let policy: IValidatingAdmissionPolicy;
   const argoNamespace: Obj = { metadata: { name: "argo" } };
   beforeAll(async () => {
-    render = await renderStack({ overrides: triggerOverrides({}) });
+    render = structuredClone(await renderWithTrigger());
     sensor = sensorOf(render) as unknown as SensorSpec;
     policy = objectsOf(render, "ValidatingAdmissionPolicy", "implementation-dag-argo-trigger-workflows")[0] as unknown as IValidatingAdmissionPolicy;
   });
