@@ -48,12 +48,11 @@ teardown_preview_pr() { # NS
 }
 
 teardown_named_for() { # NS REPOSITORY
-  local ns="${1-}" repository="${2-}" pr
+  local ns="${1-}" repository="${2-}"
   teardown_preview_pr "$ns" || return 1
-  pr=$TEARDOWN_PR
-  [[ $ns != "impl-pr-${pr}" ]] || return 0
+  [[ $ns != "impl-pr-${TEARDOWN_PR}" ]] || return 0
   [[ $repository == */* ]] || return 1
-  set_preview_id repository "${repository%%/*}" "${repository#*/}" "$pr" || return 1
+  set_preview_id repository "${repository%%/*}" "${repository#*/}" "$TEARDOWN_PR" || return 1
   [[ $ns == "impl-${PREVIEW_ID}" ]]
 }
 
