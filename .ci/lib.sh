@@ -10,9 +10,8 @@
 #   steps with &&.)
 build_tool() {
   local name=$1 version=$2 sha256=$3 url=$4 source_dir=$5 built=$6 reports=$7
-  local target=".cache/tools/$name/$name" current="" work
-  if [[ -x $target ]]; then current=$("$target" --version 2>/dev/null) || current=""; fi
-  [[ -z $current || $current != "$reports"* ]] || return 0
+  local target=".cache/tools/$name/$name" work
+  if [[ -x $target && $("$target" --version 2>/dev/null) == "$reports"* ]]; then return 0; fi
   work=$(mktemp -d)
   # shellcheck disable=SC2064 # the directory is known now, and is this call's
   trap "rm -rf '$work'" EXIT
