@@ -40,26 +40,32 @@ export function treeDigest(dir: string, hash = createHash("sha256"), prefix = ""
  */
 export const TOOL_ANSWERS_ENV = "IMPLEMENTATION_DAG_TOOL_ANSWERS";
 
-const answers = new Map<string, string>();
+const answers = new Map<string, Promise<string>>();
 /**
  * What COMPUTE gives for KEY, which must name everything the answer depends on: from this
- * process's memory, else from the shared directory, else computed and kept in both (written whole:
- * under a temporary name, then renamed). A COMPUTE that throws keeps nothing.
+ * process's memory (a computation under way is shared, not started again), else from the shared
+ * directory, else computed and kept in both (written whole: under a temporary name, then renamed).
+ * A COMPUTE that throws keeps nothing.
  */
-export async function remembered(key: string, compute: () => Promise<string>): Promise<string> {
-  let value = answers.get(key);
-  if (value !== undefined) return value;
+export function remembered(key: string, compute: () => Promise<string>): Promise<string> {
+  let answer = answers.get(key);
+  if (answer === undefined) {
+    answer = answerOf(key, compute);
+    answers.set(key, answer);
+    answer.catch(() => answers.delete(key));
+  }
+  return answer;
+}
+
+async function answerOf(key: string, compute: () => Promise<string>): Promise<string> {
   const shared = process.env[TOOL_ANSWERS_ENV];
   const file = shared ? path.join(shared, `${createHash("sha256").update(key).digest("hex")}.txt`) : undefined;
-  if (file && existsSync(file)) value = readFileSync(file, "utf8");
-  else {
-    value = await compute();
-    if (file) {
-      writeFileSync(`${file}.${process.pid}`, value);
-      renameSync(`${file}.${process.pid}`, file);
-    }
+  if (file && existsSync(file)) return readFileSync(file, "utf8");
+  const value = await compute();
+  if (file) {
+    writeFileSync(`${file}.${process.pid}`, value);
+    renameSync(`${file}.${process.pid}`, file);
   }
-  answers.set(key, value);
   return value;
 }
 /**
